@@ -1,0 +1,364 @@
+"""Install, build for, start and stop the pinned local Keycloak.
+
+One place knows how the project gets a real Keycloak on a machine without Docker:
+the Quarkus distribution is fetched from Maven Central with Maven into a cache outside
+the repository, the extension is built with Maven and dropped into ``providers/``, and
+the server runs in dev mode on loopback with health checks on the management port.
+
+Used by the test session, the demo and ``.ci/run``::
+
+    python -m devenv.keycloak install        # fetch + unpack + build the extension
+    python -m devenv.keycloak start          # start in the background, wait until ready
+    python -m devenv.keycloak stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devenv.jdk import Jdk, find_jdk
+
+KEYCLOAK_VERSION = "26.7.3"
+DIST_ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXTENSION_DIR = REPO_ROOT / "keycloak-extension"
+EXTENSION_JAR_PREFIX = "apsis-sso-keycloak-extension"
+
+
+def cache_dir() -> Path:
+    """Where downloaded distributions live: outside the repository, shared by checkouts."""
+    base = os.environ.get("APSIS_SSO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "apsis-sso"
+    )
+    return Path(base)
+
+
+def dist_home() -> Path:
+    return cache_dir() / f"keycloak-{KEYCLOAK_VERSION}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _log(message: str) -> None:
+    print(f"[keycloak] {message}", file=sys.stderr, flush=True)
+
+
+def install_distribution() -> Path:
+    """Fetch the pinned Quarkus distribution with Maven and unpack it into the cache."""
+    home = dist_home()
+    if (home / "bin" / "kc.sh").exists():
+        return home
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    download = cache / "download"
+    _log(f"fetching {DIST_ARTIFACT} from Maven Central")
+    subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
+            f"-Dartifact={DIST_ARTIFACT}",
+            f"-DoutputDirectory={download}",
+        ],
+        check=True,
+    )
+    archive = download / f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.zip"
+    staging = cache / f".unpack-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(staging)
+    unpacked = staging / f"keycloak-{KEYCLOAK_VERSION}"
+    for script in (unpacked / "bin").glob("*.sh"):
+        script.chmod(0o755)
+    if home.exists():  # a concurrent install won the race
+        shutil.rmtree(staging, ignore_errors=True)
+        return home
+    unpacked.rename(home)
+    shutil.rmtree(staging, ignore_errors=True)
+    archive.unlink(missing_ok=True)
+    _log(f"installed Keycloak {KEYCLOAK_VERSION} at {home}")
+    return home
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for path in [EXTENSION_DIR / "pom.xml", *(EXTENSION_DIR / "src" / "main").rglob("*")]:
+        if path.is_file():
+            newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+def build_extension(force: bool = False) -> Path:
+    """Build the extension jar with Maven (unless it is newer than every source)."""
+    target = EXTENSION_DIR / "target"
+    jars = sorted(p for p in target.glob(f"{EXTENSION_JAR_PREFIX}-*.jar") if "sources" not in p.name)
+    if jars and not force and jars[-1].stat().st_mtime >= _newest_source_mtime():
+        return jars[-1]
+    _log("building the Keycloak extension with Maven")
+    subprocess.run(["mvn", "-q", "-B", "-f", str(EXTENSION_DIR / "pom.xml"), "package"], check=True)
+    jars = sorted(p for p in target.glob(f"{EXTENSION_JAR_PREFIX}-*.jar") if "sources" not in p.name)
+    if not jars:
+        raise RuntimeError(f"Maven built no {EXTENSION_JAR_PREFIX}-*.jar in {target}")
+    return jars[-1]
+
+
+def install_extension(home: Path, jar: Path) -> None:
+    providers = home / "providers"
+    providers.mkdir(exist_ok=True)
+    for old in providers.glob(f"{EXTENSION_JAR_PREFIX}-*.jar"):
+        if old.name != jar.name or old.stat().st_mtime < jar.stat().st_mtime:
+            old.unlink()
+    dest = providers / jar.name
+    if not dest.exists():
+        shutil.copy2(jar, dest)
+
+
+def install(force_build: bool = False) -> Path:
+    """Everything a machine needs before Keycloak can start: distribution and extension."""
+    home = install_distribution()
+    install_extension(home, build_extension(force=force_build))
+    return home
+
+
+@dataclass
+class KeycloakServer:
+    """A Keycloak process on loopback, in dev mode, with an in-memory or file database."""
+
+    http_port: int = field(default_factory=free_port)
+    management_port: int = field(default_factory=free_port)
+    admin_username: str = "admin"
+    admin_password: str = field(default_factory=lambda: os.urandom(12).hex())
+    truststore_paths: list[Path] = field(default_factory=list)
+    database: str = "dev-mem"
+    log_file: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+    jdk: Jdk | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.management_port}/health/ready"
+
+    def command(self, home: Path) -> list[str]:
+        args = [
+            str(home / "bin" / "kc.sh"),
+            "start-dev",
+            "--http-host=127.0.0.1",
+            f"--http-port={self.http_port}",
+            f"--http-management-port={self.management_port}",
+            "--health-enabled=true",
+            "--metrics-enabled=true",
+            f"--db={self.database}",
+        ]
+        if self.truststore_paths:
+            args.append("--truststore-paths=" + ",".join(str(p) for p in self.truststore_paths))
+        return args + self.extra_args
+
+    def start(self, timeout: float = 240.0) -> "KeycloakServer":
+        home = install()
+        self.jdk = self.jdk or find_jdk()
+        env = dict(os.environ)
+        env["JAVA_HOME"] = str(self.jdk.home)
+        env["PATH"] = f"{self.jdk.home / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        # The bootstrap admin's password travels by environment, never on the command line.
+        env["KC_BOOTSTRAP_ADMIN_USERNAME"] = self.admin_username
+        env["KC_BOOTSTRAP_ADMIN_PASSWORD"] = self.admin_password
+        env.setdefault("JAVA_OPTS_KC_HEAP", "-XX:MaxRAMPercentage=25 -XX:InitialRAMPercentage=2")
+        log_target = self.log_file or (cache_dir() / f"keycloak-{self.http_port}.log")
+        log_target.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file = log_target
+        log = open(log_target, "wb")
+        _log(f"starting on {self.url} with Java {self.jdk.major} ({self.jdk.source}); log {log_target}")
+        self.process = subprocess.Popen(
+            self.command(home),
+            cwd=home,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"Keycloak exited with code {self.process.returncode} during start; see {self.log_file}"
+                )
+            try:
+                with urllib.request.urlopen(self.health_url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"Keycloak not ready after {timeout:.0f}s; see {self.log_file}")
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the Keycloak JVM (sum over the process group)."""
+        if self.process is None:
+            return 0
+        total = 0
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = status.read_text().rsplit(")", 1)[1].split()
+                pgid = int(fields[2])
+                if pgid == self.process.pid:
+                    rss_pages = int(fields[21])
+                    total += rss_pages * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        except ProcessLookupError:
+            pass
+
+
+STATE_FILE = "keycloak.json"
+
+
+def _state_path(state_dir: Path) -> Path:
+    return state_dir / STATE_FILE
+
+
+def start_background(state_dir: Path, http_port: int, management_port: int, truststore: list[Path]) -> dict[str, object]:
+    """Start a long-lived Keycloak for the demo and record how to reach and stop it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    existing = status(state_dir)
+    if existing.get("running"):
+        return existing
+    password_file = state_dir / "keycloak-admin-password"
+    if password_file.exists():
+        password = password_file.read_text().strip()
+    else:
+        password = os.urandom(12).hex()
+        password_file.write_text(password)
+        password_file.chmod(0o600)
+    server = KeycloakServer(
+        http_port=http_port,
+        management_port=management_port,
+        admin_password=password,
+        truststore_paths=truststore,
+        database="dev-file",
+        log_file=state_dir / "keycloak.log",
+        extra_args=[f"--db-url=jdbc:h2:file:{state_dir / 'keycloak-db' / 'keycloakdb'};NON_KEYWORDS=VALUE"],
+    )
+    server.start()
+    assert server.process is not None
+    info: dict[str, object] = {
+        "pid": server.process.pid,
+        "url": server.url,
+        "management_url": f"http://127.0.0.1:{server.management_port}",
+        "admin_username": server.admin_username,
+        "admin_password_file": str(password_file),
+        "log": str(server.log_file),
+    }
+    _state_path(state_dir).write_text(json.dumps(info, indent=2))
+    return {**info, "running": True}
+
+
+def status(state_dir: Path) -> dict[str, object]:
+    path = _state_path(state_dir)
+    if not path.exists():
+        return {"running": False}
+    info = json.loads(path.read_text())
+    try:
+        os.kill(int(info["pid"]), 0)
+    except (ProcessLookupError, ValueError):
+        return {**info, "running": False}
+    try:
+        with urllib.request.urlopen(f"{info['management_url']}/health/ready", timeout=2) as resp:
+            ready = resp.status == 200
+    except (urllib.error.URLError, OSError):
+        ready = False
+    return {**info, "running": ready}
+
+
+def stop_background(state_dir: Path) -> bool:
+    path = _state_path(state_dir)
+    if not path.exists():
+        return False
+    info = json.loads(path.read_text())
+    pid = int(info["pid"])
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        return False
+    for _ in range(60):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devenv.keycloak", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    inst = sub.add_parser("install", help="fetch the distribution and build/install the extension")
+    inst.add_argument("--force-build", action="store_true")
+    start = sub.add_parser("start", help="start in the background and wait until ready")
+    start.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".state")
+    start.add_argument("--port", type=int, default=8080)
+    start.add_argument("--management-port", type=int, default=9000)
+    start.add_argument("--truststore", type=Path, action="append", default=[])
+    for name in ("stop", "status"):
+        p = sub.add_parser(name)
+        p.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".state")
+    args = parser.parse_args(argv)
+    if args.command == "install":
+        started = time.monotonic()
+        home = install(force_build=args.force_build)
+        print(json.dumps({"home": str(home), "seconds": round(time.monotonic() - started, 1)}))
+    elif args.command == "start":
+        print(json.dumps(start_background(args.state_dir, args.port, args.management_port, args.truststore), indent=2))
+    elif args.command == "stop":
+        print("stopped" if stop_background(args.state_dir) else "not running")
+    else:
+        print(json.dumps(status(args.state_dir), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,265 @@
+"""The account lifecycle as library functions: create, members, pilot, stage, rotation,
+disable, delete. The CLI is a thin shell over these; tests call them directly too.
+
+Each mutating function builds a plan first and applies it only when ``dry_run`` is false,
+so ``--dry-run`` shows exactly what would happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from pydantic import SecretStr
+
+from provisioning import entra_check, links, validation
+from provisioning.accounts import HASH_KEY, Snapshot, account_from_keycloak, is_managed, plan_account, plan_delete
+from provisioning.errors import Conflict, InvalidInput, NotFound
+from provisioning.keycloak_api import KeycloakApi
+from provisioning.model import Account, Stage, idp_alias
+from provisioning.plan import Plan
+from provisioning.settings import Settings
+
+EXPIRY_WARNING_DAYS = 30
+
+
+@dataclass
+class Result:
+    """What an operation did (or would do), and what the operator should know next."""
+
+    account: Account
+    plan: Plan
+    applied: bool
+    links: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account.id,
+            "applied": self.applied,
+            "plan": self.plan.to_dict(),
+            "links": self.links,
+            "warnings": self.warnings + self.plan.warnings,
+        }
+
+
+def load(api: KeycloakApi, account_id: str) -> tuple[Account, dict[str, Any], dict[str, Any] | None]:
+    """The account as Keycloak holds it; ``NotFound`` if there is none."""
+    account_id = validation.account_id(account_id)
+    org = api.organization_by_alias(account_id)
+    if org is None or not is_managed(org):
+        raise NotFound(f"no account {account_id!r}")
+    idp = api.identity_provider(idp_alias(account_id))
+    return account_from_keycloak(org, idp), org, idp
+
+
+def _is_complete(org: dict[str, Any] | None, idp: dict[str, Any] | None) -> bool:
+    return bool(
+        org is not None and idp is not None and idp.get("organizationId") == org.get("id")
+        and idp.get("config", {}).get(HASH_KEY)
+    )
+
+
+def create(
+    api: KeycloakApi,
+    settings: Settings,
+    account: Account,
+    *,
+    dry_run: bool = False,
+    check_secret: bool = True,
+    today: date | None = None,
+) -> Result:
+    """Onboard an account in pilot stage. A rerun after an interrupted create completes it;
+    a create of a complete account is refused as a duplicate."""
+    if account.client_secret is None:
+        raise InvalidInput("a client secret is required to create an account")
+    tenant = entra_check.resolve_tenant(settings, account.tenant_id) if check_secret else account.tenant_id
+    account = account.with_changes(tenant_id=tenant)
+    snapshot = Snapshot.for_account(api, account.id, account.domains)
+    org = snapshot.orgs.get(account.id)
+    if org is not None and _is_complete(org, snapshot.idps.get(account.idp_alias)):
+        raise Conflict(f"account {account.id!r} already exists")
+    if check_secret:
+        entra_check.prove_secret(settings, tenant, account.client_id, account.client_secret.get_secret_value())
+    plan = plan_account(api, settings, account, snapshot)
+    if not dry_run:
+        plan.apply()
+    return Result(
+        account=account,
+        plan=plan,
+        applied=not dry_run,
+        links=customer_links(settings, account),
+        warnings=warnings(api, account, today=today),
+    )
+
+
+def customer_links(settings: Settings, account: Account) -> dict[str, str]:
+    return {
+        "redirect_uri": links.redirect_uri(settings, account.id),
+        "admin_consent_url": links.admin_consent_url(settings, account),
+        "test_login_url": links.test_login_url(settings, account.id),
+    }
+
+
+def warnings(api: KeycloakApi, account: Account, today: date | None = None) -> list[str]:
+    """What an operator should fix before the customer's test users try to sign in."""
+    out: list[str] = []
+    days = (account.secret_expires - (today or date.today())).days
+    if days <= EXPIRY_WARNING_DAYS:
+        out.append(f"the client secret expires in {days} days ({account.secret_expires.isoformat()}); ask for a new one soon")
+    org = api.organization_by_alias(account.id)
+    member_ids = {m["id"] for m in api.members(org["id"])} if org else set()
+    for email in account.pilot:
+        users = api.users_by_email(email)
+        if not users:
+            out.append(f"test user {email} has no APSIS One user in Keycloak")
+        elif users[0]["id"] not in member_ids:
+            out.append(f"test user {email} is not a member of account {account.id}; add with `account members add`")
+        elif not users[0].get("enabled", True):
+            out.append(f"test user {email} is disabled in Keycloak")
+    return out
+
+
+def update(api: KeycloakApi, settings: Settings, account: Account, *, dry_run: bool = False) -> Result:
+    """Converge one existing account to ``account`` (stage, pilot list, metadata, secret)."""
+    snapshot = Snapshot.for_account(api, account.id, account.domains)
+    plan = plan_account(api, settings, account, snapshot)
+    if not dry_run:
+        plan.apply()
+    return Result(account=account, plan=plan, applied=not dry_run)
+
+
+def set_stage(api: KeycloakApi, settings: Settings, account_id: str, stage: Stage, *, dry_run: bool = False) -> Result:
+    account, _, _ = load(api, account_id)
+    return update(api, settings, account.with_changes(stage=stage), dry_run=dry_run)
+
+
+def pilot_add(api: KeycloakApi, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
+    account, _, _ = load(api, account_id)
+    wanted = tuple(dict.fromkeys([*account.pilot, *(validation.email(e) for e in emails)]))
+    result = update(api, settings, account.with_changes(pilot=wanted), dry_run=dry_run)
+    result.warnings = warnings(api, result.account)
+    return result
+
+
+def pilot_remove(api: KeycloakApi, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
+    account, _, _ = load(api, account_id)
+    drop = {validation.email(e) for e in emails}
+    unknown = sorted(drop - set(account.pilot))
+    if unknown:
+        raise NotFound(f"{unknown[0]} is not on the pilot list of {account.id}")
+    return update(api, settings, account.with_changes(pilot=tuple(e for e in account.pilot if e not in drop)), dry_run=dry_run)
+
+
+def rotate_secret(
+    api: KeycloakApi,
+    settings: Settings,
+    account_id: str,
+    secret: str,
+    expires: str | date,
+    *,
+    dry_run: bool = False,
+    check_secret: bool = True,
+) -> Result:
+    """Prove the new secret with Entra, then swap it in. The IdP update is one atomic PUT,
+    and Entra accepts both secrets while they overlap, so no sign-in breaks."""
+    account, _, _ = load(api, account_id)
+    expiry = expires if isinstance(expires, date) else validation.future_date(expires)
+    new = account.with_changes(client_secret=SecretStr(validation.client_secret(secret)), secret_expires=expiry)
+    if check_secret:
+        entra_check.prove_secret(settings, account.tenant_id, account.client_id, secret)
+    return update(api, settings, new, dry_run=dry_run)
+
+
+def delete(api: KeycloakApi, account_id: str, *, dry_run: bool = False) -> Plan:
+    account_id = validation.account_id(account_id)
+    plan = plan_delete(api, account_id)
+    if not dry_run:
+        plan.apply()
+    return plan
+
+
+# -- members ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    email: str
+    user_id: str | None
+    outcome: str  # added | already-member | removed | not-member | no-user
+
+
+def _org_id(api: KeycloakApi, account_id: str) -> str:
+    _, org, _ = load(api, account_id)
+    return str(org["id"])
+
+
+def _user_for(api: KeycloakApi, email: str) -> dict[str, Any] | None:
+    users = api.users_by_email(validation.email(email))
+    if len(users) > 1:
+        raise Conflict(f"more than one user has email {email}")
+    return users[0] if users else None
+
+
+def members_add(api: KeycloakApi, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
+    """Add existing users (by email) to the account. Unknown emails fail the whole call
+    before anything changes."""
+    org_id = _org_id(api, account_id)
+    found: list[tuple[str, dict[str, Any]]] = []
+    for email in emails:
+        user = _user_for(api, email)
+        if user is None:
+            raise NotFound(f"no user with email {validation.email(email)}")
+        found.append((validation.email(email), user))
+    members = {m["id"] for m in api.members(org_id)}
+    out: list[MemberChange] = []
+    for email, user in found:
+        if user["id"] in members:
+            out.append(MemberChange(email, user["id"], "already-member"))
+            continue
+        if not dry_run:
+            api.add_member(org_id, user["id"])
+        out.append(MemberChange(email, user["id"], "added"))
+    return out
+
+
+def members_add_from_domains(api: KeycloakApi, account_id: str, *, dry_run: bool = False) -> list[MemberChange]:
+    """Add every realm user whose email is in one of the account's domains."""
+    account, org, _ = load(api, account_id)
+    members = {m["id"] for m in api.members(org["id"])}
+    out: list[MemberChange] = []
+    for domain in account.domains:
+        for user in api.users(email=f"@{domain}"):
+            email = (user.get("email") or "").lower()
+            if not email.endswith(f"@{domain}") or user["id"] in members:
+                continue
+            if not dry_run:
+                api.add_member(org["id"], user["id"])
+            members.add(user["id"])
+            out.append(MemberChange(email, user["id"], "added"))
+    return out
+
+
+def members_remove(api: KeycloakApi, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
+    """Remove users from the account and drop their link to its IdP, so their next SSO
+    login is refused; their APSIS One user and password stay."""
+    org_id = _org_id(api, account_id)
+    alias = idp_alias(validation.account_id(account_id))
+    members = {m["id"] for m in api.members(org_id)}
+    out: list[MemberChange] = []
+    for email in emails:
+        user = _user_for(api, email)
+        if user is None or user["id"] not in members:
+            out.append(MemberChange(validation.email(email), user["id"] if user else None, "not-member"))
+            continue
+        if not dry_run:
+            api.remove_member(org_id, user["id"])
+            api.call("DELETE", f"users/{user['id']}/federated-identity/{alias}", missing_ok=True)
+        out.append(MemberChange(validation.email(email), user["id"], "removed"))
+    return out
+
+
+def members_list(api: KeycloakApi, account_id: str) -> list[dict[str, Any]]:
+    org_id = _org_id(api, account_id)
+    return list(api.members(org_id))

@@ -1,0 +1,159 @@
+"""Plans: what would change in Keycloak, computed before anything is changed.
+
+A plan is a list of ``Change`` objects, each with the field-level diff a person reviews and
+a callable that performs it. ``--dry-run`` prints the plan; apply runs the callables in
+order. Secret fields are compared but only ever shown as ``(set)``/``(changed)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Action = Literal["create", "update", "delete"]
+
+SECRET_KEYS = frozenset({"clientSecret", "secret", "client_secret", "password"})
+MASK = "**********"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    before: Any
+    after: Any
+    secret: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.secret:
+            return {"path": self.path, "before": _mask(self.before), "after": _mask(self.after, changed=True)}
+        return {"path": self.path, "before": self.before, "after": self.after}
+
+    def describe(self) -> str:
+        shown = self.to_dict()
+        return f"{self.path}: {_short(shown['before'])} -> {_short(shown['after'])}"
+
+
+@dataclass
+class Change:
+    action: Action
+    kind: str
+    name: str
+    account: str | None = None
+    fields: list[FieldChange] = field(default_factory=list)
+    apply: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "kind": self.kind, "name": self.name}
+        if self.account:
+            out["account"] = self.account
+        if self.fields:
+            out["fields"] = [f.to_dict() for f in self.fields]
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def add(self, change: Change) -> None:
+        self.changes.append(change)
+
+    def extend(self, other: "Plan") -> None:
+        self.changes.extend(other.changes)
+        self.warnings.extend(other.warnings)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "delete": 0}
+        for change in self.changes:
+            counts[change.action] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changes": [c.to_dict() for c in self.changes],
+            "summary": self.counts(),
+            "warnings": list(self.warnings),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    def apply(self, progress: Callable[[Change], None] | None = None) -> int:
+        """Run every change in order; stops at the first failure (a rerun resumes)."""
+        done = 0
+        for change in self.changes:
+            if progress:
+                progress(change)
+            if change.apply is not None:
+                change.apply()
+            done += 1
+        return done
+
+
+def _mask(value: Any, changed: bool = False) -> str | None:
+    if value in (None, ""):
+        return None
+    return "(changed)" if changed else "(set)"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def normalise(value: Any) -> Any:
+    """Order-insensitive form of set-like lists so a reordering is not a change."""
+    if isinstance(value, list):
+        items = [normalise(v) for v in value]
+        if all(isinstance(i, str) for i in items):
+            return sorted(items)
+        if all(isinstance(i, dict) and "name" in i for i in items):
+            return sorted(items, key=lambda i: str(i["name"]))
+        return items
+    if isinstance(value, dict):
+        return {k: normalise(v) for k, v in value.items()}
+    return value
+
+
+def diff(current: dict[str, Any] | None, desired: dict[str, Any], prefix: str = "") -> list[FieldChange]:
+    """Field changes needed to make ``current`` carry every key of ``desired``.
+
+    Only keys present in ``desired`` are compared: the template says what we own, and
+    everything else on the Keycloak side is left alone.
+    """
+    current = current or {}
+    changes: list[FieldChange] = []
+    for key, want in desired.items():
+        path = f"{prefix}{key}"
+        have = current.get(key)
+        secret = key in SECRET_KEYS
+        if isinstance(want, dict) and isinstance(have, dict) and not secret:
+            changes.extend(diff(have, want, prefix=f"{path}."))
+            continue
+        if isinstance(want, dict) and have is None and not secret:
+            changes.extend(diff({}, want, prefix=f"{path}."))
+            continue
+        if normalise(have) != normalise(want) and not (have is None and want in ("", [], {})):
+            changes.append(FieldChange(path, have, want, secret=secret))
+    return changes
+
+
+def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``overlay`` into a copy of ``base`` (dicts merge, everything else replaces)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,201 @@
+"""Plan and apply the realm from ``realm-templates/realm.json``.
+
+The template is a Keycloak realm representation (settings, ``authenticationFlows``,
+``clients``) plus two keys of ours: ``serviceAccountRoles`` (client id -> realm-management
+roles of its service account) and ``userProfile`` (top-level user-profile settings to
+enforce). Each resource type has its own planner; each compares only the fields the
+template names, so settings made by hand elsewhere in the realm are left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioning import templates
+from provisioning.errors import InvalidInput
+from provisioning.keycloak_api import KeycloakApi
+from provisioning.plan import Change, FieldChange, Plan, diff, merge
+from provisioning.settings import Settings
+
+OWN_KEYS = {"authenticationFlows", "clients", "serviceAccountRoles", "userProfile"}
+
+
+def render_realm(settings: Settings) -> dict[str, Any]:
+    if settings.keycloak_client_secret is None:
+        raise InvalidInput(
+            "realm apply needs the tooling client's secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or _FILE"
+        )
+    account_console = f"{settings.public_url}/realms/{settings.realm}/account/*"
+    values = {
+        "realm": settings.realm,
+        "admin_client_id": settings.keycloak_client_id,
+        "admin_client_secret": settings.keycloak_client_secret.get_secret_value(),
+        "apsis_one_redirect_uris": [*settings.apsis_one_redirect_uris, account_console],
+    }
+    return templates.render_file(settings.templates_dir, "realm.json", values)
+
+
+def plan_realm(api: KeycloakApi, settings: Settings) -> Plan:
+    desired = render_realm(settings)
+    plan = Plan()
+    current = api.get_realm()
+    settings_rep = {k: v for k, v in desired.items() if k not in OWN_KEYS}
+    if current is None:
+        plan.add(Change("create", "realm", settings.realm, apply=lambda: api.create_realm(settings_rep),
+                        fields=[FieldChange(k, None, v) for k, v in settings_rep.items() if k != "realm"]))
+        current = {}
+        exists = False
+    else:
+        changes = diff(current, settings_rep)
+        if changes:
+            update = {"realm": settings.realm, **{c.path.split(".")[0]: settings_rep[c.path.split(".")[0]] for c in changes}}
+            plan.add(Change("update", "realm", settings.realm, fields=changes, apply=lambda: api.update_realm(update)))
+        exists = True
+    _require_providers(api, desired)
+    plan.extend(_plan_user_profile(api, desired.get("userProfile", {}), exists))
+    for flow in desired.get("authenticationFlows", []):
+        plan.extend(_plan_flow(api, flow, exists))
+    for client in desired.get("clients", []):
+        plan.extend(_plan_client(api, client, exists))
+    for client_id, by_client in desired.get("serviceAccountRoles", {}).items():
+        plan.extend(_plan_service_account_roles(api, client_id, by_client, exists))
+    return plan
+
+
+def _require_providers(api: KeycloakApi, desired: dict[str, Any]) -> None:
+    """Fail before changing anything when the server lacks an authenticator a flow needs."""
+    needed = {e["authenticator"] for f in desired.get("authenticationFlows", []) for e in f.get("authenticationExecutions", [])}
+    available = {p["id"] for p in api.call("GET", "admin/realms/master/authentication/authenticator-providers")}
+    missing = sorted(needed - available)
+    if missing:
+        raise InvalidInput(
+            f"Keycloak has no authenticator {missing[0]!r}: install the apsis-sso extension jar in Keycloak's providers/"
+        )
+
+
+def _plan_user_profile(api: KeycloakApi, desired: dict[str, Any], exists: bool) -> Plan:
+    plan = Plan()
+    if not desired:
+        return plan
+    current = api.get_user_profile() if exists else {}
+    changes = diff(current, desired)
+    if changes or not exists:
+        def apply() -> None:
+            api.put_user_profile(merge(api.get_user_profile(), desired))
+        plan.add(Change("update", "user-profile", "user profile", fields=changes or [
+            FieldChange(k, None, v) for k, v in desired.items()], apply=apply))
+    return plan
+
+
+def _plan_flow(api: KeycloakApi, flow: dict[str, Any], exists: bool) -> Plan:
+    plan = Plan()
+    alias = flow["alias"]
+    wanted = [(e["authenticator"], e["requirement"]) for e in flow.get("authenticationExecutions", [])]
+    current = next((f for f in api.flows() if f["alias"] == alias), None) if exists else None
+    if current is None:
+        def create() -> None:
+            api.create_flow({k: flow[k] for k in ("alias", "description", "providerId", "topLevel", "builtIn")})
+            for provider, _ in wanted:
+                api.add_execution(alias, provider)
+            _set_requirements(api, alias, wanted)
+        plan.add(Change("create", "flow", alias, apply=create,
+                        fields=[FieldChange("executions", None, [f"{p} {r}" for p, r in wanted])]))
+        return plan
+    executions = api.executions(alias)
+    have = [(e.get("providerId"), e.get("requirement")) for e in executions if e.get("level", 0) == 0]
+    if have != wanted:
+        def fix() -> None:
+            for execution in api.executions(alias):
+                if execution.get("level", 0) == 0:
+                    api.delete_execution(execution["id"])
+            for provider, _ in wanted:
+                api.add_execution(alias, provider)
+            _set_requirements(api, alias, wanted)
+        plan.add(Change("update", "flow", alias, apply=fix, fields=[
+            FieldChange("executions", [f"{p} {r}" for p, r in have], [f"{p} {r}" for p, r in wanted])]))
+    return plan
+
+
+def _set_requirements(api: KeycloakApi, alias: str, wanted: list[tuple[str, str]]) -> None:
+    executions = [e for e in api.executions(alias) if e.get("level", 0) == 0]
+    for execution, (_, requirement) in zip(executions, wanted, strict=True):
+        if execution.get("requirement") != requirement:
+            api.update_execution(alias, {**execution, "requirement": requirement})
+
+
+def _plan_client(api: KeycloakApi, client: dict[str, Any], exists: bool) -> Plan:
+    plan = Plan()
+    client_id = client["clientId"]
+    mappers = client.get("protocolMappers", [])
+    secret = client.get("secret")
+    settings_rep = {k: v for k, v in client.items() if k not in {"protocolMappers", "secret"}}
+    current = api.client_by_client_id(client_id) if exists else None
+    if current is None:
+        plan.add(Change("create", "client", client_id, apply=lambda: api.create_client(client),
+                        fields=[FieldChange(k, None, v, secret=k == "secret") for k, v in client.items()
+                                if k not in {"clientId", "protocolMappers"}]))
+        return plan
+    uuid = current["id"]
+    changes = diff(current, settings_rep)
+    if secret is not None and api.client_secret(uuid) != secret:
+        changes.append(FieldChange("secret", "(set)", secret, secret=True))
+    current_mappers = {m["name"]: m for m in current.get("protocolMappers", [])}
+    mapper_updates: list[dict[str, Any]] = []
+    for mapper in mappers:
+        have = current_mappers.get(mapper["name"])
+        mapper_changes = diff(have, mapper, prefix=f"protocolMappers[{mapper['name']}].")
+        if mapper_changes:
+            changes.extend(mapper_changes)
+            mapper_updates.append(mapper)
+    if changes:
+        def apply() -> None:
+            fresh = api.client_by_client_id(client_id) or current
+            body = merge(fresh, settings_rep)
+            if secret is not None:
+                body["secret"] = secret
+            kept = {m["name"]: m for m in fresh.get("protocolMappers", [])}
+            for mapper in mapper_updates:
+                kept[mapper["name"]] = merge(kept.get(mapper["name"], {}), mapper)
+            body["protocolMappers"] = list(kept.values())
+            api.update_client(uuid, body)
+        plan.add(Change("update", "client", client_id, fields=changes, apply=apply))
+    return plan
+
+
+def _plan_service_account_roles(
+    api: KeycloakApi, client_id: str, by_client: dict[str, list[str]], exists: bool
+) -> Plan:
+    plan = Plan()
+    for role_client_id, role_names in by_client.items():
+        wanted = sorted(role_names)
+        have: list[str] = []
+        client = api.client_by_client_id(client_id) if exists else None
+        if client is not None:
+            user = api.service_account_user(client["id"])
+            role_client = api.client_by_client_id(role_client_id)
+            if role_client is not None:
+                have = sorted(r["name"] for r in api.user_client_roles(user["id"], role_client["id"]))
+        if have == wanted:
+            continue
+
+        def apply(role_client_id: str = role_client_id, wanted: list[str] = wanted) -> None:
+            client = api.client_by_client_id(client_id)
+            role_client = api.client_by_client_id(role_client_id)
+            if client is None or role_client is None:
+                raise InvalidInput(f"client {client_id} or {role_client_id} is missing in realm {api.realm}")
+            user = api.service_account_user(client["id"])
+            available = {r["name"]: r for r in api.client_roles(role_client["id"])}
+            unknown = sorted(set(wanted) - available.keys())
+            if unknown:
+                raise InvalidInput(f"realm.json names unknown {role_client_id} role {unknown[0]!r}")
+            current = {r["name"]: r for r in api.user_client_roles(user["id"], role_client["id"])}
+            add = [available[n] for n in wanted if n not in current]
+            remove = [r for n, r in current.items() if n not in wanted]
+            if add:
+                api.add_user_client_roles(user["id"], role_client["id"], add)
+            if remove:
+                api.remove_user_client_roles(user["id"], role_client["id"], remove)
+
+        plan.add(Change("update" if exists else "create", "service-account-roles", f"{client_id} -> {role_client_id}",
+                        fields=[FieldChange("roles", have, wanted)], apply=apply))
+    return plan

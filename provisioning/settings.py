@@ -1,0 +1,89 @@
+"""Configuration: ``APSIS_SSO_*`` environment variables and an optional ``.env`` file.
+
+Secrets are ``SecretStr`` so they never print; each can also be given as a path to a file
+(``APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE``), which is how containers mount them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+PUBLIC_CLOUD_AUTHORITY = "https://login.microsoftonline.com"
+PUBLIC_CLOUD_GRAPH = "https://graph.microsoft.com/v1.0"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="APSIS_SSO_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    keycloak_url: str = Field("http://127.0.0.1:8080", description="Keycloak base URL the tooling talks to")
+    keycloak_public_url: str | None = Field(
+        None, description="Keycloak URL browsers and Entra see (redirect URIs); defaults to keycloak_url"
+    )
+    realm: str = Field("apsis", description="The one realm that holds every account")
+    keycloak_client_id: str = Field("apsis-sso-admin", description="Service-account client of the tooling")
+    keycloak_client_secret: SecretStr | None = Field(None, description="Its secret")
+    keycloak_client_secret_file: Path | None = Field(None, description="File holding that secret")
+    keycloak_admin_username: str = Field("admin", description="Master-realm admin, used by `realm apply` only")
+    keycloak_admin_password: SecretStr | None = Field(None, description="Its password")
+    keycloak_admin_password_file: Path | None = Field(None, description="File holding that password")
+    keycloak_timeout: float = Field(30.0, description="Seconds per Keycloak request")
+    keycloak_verify: str | bool = Field(True, description="TLS verification for Keycloak: true, false or a CA bundle path")
+
+    entra_authority: str = Field(PUBLIC_CLOUD_AUTHORITY, description="Entra authority (national clouds, the emulator)")
+    graph_base_url: str = Field(PUBLIC_CLOUD_GRAPH, description="Microsoft Graph base URL")
+    entra_ca_bundle: Path | None = Field(None, description="CA bundle to trust for Entra and Graph (the emulator's)")
+
+    apsis_one_redirect_uris: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*"],
+        description="Redirect URIs of the example apsis-one client",
+    )
+    templates_dir: Path = Field(REPO_ROOT / "realm-templates", description="Where the realm templates live")
+
+    @field_validator("keycloak_url", "keycloak_public_url", "entra_authority", "graph_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if isinstance(value, str) else value
+
+    @field_validator("keycloak_verify", mode="before")
+    @classmethod
+    def _verify(cls, value: object) -> str | bool:
+        if isinstance(value, str) and value.lower() in {"true", "1", "yes"}:
+            return True
+        if isinstance(value, str) and value.lower() in {"false", "0", "no"}:
+            return False
+        return value  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> "Settings":
+        if self.keycloak_client_secret is None and self.keycloak_client_secret_file:
+            self.keycloak_client_secret = SecretStr(_read_secret(self.keycloak_client_secret_file))
+        if self.keycloak_admin_password is None and self.keycloak_admin_password_file:
+            self.keycloak_admin_password = SecretStr(_read_secret(self.keycloak_admin_password_file))
+        return self
+
+    @property
+    def public_url(self) -> str:
+        return self.keycloak_public_url or self.keycloak_url
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

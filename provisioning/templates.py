@@ -1,0 +1,80 @@
+"""Render the JSON templates of ``realm-templates/``.
+
+Templates are plain Keycloak representations with ``{{ name }}`` placeholders. Rendering
+works on the parsed JSON, not on text, so values are never re-parsed as JSON (no injection
+through a display name), and a string that is exactly one placeholder may become a list or
+an object (``"redirectUris": "{{ apsis_one_redirect_uris }}"``). A placeholder without a
+value is an error that names the template and the placeholder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from provisioning.errors import InvalidInput
+
+PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+WHOLE = re.compile(r"^\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}$")
+
+
+def load(templates_dir: Path, name: str) -> Any:
+    path = templates_dir / name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read template {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"template {path} is not valid JSON: line {exc.lineno}: {exc.msg}") from None
+
+
+def placeholders(template: Any) -> set[str]:
+    """Every placeholder name a template uses (keys and values)."""
+    found: set[str] = set()
+    if isinstance(template, str):
+        found.update(PLACEHOLDER.findall(template))
+    elif isinstance(template, list):
+        for item in template:
+            found |= placeholders(item)
+    elif isinstance(template, dict):
+        for key, item in template.items():
+            found.update(PLACEHOLDER.findall(key))
+            found |= placeholders(item)
+    return found
+
+
+def render(template: Any, values: dict[str, Any], name: str = "template") -> Any:
+    missing = sorted(placeholders(template) - values.keys())
+    if missing:
+        raise InvalidInput(f"{name} uses placeholder {{{{ {missing[0]} }}}} which has no value")
+    return _render(template, values)
+
+
+def _render(node: Any, values: dict[str, Any]) -> Any:
+    if isinstance(node, str):
+        whole = WHOLE.match(node)
+        if whole:
+            return values[whole.group(1)]
+        return PLACEHOLDER.sub(lambda m: _as_text(values[m.group(1)]), node)
+    if isinstance(node, list):
+        return [_render(item, values) for item in node]
+    if isinstance(node, dict):
+        return {
+            PLACEHOLDER.sub(lambda m: _as_text(values[m.group(1)]), key): _render(item, values)
+            for key, item in node.items()
+        }
+    return node
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        raise InvalidInput("a list or object placeholder must be a whole JSON string by itself")
+    return str(value)
+
+
+def render_file(templates_dir: Path, name: str, values: dict[str, Any]) -> Any:
+    return render(load(templates_dir, name), values, name=name)
