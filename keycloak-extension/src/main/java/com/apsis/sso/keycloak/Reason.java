@@ -1,0 +1,39 @@
+package com.apsis.sso.keycloak;
+
+/**
+ * Why an SSO login was refused. The codes are part of the shared contract
+ * (docs/contracts.md): they appear as the {@code reason} detail of the
+ * {@code apsis_sso_refused} login event and pick the sentence on the error page.
+ */
+public enum Reason {
+    NO_ORGANIZATION("no_organization"),
+    SSO_DISABLED("sso_disabled"),
+    EMAIL_MISSING("email_missing"),
+    EMAIL_UNVERIFIED("email_unverified"),
+    DOMAIN_NOT_ALLOWED("domain_not_allowed"),
+    NO_USER("no_user"),
+    AMBIGUOUS_EMAIL("ambiguous_email"),
+    USER_DISABLED("user_disabled"),
+    NOT_MEMBER("not_member"),
+    NOT_PILOT("not_pilot"),
+    LINKED_TO_OTHER_IDENTITY("linked_to_other_identity");
+
+    /** Event error shared by every refusal; the reason tells them apart. */
+    public static final String EVENT_ERROR = "apsis_sso_refused";
+
+    private final String code;
+
+    Reason(String code) {
+        this.code = code;
+    }
+
+    /** Machine-readable code, e.g. {@code not_pilot}. */
+    public String code() {
+        return code;
+    }
+
+    /** Key of the sentence in theme-resources/messages, e.g. {@code apsisSso.not_pilot}. */
+    public String messageKey() {
+        return "apsisSso." + code;
+    }
+}
