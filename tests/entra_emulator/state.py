@@ -1,0 +1,667 @@
+"""The directory model: tenants, app registrations with their secrets, users, and the change log
+that Graph delta queries read.
+
+One lock guards everything; every mutation bumps the tenant's change sequence so delta rounds
+can tell what changed since a token was issued. The state can be written to ``state.json`` so a
+restarted emulator keeps its directory, secrets (as hashes) and outstanding delta links.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import string
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
+
+# Application permissions (Graph app roles) the emulator knows, with Microsoft's app role ids.
+GRAPH_APP_ROLES: dict[str, str] = {
+    "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
+    "User.ReadWrite.All": "741f803b-c850-494e-b5df-cde7c675a1ca",
+    "Directory.Read.All": "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
+    "Application.Read.All": "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
+    "Application.ReadWrite.All": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
+}
+DEFAULT_PERMISSIONS = ("User.Read.All",)
+DEFAULT_OPTIONAL_CLAIMS = ("xms_edov",)
+RESET_MODES = ("syncStateNotFound", "resyncRequired")
+
+# User properties whose changes the delta log tracks (Graph names).
+TRACKED_USER_PROPERTIES = (
+    "accountEnabled", "displayName", "givenName", "surname", "mail", "userPrincipalName",
+)
+
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "~._-"
+_GUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class NotFound(LookupError):
+    """A tenant, application, user or secret that the caller named does not exist."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+def is_guid(value: str) -> bool:
+    return bool(_GUID_RE.match(value.lower()))
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def parse_datetime(value: str | dt.datetime) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return _aware(value)
+    text = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        text += "T00:00:00"
+    return _aware(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def hash_secret(secret_text: str) -> str:
+    return hashlib.sha256(secret_text.encode()).hexdigest()
+
+
+def hash_password(password: str, salt: str | None = None) -> str:
+    salt = salt or secrets.token_hex(8)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 10_000).hex()
+    return f"{salt}${digest}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    salt, _, _digest = stored.partition("$")
+    return hmac.compare_digest(hash_password(password, salt), stored)
+
+
+def generate_secret_text() -> str:
+    """Entra client secrets are 40 characters; the first three are the credential's ``hint``
+    and current ones carry a ``Q~`` marker at positions 4-5."""
+    head = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(3))
+    tail = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(34))
+    return f"{head}{secrets.choice('78')}Q~{tail}"
+
+
+@dataclass
+class Tenant:
+    tenant_id: str
+    display_name: str
+    domains: list[str]
+    initial_domain: str
+    region_scope: str = "EU"
+    seq: int = 0
+    delta_epoch: int = 0
+    delta_reset: str = "syncStateNotFound"
+    pairwise_salt: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    @property
+    def default_domain(self) -> str:
+        return self.domains[0]
+
+
+@dataclass
+class PasswordCredential:
+    key_id: str
+    hint: str
+    display_name: str
+    start: dt.datetime
+    end: dt.datetime
+    secret_hash: str
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        return self.end <= (now or utcnow())
+
+
+@dataclass
+class Application:
+    app_id: str
+    object_id: str
+    sp_object_id: str
+    display_name: str
+    redirect_uris: list[str]
+    permissions: list[str]
+    password_credentials: list[PasswordCredential]
+    optional_claims: list[str]
+    created: dt.datetime
+
+
+@dataclass
+class User:
+    oid: str
+    user_principal_name: str
+    mail: str | None
+    display_name: str | None
+    given_name: str | None
+    surname: str | None
+    account_enabled: bool
+    email_domain_verified: bool
+    password_hash: str
+    created: dt.datetime
+    created_seq: int
+    lifecycle_seq: int
+    prop_seq: dict[str, int] = field(default_factory=dict)
+    deleted_at: dt.datetime | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def graph_value(self, prop: str) -> Any:
+        """The user's value for a Graph ``user`` property name."""
+        values: dict[str, Any] = {
+            "id": self.oid,
+            "accountEnabled": self.account_enabled,
+            "displayName": self.display_name,
+            "givenName": self.given_name,
+            "surname": self.surname,
+            "mail": self.mail,
+            "userPrincipalName": self.user_principal_name,
+            "businessPhones": [],
+            "jobTitle": None,
+            "mobilePhone": None,
+            "officeLocation": None,
+            "preferredLanguage": None,
+            "userType": "Member",
+            "createdDateTime": self.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "deletedDateTime": self.deleted_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.deleted_at else None,
+            "otherMails": [],
+            "proxyAddresses": [f"SMTP:{self.mail}"] if self.mail else [],
+        }
+        return values[prop]
+
+
+T = TypeVar("T")
+
+
+def _snapshot(value: T) -> T:
+    return copy.deepcopy(value)
+
+
+class EmulatorState:
+    """Thread-safe in-memory directory, optionally persisted to a JSON file after each change."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._lock = threading.RLock()
+        self._path = path
+        self.tenants: dict[str, Tenant] = {}
+        self.users: dict[str, dict[str, User]] = {}
+        self.apps: dict[str, dict[str, Application]] = {}
+        self.tombstones: dict[str, dict[str, int]] = {}
+        self.delta_page_size = 100
+        self.token_lifetime = 3599
+        self.delta_token_lifetime = 7 * 24 * 3600
+        self.delta_key = secrets.token_hex(32)
+        self._dirty = False
+        self._timer: threading.Timer | None = None
+        if path is not None and path.exists():
+            self._load(json.loads(path.read_text()))
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    # ----------------------------------------------------------------- lookups
+
+    def resolve_tenant(self, name: str) -> Tenant | None:
+        """A tenant by GUID or by any of its domains (case-insensitive), as Entra accepts both."""
+        key = name.lower()
+        with self._lock:
+            if key in self.tenants:
+                return self.tenants[key]
+            for tenant in self.tenants.values():
+                if key in (d.lower() for d in tenant.domains):
+                    return tenant
+        return None
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        tenant = self.resolve_tenant(tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id!r} not found")
+        return tenant
+
+    def app(self, tenant_id: str, app_id: str) -> Application:
+        tenant = self.tenant(tenant_id)
+        app = self.apps[tenant.tenant_id].get(app_id.lower())
+        if app is None:
+            raise NotFound(f"application {app_id!r} not found in tenant {tenant.tenant_id}")
+        return app
+
+    def app_by_object_id(self, tenant_id: str, object_id: str) -> Application | None:
+        tenant = self.tenant(tenant_id)
+        for app in self.apps[tenant.tenant_id].values():
+            if app.object_id == object_id.lower():
+                return app
+        return None
+
+    def user(self, tenant_id: str, oid: str) -> User:
+        tenant = self.tenant(tenant_id)
+        user = self.users[tenant.tenant_id].get(oid.lower())
+        if user is None:
+            raise NotFound(f"user {oid!r} not found in tenant {tenant.tenant_id}")
+        return user
+
+    def user_by_upn(self, tenant_id: str, upn: str) -> User | None:
+        tenant = self.tenant(tenant_id)
+        for user in self.users[tenant.tenant_id].values():
+            if user.user_principal_name.lower() == upn.strip().lower():
+                return user
+        return None
+
+    def snapshot(self, getter: Callable[[], T]) -> T:
+        with self._lock:
+            return _snapshot(getter())
+
+    # --------------------------------------------------------------- mutations
+
+    def _mutate(self, action: Callable[[], T]) -> T:
+        with self._lock:
+            result = action()
+            self.save()
+            return _snapshot(result)
+
+    def add_tenant(
+        self, domains: list[str], tenant_id: str | None = None, display_name: str | None = None,
+        region_scope: str = "EU",
+    ) -> Tenant:
+        def action() -> Tenant:
+            tid = (tenant_id or new_guid()).lower()
+            if not is_guid(tid):
+                raise ValueError(f"tenant id must be a GUID, got {tenant_id!r}")
+            if tid in self.tenants:
+                raise ValueError(f"tenant {tid} already exists")
+            custom = [d.strip().lower() for d in domains if d.strip()]
+            if not custom:
+                raise ValueError("a tenant needs at least one domain")
+            for domain in custom:
+                if self.resolve_tenant(domain) is not None:
+                    raise ValueError(f"domain {domain} already belongs to another tenant")
+            initial = self._initial_domain(custom[0])
+            tenant = Tenant(
+                tenant_id=tid,
+                display_name=display_name or custom[0].split(".")[0].capitalize(),
+                domains=[*custom, initial],
+                initial_domain=initial,
+                region_scope=region_scope,
+            )
+            self.tenants[tid] = tenant
+            self.users[tid] = {}
+            self.apps[tid] = {}
+            self.tombstones[tid] = {}
+            return tenant
+
+        return self._mutate(action)
+
+    def _initial_domain(self, first_domain: str) -> str:
+        base = re.sub(r"[^a-z0-9]", "", first_domain.split(".")[0]) or "tenant"
+        candidate, n = f"{base}.onmicrosoft.com", 1
+        while self.resolve_tenant(candidate) is not None:
+            n += 1
+            candidate = f"{base}{n}.onmicrosoft.com"
+        return candidate
+
+    def add_application(
+        self, tenant_id: str, display_name: str, redirect_uris: Iterable[str] = (),
+        app_id: str | None = None, permissions: Iterable[str] = DEFAULT_PERMISSIONS,
+    ) -> Application:
+        def action() -> Application:
+            tenant = self.tenant(tenant_id)
+            aid = (app_id or new_guid()).lower()
+            if not is_guid(aid):
+                raise ValueError(f"application id must be a GUID, got {app_id!r}")
+            if aid in self.apps[tenant.tenant_id]:
+                raise ValueError(f"application {aid} already exists in tenant {tenant.tenant_id}")
+            perms = list(dict.fromkeys(permissions))
+            for perm in perms:
+                _check_permission(perm)
+            app = Application(
+                app_id=aid,
+                object_id=new_guid(),
+                sp_object_id=new_guid(),
+                display_name=display_name,
+                redirect_uris=list(redirect_uris),
+                permissions=perms,
+                password_credentials=[],
+                optional_claims=list(DEFAULT_OPTIONAL_CLAIMS),
+                created=utcnow(),
+            )
+            self.apps[tenant.tenant_id][aid] = app
+            return app
+
+        return self._mutate(action)
+
+    def update_application(self, tenant_id: str, app_id: str, **changes: Any) -> Application:
+        allowed = {"display_name", "redirect_uris", "optional_claims"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"unknown application fields: {sorted(unknown)}")
+
+        def action() -> Application:
+            app = self.app(tenant_id, app_id)
+            for key, value in changes.items():
+                setattr(app, key, list(value) if isinstance(value, (list, tuple)) else value)
+            return app
+
+        return self._mutate(action)
+
+    def add_secret(
+        self, tenant_id: str, app_id: str, expires: dt.datetime | str, display_name: str = "apsis-sso",
+        start: dt.datetime | str | None = None, secret_text: str | None = None,
+    ) -> tuple[str, PasswordCredential]:
+        text = secret_text or generate_secret_text()
+        if len(text) < 3:
+            raise ValueError("a secret needs at least three characters")
+
+        def action() -> PasswordCredential:
+            app = self.app(tenant_id, app_id)
+            cred = PasswordCredential(
+                key_id=new_guid(),
+                hint=text[:3],
+                display_name=display_name,
+                start=parse_datetime(start) if start else utcnow(),
+                end=parse_datetime(expires),
+                secret_hash=hash_secret(text),
+            )
+            app.password_credentials.append(cred)
+            return cred
+
+        return text, self._mutate(action)
+
+    def _credential(self, app: Application, hint_or_key_id: str) -> PasswordCredential:
+        matches = [
+            c for c in app.password_credentials
+            if c.key_id == hint_or_key_id.lower() or c.hint == hint_or_key_id
+        ]
+        if not matches:
+            raise NotFound(f"no secret {hint_or_key_id!r} on application {app.app_id}")
+        if len(matches) > 1:
+            raise ValueError(f"{hint_or_key_id!r} matches several secrets; use the keyId")
+        return matches[0]
+
+    def expire_secret(self, tenant_id: str, app_id: str, hint_or_key_id: str) -> PasswordCredential:
+        def action() -> PasswordCredential:
+            cred = self._credential(self.app(tenant_id, app_id), hint_or_key_id)
+            now = utcnow()
+            cred.end = now - dt.timedelta(seconds=1)
+            cred.start = min(cred.start, cred.end - dt.timedelta(seconds=1))
+            return cred
+
+        return self._mutate(action)
+
+    def remove_secret(self, tenant_id: str, app_id: str, hint_or_key_id: str) -> None:
+        def action() -> None:
+            app = self.app(tenant_id, app_id)
+            app.password_credentials.remove(self._credential(app, hint_or_key_id))
+
+        self._mutate(action)
+
+    def set_permission(self, tenant_id: str, app_id: str, permission: str, granted: bool) -> Application:
+        _check_permission(permission)
+
+        def action() -> Application:
+            app = self.app(tenant_id, app_id)
+            if granted and permission not in app.permissions:
+                app.permissions.append(permission)
+            if not granted and permission in app.permissions:
+                app.permissions.remove(permission)
+            return app
+
+        return self._mutate(action)
+
+    def add_user(
+        self, tenant_id: str, user_principal_name: str, password: str, mail: str | None = None,
+        display_name: str | None = None, given_name: str | None = None, surname: str | None = None,
+        account_enabled: bool = True, email_domain_verified: bool = True, oid: str | None = None,
+    ) -> User:
+        def action() -> User:
+            tenant = self.tenant(tenant_id)
+            upn = user_principal_name.strip()
+            local, _, domain = upn.rpartition("@")
+            if not local or domain.lower() not in (d.lower() for d in tenant.domains):
+                raise ValueError(
+                    f"the user principal name's domain must be one of the tenant's domains "
+                    f"{tenant.domains}, got {upn!r}"
+                )
+            if self.user_by_upn(tenant.tenant_id, upn) is not None:
+                raise ValueError(f"a user with user principal name {upn} already exists")
+            uid = (oid or new_guid()).lower()
+            if uid in self.users[tenant.tenant_id] or uid in self.tombstones[tenant.tenant_id]:
+                raise ValueError(f"object id {uid} is already used")
+            seq = self._bump(tenant)
+            user = User(
+                oid=uid,
+                user_principal_name=upn,
+                mail=mail,
+                display_name=display_name or local,
+                given_name=given_name,
+                surname=surname,
+                account_enabled=account_enabled,
+                email_domain_verified=email_domain_verified,
+                password_hash=hash_password(password),
+                created=utcnow(),
+                created_seq=seq,
+                lifecycle_seq=seq,
+                prop_seq={p: seq for p in TRACKED_USER_PROPERTIES},
+            )
+            self.users[tenant.tenant_id][uid] = user
+            return user
+
+        return self._mutate(action)
+
+    def _bump(self, tenant: Tenant) -> int:
+        tenant.seq += 1
+        return tenant.seq
+
+    def update_user(self, tenant_id: str, oid: str, **changes: Any) -> User:
+        """Change user fields; Graph-visible ones are recorded for delta queries."""
+        graph_names = {
+            "mail": "mail", "display_name": "displayName", "given_name": "givenName",
+            "surname": "surname", "account_enabled": "accountEnabled",
+            "user_principal_name": "userPrincipalName",
+        }
+        silent = {"email_domain_verified", "password"}
+        unknown = set(changes) - set(graph_names) - silent
+        if unknown:
+            raise ValueError(f"unknown user fields: {sorted(unknown)}")
+
+        def action() -> User:
+            tenant = self.tenant(tenant_id)
+            user = self.user(tenant.tenant_id, oid)
+            changed: list[str] = []
+            for key, value in changes.items():
+                if key == "password":
+                    user.password_hash = hash_password(str(value))
+                    continue
+                if key == "user_principal_name":
+                    domain = str(value).rpartition("@")[2].lower()
+                    if domain not in (d.lower() for d in tenant.domains):
+                        raise ValueError(f"{value!r} is not in one of the tenant's domains")
+                    other = self.user_by_upn(tenant.tenant_id, str(value))
+                    if other is not None and other.oid != user.oid:
+                        raise ValueError(f"a user with user principal name {value} already exists")
+                if getattr(user, key) != value:
+                    setattr(user, key, value)
+                    if key in graph_names:
+                        changed.append(graph_names[key])
+            if changed:
+                seq = self._bump(tenant)
+                for prop in changed:
+                    user.prop_seq[prop] = seq
+            return user
+
+        return self._mutate(action)
+
+    def delete_user(self, tenant_id: str, oid: str) -> User:
+        def action() -> User:
+            tenant = self.tenant(tenant_id)
+            user = self.user(tenant.tenant_id, oid)
+            if not user.deleted:
+                user.deleted_at = utcnow()
+                user.lifecycle_seq = self._bump(tenant)
+            return user
+
+        return self._mutate(action)
+
+    def restore_user(self, tenant_id: str, oid: str) -> User:
+        def action() -> User:
+            tenant = self.tenant(tenant_id)
+            user = self.user(tenant.tenant_id, oid)
+            if not user.deleted:
+                raise ValueError(f"user {oid} is not deleted")
+            user.deleted_at = None
+            user.lifecycle_seq = self._bump(tenant)
+            return user
+
+        return self._mutate(action)
+
+    def purge_user(self, tenant_id: str, oid: str) -> None:
+        def action() -> None:
+            tenant = self.tenant(tenant_id)
+            user = self.user(tenant.tenant_id, oid)
+            del self.users[tenant.tenant_id][user.oid]
+            self.tombstones[tenant.tenant_id][user.oid] = self._bump(tenant)
+
+        self._mutate(action)
+
+    def expire_delta_tokens(self, tenant_id: str, response: str = "syncStateNotFound") -> None:
+        if response not in RESET_MODES:
+            raise ValueError(f"response must be one of {RESET_MODES}")
+
+        def action() -> None:
+            tenant = self.tenant(tenant_id)
+            tenant.delta_epoch += 1
+            tenant.delta_reset = response
+
+        self._mutate(action)
+
+    def set_settings(self, **settings: int) -> dict[str, int]:
+        allowed = {"delta_page_size", "token_lifetime", "delta_token_lifetime"}
+        unknown = set(settings) - allowed
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        for key, value in settings.items():
+            if int(value) < 1:
+                raise ValueError(f"{key} must be positive")
+
+        def action() -> dict[str, int]:
+            for key, value in settings.items():
+                setattr(self, key, int(value))
+            return self.settings()
+
+        return self._mutate(action)
+
+    def settings(self) -> dict[str, int]:
+        return {
+            "delta_page_size": self.delta_page_size,
+            "token_lifetime": self.token_lifetime,
+            "delta_token_lifetime": self.delta_token_lifetime,
+        }
+
+    def reset(self) -> None:
+        def action() -> None:
+            self.tenants.clear()
+            self.users.clear()
+            self.apps.clear()
+            self.tombstones.clear()
+
+        self._mutate(action)
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self) -> None:
+        """Schedule a write of ``state.json``; bursts of changes (seeding thousands of users)
+        become one write. ``flush()`` writes at once (``EntraEmulator.stop()`` calls it)."""
+        if self._path is None:
+            return
+        with self._lock:
+            self._dirty = True
+            if self._timer is None:
+                self._timer = threading.Timer(0.2, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        if self._path is None:
+            return
+        with self._lock:
+            timer, self._timer = self._timer, None
+            if timer is not None:
+                timer.cancel()
+            if not self._dirty:
+                return
+            self._dirty = False
+            doc = {
+                "version": 1,
+                "settings": self.settings(),
+                "delta_key": self.delta_key,
+                "tenants": [asdict(t) for t in self.tenants.values()],
+                "users": {tid: [_dump(u) for u in us.values()] for tid, us in self.users.items()},
+                "apps": {tid: [_dump(a) for a in aps.values()] for tid, aps in self.apps.items()},
+                "tombstones": self.tombstones,
+            }
+            tmp = self._path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(doc, indent=1, default=_json_default))
+            os.replace(tmp, self._path)
+
+    def _load(self, doc: dict[str, Any]) -> None:
+        for key, value in doc.get("settings", {}).items():
+            setattr(self, key, int(value))
+        self.delta_key = doc.get("delta_key", self.delta_key)
+        for raw in doc.get("tenants", []):
+            tenant = Tenant(**raw)
+            self.tenants[tenant.tenant_id] = tenant
+            self.users[tenant.tenant_id] = {}
+            self.apps[tenant.tenant_id] = {}
+            self.tombstones[tenant.tenant_id] = dict(doc.get("tombstones", {}).get(tenant.tenant_id, {}))
+        for tid, raws in doc.get("users", {}).items():
+            for raw in raws:
+                user = _load_dataclass(User, raw)
+                self.users[tid][user.oid] = user
+        for tid, raws in doc.get("apps", {}).items():
+            for raw in raws:
+                raw = dict(raw)
+                raw["password_credentials"] = [
+                    _load_dataclass(PasswordCredential, c) for c in raw["password_credentials"]
+                ]
+                app = _load_dataclass(Application, raw)
+                self.apps[tid][app.app_id] = app
+
+
+def _check_permission(permission: str) -> None:
+    if permission not in GRAPH_APP_ROLES:
+        raise ValueError(f"unknown application permission {permission!r}; known: {sorted(GRAPH_APP_ROLES)}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _dump(obj: Any) -> dict[str, Any]:
+    return asdict(obj)
+
+
+def _load_dataclass(cls: type[T], raw: dict[str, Any]) -> T:
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        if isinstance(value, str) and f.type in ("dt.datetime", "dt.datetime | None"):
+            value = parse_datetime(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
