@@ -22,6 +22,9 @@ public class SsoGuardAuthenticator implements Authenticator {
     /** Auth note where IdentityBrokerService keeps the brokered context for this flow. */
     static final String PBL_BROKERED_IDENTITY_CONTEXT = "PBL_BROKERED_IDENTITY_CONTEXT";
 
+    /** User session note naming the account (organization alias) of an allowed SSO login. */
+    static final String ACCOUNT_NOTE = "apsis.account";
+
     @Override
     public void authenticate(AuthenticationFlowContext context) {
         SerializedBrokeredIdentityContext brokered = SerializedBrokeredIdentityContext
@@ -43,6 +46,9 @@ public class SsoGuardAuthenticator implements Authenticator {
         LinkDecision decision = LinkPolicy.guard(Accounts.accountOf(organization), user.getId(),
                 user.isEnabled(), member, user.getEmail());
         if (decision.allowed()) {
+            // Tell the application which APSIS account this SSO session belongs to
+            // (the realm's apsis-one client maps this note to the apsis_account claim).
+            context.getAuthenticationSession().setUserSessionNote(ACCOUNT_NOTE, organization.getAlias());
             context.success();
         } else {
             Refusals.refuse(context, decision.reason(), idp.getAlias(), user.getEmail(), user);
