@@ -7,6 +7,7 @@ user and without admin consent, so a rotation never swaps in a secret Entra reje
 from __future__ import annotations
 
 import re
+import ssl
 import uuid
 from urllib.parse import urlsplit
 
@@ -23,8 +24,8 @@ AADSTS_MESSAGES = {
 }
 
 
-def _verify(settings: Settings) -> str | bool:
-    return str(settings.entra_ca_bundle) if settings.entra_ca_bundle else True
+def _verify(settings: Settings) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=str(settings.entra_ca_bundle)) if settings.entra_ca_bundle else True
 
 
 def graph_scope(settings: Settings) -> str:

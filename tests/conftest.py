@@ -1,0 +1,82 @@
+"""Session fixtures: one real Keycloak (with the extension) and one Entra emulator.
+
+Keycloak is installed and started by the same code as ``python -m devenv.keycloak``;
+if it cannot start, every test that needs it errors: nothing here ever skips.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devenv.keycloak import KeycloakServer
+from provisioning.keycloak_api import KeycloakApi
+from provisioning.realm import plan_realm
+from provisioning.settings import Settings
+from tests.entra_emulator import EntraEmulator
+from tests.helpers import AccountFactory
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EntraEmulator]:
+    emu = EntraEmulator(state_dir=tmp_path_factory.mktemp("entra")).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture(scope="session")
+def keycloak(emulator: EntraEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeycloakServer]:
+    log = tmp_path_factory.mktemp("keycloak") / "keycloak.log"
+    server = KeycloakServer(truststore_paths=[Path(emulator.ca_bundle)], log_file=log)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(keycloak: KeycloakServer, emulator: EntraEmulator) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        keycloak_url=keycloak.url,
+        realm="apsis",
+        keycloak_admin_username=keycloak.admin_username,
+        keycloak_admin_password=keycloak.admin_password,
+        keycloak_client_secret=secrets.token_urlsafe(32),
+        entra_authority=emulator.authority,
+        graph_base_url=emulator.graph_base_url,
+        entra_ca_bundle=Path(emulator.ca_bundle),
+    )
+
+
+@pytest.fixture(scope="session")
+def realm(settings: Settings) -> str:
+    plan_realm(KeycloakApi.for_admin(settings), settings).apply()
+    return settings.realm
+
+
+@pytest.fixture(scope="session")
+def api(realm: str, settings: Settings) -> KeycloakApi:
+    return KeycloakApi.for_tooling(settings)
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short name unique in this session (accounts, domains and users share one realm)."""
+    return f"t{os.getpid() % 1000}x{next(_counter)}"
+
+
+@pytest.fixture
+def accounts(api: KeycloakApi, settings: Settings, emulator: EntraEmulator, unique: str) -> AccountFactory:
+    return AccountFactory(api=api, settings=settings, emulator=emulator, prefix=unique)

@@ -1,0 +1,145 @@
+"""Test scaffolding: an account onboarded through the real library, with its Entra tenant
+in the emulator and its APSIS One users in the real Keycloak."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from provisioning import onboarding
+from provisioning.keycloak_api import KeycloakApi
+from provisioning.links import redirect_uri
+from provisioning.model import Account
+from provisioning.settings import Settings
+from tests.entra_emulator import EntraEmulator
+
+PASSWORD = "Correct-Horse-7"
+
+
+def create_apsis_user(
+    api: KeycloakApi,
+    email: str,
+    *,
+    username: str | None = None,
+    password: str = PASSWORD,
+    enabled: bool = True,
+    email_verified: bool = True,
+) -> str:
+    """An APSIS One user as they exist before SSO: a password, no link."""
+    user_id = api.call("POST", "users", body={
+        "username": username or email,
+        "email": email,
+        "firstName": email.split("@")[0].capitalize(),
+        "lastName": "Tester",
+        "enabled": enabled,
+        "emailVerified": email_verified,
+        "credentials": [{"type": "password", "value": password, "temporary": False}],
+    })
+    return str(user_id)
+
+
+def user_count(api: KeycloakApi) -> int:
+    return int(api.call("GET", "users/count"))
+
+
+def refusals(api: KeycloakApi, since_ms: int) -> list[dict[str, Any]]:
+    """Our refusal events (newest first) recorded at or after ``since_ms``."""
+    events = api.events(max=200)
+    return [e for e in events if e.get("error") == "apsis_sso_refused" and e.get("time", 0) >= since_ms]
+
+
+def now_ms() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1000) - 1000
+
+
+@dataclass
+class TestAccount:
+    id: str
+    domain: str
+    tenant_id: str
+    app_id: str
+    secret: str
+    api: KeycloakApi
+    settings: Settings
+    emulator: EntraEmulator
+    org_id: str = ""
+    users: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def alias(self) -> str:
+        return f"entra-{self.id}"
+
+    def entra_user(self, local: str, *, mail: str | None = "same", password: str = PASSWORD, **kw: Any) -> str:
+        """A person in the customer's Entra tenant; returns the object id."""
+        upn = f"{local}@{self.domain}"
+        user = self.emulator.add_user(
+            self.tenant_id, upn, password, mail=upn if mail == "same" else mail, **kw
+        )
+        return user.oid
+
+    def apsis_user(self, email: str, *, member: bool = True, pilot: bool = False, **kw: Any) -> str:
+        """An APSIS One user of this account (a member of its organization)."""
+        user_id = create_apsis_user(self.api, email, **kw)
+        if member:
+            self.api.add_member(self.org_id, user_id)
+        if pilot:
+            onboarding.pilot_add(self.api, self.settings, self.id, [email])
+        self.users[email] = user_id
+        return user_id
+
+    def person(self, local: str, *, pilot: bool = True, **kw: Any) -> tuple[str, str]:
+        """The common case: the same person in Entra and in APSIS One. Returns (email, user id)."""
+        email = f"{local}@{self.domain}"
+        self.entra_user(local)
+        return email, self.apsis_user(email, pilot=pilot, **kw)
+
+    def go_live(self) -> None:
+        onboarding.set_stage(self.api, self.settings, self.id, "live")
+
+
+@dataclass
+class AccountFactory:
+    api: KeycloakApi
+    settings: Settings
+    emulator: EntraEmulator
+    prefix: str
+    created: int = 0
+
+    def create(self, *, name: str | None = None, stage: str = "pilot", secret_days: int = 365) -> TestAccount:
+        self.created += 1
+        account_id = f"{self.prefix}a{self.created}"
+        domain = f"{account_id}.example"
+        tenant = self.emulator.add_tenant([domain])
+        app = self.emulator.add_application(
+            tenant.tenant_id, f"APSIS One SSO ({account_id})", [redirect_uri(self.settings, account_id)]
+        )
+        expires = datetime.now(timezone.utc) + timedelta(days=secret_days)
+        secret = self.emulator.add_secret(tenant.tenant_id, app.app_id, expires)
+        account = Account.build(
+            id=account_id,
+            name=name or f"Account {account_id}",
+            tenant_id=tenant.tenant_id,
+            client_id=app.app_id,
+            domains=[domain],
+            secret_expires=(date.today() + timedelta(days=secret_days)).isoformat(),
+            it_contact_name="Ivy IT",
+            it_contact_email=f"it@{domain}",
+            client_secret=secret,
+        )
+        result = onboarding.create(self.api, self.settings, account)
+        assert result.applied
+        org = self.api.organization_by_alias(account_id)
+        assert org is not None
+        test_account = TestAccount(
+            id=account_id, domain=domain, tenant_id=tenant.tenant_id, app_id=app.app_id, secret=secret,
+            api=self.api, settings=self.settings, emulator=self.emulator, org_id=org["id"],
+        )
+        if stage != "pilot":
+            onboarding.set_stage(self.api, self.settings, account_id, stage)  # type: ignore[arg-type]
+        return test_account
+
+
+def random_password() -> str:
+    return secrets.token_urlsafe(12)

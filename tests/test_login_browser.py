@@ -1,0 +1,77 @@
+"""One whole SSO login in a real headless Chromium (Debian's package, driven by Playwright)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import tempfile
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+
+from tests.helpers import PASSWORD, AccountFactory, user_count
+from tests.login_driver import CLIENT_ID, REDIRECT_URI
+
+CHROMIUM = os.environ.get("APSIS_SSO_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.mark.browser
+def test_j_sso_login_in_headless_chromium(accounts: AccountFactory, api, settings, realm, emulator):
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), f"Chromium is not installed at {CHROMIUM}"
+    acct = accounts.create()
+    email, user_id = acct.person("frank")
+    before = user_count(api)
+
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    auth_url = f"{settings.keycloak_url}/realms/{realm}/protocol/openid-connect/auth?" + urlencode({
+        "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": "openid",
+        "state": "chromium-state", "code_challenge": challenge, "code_challenge_method": "S256",
+        "kc_idp_hint": acct.alias,
+    })
+    landed: list[str] = []
+    with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        browser = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, ignore_https_errors=True,
+        )
+        try:
+            page = browser.new_page()
+
+            def application(route) -> None:  # stands in for APSIS One's callback
+                landed.append(route.request.url)
+                route.fulfill(status=200, content_type="text/html", body="<h1>Signed in to APSIS One</h1>")
+
+            page.route(f"{REDIRECT_URI}**", application)
+            page.goto(auth_url)
+            page.wait_for_selector("input[name=passwd]")
+            assert emulator.url.split("://")[1] in page.url  # Entra's sign-in page, no Keycloak page first
+            page.fill("input[name=login]", email)
+            page.fill("input[name=passwd]", PASSWORD)
+            page.click("[type=submit]")
+            page.wait_for_selector("text=Signed in to APSIS One", timeout=30_000)
+        finally:
+            browser.close()
+
+    assert len(landed) == 1
+    params = parse_qs(urlsplit(landed[0]).query)
+    assert params["state"] == ["chromium-state"]
+    token = requests.post(
+        f"{settings.keycloak_url}/realms/{realm}/protocol/openid-connect/token",
+        data={"grant_type": "authorization_code", "client_id": CLIENT_ID, "code": params["code"][0],
+              "redirect_uri": REDIRECT_URI, "code_verifier": verifier},
+        timeout=30,
+    )
+    assert token.status_code == 200, token.text
+    payload = token.json()["id_token"].split(".")[1]
+    claims = __import__("json").loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["sub"] == user_id
+    assert user_count(api) == before
