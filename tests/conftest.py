@@ -21,6 +21,9 @@ from provisioning.settings import Settings
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
 
+# Fixtures of the CLI and sync test suites live next to them.
+pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EntraEmulator]:

@@ -1,0 +1,1 @@
+"""Fixtures for the apsis-sso CLI tests (see tests/test_cli_*.py)."""

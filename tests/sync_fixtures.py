@@ -1,0 +1,1 @@
+"""Fixtures for the apsis-sync tests (see tests/test_sync_*.py)."""
