@@ -1,0 +1,82 @@
+"""The accidental-deletion guard.
+
+A tenant admin who deletes the wrong group, a sync tool gone wrong, a truncated listing:
+each looks, to the daemon, like many users leaving at once. Past a threshold per account
+per cycle (an absolute number, or a share of the account's members) the daemon acts on
+nobody, quarantines the account and tells the platform team.
+
+The quarantine lives on the organization (attribute ``apsis.quarantined`` =
+``["<iso time> <reason>"]``), not only in the daemon's state: it survives a lost state
+database, holds for every replica, and is visible to ``apsis-sso``. Releasing it — by
+``apsis-sync release`` or by removing the attribute — lets the held deactivations through
+once: the next cycle may deactivate as many users as were held (plus the usual limits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from provisioning.keycloak_api import KeycloakApi
+from sync.accounts import QUARANTINE_KEY, SyncAccount
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    max_users: int = 25
+    max_percent: float = 10.0
+    percent_min_users: int = 3
+
+
+def verdict(count: int, members: int | None, limits: GuardLimits, allowance: int = 0) -> str | None:
+    """Why ``count`` deactivations in one cycle are too many, or None when they may go ahead.
+
+    ``allowance`` is what an operator released: up to that many pass regardless, beyond it
+    the usual limits apply to the excess.
+    """
+    excess = count - allowance
+    if excess <= 0:
+        return None
+    if excess > limits.max_users:
+        return f"{count} deactivations in one cycle exceed the limit of {limits.max_users + allowance}"
+    if members and excess >= limits.percent_min_users:
+        share = 100.0 * excess / members
+        if share > limits.max_percent:
+            return (f"{count} deactivations in one cycle are {share:.0f}% of {members} members, "
+                    f"over the limit of {limits.max_percent:g}%")
+    return None
+
+
+def stamp(reason: str) -> str:
+    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return f"{now} {reason}"
+
+
+def quarantine(api: KeycloakApi, account: SyncAccount, reason: str) -> str:
+    """Set the organization attribute (GET, modify, PUT: a PUT replaces the organization)."""
+    value = stamp(reason)
+    _set_attribute(api, account.org_id, [value])
+    return value
+
+
+def release(api: KeycloakApi, account: SyncAccount) -> str | None:
+    """Remove the quarantine; returns what it said, or None if the account was not quarantined."""
+    org = api.organization(account.org_id)
+    held = ((org or {}).get("attributes") or {}).get(QUARANTINE_KEY) or []
+    if not held:
+        return None
+    _set_attribute(api, account.org_id, None)
+    return held[0]
+
+
+def _set_attribute(api: KeycloakApi, org_id: str, value: list[str] | None) -> None:
+    org = api.organization(org_id)
+    if org is None:
+        return
+    attributes = dict(org.get("attributes") or {})
+    if value is None:
+        attributes.pop(QUARANTINE_KEY, None)
+    else:
+        attributes[QUARANTINE_KEY] = value
+    org["attributes"] = attributes
+    api.update_organization(org_id, org)

@@ -1,0 +1,230 @@
+"""Notifications: plain-text mail to the account's IT contact and the platform team, and an
+optional JSON webhook (chat, ticketing).
+
+Texts are rendered here from facts only — account, dates, the secret's public ``hint``,
+user emails — never a secret, token or delta link. A notice counts as delivered when one
+channel took it; the caller records it only then, so a mail server that is down means the
+notice is tried again next cycle instead of being lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import httpx
+
+from sync.accounts import SyncAccount
+from sync.deprovision import Action, Restored
+from sync.expiry import EXPIRED, SecretExpiry
+from sync.settings import SyncSettings
+
+log = logging.getLogger("apsis_sync.notify")
+PREFIX = "[APSIS One SSO]"
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str  # secret-expiry | secret-expired | token-expired | token-invalid | quarantine | restored
+    account: str
+    subject: str
+    body: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "account": self.account, "subject": self.subject, "to": list(self.to),
+                "cc": list(self.cc), "text": self.body, "data": self.data}
+
+
+class Notifier:
+    """Delivers notices by SMTP and/or webhook, as configured."""
+
+    def __init__(self, settings: SyncSettings) -> None:
+        self.settings = settings
+
+    @property
+    def channels(self) -> list[str]:
+        out = []
+        if self.settings.smtp_host:
+            out.append("smtp")
+        if self.settings.webhook_url:
+            out.append("webhook")
+        return out
+
+    def send(self, notice: Notice) -> bool:
+        """True when at least one channel accepted the notice (or none is configured: then the
+        log is the channel, and retrying every cycle would only repeat the same line)."""
+        if not self.channels:
+            log.warning("notification not delivered: no SMTP host or webhook configured",
+                        extra={"account": notice.account, "kind": notice.kind, "subject": notice.subject})
+            return True
+        delivered = False
+        if self.settings.smtp_host and (notice.to or notice.cc):
+            try:
+                self._mail(notice)
+                delivered = True
+            except (OSError, smtplib.SMTPException) as exc:
+                log.error("mail not sent", extra={"account": notice.account, "kind": notice.kind,
+                                                  "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        if self.settings.webhook_url:
+            try:
+                self._webhook(notice)
+                delivered = True
+            except httpx.HTTPError as exc:
+                log.error("webhook not called", extra={"account": notice.account, "kind": notice.kind,
+                                                       "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        if delivered:
+            log.info("notification sent", extra={"account": notice.account, "kind": notice.kind,
+                                                  "to": list(notice.to), "cc": list(notice.cc)})
+        return delivered
+
+    def _mail(self, notice: Notice) -> None:
+        s = self.settings
+        msg = EmailMessage()
+        msg["From"] = s.mail_from
+        if notice.to:
+            msg["To"] = ", ".join(notice.to)
+        if notice.cc:
+            msg["Cc"] = ", ".join(notice.cc)
+        msg["Subject"] = notice.subject
+        msg["Message-ID"] = make_msgid(domain=s.mail_from.rpartition("@")[2] or "apsis-sync")
+        msg["X-Apsis-Sync-Kind"] = notice.kind
+        msg["X-Apsis-Sync-Account"] = notice.account
+        msg.set_content(notice.body)
+        context = ssl.create_default_context()
+        smtp_class = smtplib.SMTP_SSL if s.smtp_ssl else smtplib.SMTP
+        kwargs: dict[str, Any] = {"timeout": s.smtp_timeout}
+        if s.smtp_ssl:
+            kwargs["context"] = context
+        with smtp_class(s.smtp_host or "", s.smtp_port, **kwargs) as smtp:
+            if s.smtp_starttls and not s.smtp_ssl:
+                smtp.starttls(context=context)
+            if s.smtp_username and s.smtp_password:
+                smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
+            smtp.send_message(msg, to_addrs=[*notice.to, *notice.cc])
+
+    def _webhook(self, notice: Notice) -> None:
+        resp = httpx.post(self.settings.webhook_url or "", json=notice.to_dict(), timeout=self.settings.webhook_timeout)
+        resp.raise_for_status()
+
+
+# -- texts ------------------------------------------------------------------------------
+
+
+def _recipients(account: SyncAccount, settings: SyncSettings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Secret notices go to the IT contact, with the platform team in copy."""
+    to = (account.it_contact_email,) if account.it_contact_email else ()
+    cc = (settings.platform_team_email,) if settings.platform_team_email else ()
+    if not to:
+        return cc, ()
+    return to, cc
+
+
+def _greeting(account: SyncAccount) -> str:
+    return f"Hello {account.it_contact_name}," if account.it_contact_name else "Hello,"
+
+
+def expiry_notice(account: SyncAccount, expiry: SecretExpiry, threshold: int, settings: SyncSettings) -> Notice:
+    to, cc = _recipients(account, settings)
+    which = f"the secret whose value starts with \"{expiry.hint}\"" if expiry.hint else "the client secret"
+    if threshold == EXPIRED:
+        subject = f"{PREFIX} {account.id}: the Entra client secret has expired ({expiry.expires.isoformat()})"
+        when = f"expired on {expiry.expires.isoformat()}"
+        effect = "Single sign-on for your users stops working until a new secret is in place."
+    else:
+        days = expiry.days_left
+        subject = (f"{PREFIX} {account.id}: the Entra client secret expires in {days} day{'s' if days != 1 else ''} "
+                   f"({expiry.expires.isoformat()})")
+        when = f"expires on {expiry.expires.isoformat()}, in {days} day{'s' if days != 1 else ''}"
+        effect = "When it expires, single sign-on for your users stops working."
+    body = f"""{_greeting(account)}
+
+The client secret of the app registration that connects your Microsoft Entra tenant to
+APSIS One single sign-on (account {account.id}, application (client) ID {account.client_id},
+{which}) {when}.
+{effect}
+
+To renew it:
+1. In the Microsoft Entra admin center, open App registrations > the app with client ID
+   {account.client_id} > Certificates & secrets, and add a new client secret.
+2. Send us the new secret's value and its expiry date through the secure channel you used
+   at onboarding. Please do not reply to this mail with the secret.
+3. Keep the old secret until we confirm the switch; then you may delete it.
+
+Source of the date: {'the app registration in your tenant' if expiry.source == 'graph' else 'the date you gave us at onboarding'}.
+
+-- APSIS One SSO (apsis-sync)
+"""
+    kind = "secret-expired" if threshold == EXPIRED else "secret-expiry"
+    return Notice(kind, account.id, subject, body, to, cc, {
+        "expires": expiry.expires.isoformat(), "days_left": expiry.days_left, "source": expiry.source,
+        "hint": expiry.hint, "threshold": "expired" if threshold == EXPIRED else threshold,
+    })
+
+
+def token_notice(account: SyncAccount, kind: str, aadsts: int | None, settings: SyncSettings) -> Notice:
+    to, cc = _recipients(account, settings)
+    if kind == "expired":
+        subject = f"{PREFIX} {account.id}: Entra reports the client secret as expired (AADSTS{aadsts})"
+        what = "Entra refused our sign-in with the client secret because the secret has expired."
+    else:
+        subject = f"{PREFIX} {account.id}: Entra rejects the client secret (AADSTS{aadsts})"
+        what = ("Entra refused our sign-in with the client secret: it is not a valid secret of the app "
+                "(it may have been deleted, or replaced without telling us).")
+    body = f"""{_greeting(account)}
+
+{what}
+Account {account.id}, application (client) ID {account.client_id}, tenant {account.tenant_id}.
+Until a working secret is in place, single sign-on and the deactivation of users removed
+from your directory do not work for this account.
+
+Please add a new client secret under App registrations > Certificates & secrets and send us
+its value and expiry date through the secure channel you used at onboarding.
+
+-- APSIS One SSO (apsis-sync)
+"""
+    return Notice("token-expired" if kind == "expired" else "token-invalid", account.id, subject, body, to, cc,
+                  {"aadsts": aadsts, "hint": account.secret_hint})
+
+
+def quarantine_notice(account: SyncAccount, reason: str, held: list[Action], settings: SyncSettings) -> Notice:
+    to = (settings.platform_team_email,) if settings.platform_team_email else ()
+    shown = "\n".join(f"  - {a.describe(account.id)}" for a in held[:20])
+    more = f"\n  ... and {len(held) - 20} more" if len(held) > 20 else ""
+    body = f"""The apsis-sync guard quarantined account {account.id}: {reason}.
+Nothing was deactivated. Held back:
+{shown}{more}
+
+If these changes are intended (check with the account's IT contact, {account.it_contact_email or 'unknown'}),
+release the account and the next cycle carries them out:
+
+    apsis-sync release {account.id}
+
+If they are not, ask the customer to restore the users in Entra before releasing.
+
+-- apsis-sync
+"""
+    return Notice("quarantine", account.id, f"{PREFIX} {account.id}: quarantined by the deletion guard", body, to, (),
+                  {"reason": reason, "held": len(held)})
+
+
+def restored_notice(account: SyncAccount, restored: list[Restored], settings: SyncSettings) -> Notice:
+    to = (settings.platform_team_email,) if settings.platform_team_email else ()
+    lines = "\n".join(f"  - {r.describe()}" for r in restored)
+    body = f"""Users of account {account.id} that apsis-sync deactivated are back in Entra:
+{lines}
+
+They were not re-enabled automatically. If access should be restored, re-enable the user
+(and for users removed from the account, add them back as members) by hand.
+
+-- apsis-sync
+"""
+    return Notice("restored", account.id, f"{PREFIX} {account.id}: {len(restored)} deactivated user(s) back in Entra",
+                  body, to, (), {"users": [r.email or r.user_id for r in restored]})

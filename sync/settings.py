@@ -1,0 +1,99 @@
+"""Configuration of the sync daemon: ``APSIS_SYNC_*`` environment variables and ``.env``.
+
+Keycloak, the Entra authority, the Graph base URL and the CA bundle are the provisioning
+settings (``APSIS_SSO_*``), shared with the ``apsis-sso`` CLI so both always talk to the
+same realm and cloud. Only what the daemon alone needs lives here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "apsis-sync"
+
+
+class SyncSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="APSIS_SYNC_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    interval_seconds: int = Field(300, ge=10, description="Seconds between the starts of two cycles")
+    workers: int = Field(4, ge=1, le=64, description="Accounts synced in parallel within a cycle")
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where the state database lives")
+    state_path: Path | None = Field(None, description="SQLite state database (default <data_dir>/state.sqlite3)")
+    secrets_dir: Path | None = Field(
+        None, description="Directory with one file per account, named by account id, holding its client secret "
+                          "(default <data_dir>/secrets)"
+    )
+
+    guard_max_users: int = Field(25, ge=0, description="Deactivations per account per cycle that quarantine it when exceeded")
+    guard_max_percent: float = Field(
+        10.0, ge=0, le=100, description="Percentage of an account's members that quarantines it when exceeded"
+    )
+    guard_percent_min_users: int = Field(
+        3, ge=1, description="The percentage rule applies from this many deactivations on (small accounts may lose one)"
+    )
+
+    expiry_thresholds: list[int] = Field(
+        default_factory=lambda: [30, 14, 7, 1], description="Days before secret expiry at which to notify, once each"
+    )
+
+    smtp_host: str | None = Field(None, description="SMTP relay for notifications; unset disables mail")
+    smtp_port: int = Field(25, description="SMTP port")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+    smtp_ssl: bool = Field(False, description="Connect with implicit TLS (port 465 style)")
+    smtp_username: str | None = Field(None, description="SMTP login")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_password_file: Path | None = Field(None, description="File holding the SMTP password")
+    smtp_timeout: float = Field(30.0, description="Seconds per SMTP connection")
+    mail_from: str = Field("apsis-sync@localhost", description="Sender address of notifications")
+    platform_team_email: str | None = Field(None, description="Platform team address, copied on every notification")
+    webhook_url: str | None = Field(None, description="Optional URL that receives every notification as JSON")
+    webhook_timeout: float = Field(10.0, description="Seconds per webhook call")
+
+    metrics_port: int | None = Field(None, description="Serve Prometheus metrics on this port (unset: off)")
+    metrics_address: str = Field("0.0.0.0", description="Address the metrics server binds")
+    log_format: Literal["text", "json"] = Field("text", description="text for people, json for log shippers")
+    log_level: str = Field("INFO", description="Python log level")
+
+    graph_max_attempts: int = Field(5, ge=1, description="Attempts per Graph request (429, 5xx, transport errors)")
+    graph_backoff_seconds: float = Field(1.0, ge=0, description="First backoff wait when Graph sends no Retry-After")
+    graph_max_wait_seconds: float = Field(
+        120.0, ge=0, description="Longest single wait; a longer Retry-After fails the account for this cycle"
+    )
+    graph_timeout: float = Field(60.0, description="Seconds per Graph request")
+
+    @field_validator("expiry_thresholds")
+    @classmethod
+    def _thresholds(cls, value: list[int]) -> list[int]:
+        if any(v < 1 for v in value):
+            raise ValueError("expiry thresholds are days before expiry, each at least 1")
+        return sorted(set(value), reverse=True)
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> "SyncSettings":
+        if self.smtp_password is None and self.smtp_password_file:
+            try:
+                self.smtp_password = SecretStr(self.smtp_password_file.read_text(encoding="utf-8").strip())
+            except OSError as exc:
+                raise ValueError(f"cannot read secret file {self.smtp_password_file}: {exc.strerror}") from None
+        return self
+
+    @property
+    def database(self) -> Path:
+        return self.state_path or self.data_dir / "state.sqlite3"
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.secrets_dir or self.data_dir / "secrets"

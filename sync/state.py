@@ -1,0 +1,339 @@
+"""The daemon's memory, in one embedded SQLite file.
+
+What it keeps, and why it is safe to lose:
+
+* per account: the Graph ``deltaLink`` (lost → the next cycle does a full resync, which acts
+  only on users Entra positively reports as disabled or who are provably gone), the last run's
+  outcome and errors, the secret expiry it last computed, and a mirror of the quarantine;
+* per account and Entra object id: the last ``mail``/UPN/enabled state seen, because a
+  ``@removed`` item carries nothing but the id — this map is how an unlinked APSIS One user
+  is still found when their Entra user is deleted;
+* notifications sent (so each expiry threshold is mailed once) and deactivations done (so a
+  user restored in Entra is reported exactly once).
+
+The quarantine's source of truth is the organization attribute ``apsis.quarantined``; the
+copy here only remembers how many deactivations were held, so a release can let them through.
+One connection is shared by the worker threads behind a lock; SQLite's WAL keeps ``status``
+readable while a cycle writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    account TEXT PRIMARY KEY,
+    delta_link TEXT,
+    delta_updated TEXT,
+    last_run TEXT,
+    last_success TEXT,
+    last_status TEXT,
+    last_errors TEXT NOT NULL DEFAULT '[]',
+    last_deactivated INTEGER NOT NULL DEFAULT 0,
+    deactivated_total INTEGER NOT NULL DEFAULT 0,
+    secret_expires TEXT,
+    secret_expires_source TEXT,
+    quarantined_at TEXT,
+    quarantine_reason TEXT,
+    quarantine_held INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS entra_users (
+    account TEXT NOT NULL,
+    oid TEXT NOT NULL,
+    mail TEXT,
+    upn TEXT,
+    enabled INTEGER,
+    removed TEXT,
+    seen TEXT NOT NULL,
+    PRIMARY KEY (account, oid)
+);
+CREATE TABLE IF NOT EXISTS notices (
+    account TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (account, key)
+);
+CREATE TABLE IF NOT EXISTS deactivations (
+    account TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    oid TEXT,
+    email TEXT,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL,
+    restored_reported TEXT,
+    PRIMARY KEY (account, user_id)
+);
+"""
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class AccountState:
+    account: str
+    delta_link: str | None = None
+    last_run: str | None = None
+    last_success: str | None = None
+    last_status: str | None = None
+    last_errors: list[str] = field(default_factory=list)
+    last_deactivated: int = 0
+    deactivated_total: int = 0
+    secret_expires: date | None = None
+    secret_expires_source: str | None = None
+    quarantined_at: str | None = None
+    quarantine_reason: str | None = None
+    quarantine_held: int = 0
+
+
+@dataclass(frozen=True)
+class KnownUser:
+    oid: str
+    mail: str | None
+    upn: str | None
+    enabled: bool | None
+    removed: str | None
+
+
+@dataclass(frozen=True)
+class Deactivation:
+    account: str
+    user_id: str
+    oid: str | None
+    email: str | None
+    action: str
+    reason: str
+    at: str
+    restored_reported: str | None
+
+
+class StateStore:
+    """All reads and writes of the state database."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StateUnavailable(f"cannot open the state database {self.path}: {exc}") from None
+        version = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if version is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(version[0]) > SCHEMA_VERSION:
+            raise StateUnavailable(f"the state database {self.path} was written by a newer apsis-sync")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, tuple(params)))
+
+    def _ensure(self, db: sqlite3.Connection, account: str) -> None:
+        db.execute("INSERT OR IGNORE INTO accounts (account) VALUES (?)", (account,))
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def account(self, account: str) -> AccountState:
+        rows = self._query("SELECT * FROM accounts WHERE account=?", (account,))
+        return _account(rows[0]) if rows else AccountState(account)
+
+    def accounts(self) -> list[AccountState]:
+        return [_account(r) for r in self._query("SELECT * FROM accounts ORDER BY account")]
+
+    def delta_link(self, account: str) -> str | None:
+        return self.account(account).delta_link
+
+    def forget_delta_link(self, account: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE accounts SET delta_link=NULL WHERE account=?", (account,))
+
+    def record_run(
+        self,
+        account: str,
+        *,
+        ok: bool,
+        status: str,
+        errors: list[str],
+        deactivated: int,
+        delta_link: str | None = None,
+        seen: list[KnownUser] | None = None,
+        full_listing: bool = False,
+        secret_expires: date | None = None,
+        secret_expires_source: str | None = None,
+    ) -> None:
+        """One account's cycle, committed at once: the new delta link is stored together with
+        the users it covers, so a crash never leaves a link ahead of what was acted on."""
+        now = utcnow()
+        with self.transaction() as db:
+            self._ensure(db, account)
+            db.execute(
+                "UPDATE accounts SET last_run=?, last_status=?, last_errors=?, last_deactivated=?, "
+                "deactivated_total=deactivated_total+? WHERE account=?",
+                (now, status, json.dumps(errors), deactivated, deactivated, account),
+            )
+            if ok:
+                db.execute("UPDATE accounts SET last_success=? WHERE account=?", (now, account))
+            if delta_link is not None:
+                db.execute("UPDATE accounts SET delta_link=?, delta_updated=? WHERE account=?", (delta_link, now, account))
+            if secret_expires is not None:
+                db.execute(
+                    "UPDATE accounts SET secret_expires=?, secret_expires_source=? WHERE account=?",
+                    (secret_expires.isoformat(), secret_expires_source, account),
+                )
+            if full_listing:
+                # A full listing is the whole truth: whoever it does not list is gone.
+                listed = {u.oid for u in seen or []}
+                for (oid,) in db.execute("SELECT oid FROM entra_users WHERE account=? AND removed IS NULL", (account,)).fetchall():
+                    if oid not in listed:
+                        db.execute("UPDATE entra_users SET removed='absent', seen=? WHERE account=? AND oid=?", (now, account, oid))
+            for user in seen or []:
+                db.execute(
+                    "INSERT INTO entra_users (account, oid, mail, upn, enabled, removed, seen) VALUES (?,?,?,?,?,?,?) "
+                    "ON CONFLICT (account, oid) DO UPDATE SET "
+                    "mail=COALESCE(excluded.mail, entra_users.mail), upn=COALESCE(excluded.upn, entra_users.upn), "
+                    "enabled=COALESCE(excluded.enabled, entra_users.enabled), removed=excluded.removed, seen=excluded.seen",
+                    (account, user.oid, user.mail, user.upn,
+                     None if user.enabled is None else int(user.enabled), user.removed, now),
+                )
+
+    def record_secret_expiry(self, account: str, expires: date, source: str) -> None:
+        with self.transaction() as db:
+            self._ensure(db, account)
+            db.execute(
+                "UPDATE accounts SET secret_expires=?, secret_expires_source=? WHERE account=?",
+                (expires.isoformat(), source, account),
+            )
+
+    # -- Entra users seen -------------------------------------------------------------
+
+    def known_user(self, account: str, oid: str) -> KnownUser | None:
+        rows = self._query("SELECT * FROM entra_users WHERE account=? AND oid=?", (account, oid))
+        return _known(rows[0]) if rows else None
+
+    def known_users(self, account: str) -> list[KnownUser]:
+        return [_known(r) for r in self._query("SELECT * FROM entra_users WHERE account=?", (account,))]
+
+    # -- quarantine -------------------------------------------------------------------
+
+    def set_quarantine(self, account: str, at: str, reason: str, held: int) -> None:
+        with self.transaction() as db:
+            self._ensure(db, account)
+            db.execute(
+                "UPDATE accounts SET quarantined_at=?, quarantine_reason=?, quarantine_held=? WHERE account=?",
+                (at, reason, held, account),
+            )
+
+    def clear_quarantine(self, account: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE accounts SET quarantined_at=NULL, quarantine_reason=NULL, quarantine_held=0 WHERE account=?",
+                (account,),
+            )
+
+    # -- notifications ----------------------------------------------------------------
+
+    def notice_sent(self, account: str, key: str) -> bool:
+        return bool(self._query("SELECT 1 FROM notices WHERE account=? AND key=?", (account, key)))
+
+    def mark_notice(self, account: str, key: str, kind: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO notices VALUES (?,?,?,?)", (account, key, kind, utcnow()))
+
+    def notices(self, account: str) -> list[dict[str, str]]:
+        return [dict(r) for r in self._query("SELECT * FROM notices WHERE account=? ORDER BY sent_at", (account,))]
+
+    # -- deactivations ----------------------------------------------------------------
+
+    def record_deactivation(self, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO deactivations VALUES (?,?,?,?,?,?,?,NULL) ON CONFLICT (account, user_id) DO UPDATE SET "
+                "oid=excluded.oid, email=excluded.email, action=excluded.action, reason=excluded.reason, "
+                "at=excluded.at, restored_reported=NULL",
+                (account, user_id, oid, email, action, reason, utcnow()),
+            )
+
+    def deactivations(self, account: str) -> list[Deactivation]:
+        return [Deactivation(**dict(r)) for r in self._query("SELECT * FROM deactivations WHERE account=? ORDER BY at", (account,))]
+
+    def deactivation_by_oid(self, account: str, oid: str) -> Deactivation | None:
+        rows = self._query("SELECT * FROM deactivations WHERE account=? AND oid=?", (account, oid))
+        return Deactivation(**dict(rows[0])) if rows else None
+
+    def mark_restored_reported(self, account: str, user_id: str, oid: str | None = None, email: str | None = None) -> None:
+        """Remember the report, also for a deactivation this (possibly new) database never saw."""
+        now = utcnow()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO deactivations VALUES (?,?,?,?,'unknown','deactivated before this state database',?,?) "
+                "ON CONFLICT (account, user_id) DO UPDATE SET restored_reported=excluded.restored_reported",
+                (account, user_id, oid, email, now, now),
+            )
+
+
+class StateUnavailable(Exception):
+    """The state database cannot be opened or is from a newer version."""
+
+
+def _account(row: sqlite3.Row) -> AccountState:
+    data = dict(row)
+    return AccountState(
+        account=data["account"],
+        delta_link=data["delta_link"],
+        last_run=data["last_run"],
+        last_success=data["last_success"],
+        last_status=data["last_status"],
+        last_errors=json.loads(data["last_errors"] or "[]"),
+        last_deactivated=data["last_deactivated"],
+        deactivated_total=data["deactivated_total"],
+        secret_expires=date.fromisoformat(data["secret_expires"]) if data["secret_expires"] else None,
+        secret_expires_source=data["secret_expires_source"],
+        quarantined_at=data["quarantined_at"],
+        quarantine_reason=data["quarantine_reason"],
+        quarantine_held=data["quarantine_held"],
+    )
+
+
+def _known(row: sqlite3.Row) -> KnownUser:
+    return KnownUser(
+        oid=row["oid"],
+        mail=row["mail"],
+        upn=row["upn"],
+        enabled=None if row["enabled"] is None else bool(row["enabled"]),
+        removed=row["removed"],
+    )
