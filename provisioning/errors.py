@@ -39,3 +39,13 @@ class EntraError(ApsisSsoError):
     """Entra refused or could not be reached (secret check, tenant discovery)."""
 
     exit_code = 2
+
+
+class Interrupted(ApsisSsoError):
+    """Some changes of a plan were applied, then one failed (exit code 1).
+
+    Every planner re-reads Keycloak, so running the same command again completes the work;
+    the message says so, and which step failed.
+    """
+
+    exit_code = 1

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from provisioning.errors import Interrupted
+
 Action = Literal["create", "update", "delete"]
 
 SECRET_KEYS = frozenset({"clientSecret", "secret", "client_secret", "password"})
@@ -27,12 +29,18 @@ class FieldChange:
 
     def to_dict(self) -> dict[str, Any]:
         if self.secret:
-            return {"path": self.path, "before": _mask(self.before), "after": _mask(self.after, changed=True)}
+            before = _mask(self.before)
+            return {"path": self.path, "before": before, "after": _mask(self.after, changed=before is not None)}
         return {"path": self.path, "before": self.before, "after": self.after}
 
     def describe(self) -> str:
         shown = self.to_dict()
         return f"{self.path}: {_short(shown['before'])} -> {_short(shown['after'])}"
+
+    def __repr__(self) -> str:
+        # Tracebacks and debuggers print reprs: a secret field shows its mask, never its value.
+        shown = self.to_dict()
+        return f"FieldChange({self.path!r}, {shown['before']!r}, {shown['after']!r}, secret={self.secret})"
 
 
 @dataclass
@@ -89,15 +97,34 @@ class Plan:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
     def apply(self, progress: Callable[[Change], None] | None = None) -> int:
-        """Run every change in order; stops at the first failure (a rerun resumes)."""
+        """Run every change in order; stops at the first failure.
+
+        A failure after the first change is re-raised as ``Interrupted`` naming the step, so
+        the operator learns that something was changed and that a rerun completes it (every
+        planner re-reads Keycloak). A failure of the first change changed nothing and keeps
+        its own error (and exit code).
+        """
         done = 0
         for change in self.changes:
             if progress:
                 progress(change)
-            if change.apply is not None:
-                change.apply()
+            try:
+                if change.apply is not None:
+                    change.apply()
+            except Exception as exc:
+                if done == 0:
+                    raise
+                raise Interrupted(
+                    f"stopped after {done} of {len(self.changes)} changes, at {change.action} {change.kind} "
+                    f"{change.name}: {_first_line(exc)}; run the same command again to complete it"
+                ) from exc
             done += 1
         return done
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _mask(value: Any, changed: bool = False) -> str | None:
