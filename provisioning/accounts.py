@@ -35,6 +35,7 @@ class Snapshot:
 
     orgs: dict[str, dict[str, Any]] = field(default_factory=dict)
     idps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _owners: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, api: KeycloakApi) -> "Snapshot":
@@ -59,10 +60,10 @@ class Snapshot:
         return cls(orgs=orgs, idps={idp["alias"]: idp} if idp else {})
 
     def domain_owner(self, domain: str) -> str | None:
-        for alias, org in self.orgs.items():
-            if any(d.get("name") == domain for d in org.get("domains", [])):
-                return alias
-        return None
+        # An index built once: a plan over N accounts asks this N times.
+        if self._owners is None:
+            self._owners = {d.get("name", ""): alias for alias, org in self.orgs.items() for d in org.get("domains", [])}
+        return self._owners.get(domain)
 
     def managed(self) -> dict[str, dict[str, Any]]:
         return {a: o for a, o in self.orgs.items() if is_managed(o)}
@@ -70,6 +71,10 @@ class Snapshot:
 
 def is_managed(org: dict[str, Any]) -> bool:
     return MANAGED_BY in org.get("attributes", {}).get("apsis.managedBy", [])
+
+
+def idp_is_managed(idp: dict[str, Any]) -> bool:
+    return bool(idp.get("config", {}).get("apsis.managedBy") == MANAGED_BY)
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ def plan_account(api: KeycloakApi, settings: Settings, account: Account, snapsho
 
     if org is not None and not is_managed(org):
         raise Conflict(f"organization {account.id!r} exists but is not managed by apsis-sso; leaving it alone")
-    if idp is not None and idp.get("config", {}).get("apsis.managedBy") != MANAGED_BY:
+    if idp is not None and not idp_is_managed(idp):
         raise Conflict(f"identity provider {alias!r} exists but is not managed by apsis-sso; leaving it alone")
     for domain in account.domains:
         owner = snapshot.domain_owner(domain)
@@ -155,22 +160,18 @@ def plan_account(api: KeycloakApi, settings: Settings, account: Account, snapsho
     if idp is None and account.client_secret is None:
         raise InvalidInput(f"account {account.id!r} has no identity provider yet: a client secret is required")
 
-    def org_id() -> str:
-        found = api.organization_by_alias(account.id)
-        if found is None:
-            raise NotFound(f"organization {account.id!r} disappeared during apply")
-        return str(found["id"])
+    ref = _OrgRef(api, account.id, org["id"] if org else None)
 
     # 1. organization
     if org is None:
         plan.add(Change("create", "organization", account.id, account=account.id,
                         fields=_org_fields(None, rendered.organization),
-                        apply=lambda: _create_or_update_org(api, account.id, rendered.organization)))
+                        apply=lambda: _create_or_update_org(api, ref, rendered.organization)))
     else:
         changes = diff(org, rendered.organization)
         if changes:
             plan.add(Change("update", "organization", account.id, account=account.id, fields=changes,
-                            apply=lambda: _create_or_update_org(api, account.id, rendered.organization)))
+                            apply=lambda: _create_or_update_org(api, ref, rendered.organization)))
 
     # 2. identity provider (mappers hash is written by step 4 once mappers are in place)
     desired_idp = rendered.identity_provider
@@ -189,7 +190,7 @@ def plan_account(api: KeycloakApi, settings: Settings, account: Account, snapsho
     if idp is None or org is None or linked_to != org.get("id"):
         plan.add(Change("create", "organization-link", f"{account.id} <- {alias}", account=account.id,
                         fields=[FieldChange("organizationId", linked_to, account.id)],
-                        apply=lambda: _link(api, org_id(), alias)))
+                        apply=lambda: _link(api, ref.get(), alias)))
 
     # 4. mappers
     current_hash = (idp or {}).get("config", {}).get(HASH_KEY)
@@ -224,11 +225,13 @@ def plan_accounts(
             claimed[domain] = account.id
     snapshot = snapshot or Snapshot.load(api)
     plan = Plan()
-    for account in desired:
-        plan.extend(plan_account(api, settings, account, _without_pruned(snapshot, seen if prune else None)))
     if prune:
+        # Deletes go first: a desired account may take over a domain of a pruned one.
         for alias in sorted(set(snapshot.managed()) - seen):
             plan.extend(plan_delete(api, alias, snapshot))
+    view = _without_pruned(snapshot, seen if prune else None)
+    for account in desired:
+        plan.extend(plan_account(api, settings, account, view))
     return plan
 
 
@@ -253,6 +256,8 @@ def plan_delete(api: KeycloakApi, account_id: str, snapshot: Snapshot | None = N
         raise NotFound(f"no account {account_id!r}")
     if org is not None and not is_managed(org):
         raise Conflict(f"organization {account_id!r} is not managed by apsis-sso; leaving it alone")
+    if idp is not None and not idp_is_managed(idp):
+        raise Conflict(f"identity provider {alias!r} is not managed by apsis-sso; leaving it alone")
     if idp is not None:
         plan.add(Change("delete", "identity-provider", alias, account=account_id,
                         apply=lambda: api.delete_identity_provider(alias)))
@@ -271,11 +276,37 @@ def _org_fields(current: dict[str, Any] | None, rendered: dict[str, Any]) -> lis
     return diff(current, {k: v for k, v in rendered.items() if k in {"name", "domains", "attributes"}})
 
 
-def _create_or_update_org(api: KeycloakApi, account_id: str, rendered: dict[str, Any]) -> None:
-    current = api.organization_by_alias(account_id)
+class _OrgRef:
+    """The organization's id as the apply steps learn it: from the snapshot, from the
+    create's Location header, or (only when both are unknown) from a lookup by alias,
+    so applying a plan over many accounts never lists every organization per account."""
+
+    def __init__(self, api: KeycloakApi, account_id: str, org_id: str | None) -> None:
+        self.api = api
+        self.account_id = account_id
+        self.id = org_id
+
+    def get(self) -> str:
+        if self.id is None:
+            found = self.api.organization_by_alias(self.account_id)
+            if found is None:
+                raise NotFound(f"organization {self.account_id!r} disappeared during apply")
+            self.id = str(found["id"])
+        return self.id
+
+
+def _create_or_update_org(api: KeycloakApi, ref: _OrgRef, rendered: dict[str, Any]) -> None:
+    current = api.organization(ref.id) if ref.id else None
     if current is None:
-        api.create_organization(rendered)
-        return
+        try:
+            ref.id = api.create_organization(rendered)
+            return
+        except Conflict:
+            # Created meanwhile (another run)? Then update ours; any other clash stands.
+            current = api.organization_by_alias(ref.account_id)
+            if current is None or not is_managed(current):
+                raise
+            ref.id = str(current["id"])
     body = merge(current, rendered)
     body["domains"] = rendered["domains"]
     api.update_organization(current["id"], body)

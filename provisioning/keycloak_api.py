@@ -102,6 +102,10 @@ class KeycloakApi:
         except KeycloakConnectionError:
             raise KeycloakUnavailable(f"Keycloak at {self._conn.server_url.rstrip('/')} is unreachable") from None
         except PKError as exc:  # token endpoint errors other than 401
+            if exc.response_code == 400 and b"invalid_grant" in _as_bytes(exc.error_message):
+                raise KeycloakUnavailable(  # a wrong admin password is a 400 invalid_grant
+                    f"Keycloak at {self._conn.server_url.rstrip('/')} rejected the credentials of {self.who}"
+                ) from None
             raise KeycloakUnavailable(
                 f"Keycloak at {self._conn.server_url.rstrip('/')} refused a token for {self.who} (HTTP {exc.response_code})"
             ) from None
@@ -229,8 +233,9 @@ class KeycloakApi:
     def organization(self, org_id: str) -> dict[str, Any] | None:
         return self.call("GET", f"organizations/{org_id}", missing_ok=True)
 
-    def create_organization(self, rep: dict[str, Any]) -> str:
-        return str(self.call("POST", "organizations", body=rep))
+    def create_organization(self, rep: dict[str, Any]) -> str | None:
+        created = self.call("POST", "organizations", body=rep)
+        return str(created) if created else None
 
     def update_organization(self, org_id: str, rep: dict[str, Any]) -> None:
         self.call("PUT", f"organizations/{org_id}", body=rep)
@@ -321,6 +326,10 @@ class KeycloakApi:
 
     def events(self, **params: Any) -> list[dict[str, Any]]:
         return self.call("GET", "events", params=params)
+
+
+def _as_bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def _created_id(resp: Any) -> str | None:
