@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from provisioning import entra_check, links, validation
 from provisioning.accounts import HASH_KEY, Snapshot, account_from_keycloak, is_managed, plan_account, plan_delete
-from provisioning.errors import Conflict, InvalidInput, NotFound
+from provisioning.errors import Conflict, EntraError, InvalidInput, NotFound
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import Account, Stage, idp_alias
 from provisioning.plan import Plan
@@ -48,8 +48,10 @@ def load(api: KeycloakApi, account_id: str) -> tuple[Account, dict[str, Any], di
     """The account as Keycloak holds it; ``NotFound`` if there is none."""
     account_id = validation.account_id(account_id)
     org = api.organization_by_alias(account_id)
-    if org is None or not is_managed(org):
+    if org is None:
         raise NotFound(f"no account {account_id!r}")
+    if not is_managed(org):
+        raise Conflict(f"organization {account_id!r} is not managed by apsis-sso; leaving it alone")
     idp = api.identity_provider(idp_alias(account_id))
     return account_from_keycloak(org, idp), org, idp
 
@@ -71,18 +73,24 @@ def create(
     today: date | None = None,
 ) -> Result:
     """Onboard an account in pilot stage. A rerun after an interrupted create completes it;
-    a create of a complete account is refused as a duplicate."""
+    a create of a complete account is refused as a duplicate.
+
+    Order matters: everything that can refuse (tenant lookup, ownership and domain checks,
+    template rendering, Entra's verdict on the secret) runs before the first write.
+    ``check_secret=False`` skips only the token request (bulk loads, air-gapped tests); a
+    tenant given as a domain is always resolved to its GUID, which is what Keycloak pins.
+    """
     if account.client_secret is None:
         raise InvalidInput("a client secret is required to create an account")
-    tenant = entra_check.resolve_tenant(settings, account.tenant_id) if check_secret else account.tenant_id
+    tenant = entra_check.resolve_tenant(settings, account.tenant_id)
     account = account.with_changes(tenant_id=tenant)
     snapshot = Snapshot.for_account(api, account.id, account.domains)
     org = snapshot.orgs.get(account.id)
     if org is not None and _is_complete(org, snapshot.idps.get(account.idp_alias)):
         raise Conflict(f"account {account.id!r} already exists")
+    plan = plan_account(api, settings, account, snapshot)
     if check_secret:
         entra_check.prove_secret(settings, tenant, account.client_id, account.client_secret.get_secret_value())
-    plan = plan_account(api, settings, account, snapshot)
     if not dry_run:
         plan.apply()
     return Result(
@@ -90,7 +98,7 @@ def create(
         plan=plan,
         applied=not dry_run,
         links=customer_links(settings, account),
-        warnings=warnings(api, account, today=today),
+        warnings=warnings(api, account, today=today, settings=settings if check_secret else None),
     )
 
 
@@ -102,22 +110,50 @@ def customer_links(settings: Settings, account: Account) -> dict[str, str]:
     }
 
 
-def warnings(api: KeycloakApi, account: Account, today: date | None = None) -> list[str]:
-    """What an operator should fix before the customer's test users try to sign in."""
+def warnings(
+    api: KeycloakApi, account: Account, today: date | None = None, *, settings: Settings | None = None
+) -> list[str]:
+    """What an operator should fix before the customer's test users try to sign in.
+
+    With ``settings``, Entra is asked which tenant claims each domain (one discovery request
+    per domain): a domain verified in another tenant, or in none, means those users' SSO
+    sign-ins will not work as the customer expects.
+    """
     out: list[str] = []
     days = (account.secret_expires - (today or date.today())).days
     if days <= EXPIRY_WARNING_DAYS:
         out.append(f"the client secret expires in {days} days ({account.secret_expires.isoformat()}); ask for a new one soon")
+    if settings is not None:
+        out.extend(_domain_claims(settings, account))
     org = api.organization_by_alias(account.id)
-    member_ids = {m["id"] for m in api.members(org["id"])} if org else set()
     for email in account.pilot:
+        if email.rpartition("@")[2] not in account.domains:
+            out.append(f"test user {email} is outside the account's domains ({', '.join(account.domains)}); SSO will refuse them")
         users = api.users_by_email(email)
         if not users:
             out.append(f"test user {email} has no APSIS One user in Keycloak")
-        elif users[0]["id"] not in member_ids:
+            continue
+        user = users[0]
+        orgs = {o.get("id") for o in api.user_organizations(user["id"])} if org else set()
+        if org is None or org["id"] not in orgs:
             out.append(f"test user {email} is not a member of account {account.id}; add with `account members add`")
-        elif not users[0].get("enabled", True):
+        elif not user.get("enabled", True):
             out.append(f"test user {email} is disabled in Keycloak")
+    return out
+
+
+def _domain_claims(settings: Settings, account: Account) -> list[str]:
+    out: list[str] = []
+    for domain in account.domains:
+        try:
+            owner = entra_check.resolve_tenant(settings, domain)
+        except InvalidInput:
+            out.append(f"domain {domain} is not a verified domain of any Entra tenant; its users' emails are unverified there")
+            continue
+        except EntraError:
+            continue  # Entra unreachable: the secret check already passed or was skipped; nothing to say
+        if owner != account.tenant_id:
+            out.append(f"domain {domain} is claimed by another Entra tenant ({owner}), not by {account.tenant_id}")
     return out
 
 
@@ -131,21 +167,30 @@ def update(api: KeycloakApi, settings: Settings, account: Account, *, dry_run: b
 
 
 def set_stage(api: KeycloakApi, settings: Settings, account_id: str, stage: Stage, *, dry_run: bool = False) -> Result:
-    account, _, _ = load(api, account_id)
-    return update(api, settings, account.with_changes(stage=stage), dry_run=dry_run)
+    """Move an account between pilot, live and disabled. ``disabled`` turns the IdP off;
+    password logins of the account's users are untouched."""
+    account, org, _ = load(api, account_id)
+    result = update(api, settings, account.with_changes(stage=stage), dry_run=dry_run)
+    if stage == "live" and api.members_count(org["id"]) == 0:
+        result.warnings.append(f"account {account.id} has no members: nobody can sign in with SSO yet")
+    if stage == "pilot" and not account.pilot:
+        result.warnings.append(f"account {account.id} has no test users: nobody can sign in with SSO during pilot")
+    return result
 
 
 def pilot_add(api: KeycloakApi, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
+    """Put test users on the pilot list; warns about the new ones that cannot sign in yet."""
+    added = [validation.email(e) for e in emails]
     account, _, _ = load(api, account_id)
-    wanted = tuple(dict.fromkeys([*account.pilot, *(validation.email(e) for e in emails)]))
+    wanted = tuple(dict.fromkeys([*account.pilot, *added]))
     result = update(api, settings, account.with_changes(pilot=wanted), dry_run=dry_run)
-    result.warnings = warnings(api, result.account)
+    result.warnings = warnings(api, result.account.with_changes(pilot=tuple(added)))
     return result
 
 
 def pilot_remove(api: KeycloakApi, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
-    account, _, _ = load(api, account_id)
     drop = {validation.email(e) for e in emails}
+    account, _, _ = load(api, account_id)
     unknown = sorted(drop - set(account.pilot))
     if unknown:
         raise NotFound(f"{unknown[0]} is not on the pilot list of {account.id}")
@@ -164,11 +209,12 @@ def rotate_secret(
 ) -> Result:
     """Prove the new secret with Entra, then swap it in. The IdP update is one atomic PUT,
     and Entra accepts both secrets while they overlap, so no sign-in breaks."""
-    account, _, _ = load(api, account_id)
     expiry = expires if isinstance(expires, date) else validation.future_date(expires)
-    new = account.with_changes(client_secret=SecretStr(validation.client_secret(secret)), secret_expires=expiry)
+    clean = validation.client_secret(secret)
+    account, _, _ = load(api, account_id)
+    new = account.with_changes(client_secret=SecretStr(clean), secret_expires=expiry)
     if check_secret:
-        entra_check.prove_secret(settings, account.tenant_id, account.client_id, secret)
+        entra_check.prove_secret(settings, account.tenant_id, account.client_id, clean)
     return update(api, settings, new, dry_run=dry_run)
 
 
@@ -205,6 +251,8 @@ def _user_for(api: KeycloakApi, email: str) -> dict[str, Any] | None:
 def members_add(api: KeycloakApi, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
     """Add existing users (by email) to the account. Unknown emails fail the whole call
     before anything changes."""
+    for email in emails:
+        validation.email(email)  # malformed input fails before any request
     org_id = _org_id(api, account_id)
     found: list[tuple[str, dict[str, Any]]] = []
     for email in emails:
@@ -244,19 +292,20 @@ def members_add_from_domains(api: KeycloakApi, account_id: str, *, dry_run: bool
 def members_remove(api: KeycloakApi, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
     """Remove users from the account and drop their link to its IdP, so their next SSO
     login is refused; their APSIS One user and password stay."""
+    clean = [validation.email(e) for e in emails]
     org_id = _org_id(api, account_id)
     alias = idp_alias(validation.account_id(account_id))
+    users = [(email, _user_for(api, email)) for email in clean]  # every lookup before the first change
     members = {m["id"] for m in api.members(org_id)}
     out: list[MemberChange] = []
-    for email in emails:
-        user = _user_for(api, email)
+    for email, user in users:
         if user is None or user["id"] not in members:
-            out.append(MemberChange(validation.email(email), user["id"] if user else None, "not-member"))
+            out.append(MemberChange(email, user["id"] if user else None, "not-member"))
             continue
         if not dry_run:
             api.remove_member(org_id, user["id"])
             api.call("DELETE", f"users/{user['id']}/federated-identity/{alias}", missing_ok=True)
-        out.append(MemberChange(validation.email(email), user["id"], "removed"))
+        out.append(MemberChange(email, user["id"], "removed"))
     return out
 
 
