@@ -1,0 +1,360 @@
+"""`apsis-sso account ...`: one account's lifecycle, from create to delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from provisioning import output
+from provisioning.cli_context import (
+    AppContext,
+    confirm,
+    dry_run_option,
+    output_option,
+    pass_app,
+    secret_options,
+    yes_option,
+)
+from provisioning.cli_members import members
+
+if TYPE_CHECKING:
+    from provisioning.onboarding import Result
+
+STAGES = ("pilot", "live", "disabled")
+account_argument = click.argument("account_id", metavar="ACCOUNT")
+
+
+@click.group()
+def account() -> None:
+    """Onboard and operate one APSIS One account's SSO.
+
+    \b
+    Lifecycle: create (pilot, test users only) -> go-live (every member)
+    -> back-to-pilot / disable (SSO off, passwords keep working) -> delete.
+    """
+
+
+account.add_command(members)
+
+
+def _report(result: Result, output_format: str, *, done: str, dry_run: bool, heading: str | None = None) -> None:
+    warnings = result.warnings + result.plan.warnings
+    if output_format == "json":
+        output.emit_json(result.to_dict())
+    else:
+        title = f"{done} (dry run, nothing changed)" if dry_run else done
+        if result.plan.empty:
+            title = f"account {result.account.id}: nothing to change"
+        output.plan(result.plan, title=title)
+        if heading and result.links:
+            output.links(result.links, heading=heading)
+    output.warnings(warnings)
+
+
+@account.command("create")
+@account_argument
+@click.option("--name", required=True, help="Display name of the APSIS One account.")
+@click.option("--tenant-id", required=True, metavar="GUID|DOMAIN",
+              help="Directory (tenant) ID, or a verified domain of the tenant (resolved to its GUID).")
+@click.option("--client-id", required=True, metavar="GUID", help="Application (client) ID of their app registration.")
+@click.option("--domain", "domains", multiple=True, required=True, metavar="DOMAIN",
+              help="An email domain of the account (repeat for several).")
+@click.option("--secret-expires", required=True, metavar="YYYY-MM-DD", help="When the client secret expires.")
+@click.option("--it-contact-name", required=True, help="Who renews the credentials.")
+@click.option("--it-contact-email", required=True, help="Their email.")
+@click.option("--test-user", "test_users", multiple=True, metavar="EMAIL",
+              help="A pilot user allowed to sign in with SSO before go-live (repeat for several).")
+@secret_options
+@dry_run_option
+@output_option
+@pass_app
+def create(
+    app: AppContext, account_id: str, name: str, tenant_id: str, client_id: str, domains: tuple[str, ...],
+    secret_expires: str, it_contact_name: str, it_contact_email: str, test_users: tuple[str, ...],
+    client_secret_file: str | None, client_secret_env: str | None, dry_run: bool, output_format: str,
+) -> None:
+    """Onboard an account in pilot stage.
+
+    Creates the organization (domains, SSO metadata), the Entra identity provider from
+    realm-templates/ (tenant-specific v2.0 endpoints, issuer pinned, mappers) and links
+    them. Before writing anything it validates every option, resolves a tenant domain
+    to its GUID, and proves the client secret with a client-credentials token request
+    to the tenant. It prints what the customer's IT needs next, and warnings.
+
+    The client secret is never an option value: --client-secret-file PATH ('-' reads
+    stdin), the variable APSIS_SSO_ENTRA_CLIENT_SECRET (or --client-secret-env NAME),
+    or a hidden prompt. If a create stops midway, run it again: it completes.
+
+    \b
+    Example:
+      apsis-sso account create acme --name "Acme AB" \\
+        --tenant-id acme.onmicrosoft.com --client-id 6a8b...-... \\
+        --domain acme.com --domain acme.se --secret-expires 2027-03-31 \\
+        --it-contact-name "Ivy Admin" --it-contact-email ivy@acme.com \\
+        --test-user ann@acme.com --client-secret-file acme.secret
+    """
+    from pydantic import SecretStr
+
+    from provisioning import onboarding, secret_input
+    from provisioning.model import Account
+
+    desired = Account.build(
+        id=account_id, name=name, tenant_id=tenant_id, client_id=client_id, domains=list(domains),
+        secret_expires=secret_expires, it_contact_name=it_contact_name, it_contact_email=it_contact_email,
+        pilot=list(test_users),
+    )
+    secret = secret_input.read_client_secret(client_secret_file, client_secret_env)
+    desired = desired.with_changes(client_secret=SecretStr(secret))
+    output.status(f"checking tenant, Keycloak and the client secret for account {desired.id} ...")
+    result = onboarding.create(app.api(), app.settings(), desired, dry_run=dry_run)
+    _report(result, output_format, done=f"account {result.account.id} created in pilot stage", dry_run=dry_run,
+            heading=f"Send to {result.account.id}'s IT ({result.account.it_contact.email}):")
+
+
+@account.command("show")
+@account_argument
+@click.option("--events-scan", type=click.IntRange(min=0), default=5000, show_default=True,
+              help="How many of the newest LOGIN events to search for the last SSO login (0: skip).")
+@output_option
+@pass_app
+def show(app: AppContext, account_id: str, events_scan: int, output_format: str) -> None:
+    """Everything about one account: stage, domains, pilot list, members, linked
+    users, secret expiry, last SSO login, links to send, and warnings.
+
+    \b
+    Examples:
+      apsis-sso account show acme
+      apsis-sso account show acme -o json | jq .days_until_secret_expires
+    """
+    from provisioning import onboarding, status
+
+    api, settings = app.api(), app.settings()
+    st = status.show_account(api, account_id, events_scan=events_scan)
+    links = onboarding.customer_links(settings, st.account)
+    warnings = onboarding.warnings(api, st.account)
+    if not st.complete:
+        warnings.insert(0, f"account {st.account.id} is only partly created: run `account create` again to complete it")
+    if output_format == "json":
+        output.emit_json({**st.to_dict(), "links": links, "warnings": warnings})
+    else:
+        a = st.account
+        output.key_values([
+            ("account", a.id), ("name", a.name),
+            ("stage", a.stage + ("" if st.sso_enabled else " (SSO off)")),
+            ("tenant id", a.tenant_id), ("client id", a.client_id),
+            ("domains", ", ".join(a.domains)), ("test users", ", ".join(a.pilot)),
+            ("members", st.members), ("linked users", st.linked_users),
+            ("secret expires", f"{a.secret_expires.isoformat()} ({st.days_until_secret_expires_text()})"),
+            ("secret hint", st.secret_hint),
+            ("IT contact", f"{a.it_contact.name} <{a.it_contact.email}>"),
+            ("last SSO login", st.last_sso_login.strftime("%Y-%m-%d %H:%M UTC") if st.last_sso_login else None),
+            ("quarantined", st.quarantined),
+        ])
+        output.links(links, heading="Links:")
+    output.warnings(warnings)
+
+
+@account.command("list")
+@click.option("--stage", "stages", type=click.Choice(STAGES), multiple=True, help="Only accounts in this stage (repeatable).")
+@click.option("--counts/--no-counts", default=True, show_default=True,
+              help="Member and linked-user counts: two small requests per account (no bulk API exists).")
+@click.option("--events-scan", type=click.IntRange(min=0), default=5000, show_default=True,
+              help="How many of the newest LOGIN events to search for last SSO logins (0: skip).")
+@output_option
+@pass_app
+def list_(app: AppContext, stages: tuple[str, ...], counts: bool, events_scan: int, output_format: str) -> None:
+    """Every account the tool manages, one line each.
+
+    Reads organizations and identity providers in bulk (a few paged requests for any
+    number of accounts) and the last SSO logins from one bounded scan of LOGIN events;
+    --no-counts leaves out the only per-account requests.
+
+    \b
+    Examples:
+      apsis-sso account list
+      apsis-sso account list --stage pilot --no-counts -o json
+    """
+    from provisioning import status
+
+    rows = [s for s in status.list_accounts(app.api(), counts=counts, events_scan=events_scan)
+            if not stages or s.account.stage in stages]
+    if output_format == "json":
+        output.emit_json({"accounts": [s.to_dict() for s in rows]})
+        return
+    output.table(
+        ["account", "name", "stage", "SSO", "members", "linked", "secret expires", "last SSO login", "quarantined"],
+        [[s.account.id, s.account.name, s.account.stage,
+          "on" if s.sso_enabled and s.complete else ("incomplete" if not s.complete else "off"),
+          s.members, s.linked_users, s.days_until_secret_expires_text(),
+          s.last_sso_login.strftime("%Y-%m-%d %H:%M") if s.last_sso_login else None,
+          "yes" if s.quarantined else ""] for s in rows],
+    )
+    output.status(f"{len(rows)} account(s)")
+
+
+def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, output_format: str, done: str) -> None:
+    from provisioning import onboarding
+
+    result = onboarding.set_stage(app.api(), app.settings(), account_id, stage, dry_run=dry_run)  # type: ignore[arg-type]
+    _report(result, output_format, done=done.format(account=result.account.id), dry_run=dry_run)
+
+
+@account.command("go-live")
+@account_argument
+@dry_run_option
+@output_option
+@pass_app
+def go_live(app: AppContext, account_id: str, dry_run: bool, output_format: str) -> None:
+    """Enable SSO for every member of the account (leaves pilot; also re-enables a
+    disabled account). Takes effect at each user's next sign-in.
+
+    \b
+    Example:
+      apsis-sso account go-live acme
+    """
+    _set_stage(app, account_id, "live", dry_run, output_format, "account {account} is live")
+
+
+@account.command("back-to-pilot")
+@account_argument
+@dry_run_option
+@output_option
+@pass_app
+def back_to_pilot(app: AppContext, account_id: str, dry_run: bool, output_format: str) -> None:
+    """Limit SSO to the test users again (undoes go-live; also re-enables a disabled
+    account). Other members are refused at their next SSO sign-in.
+
+    \b
+    Example:
+      apsis-sso account back-to-pilot acme
+    """
+    _set_stage(app, account_id, "pilot", dry_run, output_format, "account {account} is back in pilot")
+
+
+@account.command("disable")
+@account_argument
+@yes_option
+@dry_run_option
+@output_option
+@pass_app
+def disable(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_format: str) -> None:
+    """Turn SSO off for the account: its identity provider is disabled, its users sign
+    in with their passwords. Users, members, links and settings are kept;
+    go-live or back-to-pilot turns SSO on again.
+
+    \b
+    Example:
+      apsis-sso account disable acme --yes
+    """
+    if not dry_run:
+        confirm(f"Turn SSO off for account {account_id}? Its users will need their passwords.", yes)
+    _set_stage(app, account_id, "disabled", dry_run, output_format, "SSO of account {account} is off")
+
+
+@account.command("delete")
+@account_argument
+@yes_option
+@dry_run_option
+@output_option
+@pass_app
+def delete(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_format: str) -> None:
+    """Remove the account's SSO: its identity provider (and every user's link to it)
+    and its organization with the SSO metadata. Users are never deleted; they keep
+    their passwords. Asks for confirmation unless --yes.
+
+    \b
+    Example:
+      apsis-sso account delete acme --dry-run
+      apsis-sso account delete acme --yes
+    """
+    from provisioning import onboarding
+
+    api = app.api()
+    plan = onboarding.delete(api, account_id, dry_run=True)
+    if not dry_run:
+        confirm(f"Delete the SSO of account {account_id} ({len(plan.changes)} changes; users are kept)?", yes)
+        plan.apply(progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
+    if output_format == "json":
+        output.emit_json({"account": account_id, "applied": not dry_run, "plan": plan.to_dict()})
+    else:
+        title = f"account {account_id} deleted" if not dry_run else f"account {account_id}: delete plan (dry run, nothing changed)"
+        output.plan(plan, title=title)
+
+
+@account.command("rotate-secret")
+@account_argument
+@click.option("--secret-expires", required=True, metavar="YYYY-MM-DD", help="When the new client secret expires.")
+@secret_options
+@dry_run_option
+@output_option
+@pass_app
+def rotate_secret(
+    app: AppContext, account_id: str, secret_expires: str, client_secret_file: str | None,
+    client_secret_env: str | None, dry_run: bool, output_format: str,
+) -> None:
+    """Swap in the customer's new client secret.
+
+    The new secret is read like at create (file, environment variable or hidden
+    prompt) and proved with a client-credentials token request to the tenant before
+    anything changes; Entra's refusals (AADSTS7000215 invalid secret, 7000222 expired,
+    700016 unknown application, 90002 unknown tenant) are explained in one line. The
+    swap is one update of the identity provider, so no sign-in breaks while both
+    secrets are valid in Entra.
+
+    \b
+    Example:
+      APSIS_SSO_ENTRA_CLIENT_SECRET=... apsis-sso account rotate-secret acme --secret-expires 2028-03-31
+    """
+    from provisioning import onboarding, secret_input, validation
+
+    expires = validation.future_date(secret_expires)
+    validation.account_id(account_id)
+    secret = secret_input.read_client_secret(client_secret_file, client_secret_env, what="new client secret")
+    output.status(f"proving the new client secret of account {account_id} with Entra ...")
+    result = onboarding.rotate_secret(app.api(), app.settings(), account_id, secret, expires, dry_run=dry_run)
+    _report(result, output_format, done=f"client secret of account {result.account.id} rotated "
+            f"(expires {expires.isoformat()})", dry_run=dry_run)
+
+
+@account.group("pilot")
+def pilot() -> None:
+    """The test users allowed to sign in with SSO while the account is in pilot."""
+
+
+@pilot.command("add")
+@account_argument
+@click.argument("emails", nargs=-1, required=True, metavar="EMAIL...")
+@dry_run_option
+@output_option
+@pass_app
+def pilot_add(app: AppContext, account_id: str, emails: tuple[str, ...], dry_run: bool, output_format: str) -> None:
+    """Put test users on the pilot list (warns when one cannot sign in yet).
+
+    \b
+    Example:
+      apsis-sso account pilot add acme ann@acme.com bo@acme.com
+    """
+    from provisioning import onboarding
+
+    result = onboarding.pilot_add(app.api(), app.settings(), account_id, list(emails), dry_run=dry_run)
+    _report(result, output_format, done=f"pilot list of account {result.account.id} updated", dry_run=dry_run)
+
+
+@pilot.command("remove")
+@account_argument
+@click.argument("emails", nargs=-1, required=True, metavar="EMAIL...")
+@dry_run_option
+@output_option
+@pass_app
+def pilot_remove(app: AppContext, account_id: str, emails: tuple[str, ...], dry_run: bool, output_format: str) -> None:
+    """Take test users off the pilot list; during pilot their next SSO sign-in is refused.
+
+    \b
+    Example:
+      apsis-sso account pilot remove acme bo@acme.com
+    """
+    from provisioning import onboarding
+
+    result = onboarding.pilot_remove(app.api(), app.settings(), account_id, list(emails), dry_run=dry_run)
+    _report(result, output_format, done=f"pilot list of account {result.account.id} updated", dry_run=dry_run)

@@ -1,0 +1,109 @@
+"""What every command shares: configuration, Keycloak connections, common options.
+
+Settings and connections are built on first use, so `--help` and input errors never wait
+for pydantic or python-keycloak, and a command fails on bad input before it connects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from provisioning.errors import ApsisSsoError, InvalidInput
+
+if TYPE_CHECKING:
+    from provisioning.keycloak_api import KeycloakApi
+    from provisioning.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Declined(ApsisSsoError):
+    """The operator answered no (or nobody could answer): nothing was changed."""
+
+    exit_code = 1
+
+
+@dataclass
+class AppContext:
+    env_file: Path | None = None
+    debug: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+    _api: KeycloakApi | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from pydantic import ValidationError
+
+            from provisioning import secret_input
+            from provisioning.settings import Settings
+
+            try:
+                extra: dict[str, Any] = {"_env_file": self.env_file} if self.env_file else {}
+                self._settings = Settings(**extra)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+                message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+                raise InvalidInput(f"configuration: APSIS_SSO_{where.upper()}: {message}") from None
+            for secret in (self._settings.keycloak_client_secret, self._settings.keycloak_admin_password):
+                secret_input.remember(secret.get_secret_value() if secret else None)
+        return self._settings
+
+    def api(self) -> KeycloakApi:
+        """The tooling service account: every command but `realm apply`."""
+        if self._api is None:
+            from provisioning.keycloak_api import KeycloakApi
+
+            self._api = KeycloakApi.for_tooling(self.settings())
+        return self._api
+
+    def admin_api(self) -> KeycloakApi:
+        from provisioning.keycloak_api import KeycloakApi
+
+        return KeycloakApi.for_admin(self.settings())
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def output_option(f: F) -> F:
+    return click.option(
+        "--output", "-o", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+        help="table for people; json (stable keys) for scripts.",
+    )(f)
+
+
+def dry_run_option(f: F) -> F:
+    return click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")(f)
+
+
+def yes_option(f: F) -> F:
+    return click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (scripts).")(f)
+
+
+def secret_options(f: F) -> F:
+    f = click.option(
+        "--client-secret-env", metavar="NAME",
+        help="Read the client secret from this environment variable (default APSIS_SSO_ENTRA_CLIENT_SECRET).",
+    )(f)
+    return click.option(
+        "--client-secret-file", metavar="PATH",
+        help="Read the client secret from this file ('-' for stdin). Without it or the variable: hidden prompt.",
+    )(f)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a destructive change; no answer (closed stdin) means no."""
+    if yes:
+        return
+    try:
+        agreed = click.confirm(question, default=False, err=True)
+    except click.Abort:
+        agreed = False
+    if not agreed:
+        raise Declined("aborted: nothing was changed (pass --yes to skip this question)")

@@ -1,0 +1,119 @@
+"""`apsis-sso plan|apply -f accounts.yaml` and `apsis-sso export`: accounts as code.
+
+The file is the desired state of the accounts it lists. `plan` shows what would change
+(secrets masked); `apply` proves every new or changed secret with Entra, asks, and
+converges; `--prune` also deletes managed accounts the file no longer lists. Keycloak
+resources the tool does not own (no `apsis.managedBy`) are never changed or deleted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from provisioning import output
+from provisioning.cli_context import AppContext, confirm, output_option, pass_app, yes_option
+
+file_option = click.option(
+    "--file", "-f", "path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="The accounts file (YAML; see README, 'The declarative file').",
+)
+prune_option = click.option(
+    "--prune", is_flag=True, help="Also delete accounts managed by apsis-sso that the file does not list.",
+)
+
+
+@click.command("plan")
+@file_option
+@prune_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when there are changes, 0 when there are none.")
+@output_option
+@pass_app
+def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool, output_format: str) -> None:
+    """Show what `apply` would change: creates, updates and deletes per account, with
+    secrets shown only as (set)/(changed). Reads Keycloak in bulk (a few paged
+    listings for any number of accounts); changes nothing.
+
+    \b
+    Examples:
+      apsis-sso plan -f accounts.yaml
+      apsis-sso plan -f accounts.yaml --prune -o json
+      apsis-sso plan -f accounts.yaml --detailed-exitcode || echo "drift"
+    """
+    from provisioning import declarative
+
+    desired = declarative.load(path)
+    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune)
+    if output_format == "json":
+        output.emit_json({"file": str(path), "prune": prune, **plan.to_dict()})
+    else:
+        output.plan(plan, title=f"plan for {path} ({len(desired.accounts)} account(s) in the file)")
+    output.warnings(plan.warnings)
+    if detailed_exitcode and not plan.empty:
+        click.get_current_context().exit(3)
+
+
+@click.command("apply")
+@file_option
+@prune_option
+@yes_option
+@click.option("--dry-run", is_flag=True, help="Same as plan: print the plan and change nothing.")
+@output_option
+@pass_app
+def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: bool, output_format: str) -> None:
+    """Make Keycloak hold the file's accounts. Prints the plan, proves every new or
+    changed client secret with Entra, asks for confirmation (unless --yes), then
+    applies. Applying twice changes nothing the second time; an apply that stops
+    midway is completed by running it again.
+
+    \b
+    Examples:
+      apsis-sso apply -f accounts.yaml
+      ACME_ENTRA_SECRET=... apsis-sso apply -f accounts.yaml --yes
+      apsis-sso apply -f accounts.yaml --prune --yes
+    """
+    from provisioning import declarative, entra_check
+
+    settings = app.settings()
+    desired = declarative.load(path)
+    plan = declarative.plan(app.api(), settings, desired, prune=prune)
+    if output_format != "json":
+        output.plan(plan, title=f"plan for {path}")
+    output.warnings(plan.warnings)
+    if not plan.empty and not dry_run:
+        for account in declarative.secrets_to_prove(plan, desired):
+            assert account.client_secret is not None
+            output.status(f"proving the client secret of account {account.id} with Entra ...")
+            entra_check.prove_secret(settings, account.tenant_id, account.client_id,
+                                     account.client_secret.get_secret_value())
+        counts = plan.counts()
+        confirm(f"Apply {counts['create']} create(s), {counts['update']} update(s), {counts['delete']} delete(s)?", yes)
+        plan.apply(progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
+        output.status("applied")
+    if output_format == "json":
+        output.emit_json({"file": str(path), "prune": prune, "applied": not dry_run and not plan.empty, **plan.to_dict()})
+
+
+@click.command("export")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")
+@pass_app
+def export(app: AppContext, out: Path | None) -> None:
+    """Write every managed account as an accounts file (no secret references, so
+    applying it keeps each current secret): the way to adopt the declarative mode.
+
+    \b
+    Example:
+      apsis-sso export --out accounts.yaml && apsis-sso plan -f accounts.yaml
+    """
+    import yaml
+
+    from provisioning import declarative
+
+    text = yaml.safe_dump(declarative.export(app.api()), sort_keys=False, allow_unicode=True)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        output.status(f"wrote {out}")

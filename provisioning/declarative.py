@@ -1,0 +1,234 @@
+"""The declarative file: desired accounts in YAML, secrets by reference.
+
+::
+
+    version: 1
+    accounts:
+      - id: acme
+        name: Acme AB
+        tenant_id: 2f4a...-...            # or a verified domain, resolved to the GUID
+        client_id: 6a8b...-...
+        client_secret: {env: ACME_ENTRA_SECRET}   # or {file: secrets/acme}; omit to keep the current one
+        secret_expires: 2027-03-31
+        domains: [acme.com, acme.se]
+        it_contact: {name: Ivy Admin, email: ivy@acme.com}
+        stage: pilot                      # pilot | live | disabled
+        pilot: [ann@acme.com]
+
+The file holds no secret values: a reference names an environment variable or a file
+(relative to the YAML file), read when the plan is made. Everything is validated, and
+every referenced secret read, before Keycloak is asked anything, so a bad file changes
+nothing. Members are not part of the file (they come from APSIS One; see
+`account members`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
+
+from provisioning import entra_check, secret_input
+from provisioning.accounts import Snapshot, account_from_keycloak, plan_accounts
+from provisioning.errors import InvalidInput
+from provisioning.keycloak_api import KeycloakApi
+from provisioning.model import Account
+from provisioning.plan import Plan
+from provisioning.settings import Settings
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SecretRef(_Strict):
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "SecretRef":
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env: NAME or file: PATH")
+        return self
+
+
+class ItContactEntry(_Strict):
+    name: str
+    email: str
+
+
+class AccountEntry(_Strict):
+    id: str
+    name: str
+    tenant_id: str
+    client_id: str
+    client_secret: SecretRef | None = None
+    secret_expires: date | str
+    domains: list[str]
+    it_contact: ItContactEntry
+    stage: Literal["pilot", "live", "disabled"] = "pilot"
+    pilot: list[str] = []
+
+    @field_validator("client_secret", mode="before")
+    @classmethod
+    def _reference_only(cls, value: Any) -> Any:
+        if isinstance(value, (str, int, float)):
+            raise ValueError("must be a reference, {env: NAME} or {file: PATH}, never the secret itself")
+        return value
+
+
+class AccountsFile(_Strict):
+    version: Literal[1] = 1
+    accounts: list[AccountEntry]
+
+
+@dataclass
+class Desired:
+    """A loaded file: the accounts, and where each came from (for error messages)."""
+
+    path: Path
+    accounts: list[Account]
+    warnings: list[str] = field(default_factory=list)
+
+
+def load(path: Path) -> Desired:
+    """Parse, validate and resolve secret references; raises ``InvalidInput`` naming the
+    file and the entry, never a secret value."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise InvalidInput(f"{path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{path}: expected a mapping with an `accounts:` list")
+    try:
+        model = AccountsFile.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(f"{path}: {_first_error(exc, raw)}") from None
+    accounts: list[Account] = []
+    for index, entry in enumerate(model.accounts):
+        where = f"{path}: accounts[{index}] ({entry.id})"
+        try:
+            secret = _resolve_secret(entry.client_secret, path.parent) if entry.client_secret else None
+            accounts.append(Account.build(
+                id=entry.id, name=entry.name, tenant_id=entry.tenant_id, client_id=entry.client_id,
+                domains=entry.domains, secret_expires=entry.secret_expires,
+                it_contact_name=entry.it_contact.name, it_contact_email=entry.it_contact.email,
+                stage=entry.stage, pilot=entry.pilot, client_secret=secret, allow_past_expiry=True,
+            ))
+        except InvalidInput as exc:
+            raise InvalidInput(f"{where}: {exc}") from None
+    return Desired(path=path, accounts=accounts)
+
+
+def _first_error(exc: ValidationError, raw: dict[str, Any]) -> str:
+    """One line from pydantic's errors, without the offending input (it may be a secret)."""
+    error = exc.errors()[0]
+    loc = list(error.get("loc", ()))
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]" if parts else f"[{item}]"]
+            if i == 1 and loc[0] == "accounts":
+                entry = (raw.get("accounts") or [None] * (item + 1))[item]
+                if isinstance(entry, dict) and entry.get("id"):
+                    parts[-1] += f" ({entry['id']})"
+        else:
+            parts.append(str(item))
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":
+        message = "unknown key"
+    return f"{'.'.join(parts) or 'file'}: {message}"
+
+
+def _resolve_secret(ref: SecretRef, base: Path) -> SecretStr:
+    if ref.env is not None:
+        if ref.env not in os.environ:
+            raise InvalidInput(f"client_secret: environment variable {ref.env} is not set")
+        value = os.environ[ref.env]
+    else:
+        assert ref.file is not None
+        file = Path(ref.file).expanduser()
+        file = file if file.is_absolute() else base / file
+        try:
+            value = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"client_secret: cannot read {file}: {exc.strerror}") from None
+    secret_input.remember(value.strip())
+    return SecretStr(value.strip())
+
+
+def plan(
+    api: KeycloakApi,
+    settings: Settings,
+    desired: Desired,
+    *,
+    prune: bool = False,
+    today: date | None = None,
+) -> Plan:
+    """The changes that make Keycloak hold exactly the file's accounts (and, with
+    ``prune``, no other managed ones). Reads Keycloak in bulk: a few paged listings."""
+    today = today or date.today()
+    snapshot = Snapshot.load(api)
+    accounts: list[Account] = []
+    warnings: list[str] = []
+    for account in desired.accounts:
+        if account.secret_expires <= today:
+            # A past date already in Keycloak is a fact to flag; a new one is a mistake.
+            current = snapshot.orgs.get(account.id)
+            recorded = account_from_keycloak(current, None).secret_expires if current else None
+            if recorded != account.secret_expires:
+                raise InvalidInput(
+                    f"{desired.path}: account {account.id}: secret_expires {account.secret_expires.isoformat()} is not in the future"
+                )
+            warnings.append(f"account {account.id}: the client secret expired on {account.secret_expires.isoformat()}")
+        tenant = entra_check.resolve_tenant(settings, account.tenant_id)
+        accounts.append(account.with_changes(tenant_id=tenant))
+    result = plan_accounts(api, settings, accounts, prune=prune, snapshot=snapshot)
+    result.warnings.extend(warnings)
+    desired.accounts = accounts
+    return result
+
+
+def secrets_to_prove(plan: Plan, desired: Desired) -> list[Account]:
+    """Accounts whose secret the plan writes (new IdP, or a changed secret): apply proves
+    each with Entra before the first change."""
+    ids = {
+        c.account for c in plan.changes
+        if c.kind == "identity-provider" and c.action != "delete"
+        and (c.action == "create" or any(f.path == "config.clientSecret" for f in c.fields))
+    }
+    return [a for a in desired.accounts if a.id in ids and a.client_secret is not None]
+
+
+def export(api: KeycloakApi) -> dict[str, Any]:
+    """The managed accounts as a file document (no secret references: applying it keeps
+    every current secret). A starting point for adopting the declarative mode."""
+    snapshot = Snapshot.load(api)
+    entries: list[dict[str, Any]] = []
+    for alias, org in sorted(snapshot.managed().items()):
+        a = account_from_keycloak(org, None)
+        entries.append({
+            "id": a.id,
+            "name": a.name,
+            "tenant_id": a.tenant_id,
+            "client_id": a.client_id,
+            "secret_expires": a.secret_expires.isoformat(),
+            "domains": list(a.domains),
+            "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
+            "stage": a.stage,
+            "pilot": list(a.pilot),
+        })
+    return {"version": 1, "accounts": entries}
