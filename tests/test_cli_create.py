@@ -1,0 +1,318 @@
+"""`apsis-sso account create` against the real Keycloak and the Entra emulator: what it
+builds, what it prints, how it reads the secret, every bad input (exit 2, nothing
+created), and a create interrupted midway then completed by a rerun."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from devenv.keycloak import free_port
+from provisioning.accounts import HASH_KEY, Snapshot, plan_account
+from provisioning.errors import KeycloakError
+from provisioning.keycloak_api import KeycloakApi
+from provisioning.model import Account
+from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
+from tests.helpers import PASSWORD, create_apsis_user
+from tests.login_driver import Browser
+
+
+def test_create_builds_the_account_and_prints_what_the_customer_needs(cli: Cli, entra_app, api: KeycloakApi, settings):
+    app: EntraApp = entra_app()
+    doc = cli.json(*app.create_args(**{"--tenant-id": app.domain, "--domain": [app.domain, f"mail.{app.domain}"]}))
+
+    assert doc["account"] == app.account and doc["applied"] is True
+    assert doc["plan"]["summary"] == {"create": 4, "update": 0, "delete": 0}
+    broker = f"{settings.keycloak_url}/realms/apsis/broker/entra-{app.account}/endpoint"
+    assert doc["links"]["redirect_uri"] == broker
+    consent = doc["links"]["admin_consent_url"]
+    assert consent.startswith(f"{settings.entra_authority}/{app.tenant_id}/adminconsent?")
+    assert f"client_id={app.app_id}" in consent and "broker%2Fentra-" in consent
+    assert f"kc_idp_hint=entra-{app.account}" in doc["links"]["test_login_url"]
+    assert f"test user ann@{app.domain} has no APSIS One user in Keycloak" in doc["warnings"]
+    assert any(f"domain mail.{app.domain} is not a verified domain of any Entra tenant" in w for w in doc["warnings"])
+
+    org = api.organization_by_alias(app.account)
+    assert org is not None
+    attrs = org["attributes"]
+    assert attrs["apsis.tenantId"] == [app.tenant_id]  # the domain given was resolved to the GUID
+    assert attrs["apsis.stage"] == ["pilot"] and attrs["apsis.pilot"] == [f"ann@{app.domain}"]
+    assert attrs["apsis.managedBy"] == ["apsis-sso"]
+    assert sorted(d["name"] for d in org["domains"]) == sorted([app.domain, f"mail.{app.domain}"])
+    idp = api.identity_provider(f"entra-{app.account}")
+    assert idp is not None and idp["enabled"] and idp["hideOnLogin"]
+    assert idp["organizationId"] == org["id"]
+    assert idp["config"]["issuer"] == f"{settings.entra_authority}/{app.tenant_id}/v2.0"
+    assert idp["config"]["validateIssuer"] == "true"
+    assert idp["config"]["clientId"] == app.app_id
+    assert idp["config"][HASH_KEY]
+    assert [m["identityProviderMapper"] for m in api.idp_mappers(f"entra-{app.account}")] == ["apsis-entra-oid-mapper"]
+
+
+def test_a_created_account_lets_its_test_user_sign_in(cli: Cli, entra_app, api: KeycloakApi, settings, emulator):
+    app: EntraApp = entra_app()
+    cli.run(*app.create_args())
+    email = f"ann@{app.domain}"
+    emulator.add_user(app.tenant_id, email, PASSWORD, mail=email)
+    user_id = create_apsis_user(api, email)
+    cli.run("account", "members", "add", app.account, email)
+    result = Browser(settings.keycloak_url, "apsis", ca_bundle=str(emulator.ca_bundle)).sso_login(
+        email, PASSWORD, f"entra-{app.account}")
+    assert result.ok, result.text[:300]
+    assert result.id_claims["sub"] == user_id
+
+
+def test_create_table_output_names_links_and_warnings(cli: Cli, entra_app):
+    app: EntraApp = entra_app()
+    expires = (date.today() + timedelta(days=10)).isoformat()
+    result = cli.run(*app.create_args(**{"--secret-expires": expires}))
+    out = result.stdout
+    assert f"account {app.account} created in pilot stage" in out
+    assert f"+ create organization {app.account}" in out
+    assert "config.clientSecret: null -> (set)" in out
+    assert "Redirect URI (app registration, platform Web):" in out
+    assert "Admin-consent link" in out and "Test-login link" in out
+    assert f"warning: the client secret expires in 10 days ({expires})" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["env-default", "env-named", "prompt", "stdin"])
+def test_the_secret_comes_from_env_prompt_or_stdin_never_argv(cli: Cli, entra_app, api, how):
+    app: EntraApp = entra_app()
+    args = app.create_args(**{"--client-secret-file": None})
+    env: dict[str, str | None] = {}
+    stdin = None
+    if how == "env-default":
+        env["APSIS_SSO_ENTRA_CLIENT_SECRET"] = app.secret
+    elif how == "env-named":
+        env["ACME_SECRET"] = app.secret
+        args += ["--client-secret-env", "ACME_SECRET"]
+    elif how == "prompt":
+        stdin = f"{app.secret}\n{app.secret}\n"
+    else:
+        args += ["--client-secret-file", "-"]
+        stdin = app.secret + "\n"
+    result = cli.run(*args, input=stdin, env=env)
+    if how == "prompt":
+        assert "input hidden" in result.stderr and "Repeat the client secret" in result.stderr
+    assert api.identity_provider(f"entra-{app.account}") is not None
+
+
+def test_create_dry_run_changes_nothing(cli: Cli, entra_app, nothing_created):
+    app: EntraApp = entra_app()
+    result = cli.run(*app.create_args(), "--dry-run")
+    assert "(dry run, nothing changed)" in result.stdout
+    assert "Plan: 4 to create" in result.stdout
+    nothing_created(app.account)
+
+
+def _days(n: int) -> str:
+    return (date.today() + timedelta(days=n)).isoformat()
+
+
+BAD_INPUT = {
+    "account id": ({"account": "Acme_Corp"}, "invalid account id 'Acme_Corp'"),
+    "tenant neither guid nor domain": ({"--tenant-id": "not a tenant!"}, "invalid tenant id 'not a tenant!'"),
+    "tenant guid truncated": ({"--tenant-id": "1234-5678"}, "invalid tenant id"),
+    "client id": ({"--client-id": "my-app"}, "invalid client id 'my-app'"),
+    "domain": ({"--domain": ["bad_domain"]}, "invalid domain 'bad_domain'"),
+    "domain without dot": ({"--domain": ["localhost"]}, "invalid domain 'localhost'"),
+    "it contact email": ({"--it-contact-email": "ivy@"}, "invalid email 'ivy@'"),
+    "test user email": ({"--test-user": ["ann.example.com"]}, "invalid email 'ann.example.com'"),
+    "test user email bad domain": ({"--test-user": ["ann@-x.com"]}, "invalid email 'ann@-x.com': bad domain"),
+    "expiry unparseable": ({"--secret-expires": "31/12/2027"}, "invalid date '31/12/2027': expected YYYY-MM-DD"),
+    "expiry in the past": ({"--secret-expires": "2020-01-01"}, "date 2020-01-01 is not in the future"),
+    "expiry today": ({"--secret-expires": date.today().isoformat()}, "is not in the future"),
+    "empty name": ({"--name": " "}, "the name is empty"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT), ids=str)
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(cli: Cli, entra_app, nothing_created, case):
+    app: EntraApp = entra_app()
+    overrides, message = BAD_INPUT[case]
+    overrides = dict(overrides)
+    account = overrides.pop("account", app.account)
+    args = app.create_args(**overrides)
+    args[2] = account
+    result = cli.run(*args, expect=2)
+    assert message in result.stderr
+    assert result.stdout == ""
+    nothing_created(app.account)
+
+
+def _secret_case(app: EntraApp, case: str, emulator, tmp_path: Path) -> tuple[dict, dict, str | None, str]:
+    """(option overrides, env, stdin, expected message) for a secret or Entra refusal."""
+    secret_file = tmp_path / f"{case}.secret"
+    if case == "secret is the secret id":
+        secret_file.write_text(str(uuid.uuid4()))
+        return {"--client-secret-file": str(secret_file)}, {}, None, "that is a secret ID (a GUID), not the secret value"
+    if case == "empty secret file":
+        secret_file.write_text("\n")
+        return {"--client-secret-file": str(secret_file)}, {}, None, "the client secret is empty"
+    if case == "missing secret file":
+        return {"--client-secret-file": str(tmp_path / "nope")}, {}, None, "cannot read the client secret file"
+    if case == "no secret at the prompt":
+        return {"--client-secret-file": None}, {}, "", "no client secret given"
+    if case == "named variable unset":
+        return {"--client-secret-file": None, "--client-secret-env": "NOT_SET_ANYWHERE"}, {}, None, \
+            "environment variable NOT_SET_ANYWHERE is not set"
+    if case == "wrong secret (AADSTS7000215)":
+        wrong = "Wr0ng~" + uuid.uuid4().hex
+        KNOWN_SECRETS.add(wrong)
+        secret_file.write_text(wrong)
+        return {"--client-secret-file": str(secret_file)}, {}, None, "Entra rejected the client secret (AADSTS7000215"
+    if case == "expired secret (AADSTS7000222)":
+        emulator.expire_secret(app.tenant_id, app.app_id, app.secret[:3])
+        return {}, {}, None, "the client secret has expired in Entra (AADSTS7000222)"
+    if case == "unknown application (AADSTS700016)":
+        other = str(uuid.uuid4())
+        return {"--client-id": other}, {}, None, f"Entra has no application {other} in tenant"
+    if case == "unknown tenant guid (AADSTS90002)":
+        other = str(uuid.uuid4())
+        return {"--tenant-id": other}, {}, None, f"Entra has no tenant {other} (AADSTS90002)"
+    if case == "unknown tenant domain (AADSTS90002)":
+        return {"--tenant-id": "nobody-here.example"}, {}, None, "Entra has no tenant nobody-here.example (AADSTS90002)"
+    raise AssertionError(case)
+
+
+SECRET_CASES = [
+    "secret is the secret id", "empty secret file", "missing secret file", "no secret at the prompt",
+    "named variable unset", "wrong secret (AADSTS7000215)", "expired secret (AADSTS7000222)",
+    "unknown application (AADSTS700016)", "unknown tenant guid (AADSTS90002)", "unknown tenant domain (AADSTS90002)",
+]
+
+
+@pytest.mark.parametrize("case", SECRET_CASES)
+def test_secret_and_entra_refusals_are_one_line_exit_2_and_create_nothing(
+    cli: Cli, entra_app, emulator, nothing_created, tmp_path, case
+):
+    app: EntraApp = entra_app()
+    overrides, env, stdin, message = _secret_case(app, case, emulator, tmp_path)
+    result = cli.run(*app.create_args(**overrides), env=env, input=stdin, expect=2)
+    assert message in result.stderr
+    nothing_created(app.account)
+
+
+def test_a_duplicate_account_is_refused(cli: Cli, entra_app, api):
+    app: EntraApp = entra_app()
+    cli.run(*app.create_args())
+    before = api.organization_by_alias(app.account)
+    result = cli.run(*app.create_args(**{"--name": "Another name"}), expect=2)
+    assert result.stderr.splitlines()[-1] == f"error: account '{app.account}' already exists"
+    assert api.organization_by_alias(app.account) == before
+
+
+def test_a_domain_of_another_account_is_refused(cli: Cli, entra_app, nothing_created):
+    first: EntraApp = entra_app()
+    cli.run(*first.create_args())
+    second: EntraApp = entra_app()
+    result = cli.run(*second.create_args(**{"--domain": [second.domain, first.domain]}), expect=2)
+    assert f"domain {first.domain} belongs to account '{first.account}'" in result.stderr
+    nothing_created(second.account)
+
+
+def test_an_organization_not_managed_by_the_tool_is_left_alone(cli: Cli, entra_app, api, nothing_created):
+    app: EntraApp = entra_app()
+    org_id = api.create_organization({"name": f"hand-made {app.account}", "alias": app.account,
+                                      "domains": [{"name": f"hand.{app.domain}"}]})
+    try:
+        result = cli.run(*app.create_args(), expect=2)
+        assert f"organization '{app.account}' exists but is not managed by apsis-sso" in result.stderr
+        assert api.identity_provider(f"entra-{app.account}") is None
+        assert api.organization(str(org_id))["name"] == f"hand-made {app.account}"
+        # and its domain counts as taken
+        other: EntraApp = entra_app()
+        result = cli.run(*other.create_args(**{"--domain": [f"hand.{app.domain}"]}), expect=2)
+        assert f"domain hand.{app.domain} belongs to account '{app.account}'" in result.stderr
+        nothing_created(other.account)
+    finally:
+        api.delete_organization(str(org_id))
+
+
+def test_a_missing_template_placeholder_is_refused_before_anything_is_written(cli: Cli, entra_app, nothing_created,
+                                                                             tmp_path, settings):
+    templates = tmp_path / "templates"
+    shutil.copytree(settings.templates_dir, templates)
+    idp = json.loads((templates / "entra-idp.json").read_text())
+    idp["config"]["prompt"] = "{{ login_prompt }}"
+    (templates / "entra-idp.json").write_text(json.dumps(idp))
+    app: EntraApp = entra_app()
+    result = cli.run(*app.create_args(), env={"APSIS_SSO_TEMPLATES_DIR": str(templates)}, expect=2)
+    assert result.stderr.splitlines()[-1] == "error: entra-idp.json uses placeholder {{ login_prompt }} which has no value"
+    nothing_created(app.account)
+
+
+def test_keycloak_unreachable_or_wrong_credentials_during_create(cli: Cli, entra_app, nothing_created):
+    app: EntraApp = entra_app()
+    result = cli.run(*app.create_args(), env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"}, expect=2)
+    assert "is unreachable" in result.stderr
+    result = cli.run(*app.create_args(), env={"APSIS_SSO_KEYCLOAK_CLIENT_SECRET": "wrong-one"}, expect=2)
+    assert "rejected the credentials" in result.stderr
+    nothing_created(app.account)
+
+
+def test_a_create_interrupted_midway_is_completed_by_running_it_again(cli: Cli, entra_app, api, monkeypatch):
+    app: EntraApp = entra_app()
+
+    def fail(self, org_id, alias):
+        raise KeycloakError("injected failure: Keycloak went away")
+
+    # The third step (linking the IdP to the organization) fails after two have been applied.
+    monkeypatch.setattr(KeycloakApi, "link_organization_idp", fail)
+    result = cli.run(*app.create_args(), expect=1)
+    assert ("stopped after 2 of 4 changes, at create organization-link "
+            f"{app.account} <- entra-{app.account}: injected failure") in result.stderr
+    assert "run the same command again to complete it" in result.stderr
+    monkeypatch.undo()
+
+    assert api.organization_by_alias(app.account) is not None
+    idp = api.identity_provider(f"entra-{app.account}")
+    assert idp is not None and not idp.get("organizationId")
+    shown = cli.json("account", "show", app.account)
+    assert shown["complete"] is False
+    assert "only partly created" in shown["warnings"][0]
+
+    doc = cli.json(*app.create_args())
+    assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [
+        ("create", "organization-link"), ("update", "idp-mappers")]
+    assert cli.json("account", "show", app.account)["complete"] is True
+    # Complete now: a third run is a duplicate.
+    cli.run(*app.create_args(), expect=2)
+
+
+def test_a_create_that_only_made_the_organization_is_completed_by_a_rerun(cli: Cli, entra_app, api, settings):
+    app: EntraApp = entra_app()
+    desired = Account.build(
+        id=app.account, name=f"Account {app.account}", tenant_id=app.tenant_id, client_id=app.app_id,
+        domains=[app.domain], secret_expires=_days(365), it_contact_name="Ivy IT",
+        it_contact_email=f"it@{app.domain}", pilot=[f"ann@{app.domain}"], client_secret=app.secret,
+    )
+    plan = plan_account(api, settings, desired, Snapshot.for_account(api, app.account, desired.domains))
+    plan.changes[0].apply()  # the organization only, as if the process died right after
+    assert api.identity_provider(f"entra-{app.account}") is None
+
+    doc = cli.json(*app.create_args())
+    assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [
+        ("create", "identity-provider"), ("create", "organization-link"), ("create", "idp-mappers")]
+    assert cli.json("account", "show", app.account)["complete"] is True
+
+
+def test_create_warns_about_test_users_and_domains_that_will_not_work(cli: Cli, entra_app, api, emulator):
+    app: EntraApp = entra_app()
+    claimed = f"claimed-{app.domain}"
+    emulator.add_tenant([claimed])  # verified in another customer's tenant
+    member_email, outsider, stranger = f"ann@{app.domain}", f"bo@{app.domain}", "cy@elsewhere.example"
+    create_apsis_user(api, member_email)
+    create_apsis_user(api, outsider)
+    args = app.create_args(**{"--domain": [app.domain, claimed], "--test-user": [member_email, outsider, stranger]})
+    doc = cli.json(*args)
+    warnings = doc["warnings"]
+    assert any(w.startswith(f"domain {claimed} is claimed by another Entra tenant") for w in warnings), warnings
+    assert f"test user {member_email} is not a member of account {app.account}; add with `account members add`" in warnings
+    assert any(w.startswith(f"test user {stranger} is outside the account's domains") for w in warnings), warnings
+    assert not any(w.startswith(f"domain {app.domain} ") for w in warnings), warnings
