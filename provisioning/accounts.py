@@ -45,15 +45,21 @@ class Snapshot:
         )
 
     @classmethod
-    def for_account(cls, api: KeycloakApi, account_id: str, domains: tuple[str, ...] = ()) -> "Snapshot":
-        """Just what one account's plan needs: its organization, its IdP and the owners
-        of its domains (one search per domain)."""
+    def for_account(
+        cls, api: KeycloakApi, account_id: str, domains: tuple[str, ...] = (), name: str | None = None
+    ) -> "Snapshot":
+        """Just what one account's plan needs: its organization, its IdP, the owners of its
+        domains (one search per domain) and of its name (one search)."""
         orgs: dict[str, dict[str, Any]] = {}
         own = api.organization_by_alias(account_id)
         if own is not None:
             orgs[own["alias"]] = own
         for domain in domains:
             for org in api.call("GET", "organizations", params={"search": domain, "exact": "true",
+                                                                "briefRepresentation": "false", "max": 50}):
+                orgs.setdefault(org["alias"], org)
+        if name is not None:
+            for org in api.call("GET", "organizations", params={"search": name, "exact": "true",
                                                                 "briefRepresentation": "false", "max": 50}):
                 orgs.setdefault(org["alias"], org)
         idp = api.identity_provider(idp_alias(account_id))
@@ -64,6 +70,10 @@ class Snapshot:
         if self._owners is None:
             self._owners = {d.get("name", ""): alias for alias, org in self.orgs.items() for d in org.get("domains", [])}
         return self._owners.get(domain)
+
+    def name_owner(self, name: str) -> str | None:
+        """Keycloak refuses two organizations with one name: who has this one?"""
+        return next((alias for alias, org in self.orgs.items() if org.get("name") == name), None)
 
     def managed(self) -> dict[str, dict[str, Any]]:
         return {a: o for a, o in self.orgs.items() if is_managed(o)}
@@ -157,6 +167,9 @@ def plan_account(api: KeycloakApi, settings: Settings, account: Account, snapsho
         owner = snapshot.domain_owner(domain)
         if owner is not None and owner != account.id:
             raise Conflict(f"domain {domain} belongs to account {owner!r}")
+    named = snapshot.name_owner(account.name)
+    if named is not None and named != account.id:
+        raise Conflict(f"the name {account.name!r} is taken by account {named!r} (Keycloak needs unique names)")
     if idp is None and account.client_secret is None:
         raise InvalidInput(f"account {account.id!r} has no identity provider yet: a client secret is required")
 
@@ -218,11 +231,15 @@ def plan_accounts(
             raise InvalidInput(f"account {account.id!r} is listed twice")
         seen.add(account.id)
     claimed: dict[str, str] = {}
+    names: dict[str, str] = {}
     for account in desired:
         for domain in account.domains:
             if domain in claimed:
                 raise Conflict(f"domain {domain} is listed for both {claimed[domain]!r} and {account.id!r}")
             claimed[domain] = account.id
+        if account.name in names:
+            raise Conflict(f"the name {account.name!r} is listed for both {names[account.name]!r} and {account.id!r}")
+        names[account.name] = account.id
     snapshot = snapshot or Snapshot.load(api)
     plan = Plan()
     if prune:

@@ -104,6 +104,7 @@ def confirm(question: str, yes: bool) -> None:
     try:
         agreed = click.confirm(question, default=False, err=True)
     except click.Abort:
+        click.echo(err=True)  # end the unanswered prompt's line
         agreed = False
     if not agreed:
         raise Declined("aborted: nothing was changed (pass --yes to skip this question)")

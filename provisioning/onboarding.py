@@ -84,7 +84,7 @@ def create(
         raise InvalidInput("a client secret is required to create an account")
     tenant = entra_check.resolve_tenant(settings, account.tenant_id)
     account = account.with_changes(tenant_id=tenant)
-    snapshot = Snapshot.for_account(api, account.id, account.domains)
+    snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
     org = snapshot.orgs.get(account.id)
     if org is not None and _is_complete(org, snapshot.idps.get(account.idp_alias)):
         raise Conflict(f"account {account.id!r} already exists")
@@ -159,7 +159,7 @@ def _domain_claims(settings: Settings, account: Account) -> list[str]:
 
 def update(api: KeycloakApi, settings: Settings, account: Account, *, dry_run: bool = False) -> Result:
     """Converge one existing account to ``account`` (stage, pilot list, metadata, secret)."""
-    snapshot = Snapshot.for_account(api, account.id, account.domains)
+    snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
     plan = plan_account(api, settings, account, snapshot)
     if not dry_run:
         plan.apply()

@@ -316,3 +316,12 @@ def test_create_warns_about_test_users_and_domains_that_will_not_work(cli: Cli, 
     assert f"test user {member_email} is not a member of account {app.account}; add with `account members add`" in warnings
     assert any(w.startswith(f"test user {stranger} is outside the account's domains") for w in warnings), warnings
     assert not any(w.startswith(f"domain {app.domain} ") for w in warnings), warnings
+
+
+def test_the_name_of_another_account_is_refused(cli: Cli, entra_app, nothing_created):
+    first: EntraApp = entra_app()
+    cli.run(*first.create_args(**{"--name": f"Shared name {first.account}"}))
+    second: EntraApp = entra_app()
+    result = cli.run(*second.create_args(**{"--name": f"Shared name {first.account}"}), expect=2)
+    assert f"the name 'Shared name {first.account}' is taken by account '{first.account}'" in result.stderr
+    nothing_created(second.account)
