@@ -49,4 +49,21 @@ if [ "${APSIS_SSO_SKIP_BROWSER:-0}" != "1" ] && ! need chromium; then
   echo "[bootstrap] installing Debian's chromium for the browser test" >&2
   apt_install chromium
 fi
+# docker-compose.yml is validated with `docker compose config` by the tests. This machine
+# kind has the Docker client but no engine and no compose plugin; the plugin is a Go
+# program, so build it from the Go module proxy (skip with APSIS_SSO_SKIP_COMPOSE=1).
+COMPOSE_VERSION="v2.32.4"
+if [ "${APSIS_SSO_SKIP_COMPOSE:-0}" != "1" ] && need docker && ! docker compose version >/dev/null 2>&1; then
+  if need go; then
+    echo "[bootstrap] building the docker compose plugin $COMPOSE_VERSION (for config validation)" >&2
+    gopath="${APSIS_SSO_CACHE:-$HOME/.cache/apsis-sso}/gopath"
+    if GOPATH="$gopath" GOFLAGS=-mod=mod go install "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION" >/dev/null 2>&1; then
+      mkdir -p "$HOME/.docker/cli-plugins"
+      cp "$gopath/bin/cmd" "$HOME/.docker/cli-plugins/docker-compose"
+    else
+      echo "[bootstrap] warning: could not build the docker compose plugin" >&2
+    fi
+  fi
+fi
+
 echo "[bootstrap] ready" >&2
