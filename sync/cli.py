@@ -200,7 +200,7 @@ def status(accounts: tuple[str, ...], output: str) -> int:
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
     else:
-        report.render(rows, Console(width=max(120, Console().width)))
+        report.render(rows, Console(width=max(160, Console().width)))
     return 0
 
 

@@ -1,0 +1,150 @@
+"""Secret expiry: thresholds notified once each (mail received by a real SMTP server process),
+Graph's passwordCredentials where Application.Read.All is granted, the recorded date where
+it is not, and token-time errors flagged at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+
+from provisioning.keycloak_api import KeycloakApi
+from tests.entra_emulator import EntraEmulator
+from tests.helpers import AccountFactory
+from tests.helpers import TestAccount as Acct
+from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness
+
+
+def set_recorded_expiry(api: KeycloakApi, acct: Acct, when: date) -> None:
+    """What the customer told us at onboarding (may differ from the truth in Entra)."""
+    org = api.organization(acct.org_id)
+    assert org is not None
+    org["attributes"]["apsis.secretExpires"] = [when.isoformat()]
+    api.update_organization(acct.org_id, org)
+
+
+def mails(smtp: SmtpServer, acct: Acct, kind: str | None = None) -> list:
+    return smtp.messages(to=f"it@{acct.domain}", kind=kind)
+
+
+def test_a_30_day_expiring_secret_produces_exactly_one_mail_to_the_it_contact(
+    accounts: AccountFactory, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+) -> None:
+    acct = accounts.create(stage="live", secret_days=30)
+    harness = sync()
+    harness.add(acct)
+    for _ in range(3):
+        result = harness.cycle(acct).result(acct.id)
+        assert result.status == "ok", result.errors
+    received = mails(smtp_server, acct)
+    assert len(received) == 1
+    msg = received[0]
+    assert msg["To"] == f"it@{acct.domain}"
+    assert msg["Cc"] == PLATFORM_TEAM
+    assert msg["X-Apsis-Sync-Kind"] == "secret-expiry"
+    assert "expires in 30 days" in msg["Subject"]
+    body = msg.get_payload()
+    assert "Hello Ivy IT," in body and acct.app_id in body and f'starts with "{acct.secret[:3]}"' in body
+    assert acct.secret not in msg.as_string()
+    assert harness.state.account(acct.id).secret_expires == date.today() + timedelta(days=30)
+
+
+def test_each_threshold_and_the_expiry_itself_are_notified_once(
+    accounts: AccountFactory, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+) -> None:
+    acct = accounts.create(stage="live", secret_days=40)
+    expires = date.today() + timedelta(days=40)
+    harness = sync()
+    harness.add(acct)
+    days_before = [40, 31, 30, 29, 20, 14, 10, 7, 7, 2, 1, 0, -3]
+    subjects: list[str] = []
+    for days in days_before:
+        harness.rt.today = lambda d=days: expires - timedelta(days=d)
+        result = harness.cycle(acct).result(acct.id)
+        subjects += [n.subject for n in result.notices]
+    assert [s.split(": ", 1)[1] for s in subjects] == [
+        f"the Entra client secret expires in 30 days ({expires})",
+        f"the Entra client secret expires in 14 days ({expires})",
+        f"the Entra client secret expires in 7 days ({expires})",
+        f"the Entra client secret expires in 1 day ({expires})",
+        f"the Entra client secret has expired ({expires})",
+    ]
+    assert len(mails(smtp_server, acct)) == 5
+
+
+def test_application_read_all_gives_the_real_end_date_of_the_secret_in_use(
+    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
+) -> None:
+    acct = accounts.create(stage="live", secret_days=10)
+    set_recorded_expiry(api, acct, date.today() + timedelta(days=300))  # the customer misremembered
+    # Another secret of the app, expiring sooner: not ours, told apart by its hint.
+    other = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=2),
+                                secret_text="Zz9" + "q" * 37)
+    assert other[:3] != acct.secret[:3]
+    emulator.grant_application_permission(acct.tenant_id, acct.app_id, "Application.Read.All")
+    harness = sync()
+    harness.add(acct)
+    result = harness.cycle(acct).result(acct.id)
+    assert result.status == "ok", result.errors
+    assert result.expiry is not None
+    assert (result.expiry.source, result.expiry.days_left) == ("graph", 10)
+    (msg,) = mails(smtp_server, acct)
+    assert "expires in 10 days" in msg["Subject"]
+    assert "the app registration in your tenant" in msg.get_payload()
+    assert any(r["path"].startswith("/v1.0/applications(appId=") and r["status"] == 200 for r in emulator.requests_log)
+
+
+def test_without_application_read_all_the_recorded_date_is_used_silently(
+    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
+) -> None:
+    acct = accounts.create(stage="live", secret_days=10)
+    set_recorded_expiry(api, acct, date.today() + timedelta(days=300))
+    emulator.clear_requests_log()
+    harness = sync()
+    harness.add(acct)
+    result = harness.cycle(acct).result(acct.id)
+    assert result.status == "ok" and result.errors == []
+    assert result.expiry is not None
+    assert (result.expiry.source, result.expiry.days_left) == ("recorded", 300)
+    assert mails(smtp_server, acct) == []
+    denied = [r for r in emulator.requests_log if r["path"].startswith("/v1.0/applications(appId=")]
+    assert [r["status"] for r in denied] == [403]
+
+
+def test_an_expired_secret_at_token_time_is_flagged_at_once(
+    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
+) -> None:
+    acct = accounts.create(stage="live", secret_days=200)  # the recorded date is far away ...
+    emulator.expire_secret(acct.tenant_id, acct.app_id, acct.secret[:3])  # ... but Entra says expired
+    harness = sync()
+    harness.add(acct)
+    result = harness.cycle(acct).result(acct.id)
+    assert result.status == "error"
+    assert "AADSTS7000222" in result.errors[0] and "expired" in result.errors[0]
+    assert acct.secret not in " ".join(result.errors)
+    flagged = mails(smtp_server, acct, kind="token-expired")
+    assert len(flagged) == 1
+    assert "AADSTS7000222" in flagged[0]["Subject"]
+    harness.cycle(acct)
+    harness.cycle(acct)
+    assert len(mails(smtp_server, acct, kind="token-expired")) == 1
+    token_errors = harness.rt.metrics.registry.get_sample_value("apsis_sync_token_errors_total", {"kind": "expired"})
+    assert token_errors == 3.0
+
+
+def test_mail_that_cannot_be_delivered_is_tried_again_next_cycle(
+    accounts: AccountFactory, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+) -> None:
+    acct = accounts.create(stage="live", secret_days=5)
+    from tests.sync_fixtures import free_port
+
+    broken = sync(smtp_port=free_port())  # nothing listens there
+    broken.add(acct)
+    result = broken.cycle(acct).result(acct.id)
+    assert result.status == "error" and "could not be delivered" in result.errors[0]
+    assert mails(smtp_server, acct) == []
+    broken.rt.notifier.settings = broken.rt.notifier.settings.model_copy(update={"smtp_port": smtp_server.port})
+    assert broken.cycle(acct).result(acct.id).status == "ok"
+    assert len(mails(smtp_server, acct)) == 1

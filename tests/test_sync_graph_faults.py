@@ -1,0 +1,121 @@
+"""Graph misbehaving: throttling (Retry-After honoured, as the wait requested — the test's
+sleep records instead of sleeping), server errors retried with backoff, and one failing
+account never stopping the others."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import SecretStr
+
+from provisioning.keycloak_api import KeycloakApi
+from tests.entra_emulator import EntraEmulator
+from tests.helpers import AccountFactory
+from tests.sync_fixtures import SmtpServer, SyncHarness
+
+
+def delta_calls(emulator: EntraEmulator, status: int) -> int:
+    return sum(1 for r in emulator.requests_log if r["path"].endswith("/users/delta") and r["status"] == status)
+
+
+def test_429_waits_exactly_what_retry_after_asks_then_succeeds(
+    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+) -> None:
+    acct = accounts.create(stage="live")
+    email, user_id = acct.person("tia")
+    harness = sync()
+    harness.add(acct)
+    harness.cycle(acct)
+    emulator.delete_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+    emulator.clear_requests_log()
+    emulator.inject_graph_fault("throttle", count=2, retry_after=7, path_contains="/users/delta", tenant_id=acct.tenant_id)
+
+    result = harness.cycle(acct).result(acct.id)
+    assert result.status == "ok", result.errors
+    assert harness.waits == [7.0, 7.0]
+    assert result.graph_waits == [("throttled", 7.0), ("throttled", 7.0)]
+    assert delta_calls(emulator, 429) == 2 and delta_calls(emulator, 200) == 1
+    assert [a.user_id for a in result.actions] == [user_id]
+    retried = harness.rt.metrics.registry.get_sample_value("apsis_sync_graph_retries_total", {"reason": "throttled"})
+    assert retried == 2.0
+
+
+def test_5xx_is_retried_with_growing_backoff(
+    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+) -> None:
+    acct = accounts.create(stage="live")
+    acct.person("uma")
+    harness = sync(graph_backoff_seconds=0.5)
+    harness.add(acct)
+    emulator.inject_graph_fault("server_error", count=2, status=503, retry_after=None, path_contains="/users/delta",
+                                tenant_id=acct.tenant_id)
+    emulator.inject_graph_fault("server_error", count=1, status=500, retry_after=None, path_contains="/users/delta",
+                                tenant_id=acct.tenant_id)
+    result = harness.cycle(acct).result(acct.id)
+    assert result.status == "ok", result.errors
+    assert [r for r, _ in result.graph_waits] == ["server_error"] * 3
+    # Backoff without Retry-After: half fixed, half jitter, doubling per attempt (0.5, 1, 2 s).
+    for attempt, wait in enumerate(harness.waits, start=1):
+        base = 0.5 * 2 ** (attempt - 1)
+        assert base / 2 <= wait <= base
+    assert harness.state.delta_link(acct.id)
+
+
+def test_a_503_with_retry_after_is_honoured_too(
+    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+) -> None:
+    acct = accounts.create(stage="live")
+    harness = sync()
+    harness.add(acct)
+    emulator.inject_graph_fault("server_error", count=1, status=503, retry_after=3, tenant_id=acct.tenant_id)
+    assert harness.cycle(acct).result(acct.id).status == "ok"
+    assert harness.waits == [3.0]
+
+
+def test_a_retry_after_longer_than_allowed_fails_the_account_for_this_cycle_without_waiting(
+    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+) -> None:
+    acct = accounts.create(stage="live")
+    harness = sync(graph_max_wait_seconds=60)
+    harness.add(acct)
+    emulator.inject_graph_fault("throttle", count=1, retry_after=600, tenant_id=acct.tenant_id)
+    result = harness.cycle(acct).result(acct.id)
+    assert result.status == "error"
+    assert harness.waits == []
+    assert "asked to retry after 600s" in result.errors[0]
+    assert harness.state.account(acct.id).last_errors == result.errors
+    assert harness.cycle(acct).result(acct.id).status == "ok"  # next cycle: fine again
+
+
+def test_failing_accounts_do_not_stop_the_others(
+    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
+) -> None:
+    wrong_secret = accounts.create(stage="live")
+    down = accounts.create(stage="live")
+    no_secret = accounts.create(stage="live")
+    healthy = accounts.create(stage="live")
+    email, user_id = healthy.person("vic")
+    harness = sync(graph_max_attempts=3)
+    harness.add(down, healthy)
+    harness.secrets.put(wrong_secret.id, SecretStr("W" * 40))  # not a secret of that app
+    harness.cycle(healthy)
+    emulator.delete_user(healthy.tenant_id, emulator.find_user(healthy.tenant_id, email).oid)
+    emulator.inject_graph_fault("server_error", count=50, status=502, retry_after=None, tenant_id=down.tenant_id)
+
+    report = harness.cycle(wrong_secret, down, no_secret, healthy)
+    emulator.clear_faults()
+    assert not report.ok
+    r_wrong, r_down, r_none, r_ok = (report.result(a.id) for a in (wrong_secret, down, no_secret, healthy))
+    assert r_wrong.status == "error" and "AADSTS7000215" in r_wrong.errors[0]
+    assert r_down.status == "error" and "kept failing with HTTP 502 after 3 attempts" in r_down.errors[0]
+    assert r_none.status == "error" and r_none.errors[0].startswith(f"no client secret for account {no_secret.id}")
+    assert r_ok.status == "ok" and [a.user_id for a in r_ok.actions] == [user_id]
+    assert api.user(user_id)["enabled"] is False  # type: ignore[index]
+    # The wrong secret is flagged to the IT contact at once, and only once.
+    invalid = smtp_server.messages(to=f"it@{wrong_secret.domain}", kind="token-invalid")
+    assert len(invalid) == 1
+    harness.cycle(wrong_secret)
+    assert len(smtp_server.messages(to=f"it@{wrong_secret.domain}", kind="token-invalid")) == 1
+    statuses = {s.account: s.last_status for s in harness.state.accounts()}
+    assert statuses[wrong_secret.id] == "error" and statuses[healthy.id] == "ok"
