@@ -1,0 +1,361 @@
+"""`apsis-sso plan|apply -f accounts.yaml` and `export`, in a realm of their own (so
+--prune sees only this module's accounts): plan -> apply -> plan (empty), idempotency,
+updates, secret rotation, pruning that spares what the tool does not own, every bad
+file, and the bulk property (a no-change plan's requests do not grow with accounts)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from provisioning import declarative, onboarding
+from provisioning.keycloak_api import KeycloakApi
+from provisioning.model import Account
+from provisioning.settings import Settings
+from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
+
+
+@pytest.fixture
+def iso(isolated_realm: Settings, tmp_path: Path) -> Cli:
+    work = tmp_path / "iso"
+    work.mkdir()
+    return Cli(env=cli_environment(isolated_realm), cwd=work)
+
+
+@pytest.fixture
+def iso_api(isolated_realm: Settings) -> KeycloakApi:
+    return KeycloakApi.for_tooling(isolated_realm)
+
+
+def entry(app: EntraApp, secret: dict[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": app.account,
+        "name": f"Account {app.account}",
+        "tenant_id": app.tenant_id,
+        "client_id": app.app_id,
+        "client_secret": secret if secret is not None else {"file": str(app.secret_file)},
+        "secret_expires": date.today() + timedelta(days=300),
+        "domains": [app.domain],
+        "it_contact": {"name": "Ivy IT", "email": f"it@{app.domain}"},
+        "stage": "pilot",
+        "pilot": [f"ann@{app.domain}"],
+    }
+    doc.update(overrides)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def write(cli: Cli, *entries: dict[str, Any], name: str = "accounts.yaml") -> str:
+    path = cli.cwd / name
+    path.write_text(yaml.safe_dump({"version": 1, "accounts": list(entries)}, sort_keys=False))
+    return str(path)
+
+
+def test_plan_apply_plan_is_empty_and_apply_twice_changes_nothing(iso: Cli, iso_api, entra_app):
+    a: EntraApp = entra_app()
+    b: EntraApp = entra_app()
+    env = {"B_SECRET": b.secret}
+    path = write(iso, entry(a), entry(b, secret={"env": "B_SECRET"}, stage="live", pilot=[]))
+
+    plan = iso.json("plan", "-f", path, env=env)
+    assert set(plan) == {"file", "prune", "changes", "summary", "warnings"}
+    assert plan["summary"] == {"create": 8, "update": 0, "delete": 0}
+    assert {c["account"] for c in plan["changes"]} == {a.account, b.account}
+    secret_fields = [f for c in plan["changes"] for f in c.get("fields", []) if f["path"] == "config.clientSecret"]
+    assert secret_fields == [{"path": "config.clientSecret", "before": None, "after": "(set)"}] * 2
+    assert iso_api.organization_by_alias(a.account) is None  # plan changes nothing
+    iso.run("plan", "-f", path, "--detailed-exitcode", env=env, expect=3)
+
+    table = iso.run("plan", "-f", path, env=env).stdout
+    assert f"account {a.account}\n  + create organization {a.account}" in table
+    assert "Plan: 8 to create, 0 to update, 0 to delete." in table
+
+    applied = iso.run("apply", "-f", path, "--yes", env=env)
+    assert f"proving the client secret of account {a.account} with Entra" in applied.stderr
+    assert iso_api.identity_provider(f"entra-{b.account}")["organizationId"] == iso_api.organization_by_alias(b.account)["id"]
+    assert iso_api.organization_by_alias(b.account)["attributes"]["apsis.stage"] == ["live"]
+
+    assert iso.json("plan", "-f", path, env=env)["changes"] == []
+    assert "No changes." in iso.run("plan", "-f", path, "--detailed-exitcode", env=env).stdout
+    again = iso.json("apply", "-f", path, env=env)  # no --yes needed: nothing to confirm
+    assert again["applied"] is False and again["changes"] == []
+    assert "proving" not in iso.run("apply", "-f", path, env=env).stderr
+
+
+def test_updates_are_listed_per_account_and_converge(iso: Cli, iso_api, entra_app):
+    a: EntraApp = entra_app()
+    b: EntraApp = entra_app()
+    path = write(iso, entry(a), entry(b))
+    iso.run("apply", "-f", path, "--yes")
+
+    path = write(iso, entry(a, stage="live", pilot=[], name=f"Renamed {a.account}",
+                            domains=[a.domain, f"eu.{a.domain}"]), entry(b))
+    plan = iso.json("plan", "-f", path)
+    assert {c["account"] for c in plan["changes"]} == {a.account}
+    paths = {f["path"] for c in plan["changes"] for f in c.get("fields", [])}
+    assert {"name", "domains", "attributes.apsis.stage", "attributes.apsis.pilot", "displayName"} <= paths
+    iso.run("apply", "-f", path, "--yes")
+    org = iso_api.organization_by_alias(a.account)
+    assert org["name"] == f"Renamed {a.account}" and org["attributes"]["apsis.stage"] == ["live"]
+    assert "apsis.pilot" not in org["attributes"] or org["attributes"]["apsis.pilot"] == []
+    assert iso.json("plan", "-f", path)["changes"] == []
+
+    path = write(iso, entry(a, stage="disabled", pilot=[], name=f"Renamed {a.account}",
+                            domains=[a.domain, f"eu.{a.domain}"]), entry(b))
+    iso.run("apply", "-f", path, "--yes")
+    assert iso_api.identity_provider(f"entra-{a.account}")["enabled"] is False
+    assert iso.json("plan", "-f", path)["changes"] == []
+
+
+def test_a_new_secret_in_the_file_is_masked_proved_and_rotated(iso: Cli, iso_api, entra_app):
+    a: EntraApp = entra_app()
+    path = write(iso, entry(a, secret={"env": "A_SECRET"}))
+    iso.run("apply", "-f", path, "--yes", env={"A_SECRET": a.secret})
+
+    wrong = "Wr0ng~" + a.secret[6:] + "x"
+    KNOWN_SECRETS.add(wrong)
+    refused = iso.run("apply", "-f", path, "--yes", env={"A_SECRET": wrong}, expect=2)
+    assert "Entra rejected the client secret (AADSTS7000215" in refused.stderr
+    assert iso_api.organization_by_alias(a.account)["attributes"]["apsis.secretHint"] == [a.secret[:3]]
+
+    new = a.new_secret()
+    plan = iso.json("plan", "-f", path, env={"A_SECRET": new})
+    fields = {f["path"]: f for c in plan["changes"] for f in c.get("fields", [])}
+    assert fields["config.clientSecret"] == {"path": "config.clientSecret", "before": "(set)", "after": "(changed)"}
+    iso.run("apply", "-f", path, "--yes", env={"A_SECRET": new})
+    assert iso_api.organization_by_alias(a.account)["attributes"]["apsis.secretHint"] == [new[:3]]
+    assert iso.json("plan", "-f", path, env={"A_SECRET": new})["changes"] == []
+
+    # Without a reference the current secret is kept, whatever it is.
+    keep = entry(a)
+    del keep["client_secret"]
+    assert iso.json("plan", "-f", write(iso, keep, name="keep.yaml"))["changes"] == []
+
+
+def test_prune_deletes_only_managed_accounts_missing_from_the_file(iso: Cli, iso_api, entra_app, unique):
+    a: EntraApp = entra_app()
+    b: EntraApp = entra_app()
+    iso.run("apply", "-f", write(iso, entry(a), entry(b)), "--yes")
+    hand = iso_api.create_organization({"name": f"hand {unique}", "alias": f"{unique}-hand",
+                                        "domains": [{"name": f"{unique}-hand.example"}]})
+    only_a = write(iso, entry(a), name="only-a.yaml")
+
+    assert iso.json("plan", "-f", only_a)["changes"] == []  # without --prune nothing is deleted
+    plan = iso.json("plan", "-f", only_a, "--prune")
+    deletes = [(c["kind"], c["name"]) for c in plan["changes"] if c["action"] == "delete"]
+    assert (("identity-provider", f"entra-{b.account}") in deletes and ("organization", b.account) in deletes)
+    assert all(c["account"] != f"{unique}-hand" for c in plan["changes"])
+
+    declined = iso.run("apply", "-f", only_a, "--prune", input="n\n", expect=1)
+    assert "aborted: nothing was changed" in declined.stderr
+    assert iso_api.organization_by_alias(b.account) is not None
+
+    iso.run("apply", "-f", only_a, "--prune", "--yes")
+    assert iso_api.organization_by_alias(b.account) is None
+    assert iso_api.identity_provider(f"entra-{b.account}") is None
+    assert iso_api.organization_by_alias(a.account) is not None
+    assert iso_api.organization(str(hand)) is not None
+    assert iso.json("plan", "-f", only_a, "--prune")["changes"] == []
+    iso_api.delete_organization(str(hand))
+
+
+def test_a_pruned_accounts_domain_can_move_to_another_account_in_one_apply(iso: Cli, iso_api, entra_app):
+    a: EntraApp = entra_app()
+    b: EntraApp = entra_app()
+    iso.run("apply", "-f", write(iso, entry(a), entry(b)), "--yes")
+    moved = write(iso, entry(a, domains=[a.domain, b.domain]), name="moved.yaml")
+    result = iso.run("apply", "-f", moved, "--prune", "--yes")
+    assert "applied" in result.stderr
+    assert sorted(d["name"] for d in iso_api.organization_by_alias(a.account)["domains"]) == sorted([a.domain, b.domain])
+
+
+def test_an_organization_the_tool_does_not_own_is_never_changed(iso: Cli, iso_api, entra_app):
+    a: EntraApp = entra_app()
+    org_id = iso_api.create_organization({"name": f"hand {a.account}", "alias": a.account,
+                                          "domains": [{"name": f"hand.{a.domain}"}]})
+    result = iso.run("apply", "-f", write(iso, entry(a)), "--yes", expect=2)
+    assert f"organization '{a.account}' exists but is not managed by apsis-sso; leaving it alone" in result.stderr
+    assert iso_api.organization(str(org_id))["name"] == f"hand {a.account}"
+    assert iso_api.identity_provider(f"entra-{a.account}") is None
+    iso_api.delete_organization(str(org_id))
+
+
+def test_apply_dry_run_and_declined_confirmation_change_nothing(iso: Cli, iso_api, entra_app):
+    a: EntraApp = entra_app()
+    path = write(iso, entry(a))
+    dry = iso.run("apply", "-f", path, "--dry-run")
+    assert "Plan: 4 to create" in dry.stdout
+    declined = iso.run("apply", "-f", path, expect=1)  # nobody to answer: no
+    assert "Apply 4 create(s), 0 update(s), 0 delete(s)?" in declined.stderr
+    assert iso_api.organization_by_alias(a.account) is None
+    typed = iso.run("apply", "-f", path, input="y\n")
+    assert "applied" in typed.stderr
+    assert iso_api.organization_by_alias(a.account) is not None
+
+
+def test_an_expired_date_already_recorded_is_a_warning_a_new_one_an_error(iso: Cli, iso_api, entra_app):
+    a: EntraApp = entra_app()
+    iso.run("apply", "-f", write(iso, entry(a)), "--yes")
+    past = date.today() - timedelta(days=3)
+    org = iso_api.organization_by_alias(a.account)
+    org["attributes"]["apsis.secretExpires"] = [past.isoformat()]  # time passed; nobody rotated
+    iso_api.update_organization(org["id"], org)
+
+    plan = iso.json("plan", "-f", write(iso, entry(a, secret_expires=past)))
+    assert plan["changes"] == []
+    assert f"account {a.account}: the client secret expired on {past.isoformat()}" in plan["warnings"]
+    older = past - timedelta(days=1)
+    result = iso.run("plan", "-f", write(iso, entry(a, secret_expires=older)), expect=2)
+    assert f"secret_expires {older.isoformat()} is not in the future" in result.stderr
+
+
+def test_export_writes_a_file_whose_plan_is_empty(iso: Cli, entra_app):
+    a: EntraApp = entra_app()
+    b: EntraApp = entra_app()
+    iso.run("apply", "-f", write(iso, entry(a), entry(b, stage="live")), "--yes")
+    out = iso.cwd / "exported.yaml"
+    iso.run("export", "--out", str(out))
+    doc = yaml.safe_load(out.read_text())
+    rows = {r["id"]: r for r in doc["accounts"]}
+    assert rows[b.account]["stage"] == "live" and "client_secret" not in rows[a.account]
+    assert iso.json("plan", "-f", str(out), "--prune")["changes"] == []
+    assert yaml.safe_load(iso.run("export").stdout) == doc
+
+
+BAD_FILES: dict[str, tuple[str, str]] = {
+    "yaml syntax": ("accounts: [\n  - id: x\n    name: [unclosed\n", "not valid YAML at line"),
+    "not a mapping": ("- just\n- a list\n", "expected a mapping with an `accounts:` list"),
+    "no accounts key": ("version: 1\n", "accounts: Field required"),
+    "unknown version": ("version: 2\naccounts: []\n", "version: Input should be 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_a_malformed_file_is_one_line_exit_2(iso: Cli, case):
+    text, message = BAD_FILES[case]
+    path = iso.cwd / "bad.yaml"
+    path.write_text(text)
+    for command in ("plan", "apply"):
+        result = iso.run(command, "-f", str(path), "--yes" if command == "apply" else "--prune", expect=2)
+        assert message in result.stderr
+        assert str(path) in result.stderr
+
+
+def _bad_entry(case: str, a: EntraApp, b: EntraApp) -> tuple[list[dict[str, Any]], str]:
+    good_a, good_b = entry(a), entry(b)
+    bad = dict(good_a)
+    if case == "unknown key":
+        bad["domian"] = [a.domain]
+        return [bad], f"accounts[0] ({a.account}).domian: unknown key"
+    if case == "inline secret":
+        bad["client_secret"] = a.secret
+        return [bad], "client_secret: must be a reference, {env: NAME} or {file: PATH}, never the secret itself"
+    if case == "secret ref with env and file":
+        bad["client_secret"] = {"env": "X", "file": "y"}
+        return [bad], "give exactly one of env: NAME or file: PATH"
+    if case == "secret env unset":
+        bad["client_secret"] = {"env": "NOT_SET_ANYWHERE"}
+        return [bad], f"accounts[0] ({a.account}): client_secret: environment variable NOT_SET_ANYWHERE is not set"
+    if case == "secret file missing":
+        bad["client_secret"] = {"file": "no/such.secret"}
+        return [bad], "client_secret: cannot read"
+    if case == "duplicate account":
+        return [good_a, good_a], f"account '{a.account}' is listed twice"
+    if case == "duplicate domain":
+        return [good_a, entry(b, domains=[b.domain, a.domain])], f"domain {a.domain} is listed for both"
+    if case == "bad email":
+        bad["pilot"] = ["ann@"]
+        return [bad], f"accounts[0] ({a.account}): invalid email 'ann@'"
+    if case == "bad domain":
+        bad["domains"] = ["under_score.example"]
+        return [bad], "invalid domain 'under_score.example'"
+    if case == "bad tenant":
+        bad["tenant_id"] = "not a tenant"
+        return [bad], "invalid tenant id 'not a tenant'"
+    if case == "bad date":
+        bad["secret_expires"] = "next spring"
+        return [bad], "invalid date 'next spring'"
+    if case == "past date for a new account":
+        bad["secret_expires"] = date(2020, 1, 1)
+        return [bad], "secret_expires 2020-01-01 is not in the future"
+    if case == "bad stage":
+        bad["stage"] = "beta"
+        return [bad], "stage: Input should be 'pilot', 'live' or 'disabled'"
+    if case == "bad account id":
+        bad["id"] = "Not OK"
+        return [bad], "invalid account id 'Not OK'"
+    if case == "no domains":
+        bad["domains"] = []
+        return [bad], "at least one --domain is required"
+    raise AssertionError(case)
+
+
+BAD_ENTRIES = [
+    "unknown key", "inline secret", "secret ref with env and file", "secret env unset", "secret file missing",
+    "duplicate account", "duplicate domain", "bad email", "bad domain", "bad tenant", "bad date",
+    "past date for a new account", "bad stage", "bad account id", "no domains",
+]
+
+
+@pytest.mark.parametrize("case", BAD_ENTRIES)
+def test_a_bad_entry_is_one_line_exit_2_and_nothing_is_applied(iso: Cli, iso_api, entra_app, case):
+    a: EntraApp = entra_app()
+    b: EntraApp = entra_app()
+    entries, message = _bad_entry(case, a, b)
+    path = write(iso, *entries)
+    result = iso.run("apply", "-f", path, "--yes", expect=2)
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert iso_api.organization_by_alias(a.account) is None and iso_api.organization_by_alias(b.account) is None
+
+
+def test_a_domain_of_an_existing_account_is_refused(iso: Cli, iso_api, entra_app):
+    a: EntraApp = entra_app()
+    b: EntraApp = entra_app()
+    iso.run("apply", "-f", write(iso, entry(a)), "--yes")
+    result = iso.run("apply", "-f", write(iso, entry(b, domains=[b.domain, a.domain]), name="b.yaml"), "--yes", expect=2)
+    assert f"domain {a.domain} belongs to account '{a.account}'" in result.stderr
+    assert iso_api.organization_by_alias(b.account) is None
+
+
+def test_a_tenant_given_as_a_domain_is_pinned_as_its_guid(iso: Cli, iso_api, entra_app):
+    a: EntraApp = entra_app()
+    path = write(iso, entry(a, tenant_id=a.domain))
+    iso.run("apply", "-f", path, "--yes")
+    assert iso_api.organization_by_alias(a.account)["attributes"]["apsis.tenantId"] == [a.tenant_id]
+    assert iso.json("plan", "-f", path)["changes"] == []
+
+
+def test_a_no_change_plan_costs_the_same_requests_for_2_or_12_accounts(isolated_realm, iso_api, unique, tmp_path):
+    """The bulk property behind bench/plan_noop.py: a few paged listings, not a request per account."""
+
+    def onboard(n: int, tag: str) -> list[Account]:
+        made = []
+        for i in range(n):
+            account_id = f"{unique}{tag}{i}"
+            secret = f"Bulk~{account_id}~secret"
+            account = Account.build(
+                id=account_id, name=f"Bulk {account_id}", tenant_id="00000000-0000-0000-0000-0000000000aa",
+                client_id="00000000-0000-0000-0000-0000000000bb", domains=[f"{account_id}.example"],
+                secret_expires=date.today() + timedelta(days=90), it_contact_name="Ivy",
+                it_contact_email=f"it@{account_id}.example", client_secret=secret)
+            onboarding.create(iso_api, isolated_realm, account, check_secret=False)
+            made.append(account.with_changes(client_secret=None))
+        return made
+
+    def requests_of_plan(accounts: list[Account]) -> int:
+        api = KeycloakApi.for_tooling(isolated_realm)
+        plan = declarative.plan(api, isolated_realm, declarative.Desired(path=tmp_path / "x.yaml", accounts=accounts))
+        assert plan.empty, [c.to_dict() for c in plan.changes]
+        return api.requests
+
+    few = onboard(2, "f")
+    cost_few = requests_of_plan(few)
+    many = few + onboard(10, "m")
+    cost_many = requests_of_plan(many)
+    assert cost_many == cost_few
+    assert cost_few <= 4
