@@ -5,7 +5,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: bootstrap
-	.venv/bin/apsis-sso demo
+	.venv/bin/python -m devenv.demo
 
 test: bootstrap
 	.venv/bin/pytest

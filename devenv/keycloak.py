@@ -131,6 +131,22 @@ def install_extension(home: Path, jar: Path) -> None:
         shutil.copy2(jar, dest)
 
 
+def instance_home(shared: Path, name: str) -> Path:
+    """A home of its own for one server: Keycloak writes a merged truststore (and its dev
+    database) under ``<home>/data``, so concurrent servers (tests, the demo, benchmarks)
+    must not share one. ``bin`` and ``conf`` are copied (kc.sh resolves its own path),
+    ``lib``, ``themes`` and ``providers`` are shared read-mostly by symlink."""
+    home = cache_dir() / "instances" / name
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    for part in ("bin", "conf"):
+        shutil.copytree(shared / part, home / part, symlinks=True)
+    for part in ("lib", "themes", "providers"):
+        (home / part).symlink_to(shared / part)
+    (home / "data").mkdir()
+    return home
+
+
 def install(force_build: bool = False) -> Path:
     """Everything a machine needs before Keycloak can start: distribution and extension."""
     home = install_distribution()
@@ -140,7 +156,7 @@ def install(force_build: bool = False) -> Path:
 
 @dataclass
 class KeycloakServer:
-    """A Keycloak process on loopback, in dev mode, with an in-memory or file database."""
+    """A Keycloak process on loopback, in dev mode, with its own home and an in-memory database."""
 
     http_port: int = field(default_factory=free_port)
     management_port: int = field(default_factory=free_port)
@@ -152,6 +168,7 @@ class KeycloakServer:
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     jdk: Jdk | None = None
+    home: Path | None = None
 
     @property
     def url(self) -> str:
@@ -177,7 +194,8 @@ class KeycloakServer:
         return args + self.extra_args
 
     def start(self, timeout: float = 240.0) -> "KeycloakServer":
-        home = install()
+        home = instance_home(install(), f"{self.http_port}")
+        self.home = home
         self.jdk = self.jdk or find_jdk()
         env = dict(os.environ)
         env["JAVA_HOME"] = str(self.jdk.home)
@@ -248,6 +266,8 @@ class KeycloakServer:
             self.process.wait(10)
         except ProcessLookupError:
             pass
+        if self.home is not None:
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 STATE_FILE = "keycloak.json"
@@ -258,7 +278,7 @@ def _state_path(state_dir: Path) -> Path:
 
 
 def start_background(state_dir: Path, http_port: int, management_port: int, truststore: list[Path]) -> dict[str, object]:
-    """Start a long-lived Keycloak for the demo and record how to reach and stop it."""
+    """Start a long-lived Keycloak (in-memory database: its state ends with it) and record how to reach and stop it."""
     state_dir.mkdir(parents=True, exist_ok=True)
     existing = status(state_dir)
     if existing.get("running"):
@@ -275,9 +295,7 @@ def start_background(state_dir: Path, http_port: int, management_port: int, trus
         management_port=management_port,
         admin_password=password,
         truststore_paths=truststore,
-        database="dev-file",
         log_file=state_dir / "keycloak.log",
-        extra_args=[f"--db-url=jdbc:h2:file:{state_dir / 'keycloak-db' / 'keycloakdb'};NON_KEYWORDS=VALUE"],
     )
     server.start()
     assert server.process is not None

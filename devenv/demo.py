@@ -1,0 +1,257 @@
+"""The main job on the embedded default, end to end, in one command (``make demo``).
+
+On this machine, with nothing but the repository: start the Entra emulator, a local SMTP
+server process writing to a mailbox directory and the pinned Keycloak; apply the realm;
+onboard a sample account with the ``apsis-sso`` CLI exactly as the platform team would;
+log its test user in through SSO; delete a user in "Entra" and run one ``apsis-sync``
+cycle that deactivates them; show the mail that flags the client secret expiring in ten
+days; print a summary. Every run starts from a clean state, so re-running works.
+
+    python -m devenv.demo                 # run, print the summary, stop everything
+    python -m devenv.demo --keep-running  # ...and keep Keycloak, Entra and SMTP up to explore
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import json
+import mailbox
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # the emulator and login driver live under tests/
+    sys.path.insert(0, str(REPO_ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from devenv.keycloak import KeycloakServer, free_port  # noqa: E402
+
+ACCOUNT = "contoso"
+DOMAIN = "contoso.example"
+PASSWORD = "Demo-Passw0rd!"
+SECRET_DAYS = 10
+
+console = Console(stderr=True)
+out = Console()
+
+
+def step(message: str) -> None:
+    console.print(f"[bold cyan]==>[/] {message}")
+
+
+def bin_path(name: str) -> str:
+    """The console script next to this interpreter (the project's venv)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def run_cli(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    shown = " ".join(args)
+    console.print(f"    [dim]$ {shown}[/]")
+    proc = subprocess.run(args, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"demo: `{shown}` failed with exit code {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    return proc
+
+
+def start_smtp(mail_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A real SMTP server process (aiosmtpd) delivering into a Maildir."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+         "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("demo: the local SMTP server did not start")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devenv.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".state" / "demo")
+    parser.add_argument("--keep-running", action="store_true", help="keep Keycloak, Entra and SMTP up afterwards")
+    args = parser.parse_args(argv)
+
+    from tests.entra_emulator import EntraEmulator
+
+    state: Path = args.state_dir
+    shutil.rmtree(state, ignore_errors=True)
+    (state / "secrets").mkdir(parents=True)
+    mail_dir = state / "mailbox"
+    started = time.monotonic()
+    summary: list[tuple[str, str]] = []
+
+    step("Starting the Entra emulator (stands in for login.microsoftonline.com and Graph)")
+    emulator = EntraEmulator(state_dir=state / "entra").start()
+    smtp = keycloak = None
+    try:
+        step(f"Starting a local SMTP server; mail lands in {mail_dir}")
+        smtp, smtp_port = start_smtp(mail_dir)
+        step("Starting Keycloak 26.7.3 with the apsis-sso extension (first start takes a minute)")
+        keycloak = KeycloakServer(truststore_paths=[Path(emulator.ca_bundle)], log_file=state / "keycloak.log")
+        keycloak.start()
+        summary.append(("Keycloak", f"{keycloak.url} (admin console: user admin, password in {state / 'admin-password'})"))
+        (state / "admin-password").write_text(keycloak.admin_password)
+        (state / "admin-password").chmod(0o600)
+
+        tooling_secret = secrets.token_urlsafe(32)
+        env = {
+            **os.environ,
+            "APSIS_SSO_KEYCLOAK_URL": keycloak.url,
+            "APSIS_SSO_REALM": "apsis",
+            "APSIS_SSO_KEYCLOAK_ADMIN_USERNAME": keycloak.admin_username,
+            "APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD": keycloak.admin_password,
+            "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": tooling_secret,
+            "APSIS_SSO_ENTRA_AUTHORITY": emulator.authority,
+            "APSIS_SSO_GRAPH_BASE_URL": emulator.graph_base_url,
+            "APSIS_SSO_ENTRA_CA_BUNDLE": str(emulator.ca_bundle),
+            "APSIS_SYNC_DATA_DIR": str(state / "sync"),
+            "APSIS_SYNC_SECRETS_DIR": str(state / "secrets"),
+            "APSIS_SYNC_SMTP_HOST": "127.0.0.1",
+            "APSIS_SYNC_SMTP_PORT": str(smtp_port),
+            "APSIS_SYNC_MAIL_FROM": "apsis-sync@apsis.example",
+            "APSIS_SYNC_PLATFORM_TEAM_EMAIL": "platform@apsis.example",
+        }
+
+        step("Applying the realm (flows with the safe-linking authenticators, clients, policies)")
+        run_cli([bin_path("apsis-sso"), "realm", "apply"], env)
+
+        step("The customer's IT registers an app in their Entra tenant and sends us its details")
+        tenant = emulator.add_tenant([DOMAIN], display_name="Contoso")
+        redirect = f"{keycloak.url}/realms/apsis/broker/entra-{ACCOUNT}/endpoint"
+        app = emulator.add_application(tenant.tenant_id, "APSIS One SSO", [redirect])
+        expires = datetime.now(timezone.utc) + timedelta(days=SECRET_DAYS)
+        client_secret = emulator.add_secret(tenant.tenant_id, app.app_id, expires)
+        people = {name: emulator.add_user(tenant.tenant_id, f"{name}@{DOMAIN}", PASSWORD, mail=f"{name}@{DOMAIN}",
+                                          display_name=name.capitalize()).oid
+                  for name in ("alice", "bob", "carol")}
+
+        step("APSIS One users exist beforehand, with passwords")
+        from provisioning.keycloak_api import KeycloakApi
+        from provisioning.settings import Settings
+
+        settings = Settings(_env_file=None, keycloak_url=keycloak.url, keycloak_client_secret=tooling_secret)  # type: ignore[call-arg]
+        api = KeycloakApi.for_tooling(settings)
+        for name in people:
+            api.call("POST", "users", body={
+                "username": f"{name}@{DOMAIN}", "email": f"{name}@{DOMAIN}", "firstName": name.capitalize(),
+                "lastName": "Contoso", "enabled": True, "emailVerified": True,
+                "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
+            })
+
+        step("Onboarding the account with the CLI (the secret travels by environment, never argv)")
+        create = run_cli([
+            bin_path("apsis-sso"), "account", "create", ACCOUNT, "--name", "Contoso Ltd",
+            "--tenant-id", tenant.tenant_id, "--client-id", app.app_id, "--domain", DOMAIN,
+            "--secret-expires", (date.today() + timedelta(days=SECRET_DAYS)).isoformat(),
+            "--it-contact-name", "Ivy IT", "--it-contact-email", f"it@{DOMAIN}",
+            "--test-user", f"alice@{DOMAIN}", "--test-user", f"bob@{DOMAIN}", "--output", "json",
+        ], {**env, "APSIS_SSO_ENTRA_CLIENT_SECRET": client_secret})
+        created = json.loads(create.stdout)
+        run_cli([bin_path("apsis-sso"), "account", "members", "add", ACCOUNT, "--from-domains"], env)
+        links = created.get("links", {})
+        summary.append(("Account", f"{ACCOUNT}: organization + Entra IdP entra-{ACCOUNT}, pilot with alice and bob"))
+        summary.append(("Redirect URI for their app", links.get("redirect_uri", redirect)))
+        if links.get("admin_consent_url"):
+            summary.append(("Admin-consent link", links["admin_consent_url"]))
+
+        from tests.login_driver import Browser
+
+        step("alice (a test user) signs in through Entra: linked to her existing APSIS One user")
+        alice = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle)).sso_login(
+            f"alice@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}")
+        if not alice.ok:
+            raise SystemExit(f"demo: alice's SSO login failed: {alice.text[:300]}")
+        summary.append(("SSO login (alice)", f"signed in as {alice.id_claims.get('email')} (account {alice.id_claims.get('apsis_account')})"))
+        carol = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle)).sso_login(
+            f"carol@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}")
+        summary.append(("SSO login (carol, not a test user)", "refused: " + ("not on the pilot list" if not carol.ok else "UNEXPECTEDLY ALLOWED")))
+        bob = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle))
+        if not bob.sso_login(f"bob@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}").ok:
+            raise SystemExit("demo: bob's SSO login failed")
+
+        step("The daemon gets the account's client secret the way a container would: a secrets file")
+        secret_file = state / "secrets" / ACCOUNT
+        secret_file.write_text(client_secret)
+        secret_file.chmod(0o600)
+
+        step("First apsis-sync cycle: reads every Entra user once and keeps Graph's delta link")
+        first = run_cli([bin_path("apsis-sync"), "run", "--once"], env, check=False)
+        console.print(f"    [dim]{first.stdout.strip()[-600:]}[/]")
+
+        step("bob leaves Contoso: his Entra user is deleted; the next cycle reads only the changes")
+        emulator.delete_user(tenant.tenant_id, people["bob"])
+        cycle = run_cli([bin_path("apsis-sync"), "run", "--once"], env, check=False)
+        console.print(f"    [dim]{cycle.stdout.strip()[-600:]}[/]")
+        bob_user = api.users_by_email(f"bob@{DOMAIN}")[0]
+        sessions = api.user_sessions(bob_user["id"])
+        again = bob.sso_login(f"bob@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}")
+        password = Browser(keycloak.url, "apsis").password_login(f"bob@{DOMAIN}", PASSWORD)
+        attrs = bob_user.get("attributes", {})
+        summary.append(("Deprovisioning (bob)", (
+            f"{'disabled' if not bob_user['enabled'] else 'STILL ENABLED'} by {attrs.get('apsis.disabledBy', ['?'])[0]}"
+            f" ({attrs.get('apsis.disabledReason', ['?'])[0]}); sessions left: {len(sessions)}; "
+            f"SSO login {'refused' if not again.ok else 'ALLOWED'}, password login {'refused' if not password.ok else 'ALLOWED'}")))
+
+        mails = read_mailbox(mail_dir)
+        for mail in mails:
+            summary.append(("Mail", f"to {mail['to']}: {mail['subject']}"))
+        if not mails:
+            summary.append(("Mail", "none arrived (see the sync output above)"))
+        else:
+            summary.append(("Mails over two cycles", f"{len(mails)} (each expiry threshold is notified once)"))
+        summary.append(("Mailbox", str(mail_dir)))
+
+        table = Table(title=f"apsis-sso demo finished in {time.monotonic() - started:.0f}s", show_lines=False)
+        table.add_column("what", style="bold")
+        table.add_column("result", overflow="fold")
+        for what, result in summary:
+            table.add_row(what, result)
+        out.print(table)
+        healthy = (alice.ok and not carol.ok and not bob_user["enabled"] and not sessions
+                   and not again.ok and not password.ok and any("expire" in m["subject"].lower() for m in mails))
+        if args.keep_running:
+            console.print(f"Keycloak {keycloak.url}, Entra {emulator.url}; press Ctrl-C to stop.")
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0 if healthy else 1
+    finally:
+        if keycloak is not None:
+            keycloak.stop()
+        if smtp is not None:
+            smtp.terminate()
+            smtp.wait(10)
+        emulator.stop()
+
+
+def read_mailbox(mail_dir: Path) -> list[dict[str, Any]]:
+    if not mail_dir.exists():
+        return []
+    box = mailbox.Maildir(mail_dir, factory=None, create=False)
+    found = []
+    for key in box.iterkeys():
+        msg = email.message_from_bytes(box.get_bytes(key))
+        found.append({"to": msg.get("To", ""), "subject": " ".join(str(msg.get("Subject", "")).split())})
+    return found
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
