@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devenv.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".state" / "demo")
     parser.add_argument("--keep-running", action="store_true", help="keep Keycloak, Entra and SMTP up afterwards")
+    parser.add_argument("--output", choices=["table", "json"], default="table", help="summary as a table or JSON")
     args = parser.parse_args(argv)
 
     from tests.entra_emulator import EntraEmulator
@@ -221,14 +222,18 @@ def main(argv: list[str] | None = None) -> int:
             summary.append(("Mails over two cycles", f"{len(mails)} (each expiry threshold is notified once)"))
         summary.append(("Mailbox", str(mail_dir)))
 
-        table = Table(title=f"apsis-sso demo finished in {time.monotonic() - started:.0f}s", show_lines=False)
-        table.add_column("what", style="bold")
-        table.add_column("result", overflow="fold")
-        for what, result in summary:
-            table.add_row(what, result)
-        out.print(table)
         healthy = (alice.ok and not carol.ok and not bob_user["enabled"] and not sessions
                    and not again.ok and not password.ok and any("expire" in m["subject"].lower() for m in mails))
+        if args.output == "json":
+            print(json.dumps({"ok": healthy, "seconds": round(time.monotonic() - started, 1),
+                              "summary": [{"what": w, "result": r} for w, r in summary], "mails": mails}, indent=2))
+        else:
+            table = Table(title=f"apsis-sso demo finished in {time.monotonic() - started:.0f}s", show_lines=False)
+            table.add_column("what", style="bold")
+            table.add_column("result", overflow="fold")
+            for what, result in summary:
+                table.add_row(what, result)
+            out.print(table)
         if args.keep_running:
             console.print(f"Keycloak {keycloak.url}, Entra {emulator.url}; press Ctrl-C to stop.")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
