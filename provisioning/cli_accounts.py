@@ -25,13 +25,14 @@ STAGES = ("pilot", "live", "disabled")
 account_argument = click.argument("account_id", metavar="ACCOUNT")
 
 
-@click.group()
+@click.group(short_help="One account's SSO, from create to delete.")
 def account() -> None:
     """Onboard and operate one APSIS One account's SSO.
 
     \b
-    Lifecycle: create (pilot, test users only) -> go-live (every member)
-    -> back-to-pilot / disable (SSO off, passwords keep working) -> delete.
+    Lifecycle:
+      create (pilot: test users only) -> go-live (every member)
+      back-to-pilot, disable (SSO off; passwords keep working), delete
     """
 
 
@@ -52,7 +53,7 @@ def _report(result: Result, output_format: str, *, done: str, dry_run: bool, hea
     output.warnings(warnings)
 
 
-@account.command("create")
+@account.command("create", short_help="Onboard an account in pilot stage.")
 @account_argument
 @click.option("--name", required=True, help="Display name of the APSIS One account.")
 @click.option("--tenant-id", required=True, metavar="GUID|DOMAIN",
@@ -112,7 +113,7 @@ def create(
             heading=f"Send to {result.account.id}'s IT ({result.account.it_contact.email}):")
 
 
-@account.command("show")
+@account.command("show", short_help="Everything about one account.")
 @account_argument
 @click.option("--events-scan", type=click.IntRange(min=0), default=5000, show_default=True,
               help="How many of the newest LOGIN events to search for the last SSO login (0: skip).")
@@ -155,7 +156,7 @@ def show(app: AppContext, account_id: str, events_scan: int, output_format: str)
     output.warnings(warnings)
 
 
-@account.command("list")
+@account.command("list", short_help="All accounts, one line each.")
 @click.option("--stage", "stages", type=click.Choice(STAGES), multiple=True, help="Only accounts in this stage (repeatable).")
 @click.option("--counts/--no-counts", default=True, show_default=True,
               help="Member and linked-user counts: two small requests per account (no bulk API exists).")
@@ -200,7 +201,7 @@ def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, outp
     _report(result, output_format, done=done.format(account=result.account.id), dry_run=dry_run)
 
 
-@account.command("go-live")
+@account.command("go-live", short_help="Enable SSO for every member.")
 @account_argument
 @dry_run_option
 @output_option
@@ -216,7 +217,7 @@ def go_live(app: AppContext, account_id: str, dry_run: bool, output_format: str)
     _set_stage(app, account_id, "live", dry_run, output_format, "account {account} is live")
 
 
-@account.command("back-to-pilot")
+@account.command("back-to-pilot", short_help="Limit SSO to the test users again.")
 @account_argument
 @dry_run_option
 @output_option
@@ -232,7 +233,7 @@ def back_to_pilot(app: AppContext, account_id: str, dry_run: bool, output_format
     _set_stage(app, account_id, "pilot", dry_run, output_format, "account {account} is back in pilot")
 
 
-@account.command("disable")
+@account.command("disable", short_help="Turn SSO off (passwords keep working).")
 @account_argument
 @yes_option
 @dry_run_option
@@ -252,7 +253,7 @@ def disable(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_f
     _set_stage(app, account_id, "disabled", dry_run, output_format, "SSO of account {account} is off")
 
 
-@account.command("delete")
+@account.command("delete", short_help="Remove the account's SSO (users are kept).")
 @account_argument
 @yes_option
 @dry_run_option
@@ -282,7 +283,7 @@ def delete(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_fo
         output.plan(plan, title=title)
 
 
-@account.command("rotate-secret")
+@account.command("rotate-secret", short_help="Prove and swap in a new client secret.")
 @account_argument
 @click.option("--secret-expires", required=True, metavar="YYYY-MM-DD", help="When the new client secret expires.")
 @secret_options
@@ -317,12 +318,12 @@ def rotate_secret(
             f"(expires {expires.isoformat()})", dry_run=dry_run)
 
 
-@account.group("pilot")
+@account.group("pilot", short_help="Test users allowed during pilot.")
 def pilot() -> None:
     """The test users allowed to sign in with SSO while the account is in pilot."""
 
 
-@pilot.command("add")
+@pilot.command("add", short_help="Put test users on the pilot list.")
 @account_argument
 @click.argument("emails", nargs=-1, required=True, metavar="EMAIL...")
 @dry_run_option
@@ -341,7 +342,7 @@ def pilot_add(app: AppContext, account_id: str, emails: tuple[str, ...], dry_run
     _report(result, output_format, done=f"pilot list of account {result.account.id} updated", dry_run=dry_run)
 
 
-@pilot.command("remove")
+@pilot.command("remove", short_help="Take test users off the pilot list.")
 @account_argument
 @click.argument("emails", nargs=-1, required=True, metavar="EMAIL...")
 @dry_run_option

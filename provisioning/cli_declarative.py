@@ -24,7 +24,7 @@ prune_option = click.option(
 )
 
 
-@click.command("plan")
+@click.command("plan", short_help="Show what apply would change.")
 @file_option
 @prune_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when there are changes, 0 when there are none.")
@@ -54,7 +54,7 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
         click.get_current_context().exit(3)
 
 
-@click.command("apply")
+@click.command("apply", short_help="Converge Keycloak to the accounts file.")
 @file_option
 @prune_option
 @yes_option
@@ -95,7 +95,7 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
         output.emit_json({"file": str(path), "prune": prune, "applied": not dry_run and not plan.empty, **plan.to_dict()})
 
 
-@click.command("export")
+@click.command("export", short_help="Write the managed accounts as a file.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file instead of stdout.")
 @pass_app

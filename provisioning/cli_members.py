@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from provisioning.onboarding import MemberChange
 
 
-@click.group()
+@click.group(short_help="Which users belong to an account.")
 def members() -> None:
     """Add, remove and list the users of an account."""
 
@@ -37,7 +37,7 @@ def _report(account_id: str, changes: list[MemberChange], output_format: str, dr
                  title=f"account {account_id}" + (" (dry run, nothing changed)" if dry_run else ""))
 
 
-@members.command("add")
+@members.command("add", short_help="Add users to the account.")
 @click.argument("account_id", metavar="ACCOUNT")
 @click.argument("emails", nargs=-1, metavar="[EMAIL]...")
 @click.option("--from-domains", is_flag=True,
@@ -66,7 +66,7 @@ def add(app: AppContext, account_id: str, emails: tuple[str, ...], from_domains:
     _report(account_id, changes, output_format, dry_run)
 
 
-@members.command("remove")
+@members.command("remove", short_help="Remove users from the account.")
 @click.argument("account_id", metavar="ACCOUNT")
 @click.argument("emails", nargs=-1, required=True, metavar="EMAIL...")
 @dry_run_option
@@ -86,7 +86,7 @@ def remove(app: AppContext, account_id: str, emails: tuple[str, ...], dry_run: b
     _report(account_id, changes, output_format, dry_run)
 
 
-@members.command("list")
+@members.command("list", short_help="The account's users.")
 @click.argument("account_id", metavar="ACCOUNT")
 @output_option
 @pass_app

@@ -8,12 +8,12 @@ from provisioning import output
 from provisioning.cli_context import AppContext, dry_run_option, output_option, pass_app
 
 
-@click.group()
+@click.group(short_help="The realm that holds every account.")
 def realm() -> None:
     """The one realm that holds every account (flows, clients, user profile)."""
 
 
-@realm.command("apply")
+@realm.command("apply", short_help="Create or converge the realm.")
 @dry_run_option
 @output_option
 @pass_app
