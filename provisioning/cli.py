@@ -37,7 +37,7 @@ class ApsisCli(click.Group):
     """A click group whose ``main`` maps every failure to one stderr line and an exit code,
     also under click's test runner (which calls ``main`` too)."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

@@ -80,7 +80,8 @@ def create(
     ``check_secret=False`` skips only the token request (bulk loads, air-gapped tests); a
     tenant given as a domain is always resolved to its GUID, which is what Keycloak pins.
     """
-    if account.client_secret is None:
+    secret = account.client_secret
+    if secret is None:
         raise InvalidInput("a client secret is required to create an account")
     tenant = entra_check.resolve_tenant(settings, account.tenant_id)
     account = account.with_changes(tenant_id=tenant)
@@ -90,7 +91,7 @@ def create(
         raise Conflict(f"account {account.id!r} already exists")
     plan = plan_account(api, settings, account, snapshot)
     if check_secret:
-        entra_check.prove_secret(settings, tenant, account.client_id, account.client_secret.get_secret_value())
+        entra_check.prove_secret(settings, tenant, account.client_id, secret.get_secret_value())
     if not dry_run:
         plan.apply()
     return Result(

@@ -50,7 +50,7 @@ class Change:
     name: str
     account: str | None = None
     fields: list[FieldChange] = field(default_factory=list)
-    apply: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    apply: Callable[[], object] | None = field(default=None, repr=False, compare=False)
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -70,7 +70,7 @@ class Cli:
     cwd: Path
 
     def run(self, *args: str, input: str | None = None, expect: int | None = 0,
-            env: dict[str, str | None] | None = None) -> Result:
+            env: Mapping[str, str | None] | None = None) -> Result:
         old = Path.cwd()
         os.chdir(self.cwd)
         try:
