@@ -179,7 +179,11 @@ def plan(
     today: date | None = None,
 ) -> Plan:
     """The changes that make Keycloak hold exactly the file's accounts (and, with
-    ``prune``, no other managed ones). Reads Keycloak in bulk: a few paged listings."""
+    ``prune``, no other managed ones). Reads Keycloak in bulk: a few paged listings.
+
+    Tenants given as domains are resolved to their GUIDs (one Entra discovery request
+    each; files of many accounts should name GUIDs) and written back into ``desired``, so
+    the secrets proved before apply are proved against the tenant Keycloak will pin."""
     today = today or date.today()
     snapshot = Snapshot.load(api)
     accounts: list[Account] = []
