@@ -298,9 +298,12 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
     if quarantined:
         result.status = "quarantined"
         result.quarantine = quarantined
+        at, _, reason = quarantined.partition(" ")
         if not st.quarantined_at and not dry_run:  # state lost, or quarantined by hand: mirror it
-            at, _, reason = quarantined.partition(" ")
             rt.state.set_quarantine(account.id, at, reason, 0)
+        key = f"quarantine:{quarantined}"
+        if not dry_run and not rt.state.notice_sent(account.id, key):  # the first notice failed, or none was sent
+            _send(rt, account, quarantine_notice(account, reason, [], rt.sync), key, result)
     elif st.quarantined_at:
         allowance = st.quarantine_held  # released since the last cycle: let the held changes through
         result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
@@ -311,7 +314,8 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
     elif not account.tenant_id or not account.client_id:
         result.errors.append(f"account {account.id} has no tenant id or client id recorded")
     else:
-        read = asyncio.run(_read(rt, account, secret, st.delta_link, want_delta=not quarantined))
+        # A quarantined account is not deprovisioned; a dry run still reads what is held.
+        read = asyncio.run(_read(rt, account, secret, st.delta_link, want_delta=not quarantined or dry_run))
         result.graph_waits = list(read.waits)
         result.graph_requests = read.requests
         if read.error:
@@ -333,7 +337,9 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
         result.restored = plan.restored
         # Held by the guard: the delta link is not advanced, so after a release the same
         # changes are read again and carried out.
-        if not _guarded(rt, api, account, plan, allowance, dry_run, result):
+        if quarantined:
+            result.notes.append("held by the quarantine until `apsis-sync release`")
+        elif not _guarded(rt, api, account, plan, allowance, dry_run, result):
             if not dry_run:
                 result.applied = deprovision.apply(api, account, plan.actions, rt.state)
                 for action in plan.actions:
@@ -369,7 +375,7 @@ def _guarded(rt: Runtime, api: KeycloakApi, account: SyncAccount, plan: Plan, al
     value = guard.quarantine(api, account, reason)
     rt.state.set_quarantine(account.id, value.partition(" ")[0], reason, count)
     log.warning("account quarantined", extra={"account": account.id, "reason": reason, "held": count})
-    _send(rt, account, notice, None, result)
+    _send(rt, account, notice, f"quarantine:{value}", result)  # not delivered: retried by the next cycles
     return True
 
 

@@ -197,6 +197,8 @@ its value and expiry date through the secure channel you used at onboarding.
 def quarantine_notice(account: SyncAccount, reason: str, held: list[Action], settings: SyncSettings) -> Notice:
     to = (settings.platform_team_email,) if settings.platform_team_email else ()
     shown = "\n".join(f"  - {a.describe(account.id)}" for a in held[:20])
+    if not held:
+        shown = f"  (listed by: apsis-sync run --dry-run --account {account.id})"
     more = f"\n  ... and {len(held) - 20} more" if len(held) > 20 else ""
     body = f"""The apsis-sync guard quarantined account {account.id}: {reason}.
 Nothing was deactivated. Held back:

@@ -74,9 +74,13 @@ def test_guard_quarantines_past_the_threshold_and_release_lets_the_held_changes_
     assert f"apsis-sync release {acct.id}" in mails[0].get_payload()
     assert all(email in mails[0].get_payload() for email, _ in doomed)
 
-    # While quarantined, cycles act on nobody and do not mail again.
+    # While quarantined, cycles act on nobody and do not mail again; a dry run lists what is held.
     held = harness.cycle(acct).result(acct.id)
     assert held.status == "quarantined" and held.actions == []
+    preview = harness.cycle(acct, dry_run=True).result(acct.id)
+    assert preview.status == "quarantined" and len(preview.actions) == 4
+    assert "held by the quarantine until `apsis-sync release`" in preview.notes
+    assert all(api.user(uid)["enabled"] for _, uid in people)  # type: ignore[index]
     status = json.loads(cli(harness, "status", "--account", acct.id, "--output", "json").stdout)
     assert status[0]["quarantined"] is True and status[0]["quarantine_held"] == 4
 
@@ -117,6 +121,7 @@ def test_guard_in_a_dry_run_only_says_it_would_quarantine(
 
 def test_a_quarantine_set_on_the_organization_holds_even_without_state(
     accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
 ) -> None:
     """The organization attribute is the quarantine's source of truth: a new state database
     (or another replica) respects it."""
@@ -133,3 +138,7 @@ def test_a_quarantine_set_on_the_organization_holds_even_without_state(
     assert result.status == "quarantined" and result.actions == []
     assert api.user(user_id)["enabled"] is True  # type: ignore[index]
     assert harness.state.account(acct.id).quarantine_reason == "set by an operator"
+    # The platform team hears of it once (this daemon had not told them yet).
+    harness.cycle(acct)
+    told = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine") if m["X-Apsis-Sync-Account"] == acct.id]
+    assert len(told) == 1 and "set by an operator" in told[0].get_payload()
