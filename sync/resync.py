@@ -72,8 +72,8 @@ def plan_full(api: KeycloakApi, account: SyncAccount, round_: DeltaRound, state:
     for done in state.deactivations(account.id):
         if done.restored_reported or not done.oid:
             continue
-        user = listing.get(done.oid)
-        if user is not None and user.enabled is not False and all(r.user_id != done.user_id for r in plan.restored):
+        back = listing.get(done.oid)
+        if back is not None and back.enabled is not False and all(r.user_id != done.user_id for r in plan.restored):
             plan.restored.append(Restored(done.user_id, done.email, done.oid, "restored or re-enabled"))
 
     plan.notes.extend(matcher.notes)

@@ -170,3 +170,10 @@ def sync(
     yield make
     for harness in made:
         harness.rt.state.close()
+
+
+def entra_oid(emulator: Any, account: TestAccount, email: str) -> str:
+    """The Entra object id of ``email`` in the account's tenant (the user must exist)."""
+    user = emulator.find_user(account.tenant_id, email)
+    assert user is not None, f"no Entra user {email}"
+    return str(user.oid)

@@ -118,7 +118,7 @@ def test_throttling_honours_the_fractional_retry_after_and_backs_off_on_503() ->
 
 def test_password_credentials_are_read_and_the_one_in_use_is_found_by_hint() -> None:
     creds, cass = replay("application_password_credentials", lambda c: c.password_credentials(APP))
-    assert cass.all_played
+    assert cass.all_played and creds is not None
     assert [(c.hint, c.key_id) for c in creds] == [
         ("[6g", "f0b0b335-1d71-4883-8f98-567911bfdca6"), ("Qx~", "0e5c1f0a-3b7d-4c2e-9a55-3d1e2f4a6b7c"),
     ]

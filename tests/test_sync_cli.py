@@ -20,7 +20,7 @@ from provisioning.keycloak_api import KeycloakApi
 from sync.accounts import Shard, discover, shard_of
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
-from tests.sync_fixtures import SyncHarness, free_port
+from tests.sync_fixtures import SyncHarness, entra_oid, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,7 @@ def test_run_once_dry_run_and_json_output(
     assert first.returncode == 0, first.stderr
     assert f"{acct.id}: ok (full, no_delta_link)" in first.stdout
 
-    emulator.delete_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+    emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
     dry = cli(env, "run", "--dry-run", "--account", acct.id)
     assert dry.returncode == 0, dry.stderr
     assert f"would: disable {email} and end its sessions: entra user deleted ({acct.id}), matched by email" in dry.stdout

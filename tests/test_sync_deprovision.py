@@ -12,7 +12,7 @@ from provisioning.settings import Settings
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import PASSWORD, AccountFactory
 from tests.login_driver import Browser
-from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness
+from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_a_user_deleted_in_entra_cannot_log_in_after_one_cycle_and_has_no_sessio
     assert browser().password_login(email, PASSWORD).ok
     assert len(api.user_sessions(user_id)) == 2
 
-    emulator.delete_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+    emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
     report = harness.cycle(acct)
     result = report.result(acct.id)
     assert result.status == "ok", result.errors
@@ -85,7 +85,7 @@ def test_disabled_in_entra_deactivates_even_a_user_who_never_signed_in(
     harness.add(acct)
     harness.cycle(acct)
 
-    emulator.disable_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+    emulator.disable_user(acct.tenant_id, entra_oid(emulator, acct, email))
     result = harness.cycle(acct).result(acct.id)
     assert [(a.kind, a.why, a.via) for a in result.actions] == [("disable", "disabled", "email")]
     assert api.user(user_id)["enabled"] is False  # type: ignore[index]
@@ -101,7 +101,7 @@ def test_hard_deleted_unlinked_user_is_found_through_the_remembered_email(
     harness = sync()
     harness.add(acct)
     harness.cycle(acct)
-    emulator.purge_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+    emulator.purge_user(acct.tenant_id, entra_oid(emulator, acct, email))
 
     result = harness.cycle(acct).result(acct.id)
     assert [(a.user_id, a.why, a.via) for a in result.actions] == [(user_id, "deleted", "email")]
@@ -121,7 +121,7 @@ def test_member_of_two_accounts_only_loses_this_accounts_membership(
     harness.add(a, b)
     harness.cycle(a, b)
 
-    emulator.delete_user(a.tenant_id, emulator.find_user(a.tenant_id, email).oid)
+    emulator.delete_user(a.tenant_id, entra_oid(emulator, a, email))
     result = harness.cycle(a, b).result(a.id)
     assert [(x.kind, x.other_accounts) for x in result.actions] == [("remove_membership", (b.id,))]
 
@@ -145,8 +145,8 @@ def test_restored_and_re_enabled_users_are_reported_not_re_enabled(
     harness = sync()
     harness.add(acct)
     harness.cycle(acct)
-    hana = emulator.find_user(acct.tenant_id, deleted_email).oid
-    ivo = emulator.find_user(acct.tenant_id, disabled_email).oid
+    hana = entra_oid(emulator, acct, deleted_email)
+    ivo = entra_oid(emulator, acct, disabled_email)
     emulator.delete_user(acct.tenant_id, hana)
     emulator.disable_user(acct.tenant_id, ivo)
     assert len(harness.cycle(acct).result(acct.id).actions) == 2
@@ -184,7 +184,7 @@ def test_external_contractor_and_other_tenants_users_are_never_touched(
     harness = sync()
     harness.add(a, b)
     harness.cycle(a, b)
-    emulator.disable_user(a.tenant_id, emulator.find_user(a.tenant_id, f"mallory@{a.domain}").oid)
+    emulator.disable_user(a.tenant_id, entra_oid(emulator, a, f"mallory@{a.domain}"))
 
     report = harness.cycle(a, b)
     assert report.result(a.id).actions == []
@@ -208,7 +208,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(
 
     harness.cycle(acct)
     link = harness.state.delta_link(acct.id)
-    emulator.delete_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+    emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
     dry = harness.cycle(acct, dry_run=True).result(acct.id)
     assert [(a.kind, a.user_id) for a in dry.actions] == [("disable", user_id)]
     assert dry.applied == 0

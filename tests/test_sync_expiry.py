@@ -11,7 +11,7 @@ from provisioning.keycloak_api import KeycloakApi
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
 from tests.helpers import TestAccount as Acct
-from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness
+from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, free_port
 
 
 def set_recorded_expiry(api: KeycloakApi, acct: Acct, when: date) -> None:
@@ -58,7 +58,7 @@ def test_each_threshold_and_the_expiry_itself_are_notified_once(
     days_before = [40, 31, 30, 29, 20, 14, 10, 7, 7, 2, 1, 0, -3]
     subjects: list[str] = []
     for days in days_before:
-        harness.rt.today = lambda d=days: expires - timedelta(days=d)
+        harness.rt.today = (lambda when: lambda: when)(expires - timedelta(days=days))
         result = harness.cycle(acct).result(acct.id)
         subjects += [n.subject for n in result.notices]
     assert [s.split(": ", 1)[1] for s in subjects] == [
@@ -138,8 +138,6 @@ def test_mail_that_cannot_be_delivered_is_tried_again_next_cycle(
     accounts: AccountFactory, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=5)
-    from tests.sync_fixtures import free_port
-
     broken = sync(smtp_port=free_port())  # nothing listens there
     broken.add(acct)
     result = broken.cycle(acct).result(acct.id)

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from provisioning.keycloak_api import KeycloakApi
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
-from tests.sync_fixtures import SmtpServer, SyncHarness
+from tests.sync_fixtures import SmtpServer, SyncHarness, entra_oid
 
 
 def delta_calls(emulator: EntraEmulator, status: int) -> int:
@@ -26,7 +26,7 @@ def test_429_waits_exactly_what_retry_after_asks_then_succeeds(
     harness = sync()
     harness.add(acct)
     harness.cycle(acct)
-    emulator.delete_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+    emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
     emulator.clear_requests_log()
     emulator.inject_graph_fault("throttle", count=2, retry_after=7, path_contains="/users/delta", tenant_id=acct.tenant_id)
 
@@ -100,7 +100,7 @@ def test_failing_accounts_do_not_stop_the_others(
     harness.add(down, healthy)
     harness.secrets.put(wrong_secret.id, SecretStr("W" * 40))  # not a secret of that app
     harness.cycle(healthy)
-    emulator.delete_user(healthy.tenant_id, emulator.find_user(healthy.tenant_id, email).oid)
+    emulator.delete_user(healthy.tenant_id, entra_oid(emulator, healthy, email))
     emulator.inject_graph_fault("server_error", count=50, status=502, retry_after=None, tenant_id=down.tenant_id)
 
     report = harness.cycle(wrong_secret, down, no_secret, healthy)

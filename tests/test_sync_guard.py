@@ -15,7 +15,7 @@ from provisioning.keycloak_api import KeycloakApi
 from sync.guard import GuardLimits, verdict
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
-from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness
+from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +57,7 @@ def test_guard_quarantines_past_the_threshold_and_release_lets_the_held_changes_
     link = harness.state.delta_link(acct.id)
     doomed = people[:4]  # half the account disappears at once
     for email, _ in doomed:
-        emulator.delete_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+        emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
 
     result = harness.cycle(acct).result(acct.id)
     assert result.status == "quarantined"
@@ -112,7 +112,7 @@ def test_guard_in_a_dry_run_only_says_it_would_quarantine(
     harness.add(acct)
     harness.cycle(acct)
     for email, _ in people[:2]:
-        emulator.disable_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+        emulator.disable_user(acct.tenant_id, entra_oid(emulator, acct, email))
     dry = harness.cycle(acct, dry_run=True).result(acct.id)
     assert dry.status == "quarantined" and any(n.startswith("would quarantine") for n in dry.notes)
     assert "apsis.quarantined" not in (api.organization(acct.org_id) or {}).get("attributes", {})
@@ -131,7 +131,7 @@ def test_a_quarantine_set_on_the_organization_holds_even_without_state(
     assert org is not None
     org["attributes"]["apsis.quarantined"] = ["2030-01-01T00:00:00Z set by an operator"]
     api.update_organization(acct.org_id, org)
-    emulator.disable_user(acct.tenant_id, emulator.find_user(acct.tenant_id, email).oid)
+    emulator.disable_user(acct.tenant_id, entra_oid(emulator, acct, email))
     harness = sync()
     harness.add(acct)
     result = harness.cycle(acct).result(acct.id)

@@ -11,7 +11,7 @@ from provisioning.keycloak_api import KeycloakApi
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import PASSWORD, AccountFactory
 from tests.login_driver import Browser
-from tests.sync_fixtures import SyncHarness
+from tests.sync_fixtures import SyncHarness, entra_oid
 
 
 @pytest.mark.parametrize("response", ["syncStateNotFound", "resyncRequired"])
@@ -31,8 +31,8 @@ def test_expired_delta_token_triggers_a_full_resync_that_reconciles(
     harness.cycle(acct)
     old_link = harness.state.delta_link(acct.id)
 
-    emulator.purge_user(acct.tenant_id, emulator.find_user(acct.tenant_id, gone_email).oid)
-    emulator.disable_user(acct.tenant_id, emulator.find_user(acct.tenant_id, off_email).oid)
+    emulator.purge_user(acct.tenant_id, entra_oid(emulator, acct, gone_email))
+    emulator.disable_user(acct.tenant_id, entra_oid(emulator, acct, off_email))
     emulator.expire_delta_tokens(acct.tenant_id, response=response)
 
     result = harness.cycle(acct).result(acct.id)
@@ -47,7 +47,7 @@ def test_expired_delta_token_triggers_a_full_resync_that_reconciles(
     assert new_link and new_link != old_link
 
     # Back to incremental rounds from the fresh link.
-    emulator.delete_user(acct.tenant_id, emulator.find_user(acct.tenant_id, stay_email).oid)
+    emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, stay_email))
     after = harness.cycle(acct).result(acct.id)
     assert after.mode == "incremental"
     assert [a.user_id for a in after.actions] == [stay_id]
@@ -70,9 +70,9 @@ def test_a_lost_state_database_leads_to_a_full_resync_without_mass_action(
     harness.add(acct)
     harness.cycle(acct)
     unlinked_gone_email, unlinked_gone_id = people[9]
-    emulator.delete_user(acct.tenant_id, emulator.find_user(acct.tenant_id, unlinked_gone_email).oid)
+    emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, unlinked_gone_email))
     linked_gone_email, linked_gone_id = people[1]
-    emulator.delete_user(acct.tenant_id, emulator.find_user(acct.tenant_id, linked_gone_email).oid)
+    emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, linked_gone_email))
 
     # The state database is lost (new volume, wiped disk): a fresh harness, same accounts.
     fresh = sync()
@@ -105,7 +105,7 @@ def test_full_resync_reports_a_restored_user_the_lost_state_had_deactivated(
     harness = sync()
     harness.add(acct)
     harness.cycle(acct)
-    oid = emulator.find_user(acct.tenant_id, email).oid
+    oid = entra_oid(emulator, acct, email)
     emulator.disable_user(acct.tenant_id, oid)
     assert [a.user_id for a in harness.cycle(acct).result(acct.id).actions] == [user_id]
     emulator.enable_user(acct.tenant_id, oid)
