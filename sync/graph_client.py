@@ -260,6 +260,7 @@ class GraphClient:
                 authority=endpoints.authority,
                 disable_instance_discovery=True,
                 connection_verify=str(endpoints.ca_bundle) if endpoints.ca_bundle else True,
+                retry_total=0,  # azure-core would retry on its own clock; our policy retries the call
             )
         self._credential = credential
         verify: ssl.SSLContext | bool = True
@@ -354,46 +355,50 @@ class GraphClient:
     # -- plumbing ---------------------------------------------------------------------
 
     async def _call(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
-        policy = self.retry
-        for attempt in range(1, policy.max_attempts + 1):
+        """One Graph call (and the token it needs), retried on 429, 5xx and transport errors."""
+        for attempt in range(1, self.retry.max_attempts + 1):
             self.requests += 1
             try:
                 return await make()
             except APIError as exc:
                 status = exc.response_status_code or 0
-                if status == 429 or 500 <= status <= 599:
-                    asked = retry_after_seconds(exc.response_headers)
-                    wait = asked if asked is not None else policy.backoff_for(attempt)
-                    reason = "throttled" if status == 429 else "server_error"
-                    if attempt == policy.max_attempts:
-                        raise GraphUnavailable(
-                            f"Graph {what} for tenant {self.tenant_id} kept failing with HTTP {status} "
-                            f"after {attempt} attempts"
-                        ) from None
-                    if wait > policy.max_wait:
-                        raise GraphUnavailable(
-                            f"Graph {what} for tenant {self.tenant_id} asked to retry after {wait:.0f}s "
-                            f"(more than the {policy.max_wait:.0f}s allowed per wait); trying again next cycle"
-                        ) from None
-                    await policy.wait(reason, wait, status)
-                    continue
-                raise self._map_api_error(what, exc) from None
-            except httpx.TransportError as exc:
-                if attempt == policy.max_attempts:
-                    raise GraphUnavailable(
-                        f"Graph at {self.endpoints.graph_host} is unreachable ({type(exc).__name__})"
-                    ) from None
-                await policy.wait("transport", policy.backoff_for(attempt), 0)
+                if not _retryable(status):
+                    raise self._map_api_error(what, exc) from None
+                reason = "throttled" if status == 429 else "server_error"
+                await self._retry(f"Graph {what}", reason, status, exc.response_headers, attempt)
             except ClientAuthenticationError as exc:
-                raise self._token_error(exc) from None
+                status = getattr(getattr(exc, "response", None), "status_code", None) or 0
+                if not _retryable(status):  # a verdict on our credentials, not a busy endpoint
+                    raise self._token_error(exc) from None
+                reason = "token_throttled" if status == 429 else "token_server_error"
+                headers = exc.response.headers if exc.response is not None else None
+                await self._retry("Entra's token endpoint", reason, status, headers, attempt)
+            except httpx.TransportError as exc:
+                await self._retry(f"Graph at {self.endpoints.graph_host}", "transport", 0, None, attempt,
+                                  f"is unreachable ({type(exc).__name__})")
             except (ServiceRequestError, ServiceResponseError) as exc:
-                if attempt == policy.max_attempts:
-                    raise GraphUnavailable(
-                        f"Entra at {urlsplit(self.endpoints.authority).hostname} is unreachable for tenant "
-                        f"{self.tenant_id} ({type(exc).__name__})"
-                    ) from None
-                await policy.wait("transport", policy.backoff_for(attempt), 0)
+                await self._retry(f"Entra at {urlsplit(self.endpoints.authority).hostname}", "transport", 0, None,
+                                  attempt, f"is unreachable for tenant {self.tenant_id} ({type(exc).__name__})")
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _retry(self, who: str, reason: str, status: int, headers: Any, attempt: int,
+                     gave_up: str | None = None) -> None:
+        """Wait before the next attempt (Retry-After when given, else backoff), or give up
+        with a one-line GraphUnavailable after the last attempt or when asked to wait too long."""
+        policy = self.retry
+        if attempt == policy.max_attempts:
+            raise GraphUnavailable(
+                f"{who} {gave_up}" if gave_up else
+                f"{who} for tenant {self.tenant_id} kept failing with HTTP {status} after {attempt} attempts"
+            )
+        asked = retry_after_seconds(headers)
+        wait = asked if asked is not None else policy.backoff_for(attempt)
+        if wait > policy.max_wait:
+            raise GraphUnavailable(
+                f"{who} for tenant {self.tenant_id} asked to retry after {wait:.0f}s "
+                f"(more than the {policy.max_wait:.0f}s allowed per wait); trying again next cycle"
+            )
+        await policy.wait(reason, wait, status)
 
     def _map_api_error(self, what: str, exc: APIError) -> GraphFailure:
         status = exc.response_status_code
@@ -432,6 +437,10 @@ class GraphClient:
         }.get(kind, "the credentials were refused")
         where = f"app {self.client_id} in tenant {self.tenant_id}"
         return TokenRejected(f"Entra refused a token for {where}: {meaning} (AADSTS{code or '?'})", code, kind)
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
 
 
 def _entra_user(user: Any) -> EntraUser:

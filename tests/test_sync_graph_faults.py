@@ -119,3 +119,34 @@ def test_failing_accounts_do_not_stop_the_others(
     assert len(smtp_server.messages(to=f"it@{wrong_secret.domain}", kind="token-invalid")) == 1
     statuses = {s.account: s.last_status for s in harness.state.accounts()}
     assert statuses[wrong_secret.id] == "error" and statuses[healthy.id] == "ok"
+
+
+def test_the_token_endpoint_throttling_and_5xx_are_retried_by_the_same_policy(
+    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+) -> None:
+    acct = accounts.create(stage="live")
+    harness = sync()
+    harness.add(acct)
+    emulator.inject_token_fault("throttle", count=1, retry_after=5, tenant_id=acct.tenant_id)
+    emulator.inject_token_fault("server_error", count=1, retry_after=None, tenant_id=acct.tenant_id)
+    result = harness.cycle(acct).result(acct.id)
+    assert result.status == "ok", result.errors
+    assert [r for r, _ in result.graph_waits] == ["token_throttled", "token_server_error"]
+    assert harness.waits[0] == 5.0 and 0.5 <= harness.waits[1] <= 1.0
+
+
+def test_an_unreachable_entra_fails_the_account_quickly_with_one_line(
+    accounts: AccountFactory, sync: Callable[..., SyncHarness],
+) -> None:
+    from tests.sync_fixtures import free_port
+
+    acct = accounts.create(stage="live")
+    harness = sync(graph_max_attempts=3)
+    harness.add(acct)
+    nowhere = f"https://127.0.0.1:{free_port()}"
+    harness.rt.settings = harness.rt.settings.model_copy(
+        update={"entra_authority": nowhere, "graph_base_url": f"{nowhere}/v1.0"})
+    result = harness.cycle(acct).result(acct.id)
+    assert result.status == "error"
+    assert result.errors[0] == f"Entra at 127.0.0.1 is unreachable for tenant {acct.tenant_id} (ServiceRequestError)"
+    assert len(harness.waits) == 2  # our backoff between the 3 attempts, recorded, not slept
