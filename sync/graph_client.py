@@ -371,7 +371,7 @@ class GraphClient:
                 if not _retryable(status):  # a verdict on our credentials, not a busy endpoint
                     raise self._token_error(exc) from None
                 reason = "token_throttled" if status == 429 else "token_server_error"
-                headers = exc.response.headers if exc.response is not None else None
+                headers = getattr(exc.response, "headers", None)
                 await self._retry("Entra's token endpoint", reason, status, headers, attempt)
             except httpx.TransportError as exc:
                 await self._retry(f"Graph at {self.endpoints.graph_host}", "transport", 0, None, attempt,
