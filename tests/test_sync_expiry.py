@@ -146,3 +146,43 @@ def test_mail_that_cannot_be_delivered_is_tried_again_next_cycle(
     broken.rt.notifier.settings = broken.rt.notifier.settings.model_copy(update={"smtp_port": smtp_server.port})
     assert broken.cycle(acct).result(acct.id).status == "ok"
     assert len(mails(smtp_server, acct)) == 1
+
+
+def test_notices_are_also_posted_to_the_webhook_as_json(
+    accounts: AccountFactory, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[str, dict]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers["Content-Type"], json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        acct = accounts.create(stage="live", secret_days=7)
+        harness = sync(webhook_url=f"http://127.0.0.1:{server.server_port}/hooks/apsis")
+        harness.add(acct)
+        harness.cycle(acct)
+        harness.cycle(acct)
+    finally:
+        server.shutdown()
+    assert len(received) == 1
+    content_type, doc = received[0]
+    assert content_type == "application/json"
+    assert doc["kind"] == "secret-expiry" and doc["account"] == acct.id
+    assert doc["to"] == [f"it@{acct.domain}"] and doc["cc"] == [PLATFORM_TEAM]
+    assert doc["data"]["threshold"] == 7 and doc["data"]["days_left"] == 7 and doc["data"]["source"] == "recorded"
+    assert "expires in 7 days" in doc["subject"] and doc["text"].startswith("Hello Ivy IT,")
+    assert acct.secret not in json.dumps(doc)
+    assert len(mails(smtp_server, acct)) == 1  # mail and webhook, both once
