@@ -5,7 +5,6 @@ file, and the bulk property (a no-change plan's requests do not grow with accoun
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -246,7 +245,7 @@ def test_a_malformed_file_is_one_line_exit_2(iso: Cli, case):
 
 
 def _bad_entry(case: str, a: EntraApp, b: EntraApp) -> tuple[list[dict[str, Any]], str]:
-    good_a, good_b = entry(a), entry(b)
+    good_a = entry(a)
     bad = dict(good_a)
     if case == "unknown key":
         bad["domian"] = [a.domain]
