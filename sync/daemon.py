@@ -46,7 +46,15 @@ from sync.graph_client import (
     TokenRejected,
 )
 from sync.metrics import SyncMetrics
-from sync.notify import Notice, Notifier, expiry_notice, quarantine_notice, restored_notice, token_notice
+from sync.notify import (
+    Notice,
+    Notifier,
+    expiry_notice,
+    quarantine_notice,
+    restored_notice,
+    stale_secret_notice,
+    token_notice,
+)
 from sync.secrets import DirectorySecrets, SecretSource, SecretUnavailable
 from sync.settings import SyncSettings
 from sync.state import KnownUser, StateStore, utcnow
@@ -268,7 +276,7 @@ def sync_account(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: b
         try:
             rt.state.record_run(
                 account.id,
-                ok=result.status != "error",
+                ok=result.status == "ok",  # a quarantined or failed cycle is no successful sync
                 status=result.status,
                 errors=result.errors,
                 deactivated=result.applied,
@@ -294,6 +302,7 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
     st = rt.state.account(account.id)
     secret = rt.secrets.get(account.id)
     quarantined = account.quarantined
+    released = not quarantined and st.quarantined_at is not None
     allowance = 0
     if quarantined:
         result.status = "quarantined"
@@ -304,11 +313,15 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
         key = f"quarantine:{quarantined}"
         if not dry_run and not rt.state.notice_sent(account.id, key):  # the first notice failed, or none was sent
             _send(rt, account, quarantine_notice(account, reason, [], rt.sync), key, result)
-    elif st.quarantined_at:
+    elif released:
         allowance = st.quarantine_held  # released since the last cycle: let the held changes through
         result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
 
     read = GraphRead()
+    stale = secret is not None and bool(account.secret_hint) and \
+        not secret.get_secret_value().startswith(account.secret_hint or "")
+    if stale:
+        _flag_stale_secret(rt, account, secret, dry_run, result)
     if secret is None:
         result.errors.append(f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})")
     elif not account.tenant_id or not account.client_id:
@@ -321,7 +334,7 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
         if read.error:
             result.errors.append(read.error)
 
-    if read.token_error is not None:
+    if read.token_error is not None and not stale:  # a stale file of ours is not the customer's problem
         _flag_token_error(rt, account, read.token_error, secret, dry_run, result)
 
     if read.round is not None:
@@ -344,7 +357,7 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
                 result.applied = deprovision.apply(api, account, plan.actions, rt.state)
                 for action in plan.actions:
                     rt.metrics.deactivations.labels(action.kind, action.why).inc()
-                if allowance:
+                if released:
                     rt.state.clear_quarantine(account.id)
             _report_restored(rt, account, plan.restored, dry_run, result)
             progress.delta_link = read.round.delta_link
@@ -423,6 +436,25 @@ def _flag_token_error(rt: Runtime, account: SyncAccount, error: TokenRejected, s
     if rt.state.notice_sent(account.id, key):
         return
     notice = token_notice(account, error.kind, error.aadsts, rt.sync)
+    if dry_run:
+        result.notices.append(notice)
+        return
+    _send(rt, account, notice, key, result)
+
+
+def _flag_stale_secret(rt: Runtime, account: SyncAccount, secret: Any, dry_run: bool, result: AccountResult) -> None:
+    """Our secret file does not hold the account's current secret (its hint differs from
+    ``apsis.secretHint``): a rotation that did not reach the daemon. The platform team fixes
+    that; the customer's IT contact is not bothered with it."""
+    path = rt.secrets.describe(account.id)
+    result.errors.append(
+        f"the client secret in {path} is not account {account.id}'s current one (hint {account.secret_hint!r}); "
+        f"store the rotated secret with `apsis-sync secret set {account.id}`"
+    )
+    key = expiry.token_notice_key("stale-file", account.secret_hint, secret)
+    if rt.state.notice_sent(account.id, key):
+        return
+    notice = stale_secret_notice(account, path, rt.sync)
     if dry_run:
         result.notices.append(notice)
         return

@@ -30,7 +30,7 @@ PREFIX = "[APSIS One SSO]"
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # secret-expiry | secret-expired | token-expired | token-invalid | quarantine | restored
+    kind: str  # secret-expiry | secret-expired | token-expired | token-invalid | secret-file-stale | quarantine | restored
     account: str
     subject: str
     body: str
@@ -215,6 +215,23 @@ If they are not, ask the customer to restore the users in Entra before releasing
 """
     return Notice("quarantine", account.id, f"{PREFIX} {account.id}: quarantined by the deletion guard", body, to, (),
                   {"reason": reason, "held": len(held)})
+
+
+def stale_secret_notice(account: SyncAccount, path: str, settings: SyncSettings) -> Notice:
+    to = (settings.platform_team_email,) if settings.platform_team_email else ()
+    body = f"""The client secret apsis-sync holds for account {account.id} ({path}) is not the one
+Keycloak records as current (hint {account.secret_hint!r}): the last rotation did not reach
+the daemon. Until it does, the daemon signs in to Entra with the old secret, which stops
+working when the customer deletes it or it expires.
+
+Store the current secret:
+
+    apsis-sync secret set {account.id}
+
+-- apsis-sync
+"""
+    return Notice("secret-file-stale", account.id, f"{PREFIX} {account.id}: apsis-sync holds an outdated client secret",
+                  body, to, (), {"hint": account.secret_hint, "path": path})
 
 
 def restored_notice(account: SyncAccount, restored: list[Restored], settings: SyncSettings) -> Notice:

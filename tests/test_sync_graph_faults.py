@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from provisioning.keycloak_api import KeycloakApi
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
-from tests.sync_fixtures import SmtpServer, SyncHarness, entra_oid
+from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
 
 
 def delta_calls(emulator: EntraEmulator, status: int) -> int:
@@ -98,7 +98,8 @@ def test_failing_accounts_do_not_stop_the_others(
     email, user_id = healthy.person("vic")
     harness = sync(graph_max_attempts=3)
     harness.add(down, healthy)
-    harness.secrets.put(wrong_secret.id, SecretStr("W" * 40))  # not a secret of that app
+    # A secret the customer deleted in Entra: it still starts with the recorded hint.
+    harness.secrets.put(wrong_secret.id, SecretStr(wrong_secret.secret[:3] + "W" * 37))
     harness.cycle(healthy)
     emulator.delete_user(healthy.tenant_id, entra_oid(emulator, healthy, email))
     emulator.inject_graph_fault("server_error", count=50, status=502, retry_after=None, tenant_id=down.tenant_id)
@@ -150,3 +151,38 @@ def test_an_unreachable_entra_fails_the_account_quickly_with_one_line(
     assert result.status == "error"
     assert result.errors[0] == f"Entra at 127.0.0.1 is unreachable for tenant {acct.tenant_id} (ServiceRequestError)"
     assert len(harness.waits) == 2  # our backoff between the 3 attempts, recorded, not slept
+
+
+def test_an_outdated_secret_file_is_our_problem_not_the_customers(
+    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer, settings,
+) -> None:
+    """apsis-sso rotated the secret (new hint in Keycloak) but the daemon's file still holds the
+    old one, which Entra still accepts: deprovisioning goes on, the platform team is told once,
+    the customer's IT contact hears nothing."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from provisioning import onboarding
+
+    acct = accounts.create(stage="live")
+    email, user_id = acct.person("yan")
+    harness = sync()
+    harness.add(acct)  # the old secret
+    harness.cycle(acct)
+    new_secret = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=300),
+                                     secret_text="N3w" + "n" * 37)
+    onboarding.rotate_secret(api, settings, acct.id, new_secret, date.today() + timedelta(days=300))
+    emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
+
+    result = harness.cycle(acct).result(acct.id)
+    assert result.status == "error"
+    assert "is not account" in result.errors[0] and "hint 'N3w'" in result.errors[0]
+    assert [a.user_id for a in result.actions] == [user_id]  # the old secret still works
+    assert api.user(user_id)["enabled"] is False  # type: ignore[index]
+    harness.cycle(acct)
+    stale = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="secret-file-stale") if m["X-Apsis-Sync-Account"] == acct.id]
+    assert len(stale) == 1 and f"apsis-sync secret set {acct.id}" in stale[0].get_payload()
+    assert smtp_server.messages(to=f"it@{acct.domain}") == []
+
+    harness.secrets.put(acct.id, SecretStr(new_secret))
+    assert harness.cycle(acct).result(acct.id).status == "ok"

@@ -142,3 +142,14 @@ def test_a_quarantine_set_on_the_organization_holds_even_without_state(
     harness.cycle(acct)
     told = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine") if m["X-Apsis-Sync-Account"] == acct.id]
     assert len(told) == 1 and "set by an operator" in told[0].get_payload()
+    assert harness.state.account(acct.id).last_success is None  # a held cycle is no successful sync
+
+    # Released by removing the attribute (what `apsis-sync release` does): the held change goes through.
+    org = api.organization(acct.org_id)
+    assert org is not None
+    del org["attributes"]["apsis.quarantined"]
+    api.update_organization(acct.org_id, org)
+    after = harness.cycle(acct).result(acct.id)
+    assert after.status == "ok" and [a.user_id for a in after.actions] == [user_id]
+    st = harness.state.account(acct.id)
+    assert st.quarantined_at is None and st.last_success is not None
