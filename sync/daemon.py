@@ -289,7 +289,8 @@ def sync_account(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: b
         except Exception:  # noqa: BLE001 - the log has it; the next cycle redoes the same work
             log.exception("cannot record the run", extra={"account": account.id})
     rt.metrics.account_runs.labels(result.status).inc()
-    level = logging.ERROR if result.status == "error" else logging.INFO
+    eventful = result.errors or result.actions or result.notices or result.restored or result.status != "ok"
+    level = logging.ERROR if result.status == "error" else logging.INFO if eventful else logging.DEBUG
     log.log(level, "account synced", extra={
         "account": account.id, "status": result.status, "mode": result.mode, "deactivated": result.applied,
         "planned": len(result.actions), "errors": result.errors, "dry_run": dry_run, "seconds": round(result.seconds, 3),

@@ -32,6 +32,7 @@ class JsonFormatter(logging.Formatter):
         doc.update(_fields(record))
         if record.exc_info and record.exc_info[0] is not None:
             doc["error_type"] = record.exc_info[0].__name__
+            doc["traceback"] = self.formatException(record.exc_info)
         return json.dumps(doc, default=str)
 
 
@@ -39,7 +40,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         parts = " ".join(f"{k}={_text(v)}" for k, v in _fields(record).items())
-        return f"{ts} {record.levelname:<7} {record.getMessage()}" + (f" {parts}" if parts else "")
+        line = f"{ts} {record.levelname:<7} {record.getMessage()}" + (f" {parts}" if parts else "")
+        if record.exc_info and record.exc_info[0] is not None:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 def _text(value: Any) -> str:

@@ -186,3 +186,29 @@ def test_an_outdated_secret_file_is_our_problem_not_the_customers(
 
     harness.secrets.put(acct.id, SecretStr(new_secret))
     assert harness.cycle(acct).result(acct.id).status == "ok"
+
+
+def test_an_unexpected_error_in_one_account_is_contained(
+    accounts: AccountFactory, sync: Callable[..., SyncHarness],
+) -> None:
+    """A vault plugged in as the SecretSource blows up for one account: that account fails
+    with a one-line error, the other is synced."""
+    broken = accounts.create(stage="live")
+    fine = accounts.create(stage="live")
+    harness = sync()
+    harness.add(fine)
+    directory = harness.rt.secrets
+
+    class FlakyVault:
+        def get(self, account_id: str) -> SecretStr | None:
+            if account_id == broken.id:
+                raise RuntimeError("vault lease expired\nsecond line")
+            return directory.get(account_id)
+
+        def describe(self, account_id: str) -> str:
+            return f"vault:{account_id}"
+
+    harness.rt.secrets = FlakyVault()
+    report = harness.cycle(broken, fine)
+    assert report.result(broken.id).errors == ["unexpected RuntimeError: vault lease expired"]
+    assert report.result(fine.id).status == "ok"
