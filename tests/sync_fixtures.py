@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-import mailbox
+import email
+import email.policy
 import os
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from email.message import Message
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,12 @@ class SmtpServer:
     maildir: Path
     process: subprocess.Popen[bytes]
 
-    def messages(self, to: str | None = None, kind: str | None = None) -> list[Message]:
+    def messages(self, to: str | None = None, kind: str | None = None) -> list[EmailMessage]:
         """Messages received so far, optionally only those addressed (To or Cc) to ``to``."""
-        box = mailbox.Maildir(self.maildir, create=False)
-        out: list[Message] = []
-        for msg in box:
+        out: list[EmailMessage] = []
+        for path in sorted((self.maildir / "new").glob("*")) + sorted((self.maildir / "cur").glob("*")):
+            # The modern policy unfolds long headers and decodes bodies (``get_content()``).
+            msg = email.message_from_bytes(path.read_bytes(), _class=EmailMessage, policy=email.policy.default)
             rcpt = f"{msg.get('To', '')},{msg.get('Cc', '')}".lower()
             if to is not None and to.lower() not in rcpt:
                 continue

@@ -162,7 +162,7 @@ def test_restored_and_re_enabled_users_are_reported_not_re_enabled(
     assert api.user(disabled_id)["enabled"] is False  # type: ignore[index]
     mails = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="restored") if m["X-Apsis-Sync-Account"] == acct.id]
     assert len(mails) == 1
-    text = mails[0].get_payload()
+    text = mails[0].get_content()
     assert deleted_email in text and disabled_email in text and "not re-enabled" in text
 
     # Reported once: a further change to them does not report again.

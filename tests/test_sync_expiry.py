@@ -42,7 +42,7 @@ def test_a_30_day_expiring_secret_produces_exactly_one_mail_to_the_it_contact(
     assert msg["Cc"] == PLATFORM_TEAM
     assert msg["X-Apsis-Sync-Kind"] == "secret-expiry"
     assert "expires in 30 days" in msg["Subject"]
-    body = msg.get_payload()
+    body = msg.get_content()
     assert "Hello Ivy IT," in body and acct.app_id in body and f'starts with "{acct.secret[:3]}"' in body
     assert acct.secret not in msg.as_string()
     assert harness.state.account(acct.id).secret_expires == date.today() + timedelta(days=30)
@@ -90,7 +90,7 @@ def test_application_read_all_gives_the_real_end_date_of_the_secret_in_use(
     assert (result.expiry.source, result.expiry.days_left) == ("graph", 10)
     (msg,) = mails(smtp_server, acct)
     assert "expires in 10 days" in msg["Subject"]
-    assert "the app registration in your tenant" in msg.get_payload()
+    assert "the app registration in your tenant" in msg.get_content()
     assert any(r["path"].startswith("/v1.0/applications(appId=") and r["status"] == 200 for r in emulator.requests_log)
 
 

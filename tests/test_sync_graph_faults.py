@@ -181,7 +181,7 @@ def test_an_outdated_secret_file_is_our_problem_not_the_customers(
     assert api.user(user_id)["enabled"] is False  # type: ignore[index]
     harness.cycle(acct)
     stale = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="secret-file-stale") if m["X-Apsis-Sync-Account"] == acct.id]
-    assert len(stale) == 1 and f"apsis-sync secret set {acct.id}" in stale[0].get_payload()
+    assert len(stale) == 1 and f"apsis-sync secret set {acct.id}" in stale[0].get_content()
     assert smtp_server.messages(to=f"it@{acct.domain}") == []
 
     harness.secrets.put(acct.id, SecretStr(new_secret))

@@ -71,8 +71,8 @@ def test_guard_quarantines_past_the_threshold_and_release_lets_the_held_changes_
     assert harness.state.delta_link(acct.id) == link  # the changes stay to be read again
     mails = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine") if m["X-Apsis-Sync-Account"] == acct.id]
     assert len(mails) == 1
-    assert f"apsis-sync release {acct.id}" in mails[0].get_payload()
-    assert all(email in mails[0].get_payload() for email, _ in doomed)
+    assert f"apsis-sync release {acct.id}" in mails[0].get_content()
+    assert all(email in mails[0].get_content() for email, _ in doomed)
 
     # While quarantined, cycles act on nobody and do not mail again; a dry run lists what is held.
     held = harness.cycle(acct).result(acct.id)
@@ -141,7 +141,7 @@ def test_a_quarantine_set_on_the_organization_holds_even_without_state(
     # The platform team hears of it once (this daemon had not told them yet).
     harness.cycle(acct)
     told = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine") if m["X-Apsis-Sync-Account"] == acct.id]
-    assert len(told) == 1 and "set by an operator" in told[0].get_payload()
+    assert len(told) == 1 and "set by an operator" in told[0].get_content()
     assert harness.state.account(acct.id).last_success is None  # a held cycle is no successful sync
 
     # Released by removing the attribute (what `apsis-sync release` does): the held change goes through.
