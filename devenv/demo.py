@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             "APSIS_SSO_ENTRA_CA_BUNDLE": str(emulator.ca_bundle),
             "APSIS_SYNC_DATA_DIR": str(state / "sync"),
             "APSIS_SYNC_SECRETS_DIR": str(state / "secrets"),
+            "APSIS_SSO_SYNC_SECRETS_DIR": str(state / "secrets"),  # create hands the secret to the daemon
             "APSIS_SYNC_SMTP_HOST": "127.0.0.1",
             "APSIS_SYNC_SMTP_PORT": str(smtp_port),
             "APSIS_SYNC_MAIL_FROM": "apsis-sync@apsis.example",
@@ -190,10 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         if not bob.sso_login(f"bob@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}").ok:
             raise SystemExit("demo: bob's SSO login failed")
 
-        step("The daemon gets the account's client secret the way a container would: a secrets file")
-        secret_file = state / "secrets" / ACCOUNT
-        secret_file.write_text(client_secret)
-        secret_file.chmod(0o600)
+        summary.append(("Secret for apsis-sync", created.get("secret_file") or "NOT STORED"))
 
         step("First apsis-sync cycle: reads every Entra user once and keeps Graph's delta link")
         first = run_cli([bin_path("apsis-sync"), "run", "--once"], env, check=False)

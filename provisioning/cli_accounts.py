@@ -50,6 +50,8 @@ def _report(result: Result, output_format: str, *, done: str, dry_run: bool, hea
         output.plan(result.plan, title=title)
         if heading and result.links:
             output.links(result.links, heading=heading)
+    if result.secret_file:
+        output.status(f"the client secret is stored for apsis-sync in {result.secret_file}")
     output.warnings(warnings)
 
 

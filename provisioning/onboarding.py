@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from provisioning import entra_check, links, validation
+from provisioning import entra_check, links, secret_files, validation
 from provisioning.accounts import HASH_KEY, Snapshot, account_from_keycloak, is_managed, plan_account, plan_delete
-from provisioning.errors import Conflict, EntraError, InvalidInput, NotFound
+from provisioning.errors import ApsisSsoError, Conflict, EntraError, InvalidInput, NotFound
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import Account, Stage, idp_alias
 from provisioning.plan import Plan
@@ -33,6 +34,7 @@ class Result:
     applied: bool
     links: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    secret_file: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,7 +43,21 @@ class Result:
             "plan": self.plan.to_dict(),
             "links": self.links,
             "warnings": self.warnings + self.plan.warnings,
+            "secret_file": str(self.secret_file) if self.secret_file else None,
         }
+
+
+def _hand_to_daemon(settings: Settings, account_id: str, secret: SecretStr, dry_run: bool) -> Path | None:
+    """Store the secret where apsis-sync reads it, if that directory is configured."""
+    if dry_run or settings.sync_secrets_dir is None:
+        return None
+    try:
+        return secret_files.write(settings.sync_secrets_dir, account_id, secret)
+    except OSError as exc:
+        raise ApsisSsoError(
+            f"Keycloak has the new secret of {account_id}, but writing it to {settings.sync_secrets_dir} "
+            f"failed ({exc.strerror}); store it with `apsis-sync secret set {account_id}`"
+        ) from None
 
 
 def load(api: KeycloakApi, account_id: str) -> tuple[Account, dict[str, Any], dict[str, Any] | None]:
@@ -100,6 +116,7 @@ def create(
         applied=not dry_run,
         links=customer_links(settings, account),
         warnings=warnings(api, account, today=today, settings=settings if check_secret else None),
+        secret_file=_hand_to_daemon(settings, account.id, secret, dry_run),
     )
 
 
@@ -216,7 +233,9 @@ def rotate_secret(
     new = account.with_changes(client_secret=SecretStr(clean), secret_expires=expiry)
     if check_secret:
         entra_check.prove_secret(settings, account.tenant_id, account.client_id, clean)
-    return update(api, settings, new, dry_run=dry_run)
+    result = update(api, settings, new, dry_run=dry_run)
+    result.secret_file = _hand_to_daemon(settings, account.id, SecretStr(clean), dry_run)
+    return result
 
 
 def delete(api: KeycloakApi, account_id: str, *, dry_run: bool = False) -> Plan:

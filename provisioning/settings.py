@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         description="Redirect URIs of the example apsis-one client",
     )
     templates_dir: Path = Field(REPO_ROOT / "realm-templates", description="Where the realm templates live")
+    sync_secrets_dir: Path | None = Field(
+        None, description="The sync daemon's secrets directory: create and rotate-secret also store the secret there"
+    )
 
     @field_validator("keycloak_url", "keycloak_public_url", "entra_authority", "graph_base_url")
     @classmethod

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from provisioning import validation
+from provisioning import secret_files
 
 
 class SecretSource(Protocol):
@@ -41,36 +41,22 @@ class DirectorySecrets:
         self.directory = directory
 
     def _path(self, account_id: str) -> Path:
-        # Validated ids cannot contain a path separator or "..".
-        return self.directory / validation.account_id(account_id)
+        return secret_files.path_for(self.directory, account_id)
 
     def get(self, account_id: str) -> SecretStr | None:
-        path = self._path(account_id)
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
+            return secret_files.read(self.directory, account_id)
         except OSError as exc:
-            raise SecretUnavailable(f"cannot read the client secret file {path}: {exc.strerror}") from None
-        return SecretStr(value) if value else None
+            raise SecretUnavailable(
+                f"cannot read the client secret file {self._path(account_id)}: {exc.strerror}"
+            ) from None
 
     def describe(self, account_id: str) -> str:
         return str(self._path(account_id))
 
     def put(self, account_id: str, secret: SecretStr) -> Path:
         """Store a secret atomically with owner-only permissions (rotation replaces it whole)."""
-        path = self._path(account_id)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{account_id}.")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(secret.get_secret_value() + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return secret_files.write(self.directory, account_id, secret)
 
 
 class SecretUnavailable(Exception):

@@ -299,3 +299,31 @@ def test_rotate_secret_bad_input(cli: Cli, onboarded, tmp_path):
                                    "--client-secret-file", str(secret_file), expect=2).stderr
     both = cli.run(*base, "--secret-expires", _in(30), "--client-secret-env", "X", expect=2)
     assert "either by --client-secret-file or by --client-secret-env" in both.stderr
+
+
+def test_rotate_secret_hands_the_new_secret_to_the_sync_daemon(cli: Cli, onboarded, api, emulator, tmp_path):
+    """With APSIS_SSO_SYNC_SECRETS_DIR set, the daemon's copy is replaced in the same command,
+    so a rotation cannot leave apsis-sync holding the old secret."""
+    from pydantic import SecretStr
+
+    from sync.secrets import DirectorySecrets
+
+    acct = onboarded()
+    secrets_dir = tmp_path / "daemon-secrets"
+    DirectorySecrets(secrets_dir).put(acct.id, SecretStr(acct.secret))
+    new = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=400))
+    KNOWN_SECRETS.add(new)
+    secret_file = tmp_path / "new.secret"
+    secret_file.write_text(new)
+
+    dry = cli.json("account", "rotate-secret", acct.id, "--secret-expires", _in(400), "--client-secret-file",
+                   str(secret_file), "--dry-run", env={"APSIS_SSO_SYNC_SECRETS_DIR": str(secrets_dir)})
+    assert dry["secret_file"] is None
+    assert DirectorySecrets(secrets_dir).get(acct.id).get_secret_value() == acct.secret
+
+    doc = cli.json("account", "rotate-secret", acct.id, "--secret-expires", _in(400), "--client-secret-file",
+                   str(secret_file), env={"APSIS_SSO_SYNC_SECRETS_DIR": str(secrets_dir)})
+    stored = secrets_dir / acct.id
+    assert doc["secret_file"] == str(stored)
+    assert DirectorySecrets(secrets_dir).get(acct.id).get_secret_value() == new
+    assert stored.stat().st_mode & 0o777 == 0o600
