@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import statistics
 import sys
 import tempfile
@@ -32,9 +31,8 @@ from provisioning import onboarding  # noqa: E402
 from provisioning.keycloak_api import KeycloakApi  # noqa: E402
 from provisioning.links import redirect_uri  # noqa: E402
 from provisioning.realm import plan_realm  # noqa: E402
-from provisioning.settings import Settings  # noqa: E402
 from tests.entra_emulator import EntraEmulator  # noqa: E402
-from tests.helpers import AccountFactory  # noqa: E402
+from tests.helpers import AccountFactory, local_settings  # noqa: E402
 from tests.login_driver import Browser  # noqa: E402
 
 
@@ -63,15 +61,7 @@ def main() -> int:
 
 
 def run(server: KeycloakServer, emulator: EntraEmulator, users: int, rounds: int) -> dict[str, float | int]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        keycloak_url=server.url,
-        keycloak_admin_password=server.admin_password,
-        keycloak_client_secret=secrets.token_urlsafe(32),
-        entra_authority=emulator.authority,
-        graph_base_url=emulator.graph_base_url,
-        entra_ca_bundle=Path(emulator.ca_bundle),
-    )
+    settings = local_settings(server.url, server.admin_password, emulator)
     plan_realm(KeycloakApi.for_admin(settings), settings).apply()
     api = KeycloakApi.for_tooling(settings)
     acct = AccountFactory(api=api, settings=settings, emulator=emulator, prefix="bench").create(stage="live")

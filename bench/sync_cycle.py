@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import statistics
 import sys
 import tempfile
@@ -32,13 +31,11 @@ from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import onboarding  # noqa: E402
 from provisioning.keycloak_api import KeycloakApi  # noqa: E402
 from provisioning.realm import plan_realm  # noqa: E402
-from provisioning.settings import Settings  # noqa: E402
 from sync.accounts import discover  # noqa: E402
 from sync.daemon import Runtime, run_cycle  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
-from sync.state import StateStore  # noqa: E402
 from tests.entra_emulator import EntraEmulator  # noqa: E402
-from tests.helpers import AccountFactory, create_apsis_user  # noqa: E402
+from tests.helpers import AccountFactory, local_settings, create_apsis_user  # noqa: E402
 
 
 def main() -> int:
@@ -67,15 +64,7 @@ def main() -> int:
 
 
 def run(server: KeycloakServer, emulator: EntraEmulator, tmp: Path, users: int, rounds: int, deletions: int) -> dict:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        keycloak_url=server.url,
-        keycloak_admin_password=server.admin_password,
-        keycloak_client_secret=secrets.token_urlsafe(32),
-        entra_authority=emulator.authority,
-        graph_base_url=emulator.graph_base_url,
-        entra_ca_bundle=Path(emulator.ca_bundle),
-    )
+    settings = local_settings(server.url, server.admin_password, emulator)
     plan_realm(KeycloakApi.for_admin(settings), settings).apply()
     api = KeycloakApi.for_tooling(settings)
     emulator.set_delta_page_size(100)

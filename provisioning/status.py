@@ -17,11 +17,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
-from provisioning.accounts import HASH_KEY, Snapshot, account_from_keycloak, is_managed
-from provisioning.errors import Conflict, NotFound
+from provisioning.accounts import HASH_KEY, Snapshot, account_from_keycloak
 from provisioning.keycloak_api import KeycloakApi
-from provisioning import validation
 from provisioning.model import Account, idp_alias
+from provisioning.onboarding import load
 
 EVENTS_SCAN = 5000
 EVENTS_PAGE = 500
@@ -126,14 +125,9 @@ def list_accounts(api: KeycloakApi, *, counts: bool = True, events_scan: int = E
 
 
 def show_account(api: KeycloakApi, account_id: str, *, events_scan: int = EVENTS_SCAN) -> AccountStatus:
-    account_id = validation.account_id(account_id)
-    org = api.organization_by_alias(account_id)
-    if org is None:
-        raise NotFound(f"no account {account_id!r}")
-    if not is_managed(org):
-        raise Conflict(f"organization {account_id!r} is not managed by apsis-sso; leaving it alone")
-    alias = idp_alias(account_id)
-    status = _with_counts(api, _status(org, api.identity_provider(alias)))
+    account, org, idp = load(api, account_id)
+    alias = account.idp_alias
+    status = _with_counts(api, _status(org, idp))
     logins = last_sso_logins(api, {alias}, events_scan) if events_scan else {}
     return replace(status, last_sso_login=logins.get(alias))
 

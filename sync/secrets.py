@@ -12,8 +12,6 @@ log line, an exception message or a ``repr``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from provisioning.keycloak_api import KeycloakApi
 from provisioning.realm import plan_realm
 from provisioning.settings import Settings
 from tests.entra_emulator import EntraEmulator
-from tests.helpers import AccountFactory
+from tests.helpers import AccountFactory, local_settings
 
 # Fixtures of the CLI and sync test suites live next to them.
 pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures"]
@@ -47,17 +46,8 @@ def keycloak(emulator: EntraEmulator, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="session")
 def settings(keycloak: KeycloakServer, emulator: EntraEmulator) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        keycloak_url=keycloak.url,
-        realm="apsis",
-        keycloak_admin_username=keycloak.admin_username,
-        keycloak_admin_password=keycloak.admin_password,
-        keycloak_client_secret=secrets.token_urlsafe(32),
-        entra_authority=emulator.authority,
-        graph_base_url=emulator.graph_base_url,
-        entra_ca_bundle=Path(emulator.ca_bundle),
-    )
+    return local_settings(keycloak.url, keycloak.admin_password, emulator,
+                          realm="apsis", keycloak_admin_username=keycloak.admin_username)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from provisioning import onboarding
@@ -16,6 +17,20 @@ from provisioning.settings import Settings
 from tests.entra_emulator import EntraEmulator
 
 PASSWORD = "Correct-Horse-7"
+
+
+def local_settings(keycloak_url: str, admin_password: str, emulator: EntraEmulator, **overrides: Any) -> Settings:
+    """Settings for a local Keycloak and the emulator, ignoring the developer's .env and shell."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        keycloak_url=keycloak_url,
+        keycloak_admin_password=admin_password,
+        keycloak_client_secret=secrets.token_urlsafe(32),
+        entra_authority=emulator.authority,
+        graph_base_url=emulator.graph_base_url,
+        entra_ca_bundle=Path(emulator.ca_bundle),
+        **overrides,
+    )
 
 
 def create_apsis_user(
