@@ -8,20 +8,15 @@ their functions, so ``apsis-sso --help`` loads click and nothing heavy.
 
 from __future__ import annotations
 
-import os
-import sys
-import traceback
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
 from provisioning.cli_accounts import account
 from provisioning.cli_context import AppContext
 from provisioning.cli_declarative import apply_file, export, plan_file
+from provisioning.cli_failures import ApsisCli
 from provisioning.cli_realm import realm
-from provisioning.errors import ApsisSsoError
 
 EXIT_CODES = """\b
 Exit codes:
@@ -31,54 +26,6 @@ Exit codes:
      unreachable or credentials refused, Entra refused the tenant or secret
   3  plan --detailed-exitcode: there are changes to apply
 """
-
-
-class ApsisCli(click.Group):
-    """A click group whose ``main`` maps every failure to one stderr line and an exit code,
-    also under click's test runner (which calls ``main`` too)."""
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
-        debug = "--debug" in argv or os.environ.get("APSIS_SSO_DEBUG", "") not in ("", "0", "false")
-        try:
-            result = super().main(argv, prog_name or "apsis-sso", complete_var, standalone_mode=False, **extra)
-            code = result if isinstance(result, int) else 0
-        except ApsisSsoError as exc:
-            code = _fail(str(exc), exc.exit_code, debug)
-        except click.exceptions.NoArgsIsHelpError as exc:  # `apsis-sso account`: show the help
-            assert exc.ctx is not None
-            click.echo(exc.ctx.get_help())
-            code = 0
-        except click.UsageError as exc:
-            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-            code = _fail(f"{exc.format_message()}{hint}", 2, False)
-        except click.ClickException as exc:
-            code = _fail(exc.format_message(), exc.exit_code, False)
-        except click.Abort:
-            code = _fail("aborted", 1, False)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-            code = _fail(f"unexpected failure: {detail}" + ("" if debug else " (rerun with --debug for the traceback)"), 1, debug)
-        if standalone_mode:
-            sys.exit(code)
-        return code
-
-
-def _fail(message: str, code: int, debug: bool) -> int:
-    from provisioning.secret_input import scrub
-
-    if debug and sys.exc_info()[0] is not None:
-        click.echo(scrub(traceback.format_exc()), err=True)
-    click.echo(f"error: {scrub(message)}", err=True)
-    return code
 
 
 @click.group(

@@ -10,13 +10,13 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import SecretStr, ValidationError
 
+from provisioning.cli_failures import ApsisCli
 from provisioning.errors import ApsisSsoError, InvalidInput
 
 EXIT_CODES = """\b
@@ -29,52 +29,21 @@ Exit codes:
 """
 
 
-class SyncCli(click.Group):
-    """Maps every failure to one stderr line and an exit code (also under click's test runner)."""
+class SyncCli(ApsisCli):
+    """apsis-sso's failure handling, plus the daemon's own unusable-state and setting errors."""
 
-    def main(  # type: ignore[override]
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
+    program = "apsis-sync"
+    debug_option = False
+
+    def known_failure(self, exc: Exception) -> tuple[str, int] | None:
         from sync.secrets import SecretUnavailable
         from sync.state import StateUnavailable
 
-        argv = list(sys.argv[1:] if args is None else args)
-        try:
-            result = super().main(argv, prog_name or "apsis-sync", complete_var, standalone_mode=False, **extra)
-            code = result if isinstance(result, int) else 0
-        except ApsisSsoError as exc:
-            code = _fail(str(exc), exc.exit_code)
-        except (StateUnavailable, SecretUnavailable) as exc:
-            code = _fail(str(exc), 2)
-        except ValidationError as exc:
-            code = _fail(_setting_error(exc), 2)
-        except click.exceptions.NoArgsIsHelpError as exc:
-            assert exc.ctx is not None
-            click.echo(exc.ctx.get_help())
-            code = 0
-        except click.UsageError as exc:
-            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-            code = _fail(f"{exc.format_message()}{hint}", 2)
-        except click.ClickException as exc:
-            code = _fail(exc.format_message(), exc.exit_code)
-        except click.Abort:
-            code = _fail("aborted", 1)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            code = _fail(f"unexpected failure: {type(exc).__name__}{': ' + first if first else ''}", 1)
-        if standalone_mode:
-            sys.exit(code)
-        return code
-
-
-def _fail(message: str, code: int) -> int:
-    click.echo(f"error: {message}", err=True)
-    return code
+        if isinstance(exc, (StateUnavailable, SecretUnavailable)):
+            return str(exc), 2
+        if isinstance(exc, ValidationError):
+            return _setting_error(exc), 2
+        return None
 
 
 def _setting_error(exc: ValidationError) -> str:

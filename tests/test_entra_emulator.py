@@ -829,8 +829,8 @@ def test_runs_as_a_process_with_a_seed(tmp_path: Path) -> None:
 def test_azure_identity_and_msgraph_sdk_work_against_it(em: EntraEmulator, world: World, page_size: None) -> None:
     """The recipe the sync daemon needs: instance discovery off, the emulator's CA, Graph base URL
     and allowed host set before the client is built."""
-    azure_identity = pytest.importorskip("azure.identity.aio")
-    httpx = pytest.importorskip("httpx")
+    import azure.identity.aio as azure_identity
+    import httpx
     from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
     from msgraph import GraphRequestAdapter, GraphServiceClient
     from kiota_abstractions.base_request_configuration import RequestConfiguration

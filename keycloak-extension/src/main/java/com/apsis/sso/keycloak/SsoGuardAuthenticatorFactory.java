@@ -1,17 +1,10 @@
 package com.apsis.sso.keycloak;
 
-import java.util.List;
-
-import org.keycloak.Config;
 import org.keycloak.authentication.Authenticator;
-import org.keycloak.authentication.AuthenticatorFactory;
-import org.keycloak.models.AuthenticationExecutionModel.Requirement;
 import org.keycloak.models.KeycloakSession;
-import org.keycloak.models.KeycloakSessionFactory;
-import org.keycloak.provider.ProviderConfigProperty;
 
 /** Registers {@link SsoGuardAuthenticator} as {@value #PROVIDER_ID} for the post-broker-login flow. */
-public class SsoGuardAuthenticatorFactory implements AuthenticatorFactory {
+public class SsoGuardAuthenticatorFactory extends ApsisAuthenticatorFactory {
 
     public static final String PROVIDER_ID = "apsis-sso-guard";
 
@@ -40,40 +33,4 @@ public class SsoGuardAuthenticatorFactory implements AuthenticatorFactory {
     }
 
     /** Same category as the safe-link authenticator, for the same brute-force reason. */
-    @Override
-    public String getReferenceCategory() {
-        return SafeLinkAuthenticatorFactory.CATEGORY;
-    }
-
-    @Override
-    public boolean isConfigurable() {
-        return false;
-    }
-
-    @Override
-    public Requirement[] getRequirementChoices() {
-        return SafeLinkAuthenticatorFactory.REQUIREMENTS;
-    }
-
-    @Override
-    public boolean isUserSetupAllowed() {
-        return false;
-    }
-
-    @Override
-    public List<ProviderConfigProperty> getConfigProperties() {
-        return List.of();
-    }
-
-    @Override
-    public void init(Config.Scope config) {
-    }
-
-    @Override
-    public void postInit(KeycloakSessionFactory factory) {
-    }
-
-    @Override
-    public void close() {
-    }
 }
