@@ -104,6 +104,11 @@ def load(path: Path) -> Desired:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (exc.object.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InvalidInput(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at line {line}, column "
+                           f"{column}); save the file as UTF-8") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -166,6 +171,8 @@ def _resolve_secret(ref: SecretRef, base: Path) -> SecretStr:
             value = file.read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInput(f"client_secret: cannot read {file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise InvalidInput(f"client_secret: {file} is not UTF-8 text") from None
     secret_input.remember(value.strip())
     return SecretStr(value.strip())
 

@@ -75,8 +75,15 @@ class Account:
         allow_past_expiry: bool = False,
     ) -> "Account":
         account = validation.account_id(id)
-        if not name.strip():
-            raise validation.InvalidInput(f"account {account}: the name is empty")
+
+        def text(value: str, what: str) -> str:
+            try:
+                return validation.free_text(value, what)
+            except validation.InvalidInput as exc:
+                raise validation.InvalidInput(f"account {account}: {exc}") from None
+
+        clean_name = text(name, "name")
+        contact_name = text(it_contact_name, "IT contact's name")
         if not domains:
             raise validation.InvalidInput(f"account {account}: at least one --domain is required")
         clean_domains = tuple(dict.fromkeys(validation.domain(d) for d in domains))
@@ -88,7 +95,8 @@ class Account:
             try:
                 expires = date.fromisoformat(secret_expires.strip())
             except ValueError:
-                raise validation.InvalidInput(f"invalid date {secret_expires!r}: expected YYYY-MM-DD") from None
+                raise validation.InvalidInput(
+                    f"invalid date {validation.shown(secret_expires)}: expected YYYY-MM-DD") from None
         else:
             expires = validation.future_date(secret_expires, today)
         if stage not in STAGES:
@@ -100,12 +108,12 @@ class Account:
             secret = client_secret
         return cls(
             id=account,
-            name=name.strip(),
+            name=clean_name,
             tenant_id=validation.tenant_id(tenant_id),
             client_id=validation.client_id(client_id),
             domains=clean_domains,
             secret_expires=expires,
-            it_contact=ItContact(it_contact_name.strip(), validation.email(it_contact_email)),
+            it_contact=ItContact(contact_name, validation.email(it_contact_email)),
             stage=stage,  # type: ignore[arg-type]
             pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
             client_secret=secret,

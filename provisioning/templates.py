@@ -26,6 +26,8 @@ def load(templates_dir: Path, name: str) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read template {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"template {path} is not UTF-8 text") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

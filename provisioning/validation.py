@@ -1,16 +1,37 @@
 """Validation of operator input, before anything touches Keycloak.
 
 Each function returns the normalised value or raises ``InvalidInput`` with a one-line
-message that names the bad value (never a secret).
+message that names the bad value (never a secret), shortened so that a pasted novel stays
+one readable line.
+
+Lengths are Keycloak's column limits (Liquibase changelogs of Keycloak 26.7.3, module
+keycloak-model-jpa): an organization's ``NAME`` is ``VARCHAR(255)`` (jpa-changelog-25.0.0),
+an identity provider's ``PROVIDER_DISPLAY_NAME`` ``VARCHAR(255)`` (2.3.0), every
+organization attribute value is a row of ``GROUP_ATTRIBUTE.VALUE``, ``NVARCHAR(255)``
+(1.7.0, 2.5.0), and a domain ``ORG_DOMAIN.NAME`` ``VARCHAR(255)``. Beyond them Keycloak
+answers HTTP 500 (or, on some databases, truncates). Java and SQL Server count UTF-16 code
+units, PostgreSQL code points: the limits count UTF-16 units, the stricter of the two.
+Control characters are refused in free text too: PostgreSQL refuses NUL, and a newline in a
+name would break every one-line message and table that shows it.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from datetime import date
 
 from provisioning.errors import InvalidInput
+
+# Keycloak's limit for an organization name, an IdP display name and an attribute value.
+TEXT_MAX = 255
+# RFC 5321 4.5.3.1.3: a forward-path holds at most 256 octets with its angle brackets.
+EMAIL_MAX = 254
+# Entra generates 40-character secret values; anything far longer is not one (and would
+# only be sent to Entra to be refused).
+SECRET_MAX = 512
+SHOWN_MAX = 60
 
 ACCOUNT_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 # RFC 1035 labels, at least one dot, a TLD of letters (or an IDN A-label).
@@ -18,11 +39,37 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(
 EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 
 
+def shown(value: str) -> str:
+    """``value`` as an error message quotes it: repr, cut short when long."""
+    if len(value) <= SHOWN_MAX:
+        return repr(value)
+    return f"{value[:SHOWN_MAX]!r}... ({len(value)} characters)"
+
+
+def utf16_length(value: str) -> int:
+    """Length as Java (and so Keycloak's column checks) counts it."""
+    return len(value.encode("utf-16-le")) // 2
+
+
+def free_text(value: str, what: str, *, max_length: int = TEXT_MAX) -> str:
+    """A name or other free text Keycloak stores: stripped, not empty, no control
+    characters, at most ``max_length`` UTF-16 units."""
+    text = value.strip()
+    if not text:
+        raise InvalidInput(f"the {what} is empty")
+    length = utf16_length(text)
+    if length > max_length:
+        raise InvalidInput(f"the {what} is {length} characters long; Keycloak stores at most {max_length}")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise InvalidInput(f"the {what} {shown(text)} contains a control character (newline, tab, NUL, ...)")
+    return text
+
+
 def account_id(value: str) -> str:
     value = value.strip()
     if not ACCOUNT_ID.match(value):
         raise InvalidInput(
-            f"invalid account id {value!r}: use 1-40 lower-case letters, digits and inner hyphens"
+            f"invalid account id {shown(value)}: use 1-40 lower-case letters, digits and inner hyphens"
         )
     return value
 
@@ -30,19 +77,21 @@ def account_id(value: str) -> str:
 def domain(value: str) -> str:
     normalised = value.strip().lower().rstrip(".")
     if not DOMAIN.match(normalised):
-        raise InvalidInput(f"invalid domain {value!r}: expected a DNS name such as example.com")
+        raise InvalidInput(f"invalid domain {shown(value)}: expected a DNS name such as example.com")
     return normalised
 
 
 def email(value: str) -> str:
     raw = value.strip()
+    if len(raw) > EMAIL_MAX:
+        raise InvalidInput(f"invalid email {shown(value)}: longer than {EMAIL_MAX} characters")
     local, sep, host = raw.rpartition("@")
     if not sep or not EMAIL_LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
-        raise InvalidInput(f"invalid email {value!r}")
+        raise InvalidInput(f"invalid email {shown(value)}")
     try:
         host = domain(host)
     except InvalidInput:
-        raise InvalidInput(f"invalid email {value!r}: bad domain") from None
+        raise InvalidInput(f"invalid email {shown(value)}: bad domain") from None
     return f"{local.lower()}@{host}"
 
 
@@ -57,7 +106,7 @@ def tenant_id(value: str) -> str:
         return domain(raw)
     except InvalidInput:
         raise InvalidInput(
-            f"invalid tenant id {value!r}: expected a GUID (Directory (tenant) ID) or a domain such as contoso.onmicrosoft.com"
+            f"invalid tenant id {shown(value)}: expected a GUID (Directory (tenant) ID) or a domain such as contoso.onmicrosoft.com"
         ) from None
 
 
@@ -71,7 +120,7 @@ def client_id(value: str) -> str:
         return str(uuid.UUID(raw)) if len(raw) == 36 else _not_guid(raw)
     except ValueError:
         raise InvalidInput(
-            f"invalid client id {value!r}: expected the Application (client) ID, a GUID"
+            f"invalid client id {shown(value)}: expected the Application (client) ID, a GUID"
         ) from None
 
 
@@ -80,7 +129,7 @@ def future_date(value: str, today: date | None = None) -> date:
     try:
         parsed = date.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput(f"invalid date {value!r}: expected YYYY-MM-DD") from None
+        raise InvalidInput(f"invalid date {shown(value)}: expected YYYY-MM-DD") from None
     if parsed <= today:
         raise InvalidInput(f"date {parsed.isoformat()} is not in the future")
     return parsed
@@ -90,7 +139,7 @@ def client_secret(value: str) -> str:
     secret = value.strip()
     if not secret:
         raise InvalidInput("the client secret is empty")
-    if len(secret) < 8 or any(c.isspace() for c in secret):
+    if len(secret) < 8 or len(secret) > SECRET_MAX or any(c.isspace() or not c.isprintable() for c in secret):
         raise InvalidInput("the client secret does not look like an Entra client secret value")
     try:
         uuid.UUID(secret)

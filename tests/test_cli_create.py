@@ -9,6 +9,7 @@ import shutil
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,6 +129,18 @@ BAD_INPUT = {
     "expiry in the past": ({"--secret-expires": "2020-01-01"}, "date 2020-01-01 is not in the future"),
     "expiry today": ({"--secret-expires": date.today().isoformat()}, "is not in the future"),
     "empty name": ({"--name": " "}, "the name is empty"),
+    "name of 100,000 characters": ({"--name": "N" * 100_000},
+                                   "the name is 100000 characters long; Keycloak stores at most 255"),
+    "name of 256 characters": ({"--name": "N" * 256}, "the name is 256 characters long; Keycloak stores at most 255"),
+    "name of 255 characters, one an emoji (256 in Java)": ({"--name": "N" * 254 + "\N{GRINNING FACE}"},
+                                                           "the name is 256 characters long"),
+    "name with a tab": ({"--name": "Acme\tAB"}, "the name 'Acme\\tAB' contains a control character"),
+    "IT contact name of 256 characters": ({"--it-contact-name": "I" * 256},
+                                          "the IT contact's name is 256 characters long"),
+    "empty IT contact name": ({"--it-contact-name": "  "}, "the IT contact's name is empty"),
+    "IT contact email longer than 254": ({"--it-contact-email": f"{'i' * 64}@{'d' * 60}.{'e' * 60}.{'f' * 60}.{'g' * 60}.example"},
+                                         "longer than 254 characters"),
+    "domain of 100,000 characters": ({"--domain": ["d" * 100_000]}, "invalid domain 'ddd"),
 }
 
 
@@ -141,8 +154,25 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(cli: Cli, entra_app, n
     args[2] = account
     result = cli.run(*args, expect=2)
     assert message in result.stderr
+    assert len(result.stderr) < 500, "the error repeats the bad value"
     assert result.stdout == ""
     nothing_created(app.account)
+
+
+def test_free_text_at_keycloaks_limits_is_stored_whole(cli: Cli, entra_app, api):
+    """The limits are Keycloak's own: 255 for a name (organization NAME, IdP display
+    name) and an attribute value, 254 for an email; text at the limit goes in whole."""
+    app: EntraApp = entra_app()
+    name = f"{app.account} " + "N" * (255 - len(app.account) - 2) + "\N{LATIN SMALL LETTER A WITH RING ABOVE}"
+    contact = "I" * 255
+    email = f"{'i' * 63}@{'d' * 60}.{'e' * 60}.{'f' * 60}.example"  # 254 characters
+    assert len(name) == 255 and len(email) == 254
+    cli.run(*app.create_args(**{"--name": name, "--it-contact-name": contact, "--it-contact-email": email}))
+    org = api.organization_by_alias(app.account)
+    assert org["name"] == name
+    assert org["attributes"]["apsis.itContactName"] == [contact]
+    assert org["attributes"]["apsis.itContactEmail"] == [email]
+    assert api.identity_provider(f"entra-{app.account}")["displayName"] == name
 
 
 def _secret_case(app: EntraApp, case: str, emulator, tmp_path: Path) -> tuple[dict, dict, str | None, str]:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
 
+from devenv.keycloak import free_port
 from provisioning import declarative, onboarding
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import Account
@@ -225,19 +227,25 @@ def test_export_writes_a_file_whose_plan_is_empty(iso: Cli, entra_app):
     assert yaml.safe_load(iso.run("export").stdout) == doc
 
 
-BAD_FILES: dict[str, tuple[str, str]] = {
+BAD_FILES: dict[str, tuple[str | bytes, str]] = {
     "yaml syntax": ("accounts: [\n  - id: x\n    name: [unclosed\n", "not valid YAML at line"),
     "not a mapping": ("- just\n- a list\n", "expected a mapping with an `accounts:` list"),
     "no accounts key": ("version: 1\n", "accounts: Field required"),
     "unknown version": ("version: 2\naccounts: []\n", "version: Input should be 1"),
+    "not utf-8 (latin-1)": ("version: 1\naccounts:\n  - id: acme\n    name: Åbro AB\n".encode("latin-1"),
+                            "not UTF-8 text (byte 0xc5 at line 4, column 11); save the file as UTF-8"),
+    "not utf-8 (utf-16)": ("version: 1\naccounts: []\n".encode("utf-16"), "not UTF-8 text (byte 0xff at line 1, column 1)"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_a_malformed_file_is_one_line_exit_2(iso: Cli, case):
-    text, message = BAD_FILES[case]
+    content, message = BAD_FILES[case]
     path = iso.cwd / "bad.yaml"
-    path.write_text(text)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
     for command in ("plan", "apply"):
         result = iso.run(command, "-f", str(path), "--yes" if command == "apply" else "--prune", expect=2)
         assert message in result.stderr
@@ -290,13 +298,32 @@ def _bad_entry(case: str, a: EntraApp, b: EntraApp) -> tuple[list[dict[str, Any]
     if case == "no domains":
         bad["domains"] = []
         return [bad], "at least one --domain is required"
+    if case == "name of 100,000 characters":
+        bad["name"] = "A" * 100_000
+        return [bad], f"accounts[0] ({a.account}): account {a.account}: the name is 100000 characters long; " \
+                      "Keycloak stores at most 255"
+    if case == "IT contact name of 256 characters":
+        bad["it_contact"] = {"name": "I" * 256, "email": f"it@{a.domain}"}
+        return [bad], "the IT contact's name is 256 characters long; Keycloak stores at most 255"
+    if case == "name with a newline":
+        bad["name"] = "Acme\nAB"
+        return [bad], "the name 'Acme\\nAB' contains a control character"
+    if case == "email longer than 254":
+        bad["pilot"] = [f"{'p' * 64}@{'d' * 60}.{'e' * 60}.{'f' * 60}.{'g' * 60}.example"]
+        return [bad], "longer than 254 characters"
+    if case == "secret file not utf-8":
+        secret_file = a.secret_file.with_suffix(".latin1")
+        secret_file.write_bytes(b"S\xe9cret-value-1234")
+        bad["client_secret"] = {"file": str(secret_file)}
+        return [bad], f"client_secret: {secret_file} is not UTF-8 text"
     raise AssertionError(case)
 
 
 BAD_ENTRIES = [
     "unknown key", "inline secret", "secret ref with env and file", "secret env unset", "secret file missing",
     "duplicate account", "duplicate domain", "bad email", "bad domain", "bad tenant", "bad date",
-    "past date for a new account", "bad stage", "bad account id", "no domains",
+    "past date for a new account", "bad stage", "bad account id", "no domains", "name of 100,000 characters",
+    "IT contact name of 256 characters", "name with a newline", "email longer than 254", "secret file not utf-8",
 ]
 
 
@@ -308,8 +335,30 @@ def test_a_bad_entry_is_one_line_exit_2_and_nothing_is_applied(iso: Cli, iso_api
     path = write(iso, *entries)
     result = iso.run("apply", "-f", path, "--yes", expect=2)
     assert message in result.stderr
+    assert len(result.stderr) < 500, "the error repeats the bad value"
     assert result.stdout == ""
     assert iso_api.organization_by_alias(a.account) is None and iso_api.organization_by_alias(b.account) is None
+
+
+@pytest.mark.parametrize("case", ["name of 100,000 characters", "email longer than 254", "secret file not utf-8"])
+def test_bad_input_in_the_file_is_refused_before_any_request(iso: Cli, entra_app, case):
+    """With Keycloak unreachable, the file's own error (not "unreachable") proves that
+    nothing was asked of Keycloak or Entra before validation."""
+    a: EntraApp = entra_app()
+    entries, message = _bad_entry(case, a, entra_app())
+    nowhere = {"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}", "APSIS_SSO_ENTRA_AUTHORITY":
+               f"https://127.0.0.1:{free_port()}"}
+    for command in ("plan", "apply"):
+        result = iso.run(command, "-f", write(iso, *entries), env=nowhere, expect=2)
+        assert message in result.stderr
+
+
+def test_a_non_utf8_file_is_refused_before_any_request(iso: Cli):
+    path = iso.cwd / "latin1.yaml"
+    path.write_bytes("version: 1\naccounts:\n  - id: acme\n    name: Åbro AB\n".encode("latin-1"))
+    result = iso.run("plan", "-f", str(path), env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"},
+                     expect=2)
+    assert result.stderr == f"error: {path}: not UTF-8 text (byte 0xc5 at line 4, column 11); save the file as UTF-8\n"
 
 
 def test_a_domain_of_an_existing_account_is_refused(iso: Cli, iso_api, entra_app):
