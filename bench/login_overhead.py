@@ -99,7 +99,7 @@ def run(server: KeycloakServer, emulator: EntraEmulator, users: int, rounds: int
                 timings[variant].append(elapsed)
     guarded = statistics.median(timings["guarded"])
     plain_median = statistics.median(timings["plain"])
-    onboarding.delete(api, acct.id)
+    onboarding.delete(api, settings, acct.id)
     return {
         "logins_per_variant": len(timings["guarded"]),
         "guarded_median_s": guarded,

@@ -5,9 +5,10 @@ no Entra check, so no emulator is needed), then measures, side by side in one ru
 
 * ``bulk``:  what `apsis-sso plan -f accounts.yaml` does (``declarative.plan``): one
   ``Snapshot.load`` (paged listings of organizations and identity providers) and every
-  account compared against it;
+  account compared against it, plus one ``GET`` of each IdP's mappers (Keycloak has no
+  bulk listing of them, and only the real list shows a mapper deleted by hand);
 * ``naive``: the same comparison with ``Snapshot.for_account`` per account (its
-  organization, its IdP, a search per domain and one for its name);
+  organization, its IdP, a search per domain and one for its name, and its mappers);
 
 reporting Admin API requests (``KeycloakApi.requests``) and seconds, each the median of
 ``--rounds`` alternating rounds, and the ratios. With ``--cli`` it also times the real

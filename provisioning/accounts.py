@@ -2,8 +2,13 @@
 
 Planning reads Keycloak in bulk (all organizations, all identity providers: a few paged
 listings however many accounts there are) into a ``Snapshot``, then compares each desired
-account with it. Mappers are compared through a hash kept in the IdP's config and only
-listed when that hash differs, so a no-change plan costs no request per account.
+account with it: every field the templates own, as Keycloak holds it now, so a hand edit in
+the admin console shows up as a change and apply repairs it. An IdP's mappers are the one
+exception to the bulk reading: Keycloak 26 has no listing of mappers across identity
+providers (they left the realm representation), so a plan costs one ``GET .../mappers``
+per existing IdP it compares. A hash of the mappers, which a no-change plan used to trust
+instead, cannot see a mapper deleted or edited by hand; it is still written after the
+mappers, as the mark of a completed create that ``account list`` reads in bulk.
 
 Every step of a create is its own change and every change re-reads what it depends on,
 so a create interrupted midway is completed by running the same command again.
@@ -12,13 +17,17 @@ so a create interrupted midway is completed by running the same command again.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from provisioning import templates
-from provisioning.errors import Conflict, InvalidInput, NotFound
+from pydantic import SecretStr
+
+from provisioning import secret_files, templates
+from provisioning.errors import ApsisSsoError, Conflict, InvalidInput, NotFound
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import MANAGED_BY, Account, ItContact, idp_alias, secret_fingerprint, secret_hint
 from provisioning.plan import Change, FieldChange, Plan, diff, merge
@@ -27,6 +36,7 @@ from provisioning.settings import Settings
 ATTR = "apsis."
 HASH_KEY = "apsis.mappersHash"
 FINGERPRINT_KEY = "apsis.secretFingerprint"
+DAEMON_SECRET = "daemon-secret"
 
 
 @dataclass
@@ -85,6 +95,15 @@ def is_managed(org: dict[str, Any]) -> bool:
 
 def idp_is_managed(idp: dict[str, Any]) -> bool:
     return bool(idp.get("config", {}).get("apsis.managedBy") == MANAGED_BY)
+
+
+def is_complete(org: dict[str, Any] | None, idp: dict[str, Any] | None) -> bool:
+    """Every step of a create is done: organization, IdP, their link, and the mappers
+    (whose hash is written last)."""
+    return bool(
+        org is not None and idp is not None and idp.get("organizationId") == org.get("id")
+        and idp.get("config", {}).get(HASH_KEY)
+    )
 
 
 @dataclass(frozen=True)
@@ -205,15 +224,81 @@ def plan_account(api: KeycloakApi, settings: Settings, account: Account, snapsho
                         fields=[FieldChange("organizationId", linked_to, account.id)],
                         apply=lambda: _link(api, ref.get(), alias)))
 
-    # 4. mappers
+    # 4. mappers, as the IdP has them now: the plan's one request per account (see above)
     current_hash = (idp or {}).get("config", {}).get(HASH_KEY)
-    if current_hash != rendered.mappers_hash:
-        existing = api.idp_mappers(alias) if idp is not None else []
-        mapper_changes = _mapper_changes(existing, rendered.mappers)
+    existing = api.idp_mappers(alias) if idp is not None else []
+    mapper_changes = _mapper_changes(mapper_actions(existing, rendered.mappers))
+    if not mapper_changes and current_hash != rendered.mappers_hash:
+        mapper_changes = [FieldChange(HASH_KEY, current_hash, rendered.mappers_hash)]  # a create's last step
+    if mapper_changes:
         plan.add(Change("update" if idp is not None else "create", "idp-mappers", alias, account=account.id,
-                        fields=mapper_changes or [FieldChange(HASH_KEY, current_hash, rendered.mappers_hash)],
-                        apply=lambda: _sync_mappers(api, alias, rendered)))
+                        fields=mapper_changes, apply=lambda: _sync_mappers(api, alias, rendered)))
+
+    # 5. the daemon's copy of the secret, in the same run as Keycloak's
+    daemon = plan_daemon_secret(settings, account)
+    if daemon is not None:
+        plan.add(daemon)
     return plan
+
+
+def plan_daemon_secret(settings: Settings, account: Account) -> Change | None:
+    """Hand the account's secret to apsis-sync (``APSIS_SSO_SYNC_SECRETS_DIR``) when its
+    file is missing or holds another secret. Keycloak masks an IdP's secret on read, so
+    whoever sets one is the only one who can; a plan that knows the secret (create,
+    rotate-secret, a file with a secret reference) also repairs a missing or stale copy."""
+    directory = settings.sync_secrets_dir
+    if directory is None or account.client_secret is None:
+        return None
+    try:
+        current = secret_files.read(directory, account.id)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InvalidInput(f"cannot read apsis-sync's secret file {secret_files.path_for(directory, account.id)}: "
+                           f"{reason}") from None
+    wanted = account.client_secret
+    if current is not None and hmac.compare_digest(current.get_secret_value().encode(),
+                                                   wanted.get_secret_value().encode()):
+        return None
+    path = secret_files.path_for(directory, account.id)
+    return Change("create" if current is None else "update", DAEMON_SECRET, account.id, account=account.id,
+                  fields=[FieldChange("secret", "(set)" if current is not None else None, "(new)", secret=True)],
+                  note=f"for apsis-sync: {path}",
+                  apply=lambda: _write_daemon_secret(directory, account.id, wanted))
+
+
+def _write_daemon_secret(directory: Path, account_id: str, secret: SecretStr) -> Path:
+    try:
+        return secret_files.write(directory, account_id, secret)
+    except OSError as exc:
+        raise ApsisSsoError(
+            f"writing the secret of {account_id} to {directory} failed ({exc.strerror}); "
+            f"store it with `apsis-sync secret set {account_id}`"
+        ) from None
+
+
+def writes_secret(plan: Plan) -> set[str]:
+    """Accounts whose IdP secret the plan sets (a new IdP, or a changed secret): the ones
+    whose secret is proved with Entra before the first change."""
+    return {
+        c.account for c in plan.changes
+        if c.account and c.kind == "identity-provider" and c.action != "delete"
+        and (c.action == "create" or any(f.path == "config.clientSecret" for f in c.fields))
+    }
+
+
+def daemon_secret_files(plan: Plan) -> list[str]:
+    """Accounts whose apsis-sync secret file the plan writes."""
+    return [c.name for c in plan.changes if c.kind == DAEMON_SECRET and c.action != "delete"]
+
+
+def warn_unsent_secrets(settings: Settings, plan: Plan) -> None:
+    """Without ``APSIS_SSO_SYNC_SECRETS_DIR`` a secret set in Keycloak reaches apsis-sync
+    only by hand: the plan says so, naming the accounts, rather than let their first sync
+    fail."""
+    accounts = sorted(writes_secret(plan))
+    if settings.sync_secrets_dir is None and accounts:
+        plan.warnings.append(f"APSIS_SSO_SYNC_SECRETS_DIR is not set: hand the new secret of {', '.join(accounts)} "
+                             "to apsis-sync with `apsis-sync secret set ACCOUNT`")
 
 
 def plan_accounts(
@@ -245,7 +330,7 @@ def plan_accounts(
     if prune:
         # Deletes go first: a desired account may take over a domain of a pruned one.
         for alias in sorted(set(snapshot.managed()) - seen):
-            plan.extend(plan_delete(api, alias, snapshot))
+            plan.extend(plan_delete(api, alias, snapshot, secrets_dir=settings.sync_secrets_dir))
     view = _without_pruned(snapshot, seen if prune else None)
     for account in desired:
         plan.extend(plan_account(api, settings, account, view))
@@ -260,16 +345,23 @@ def _without_pruned(snapshot: Snapshot, keep: set[str] | None) -> Snapshot:
     return Snapshot(orgs=orgs, idps=snapshot.idps)
 
 
-def plan_delete(api: KeycloakApi, account_id: str, snapshot: Snapshot | None = None) -> Plan:
-    """Remove an account's SSO: its IdP (and with it every link) and its organization.
+def plan_delete(
+    api: KeycloakApi, account_id: str, snapshot: Snapshot | None = None, *, secrets_dir: Path | None = None
+) -> Plan:
+    """Remove an account's SSO: its IdP (and with it every link), its organization and,
+    with ``secrets_dir``, apsis-sync's copy of its secret.
 
-    Members are unmanaged, so deleting the organization never deletes a user.
+    Members are unmanaged, so deleting the organization never deletes a user. A secret file
+    left behind by an earlier delete is removed too, so a rerun finishes the job.
     """
     plan = Plan()
     org = snapshot.orgs.get(account_id) if snapshot else api.organization_by_alias(account_id)
     alias = idp_alias(account_id)
     idp = snapshot.idps.get(alias) if snapshot else api.identity_provider(alias)
-    if org is None and idp is None:
+    secret_file = secret_files.path_for(secrets_dir, account_id) if secrets_dir is not None else None
+    if secret_file is not None and not secret_file.exists():
+        secret_file = None
+    if org is None and idp is None and secret_file is None:
         raise NotFound(f"no account {account_id!r}")
     if org is not None and not is_managed(org):
         raise Conflict(f"organization {account_id!r} is not managed by apsis-sso; leaving it alone")
@@ -283,6 +375,10 @@ def plan_delete(api: KeycloakApi, account_id: str, snapshot: Snapshot | None = N
         plan.add(Change("delete", "organization", account_id, account=account_id,
                         note="members are kept as realm users",
                         apply=lambda: api.delete_organization(org_id)))
+    if secret_file is not None:
+        path = secret_file
+        plan.add(Change("delete", DAEMON_SECRET, account_id, account=account_id, note=f"for apsis-sync: {path}",
+                        apply=lambda: path.unlink(missing_ok=True)))
     return plan
 
 
@@ -371,23 +467,71 @@ def _link(api: KeycloakApi, org_id: str, alias: str) -> None:
     api.link_organization_idp(org_id, alias)
 
 
-def _mapper_changes(existing: list[dict[str, Any]], desired: list[dict[str, Any]]) -> list[FieldChange]:
-    by_name = {m["name"]: m for m in existing}
-    changes: list[FieldChange] = []
-    for mapper in desired:
-        changes.extend(diff(by_name.get(mapper["name"]), mapper, prefix=f"mapper[{mapper['name']}]."))
-    return changes
+MapperAction = Literal["create", "update", "recreate", "delete"]
+
+
+@dataclass(frozen=True)
+class MapperStep:
+    """One step that makes an IdP's mappers exactly the template's, matched by name."""
+
+    action: MapperAction
+    name: str
+    desired: dict[str, Any] | None = None
+    current: dict[str, Any] | None = None
+
+    def field_changes(self) -> list[FieldChange]:
+        prefix = f"mapper[{self.name}]."
+        if self.action == "delete":
+            return [FieldChange(f"mapper[{self.name}]", _mapper_summary(self.current), None)]
+        assert self.desired is not None
+        return diff(self.current, self.desired, prefix=prefix)
+
+
+def mapper_actions(existing: list[dict[str, Any]], desired: list[dict[str, Any]]) -> list[MapperStep]:
+    """What turns ``existing`` into ``desired``: the template owns the IdP's whole mapper
+    list, so a mapper it does not name (added by hand, or renamed) is deleted, and one whose
+    type changed is deleted and created again (Keycloak cannot change a mapper's type)."""
+    wanted = {m["name"]: m for m in desired}
+    kept: dict[str, dict[str, Any]] = {}
+    steps: list[MapperStep] = []
+    for mapper in existing:
+        name = str(mapper.get("name"))
+        if name in wanted and name not in kept:
+            kept[name] = mapper
+        else:
+            steps.append(MapperStep("delete", name, current=mapper))
+    for name, mapper in wanted.items():
+        have = kept.get(name)
+        if have is None:
+            steps.append(MapperStep("create", name, desired=mapper))
+        elif have.get("identityProviderMapper") != mapper.get("identityProviderMapper"):
+            steps.append(MapperStep("recreate", name, desired=mapper, current=have))
+        elif diff(have, mapper):
+            steps.append(MapperStep("update", name, desired=mapper, current=have))
+    return steps
+
+
+def _mapper_summary(mapper: dict[str, Any] | None) -> dict[str, Any] | None:
+    if mapper is None:
+        return None
+    return {"identityProviderMapper": mapper.get("identityProviderMapper"), "config": mapper.get("config", {})}
+
+
+def _mapper_changes(steps: list[MapperStep]) -> list[FieldChange]:
+    return [change for step in steps for change in step.field_changes()]
 
 
 def _sync_mappers(api: KeycloakApi, alias: str, rendered: Rendered) -> None:
-    by_name = {m["name"]: m for m in api.idp_mappers(alias)}
-    for mapper in rendered.mappers:
-        body = {**mapper, "identityProviderAlias": alias}
-        have = by_name.get(mapper["name"])
-        if have is None:
+    for step in mapper_actions(api.idp_mappers(alias), rendered.mappers):
+        body = {**(step.desired or {}), "identityProviderAlias": alias}
+        if step.action in ("delete", "recreate"):
+            assert step.current is not None
+            api.delete_idp_mapper(alias, str(step.current["id"]))
+        if step.action in ("create", "recreate"):
             api.create_idp_mapper(alias, body)
-        elif diff(have, mapper):
-            api.update_idp_mapper(alias, have["id"], merge(have, body))
+        elif step.action == "update":
+            assert step.current is not None
+            api.update_idp_mapper(alias, str(step.current["id"]), merge(step.current, body))
     current = api.identity_provider(alias)
     if current is None:
         raise NotFound(f"identity provider {alias!r} disappeared during apply")

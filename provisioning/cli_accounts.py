@@ -273,8 +273,7 @@ def delete(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_fo
     """
     from provisioning import onboarding
 
-    api = app.api()
-    plan = onboarding.delete(api, account_id, dry_run=True)
+    plan = onboarding.delete(app.api(), app.settings(), account_id, dry_run=True)
     if not dry_run:
         confirm(f"Delete the SSO of account {account_id} ({len(plan.changes)} changes; users are kept)?", yes)
         plan.apply(progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))

@@ -32,8 +32,11 @@ prune_option = click.option(
 @pass_app
 def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool, output_format: str) -> None:
     """Show what `apply` would change: creates, updates and deletes per account, with
-    secrets shown only as (set)/(changed). Reads Keycloak in bulk (a few paged
-    listings for any number of accounts); changes nothing.
+    secrets shown only as (set)/(changed). Compares what Keycloak holds now (so hand
+    edits show up) with the templates: a few paged listings for any number of
+    accounts, plus one read of each account's IdP mappers. With
+    APSIS_SSO_SYNC_SECRETS_DIR set, also the daemon's copy of each referenced secret.
+    Changes nothing.
 
     \b
     Examples:
@@ -64,8 +67,10 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
 def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: bool, output_format: str) -> None:
     """Make Keycloak hold the file's accounts. Prints the plan, proves every new or
     changed client secret with Entra, asks for confirmation (unless --yes), then
-    applies. Applying twice changes nothing the second time; an apply that stops
-    midway is completed by running it again.
+    applies, repairing hand edits of what the templates own. With
+    APSIS_SSO_SYNC_SECRETS_DIR set, every referenced secret apsis-sync lacks (or holds
+    an older copy of) is written there in the same run. Applying twice changes nothing
+    the second time; an apply that stops midway is completed by running it again.
 
     \b
     Examples:

@@ -33,7 +33,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
 
 from provisioning import entra_check, secret_input
-from provisioning.accounts import Snapshot, account_from_keycloak, plan_accounts
+from provisioning.accounts import (
+    Snapshot,
+    account_from_keycloak,
+    plan_accounts,
+    warn_unsent_secrets,
+    writes_secret,
+)
 from provisioning.errors import InvalidInput
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import Account
@@ -186,7 +192,8 @@ def plan(
     today: date | None = None,
 ) -> Plan:
     """The changes that make Keycloak hold exactly the file's accounts (and, with
-    ``prune``, no other managed ones). Reads Keycloak in bulk: a few paged listings.
+    ``prune``, no other managed ones). Reads Keycloak in bulk (a few paged listings)
+    plus each desired account's IdP mappers (one request each; see ``accounts``).
 
     Tenants given as domains are resolved to their GUIDs (one Entra discovery request
     each; files of many accounts should name GUIDs) and written back into ``desired``, so
@@ -209,18 +216,15 @@ def plan(
         accounts.append(account.with_changes(tenant_id=tenant))
     result = plan_accounts(api, settings, accounts, prune=prune, snapshot=snapshot)
     result.warnings.extend(warnings)
+    warn_unsent_secrets(settings, result)
     desired.accounts = accounts
     return result
 
 
 def secrets_to_prove(plan: Plan, desired: Desired) -> list[Account]:
-    """Accounts whose secret the plan writes (new IdP, or a changed secret): apply proves
-    each with Entra before the first change."""
-    ids = {
-        c.account for c in plan.changes
-        if c.kind == "identity-provider" and c.action != "delete"
-        and (c.action == "create" or any(f.path == "config.clientSecret" for f in c.fields))
-    }
+    """Accounts whose secret the plan writes into Keycloak (new IdP, or a changed secret):
+    apply proves each with Entra before the first change."""
+    ids = writes_secret(plan)
     return [a for a in desired.accounts if a.id in ids and a.client_secret is not None]
 
 

@@ -15,10 +15,20 @@ from typing import Any
 from pydantic import SecretStr
 
 from provisioning import entra_check, links, secret_files, validation
-from provisioning.accounts import HASH_KEY, Snapshot, account_from_keycloak, is_managed, plan_account, plan_delete
-from provisioning.errors import ApsisSsoError, Conflict, EntraError, InvalidInput, NotFound
+from provisioning.accounts import (
+    FINGERPRINT_KEY,
+    Snapshot,
+    account_from_keycloak,
+    daemon_secret_files,
+    is_complete,
+    is_managed,
+    plan_account,
+    plan_delete,
+    warn_unsent_secrets,
+)
+from provisioning.errors import Conflict, EntraError, InvalidInput, NotFound
 from provisioning.keycloak_api import KeycloakApi
-from provisioning.model import Account, Stage, idp_alias
+from provisioning.model import Account, Stage, idp_alias, secret_fingerprint
 from provisioning.plan import Plan
 from provisioning.settings import Settings
 
@@ -47,19 +57,6 @@ class Result:
         }
 
 
-def _hand_to_daemon(settings: Settings, account_id: str, secret: SecretStr, dry_run: bool) -> Path | None:
-    """Store the secret where apsis-sync reads it, if that directory is configured."""
-    if dry_run or settings.sync_secrets_dir is None:
-        return None
-    try:
-        return secret_files.write(settings.sync_secrets_dir, account_id, secret)
-    except OSError as exc:
-        raise ApsisSsoError(
-            f"Keycloak has the new secret of {account_id}, but writing it to {settings.sync_secrets_dir} "
-            f"failed ({exc.strerror}); store it with `apsis-sync secret set {account_id}`"
-        ) from None
-
-
 def load(api: KeycloakApi, account_id: str) -> tuple[Account, dict[str, Any], dict[str, Any] | None]:
     """The account as Keycloak holds it; ``NotFound`` if there is none."""
     account_id = validation.account_id(account_id)
@@ -72,13 +69,6 @@ def load(api: KeycloakApi, account_id: str) -> tuple[Account, dict[str, Any], di
     return account_from_keycloak(org, idp), org, idp
 
 
-def _is_complete(org: dict[str, Any] | None, idp: dict[str, Any] | None) -> bool:
-    return bool(
-        org is not None and idp is not None and idp.get("organizationId") == org.get("id")
-        and idp.get("config", {}).get(HASH_KEY)
-    )
-
-
 def create(
     api: KeycloakApi,
     settings: Settings,
@@ -88,8 +78,11 @@ def create(
     check_secret: bool = True,
     today: date | None = None,
 ) -> Result:
-    """Onboard an account in pilot stage. A rerun after an interrupted create completes it;
-    a create of a complete account is refused as a duplicate.
+    """Onboard an account in pilot stage. Running it twice changes nothing the second time:
+    a rerun after an interrupted create completes it; a rerun for a complete account that
+    asks for what the account already has is a no-op (it only repairs what the templates
+    own and the daemon's copy of the secret); one that asks for something else is refused
+    with what differs and the command that changes it.
 
     Order matters: everything that can refuse (tenant lookup, ownership and domain checks,
     template rendering, Entra's verdict on the secret) runs before the first write.
@@ -102,22 +95,67 @@ def create(
     tenant = entra_check.resolve_tenant(settings, account.tenant_id)
     account = account.with_changes(tenant_id=tenant)
     snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
-    org = snapshot.orgs.get(account.id)
-    if org is not None and _is_complete(org, snapshot.idps.get(account.idp_alias)):
-        raise Conflict(f"account {account.id!r} already exists")
+    org, idp = snapshot.orgs.get(account.id), snapshot.idps.get(account.idp_alias)
+    exists = org is not None and is_managed(org) and is_complete(org, idp)
+    if exists:
+        assert org is not None and idp is not None
+        current = account_from_keycloak(org, idp)
+        differences = create_differences(current, account, idp)
+        if differences:
+            raise Conflict(f"account {account.id!r} already exists with other settings: {'; '.join(differences)}; "
+                           "nothing was changed")
+        account = account.with_changes(stage=current.stage)  # create does not choose the stage of an account
     plan = plan_account(api, settings, account, snapshot)
-    if check_secret:
+    if check_secret and not exists:
         entra_check.prove_secret(settings, tenant, account.client_id, secret.get_secret_value())
+    warn_unsent_secrets(settings, plan)
     if not dry_run:
         plan.apply()
+    written = daemon_secret_files(plan)
     return Result(
         account=account,
         plan=plan,
         applied=not dry_run,
         links=customer_links(settings, account),
         warnings=warnings(api, account, today=today, settings=settings if check_secret else None),
-        secret_file=_hand_to_daemon(settings, account.id, secret, dry_run),
+        secret_file=_daemon_file(settings, account.id) if written and not dry_run else None,
     )
+
+
+def create_differences(current: Account, asked: Account, idp: dict[str, Any]) -> list[str]:
+    """What a create asks for that the existing account does not have, each with the
+    command that changes it (create itself never changes an existing account's settings)."""
+    out: list[str] = []
+    file_cmd = "`apsis-sso apply -f FILE`, starting from `apsis-sso export`"
+    rotate = f"`apsis-sso account rotate-secret {asked.id}`"
+
+    def differs(what: str, have: object, want: object, command: str) -> None:
+        if have != want:
+            out.append(f"{what}: {_shown(have)} in Keycloak, {_shown(want)} asked (change with {command})")
+
+    differs("name", current.name, asked.name, file_cmd)
+    differs("tenant id", current.tenant_id, asked.tenant_id, file_cmd)
+    differs("client id", current.client_id, asked.client_id, file_cmd)
+    differs("domains", sorted(current.domains), sorted(asked.domains), file_cmd)
+    differs("IT contact", f"{current.it_contact.name} <{current.it_contact.email}>",
+            f"{asked.it_contact.name} <{asked.it_contact.email}>", file_cmd)
+    differs("test users", sorted(current.pilot), sorted(asked.pilot), f"`apsis-sso account pilot add|remove {asked.id}`")
+    differs("secret expiry", current.secret_expires.isoformat(), asked.secret_expires.isoformat(), rotate)
+    held = idp.get("config", {}).get(FINGERPRINT_KEY)
+    if asked.client_secret is not None and held != secret_fingerprint(asked.client_secret.get_secret_value()):
+        out.append(f"client secret: another one asked (change with {rotate})")
+    return out
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]"
+    return validation.shown(str(value))
+
+
+def _daemon_file(settings: Settings, account_id: str) -> Path | None:
+    directory = settings.sync_secrets_dir
+    return secret_files.path_for(directory, account_id) if directory is not None else None
 
 
 def customer_links(settings: Settings, account: Account) -> dict[str, str]:
@@ -234,13 +272,17 @@ def rotate_secret(
     if check_secret:
         entra_check.prove_secret(settings, account.tenant_id, account.client_id, clean)
     result = update(api, settings, new, dry_run=dry_run)
-    result.secret_file = _hand_to_daemon(settings, account.id, SecretStr(clean), dry_run)
+    warn_unsent_secrets(settings, result.plan)
+    if daemon_secret_files(result.plan) and not dry_run:
+        result.secret_file = _daemon_file(settings, account.id)
     return result
 
 
-def delete(api: KeycloakApi, account_id: str, *, dry_run: bool = False) -> Plan:
+def delete(api: KeycloakApi, settings: Settings, account_id: str, *, dry_run: bool = False) -> Plan:
+    """Plan (and unless ``dry_run`` apply) the removal of the account's SSO and of
+    apsis-sync's copy of its secret."""
     account_id = validation.account_id(account_id)
-    plan = plan_delete(api, account_id)
+    plan = plan_delete(api, account_id, secrets_dir=settings.sync_secrets_dir)
     if not dry_run:
         plan.apply()
     return plan

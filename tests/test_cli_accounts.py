@@ -12,7 +12,7 @@ import pytest
 from provisioning import onboarding
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import Account
-from tests.cli_fixtures import KNOWN_SECRETS, Cli
+from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
 from tests.helpers import PASSWORD, now_ms, refusals, user_count
 from tests.login_driver import Browser
 
@@ -177,6 +177,30 @@ def test_delete_removes_sso_and_keeps_every_user(cli: Cli, onboarded, api, brows
     assert api.federated_identities(user_id) == []
     assert browser().password_login(email, PASSWORD).ok
     assert cli.run("account", "delete", acct.id, "--yes", expect=2).stderr.endswith(f"error: no account '{acct.id}'\n")
+
+
+def test_delete_removes_the_daemons_copy_of_the_secret(cli: Cli, entra_app, api, tmp_path):
+    app: EntraApp = entra_app()
+    daemon_dir = tmp_path / "daemon"
+    env = {"APSIS_SSO_SYNC_SECRETS_DIR": str(daemon_dir)}
+    cli.run(*app.create_args(), env=env)
+    stored = daemon_dir / app.account
+    assert stored.read_text().strip() == app.secret
+
+    dry = cli.json("account", "delete", app.account, "--dry-run", env=env)
+    assert ("delete", "daemon-secret", app.account) in [(c["action"], c["kind"], c["name"]) for c in dry["plan"]["changes"]]
+    assert stored.exists()
+    cli.run("account", "delete", app.account, "--yes", env=env)
+    assert not stored.exists()
+    assert api.organization_by_alias(app.account) is None
+
+    # A copy left behind by an earlier delete (before this fix, or without the setting) goes too.
+    stored.write_text(app.secret)
+    doc = cli.json("account", "delete", app.account, "--yes", env=env)
+    assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [("delete", "daemon-secret")]
+    assert not stored.exists()
+    assert cli.run("account", "delete", app.account, "--yes", env=env, expect=2).stderr.endswith(
+        f"error: no account '{app.account}'\n")
 
 
 def test_delete_with_confirmation_typed_yes(cli: Cli, onboarded, api):

@@ -79,6 +79,8 @@ def test_create_table_output_names_links_and_warnings(cli: Cli, entra_app):
     assert "Redirect URI (app registration, platform Web):" in out
     assert "Admin-consent link" in out and "Test-login link" in out
     assert f"warning: the client secret expires in 10 days ({expires})" in result.stderr
+    assert f"warning: APSIS_SSO_SYNC_SECRETS_DIR is not set: hand the new secret of {app.account} to apsis-sync" \
+        in result.stderr
 
 
 @pytest.mark.parametrize("how", ["env-default", "env-named", "prompt", "stdin"])
@@ -228,13 +230,79 @@ def test_secret_and_entra_refusals_are_one_line_exit_2_and_create_nothing(
     nothing_created(app.account)
 
 
-def test_a_duplicate_account_is_refused(cli: Cli, entra_app, api):
+def _state(api: KeycloakApi, account: str) -> tuple[Any, Any, Any]:
+    alias = f"entra-{account}"
+    return api.organization_by_alias(account), api.identity_provider(alias), api.idp_mappers(alias)
+
+
+def test_an_identical_create_run_twice_changes_nothing_the_second_time(cli: Cli, entra_app, api, emulator):
     app: EntraApp = entra_app()
     cli.run(*app.create_args())
-    before = api.organization_by_alias(app.account)
-    result = cli.run(*app.create_args(**{"--name": "Another name"}), expect=2)
-    assert result.stderr.splitlines()[-1] == f"error: account '{app.account}' already exists"
-    assert api.organization_by_alias(app.account) == before
+    before = _state(api, app.account)
+    token_path = f"/{app.tenant_id}/oauth2/v2.0/token"
+    proofs = sum(r["path"] == token_path for r in emulator.requests_log)
+    assert proofs >= 1
+
+    again = cli.run(*app.create_args())
+    assert f"account {app.account}: nothing to change" in again.stdout and "No changes." in again.stdout
+    assert "Admin-consent link" in again.stdout  # what to send the customer, again
+    assert _state(api, app.account) == before
+    assert sum(r["path"] == token_path for r in emulator.requests_log) == proofs  # nothing written, nothing to prove
+
+    # The stage is not create's to choose: a live account stays live.
+    cli.run("account", "go-live", app.account)
+    doc = cli.json(*app.create_args())
+    assert doc["plan"]["changes"] == [] and doc["applied"] is True
+    assert api.organization_by_alias(app.account)["attributes"]["apsis.stage"] == ["live"]
+
+
+def test_an_identical_create_repairs_what_the_templates_own(cli: Cli, entra_app, api):
+    app: EntraApp = entra_app()
+    cli.run(*app.create_args())
+    alias = f"entra-{app.account}"
+    api.delete_idp_mapper(alias, api.idp_mappers(alias)[0]["id"])
+    doc = cli.json(*app.create_args())
+    assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [("update", "idp-mappers")]
+    assert [m["identityProviderMapper"] for m in api.idp_mappers(alias)] == ["apsis-entra-oid-mapper"]
+
+
+DIFFERENT = {
+    "name": ({"--name": "Another name"}, "name: 'Account {account}' in Keycloak, 'Another name' asked "
+             "(change with `apsis-sso apply -f FILE`, starting from `apsis-sso export`)"),
+    "test users": ({"--test-user": ["bo@{domain}"]},
+                   "test users: [ann@{domain}] in Keycloak, [bo@{domain}] asked (change with "
+                   "`apsis-sso account pilot add|remove {account}`)"),
+    "expiry": ({"--secret-expires": "{expires}"}, "secret expiry: "),
+    "secret": ({}, "client secret: another one asked (change with `apsis-sso account rotate-secret {account}`)"),
+    "domains": ({"--domain": ["{domain}", "eu.{domain}"]},
+                "domains: [{domain}] in Keycloak, [eu.{domain}, {domain}] asked"),
+    "it contact": ({"--it-contact-email": "other@{domain}"},
+                   "IT contact: 'Ivy IT <it@{domain}>' in Keycloak, 'Ivy IT <other@{domain}>' asked"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DIFFERENT))
+def test_a_create_that_differs_from_the_account_says_what_and_which_command_changes_it(
+    cli: Cli, entra_app, api, case, tmp_path
+):
+    app: EntraApp = entra_app()
+    cli.run(*app.create_args())
+    before = _state(api, app.account)
+    overrides, message = DIFFERENT[case]
+    fill = {"account": app.account, "domain": app.domain, "expires": _days(200)}
+    overrides = {k: [i.format(**fill) for i in v] if isinstance(v, list) else v.format(**fill)
+                 for k, v in overrides.items()}
+    if case == "secret":
+        other = tmp_path / "other.secret"
+        other.write_text(app.new_secret())
+        overrides = {"--client-secret-file": str(other)}
+    result = cli.run(*app.create_args(**overrides), expect=2)
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"error: account '{app.account}' already exists with other settings: ")
+    assert message.format(**fill) in last and last.endswith("; nothing was changed")
+    if case == "expiry":
+        assert "rotate-secret" in last
+    assert _state(api, app.account) == before
 
 
 def test_a_domain_of_another_account_is_refused(cli: Cli, entra_app, nothing_created):
@@ -311,8 +379,8 @@ def test_a_create_interrupted_midway_is_completed_by_running_it_again(cli: Cli, 
     assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [
         ("create", "organization-link"), ("update", "idp-mappers")]
     assert cli.json("account", "show", app.account)["complete"] is True
-    # Complete now: a third run is a duplicate.
-    cli.run(*app.create_args(), expect=2)
+    # Complete now: a third run changes nothing.
+    assert cli.json(*app.create_args())["plan"]["changes"] == []
 
 
 def test_a_create_that_only_made_the_organization_is_completed_by_a_rerun(cli: Cli, entra_app, api, settings):

@@ -82,7 +82,10 @@ def test_the_console_script_in_a_real_process(cli: Cli, entra_app):
     assert piped.returncode == 0, piped.stderr
     assert "proving the new client secret" in piped.stderr
 
+    # The original create again, after the rotation: it asks for the old secret and expiry.
     duplicate = run_console_script(*args, env={**cli.env, "APSIS_SSO_ENTRA_CLIENT_SECRET": app.secret}, cwd=cli.cwd)
     assert duplicate.returncode == 2
-    assert duplicate.stderr.splitlines()[-1] == f"error: account '{app.account}' already exists"
+    last = duplicate.stderr.splitlines()[-1]
+    assert last.startswith(f"error: account '{app.account}' already exists with other settings: secret expiry: ")
+    assert "client secret: another one asked (change with `apsis-sso account rotate-secret" in last
     assert_no_secret(created.stdout + created.stderr, piped.stdout + piped.stderr)
