@@ -19,6 +19,8 @@ from provisioning.cli_context import (
 from provisioning.cli_members import members
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from provisioning.onboarding import Result
 
 STAGES = ("pilot", "live", "disabled")
@@ -118,22 +120,31 @@ def create(
 @account.command("show", short_help="Everything about one account.")
 @account_argument
 @click.option("--events-scan", type=click.IntRange(min=0), default=5000, show_default=True,
-              help="How many of the newest LOGIN events to search for the last SSO login (0: skip).")
+              help="How many of the newest LOGIN events to search for last SSO logins (0: skip).")
+@click.option("--linked-limit", type=click.IntRange(min=0), default=100, show_default=True,
+              help="List at most this many linked users, most recent SSO login first (0: all).")
 @output_option
 @pass_app
-def show(app: AppContext, account_id: str, events_scan: int, output_format: str) -> None:
-    """Everything about one account: stage, domains, pilot list, members, linked
-    users, secret expiry, last SSO login, links to send, and warnings.
+def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, output_format: str) -> None:
+    """Everything about one account: stage, domains, pilot list, members, secret
+    expiry, last SSO login, links to send, warnings, and who is linked (each linked
+    user's email and last SSO login, most recent first).
 
     \b
     Examples:
       apsis-sso account show acme
       apsis-sso account show acme -o json | jq .days_until_secret_expires
+      apsis-sso account show acme --linked-limit 0 -o json | jq -r '.linked[].email'
     """
+    from dataclasses import replace
+
     from provisioning import onboarding, status
 
     api, settings = app.api(), app.settings()
     st = status.show_account(api, account_id, events_scan=events_scan)
+    linked = st.linked or []
+    shown = linked[:linked_limit] if linked_limit else linked
+    st = replace(st, linked=shown)
     links = onboarding.customer_links(settings, st.account)
     warnings = onboarding.warnings(api, st.account)
     if not st.complete:
@@ -151,11 +162,20 @@ def show(app: AppContext, account_id: str, events_scan: int, output_format: str)
             ("secret expires", f"{a.secret_expires.isoformat()} ({st.days_until_secret_expires_text()})"),
             ("secret hint", st.secret_hint),
             ("IT contact", f"{a.it_contact.name} <{a.it_contact.email}>"),
-            ("last SSO login", st.last_sso_login.strftime("%Y-%m-%d %H:%M UTC") if st.last_sso_login else None),
+            ("last SSO login", _when(st.last_sso_login)),
             ("quarantined", st.quarantined),
         ])
         output.links(links, heading="Links:")
+        if shown:
+            output.table(["linked user", "username", "enabled", "last SSO login"],
+                         [[u.email, u.username, "yes" if u.enabled else "no", _when(u.last_sso_login)] for u in shown])
+        if len(shown) < len(linked):
+            output.status(f"... and {len(linked) - len(shown)} more linked user(s) (--linked-limit 0 lists all)")
     output.warnings(warnings)
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else None
 
 
 @account.command("list", short_help="All accounts, one line each.")

@@ -8,22 +8,45 @@ identity provider in ``details.identity_provider``; Keycloak cannot filter event
 detail, so the scan stops when every account has been seen or ``events_scan`` events have
 been read. Counts of members and of users linked to the account's IdP have no bulk form
 in the Admin API: they cost two small count requests per account, which ``counts=False``
-skips.
+skips. ``account show`` also lists who is linked (one paged listing of the IdP's users) with
+each one's last SSO login, found by the same scan, which then runs until every linked user
+has been seen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
-from provisioning.accounts import HASH_KEY, Snapshot, account_from_keycloak
+from provisioning.accounts import Snapshot, account_from_keycloak, is_complete
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import Account, idp_alias
 from provisioning.onboarding import load
 
 EVENTS_SCAN = 5000
 EVENTS_PAGE = 500
+
+
+@dataclass(frozen=True)
+class LinkedUser:
+    """A user linked to the account's IdP: who signs in with SSO, and when they last did."""
+
+    id: str
+    username: str
+    email: str | None
+    enabled: bool
+    last_sso_login: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "enabled": self.enabled,
+            "last_sso_login": self.last_sso_login.isoformat() if self.last_sso_login else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -39,6 +62,7 @@ class AccountStatus:
     members: int | None = None
     linked_users: int | None = None
     last_sso_login: datetime | None = None
+    linked: list[LinkedUser] | None = field(default=None, compare=False)
 
     def days_until_secret_expires(self, today: date | None = None) -> int:
         return (self.account.secret_expires - (today or date.today())).days
@@ -70,12 +94,13 @@ class AccountStatus:
             "linked_users": self.linked_users,
             "last_sso_login": self.last_sso_login.isoformat() if self.last_sso_login else None,
             "quarantined": self.quarantined,
+            **({"linked": [u.to_dict() for u in self.linked]} if self.linked is not None else {}),
         }
 
 
 def _status(org: dict[str, Any], idp: dict[str, Any] | None) -> AccountStatus:
     attrs = org.get("attributes", {})
-    complete = bool(idp and idp.get("organizationId") == org.get("id") and idp.get("config", {}).get(HASH_KEY))
+    complete = is_complete(org, idp)
     return AccountStatus(
         account=account_from_keycloak(org, idp),
         org_id=str(org["id"]),
@@ -94,21 +119,59 @@ def _with_counts(api: KeycloakApi, status: AccountStatus) -> AccountStatus:
     )
 
 
-def last_sso_logins(api: KeycloakApi, aliases: set[str], events_scan: int = EVENTS_SCAN) -> dict[str, datetime]:
-    """Newest successful SSO login per IdP alias among the newest ``events_scan`` LOGIN events."""
-    found: dict[str, datetime] = {}
+def _sso_logins(api: KeycloakApi, events_scan: int) -> Iterator[tuple[str, str | None, datetime]]:
+    """(IdP alias, user id, time) of the brokered LOGIN events among the newest
+    ``events_scan``, newest first; a page is only read when the caller asks for more."""
     first = 0
-    while first < events_scan and len(found) < len(aliases):
+    while first < events_scan:
         size = min(EVENTS_PAGE, events_scan - first)
         page = api.events(type="LOGIN", first=first, max=size)
         for event in page:
             alias = (event.get("details") or {}).get("identity_provider")
-            if alias in aliases and alias not in found:
-                found[alias] = datetime.fromtimestamp(event.get("time", 0) / 1000, tz=timezone.utc)
+            if alias:
+                yield alias, event.get("userId"), datetime.fromtimestamp(event.get("time", 0) / 1000, tz=timezone.utc)
         if len(page) < size:
-            break
+            return
         first += size
+
+
+def last_sso_logins(api: KeycloakApi, aliases: set[str], events_scan: int = EVENTS_SCAN) -> dict[str, datetime]:
+    """Newest successful SSO login per IdP alias among the newest ``events_scan`` LOGIN events."""
+    found: dict[str, datetime] = {}
+    if not aliases:
+        return found
+    for alias, _, when in _sso_logins(api, events_scan):
+        if alias in aliases and alias not in found:
+            found[alias] = when
+            if len(found) == len(aliases):
+                break
     return found
+
+
+def linked_users(api: KeycloakApi, account_id: str, events_scan: int = EVENTS_SCAN) -> tuple[list[LinkedUser], datetime | None]:
+    """Every user linked to the account's IdP with their last SSO login through it (most
+    recent first, then never-seen ones by email), and the account's last SSO login."""
+    alias = idp_alias(account_id)
+    users = list(api.paged("users", {"idpAlias": alias, "briefRepresentation": "true"}))
+    last: dict[str, datetime] = {}
+    newest: datetime | None = None
+    if events_scan:
+        ids = {u["id"] for u in users}
+        for event_alias, user_id, when in _sso_logins(api, events_scan):
+            if event_alias != alias:
+                continue
+            newest = newest or when
+            if user_id in ids and user_id not in last:
+                last[user_id] = when
+            if len(last) == len(ids):
+                break
+    rows = [LinkedUser(id=u["id"], username=u.get("username", ""), email=u.get("email"),
+                       enabled=bool(u.get("enabled", True)), last_sso_login=last.get(u["id"])) for u in users]
+    rows.sort(key=lambda u: (u.last_sso_login is None, -(u.last_sso_login or _EPOCH).timestamp(), u.email or u.username))
+    return rows, newest
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def list_accounts(api: KeycloakApi, *, counts: bool = True, events_scan: int = EVENTS_SCAN) -> list[AccountStatus]:
@@ -126,10 +189,9 @@ def list_accounts(api: KeycloakApi, *, counts: bool = True, events_scan: int = E
 
 def show_account(api: KeycloakApi, account_id: str, *, events_scan: int = EVENTS_SCAN) -> AccountStatus:
     account, org, idp = load(api, account_id)
-    alias = account.idp_alias
     status = _with_counts(api, _status(org, idp))
-    logins = last_sso_logins(api, {alias}, events_scan) if events_scan else {}
-    return replace(status, last_sso_login=logins.get(alias))
+    linked, newest = linked_users(api, account.id, events_scan)
+    return replace(status, last_sso_login=newest, linked=linked)
 
 
 def linked_user_ids(api: KeycloakApi, account_id: str) -> set[str]:

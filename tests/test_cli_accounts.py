@@ -48,7 +48,7 @@ def test_show_reports_counts_expiry_last_login_and_links(cli: Cli, onboarded, br
     started = datetime.now(timezone.utc) - timedelta(seconds=5)
     assert _sso(browser, email, acct).ok
     doc = cli.json("account", "show", acct.id)
-    assert set(doc) == STATUS_KEYS | {"links", "warnings"}
+    assert set(doc) == STATUS_KEYS | {"links", "warnings", "linked"}
     assert doc["stage"] == "pilot" and doc["sso_enabled"] is True and doc["complete"] is True
     assert doc["members"] == 2 and doc["linked_users"] == 1
     assert doc["pilot"] == [email]
@@ -61,6 +61,35 @@ def test_show_reports_counts_expiry_last_login_and_links(cli: Cli, onboarded, br
     table = cli.run("account", "show", acct.id).stdout
     assert "linked users" in table and "in 20 days" in table and acct.tenant_id in table
     assert "Admin-consent link" in table
+
+
+def test_show_lists_who_is_linked_with_their_last_sso_login(cli: Cli, onboarded, browser):
+    acct = onboarded(stage="live")
+    ann, ann_id = acct.person("ann", pilot=False)
+    bo, bo_id = acct.person("bo", pilot=False)
+    acct.apsis_user(f"cy@{acct.domain}")  # a member who never signed in with SSO: not linked
+    assert _sso(browser, ann, acct).ok
+    assert _sso(browser, bo, acct).ok
+
+    doc = cli.json("account", "show", acct.id)
+    assert doc["linked_users"] == 2
+    assert [(u["id"], u["email"], u["enabled"]) for u in doc["linked"]] == [(bo_id, bo, True), (ann_id, ann, True)]
+    bo_login, ann_login = (datetime.fromisoformat(u["last_sso_login"]) for u in doc["linked"])
+    assert bo_login >= ann_login and datetime.fromisoformat(doc["last_sso_login"]) == bo_login
+
+    assert _sso(browser, ann, acct).ok  # ann is now the most recent
+    assert [u["email"] for u in cli.json("account", "show", acct.id)["linked"]] == [ann, bo]
+    table = cli.run("account", "show", acct.id).stdout
+    rows = [line for line in table.splitlines() if line.lstrip().startswith((ann, bo))]
+    assert len(rows) == 2 and rows[0].lstrip().startswith(ann) and "UTC" in rows[0]
+
+    limited = cli.run("account", "show", acct.id, "--linked-limit", "1")
+    assert ann in limited.stdout and bo not in limited.stdout.split("Links:")[-1]
+    assert "... and 1 more linked user(s) (--linked-limit 0 lists all)" in limited.stderr
+    assert len(cli.json("account", "show", acct.id, "--linked-limit", "1")["linked"]) == 1
+
+    blind = cli.json("account", "show", acct.id, "--events-scan", "0")
+    assert {u["email"] for u in blind["linked"]} == {ann, bo} and all(u["last_sso_login"] is None for u in blind["linked"])
 
 
 def test_list_is_one_row_per_account_with_stage_counts_and_filters(cli: Cli, onboarded, browser):
