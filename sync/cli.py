@@ -130,6 +130,8 @@ def _print_report(report: Any) -> None:
         if r.mode:
             head += f" ({r.mode}{', ' + r.resync_cause if r.resync_cause else ''})"
         click.echo(head)
+        for action in r.resumed:
+            click.echo(f"  {'would finish' if report.dry_run else 'finished'} (interrupted earlier): {action.describe(r.account)}")
         for action in r.actions:
             held = r.status == "quarantined"
             prefix = "held" if held else verb

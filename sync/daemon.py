@@ -127,6 +127,7 @@ class AccountResult:
     mode: str | None = None  # incremental | full
     resync_cause: str | None = None
     actions: list[Action] = field(default_factory=list)
+    resumed: list[Action] = field(default_factory=list)  # finished for a run that was cut short
     applied: int = 0
     restored: list[Restored] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -145,6 +146,7 @@ class AccountResult:
             "mode": self.mode,
             "resync_cause": self.resync_cause,
             "actions": [a.to_dict(self.account) for a in self.actions],
+            "resumed": [a.to_dict(self.account) for a in self.resumed],
             "applied": self.applied,
             "restored": [r.describe() for r in self.restored],
             "notifications": [{"kind": n.kind, "to": list(n.to), "cc": list(n.cc), "subject": n.subject} for n in self.notices],
@@ -289,7 +291,7 @@ def sync_account(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: b
         except Exception:  # noqa: BLE001 - the log has it; the next cycle redoes the same work
             log.exception("cannot record the run", extra={"account": account.id})
     rt.metrics.account_runs.labels(result.status).inc()
-    eventful = result.errors or result.actions or result.notices or result.restored or result.status != "ok"
+    eventful = result.errors or result.actions or result.resumed or result.notices or result.restored or result.status != "ok"
     level = logging.ERROR if result.status == "error" else logging.INFO if eventful else logging.DEBUG
     log.log(level, "account synced", extra={
         "account": account.id, "status": result.status, "mode": result.mode, "deactivated": result.applied,
@@ -317,6 +319,7 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
     elif released:
         allowance = st.quarantine_held  # released since the last cycle: let the held changes through
         result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
+    _resume(rt, api, account, dry_run, result)
 
     read = GraphRead()
     stale = secret is not None and bool(account.secret_hint) and \
@@ -355,7 +358,7 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
             result.notes.append("held by the quarantine until `apsis-sync release`")
         elif not _guarded(rt, api, account, plan, allowance, dry_run, result):
             if not dry_run:
-                result.applied = deprovision.apply(api, account, plan.actions, rt.state)
+                result.applied += deprovision.apply(api, account, plan.actions, rt.state)
                 for action in plan.actions:
                     rt.metrics.deactivations.labels(action.kind, action.why).inc()
                 if released:
@@ -368,10 +371,25 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
     _check_expiry(rt, account, read.credentials, dry_run, result)
 
 
+def _resume(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, result: AccountResult) -> None:
+    """Deactivations an earlier run started and did not finish come first (before Graph is
+    read: they need Keycloak only, and a half-done user must not wait for Entra)."""
+    if dry_run:
+        result.resumed = [Action.from_dict(a) for a in rt.state.pending_deactivations(account.id)]
+        return
+    result.resumed = deprovision.resume(api, account, rt.state)
+    result.applied += len(result.resumed)
+    for action in result.resumed:
+        rt.metrics.deactivations.labels(action.kind, action.why).inc()
+    if result.resumed:
+        log.warning("finished deactivations of an interrupted run", extra={"account": account.id,
+                                                                            "users": [a.user_id for a in result.resumed]})
+
+
 def _guarded(rt: Runtime, api: KeycloakApi, account: SyncAccount, plan: Plan, allowance: int, dry_run: bool,
              result: AccountResult) -> bool:
     """True when the guard holds the plan back (and, unless dry, quarantines the account)."""
-    count = len(plan.actions)
+    count = plan.deactivating
     limits = rt.limits
     if count - allowance <= 0 or (count - allowance < limits.percent_min_users and count - allowance <= limits.max_users):
         return False
