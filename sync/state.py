@@ -32,6 +32,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from provisioning.errors import EX_USAGE, ApsisSsoError
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -240,6 +242,16 @@ class StateStore:
                      None if user.enabled is None else int(user.enabled), user.removed, now),
                 )
 
+    def forget_accounts_except(self, keep: set[str]) -> list[str]:
+        """Drop everything remembered about accounts that no longer exist (deleted in
+        Keycloak): a later account of the same id must not inherit their delta link."""
+        gone = [a.account for a in self.accounts() if a.account not in keep]
+        with self.transaction() as db:
+            for account in gone:
+                for table in ("accounts", "entra_users", "notices", "deactivations", "pending_deactivations"):
+                    db.execute(f"DELETE FROM {table} WHERE account=?", (account,))  # noqa: S608 - fixed names
+        return gone
+
     def record_secret_expiry(self, account: str, expires: date, source: str) -> None:
         with self.transaction() as db:
             self._ensure(db, account)
@@ -340,8 +352,11 @@ class StateStore:
             )
 
 
-class StateUnavailable(Exception):
-    """The state database cannot be opened or is from a newer version."""
+class StateUnavailable(ApsisSsoError):
+    """The state database cannot be opened or is from a newer version (exit code 2: a
+    person must fix the path, the permissions or the version)."""
+
+    exit_code = EX_USAGE
 
 
 def _account(row: sqlite3.Row) -> AccountState:

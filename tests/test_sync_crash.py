@@ -112,7 +112,7 @@ def assert_finished(scene: Scene, api: KeycloakApi) -> None:
     assert scene.harness.state.account(a.id).deactivated_total == 3
     assert scene.harness.state.pending_deactivations(a.id) == []
     # Nobody else touched: still enabled, unmarked, in their accounts, sessions intact.
-    for email, uid in scene.bystanders.items():
+    for uid in scene.bystanders.values():
         user = api.user(uid)
         assert user is not None and user["enabled"] is True and "apsis.disabledBy" not in (user.get("attributes") or {})
         assert len(api.user_sessions(uid)) == scene.sessions[uid]
