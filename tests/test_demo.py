@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,10 +58,32 @@ def listening(host_port: str) -> bool:
         return False
 
 
-def start(args: list[str]) -> subprocess.Popen[str]:
+@contextmanager
+def started(args: list[str]) -> Iterator[subprocess.Popen[str]]:
     # A session of its own: the test can send "Ctrl-C" to its whole process group, as a terminal does.
-    return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:  # the test failed before stopping it
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def stop(proc: subprocess.Popen[str], send: Callable[[int, int], None], signum: int) -> tuple[str, str]:
+    send(proc.pid, signum)
+    out, err = proc.communicate(timeout=180)
+    assert "Stopping Keycloak, the SMTP server and the Entra emulator" in err, err[-2000:]
+    return out, err
+
+
+def wait_gone(pids: dict[int, str]) -> None:
+    deadline = time.monotonic() + 30
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = {pid: cmd for pid, cmd in pids.items() if running(pid)}
+    assert not left, f"still running after the demo stopped: {left}"
 
 
 def wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 900) -> str:
@@ -76,12 +100,8 @@ def wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 900) -> 
     raise AssertionError(f"no {marker!r} after {timeout}s")
 
 
-def assert_all_stopped(started: dict[int, str], services: dict[str, str]) -> None:
-    deadline = time.monotonic() + 30
-    while any(running(pid) for pid in started) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    left = {pid: cmd for pid, cmd in started.items() if running(pid)}
-    assert not left, f"still running after the demo stopped: {left}"
+def assert_all_stopped(pids: dict[int, str], services: dict[str, str]) -> None:
+    wait_gone(pids)
     for name in ("keycloak", "entra"):
         assert not listening(urlsplit(services[name]).netloc), f"{name} still answers at {services[name]}"
     assert not listening(services["smtp"]), "the SMTP server still answers"
@@ -106,12 +126,12 @@ def test_demo_keep_running_stops_everything_on_ctrl_c_and_on_sigterm_through_mak
     state = tmp_path / "demo"
 
     # 1. Ctrl-C: SIGINT to the demo's foreground process group, as a terminal sends it.
-    demo = start([sys.executable, "-m", "devenv.demo", "--keep-running", "--state-dir", str(state), "--output", "json"])
-    try:
+    with started([sys.executable, "-m", "devenv.demo", "--keep-running", "--state-dir", str(state),
+                  "--output", "json"]) as demo:
         wait_for(demo, READY)
-        started = descendants(demo.pid)
-        assert any("java" in cmd and "kc.script.pid" in cmd for cmd in started.values()), started  # Keycloak
-        assert any("aiosmtpd" in cmd for cmd in started.values()), started
+        pids = descendants(demo.pid)
+        assert any("java" in cmd and "kc.script.pid" in cmd for cmd in pids.values()), pids  # Keycloak
+        assert any("aiosmtpd" in cmd for cmd in pids.values()), pids
         secrets = [(state / "tooling-client-secret").read_text(), (state / "admin-password").read_text()]
         env_file = state / "apsis.env"
         assert not any(secret in env_file.read_text() for secret in secrets)
@@ -122,56 +142,35 @@ def test_demo_keep_running_stops_everything_on_ctrl_c_and_on_sigterm_through_mak
                                env={k: v for k, v in os.environ.items() if not k.startswith("APSIS_")})
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["id"] == "contoso"
-        os.killpg(demo.pid, signal.SIGINT)
-        out, err = demo.communicate(timeout=180)
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
-    assert demo.returncode == 0, err[-2000:]
-    assert "Stopping Keycloak, the SMTP server and the Entra emulator" in err
+        out, err = stop(demo, os.killpg, signal.SIGINT)
+        assert demo.returncode == 0, err[-2000:]
     report = json.loads(out)
     assert_demo_report(report, state)
-    assert_all_stopped(started, report["services"])
+    assert_all_stopped(pids, report["services"])
     assert not any(secret in out + err for secret in secrets)
 
     # 2. Again in the same state directory (every run starts clean), through make, stopped
     #    by SIGTERM to make (a service manager's stop), which make passes on to the demo.
-    made = start(["make", "-s", "demo", f"ARGS=--keep-running --state-dir {state} --output json"])
-    try:
+    with started(["make", "-s", "demo", f"ARGS=--keep-running --state-dir {state} --output json"]) as made:
         wait_for(made, READY)
-        started = descendants(made.pid)
-        assert any("java" in cmd for cmd in started.values()), started
-        os.kill(made.pid, signal.SIGTERM)
-        out, err = made.communicate(timeout=180)
-    finally:
-        if made.poll() is None:
-            os.killpg(made.pid, signal.SIGKILL)
-            made.wait()
-    assert "Stopping Keycloak, the SMTP server and the Entra emulator" in err
+        pids = descendants(made.pid)
+        assert any("java" in cmd for cmd in pids.values()), pids
+        out, err = stop(made, os.kill, signal.SIGTERM)
     report = json.loads(out)
     assert_demo_report(report, state)
-    assert_all_stopped(started, report["services"])
+    assert_all_stopped(pids, report["services"])
 
 
 def test_sigterm_while_keycloak_starts_stops_what_was_started(tmp_path: Path) -> None:
-    demo = start([sys.executable, "-m", "devenv.demo", "--state-dir", str(tmp_path / "demo"), "--output", "json"])
-    try:
+    with started([sys.executable, "-m", "devenv.demo", "--state-dir", str(tmp_path / "demo"),
+                  "--output", "json"]) as demo:
         wait_for(demo, "Starting Keycloak")
         deadline = time.monotonic() + 60
         while not any("java" in cmd for cmd in descendants(demo.pid).values()):
             assert time.monotonic() < deadline, "Keycloak's JVM never started"
             time.sleep(0.2)
-        started = descendants(demo.pid)
-        os.kill(demo.pid, signal.SIGTERM)
-        out, err = demo.communicate(timeout=120)
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
-    assert demo.returncode == 128 + signal.SIGTERM, err[-2000:]
+        pids = descendants(demo.pid)
+        out, err = stop(demo, os.kill, signal.SIGTERM)
+        assert demo.returncode == 128 + signal.SIGTERM, err[-2000:]
     assert "SIGTERM received; stopping" in err and out == ""
-    deadline = time.monotonic() + 30
-    while any(running(pid) for pid in started) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [cmd for pid, cmd in started.items() if running(pid)]
+    wait_gone(pids)
