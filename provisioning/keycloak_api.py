@@ -348,11 +348,12 @@ def _transport_failure(exc: KeycloakConnectionError) -> str:
     """python-keycloak wraps every transport error alike; the cause tells a timeout apart
     (after urllib3's retry, a read timeout arrives as the reason of a MaxRetryError)."""
     import requests
-    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+    from urllib3.exceptions import NewConnectionError, TimeoutError as Urllib3Timeout
 
     cause = exc.__cause__
     reason = getattr(cause.args[0], "reason", None) if cause is not None and cause.args else None
-    if isinstance(cause, requests.Timeout) or isinstance(reason, Urllib3Timeout):
+    refused = isinstance(reason, NewConnectionError)  # urllib3 files a refused connection under timeouts too
+    if not refused and (isinstance(cause, requests.Timeout) or isinstance(reason, Urllib3Timeout)):
         return "did not answer in time (APSIS_SSO_KEYCLOAK_TIMEOUT)"
     return "is unreachable"
 
