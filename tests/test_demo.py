@@ -66,9 +66,13 @@ def started(args: list[str]) -> Iterator[subprocess.Popen[str]]:
     try:
         yield proc
     finally:
-        if proc.poll() is None:  # the test failed before stopping it
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:  # the test failed before stopping it: let the demo clean up, as designed
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 def stop(proc: subprocess.Popen[str], send: Callable[[int, int], None], signum: int) -> tuple[str, str]:
