@@ -4,8 +4,9 @@
 bootstrap:
 	@scripts/bootstrap.sh
 
+# make demo ARGS=--keep-running   (make takes no --options of its own for a target)
 demo: bootstrap
-	.venv/bin/python -m devenv.demo
+	.venv/bin/python -m devenv.demo $(ARGS)
 
 test: bootstrap
 	.venv/bin/pytest

@@ -9,6 +9,12 @@ days; print a summary. Every run starts from a clean state, so re-running works.
 
     python -m devenv.demo                 # run, print the summary, stop everything
     python -m devenv.demo --keep-running  # ...and keep Keycloak, Entra and SMTP up to explore
+    make demo ARGS=--keep-running         # the same through make
+
+Ctrl-C (SIGINT) or SIGTERM, at any moment, stops everything the demo started: Keycloak,
+the SMTP server process and the Entra emulator. The demo writes ``apsis.env`` in its state
+directory (settings with secret *file* paths, never values), so the CLIs work against the
+running demo: ``apsis-sso --env-file .state/demo/apsis.env account show contoso``.
 """
 
 from __future__ import annotations
@@ -74,15 +80,40 @@ def start_smtp(mail_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
          "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("demo: the local SMTP server did not start")
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return proc, port
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("demo: the local SMTP server did not start")
+    except BaseException:  # not started, or stopped by a signal meanwhile: leave nothing behind
+        proc.kill()
+        proc.wait(10)
+        raise
+
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+class Stopped(Exception):
+    """SIGINT (Ctrl-C) or SIGTERM arrived: unwind, stopping whatever was started."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_on_signal(signum: int, _frame: Any) -> None:
+    raise Stopped(signum)
+
+
+def write_private(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,34 +125,43 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.entra_emulator import EntraEmulator
 
-    state: Path = args.state_dir
+    state: Path = args.state_dir.resolve()
     shutil.rmtree(state, ignore_errors=True)
     (state / "secrets").mkdir(parents=True)
     mail_dir = state / "mailbox"
     started = time.monotonic()
     summary: list[tuple[str, str]] = []
 
-    step("Starting the Entra emulator (stands in for login.microsoftonline.com and Graph)")
-    emulator = EntraEmulator(state_dir=state / "entra").start()
-    smtp = keycloak = None
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop_on_signal)
+    emulator = smtp = keycloak = None
     try:
+        step("Starting the Entra emulator (stands in for login.microsoftonline.com and Graph)")
+        # Python runs signal handlers in the main thread only, and the kernel may hand a
+        # process's signal to any thread: the emulator's threads must not take Ctrl-C.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            emulator = EntraEmulator(state_dir=state / "entra").start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         step(f"Starting a local SMTP server; mail lands in {mail_dir}")
         smtp, smtp_port = start_smtp(mail_dir)
         step("Starting Keycloak 26.7.3 with the apsis-sso extension (first start takes a minute)")
         keycloak = KeycloakServer(truststore_paths=[Path(emulator.ca_bundle)], log_file=state / "keycloak.log")
         keycloak.start()
         summary.append(("Keycloak", f"{keycloak.url} (admin console: user admin, password in {state / 'admin-password'})"))
-        (state / "admin-password").write_text(keycloak.admin_password)
-        (state / "admin-password").chmod(0o600)
-
+        admin_password_file = write_private(state / "admin-password", keycloak.admin_password)
         tooling_secret = secrets.token_urlsafe(32)
-        env = {
-            **os.environ,
+        tooling_secret_file = write_private(state / "tooling-client-secret", tooling_secret)
+
+        # Secrets reach the CLIs as files (never argv, never a value in the environment);
+        # the same settings are written to apsis.env for a person exploring afterwards.
+        settings_env = {
             "APSIS_SSO_KEYCLOAK_URL": keycloak.url,
             "APSIS_SSO_REALM": "apsis",
             "APSIS_SSO_KEYCLOAK_ADMIN_USERNAME": keycloak.admin_username,
-            "APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD": keycloak.admin_password,
-            "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": tooling_secret,
+            "APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE": str(admin_password_file),
+            "APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE": str(tooling_secret_file),
             "APSIS_SSO_ENTRA_AUTHORITY": emulator.authority,
             "APSIS_SSO_GRAPH_BASE_URL": emulator.graph_base_url,
             "APSIS_SSO_ENTRA_CA_BUNDLE": str(emulator.ca_bundle),
@@ -133,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
             "APSIS_SYNC_MAIL_FROM": "apsis-sync@apsis.example",
             "APSIS_SYNC_PLATFORM_TEAM_EMAIL": "platform@apsis.example",
         }
+        env_file = write_private(state / "apsis.env", "".join(f"{k}={v}\n" for k, v in settings_env.items()))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("APSIS_SSO_", "APSIS_SYNC_"))}
+        env.update(settings_env)
+        summary.append(("Tooling client secret", f"{tooling_secret_file} (APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE)"))
+        summary.append(("Settings for the CLIs", f"{env_file}: apsis-sso --env-file {env_file} account show {ACCOUNT}"))
 
         step("Applying the realm (flows with the safe-linking authenticators, clients, policies)")
         run_cli([bin_path("apsis-sso"), "realm", "apply"], env)
@@ -222,9 +267,13 @@ def main(argv: list[str] | None = None) -> int:
 
         healthy = (alice.ok and not carol.ok and not bob_user["enabled"] and not sessions
                    and not again.ok and not password.ok and any("expire" in m["subject"].lower() for m in mails))
+        services = {"keycloak": keycloak.url, "entra": emulator.url, "smtp": f"127.0.0.1:{smtp_port}",
+                    "env_file": str(env_file), "tooling_client_secret_file": str(tooling_secret_file),
+                    "admin_password_file": str(admin_password_file)}
         if args.output == "json":
             print(json.dumps({"ok": healthy, "seconds": round(time.monotonic() - started, 1),
-                              "summary": [{"what": w, "result": r} for w, r in summary], "mails": mails}, indent=2))
+                              "summary": [{"what": w, "result": r} for w, r in summary], "mails": mails,
+                              "services": services}, indent=2), flush=True)
         else:
             table = Table(title=f"apsis-sso demo finished in {time.monotonic() - started:.0f}s", show_lines=False)
             table.add_column("what", style="bold")
@@ -232,17 +281,36 @@ def main(argv: list[str] | None = None) -> int:
             for what, result in summary:
                 table.add_row(what, result)
             out.print(table)
+        sys.stdout.flush()
         if args.keep_running:
-            console.print(f"Keycloak {keycloak.url}, Entra {emulator.url}; press Ctrl-C to stop.")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            console.print(
+                f"Running: Keycloak {keycloak.url}, Entra {emulator.url}, SMTP 127.0.0.1:{smtp_port}.\n"
+                f"Explore: {bin_path('apsis-sso')} --env-file {env_file} account show {ACCOUNT}\n"
+                f"         {bin_path('apsis-sync')} --env-file {env_file} status\n"
+                "Press Ctrl-C (or send SIGTERM) to stop everything.",
+                soft_wrap=True, highlight=False,
+            )
+            try:
+                while True:
+                    time.sleep(0.5)  # the handler raises Stopped here
+            except Stopped:
+                pass
         return 0 if healthy else 1
+    except Stopped as stop:
+        console.print(f"demo: {stop} received; stopping")
+        return 128 + stop.signum
     finally:
+        for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        if keycloak is not None or smtp is not None or emulator is not None:
+            console.print("Stopping Keycloak, the SMTP server and the Entra emulator ...")
         if keycloak is not None:
             keycloak.stop()
         if smtp is not None:
             smtp.terminate()
             smtp.wait(10)
-        emulator.stop()
+        if emulator is not None:
+            emulator.stop()
 
 
 def read_mailbox(mail_dir: Path) -> list[dict[str, Any]]:

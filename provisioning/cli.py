@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from provisioning.cli_accounts import account
-from provisioning.cli_context import AppContext
+from provisioning.cli_context import AppContext, env_file_option
 from provisioning.cli_declarative import apply_file, export, plan_file
 from provisioning.cli_failures import ApsisCli
 from provisioning.cli_realm import realm
@@ -23,8 +23,11 @@ Exit codes:
   0  success (for plan: success, whether or not there are changes)
   1  unexpected failure, an apply interrupted midway (rerun it), or a declined confirmation
   2  bad input, unknown or conflicting account, configuration error, Keycloak
-     unreachable or credentials refused, Entra refused the tenant or secret
-  3  plan --detailed-exitcode: there are changes to apply
+     credentials refused, Entra refused the tenant or secret: change something first
+  3  plan --detailed-exitcode / realm apply --detailed-exitcode: there were changes
+     (to apply, or applied)
+  75 temporary failure (EX_TEMPFAIL): Keycloak or Entra unreachable, a timeout,
+     HTTP 5xx or 429; nothing is wrong with the request: retry later
 """
 
 
@@ -34,8 +37,7 @@ Exit codes:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES,
 )
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Read APSIS_SSO_* settings from this file instead of ./.env.")
+@env_file_option
 @click.option("--debug", is_flag=True, help="Show tracebacks of unexpected failures.")
 @click.version_option(package_name="apsis-sso", prog_name="apsis-sso")
 @click.pass_context
@@ -62,8 +64,6 @@ def main(ctx: click.Context, env_file: Path | None, debug: bool) -> None:
       apsis-sso account list -o json
       apsis-sso plan -f accounts.yaml && apsis-sso apply -f accounts.yaml --yes
     """
-    if env_file is not None and not env_file.is_file():
-        raise click.BadParameter(f"{env_file} does not exist", param_hint="--env-file")
     ctx.obj = AppContext(env_file=env_file, debug=debug)
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from provisioning.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S")
 
 
 class Declined(ApsisSsoError):
@@ -37,22 +38,27 @@ class AppContext:
 
     def settings(self) -> Settings:
         if self._settings is None:
-            from pydantic import ValidationError
-
             from provisioning import secret_input
             from provisioning.settings import Settings
 
-            try:
-                extra: dict[str, Any] = {"_env_file": self.env_file} if self.env_file else {}
-                self._settings = Settings(**extra)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-                message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-                raise InvalidInput(f"configuration: APSIS_SSO_{where.upper()}: {message}") from None
+            self._settings = self.load_settings(Settings, "APSIS_SSO_")
             for secret in (self._settings.keycloak_client_secret, self._settings.keycloak_admin_password):
                 secret_input.remember(secret.get_secret_value() if secret else None)
         return self._settings
+
+    def load_settings(self, cls: type[S], prefix: str) -> S:
+        """A pydantic-settings class from the environment and the env file; a bad value
+        is one line naming the variable (exit code 2)."""
+        from pydantic import ValidationError
+
+        try:
+            extra: dict[str, Any] = {"_env_file": self.env_file} if self.env_file else {}
+            return cls(**extra)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+            message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+            raise InvalidInput(f"configuration: {prefix}{where.upper()}: {message}") from None
 
     def api(self) -> KeycloakApi:
         """The tooling service account: every command but `realm apply`."""
@@ -69,6 +75,18 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def env_file_option(f: F) -> F:
+    """``--env-file PATH``: settings from this file instead of ``./.env`` (it must exist)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise click.BadParameter(f"{value} does not exist", ctx=ctx, param=param)
+        return value
+
+    return click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), callback=check,
+                        help="Read settings from this file instead of ./.env.")(f)
 
 
 def output_option(f: F) -> F:

@@ -1,7 +1,8 @@
 """How an apsis CLI turns every failure into one ``error: ...`` line and an exit code.
 
 Shared by ``apsis-sso`` and ``apsis-sync``: click's own errors, the project's
-``ApsisSsoError`` (which carries its exit code) and anything unexpected all end the same
+``ApsisSsoError`` (whose class carries its exit code: 2 bad input, 75 try again later;
+``provisioning.errors``) and anything unexpected all end the same
 way, also under click's test runner (which calls ``main`` too). Secrets are scrubbed from
 every message.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from provisioning.errors import ApsisSsoError
+from provisioning.errors import ApsisSsoError, exit_code_of
 
 
 class ApsisCli(click.Group):
@@ -25,10 +26,6 @@ class ApsisCli(click.Group):
 
     program = "apsis-sso"
     debug_option = True  # the group has --debug; otherwise no hint to rerun with it
-
-    def known_failure(self, exc: Exception) -> tuple[str, int] | None:
-        """A failure of a type the program knows (beyond ApsisSsoError): message and exit code."""
-        return None
 
     def main(
         self,
@@ -44,7 +41,7 @@ class ApsisCli(click.Group):
             result = super().main(argv, prog_name or self.program, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else 0
         except ApsisSsoError as exc:
-            code = _fail(str(exc), exc.exit_code, debug)
+            code = _fail(str(exc), exit_code_of(exc), debug)
         except click.exceptions.NoArgsIsHelpError as exc:  # `apsis-sso account`: show the help
             assert exc.ctx is not None
             click.echo(exc.ctx.get_help())
@@ -57,14 +54,10 @@ class ApsisCli(click.Group):
         except click.Abort:
             code = _fail("aborted", 1, False)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            known = self.known_failure(exc)
-            if known is not None:
-                code = _fail(known[0], known[1], False)
-            else:
-                first = (str(exc).strip().splitlines() or [""])[0][:300]
-                detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-                hint = "" if debug or not self.debug_option else " (rerun with --debug for the traceback)"
-                code = _fail(f"unexpected failure: {detail}{hint}", 1, debug)
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            hint = "" if debug or not self.debug_option else " (rerun with --debug for the traceback)"
+            code = _fail(f"unexpected failure: {detail}{hint}", 1, debug)
         if standalone_mode:
             sys.exit(code)
         return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from provisioning import output
+from provisioning.errors import EX_CHANGES
 from provisioning.cli_context import AppContext, dry_run_option, output_option, pass_app
 
 
@@ -15,9 +16,11 @@ def realm() -> None:
 
 @realm.command("apply", short_help="Create or converge the realm.")
 @dry_run_option
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 3 when there were changes (applied, or pending with --dry-run), 0 when there were none.")
 @output_option
 @pass_app
-def realm_apply(app: AppContext, dry_run: bool, output_format: str) -> None:
+def realm_apply(app: AppContext, dry_run: bool, detailed_exitcode: bool, output_format: str) -> None:
     """Create or converge the realm from realm-templates/realm.json.
 
     Needs a master-realm administrator (APSIS_SSO_KEYCLOAK_ADMIN_USERNAME and
@@ -30,6 +33,7 @@ def realm_apply(app: AppContext, dry_run: bool, output_format: str) -> None:
     Examples:
       apsis-sso realm apply --dry-run
       apsis-sso realm apply
+      apsis-sso realm apply --dry-run --detailed-exitcode || echo "the realm has drifted"
     """
     from provisioning.realm import plan_realm
 
@@ -40,6 +44,8 @@ def realm_apply(app: AppContext, dry_run: bool, output_format: str) -> None:
         plan.apply(progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
     if output_format == "json":
         output.emit_json({"realm": settings.realm, "applied": not dry_run, "plan": plan.to_dict()})
-        return
-    title = f"realm {settings.realm}: " + ("plan (dry run, nothing changed)" if dry_run else "applied")
-    output.plan(plan, title=title)
+    else:
+        title = f"realm {settings.realm}: " + ("plan (dry run, nothing changed)" if dry_run else "applied")
+        output.plan(plan, title=title)
+    if detailed_exitcode and not plan.empty:
+        click.get_current_context().exit(EX_CHANGES)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from provisioning.errors import EntraError, InvalidInput
+from provisioning.errors import EntraError, EntraUnavailable, InvalidInput
 from provisioning.settings import Settings
 
 AADSTS_MESSAGES = {
@@ -43,8 +43,9 @@ def resolve_tenant(settings: Settings, tenant: str) -> str:
     try:
         resp = httpx.get(url, verify=_verify(settings), timeout=15)
     except httpx.HTTPError as exc:
-        raise EntraError(f"cannot reach Entra at {settings.entra_authority}: {type(exc).__name__}") from None
+        raise _unreachable(settings, exc) from None
     if resp.status_code != 200:
+        _raise_if_temporary(resp, f"tenant {tenant}'s discovery document")
         codes = _error_codes(resp)
         if 90002 in codes or resp.status_code in (400, 404):
             raise InvalidInput(f"Entra has no tenant {tenant} (AADSTS90002); check the Directory (tenant) ID")
@@ -68,15 +69,29 @@ def prove_secret(settings: Settings, tenant: str, client_id: str, secret: str) -
     try:
         resp = httpx.post(url, data=data, verify=_verify(settings), timeout=15)
     except httpx.HTTPError as exc:
-        raise EntraError(f"cannot reach Entra at {settings.entra_authority}: {type(exc).__name__}") from None
+        raise _unreachable(settings, exc) from None
     if resp.status_code == 200 and "access_token" in resp.json():
         return
+    _raise_if_temporary(resp, f"a token for application {client_id}")
     codes = _error_codes(resp)
     for code in codes:
         if code in AADSTS_MESSAGES:
             raise InvalidInput(AADSTS_MESSAGES[code].format(client_id=client_id, tenant=tenant))
     first = f"AADSTS{codes[0]}" if codes else f"HTTP {resp.status_code}"
     raise EntraError(f"Entra refused a token for application {client_id} ({first})")
+
+
+def _unreachable(settings: Settings, exc: httpx.HTTPError) -> EntraUnavailable:
+    what = "did not answer in time" if isinstance(exc, httpx.TimeoutException) else "is unreachable"
+    return EntraUnavailable(f"Entra at {settings.entra_authority} {what} ({type(exc).__name__}); try again later")
+
+
+def _raise_if_temporary(resp: httpx.Response, what: str) -> None:
+    """Throttled (429) or failing (5xx): no verdict on the request; the same one later may pass."""
+    if resp.status_code == 429 or 500 <= resp.status_code <= 599:
+        wait = resp.headers.get("Retry-After")
+        hint = f"; Entra asks to retry after {wait}s" if wait else "; try again later"
+        raise EntraUnavailable(f"Entra answered HTTP {resp.status_code} for {what}{hint}")
 
 
 def _error_codes(resp: httpx.Response) -> list[int]:

@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 from keycloak import KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakConnectionError, KeycloakError as PKError
 
-from provisioning.errors import Conflict, KeycloakError, KeycloakUnavailable, NotFound
+from provisioning.errors import Conflict, KeycloakError, KeycloakRefused, KeycloakUnavailable, NotFound
 from provisioning.settings import Settings
 
 PAGE_SIZE = 200
@@ -35,7 +35,7 @@ class KeycloakApi:
     def for_tooling(cls, settings: Settings) -> "KeycloakApi":
         """The service account `apsis-sso-admin` of the realm (every command but realm apply)."""
         if settings.keycloak_client_secret is None:
-            raise KeycloakUnavailable(
+            raise KeycloakRefused(
                 "no Keycloak client secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE"
             )
         conn = KeycloakOpenIDConnection(
@@ -53,7 +53,7 @@ class KeycloakApi:
     def for_admin(cls, settings: Settings) -> "KeycloakApi":
         """A master-realm administrator: only `realm apply` needs this much power."""
         if settings.keycloak_admin_password is None:
-            raise KeycloakUnavailable(
+            raise KeycloakRefused(
                 "no Keycloak admin password: set APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD or APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE"
             )
         conn = KeycloakOpenIDConnection(
@@ -70,6 +70,10 @@ class KeycloakApi:
         return cls(conn, settings.realm, f"admin {settings.keycloak_admin_username} of realm master")
 
     # -- transport -------------------------------------------------------------------
+
+    @property
+    def _server(self) -> str:
+        return (self._conn.server_url or "").rstrip("/")
 
     def call(
         self,
@@ -96,18 +100,23 @@ class KeycloakApi:
             else:  # pragma: no cover - programming error
                 raise ValueError(method)
         except KeycloakAuthenticationError:
-            raise KeycloakUnavailable(
-                f"Keycloak at {self._conn.server_url.rstrip('/')} rejected the credentials of {self.who}"
+            raise KeycloakRefused(
+                f"Keycloak at {self._server} rejected the credentials of {self.who}"
             ) from None
-        except KeycloakConnectionError:
-            raise KeycloakUnavailable(f"Keycloak at {self._conn.server_url.rstrip('/')} is unreachable") from None
+        except KeycloakConnectionError as exc:
+            raise KeycloakUnavailable(f"Keycloak at {self._server} {_transport_failure(exc)}") from None
         except PKError as exc:  # token endpoint errors other than 401
             if exc.response_code == 400 and b"invalid_grant" in _as_bytes(exc.error_message):
-                raise KeycloakUnavailable(  # a wrong admin password is a 400 invalid_grant
-                    f"Keycloak at {self._conn.server_url.rstrip('/')} rejected the credentials of {self.who}"
+                raise KeycloakRefused(  # a wrong admin password is a 400 invalid_grant
+                    f"Keycloak at {self._server} rejected the credentials of {self.who}"
                 ) from None
-            raise KeycloakUnavailable(
-                f"Keycloak at {self._conn.server_url.rstrip('/')} refused a token for {self.who} (HTTP {exc.response_code})"
+            if _temporary_status(exc.response_code):
+                raise KeycloakUnavailable(
+                    f"Keycloak at {self._server} answered HTTP {exc.response_code} to the token "
+                    f"request of {self.who}; try again later"
+                ) from None
+            raise KeycloakRefused(
+                f"Keycloak at {self._server} refused a token for {self.who} (HTTP {exc.response_code})"
             ) from None
         status = resp.status_code
         if status in (200, 201, 204):
@@ -122,7 +131,9 @@ class KeycloakApi:
         detail = _error_detail(resp)
         where = f"{method} {unquote(url.removeprefix(f'admin/realms/{self.realm}/'))}"
         if status in (401, 403):
-            raise KeycloakUnavailable(f"Keycloak refused {where} for {self.who} (HTTP {status}{detail})")
+            raise KeycloakRefused(f"Keycloak refused {where} for {self.who} (HTTP {status}{detail})")
+        if _temporary_status(status):
+            raise KeycloakUnavailable(f"Keycloak answered HTTP {status} to {where}{detail}; try again later")
         if status == 404:
             raise NotFound(f"Keycloak has no {where.split(' ', 1)[1]}{detail}")
         if status == 409:
@@ -326,6 +337,25 @@ class KeycloakApi:
 
     def events(self, **params: Any) -> list[dict[str, Any]]:
         return self.call("GET", "events", params=params)
+
+
+def _temporary_status(status: int | None) -> bool:
+    """Overloaded or failing (429, 5xx): the same request later is expected to work."""
+    return status is not None and (status == 429 or 500 <= status <= 599)
+
+
+def _transport_failure(exc: KeycloakConnectionError) -> str:
+    """python-keycloak wraps every transport error alike; the cause tells a timeout apart
+    (after urllib3's retry, a read timeout arrives as the reason of a MaxRetryError)."""
+    import requests
+    from urllib3.exceptions import NewConnectionError, TimeoutError as Urllib3Timeout
+
+    cause = exc.__cause__
+    reason = getattr(cause.args[0], "reason", None) if cause is not None and cause.args else None
+    refused = isinstance(reason, NewConnectionError)  # urllib3 files a refused connection under timeouts too
+    if not refused and (isinstance(cause, requests.Timeout) or isinstance(reason, Urllib3Timeout)):
+        return "did not answer in time (APSIS_SSO_KEYCLOAK_TIMEOUT)"
+    return "is unreachable"
 
 
 def _as_bytes(value: Any) -> bytes:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from provisioning.errors import Interrupted
+from provisioning.errors import Interrupted, is_temporary
 
 Action = Literal["create", "update", "delete"]
 
@@ -116,7 +116,8 @@ class Plan:
                     raise
                 raise Interrupted(
                     f"stopped after {done} of {len(self.changes)} changes, at {change.action} {change.kind} "
-                    f"{change.name}: {_first_line(exc)}; run the same command again to complete it"
+                    f"{change.name}: {_first_line(exc)}; run the same command again to complete it",
+                    temporary=is_temporary(exc),
                 ) from exc
             done += 1
         return done

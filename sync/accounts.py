@@ -110,26 +110,29 @@ def shard_of(account_id: str, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count
 
 
-def discover(api: KeycloakApi, only: list[str] | None = None, shard: Shard | None = None) -> list[SyncAccount]:
-    """The accounts to sync, sorted by id. Named accounts that do not exist are an error
+def managed(api: KeycloakApi) -> list[SyncAccount]:
+    """Every account apsis-sso manages, whatever its stage, sorted by id (one paged listing)."""
+    found = [SyncAccount.from_organization(org) for org in api.organizations(query=f"apsis.managedBy:{MANAGED_BY}")
+             if is_managed(org)]
+    return sorted(found, key=lambda a: a.id)
+
+
+def select(accounts: list[SyncAccount], only: list[str] | None = None, shard: Shard | None = None) -> list[SyncAccount]:
+    """The accounts to sync among ``accounts``. Named accounts that do not exist are an error
     (a typo must not silently sync nothing); accounts with SSO disabled are left out."""
     wanted = [validation.account_id(a) for a in only] if only else None
-    found: dict[str, SyncAccount] = {}
-    for org in api.organizations(query=f"apsis.managedBy:{MANAGED_BY}"):
-        if not is_managed(org):
-            continue
-        account = SyncAccount.from_organization(org)
-        if wanted is not None and account.id not in wanted:
-            continue
-        found[account.id] = account
     if wanted is not None:
-        missing = [a for a in wanted if a not in found]
+        known = {a.id for a in accounts}
+        missing = [a for a in wanted if a not in known]
         if missing:
             raise NotFound(f"no account {missing[0]!r} managed by apsis-sso")
-    selected = [a for a in found.values() if a.stage in SYNCED_STAGES]
-    if shard is not None:
-        selected = [a for a in selected if shard.owns(a.id)]
-    return sorted(selected, key=lambda a: a.id)
+    return [a for a in accounts if (wanted is None or a.id in wanted) and a.stage in SYNCED_STAGES
+            and (shard is None or shard.owns(a.id))]
+
+
+def discover(api: KeycloakApi, only: list[str] | None = None, shard: Shard | None = None) -> list[SyncAccount]:
+    """The accounts to sync, sorted by id."""
+    return select(managed(api), only, shard)
 
 
 def load(api: KeycloakApi, account_id: str) -> SyncAccount:

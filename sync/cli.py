@@ -10,76 +10,94 @@ import getpass
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
+from provisioning.cli_context import AppContext, dry_run_option, env_file_option, output_option
 from provisioning.cli_failures import ApsisCli
 from provisioning.errors import ApsisSsoError, InvalidInput
+from sync.logs import LEVELS as LOG_LEVELS
+
+if TYPE_CHECKING:
+    from sync.daemon import Runtime
+    from sync.settings import SyncSettings
 
 EXIT_CODES = """\b
 Exit codes:
   0  success
-  1  run --once: at least one account failed (the others were synced);
-     an unexpected failure
-  2  bad input (shard, account, setting), Keycloak unreachable or credentials
-     refused, state database unusable
+  1  run --once: an account failed for a reason a person must fix (the others
+     were synced); an unexpected failure
+  2  bad input (shard, account, setting), Keycloak credentials refused, state
+     database unusable: change something first
+  75 temporary failure (EX_TEMPFAIL): Keycloak unreachable or overloaded; with
+     run --once also: every failed account failed only because Entra or Graph
+     was unreachable, throttled (429) or failing (5xx). Retry later.
 """
 
 
 class SyncCli(ApsisCli):
-    """apsis-sso's failure handling, plus the daemon's own unusable-state and setting errors."""
+    """apsis-sso's failure handling (one line, the exit code each error class carries)."""
 
     program = "apsis-sync"
     debug_option = False
 
-    def known_failure(self, exc: Exception) -> tuple[str, int] | None:
-        from sync.secrets import SecretUnavailable
-        from sync.state import StateUnavailable
 
-        if isinstance(exc, (StateUnavailable, SecretUnavailable)):
-            return str(exc), 2
-        if isinstance(exc, ValidationError):
-            return _setting_error(exc), 2
-        return None
+@dataclass
+class SyncContext(AppContext):
+    """apsis-sso's context (settings, Keycloak) plus the daemon's own settings and logging."""
+
+    log_format: str | None = None
+    log_level: str | None = None
+    _sync_settings: SyncSettings | None = field(default=None, repr=False)
+
+    def sync_settings(self) -> SyncSettings:
+        if self._sync_settings is None:
+            from sync.settings import SyncSettings
+
+            self._sync_settings = self.load_settings(SyncSettings, "APSIS_SYNC_")
+        return self._sync_settings
+
+    def runtime(self) -> Runtime:
+        from sync import logs
+        from sync.daemon import Runtime
+
+        sync_settings = self.sync_settings()
+        logs.configure(self.log_format or sync_settings.log_format, self.log_level or sync_settings.log_level)
+        return Runtime.build(self.settings(), sync_settings)
 
 
-def _setting_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    name = ".".join(str(p) for p in err.get("loc", ())) or "setting"
-    title = exc.title
-    prefix = "APSIS_SYNC_" if title == "SyncSettings" else "APSIS_SSO_"
-    return f"invalid setting {prefix}{name.upper()}: {err.get('msg')}"
-
-
-def _runtime(log_format: str | None, log_level: str | None) -> Any:
-    from provisioning.settings import Settings
-    from sync import logs
-    from sync.daemon import Runtime
-    from sync.settings import SyncSettings
-
-    sync_settings = SyncSettings()
-    logs.configure(log_format or sync_settings.log_format, log_level or sync_settings.log_level)
-    return Runtime.build(Settings(), sync_settings)
+pass_sync = click.make_pass_decorator(SyncContext)
 
 
 @click.group(cls=SyncCli, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
+@env_file_option
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="Log lines as text or JSON (default: APSIS_SYNC_LOG_FORMAT, else text). Logs go to stderr.")
-@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (default: APSIS_SYNC_LOG_LEVEL, else INFO).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default=None,
+              help="Default: APSIS_SYNC_LOG_LEVEL, else INFO. DEBUG also shows what the Graph, Entra and HTTP "
+                   "libraries log (secrets scrubbed).")
+@click.version_option(package_name="apsis-sso", prog_name="apsis-sync")
 @click.pass_context
-def main(ctx: click.Context, log_format: str | None, log_level: str | None) -> None:
+def main(ctx: click.Context, env_file: Path | None, log_format: str | None, log_level: str | None) -> None:
     """Keep APSIS One in step with each account's Microsoft Entra tenant.
 
     Each cycle deactivates APSIS One users deleted or disabled in Entra (with a guard
     against mass deletion) and flags client secrets that are about to expire. Settings
     come from APSIS_SSO_* (Keycloak, Entra authority, Graph URL) and APSIS_SYNC_*
     (interval, state, secrets directory, thresholds, SMTP, webhook, metrics) environment
-    variables or a .env file; see README.md.
+    variables or a .env file (or --env-file); see README.md.
+
+    \b
+    Examples:
+      apsis-sync run                         # the daemon
+      apsis-sync run --once --dry-run -o json
+      apsis-sync status -o json | jq '.accounts[] | select(.days_until_secret_expires < 30) | .id'
     """
-    ctx.obj = {"log_format": log_format, "log_level": log_level}
+    ctx.obj = SyncContext(env_file=env_file, log_format=log_format, log_level=log_level.upper() if log_level else None)
 
 
 @main.command()
@@ -89,24 +107,33 @@ def main(ctx: click.Context, log_format: str | None, log_level: str | None) -> N
 @click.option("--shard", metavar="I/N", help="Only accounts whose stable hash falls in shard I of N (0 <= I < N).")
 @click.option("--interval", type=click.IntRange(min=10), metavar="SECONDS",
               help="Seconds between cycles (default: APSIS_SYNC_INTERVAL_SECONDS, else 300).")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              help="Cycle reports on stdout as text or JSON lines.")
-@click.pass_context
-def run(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...], shard: str | None,
-        interval: int | None, output: str) -> int:
+@output_option
+@pass_sync
+def run(ctx: SyncContext, once: bool, dry_run: bool, accounts: tuple[str, ...], shard: str | None,
+        interval: int | None, output_format: str) -> int:
     """Sync the accounts: every interval until SIGTERM, or once with --once.
 
-    A dry run implies --once unless an interval is given.
+    A dry run implies --once unless an interval is given. With -o json each cycle's
+    report is one JSON line. The daemon serves /metrics and /health on
+    APSIS_SYNC_METRICS_PORT when it is set.
+
+    \b
+    Examples:
+      apsis-sync run
+      apsis-sync run --once --account acme
+      apsis-sync run --dry-run --account acme -o json
+      apsis-sync run --shard 0/4
     """
+    from provisioning import validation
     from sync.accounts import Shard
     from sync.daemon import run_once, serve
 
     selected = Shard.parse(shard) if shard is not None else None
-    only = list(accounts) or None
-    rt = _runtime(ctx.obj["log_format"], ctx.obj["log_level"])
+    only = [validation.account_id(a) for a in accounts] or None
+    rt = ctx.runtime()
 
     def show(report: Any) -> None:
-        if output == "json":
+        if output_format == "json":
             click.echo(json.dumps(report.to_dict()))
         else:
             _print_report(report)
@@ -114,9 +141,9 @@ def run(ctx: click.Context, once: bool, dry_run: bool, accounts: tuple[str, ...]
     if once or (dry_run and interval is None):
         report = run_once(rt, only, selected, dry_run)
         show(report)
-        return 0 if report.ok else 1
+        return report.exit_code
     if rt.sync.metrics_port:
-        rt.metrics.serve(rt.sync.metrics_port, rt.sync.metrics_address)
+        rt.metrics.serve(rt.sync.metrics_port, rt.sync.metrics_address, rt.health)
     serve(rt, only, selected, dry_run, interval, on_report=show)
     return 0
 
@@ -130,6 +157,8 @@ def _print_report(report: Any) -> None:
         if r.mode:
             head += f" ({r.mode}{', ' + r.resync_cause if r.resync_cause else ''})"
         click.echo(head)
+        for action in r.resumed:
+            click.echo(f"  {'would finish' if report.dry_run else 'finished'} (interrupted earlier): {action.describe(r.account)}")
         for action in r.actions:
             held = r.status == "quarantined"
             prefix = "held" if held else verb
@@ -149,45 +178,76 @@ def _print_report(report: Any) -> None:
 
 @main.command()
 @click.option("--account", "accounts", multiple=True, metavar="ID", help="Only this account (repeatable).")
-@click.option("--output", type=click.Choice(["table", "json"]), default="table", help="A table for people or JSON.")
-def status(accounts: tuple[str, ...], output: str) -> int:
-    """Per account: last successful sync, users deactivated, quarantine, days until the
-    secret expires, last errors. Reads the state database only (works while Keycloak is down)."""
-    from rich.console import Console
+@click.option("--shard", metavar="I/N", help="Only the accounts of shard I of N (a replica's share).")
+@output_option
+@pass_sync
+def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, output_format: str) -> int:
+    """Per account: stage, last successful sync, users deactivated, quarantine, days until
+    the secret expires, last errors.
 
+    Every account apsis-sso manages is listed (also those never synced, none that were
+    deleted). When Keycloak cannot be read it answers from the daemon's state database
+    alone and says so ("source": "state" in JSON, a warning on stderr).
+
+    \b
+    Examples:
+      apsis-sync status
+      apsis-sync status --account acme -o json
+    """
+    from provisioning import output, validation
+    from provisioning.errors import ApsisSsoError, NotFound
     from sync import status as report
-    from sync.settings import SyncSettings
+    from sync.accounts import Shard, managed
     from sync.state import StateStore
 
-    settings = SyncSettings()
-    if not settings.database.exists():
-        raise InvalidInput(f"no state database at {settings.database}: the daemon has not run with these settings")
-    rows = report.rows(StateStore(settings.database), list(accounts) or None)
-    missing = [a for a in accounts if a not in {r["account"] for r in rows}]
+    only = [validation.account_id(a) for a in accounts] or None
+    selected = Shard.parse(shard) if shard is not None else None
+    settings = ctx.sync_settings()
+    state = StateStore(settings.database) if settings.database.exists() else None  # a read never creates it
+    keycloak_error = None
+    try:
+        listed = managed(ctx.api())
+    except ApsisSsoError as exc:
+        if state is None:
+            exc.args = (f"{exc}; and there is no state database at {settings.database} to answer from",)
+            raise
+        listed, keycloak_error = None, str(exc)
+        output.warn(f"{exc}: showing the state database only (accounts created or deleted since are not reflected)")
+    doc = report.report(state, listed, only, selected, keycloak_error=keycloak_error)
+    known = {r["id"] for r in doc["accounts"]}
+    missing = [a for a in only or [] if a not in known]
     if missing:
-        raise InvalidInput(f"account {missing[0]!r} has no sync state (not synced by this instance yet)")
-    if output == "json":
-        click.echo(json.dumps(rows, indent=2))
+        if listed is not None:
+            raise NotFound(f"no account {missing[0]!r} managed by apsis-sso" +
+                           (f" in shard {selected}" if selected else ""))
+        raise NotFound(f"account {missing[0]!r} has no sync state (and Keycloak could not be asked)")
+    if output_format == "json":
+        output.emit_json(doc)
     else:
-        report.render(rows, Console(width=max(160, Console().width)))
+        report.render(doc, output.console())
     return 0
 
 
 @main.command()
 @click.argument("account_id", metavar="ACCOUNT")
 @click.option("--dry-run", is_flag=True, help="Show what the quarantine holds; change nothing.")
-@click.pass_context
-def release(ctx: click.Context, account_id: str, dry_run: bool) -> int:
+@pass_sync
+def release(ctx: SyncContext, account_id: str, dry_run: bool) -> int:
     """Release an account the deletion guard quarantined.
 
     The next cycle then carries out the deactivations that were held (as many as were
     held, plus the usual limits). If the deletions were a mistake, have the customer
     restore the users in Entra first: restored users are not deactivated.
+
+    \b
+    Examples:
+      apsis-sync release acme --dry-run
+      apsis-sync release acme
     """
     from sync import guard
     from sync.accounts import load
 
-    rt = _runtime(ctx.obj["log_format"], ctx.obj["log_level"])
+    rt = ctx.runtime()
     with rt.api() as api:
         account = load(api, account_id)
         held = rt.state.account(account.id)
@@ -210,27 +270,31 @@ def secret() -> None:
 @secret.command("set")
 @click.argument("account_id", metavar="ACCOUNT")
 @click.option("--from-file", "from_file", metavar="PATH", help="Read the secret from a file ('-' for standard input).")
-def secret_set(account_id: str, from_file: str | None) -> int:
+@dry_run_option
+@pass_sync
+def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run: bool) -> int:
     """Store ACCOUNT's client secret where the daemon reads it (APSIS_SYNC_SECRETS_DIR).
 
     The secret is read from --from-file, from APSIS_SYNC_CLIENT_SECRET, or from a hidden
     prompt; never from the command line. It is checked against the hint Keycloak recorded
-    for the account (apsis.secretHint) when Keycloak is reachable.
+    for the account (apsis.secretHint) when Keycloak is reachable. --dry-run reads and
+    checks it, and says where it would go.
+
+    \b
+    Examples:
+      apsis-sync secret set acme --from-file - < acme.secret
+      apsis-sync secret set acme --from-file acme.secret --dry-run
     """
-    from provisioning import validation
-    from provisioning.keycloak_api import KeycloakApi
-    from provisioning.settings import Settings
+    from provisioning import secret_files, validation
     from sync.accounts import load
     from sync.secrets import DirectorySecrets
-    from sync.settings import SyncSettings
 
     account_id = validation.account_id(account_id)
     value = _read_secret(from_file)
-    sync_settings = SyncSettings()
-    settings = Settings()
+    sync_settings = ctx.sync_settings()
     warning = None
     try:
-        account = load(KeycloakApi.for_tooling(settings), account_id)
+        account = load(ctx.api(), account_id)
         if account.secret_hint and not value.startswith(account.secret_hint):
             raise InvalidInput(
                 f"this secret does not match account {account_id}'s recorded secret (hint {account.secret_hint!r}); "
@@ -240,6 +304,11 @@ def secret_set(account_id: str, from_file: str | None) -> int:
         if isinstance(exc, InvalidInput):
             raise
         warning = f"not checked against Keycloak ({exc})"
+    if dry_run:
+        path = secret_files.path_for(sync_settings.secrets_path, account_id)
+        click.echo(f"would store the client secret of {account_id} in {path} (dry run, nothing written)"
+                   + (f"; {warning}" if warning else ""))
+        return 0
     path = DirectorySecrets(sync_settings.secrets_path).put(account_id, SecretStr(value))
     click.echo(f"stored the client secret of {account_id} in {path}" + (f"; {warning}" if warning else ""))
     return 0

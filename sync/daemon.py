@@ -28,11 +28,11 @@ from typing import Any
 
 import schedule
 
-from provisioning.errors import ApsisSsoError
+from provisioning.errors import EX_FAILURE, EX_TEMPFAIL, ApsisSsoError, is_temporary
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.settings import Settings
 from sync import deprovision, expiry, guard, resync
-from sync.accounts import Shard, SyncAccount, discover
+from sync.accounts import Shard, SyncAccount, managed, select
 from sync.deprovision import Action, Plan, Restored
 from sync.graph_client import (
     DeltaRound,
@@ -45,6 +45,7 @@ from sync.graph_client import (
     Sleep,
     TokenRejected,
 )
+from sync.health import Health
 from sync.metrics import SyncMetrics
 from sync.notify import (
     Notice,
@@ -55,7 +56,7 @@ from sync.notify import (
     stale_secret_notice,
     token_notice,
 )
-from sync.secrets import DirectorySecrets, SecretSource, SecretUnavailable
+from sync.secrets import DirectorySecrets, SecretSource
 from sync.settings import SyncSettings
 from sync.state import KnownUser, StateStore, utcnow
 
@@ -77,6 +78,7 @@ class Runtime:
     sleep: Sleep = asyncio.sleep
     today: Callable[[], date] = date.today
     stop: threading.Event = field(default_factory=threading.Event)
+    health: Health = field(default_factory=lambda: Health(300))
     _apis: "queue.SimpleQueue[KeycloakApi]" = field(default_factory=queue.SimpleQueue)
 
     @classmethod
@@ -89,6 +91,7 @@ class Runtime:
             notifier=overrides.pop("notifier", None) or Notifier(sync),
             metrics=overrides.pop("metrics", None) or SyncMetrics(),
             api_factory=overrides.pop("api_factory", None) or (lambda: KeycloakApi.for_tooling(settings)),
+            health=overrides.pop("health", None) or Health(sync.interval_seconds),
             **overrides,
         )
 
@@ -127,6 +130,7 @@ class AccountResult:
     mode: str | None = None  # incremental | full
     resync_cause: str | None = None
     actions: list[Action] = field(default_factory=list)
+    resumed: list[Action] = field(default_factory=list)  # finished for a run that was cut short
     applied: int = 0
     restored: list[Restored] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -137,23 +141,36 @@ class AccountResult:
     graph_waits: list[tuple[str, float]] = field(default_factory=list)
     graph_requests: int = 0
     seconds: float = 0.0
+    permanent_errors: int = 0  # errors that need a person (the others: retry later)
+
+    def fail(self, message: str, *, temporary: bool = False) -> None:
+        self.errors.append(message)
+        if not temporary:
+            self.permanent_errors += 1
+
+    @property
+    def temporary_failure(self) -> bool:
+        """Failed only for reasons that pass by themselves (unreachable, 5xx, 429, timeouts)."""
+        return bool(self.errors) and self.permanent_errors == 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "account": self.account,
+            "id": self.account,
             "status": self.status,
             "mode": self.mode,
             "resync_cause": self.resync_cause,
             "actions": [a.to_dict(self.account) for a in self.actions],
+            "resumed": [a.to_dict(self.account) for a in self.resumed],
             "applied": self.applied,
             "restored": [r.describe() for r in self.restored],
             "notifications": [{"kind": n.kind, "to": list(n.to), "cc": list(n.cc), "subject": n.subject} for n in self.notices],
             "errors": self.errors,
+            "temporary_failure": self.status == "error" and self.temporary_failure,
             "notes": self.notes,
             "quarantine": self.quarantine,
             "secret_expires": self.expiry.expires.isoformat() if self.expiry else None,
             "secret_expiry_source": self.expiry.source if self.expiry else None,
-            "days_until_secret_expiry": self.expiry.days_left if self.expiry else None,
+            "days_until_secret_expires": self.expiry.days_left if self.expiry else None,
             "graph_waits": [{"reason": r, "seconds": s} for r, s in self.graph_waits],
             "graph_requests": self.graph_requests,
             "seconds": round(self.seconds, 3),
@@ -171,6 +188,14 @@ class CycleReport:
     def ok(self) -> bool:
         return all(r.status != "error" for r in self.results)
 
+    @property
+    def exit_code(self) -> int:
+        """0 all synced; 75 the failures were all temporary (retry later); 1 one needs a person."""
+        failed = [r for r in self.results if r.status == "error"]
+        if not failed:
+            return 0
+        return EX_TEMPFAIL if all(r.temporary_failure for r in failed) else EX_FAILURE
+
     def result(self, account: str) -> AccountResult:
         for r in self.results:
             if r.account == account:
@@ -179,7 +204,7 @@ class CycleReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "started": self.started, "seconds": round(self.seconds, 3),
-                "ok": self.ok, "accounts": [r.to_dict() for r in self.results]}
+                "ok": self.ok, "exit_code": self.exit_code, "accounts": [r.to_dict() for r in self.results]}
 
 
 # -- Graph ------------------------------------------------------------------------------
@@ -191,7 +216,7 @@ class GraphRead:
     resync_cause: str | None = None
     credentials: list[PasswordCredential] | None = None
     token_error: TokenRejected | None = None
-    error: str | None = None
+    failure: GraphFailure | None = None
     waits: list[tuple[str, float]] = field(default_factory=list)
     requests: int = 0
 
@@ -214,9 +239,9 @@ async def read_graph(rt: Runtime, account: SyncAccount, client: GraphClient, del
         out.credentials = await client.password_credentials(account.client_id)
     except TokenRejected as exc:
         out.token_error = exc
-        out.error = str(exc)
+        out.failure = exc
     except GraphFailure as exc:
-        out.error = str(exc)
+        out.failure = exc
     finally:
         out.requests = client.requests
     return out
@@ -263,11 +288,11 @@ def sync_account(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: b
     progress = _Progress()
     try:
         _sync(rt, api, account, dry_run, result, progress)
-    except (ApsisSsoError, SecretUnavailable) as exc:  # Keycloak said no or is gone: one line, no trace
-        result.errors.append(str(exc))
+    except ApsisSsoError as exc:  # Keycloak said no or is gone: one line, no trace
+        result.fail(str(exc), temporary=is_temporary(exc))
     except Exception as exc:  # noqa: BLE001 - one account's bug must not stop the others
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
-        result.errors.append(f"unexpected {type(exc).__name__}: {first}")
+        result.fail(f"unexpected {type(exc).__name__}: {first}")
         log.exception("unexpected error", extra={"account": account.id})
     if result.errors and result.status == "ok":
         result.status = "error"
@@ -289,7 +314,7 @@ def sync_account(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: b
         except Exception:  # noqa: BLE001 - the log has it; the next cycle redoes the same work
             log.exception("cannot record the run", extra={"account": account.id})
     rt.metrics.account_runs.labels(result.status).inc()
-    eventful = result.errors or result.actions or result.notices or result.restored or result.status != "ok"
+    eventful = result.errors or result.actions or result.resumed or result.notices or result.restored or result.status != "ok"
     level = logging.ERROR if result.status == "error" else logging.INFO if eventful else logging.DEBUG
     log.log(level, "account synced", extra={
         "account": account.id, "status": result.status, "mode": result.mode, "deactivated": result.applied,
@@ -317,6 +342,7 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
     elif released:
         allowance = st.quarantine_held  # released since the last cycle: let the held changes through
         result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
+    _resume(rt, api, account, dry_run, result)
 
     read = GraphRead()
     stale = secret is not None and bool(account.secret_hint) and \
@@ -324,16 +350,16 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
     if stale:
         _flag_stale_secret(rt, account, secret, dry_run, result)
     if secret is None:
-        result.errors.append(f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})")
+        result.fail(f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})")
     elif not account.tenant_id or not account.client_id:
-        result.errors.append(f"account {account.id} has no tenant id or client id recorded")
+        result.fail(f"account {account.id} has no tenant id or client id recorded")
     else:
         # A quarantined account is not deprovisioned; a dry run still reads what is held.
         read = asyncio.run(_read(rt, account, secret, st.delta_link, want_delta=not quarantined or dry_run))
         result.graph_waits = list(read.waits)
         result.graph_requests = read.requests
-        if read.error:
-            result.errors.append(read.error)
+        if read.failure is not None:
+            result.fail(str(read.failure), temporary=is_temporary(read.failure))
 
     if read.token_error is not None and not stale:  # a stale file of ours is not the customer's problem
         _flag_token_error(rt, account, read.token_error, secret, dry_run, result)
@@ -355,7 +381,7 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
             result.notes.append("held by the quarantine until `apsis-sync release`")
         elif not _guarded(rt, api, account, plan, allowance, dry_run, result):
             if not dry_run:
-                result.applied = deprovision.apply(api, account, plan.actions, rt.state)
+                result.applied += deprovision.apply(api, account, plan.actions, rt.state)
                 for action in plan.actions:
                     rt.metrics.deactivations.labels(action.kind, action.why).inc()
                 if released:
@@ -368,10 +394,25 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
     _check_expiry(rt, account, read.credentials, dry_run, result)
 
 
+def _resume(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, result: AccountResult) -> None:
+    """Deactivations an earlier run started and did not finish come first (before Graph is
+    read: they need Keycloak only, and a half-done user must not wait for Entra)."""
+    if dry_run:
+        result.resumed = [Action.from_dict(a) for a in rt.state.pending_deactivations(account.id)]
+        return
+    result.resumed = deprovision.resume(api, account, rt.state)
+    result.applied += len(result.resumed)
+    for action in result.resumed:
+        rt.metrics.deactivations.labels(action.kind, action.why).inc()
+    if result.resumed:
+        log.warning("finished deactivations of an interrupted run", extra={"account": account.id,
+                                                                            "users": [a.user_id for a in result.resumed]})
+
+
 def _guarded(rt: Runtime, api: KeycloakApi, account: SyncAccount, plan: Plan, allowance: int, dry_run: bool,
              result: AccountResult) -> bool:
     """True when the guard holds the plan back (and, unless dry, quarantines the account)."""
-    count = len(plan.actions)
+    count = plan.deactivating
     limits = rt.limits
     if count - allowance <= 0 or (count - allowance < limits.percent_min_users and count - allowance <= limits.max_users):
         return False
@@ -448,7 +489,7 @@ def _flag_stale_secret(rt: Runtime, account: SyncAccount, secret: Any, dry_run: 
     ``apsis.secretHint``): a rotation that did not reach the daemon. The platform team fixes
     that; the customer's IT contact is not bothered with it."""
     path = rt.secrets.describe(account.id)
-    result.errors.append(
+    result.fail(
         f"the client secret in {path} is not account {account.id}'s current one (hint {account.secret_hint!r}); "
         f"store the rotated secret with `apsis-sync secret set {account.id}`"
     )
@@ -470,7 +511,8 @@ def _send(rt: Runtime, account: SyncAccount, notice: Notice, key: str | None, re
         if key is not None:
             rt.state.mark_notice(account.id, key, notice.kind)
     else:
-        result.errors.append(f"{notice.kind} notification for {account.id} could not be delivered; retrying next cycle")
+        result.fail(f"{notice.kind} notification for {account.id} could not be delivered; retrying next cycle",
+                    temporary=True)
     return ok
 
 
@@ -525,9 +567,14 @@ def _cycle_metrics(rt: Runtime, report: CycleReport, count: int) -> None:
 
 
 def run_once(rt: Runtime, only: list[str] | None = None, shard: Shard | None = None, dry_run: bool = False) -> CycleReport:
-    """Discover the accounts (Keycloak errors propagate: nothing can be synced) and run a cycle."""
+    """List the accounts (Keycloak errors propagate: nothing can be synced), forget the state
+    of accounts deleted since, and run a cycle."""
     with rt.api() as api:
-        accounts = discover(api, only, shard)
+        every = managed(api)
+    accounts = select(every, only, shard)
+    if every and not dry_run:  # an empty listing proves nothing: never wipe the state on it
+        for gone in rt.state.forget_accounts_except({a.id for a in every}):
+            log.info("forgot a deleted account", extra={"account": gone})
     return run_cycle(rt, accounts, dry_run)
 
 
@@ -542,16 +589,21 @@ def serve(
     """Run a cycle now and then every ``interval`` seconds until SIGTERM/SIGINT (or
     ``rt.stop``). A stop lets the running cycle finish the accounts already started."""
     every = interval or rt.sync.interval_seconds
+    rt.health.interval = every
     scheduler = schedule.Scheduler()
 
     def job() -> None:
+        started = time.monotonic()
         try:
             report = run_once(rt, only, shard, dry_run)
-            if on_report:
-                on_report(report)
         except ApsisSsoError as exc:
             log.error("cycle failed", extra={"error": str(exc)})
             rt.metrics.cycles.labels("failed").inc()
+            rt.health.cycle_failed(str(exc), time.monotonic() - started)
+            return
+        rt.health.cycle_finished(len(report.results), sum(r.status == "error" for r in report.results), report.seconds)
+        if on_report:
+            on_report(report)
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("stopping", extra={"signal": signal.Signals(signum).name})

@@ -9,6 +9,14 @@ and its sessions end, since one of them may have come from this tenant's SSO.
 
 Users that come back in Entra (restored from deleted items, or re-enabled) are *reported*,
 never re-enabled: whoever deactivated access should decide to give it back.
+
+A deactivation is several Keycloak writes, and the daemon can be killed between any two.
+So each is resumable: its intent is written to the state before the first write and
+cleared together with the record of it; every step is safe to repeat; the next cycle
+(``resume``) first finishes whatever is still pending. Should the state be lost as well,
+the user's own ``apsis.disabledBy`` mark and live sessions tell a later plan that only the
+rest (logout, record) is missing: a ``finish`` action, which the guard does not count, since nobody new
+is deactivated by it.
 """
 
 from __future__ import annotations
@@ -47,12 +55,16 @@ class Action:
     why: str  # a key of REASONS
     via: str  # link | email
     other_accounts: tuple[str, ...] = ()
+    finish: bool = False  # already disabled by apsis-sync: only sessions and the record are left
 
     def reason(self, account: str) -> str:
         return f"entra user {REASONS[self.why]} ({account})"
 
     def describe(self, account: str) -> str:
         who = self.email or self.username
+        if self.finish:
+            return (f"finish deactivating {who} (disabled by apsis-sync earlier): end its sessions and record it; "
+                    f"{self.reason(account)}, matched by {self.via}")
         if self.kind == "disable":
             return f"disable {who} and end its sessions: {self.reason(account)}, matched by {self.via}"
         others = ", ".join(self.other_accounts)
@@ -64,6 +76,12 @@ class Action:
         out["other_accounts"] = list(self.other_accounts)
         out["reason"] = self.reason(account)
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Action":
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["other_accounts"] = tuple(fields.get("other_accounts") or ())
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -90,18 +108,35 @@ class Plan:
         if all(a.user_id != action.user_id for a in self.actions):
             self.actions.append(action)
 
+    @property
+    def deactivating(self) -> int:
+        """What the guard judges: users newly deactivated (not the finishing of earlier ones)."""
+        return sum(1 for a in self.actions if not a.finish)
 
-def action_for(matcher: Matcher, match: Match, oid: str, why: str) -> Action | None:
-    """What deactivating ``match`` means here; None when there is nothing left to do
-    (already disabled by anyone — re-disabling would overwrite who did it and why)."""
+
+def action_for(matcher: Matcher, match: Match, oid: str, why: str, state: StateStore) -> Action | None:
+    """What deactivating ``match`` means here; None when there is nothing left to do.
+
+    A user already disabled is left alone (re-disabling would overwrite who did it and
+    why) — unless apsis-sync disabled them, has no record of it, and they still have
+    sessions: a deactivation cut short whose memory was lost with the state, to be finished.
+    (Without sessions nothing is missing that matters: the marks on the user are the record.)"""
     user = match.user
     others = matcher.other_accounts(match.user_id)
     if others:
         return Action("remove_membership", match.user_id, str(user.get("username")), match.email, oid, why,
                       match.via, tuple(others))
     if not user.get("enabled", True):
-        return None
+        if not _disabled_by_us(user) or state.deactivation(matcher.account.id, match.user_id) is not None \
+                or not matcher.api.user_sessions(match.user_id):
+            return None
+        return Action("disable", match.user_id, str(user.get("username")), match.email, oid, why, match.via,
+                      finish=True)
     return Action("disable", match.user_id, str(user.get("username")), match.email, oid, why, match.via)
+
+
+def _disabled_by_us(user: dict[str, Any]) -> bool:
+    return DISABLED_BY in ((user.get("attributes") or {}).get("apsis.disabledBy") or [])
 
 
 def plan_incremental(api: KeycloakApi, account: SyncAccount, round_: DeltaRound, state: StateStore) -> Plan:
@@ -116,7 +151,7 @@ def plan_incremental(api: KeycloakApi, account: SyncAccount, round_: DeltaRound,
             why = "disabled" if not item.removed else item.removed if item.removed in REASONS else "changed"
             match = matcher.match(item.oid, emails)
             if match is not None:
-                action = action_for(matcher, match, item.oid, why)
+                action = action_for(matcher, match, item.oid, why, state)
                 if action is not None:
                     plan.add(action)
             continue
@@ -144,40 +179,60 @@ def _came_back(state: StateStore, account: SyncAccount, item: EntraUser, known: 
 
 
 def apply(api: KeycloakApi, account: SyncAccount, actions: list[Action], state: StateStore) -> int:
-    """Carry out the plan; returns how many actions were done. Each action is complete before
-    the next starts and is recorded at once, so an interruption leaves nothing half-done that
-    the next cycle (which re-reads the same changes) would not finish."""
+    """Carry out the plan; returns how many actions were done. Each action's intent is stored
+    before its first write and cleared with its record, so wherever the process dies, the
+    next cycle's ``resume`` finishes that action (and re-reads the changes for the rest)."""
     done = 0
     for action in actions:
-        if action.kind == "disable":
-            _disable(api, account, action)
-        else:
-            _remove_membership(api, account, action)
-        state.record_deactivation(account.id, action.user_id, action.oid, action.email, action.kind, action.reason(account.id))
-        log.info(
-            "deactivated user",
-            extra={"account": account.id, "user_id": action.user_id, "action": action.kind,
-                   "reason": action.reason(account.id), "matched_by": action.via},
-        )
-        done += 1
+        state.intend_deactivation(account.id, action.user_id, action.to_dict(account.id))
+        if _carry_out(api, account, action, state):
+            done += 1
     return done
 
 
-def _disable(api: KeycloakApi, account: SyncAccount, action: Action) -> None:
+def resume(api: KeycloakApi, account: SyncAccount, state: StateStore) -> list[Action]:
+    """Finish the deactivations an earlier run started and did not record (it was killed,
+    or Keycloak went away midway). The guard judged them when they were planned."""
+    finished: list[Action] = []
+    for data in state.pending_deactivations(account.id):
+        action = Action.from_dict(data)
+        if _carry_out(api, account, action, state):
+            finished.append(action)
+    return finished
+
+
+def _carry_out(api: KeycloakApi, account: SyncAccount, action: Action, state: StateStore) -> bool:
+    """Every step is idempotent, so a repeat after a crash completes what is missing."""
     user = api.user(action.user_id)
-    if user is None:
-        return
-    # A PUT replaces attributes as a whole: start from what is there.
-    body = {k: v for k, v in user.items() if k not in ("federatedIdentities", "access", "credentials")}
-    attributes = dict(user.get("attributes") or {})
-    attributes.update({
-        "apsis.disabledBy": [DISABLED_BY],
-        "apsis.disabledAt": [datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")],
-        "apsis.disabledReason": [action.reason(account.id)],
-    })
-    body["enabled"] = False
-    body["attributes"] = attributes
-    api.update_user(action.user_id, body)
+    if user is None:  # deleted from Keycloak meanwhile: nothing left to deactivate
+        state.drop_pending_deactivation(account.id, action.user_id)
+        return False
+    if action.kind == "disable":
+        _disable(api, account, action, user)
+    else:
+        _remove_membership(api, account, action)
+    state.record_deactivation(account.id, action.user_id, action.oid, action.email, action.kind, action.reason(account.id))
+    log.info(
+        "deactivated user",
+        extra={"account": account.id, "user_id": action.user_id, "action": action.kind,
+               "reason": action.reason(account.id), "matched_by": action.via, "finished_earlier_run": action.finish},
+    )
+    return True
+
+
+def _disable(api: KeycloakApi, account: SyncAccount, action: Action, user: dict[str, Any]) -> None:
+    if user.get("enabled", True):  # not yet (or re-enabled by hand since): disable and mark, in one PUT
+        # A PUT replaces attributes as a whole: start from what is there.
+        body = {k: v for k, v in user.items() if k not in ("federatedIdentities", "access", "credentials")}
+        attributes = dict(user.get("attributes") or {})
+        attributes.update({
+            "apsis.disabledBy": [DISABLED_BY],
+            "apsis.disabledAt": [datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")],
+            "apsis.disabledReason": [action.reason(account.id)],
+        })
+        body["enabled"] = False
+        body["attributes"] = attributes
+        api.update_user(action.user_id, body)
     api.logout_user(action.user_id)
 
 

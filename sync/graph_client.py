@@ -43,6 +43,8 @@ from msgraph.generated.users.delta.delta_request_builder import DeltaRequestBuil
 from msgraph_core import GraphClientFactory
 from pydantic import SecretStr
 
+from provisioning.errors import EX_USAGE, ApsisSsoError, TemporaryFailure
+
 USER_SELECT = ["id", "accountEnabled", "mail", "userPrincipalName"]
 T = TypeVar("T")
 
@@ -52,12 +54,13 @@ Sleep = Callable[[float], Awaitable[None]]
 # -- errors ---------------------------------------------------------------------------
 
 
-class GraphFailure(Exception):
+class GraphFailure(ApsisSsoError):
     """Base: the message is one line an operator can act on."""
 
 
-class GraphUnavailable(GraphFailure):
-    """Graph or the token endpoint could not be reached, or kept failing (5xx, 429, transport)."""
+class GraphUnavailable(TemporaryFailure, GraphFailure):
+    """Graph or the token endpoint could not be reached, or kept failing (5xx, 429, transport):
+    exit code 75, the next cycle tries again."""
 
 
 class GraphRequestFailed(GraphFailure):
@@ -83,7 +86,10 @@ class DeltaTokenExpired(GraphFailure):
 
 class TokenRejected(GraphFailure):
     """Entra refused the client credentials. ``aadsts`` is the AADSTS code, ``kind`` what it means
-    for the operator: ``expired`` (7000222), ``invalid`` (7000215), or ``other``."""
+    for the operator: ``expired`` (7000222), ``invalid`` (7000215), or ``other``. A person
+    must act (a new secret, consent): exit code 2."""
+
+    exit_code = EX_USAGE
 
     def __init__(self, message: str, aadsts: int | None, kind: str) -> None:
         super().__init__(message)

@@ -2,8 +2,9 @@
 
 Callers log a short fixed message and put the variable parts in ``extra`` (account,
 user_id, action...), so a log query can filter on fields instead of parsing sentences.
-Third-party loggers are turned down: azure-identity would otherwise print multi-line token
-errors on its own, and none of them may print request bodies.
+Third-party loggers are turned down except at DEBUG: azure-identity would otherwise print
+multi-line token errors on its own. At DEBUG they speak, through our handler, with every
+known secret scrubbed.
 """
 
 from __future__ import annotations
@@ -51,12 +52,44 @@ def _text(value: Any) -> str:
     return json.dumps(text) if (" " in text or not text) else text
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+THIRD_PARTY = ("azure", "httpx", "httpcore", "msal", "kiota_http", "kiota_authentication_azure", "msgraph", "urllib3")
+
+
+class ScrubSecrets(logging.Filter):
+    """Blanks every secret the process knows (account secrets read, the tooling secret) out of
+    a record: a last line of defence for libraries we do not control at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from provisioning.secret_input import scrub
+
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
 def configure(fmt: str = "text", level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Our loggers at ``level``. Third-party loggers are silenced unless ``level`` is DEBUG:
+    then they log at DEBUG too, through the same handler and with secrets scrubbed, because
+    a DEBUG run is how one finds out what Graph, Entra or the HTTP stack actually did."""
+    level = level.upper()
+    if level not in LEVELS:
+        raise ValueError(f"log level {level!r} is not one of {', '.join(LEVELS)}")
+    formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("apsis_sync")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
-    for noisy in ("azure", "azure.identity", "azure.core", "httpx", "httpcore", "msal", "kiota_http", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    handler.setFormatter(formatter)
+    ours = logging.getLogger("apsis_sync")
+    ours.handlers[:] = [handler]
+    ours.setLevel(level)
+    ours.propagate = False
+    debug = level == "DEBUG"
+    theirs = logging.StreamHandler(stream or sys.stderr)  # ours never log secrets; theirs are scrubbed
+    theirs.setFormatter(formatter)
+    theirs.addFilter(ScrubSecrets())
+    for name in THIRD_PARTY:
+        lib = logging.getLogger(name)
+        lib.setLevel(logging.DEBUG if debug else logging.CRITICAL)
+        lib.handlers[:] = [theirs] if debug else []
+        lib.propagate = not debug

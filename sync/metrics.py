@@ -1,4 +1,4 @@
-"""Prometheus metrics, optional (``APSIS_SYNC_METRICS_PORT``).
+"""Prometheus metrics and the health endpoint, optional (``APSIS_SYNC_METRICS_PORT``).
 
 Labels are low-cardinality on purpose: outcomes, actions, reasons, threshold windows. No
 user ever appears in a label, and no account either — with thousands of accounts a label
@@ -9,7 +9,15 @@ bottleneck. Per-account detail is what ``apsis-sync status`` is for; the metrics
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from sync.health import Health
 
 
 class SyncMetrics:
@@ -47,5 +55,37 @@ class SyncMetrics:
         )
         self.last_cycle = Gauge("apsis_sync_last_cycle_timestamp_seconds", "When the last cycle ended", registry=r)
 
-    def serve(self, port: int, address: str = "0.0.0.0") -> None:
-        start_http_server(port, addr=address, registry=self.registry)
+    def serve(self, port: int, address: str = "0.0.0.0", health: Health | None = None) -> ThreadingHTTPServer:
+        """``/metrics`` (Prometheus text format) and ``/health`` (200 or 503 with a JSON
+        reason, see ``sync.health``) in a background thread; any other path is a 404."""
+        registry = self.registry
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                path = urlsplit(self.path).path
+                if path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                elif path == "/health" and health is not None:
+                    verdict = health.verdict()
+                    self._send(200 if verdict.healthy else 503, "application/json", json.dumps(verdict.body).encode())
+                else:
+                    self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /health\n")
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                self.do_GET()
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - probes every few seconds: no log
+                return
+
+        server = ThreadingHTTPServer((address, port), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="apsis-sync-http", daemon=True).start()
+        return server

@@ -36,7 +36,7 @@ def plan_full(api: KeycloakApi, account: SyncAccount, round_: DeltaRound, state:
         if user.enabled is False:
             match = matcher.match(user.oid, user.emails)
             if match is not None:
-                action = action_for(matcher, match, user.oid, "disabled")
+                action = action_for(matcher, match, user.oid, "disabled", state)
                 if action is not None:
                     plan.add(action)
 
@@ -51,7 +51,7 @@ def plan_full(api: KeycloakApi, account: SyncAccount, round_: DeltaRound, state:
         linked_seen.add(oid)
         if oid not in listing:
             match = Match(linked, "link", (linked.get("email") or "").lower() or None)
-            action = action_for(matcher, match, oid, "absent")
+            action = action_for(matcher, match, oid, "absent", state)
             if action is not None:
                 plan.add(action)
         elif listing[oid].enabled is not False and not linked.get("enabled", True):
@@ -64,7 +64,7 @@ def plan_full(api: KeycloakApi, account: SyncAccount, round_: DeltaRound, state:
         emails = EntraUser(known.oid, mail=known.mail, upn=known.upn).emails
         match = matcher.by_email(emails, known.oid)
         if match is not None:
-            action = action_for(matcher, match, known.oid, "absent")
+            action = action_for(matcher, match, known.oid, "absent", state)
             if action is not None:
                 plan.add(action)
 

@@ -17,7 +17,8 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from provisioning import secret_files
+from provisioning import secret_files, secret_input
+from provisioning.errors import EX_USAGE, ApsisSsoError
 
 
 class SecretSource(Protocol):
@@ -43,11 +44,14 @@ class DirectorySecrets:
 
     def get(self, account_id: str) -> SecretStr | None:
         try:
-            return secret_files.read(self.directory, account_id)
+            secret = secret_files.read(self.directory, account_id)
         except OSError as exc:
             raise SecretUnavailable(
                 f"cannot read the client secret file {self._path(account_id)}: {exc.strerror}"
             ) from None
+        if secret is not None:
+            secret_input.remember(secret.get_secret_value())  # scrubbed from any log or error line
+        return secret
 
     def describe(self, account_id: str) -> str:
         return str(self._path(account_id))
@@ -57,5 +61,7 @@ class DirectorySecrets:
         return secret_files.write(self.directory, account_id, secret)
 
 
-class SecretUnavailable(Exception):
-    """The source exists but could not be read (permissions, I/O)."""
+class SecretUnavailable(ApsisSsoError):
+    """The source exists but could not be read (permissions, I/O): exit code 2."""
+
+    exit_code = EX_USAGE

@@ -65,7 +65,9 @@ class SyncSettings(BaseSettings):
     metrics_port: int | None = Field(None, description="Serve Prometheus metrics on this port (unset: off)")
     metrics_address: str = Field("0.0.0.0", description="Address the metrics server binds")
     log_format: Literal["text", "json"] = Field("text", description="text for people, json for log shippers")
-    log_level: str = Field("INFO", description="Python log level")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR (DEBUG also shows the Graph, Entra and HTTP libraries' logs)"
+    )
 
     graph_max_attempts: int = Field(5, ge=1, description="Attempts per Graph request (429, 5xx, transport errors)")
     graph_backoff_seconds: float = Field(1.0, ge=0, description="First backoff wait when Graph sends no Retry-After")
@@ -73,6 +75,11 @@ class SyncSettings(BaseSettings):
         120.0, ge=0, description="Longest single wait; a longer Retry-After fails the account for this cycle"
     )
     graph_timeout: float = Field(60.0, description="Seconds per Graph request")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("expiry_thresholds")
     @classmethod

@@ -9,7 +9,10 @@ What it keeps, and why it is safe to lose:
   ``@removed`` item carries nothing but the id — this map is how an unlinked APSIS One user
   is still found when their Entra user is deleted;
 * notifications sent (so each expiry threshold is mailed once) and deactivations done (so a
-  user restored in Entra is reported exactly once).
+  user restored in Entra is reported exactly once);
+* the deactivation in flight (written before its first Keycloak change, removed in the same
+  transaction that records it as done), so a daemon killed midway finishes it next cycle.
+  Lost with the database, it is still found: the user carries ``apsis.disabledBy``.
 
 The quarantine's source of truth is the organization attribute ``apsis.quarantined``; the
 copy here only remembers how many deactivations were held, so a release can let them through.
@@ -28,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from provisioning.errors import EX_USAGE, ApsisSsoError
 
 SCHEMA_VERSION = 1
 
@@ -75,6 +80,13 @@ CREATE TABLE IF NOT EXISTS deactivations (
     reason TEXT NOT NULL,
     at TEXT NOT NULL,
     restored_reported TEXT,
+    PRIMARY KEY (account, user_id)
+);
+CREATE TABLE IF NOT EXISTS pending_deactivations (
+    account TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    planned_at TEXT NOT NULL,
     PRIMARY KEY (account, user_id)
 );
 """
@@ -202,9 +214,8 @@ class StateStore:
         with self.transaction() as db:
             self._ensure(db, account)
             db.execute(
-                "UPDATE accounts SET last_run=?, last_status=?, last_errors=?, last_deactivated=?, "
-                "deactivated_total=deactivated_total+? WHERE account=?",
-                (now, status, json.dumps(errors), deactivated, deactivated, account),
+                "UPDATE accounts SET last_run=?, last_status=?, last_errors=?, last_deactivated=? WHERE account=?",
+                (now, status, json.dumps(errors), deactivated, account),
             )
             if ok:
                 db.execute("UPDATE accounts SET last_success=? WHERE account=?", (now, account))
@@ -230,6 +241,16 @@ class StateStore:
                     (account, user.oid, user.mail, user.upn,
                      None if user.enabled is None else int(user.enabled), user.removed, now),
                 )
+
+    def forget_accounts_except(self, keep: set[str]) -> list[str]:
+        """Drop everything remembered about accounts that no longer exist (deleted in
+        Keycloak): a later account of the same id must not inherit their delta link."""
+        gone = [a.account for a in self.accounts() if a.account not in keep]
+        with self.transaction() as db:
+            for account in gone:
+                for table in ("accounts", "entra_users", "notices", "deactivations", "pending_deactivations"):
+                    db.execute(f"DELETE FROM {table} WHERE account=?", (account,))  # noqa: S608 - fixed names
+        return gone
 
     def record_secret_expiry(self, account: str, expires: date, source: str) -> None:
         with self.transaction() as db:
@@ -279,14 +300,39 @@ class StateStore:
 
     # -- deactivations ----------------------------------------------------------------
 
-    def record_deactivation(self, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str) -> None:
+    def intend_deactivation(self, account: str, user_id: str, action: dict[str, Any]) -> None:
+        """Write-ahead: the deactivation about to start, so a crash midway is finished later."""
         with self.transaction() as db:
+            db.execute(
+                "INSERT INTO pending_deactivations VALUES (?,?,?,?) ON CONFLICT (account, user_id) DO UPDATE SET "
+                "action=excluded.action, planned_at=excluded.planned_at",
+                (account, user_id, json.dumps(action), utcnow()),
+            )
+
+    def pending_deactivations(self, account: str) -> list[dict[str, Any]]:
+        rows = self._query("SELECT action FROM pending_deactivations WHERE account=? ORDER BY planned_at", (account,))
+        return [json.loads(r["action"]) for r in rows]
+
+    def drop_pending_deactivation(self, account: str, user_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM pending_deactivations WHERE account=? AND user_id=?", (account, user_id))
+
+    def record_deactivation(self, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str) -> None:
+        """A finished deactivation: recorded, counted and no longer pending, in one transaction."""
+        with self.transaction() as db:
+            self._ensure(db, account)
             db.execute(
                 "INSERT INTO deactivations VALUES (?,?,?,?,?,?,?,NULL) ON CONFLICT (account, user_id) DO UPDATE SET "
                 "oid=excluded.oid, email=excluded.email, action=excluded.action, reason=excluded.reason, "
                 "at=excluded.at, restored_reported=NULL",
                 (account, user_id, oid, email, action, reason, utcnow()),
             )
+            db.execute("DELETE FROM pending_deactivations WHERE account=? AND user_id=?", (account, user_id))
+            db.execute("UPDATE accounts SET deactivated_total=deactivated_total+1 WHERE account=?", (account,))
+
+    def deactivation(self, account: str, user_id: str) -> Deactivation | None:
+        rows = self._query("SELECT * FROM deactivations WHERE account=? AND user_id=?", (account, user_id))
+        return Deactivation(**dict(rows[0])) if rows else None
 
     def deactivations(self, account: str) -> list[Deactivation]:
         return [Deactivation(**dict(r)) for r in self._query("SELECT * FROM deactivations WHERE account=? ORDER BY at", (account,))]
@@ -306,8 +352,11 @@ class StateStore:
             )
 
 
-class StateUnavailable(Exception):
-    """The state database cannot be opened or is from a newer version."""
+class StateUnavailable(ApsisSsoError):
+    """The state database cannot be opened or is from a newer version (exit code 2: a
+    person must fix the path, the permissions or the version)."""
+
+    exit_code = EX_USAGE
 
 
 def _account(row: sqlite3.Row) -> AccountState:

@@ -1,8 +1,11 @@
-"""The per-account status report, from the state database alone.
+"""The per-account status report: Keycloak's accounts, with what the daemon remembers of each.
 
-Reading only the daemon's own state means ``apsis-sync status`` answers even while Keycloak
-or Entra are down — which is exactly when an operator asks. In a sharded deployment each
-replica reports the accounts of its shard.
+Keycloak says which accounts exist (every managed one, also those never synced yet, and
+none that were deleted), their stage, recorded secret expiry and quarantine; the state
+database adds the daemon's own memory (last runs, deactivations, errors, the expiry Graph
+reported). When Keycloak is down — exactly when an operator asks — the report still
+answers from the state database alone, and says so (``source: "state"``). In a sharded
+deployment each replica's state holds the accounts of its shard.
 """
 
 from __future__ import annotations
@@ -13,56 +16,91 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sync.state import StateStore
+from sync.accounts import SYNCED_STAGES, Shard, SyncAccount
+from sync.state import AccountState, StateStore
+
+SOURCE_KEYCLOAK = "keycloak"
+SOURCE_STATE = "state"
 
 
-def rows(state: StateStore, only: list[str] | None = None, today: date | None = None) -> list[dict[str, Any]]:
+def report(
+    state: StateStore | None,
+    accounts: list[SyncAccount] | None,
+    only: list[str] | None = None,
+    shard: Shard | None = None,
+    today: date | None = None,
+    keycloak_error: str | None = None,
+) -> dict[str, Any]:
+    """``accounts`` from Keycloak, or None when it could not be read (then the state alone)."""
     today = today or date.today()
-    out: list[dict[str, Any]] = []
-    for st in state.accounts():
-        if only and st.account not in only:
-            continue
-        deactivations = state.deactivations(st.account)
-        out.append({
-            "account": st.account,
-            "last_run": st.last_run,
-            "last_status": st.last_status,
-            "last_success": st.last_success,
-            "deactivated_last_run": st.last_deactivated,
-            "deactivated_total": st.deactivated_total,
-            "restored_in_entra": sum(1 for d in deactivations if d.restored_reported),
-            "quarantined": bool(st.quarantined_at),
-            "quarantined_at": st.quarantined_at,
-            "quarantine_reason": st.quarantine_reason,
-            "quarantine_held": st.quarantine_held,
-            "secret_expires": st.secret_expires.isoformat() if st.secret_expires else None,
-            "secret_expiry_source": st.secret_expires_source,
-            "days_until_secret_expiry": (st.secret_expires - today).days if st.secret_expires else None,
-            "has_delta_link": st.delta_link is not None,
-            "last_errors": st.last_errors,
-        })
-    return out
+    remembered = {st.account: st for st in state.accounts()} if state is not None else {}
+    if accounts is not None:
+        rows = [_row(today, a.id, remembered.get(a.id), state, a) for a in accounts]
+    else:
+        rows = [_row(today, account_id, st, state, None) for account_id, st in sorted(remembered.items())]
+    rows = [r for r in rows if (not only or r["id"] in only) and (shard is None or shard.owns(r["id"]))]
+    doc: dict[str, Any] = {"source": SOURCE_KEYCLOAK if accounts is not None else SOURCE_STATE}
+    if keycloak_error is not None:
+        doc["keycloak_error"] = keycloak_error
+    doc["accounts"] = rows
+    return doc
 
 
-def render(data: list[dict[str, Any]], console: Console) -> None:
-    table = Table(title="apsis-sync status", show_lines=False)
-    for column in ("account", "last success", "last run", "deactivated (last/total)", "quarantine",
+def _row(today: date, account_id: str, st: AccountState | None, state: StateStore | None,
+         account: SyncAccount | None) -> dict[str, Any]:
+    st = st or AccountState(account_id)
+    expires, source = st.secret_expires, st.secret_expires_source
+    if account is not None and source != "graph":  # the record may have been rotated since the last run
+        expires, source = account.secret_expires, "recorded" if account.secret_expires else None
+    if account is not None:
+        quarantined = account.quarantined
+    else:
+        quarantined = f"{st.quarantined_at} {st.quarantine_reason}" if st.quarantined_at else None
+    deactivations = state.deactivations(account_id) if state is not None and st.last_run else []
+    return {
+        "id": account_id,
+        "stage": account.stage if account is not None else None,
+        "synced": account.stage in SYNCED_STAGES if account is not None else None,
+        "last_run": st.last_run,
+        "last_status": st.last_status,
+        "last_success": st.last_success,
+        "deactivated_last_run": st.last_deactivated,
+        "deactivated_total": st.deactivated_total,
+        "restored_in_entra": sum(1 for d in deactivations if d.restored_reported),
+        "quarantined": quarantined,
+        "quarantine_held": st.quarantine_held,
+        "secret_expires": expires.isoformat() if expires else None,
+        "secret_expiry_source": source,
+        "days_until_secret_expires": (expires - today).days if expires else None,
+        "has_delta_link": st.delta_link is not None,
+        "last_errors": st.last_errors,
+    }
+
+
+def render(doc: dict[str, Any], console: Console) -> None:
+    title = "apsis-sync status"
+    if doc["source"] == SOURCE_STATE:
+        title += " (state database only: Keycloak could not be read)"
+    table = Table(title=title, show_lines=False)
+    for column in ("account", "stage", "last success", "last run", "deactivated (last/total)", "quarantine",
                    "secret expires in", "last errors"):
         table.add_column(column, overflow="fold")
-    for row in data:
-        days = row["days_until_secret_expiry"]
+    for row in doc["accounts"]:
+        days = row["days_until_secret_expires"]
         expiry = "unknown" if days is None else ("EXPIRED" if days <= 0 else f"{days} days")
         if days is not None and row["secret_expiry_source"]:
             expiry += f" ({row['secret_expiry_source']})"
-        quarantine = f"yes: {row['quarantine_reason']}" if row["quarantined"] else "no"
-        errors = "; ".join(row["last_errors"]) or "-"
+        stage = row["stage"] or "?"
+        if row["synced"] is False:
+            stage += " (not synced)"
         table.add_row(
-            row["account"],
+            row["id"],
+            stage,
             row["last_success"] or "never",
             f"{row['last_run'] or 'never'} ({row['last_status'] or '-'})",
             f"{row['deactivated_last_run']}/{row['deactivated_total']}",
-            quarantine,
+            f"yes: {row['quarantined']}" if row["quarantined"] else "no",
             expiry,
-            errors,
+            "; ".join(row["last_errors"]) or "-",
         )
     console.print(table)

@@ -82,7 +82,7 @@ class Cli:
             assert result.exit_code == expect, (
                 f"exit {result.exit_code} != {expect}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
             )
-        if result.exit_code in (1, 2):
+        if result.exit_code in (1, 2, 75):
             assert_one_line_error(result, traceback_allowed="--debug" in args)
         return result
 

@@ -51,7 +51,8 @@ def test_every_command_has_help_with_examples(path, tmp_path):
 
 def test_top_level_help_documents_exit_codes(tmp_path):
     out = Cli(env={}, cwd=tmp_path).run("--help").stdout
-    for code in ("0  success", "1  unexpected failure", "2  bad input", "3  plan --detailed-exitcode"):
+    for code in ("0  success", "1  unexpected failure", "2  bad input", "3  plan --detailed-exitcode",
+                 "75 temporary failure (EX_TEMPFAIL)"):
         assert code in out
 
 
@@ -133,9 +134,9 @@ def test_an_env_file_configures_the_cli(cli: Cli, tmp_path):
     ("plan", "-f", "accounts.yaml"),
     ("realm", "apply", "--dry-run"),
 ])
-def test_keycloak_unreachable_is_one_line_with_exit_2(cli: Cli, args):
+def test_keycloak_unreachable_is_one_line_with_exit_75(cli: Cli, args):
     (cli.cwd / "accounts.yaml").write_text("accounts: []\n")
-    result = cli.run(*args, env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"}, expect=2)
+    result = cli.run(*args, env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"}, expect=75)
     assert "is unreachable" in result.stderr
 
 

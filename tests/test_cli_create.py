@@ -347,7 +347,7 @@ def test_a_missing_template_placeholder_is_refused_before_anything_is_written(cl
 
 def test_keycloak_unreachable_or_wrong_credentials_during_create(cli: Cli, entra_app, nothing_created):
     app: EntraApp = entra_app()
-    result = cli.run(*app.create_args(), env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"}, expect=2)
+    result = cli.run(*app.create_args(), env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"}, expect=75)
     assert "is unreachable" in result.stderr
     result = cli.run(*app.create_args(), env={"APSIS_SSO_KEYCLOAK_CLIENT_SECRET": "wrong-one"}, expect=2)
     assert "rejected the credentials" in result.stderr

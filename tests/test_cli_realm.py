@@ -51,3 +51,13 @@ def test_realm_apply_needs_the_tooling_secret_and_the_admin_password(fresh):
     result = cli.run("realm", "apply", env={"APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD": None}, expect=2)
     assert "no Keycloak admin password" in result.stderr
     assert KeycloakApi.for_admin(own).get_realm() is None
+
+
+def test_realm_apply_detailed_exitcode_says_whether_there_were_changes(fresh):
+    cli, own = fresh
+    assert cli.run("realm", "apply", "--dry-run", "--detailed-exitcode", expect=3).stdout  # pending
+    assert KeycloakApi.for_admin(own).get_realm() is None
+    cli.run("realm", "apply", "--detailed-exitcode", expect=3)  # applied
+    cli.run("realm", "apply", "--detailed-exitcode", expect=0)  # nothing to do
+    cli.run("realm", "apply", "--dry-run", "--detailed-exitcode", "-o", "json", expect=0)
+    cli.run("realm", "apply", expect=0)  # without the flag: 0 either way

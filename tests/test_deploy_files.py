@@ -41,7 +41,7 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     assert set(services) == {"postgres", "keycloak", "realm-apply", "apsis-sync", "mailpit"}
     assert services["apsis-sync"]["depends_on"]["realm-apply"]["condition"] == "service_completed_successfully"
     assert services["realm-apply"]["depends_on"]["keycloak"]["condition"] == "service_healthy"
-    for name in ("postgres", "keycloak", "mailpit"):
+    for name in ("postgres", "keycloak", "mailpit", "apsis-sync"):
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
 
 

@@ -81,8 +81,9 @@ def test_guard_quarantines_past_the_threshold_and_release_lets_the_held_changes_
     assert preview.status == "quarantined" and len(preview.actions) == 4
     assert "held by the quarantine until `apsis-sync release`" in preview.notes
     assert all(api.user(uid)["enabled"] for _, uid in people)  # type: ignore[index]
-    status = json.loads(cli(harness, "status", "--account", acct.id, "--output", "json").stdout)
-    assert status[0]["quarantined"] is True and status[0]["quarantine_held"] == 4
+    (status,) = json.loads(cli(harness, "status", "--account", acct.id, "--output", "json").stdout)["accounts"]
+    quarantined = api.organization(acct.org_id)["attributes"]["apsis.quarantined"][0]  # type: ignore[index]
+    assert status["quarantined"] == quarantined and status["quarantine_held"] == 4
 
     dry = cli(harness, "release", acct.id, "--dry-run")
     assert dry.returncode == 0, dry.stderr
