@@ -202,6 +202,59 @@ def _sign_in(
     return _deliver(redirect_uri, mode, fields)
 
 
+# -------------------------------------------------------------- admin consent
+
+
+ADMIN_CANCELED = ("permission_denied", "The admin canceled the request")
+
+
+def admin_consent(svc: Services, req: Request, tenant_name: str) -> Response:
+    """``/{tenant}/adminconsent`` (the tenant-wide admin consent of the client credentials flow).
+
+    Request ``client_id``, ``redirect_uri`` (must be registered), optional ``state``. An
+    administrator signs in and accepts or cancels. Answer, as Microsoft documents it: a redirect
+    to ``redirect_uri`` with ``tenant``, ``state`` (when sent) and ``admin_consent=True``, or with
+    ``error=permission_denied&error_description=The admin canceled the request`` (+ ``state``).
+    Not modelled: which directory roles may consent (any enabled user of the tenant may).
+    https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#request-the-permissions-from-a-directory-admin
+    """
+    submitted = req.form() if req.method == "POST" else {}
+    params = {k: v for k, v in (submitted or req.query).items() if k not in ("login", "passwd", "consent")}
+    tenant = svc.state.resolve_tenant(tenant_name)
+    if tenant is None:
+        return _error_page(errors.tenant_not_found(tenant_name), req)
+    client_id = params.get("client_id", "")
+    if not client_id:
+        return _error_page(errors.missing_parameter("client_id"), req)
+    try:
+        app = svc.state.snapshot(lambda: svc.state.app(tenant.tenant_id, client_id))
+    except LookupError:
+        return _error_page(errors.app_not_found(client_id, tenant.display_name), req)
+    redirect_uri = params.get("redirect_uri") or (app.redirect_uris[0] if app.redirect_uris else "")
+    if redirect_uri not in app.redirect_uris:
+        return _error_page(errors.redirect_uri_mismatch(redirect_uri, app.app_id), req)
+    state = params.get("state")
+    action = f"/{tenant_name}/adminconsent"
+    answer: dict[str, str]
+    if submitted.get("consent") == "cancel":
+        answer = {"error": ADMIN_CANCELED[0], "error_description": ADMIN_CANCELED[1]}
+    elif submitted.get("consent") == "accept":
+        login = submitted.get("login", "").strip()
+        user = svc.state.snapshot(lambda: svc.state.user_by_upn(tenant.tenant_id, login)) if login else None
+        if user is None or user.deleted or not user.account_enabled \
+                or not check_password(submitted.get("passwd", ""), user.password_hash):
+            return Response.html(200, pages.admin_consent(action, params, tenant.display_name, app.display_name,
+                                                          app.permissions, errors.bad_password(), login))
+        svc.state.update_application(tenant.tenant_id, app.app_id, admin_consent_granted=True)
+        answer = {"tenant": tenant.tenant_id, "admin_consent": "True"}
+    else:
+        return Response.html(200, pages.admin_consent(action, params, tenant.display_name, app.display_name,
+                                                      app.permissions))
+    if state is not None:
+        answer["state"] = state
+    return _deliver(redirect_uri, "query", answer)
+
+
 # --------------------------------------------------------------------- token
 
 
@@ -419,4 +472,4 @@ def userinfo(svc: Services, req: Request) -> Response:
     return Response.json(200, {k: v for k, v in doc.items() if v is not None})
 
 
-__all__ = ["authorize", "discovery", "jwks", "logout", "token", "userinfo"]
+__all__ = ["admin_consent", "authorize", "discovery", "jwks", "logout", "token", "userinfo"]
