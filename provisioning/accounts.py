@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from provisioning import templates
+from provisioning import stages, templates
 from provisioning.errors import Conflict, InvalidInput, NotFound
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import MANAGED_BY, Account, ItContact, idp_alias, secret_fingerprint, secret_hint
@@ -118,8 +118,8 @@ def render(account: Account, settings: Settings) -> Rendered:
     if not account.client_secret:
         org["attributes"].pop("apsis.secretHint", None)
     org["attributes"] = {k: v for k, v in org["attributes"].items() if v not in ([""], "")}
-    idp = templates.render_file(settings.templates_dir, "entra-idp.json", values)
-    idp["enabled"] = account.stage != "disabled"
+    idp = merge(templates.render_file(settings.templates_dir, "entra-idp.json", values),
+                stages.identity_provider_settings(account.stage))
     if account.client_secret:
         idp["config"][FINGERPRINT_KEY] = secret_fingerprint(account.client_secret.get_secret_value())
     else:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
+from provisioning import stages
 from provisioning.accounts import HASH_KEY, Snapshot, account_from_keycloak
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import Account, idp_alias
@@ -36,6 +37,7 @@ class AccountStatus:
     complete: bool
     secret_hint: str | None
     quarantined: str | None
+    redirects_by_domain: bool = False  # Keycloak sends the account's addresses to Entra from the login page
     members: int | None = None
     linked_users: int | None = None
     last_sso_login: datetime | None = None
@@ -70,6 +72,7 @@ class AccountStatus:
             "linked_users": self.linked_users,
             "last_sso_login": self.last_sso_login.isoformat() if self.last_sso_login else None,
             "quarantined": self.quarantined,
+            "redirects_by_domain": self.redirects_by_domain,
         }
 
 
@@ -83,6 +86,7 @@ def _status(org: dict[str, Any], idp: dict[str, Any] | None) -> AccountStatus:
         complete=complete,
         secret_hint=(attrs.get("apsis.secretHint") or [None])[0],
         quarantined=(attrs.get("apsis.quarantined") or [None])[0],
+        redirects_by_domain=stages.redirects_by_domain(idp or {}),
     )
 
 
