@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import uuid
+from dataclasses import dataclass
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
 import jwt
@@ -118,9 +119,21 @@ def _redirect_error(redirect_uri: str, mode: str, error: AadError, state: str | 
     return _deliver(redirect_uri, mode, fields)
 
 
-def authorize(svc: Services, req: Request, tenant_name: str) -> Response:
+@dataclass
+class _FrontChannel:
+    """A browser request to /authorize or /adminconsent that passed the checks Entra answers
+    with an error page (it redirects nowhere before it trusts the client and redirect URI)."""
+
+    submitted: dict[str, str]  # the posted form, empty on GET
+    params: dict[str, str]  # the protocol parameters (query or form), without what the person typed
+    tenant: Tenant
+    app: Application
+    redirect_uri: str
+
+
+def _front_channel(svc: Services, req: Request, tenant_name: str, typed: tuple[str, ...]) -> _FrontChannel | Response:
     submitted = req.form() if req.method == "POST" else {}
-    params = {k: v for k, v in (submitted or req.query).items() if k not in ("login", "passwd")}
+    params = {k: v for k, v in (submitted or req.query).items() if k not in typed}
     tenant = svc.state.resolve_tenant(tenant_name)
     if tenant is None:
         return _error_page(errors.tenant_not_found(tenant_name), req)
@@ -136,6 +149,15 @@ def authorize(svc: Services, req: Request, tenant_name: str) -> Response:
         return _error_page(AadError(900971, "invalid_request", 400, "No reply address provided."), req)
     if redirect_uri not in app.redirect_uris:
         return _error_page(errors.redirect_uri_mismatch(redirect_uri, app.app_id), req)
+    return _FrontChannel(submitted, params, tenant, app, redirect_uri)
+
+
+def authorize(svc: Services, req: Request, tenant_name: str) -> Response:
+    checked = _front_channel(svc, req, tenant_name, ("login", "passwd"))
+    if isinstance(checked, Response):
+        return checked
+    submitted, params, tenant, app, redirect_uri = (
+        checked.submitted, checked.params, checked.tenant, checked.app, checked.redirect_uri)
 
     state = params.get("state")
     response_type = params.get("response_type", "")
@@ -218,21 +240,11 @@ def admin_consent(svc: Services, req: Request, tenant_name: str) -> Response:
     Not modelled: which directory roles may consent (any enabled user of the tenant may).
     https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#request-the-permissions-from-a-directory-admin
     """
-    submitted = req.form() if req.method == "POST" else {}
-    params = {k: v for k, v in (submitted or req.query).items() if k not in ("login", "passwd", "consent")}
-    tenant = svc.state.resolve_tenant(tenant_name)
-    if tenant is None:
-        return _error_page(errors.tenant_not_found(tenant_name), req)
-    client_id = params.get("client_id", "")
-    if not client_id:
-        return _error_page(errors.missing_parameter("client_id"), req)
-    try:
-        app = svc.state.snapshot(lambda: svc.state.app(tenant.tenant_id, client_id))
-    except LookupError:
-        return _error_page(errors.app_not_found(client_id, tenant.display_name), req)
-    redirect_uri = params.get("redirect_uri") or (app.redirect_uris[0] if app.redirect_uris else "")
-    if redirect_uri not in app.redirect_uris:
-        return _error_page(errors.redirect_uri_mismatch(redirect_uri, app.app_id), req)
+    checked = _front_channel(svc, req, tenant_name, ("login", "passwd", "consent"))
+    if isinstance(checked, Response):
+        return checked
+    submitted, params, tenant, app, redirect_uri = (
+        checked.submitted, checked.params, checked.tenant, checked.app, checked.redirect_uri)
     state = params.get("state")
     action = f"/{tenant_name}/adminconsent"
     answer: dict[str, str]
