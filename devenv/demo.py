@@ -3,7 +3,8 @@
 On this machine, with nothing but the repository: start the Entra emulator, a local SMTP
 server process writing to a mailbox directory and the pinned Keycloak; apply the realm;
 onboard a sample account with the ``apsis-sso`` CLI exactly as the platform team would;
-log its test user in through SSO; delete a user in "Entra" and run one ``apsis-sync``
+log its test user in through SSO; take it live and sign a member in from the normal login
+page by typing her address; delete a user in "Entra" and run one ``apsis-sync``
 cycle that deactivates them; show the mail that flags the client secret expiring in ten
 days; print a summary. Every run starts from a clean state, so re-running works.
 
@@ -256,6 +257,16 @@ def main(argv: list[str] | None = None) -> int:
             f" ({attrs.get('apsis.disabledReason', ['?'])[0]}); sessions left: {len(sessions)}; "
             f"SSO login {'refused' if not again.ok else 'ALLOWED'}, password login {'refused' if not password.ok else 'ALLOWED'}")))
 
+        step("The pilot went well: the account goes live; carol types her address on the normal login page")
+        run_cli([bin_path("apsis-sso"), "account", "go-live", ACCOUNT], env)
+        carol_live = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle)).login_page(
+            f"carol@{DOMAIN}", PASSWORD)
+        pages = " -> ".join({"username": "email field", "entra": "Entra sign-in", "password": "password form"}[f]
+                            for f in carol_live.forms)
+        summary.append(("Login page (carol, live)", (
+            f"{pages}: signed in as {carol_live.id_claims.get('email')}" if carol_live.ok
+            else f"NOT SIGNED IN ({pages}): {carol_live.text[:200]}")))
+
         mails = read_mailbox(mail_dir)
         for mail in mails:
             summary.append(("Mail", f"to {mail['to']}: {mail['subject']}"))
@@ -265,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             summary.append(("Mails over two cycles", f"{len(mails)} (each expiry threshold is notified once)"))
         summary.append(("Mailbox", str(mail_dir)))
 
-        healthy = (alice.ok and not carol.ok and not bob_user["enabled"] and not sessions
+        healthy = (alice.ok and not carol.ok and carol_live.ok and carol_live.forms == ["username", "entra"]
+                   and not bob_user["enabled"] and not sessions
                    and not again.ok and not password.ok and any("expire" in m["subject"].lower() for m in mails))
         services = {"keycloak": keycloak.url, "entra": emulator.url, "smtp": f"127.0.0.1:{smtp_port}",
                     "env_file": str(env_file), "tooling_client_secret_file": str(tooling_secret_file),

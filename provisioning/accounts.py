@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from provisioning import secret_files, templates
+from provisioning import secret_files, stages, templates
 from provisioning.errors import ApsisSsoError, Conflict, InvalidInput, NotFound
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import MANAGED_BY, Account, ItContact, idp_alias, secret_fingerprint, secret_hint
@@ -137,8 +137,8 @@ def render(account: Account, settings: Settings) -> Rendered:
     if not account.client_secret:
         org["attributes"].pop("apsis.secretHint", None)
     org["attributes"] = {k: v for k, v in org["attributes"].items() if v not in ([""], "")}
-    idp = templates.render_file(settings.templates_dir, "entra-idp.json", values)
-    idp["enabled"] = account.stage != "disabled"
+    idp = merge(templates.render_file(settings.templates_dir, "entra-idp.json", values),
+                stages.identity_provider_settings(account.stage))
     if account.client_secret:
         idp["config"][FINGERPRINT_KEY] = secret_fingerprint(account.client_secret.get_secret_value())
     else:

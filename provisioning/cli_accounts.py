@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from provisioning.onboarding import Result
+    from provisioning.status import AccountStatus
 
 STAGES = ("pilot", "live", "disabled")
 account_argument = click.argument("account_id", metavar="ACCOUNT")
@@ -84,8 +85,10 @@ def create(
     Creates the organization (domains, SSO metadata), the Entra identity provider from
     realm-templates/ (tenant-specific v2.0 endpoints, issuer pinned, mappers) and links
     them. Before writing anything it validates every option, resolves a tenant domain
-    to its GUID, and proves the client secret with a client-credentials token request
-    to the tenant. It prints what the customer's IT needs next, and warnings.
+    to its GUID, checks that Keycloak accepts the test-login link it will print (the
+    realm must have been applied with APSIS_SSO_KEYCLOAK_PUBLIC_URL), and proves the
+    client secret with a client-credentials token request to the tenant. It prints
+    what the customer's IT needs next, and warnings.
 
     The client secret is never an option value: --client-secret-file PATH ('-' reads
     stdin), the variable APSIS_SSO_ENTRA_CLIENT_SECRET (or --client-secret-env NAME),
@@ -145,8 +148,8 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
     linked = st.linked or []
     shown = linked[:linked_limit] if linked_limit else linked
     st = replace(st, linked=shown)
-    links = onboarding.customer_links(settings, st.account)
-    warnings = onboarding.warnings(api, st.account)
+    links, refused = onboarding.checked_links(settings, st.account)
+    warnings = refused + onboarding.warnings(api, st.account)
     if not st.complete:
         warnings.insert(0, f"account {st.account.id} is only partly created: run `account create` again to complete it")
     if output_format == "json":
@@ -156,6 +159,7 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
         output.key_values([
             ("account", a.id), ("name", a.name),
             ("stage", a.stage + ("" if st.sso_enabled else " (SSO off)")),
+            ("login page", _login_page(st)),
             ("tenant id", a.tenant_id), ("client id", a.client_id),
             ("domains", ", ".join(a.domains)), ("test users", ", ".join(a.pilot)),
             ("members", st.members), ("linked users", st.linked_users),
@@ -176,6 +180,16 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
 
 def _when(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else None
+
+
+def _login_page(st: AccountStatus) -> str:
+    """What Keycloak's login page does now for the account's addresses, and whether that is
+    what the stage says (a provider changed by hand shows here and in `plan -f`)."""
+    from provisioning import stages
+
+    now = "straight to Entra" if st.redirects_by_domain else "password form"
+    wanted = stages.redirects_by_domain(stages.identity_provider_settings(st.account.stage))
+    return now if wanted == st.redirects_by_domain else f"{now} (drift: the {st.account.stage} stage says otherwise)"
 
 
 @account.command("list", short_help="All accounts, one line each.")
@@ -217,10 +231,12 @@ def list_(app: AppContext, stages: tuple[str, ...], counts: bool, events_scan: i
 
 
 def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, output_format: str, done: str) -> None:
-    from provisioning import onboarding
+    from provisioning import onboarding, stages
 
     result = onboarding.set_stage(app.api(), app.settings(), account_id, stage, dry_run=dry_run)  # type: ignore[arg-type]
-    _report(result, output_format, done=done.format(account=result.account.id), dry_run=dry_run)
+    _report(result, output_format, done=done.format(account=result.account.id), dry_run=dry_run, heading="Links:")
+    if output_format != "json":
+        output.status(stages.login_page(result.account.stage, result.account.domains))
 
 
 @account.command("go-live", short_help="Enable SSO for every member.")
@@ -230,7 +246,9 @@ def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, outp
 @pass_app
 def go_live(app: AppContext, account_id: str, dry_run: bool, output_format: str) -> None:
     """Enable SSO for every member of the account (leaves pilot; also re-enables a
-    disabled account). Takes effect at each user's next sign-in.
+    disabled account). From now on an address in the account's domains typed on the
+    normal login page goes straight to the tenant's Entra sign-in; other addresses
+    (contractors) keep the password form. Prints the test-login link.
 
     \b
     Example:
@@ -246,7 +264,8 @@ def go_live(app: AppContext, account_id: str, dry_run: bool, output_format: str)
 @pass_app
 def back_to_pilot(app: AppContext, account_id: str, dry_run: bool, output_format: str) -> None:
     """Limit SSO to the test users again (undoes go-live; also re-enables a disabled
-    account). Other members are refused at their next SSO sign-in.
+    account). The login page shows everyone the password form again; test users sign
+    in with the test-login link; other members are refused at their next SSO sign-in.
 
     \b
     Example:
@@ -263,7 +282,8 @@ def back_to_pilot(app: AppContext, account_id: str, dry_run: bool, output_format
 @pass_app
 def disable(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_format: str) -> None:
     """Turn SSO off for the account: its identity provider is disabled, its users sign
-    in with their passwords. Users, members, links and settings are kept;
+    in with their passwords (the login page shows everyone the password form).
+    Users, members, links and settings are kept;
     go-live or back-to-pilot turns SSO on again.
 
     \b

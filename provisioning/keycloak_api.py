@@ -176,6 +176,12 @@ class KeycloakApi:
     def create_flow(self, rep: dict[str, Any]) -> None:
         self.call("POST", "authentication/flows", body=rep)
 
+    def copy_flow(self, alias: str, new_alias: str) -> None:
+        self.call("POST", f"authentication/flows/{quote(alias)}/copy", body={"newName": new_alias})
+
+    def update_flow(self, flow_id: str, rep: dict[str, Any]) -> None:
+        self.call("PUT", f"authentication/flows/{flow_id}", body=rep)
+
     def delete_flow(self, flow_id: str) -> None:
         self.call("DELETE", f"authentication/flows/{flow_id}")
 

@@ -15,9 +15,22 @@ def redirect_uri(settings: Settings, account_id: str) -> str:
     return f"{settings.public_url}/realms/{settings.realm}/broker/{idp_alias(account_id)}/endpoint"
 
 
+# Entra returns it with its admin-consent answer; the extension's broker endpoint knows it and
+# answers with a page saying whether consent was granted (keycloak-extension, AdminConsent).
+ADMIN_CONSENT_STATE = "apsis-admin-consent"
+
+
 def admin_consent_url(settings: Settings, account: Account) -> str:
-    """The tenant-specific admin-consent link their Entra admin approves."""
-    query = urlencode({"client_id": account.client_id, "redirect_uri": redirect_uri(settings, account.id)})
+    """The tenant-specific admin-consent link their Entra admin approves.
+
+    Its ``redirect_uri`` is the broker endpoint the customer already registered (Entra
+    redirects only to a registered URI), so no second redirect URI is needed.
+    """
+    query = urlencode({
+        "client_id": account.client_id,
+        "redirect_uri": redirect_uri(settings, account.id),
+        "state": ADMIN_CONSENT_STATE,
+    })
     return f"{settings.entra_authority}/{account.tenant_id}/adminconsent?{query}"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from provisioning import entra_check, links, secret_files, validation
+from provisioning import entra_check, link_check, links, secret_files, validation
 from provisioning.accounts import (
     FINGERPRINT_KEY,
     Snapshot,
@@ -26,7 +26,7 @@ from provisioning.accounts import (
     plan_delete,
     warn_unsent_secrets,
 )
-from provisioning.errors import Conflict, EntraError, InvalidInput, NotFound
+from provisioning.errors import ApsisSsoError, Conflict, EntraError, InvalidInput, NotFound
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import Account, Stage, idp_alias, secret_fingerprint
 from provisioning.plan import Plan
@@ -106,6 +106,8 @@ def create(
                            "nothing was changed")
         account = account.with_changes(stage=current.stage)  # create does not choose the stage of an account
     plan = plan_account(api, settings, account, snapshot)
+    # The links it prints must work: a test-login link Keycloak refuses stops it here.
+    link_check.check_test_login(settings, links.test_login_url(settings, account.id))
     if check_secret and not exists:
         entra_check.prove_secret(settings, tenant, account.client_id, secret.get_secret_value())
     warn_unsent_secrets(settings, plan)
@@ -164,6 +166,24 @@ def customer_links(settings: Settings, account: Account) -> dict[str, str]:
         "admin_consent_url": links.admin_consent_url(settings, account),
         "test_login_url": links.test_login_url(settings, account.id),
     }
+
+
+def checked_links(settings: Settings, account: Account, *, stage: Stage | None = None) -> tuple[dict[str, str], list[str]]:
+    """The links to print, and a warning instead of a link Keycloak would refuse.
+
+    With ``stage``, just what the stage commands show: the test-login link while SSO is on.
+    """
+    found = customer_links(settings, account)
+    if stage is not None:
+        found = {"test_login_url": found["test_login_url"]} if stage != "disabled" else {}
+    if "test_login_url" not in found:
+        return found, []
+    try:
+        link_check.check_test_login(settings, found["test_login_url"])
+    except link_check.LinkRefused as exc:
+        del found["test_login_url"]
+        return found, [str(exc)]
+    return found, []
 
 
 def warnings(
@@ -227,6 +247,7 @@ def set_stage(api: KeycloakApi, settings: Settings, account_id: str, stage: Stag
     password logins of the account's users are untouched."""
     account, org, _ = load(api, account_id)
     result = update(api, settings, account.with_changes(stage=stage), dry_run=dry_run)
+    result.links, result.warnings = checked_links(settings, result.account, stage=stage)
     if stage == "live" and api.members_count(org["id"]) == 0:
         result.warnings.append(f"account {account.id} has no members: nobody can sign in with SSO yet")
     if stage == "pilot" and not account.pilot:

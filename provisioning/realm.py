@@ -1,10 +1,12 @@
 """Plan and apply the realm from ``realm-templates/realm.json``.
 
 The template is a Keycloak realm representation (settings, ``authenticationFlows``,
-``clients``) plus two keys of ours: ``serviceAccountRoles`` (client id -> realm-management
-roles of its service account) and ``userProfile`` (top-level user-profile settings to
-enforce). Each resource type has its own planner; each compares only the fields the
-template names, so settings made by hand elsewhere in the realm are left alone.
+``clients``) plus keys of ours: ``serviceAccountRoles`` (client id -> realm-management
+roles of its service account), ``userProfile`` (top-level user-profile settings to
+enforce) and ``flowCopies`` (a flow made as a copy of one of Keycloak's with some
+authenticators replaced: the login page's ``apsis browser``). ``browserFlow`` is bound
+after the flows exist. Each resource type has its own planner; each compares only the
+fields the template names, so settings made by hand elsewhere in the realm are left alone.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from provisioning.keycloak_api import KeycloakApi
 from provisioning.plan import Change, FieldChange, Plan, diff, merge
 from provisioning.settings import Settings
 
-OWN_KEYS = {"authenticationFlows", "clients", "serviceAccountRoles", "userProfile"}
+OWN_KEYS = {"authenticationFlows", "clients", "serviceAccountRoles", "userProfile", "flowCopies", "browserFlow"}
 
 
 def render_realm(settings: Settings) -> dict[str, Any]:
@@ -55,6 +57,10 @@ def plan_realm(api: KeycloakApi, settings: Settings) -> Plan:
     plan.extend(_plan_user_profile(api, desired.get("userProfile", {}), exists))
     for flow in desired.get("authenticationFlows", []):
         plan.extend(_plan_flow(api, flow, exists))
+    for copy in desired.get("flowCopies", []):
+        plan.extend(_plan_flow_copy(api, copy, exists))
+    if desired.get("browserFlow"):
+        plan.extend(_plan_browser_flow_binding(api, settings.realm, desired["browserFlow"], current))
     for client in desired.get("clients", []):
         plan.extend(_plan_client(api, client, exists))
     for client_id, by_client in desired.get("serviceAccountRoles", {}).items():
@@ -65,6 +71,7 @@ def plan_realm(api: KeycloakApi, settings: Settings) -> Plan:
 def _require_providers(api: KeycloakApi, desired: dict[str, Any]) -> None:
     """Fail before changing anything when the server lacks an authenticator a flow needs."""
     needed = {e["authenticator"] for f in desired.get("authenticationFlows", []) for e in f.get("authenticationExecutions", [])}
+    needed |= {new for copy in desired.get("flowCopies", []) for new in copy.get("replace", {}).values()}
     available = {p["id"] for p in api.call("GET", "admin/realms/master/authentication/authenticator-providers")}
     missing = sorted(needed - available)
     if missing:
@@ -113,6 +120,75 @@ def _plan_flow(api: KeycloakApi, flow: dict[str, Any], exists: bool) -> Plan:
             _set_requirements(api, alias, wanted)
         plan.add(Change("update", "flow", alias, apply=fix, fields=[
             FieldChange("executions", [f"{p} {r}" for p, r in have], [f"{p} {r}" for p, r in wanted])]))
+    return plan
+
+
+def _plan_flow_copy(api: KeycloakApi, copy: dict[str, Any], exists: bool) -> Plan:
+    """A flow that is Keycloak's own (``from``, e.g. the built-in ``browser``) with some
+    authenticators replaced by ours. Copying keeps every other step exactly Keycloak's (cookie,
+    identity-provider redirector, passwords, conditional OTP and passkeys); drift is an
+    authenticator that should be replaced and is there again, or ours missing."""
+    plan = Plan()
+    alias, source, replace = copy["alias"], copy["from"], dict(copy.get("replace", {}))
+    current = next((f for f in api.flows() if f["alias"] == alias), None) if exists else None
+    if current is None:
+        def create() -> None:
+            if not any(f["alias"] == alias for f in api.flows()):  # a rerun after a partial apply
+                api.copy_flow(source, alias)
+            flow = next(f for f in api.flows() if f["alias"] == alias)
+            api.update_flow(flow["id"], {**flow, "description": copy.get("description", flow.get("description"))})
+            _replace_authenticators(api, alias, replace)
+        plan.add(Change("create", "flow", alias, apply=create, fields=[
+            FieldChange("copy of", None, source),
+            *[FieldChange(f"replace {old}", None, new) for old, new in replace.items()]]))
+        return plan
+    providers = {e.get("providerId") for e in api.executions(alias)}
+    drift = [FieldChange(f"replace {old}", old if old in providers else None, new)
+             for old, new in replace.items() if old in providers or new not in providers]
+    if drift:
+        plan.add(Change("update", "flow", alias, fields=drift,
+                        apply=lambda: _replace_authenticators(api, alias, replace)))
+    return plan
+
+
+def _replace_authenticators(api: KeycloakApi, alias: str, replace: dict[str, str]) -> None:
+    """Put each ``new`` authenticator where ``old`` is (same subflow, same requirement), then
+    remove ``old``. Each step re-reads the flow, so an interrupted run is completed by the next."""
+    for old, new in replace.items():
+        for execution, parent in _with_parents(api, alias):
+            if execution.get("providerId") != old:
+                continue
+            present = [e for e, p in _with_parents(api, alias) if p == parent and e.get("providerId") == new]
+            if not present:
+                api.add_execution(parent, new)
+                present = [e for e, p in _with_parents(api, alias) if p == parent and e.get("providerId") == new]
+            for added in present:
+                if added.get("requirement") != execution.get("requirement"):
+                    api.update_execution(parent, {**added, "requirement": execution.get("requirement")})
+            api.delete_execution(execution["id"])
+
+
+def _with_parents(api: KeycloakApi, alias: str) -> list[tuple[dict[str, Any], str]]:
+    """Every execution of a flow (depth first, as Keycloak lists them) with the alias of the
+    (sub)flow it sits in: a subflow's entry names it (``displayName``) and its executions
+    follow one level deeper."""
+    parents = [alias]
+    out: list[tuple[dict[str, Any], str]] = []
+    for execution in api.executions(alias):
+        level = int(execution.get("level", 0))
+        del parents[level + 1:]
+        out.append((execution, parents[level]))
+        if execution.get("authenticationFlow"):
+            parents.append(str(execution.get("displayName")))
+    return out
+
+
+def _plan_browser_flow_binding(api: KeycloakApi, realm: str, alias: str, current: dict[str, Any]) -> Plan:
+    """Bind the login page's flow once it exists (a realm update naming a missing flow fails)."""
+    plan = Plan()
+    if current.get("browserFlow") != alias:
+        plan.add(Change("update", "realm", realm, fields=[FieldChange("browserFlow", current.get("browserFlow"), alias)],
+                        apply=lambda: api.update_realm({"realm": realm, "browserFlow": alias})))
     return plan
 
 

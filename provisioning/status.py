@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
+from provisioning import stages
 from provisioning.accounts import Snapshot, account_from_keycloak, is_complete
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.model import Account, idp_alias
@@ -59,6 +60,7 @@ class AccountStatus:
     complete: bool
     secret_hint: str | None
     quarantined: str | None
+    redirects_by_domain: bool = False  # Keycloak sends the account's addresses to Entra from the login page
     members: int | None = None
     linked_users: int | None = None
     last_sso_login: datetime | None = None
@@ -95,6 +97,7 @@ class AccountStatus:
             "last_sso_login": self.last_sso_login.isoformat() if self.last_sso_login else None,
             "quarantined": self.quarantined,
             **({"linked": [u.to_dict() for u in self.linked]} if self.linked is not None else {}),
+            "redirects_by_domain": self.redirects_by_domain,
         }
 
 
@@ -108,6 +111,7 @@ def _status(org: dict[str, Any], idp: dict[str, Any] | None) -> AccountStatus:
         complete=complete,
         secret_hint=(attrs.get("apsis.secretHint") or [None])[0],
         quarantined=(attrs.get("apsis.quarantined") or [None])[0],
+        redirects_by_domain=stages.redirects_by_domain(idp or {}),
     )
 
 

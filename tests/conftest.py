@@ -19,6 +19,7 @@ from provisioning.realm import plan_realm
 from provisioning.settings import Settings
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory, local_settings
+from tests.login_driver import Browser
 
 # Fixtures of the CLI and sync test suites live next to them.
 pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures"]
@@ -73,3 +74,11 @@ def unique() -> str:
 @pytest.fixture
 def accounts(api: KeycloakApi, settings: Settings, emulator: EntraEmulator, unique: str) -> AccountFactory:
     return AccountFactory(api=api, settings=settings, emulator=emulator, prefix=unique)
+
+
+@pytest.fixture
+def browser(settings: Settings, emulator: EntraEmulator, realm: str):
+    """`browser()`: a fresh person's browser (cookies of its own) against the session's Keycloak."""
+    def make() -> Browser:
+        return Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle))
+    return make

@@ -74,6 +74,9 @@ class LoginResult:
     page: str = ""
     url: str = ""
     tokens: dict[str, Any] = field(default_factory=dict)
+    # The forms submitted on the way, in order: "username" / "password" (Keycloak's login
+    # pages), "entra" (Entra's sign-in). "No extra page" assertions read this.
+    forms: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -98,6 +101,7 @@ class Browser:
     def __init__(self, keycloak_url: str, realm: str, ca_bundle: str | None = None) -> None:
         self.keycloak_url = keycloak_url.rstrip("/")
         self.realm = realm
+        self._verifier = ""
         self.session = requests.Session()
         self.session.verify = ca_bundle if ca_bundle else True
 
@@ -106,7 +110,7 @@ class Browser:
         # Browsers treat http://127.0.0.1 and localhost as secure contexts and send
         # ``Secure`` cookies there (Keycloak's session cookies are Secure); do the same.
         for cookie in self.session.cookies:
-            if cookie.secure and cookie.domain in ("127.0.0.1", "localhost", "localhost.local"):
+            if cookie.secure and (cookie.domain.startswith("127.") or cookie.domain in ("localhost", "localhost.local")):
                 cookie.secure = False
         return resp
 
@@ -130,7 +134,36 @@ class Browser:
     def password_login(self, username: str, password: str) -> LoginResult:
         return self._login({}, username, password, entra=False)
 
-    def _login(self, extra: dict[str, str], login: str, password: str, entra: bool) -> LoginResult:
+    def login_page(self, address: str, password: str, **extra: str) -> LoginResult:
+        """The ordinary login page: type the address, then fill whatever comes next (Keycloak's
+        password form, or Entra's sign-in) with ``password``. ``LoginResult.forms`` says which."""
+        return self._login(extra, address, password, entra=None)
+
+    def follow(self, url: str, password: str, login: str = "", landing: str = REDIRECT_URI) -> LoginResult:
+        """Open a link (one shown on a page, like "sign in with your password instead", or one
+        we print, like the test-login link) and sign in with whatever forms come. The login ends
+        at ``landing``; only at the application's own redirect URI is the code exchanged."""
+        verifier = self._verifier
+        outcome = self._follow(self._request("GET", url), landing)
+        if isinstance(outcome, str):
+            return self._finish(outcome, verifier, landing)
+        return self._fill_forms(outcome, login, password, None, verifier, landing)
+
+    def admin_consent(self, url: str, login: str, password: str, *, accept: bool = True) -> LoginResult:
+        """An Entra administrator opens the admin-consent link, signs in and accepts (or
+        cancels); Entra redirects back and the page the admin lands on is returned."""
+        prompt = self._request("GET", url)
+        found = [f for f in forms(prompt.text) if {"login", "passwd"} <= set(f.fields)]
+        if not found:
+            return LoginResult(code=None, status=prompt.status_code, page=prompt.text, url=prompt.url)
+        form = found[0]
+        data = {**form.fields, "login": login, "passwd": password, "consent": "accept" if accept else "cancel"}
+        action = urljoin(prompt.url, html.unescape(form.action)) if form.action else prompt.url
+        landed = self._follow(self._request("POST", action, data=data), "\0")
+        assert not isinstance(landed, str)
+        return LoginResult(code=None, status=landed.status_code, page=landed.text, url=landed.url)
+
+    def _login(self, extra: dict[str, str], login: str, password: str, entra: bool | None) -> LoginResult:
         verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         query = {
@@ -145,38 +178,61 @@ class Browser:
             **extra,
         }
         url = f"{self.keycloak_url}/realms/{self.realm}/protocol/openid-connect/auth?{urlencode(query)}"
+        self._verifier = verifier
         outcome = self._follow(self._request("GET", url), REDIRECT_URI)
         if isinstance(outcome, str):  # already signed in: straight back to the application
             return self._finish(outcome, verifier)
+        return self._fill_forms(outcome, login, password, entra, verifier)
+
+    def _fill_forms(self, outcome: requests.Response, login: str, password: str, entra: bool | None,
+                    verifier: str, landing: str = REDIRECT_URI) -> LoginResult:
         # Entra shows one form (login + passwd); Keycloak with organizations asks for the
         # username first and the password on a second page.
-        for _ in range(3):
-            form = self._login_form(outcome.text, entra)
-            if form is None:
-                return LoginResult(code=None, status=outcome.status_code, page=outcome.text, url=outcome.url)
+        submitted: list[str] = []
+        for _ in range(4):
+            found = self._login_form(outcome.text, entra)
+            if found is None:
+                return LoginResult(code=None, status=outcome.status_code, page=outcome.text, url=outcome.url,
+                                   forms=submitted)
+            kind, form = found
+            submitted.append(kind)
             data = dict(form.fields)
-            for name, value in (("login", login), ("passwd", password)) if entra else (("username", login), ("password", password)):
+            for name, value in (("login", login), ("passwd", password), ("username", login), ("password", password)):
                 if name in data:
                     data[name] = value
             action = urljoin(outcome.url, html.unescape(form.action)) if form.action else outcome.url
-            outcome = self._follow(self._request("POST", action, data=data), REDIRECT_URI)
+            outcome = self._follow(self._request("POST", action, data=data), landing)
             if isinstance(outcome, str):
-                return self._finish(outcome, verifier)
-        return LoginResult(code=None, status=outcome.status_code, page=outcome.text, url=outcome.url)
+                result = self._finish(outcome, verifier, landing)
+                result.forms = submitted
+                return result
+        return LoginResult(code=None, status=outcome.status_code, page=outcome.text, url=outcome.url, forms=submitted)
 
     @staticmethod
-    def _login_form(page: str, entra: bool) -> Form | None:
-        wanted = {"login", "passwd"} if entra else {"username", "password"}
+    def _login_form(page: str, entra: bool | None) -> tuple[str, Form] | None:
+        """The form to fill next: Entra's (``entra`` True or None), Keycloak's (False or None)."""
         for form in forms(page):
-            if wanted & set(form.fields) and not (entra and "passwd" not in form.fields):
-                return form
+            names = set(form.fields)
+            if entra is not False and {"login", "passwd"} <= names:
+                return "entra", form
+            if entra is not True and "password" in names:
+                return "password", form
+            if entra is not True and "username" in names:
+                return "username", form
         return None
 
-    def _finish(self, location: str, verifier: str) -> LoginResult:
+    @staticmethod
+    def links(page: str) -> dict[str, str]:
+        """Links on a page by their id attribute."""
+        return {m.group(1): html.unescape(m.group(2)) for m in re.finditer(r'<a[^>]*\bid="([^"]+)"[^>]*\bhref="([^"]+)"', page)}
+
+    def _finish(self, location: str, verifier: str, landing: str = REDIRECT_URI) -> LoginResult:
         params = parse_qs(urlsplit(location).query)
         if "code" not in params:
             return LoginResult(code=None, status=302, url=location, page=json.dumps(params))
         code = params["code"][0]
+        if landing != REDIRECT_URI:  # another client's landing page: the code is its business
+            return LoginResult(code=code, status=302, url=location)
         token = self.session.post(
             f"{self.keycloak_url}/realms/{self.realm}/protocol/openid-connect/token",
             data={

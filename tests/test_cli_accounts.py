@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 STATUS_KEYS = {
     "id", "name", "stage", "sso_enabled", "complete", "tenant_id", "client_id", "domains", "pilot",
     "secret_expires", "days_until_secret_expires", "secret_hint", "it_contact", "members", "linked_users",
-    "last_sso_login", "quarantined",
+    "last_sso_login", "quarantined", "redirects_by_domain",
 }
 
 

@@ -116,6 +116,7 @@ def assert_demo_report(report: dict, state: Path) -> None:
     summary = " ".join(f"{item['what']}: {item['result']}" for item in report["summary"])
     assert "signed in as alice@contoso.example" in summary
     assert "refused: not on the pilot list" in summary
+    assert "Login page (carol, live): email field -> Entra sign-in: signed in as carol@contoso.example" in summary
     assert "disabled by apsis-sync" in summary and "sessions left: 0" in summary
     assert "SSO login refused, password login refused" in summary
     assert "the Entra client secret expires in 10 days" in summary

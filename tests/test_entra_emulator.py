@@ -367,6 +367,56 @@ def test_email_and_xms_edov_claims(em: EntraEmulator, http: requests.Session, wo
     assert "email" not in claims and "preferred_username" not in claims
 
 
+def test_id_token_claim_overrides_for_attack_tests(em: EntraEmulator, http: requests.Session, world: World) -> None:
+    """Not Entra behaviour: a control that makes tokens say what a hostile or broken issuer might."""
+    for sent in (None, "true", 1, [True]):
+        em.override_id_token_claims(world.tid, world.user_oid, {"xms_edov": sent})
+        token = login_tokens(http, em, world)["id_token"]
+        claims = verify_id_token(http, em, world.tid, token, world.app_id)
+        assert "xms_edov" in claims and claims["xms_edov"] == sent
+    em.override_id_token_claims(world.tid, world.user_oid, {})
+    claims = verify_id_token(http, em, world.tid, login_tokens(http, em, world)["id_token"], world.app_id)
+    assert claims["xms_edov"] is True
+
+
+def test_admin_consent_endpoint(em: EntraEmulator, http: requests.Session, world: World) -> None:
+    """/{tenant}/adminconsent: an admin signs in and accepts or cancels; the answer is a redirect
+    with tenant + admin_consent=True, or error=permission_denied, and the request's state."""
+    endpoint = f"{em.url}/{world.tid}/adminconsent"
+    params = {"client_id": world.app_id, "redirect_uri": REDIRECT, "state": "12345"}
+    prompt = http.get(endpoint, params=params)
+    assert prompt.status_code == 200 and "Permissions requested" in prompt.text
+    form = parse_page(prompt.text)
+    assert {"login", "passwd"} <= set(form.fields)
+
+    wrong = http.post(em.url + form.action, data={**form.fields, "login": world.upn, "passwd": "nope",
+                                                  "consent": "accept"}, allow_redirects=False)
+    assert wrong.status_code == 200 and parse_page(wrong.text).aadsts == "50126"
+    assert not em.get_application(world.tid, world.app_id).admin_consent_granted
+
+    cancel = http.post(em.url + form.action, data={**form.fields, "consent": "cancel"}, allow_redirects=False)
+    assert cancel.status_code == 302
+    answer = urlsplit(cancel.headers["Location"])
+    assert f"{answer.scheme}://{answer.netloc}{answer.path}" == REDIRECT
+    assert parse_qs(answer.query) == {"error": ["permission_denied"],
+                                      "error_description": ["The admin canceled the request"], "state": ["12345"]}
+
+    accept = http.post(em.url + form.action, data={**form.fields, "login": world.upn, "passwd": PASSWORD,
+                                                   "consent": "accept"}, allow_redirects=False)
+    assert accept.status_code == 302
+    assert parse_qs(urlsplit(accept.headers["Location"]).query) == {
+        "tenant": [world.tid], "admin_consent": ["True"], "state": ["12345"]}
+    assert em.get_application(world.tid, world.app_id).admin_consent_granted
+
+    no_state = http.get(endpoint, params={"client_id": world.app_id, "redirect_uri": REDIRECT})
+    form = parse_page(no_state.text)
+    answer = http.post(em.url + form.action, data={**form.fields, "consent": "cancel"}, allow_redirects=False)
+    assert "state" not in parse_qs(urlsplit(answer.headers["Location"]).query)
+
+    unregistered = http.get(endpoint, params={**params, "redirect_uri": "https://evil.example/x"})
+    assert unregistered.status_code == 400 and parse_page(unregistered.text).aadsts == "50011"
+
+
 def test_sign_in_page_errors(em: EntraEmulator, http: requests.Session, world: World) -> None:
     page = http.get(em.authorize_endpoint(world.domain), params=authorize_params(world.app_id, login_hint=world.upn))
     form = parse_page(page.text)

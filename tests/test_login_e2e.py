@@ -6,44 +6,9 @@ outcome, the refusal reason recorded as an event, and that no user was created.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from provisioning import onboarding
-from provisioning.keycloak_api import KeycloakApi
-from provisioning.settings import Settings
-from tests.entra_emulator import EntraEmulator
-from tests.helpers import PASSWORD, AccountFactory, create_apsis_user, now_ms, refusals, user_count
-from tests.login_driver import Browser, LoginResult
-
-MESSAGES = Path(__file__).resolve().parent.parent / "keycloak-extension/src/main/resources/theme-resources/messages/messages_en.properties"
-
-
-def message(reason: str) -> str:
-    for line in MESSAGES.read_text(encoding="utf-8").splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == f"apsisSso.{reason}":
-            return value.strip().replace("''", "'")
-    raise KeyError(reason)
-
-
-@pytest.fixture
-def browser(settings: Settings, emulator: EntraEmulator, realm: str):
-    def make() -> Browser:
-        return Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle))
-    return make
-
-
-def assert_refused(result: LoginResult, api: KeycloakApi, since: int, reason: str) -> None:
-    assert not result.ok, f"login was expected to be refused ({reason}) but reached the application"
-    assert message(reason) in result.text, result.text[:500]
-    reasons = [e.get("details", {}).get("reason") for e in refusals(api, since)]
-    assert reason in reasons, reasons
-
-
-def linked_idp_user_ids(api: KeycloakApi, user_id: str, alias: str) -> list[str]:
-    return [f["userId"] for f in api.federated_identities(user_id) if f["identityProvider"] == alias]
+from tests.helpers import PASSWORD, AccountFactory, create_apsis_user, now_ms, user_count
+from tests.login_checks import assert_refused, linked_idp_user_ids
 
 
 def test_a_pilot_user_links_then_reuses_the_link_even_after_an_email_change(accounts: AccountFactory, api, browser, emulator):

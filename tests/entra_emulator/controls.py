@@ -49,6 +49,7 @@ def application_dict(app: Application) -> dict[str, Any]:
         "permissions": list(app.permissions),
         "optional_claims": list(app.optional_claims),
         "password_credentials": [credential_dict(c) for c in app.password_credentials],
+        "admin_consent_granted": app.admin_consent_granted,
     }
 
 
@@ -63,6 +64,7 @@ def user_dict(user: User) -> dict[str, Any]:
         "account_enabled": user.account_enabled,
         "email_domain_verified": user.email_domain_verified,
         "deleted": user.deleted,
+        "id_token_overrides": dict(user.id_token_overrides),
     }
 
 

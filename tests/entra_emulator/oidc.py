@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import uuid
+from dataclasses import dataclass
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
 import jwt
@@ -118,9 +119,21 @@ def _redirect_error(redirect_uri: str, mode: str, error: AadError, state: str | 
     return _deliver(redirect_uri, mode, fields)
 
 
-def authorize(svc: Services, req: Request, tenant_name: str) -> Response:
+@dataclass
+class _FrontChannel:
+    """A browser request to /authorize or /adminconsent that passed the checks Entra answers
+    with an error page (it redirects nowhere before it trusts the client and redirect URI)."""
+
+    submitted: dict[str, str]  # the posted form, empty on GET
+    params: dict[str, str]  # the protocol parameters (query or form), without what the person typed
+    tenant: Tenant
+    app: Application
+    redirect_uri: str
+
+
+def _front_channel(svc: Services, req: Request, tenant_name: str, typed: tuple[str, ...]) -> _FrontChannel | Response:
     submitted = req.form() if req.method == "POST" else {}
-    params = {k: v for k, v in (submitted or req.query).items() if k not in ("login", "passwd")}
+    params = {k: v for k, v in (submitted or req.query).items() if k not in typed}
     tenant = svc.state.resolve_tenant(tenant_name)
     if tenant is None:
         return _error_page(errors.tenant_not_found(tenant_name), req)
@@ -136,6 +149,15 @@ def authorize(svc: Services, req: Request, tenant_name: str) -> Response:
         return _error_page(AadError(900971, "invalid_request", 400, "No reply address provided."), req)
     if redirect_uri not in app.redirect_uris:
         return _error_page(errors.redirect_uri_mismatch(redirect_uri, app.app_id), req)
+    return _FrontChannel(submitted, params, tenant, app, redirect_uri)
+
+
+def authorize(svc: Services, req: Request, tenant_name: str) -> Response:
+    checked = _front_channel(svc, req, tenant_name, ("login", "passwd"))
+    if isinstance(checked, Response):
+        return checked
+    submitted, params, tenant, app, redirect_uri = (
+        checked.submitted, checked.params, checked.tenant, checked.app, checked.redirect_uri)
 
     state = params.get("state")
     response_type = params.get("response_type", "")
@@ -200,6 +222,49 @@ def _sign_in(
         fields["state"] = params["state"]
     fields["session_state"] = str(uuid.uuid4())
     return _deliver(redirect_uri, mode, fields)
+
+
+# -------------------------------------------------------------- admin consent
+
+
+ADMIN_CANCELED = ("permission_denied", "The admin canceled the request")
+
+
+def admin_consent(svc: Services, req: Request, tenant_name: str) -> Response:
+    """``/{tenant}/adminconsent`` (the tenant-wide admin consent of the client credentials flow).
+
+    Request ``client_id``, ``redirect_uri`` (must be registered), optional ``state``. An
+    administrator signs in and accepts or cancels. Answer, as Microsoft documents it: a redirect
+    to ``redirect_uri`` with ``tenant``, ``state`` (when sent) and ``admin_consent=True``, or with
+    ``error=permission_denied&error_description=The admin canceled the request`` (+ ``state``).
+    Not modelled: which directory roles may consent (any enabled user of the tenant may).
+    https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#request-the-permissions-from-a-directory-admin
+    """
+    checked = _front_channel(svc, req, tenant_name, ("login", "passwd", "consent"))
+    if isinstance(checked, Response):
+        return checked
+    submitted, params, tenant, app, redirect_uri = (
+        checked.submitted, checked.params, checked.tenant, checked.app, checked.redirect_uri)
+    state = params.get("state")
+    action = f"/{tenant_name}/adminconsent"
+    answer: dict[str, str]
+    if submitted.get("consent") == "cancel":
+        answer = {"error": ADMIN_CANCELED[0], "error_description": ADMIN_CANCELED[1]}
+    elif submitted.get("consent") == "accept":
+        login = submitted.get("login", "").strip()
+        user = svc.state.snapshot(lambda: svc.state.user_by_upn(tenant.tenant_id, login)) if login else None
+        if user is None or user.deleted or not user.account_enabled \
+                or not check_password(submitted.get("passwd", ""), user.password_hash):
+            return Response.html(200, pages.admin_consent(action, params, tenant.display_name, app.display_name,
+                                                          app.permissions, errors.bad_password(), login))
+        svc.state.update_application(tenant.tenant_id, app.app_id, admin_consent_granted=True)
+        answer = {"tenant": tenant.tenant_id, "admin_consent": "True"}
+    else:
+        return Response.html(200, pages.admin_consent(action, params, tenant.display_name, app.display_name,
+                                                      app.permissions))
+    if state is not None:
+        answer["state"] = state
+    return _deliver(redirect_uri, "query", answer)
 
 
 # --------------------------------------------------------------------- token
@@ -419,4 +484,4 @@ def userinfo(svc: Services, req: Request) -> Response:
     return Response.json(200, {k: v for k, v in doc.items() if v is not None})
 
 
-__all__ = ["authorize", "discovery", "jwks", "logout", "token", "userinfo"]
+__all__ = ["admin_consent", "authorize", "discovery", "jwks", "logout", "token", "userinfo"]

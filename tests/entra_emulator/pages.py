@@ -89,3 +89,29 @@ def form_post(redirect_uri: str, fields: dict[str, str]) -> str:
 def signed_out() -> str:
     return _page("Sign out", "<h1>You signed out of your account</h1>"
                  "<div>It's a good idea to close all browser windows.</div>")
+
+
+def admin_consent(action: str, params: dict[str, str], tenant_name: str, app_name: str, permissions: list[str],
+                  error: AadError | None = None, login: str = "") -> str:
+    """The admin-consent prompt: an administrator signs in and accepts or cancels for the tenant."""
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
+        for k, v in params.items() if k not in ("login", "passwd", "consent")
+    )
+    error_html = ""
+    if error is not None:
+        error_html = f'<div id="errorText" class="error" role="alert" data-aadsts="{error.code}">{escape(error.message)}</div>'
+    listed = "".join(f"<li>{escape(p)}</li>" for p in ["Sign in and read user profile", *permissions])
+    body = (
+        "<h1>Permissions requested</h1>"
+        f'<div id="appName">{escape(app_name)}</div>'
+        f'<div id="tenantName">Accept for your organization ({escape(tenant_name)})</div>'
+        f"<ul>{listed}</ul>{error_html}"
+        f'<form id="consent" method="post" action="{escape(action)}">{hidden}'
+        f'<input type="text" name="login" placeholder="Administrator" autocomplete="username" value="{escape(login)}">'
+        '<input type="password" name="passwd" placeholder="Password" autocomplete="current-password">'
+        '<button type="submit" name="consent" value="cancel" id="idBtn_Back">Cancel</button>'
+        '<button type="submit" name="consent" value="accept" id="idSIButton9">Accept</button>'
+        "</form>"
+    )
+    return _page("Permissions requested", body)

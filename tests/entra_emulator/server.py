@@ -45,6 +45,7 @@ _OIDC_ROUTES: list[tuple[re.Pattern[str], _Endpoint]] = [
     (re.compile(r"^/([^/]+)/v2\.0/\.well-known/openid-configuration$"), oidc.discovery),
     (re.compile(r"^/([^/]+)/discovery/v2\.0/keys$"), oidc.jwks),
     (re.compile(r"^/([^/]+)/oauth2/v2\.0/authorize$"), oidc.authorize),
+    (re.compile(r"^/([^/]+)/adminconsent$"), oidc.admin_consent),
     (re.compile(r"^/([^/]+)/oauth2/v2\.0/token$"), oidc.token),
     (re.compile(r"^/([^/]+)/(?:oauth2/)?v2\.0/logout$"), oidc.logout),
 ]
@@ -195,7 +196,7 @@ class EntraEmulator:
             lambda: list(self._state.apps[self._state.tenant(tenant_id).tenant_id].values()))
 
     def update_application(self, tenant_id: str, app_id: str, **changes: Any) -> Application:
-        """Change ``display_name``, ``redirect_uris`` or ``optional_claims``."""
+        """Change ``display_name``, ``redirect_uris``, ``optional_claims`` or ``admin_consent_granted``."""
         return self._state.update_application(tenant_id, app_id, **changes)
 
     def set_redirect_uris(self, tenant_id: str, app_id: str, redirect_uris: list[str]) -> Application:
@@ -267,7 +268,7 @@ class EntraEmulator:
 
     def update_user(self, tenant_id: str, oid: str, **changes: Any) -> User:
         """Change ``mail``, ``display_name``, ``given_name``, ``surname``, ``account_enabled``,
-        ``user_principal_name``, ``email_domain_verified`` or ``password``."""
+        ``user_principal_name``, ``email_domain_verified``, ``password`` or ``id_token_overrides``."""
         return self._state.update_user(tenant_id, oid, **changes)
 
     def set_user_mail(self, tenant_id: str, oid: str, mail: str | None) -> User:
@@ -282,6 +283,13 @@ class EntraEmulator:
     def set_email_domain_verified(self, tenant_id: str, oid: str, verified: bool) -> User:
         """Drives the ``xms_edov`` claim; not a Graph property, so no delta change."""
         return self._state.update_user(tenant_id, oid, email_domain_verified=verified)
+
+    def override_id_token_claims(self, tenant_id: str, oid: str, claims: dict[str, Any]) -> User:
+        """Attack control, not Entra behaviour: the user's ID tokens carry these claims exactly
+        as given (``{"xms_edov": None}`` sends JSON null, ``"true"`` a string); ``{}`` clears.
+        Entra itself sends ``xms_edov`` as a JSON boolean; this is for testing what a relying
+        party accepts when a token says something else."""
+        return self._state.update_user(tenant_id, oid, id_token_overrides=dict(claims))
 
     def delete_user(self, tenant_id: str, oid: str) -> User:
         """Soft delete (to deleted items): delta reports ``@removed: {"reason": "changed"}``."""

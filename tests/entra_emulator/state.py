@@ -137,6 +137,7 @@ class Application:
     password_credentials: list[PasswordCredential]
     optional_claims: list[str]
     created: dt.datetime
+    admin_consent_granted: bool = False
 
 
 @dataclass
@@ -155,6 +156,9 @@ class User:
     lifecycle_seq: int
     prop_seq: dict[str, int] = field(default_factory=dict)
     deleted_at: dt.datetime | None = None
+    # Attack control, not Entra behaviour: claims put into this user's ID tokens as given
+    # (e.g. {"xms_edov": None} sends JSON null), to test what a relying party accepts.
+    id_token_overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def deleted(self) -> bool:
@@ -344,7 +348,7 @@ class EmulatorState:
         return self._mutate(action)
 
     def update_application(self, tenant_id: str, app_id: str, **changes: Any) -> Application:
-        allowed = {"display_name", "redirect_uris", "optional_claims"}
+        allowed = {"display_name", "redirect_uris", "optional_claims", "admin_consent_granted"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown application fields: {sorted(unknown)}")
@@ -472,7 +476,7 @@ class EmulatorState:
             "surname": "surname", "account_enabled": "accountEnabled",
             "user_principal_name": "userPrincipalName",
         }
-        silent = {"email_domain_verified", "password"}
+        silent = {"email_domain_verified", "password", "id_token_overrides"}
         unknown = set(changes) - set(graph_names) - silent
         if unknown:
             raise ValueError(f"unknown user fields: {sorted(unknown)}")
@@ -484,6 +488,9 @@ class EmulatorState:
             for key, value in changes.items():
                 if key == "password":
                     user.password_hash = hash_password(str(value))
+                    continue
+                if key == "id_token_overrides":  # compared by ==, {"x": 1} would equal {"x": True}
+                    user.id_token_overrides = dict(value)
                     continue
                 if key == "user_principal_name":
                     domain = str(value).rpartition("@")[2].lower()

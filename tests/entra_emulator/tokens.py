@@ -86,6 +86,7 @@ class TokenIssuer:
         })
         if "email" in claims and "xms_edov" in app.optional_claims:
             claims["xms_edov"] = bool(user.email_domain_verified)
+        claims.update(user.id_token_overrides)  # attack control (state.User), never set by Entra itself
         return self._sign(claims)
 
     def app_token(self, tenant: Tenant, app: Application, audience: str, lifetime: int) -> str:

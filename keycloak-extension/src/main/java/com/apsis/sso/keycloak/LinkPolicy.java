@@ -2,7 +2,6 @@ package com.apsis.sso.keycloak;
 
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.function.Function;
 
@@ -21,12 +20,12 @@ public final class LinkPolicy {
      *
      * @param account       the identity provider's organization, or null if it has none
      * @param email         the {@code email} claim, or null
-     * @param emailVerified the ID token's {@code xms_edov} claim, or null if absent
+     * @param emailVerified the ID token's {@code xms_edov} claim as sent (present or absent)
      * @param brokeredId    the brokered user id (the Entra object id once the oid mapper ran)
      * @param usersByEmail  finds the realm users with an email, case-insensitively (never by
      *                      username); only called once the cheaper checks passed
      */
-    public static LinkDecision link(Account account, String email, Object emailVerified,
+    public static LinkDecision link(Account account, String email, Claim emailVerified,
                                     String brokeredId, Function<String, List<Candidate>> usersByEmail) {
         if (account == null) {
             return LinkDecision.refuse(Reason.NO_ORGANIZATION);
@@ -37,7 +36,7 @@ public final class LinkPolicy {
         if (email == null || email.isBlank()) {
             return LinkDecision.refuse(Reason.EMAIL_MISSING);
         }
-        if (emailVerified != null && !isTrue(emailVerified)) {
+        if (emailVerified.present() && !Boolean.TRUE.equals(emailVerified.value())) {
             return LinkDecision.refuse(Reason.EMAIL_UNVERIFIED);
         }
         if (!account.allowsDomainOf(email)) {
@@ -108,15 +107,4 @@ public final class LinkPolicy {
         return List.copyOf(byId.values());
     }
 
-    /** {@code xms_edov} is a JSON boolean; accept its string forms too. */
-    static boolean isTrue(Object claim) {
-        if (claim instanceof Boolean b) {
-            return b;
-        }
-        if (claim instanceof String s) {
-            String v = s.trim().toLowerCase(Locale.ROOT);
-            return v.equals("true") || v.equals("1");
-        }
-        return false;
-    }
 }

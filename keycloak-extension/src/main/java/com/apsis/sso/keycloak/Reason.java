@@ -32,6 +32,11 @@ public enum Reason {
         return code;
     }
 
+    /** Whether the refused person can still sign in with their password (all but a deactivated user). */
+    public boolean passwordHelps() {
+        return this != USER_DISABLED;
+    }
+
     /** Key of the sentence in theme-resources/messages, e.g. {@code apsisSso.not_pilot}. */
     public String messageKey() {
         return "apsisSso." + code;

@@ -42,7 +42,7 @@ public class SafeLinkAuthenticator extends AbstractIdpAuthenticator {
         Map<String, UserModel> found = new HashMap<>();
 
         LinkDecision decision = LinkPolicy.link(Accounts.accountOf(organization), email,
-                Claims.claim(brokerContext, EDOV_CLAIM), brokerContext.getId(),
+                Claims.sent(brokerContext, EDOV_CLAIM), brokerContext.getId(),
                 e -> candidates(session, realm, organization, alias, e, found));
 
         if (decision.allowed()) {
@@ -55,6 +55,8 @@ public class SafeLinkAuthenticator extends AbstractIdpAuthenticator {
         // No user is set, and without this note Keycloak's failure logging does not look one up
         // by the Entra username either (that lookup can even fail on duplicate emails).
         context.getAuthenticationSession().removeAuthNote(ATTEMPTED_USERNAME);
+        // A second tab of the same person waiting for this login's link gets its own answer now.
+        FirstLogins.release(session, realm, alias, brokerContext.getId());
         Refusals.refuse(context, decision.reason(), alias, email, null);
     }
 

@@ -49,8 +49,9 @@ class LinkPolicyTest {
         }
     }
 
-    static LinkDecision link(Account account, String email, Object edov, Candidate... users) {
-        return LinkPolicy.link(account, email, edov, OID, new Store(users));
+    /** A link decision for a token without {@code xms_edov} (null) or carrying it with {@code edov}. */
+    static LinkDecision link(Account account, String email, Claim edov, Candidate... users) {
+        return LinkPolicy.link(account, email, edov == null ? Claim.ABSENT : edov, OID, new Store(users));
     }
 
     static void assertRefused(Reason expected, LinkDecision decision) {
@@ -80,14 +81,14 @@ class LinkPolicyTest {
         @Test
         void noOrganization() {
             Store store = new Store(alice());
-            assertRefused(Reason.NO_ORGANIZATION, LinkPolicy.link(null, EMAIL, true, OID, store));
+            assertRefused(Reason.NO_ORGANIZATION, LinkPolicy.link(null, EMAIL, Claim.of(true), OID, store));
             assertTrue(store.asked.isEmpty(), "no user lookup without an organization");
         }
 
         @Test
         void ssoDisabledComesBeforeEverythingElseAboutTheUser() {
             assertRefused(Reason.SSO_DISABLED, link(account(Stage.DISABLED, EMAIL), EMAIL, null, alice()));
-            assertRefused(Reason.SSO_DISABLED, link(account(Stage.DISABLED), null, "false"));
+            assertRefused(Reason.SSO_DISABLED, link(account(Stage.DISABLED), null, Claim.of("false")));
         }
 
         @Test
@@ -96,33 +97,35 @@ class LinkPolicyTest {
             assertRefused(Reason.EMAIL_MISSING, link(account(Stage.LIVE), "  ", null, alice()));
         }
 
-        @ParameterizedTest
-        @ValueSource(strings = {"true", "TRUE", "1", " true "})
-        void edovTrueAsString(String value) {
-            assertLinked("u-alice", link(account(Stage.LIVE), EMAIL, value, alice()));
-        }
-
         @Test
-        void edovTrueAsBoolean() {
-            assertLinked("u-alice", link(account(Stage.LIVE), EMAIL, Boolean.TRUE, alice()));
+        void edovTrueAsJsonBooleanIsAccepted() {
+            assertLinked("u-alice", link(account(Stage.LIVE), EMAIL, Claim.of(Boolean.TRUE), alice()));
         }
 
         @Test
         void edovAbsentIsAccepted() {
             assertLinked("u-alice", link(account(Stage.LIVE), EMAIL, null, alice()));
+            assertLinked("u-alice", link(account(Stage.LIVE), EMAIL, Claim.ABSENT, alice()));
         }
 
+        /** The rule is "carries xms_edov and it is not true": only the JSON boolean true passes. */
         @ParameterizedTest
-        @ValueSource(strings = {"false", "0", "", "yes"})
-        void edovNotTrueAsString(String value) {
-            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, value, alice()));
+        @ValueSource(strings = {"true", "TRUE", "1", " true ", "false", "0", "", "yes"})
+        void edovAsAStringIsRefusedWhateverItSays(String value) {
+            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, Claim.of(value), alice()));
+        }
+
+        @Test
+        void edovSentAsNullIsNotAbsent() {
+            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, Claim.of(null), alice()));
         }
 
         @Test
         void edovFalseOrOtherTypes() {
-            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, Boolean.FALSE, alice()));
-            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, 1, alice()));
-            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, List.of(true), alice()));
+            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, Claim.of(Boolean.FALSE), alice()));
+            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, Claim.of(1), alice()));
+            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, Claim.of(List.of(true)), alice()));
+            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, Claim.of(Map.of("value", true)), alice()));
         }
 
         @Test
@@ -159,7 +162,7 @@ class LinkPolicyTest {
         @Test
         void domainCheckComesBeforeTheUserLookup() {
             Store store = new Store(alice());
-            LinkPolicy.link(account(Stage.LIVE), "eve@evil.com", null, OID, store);
+            LinkPolicy.link(account(Stage.LIVE), "eve@evil.com", Claim.ABSENT, OID, store);
             assertTrue(store.asked.isEmpty());
         }
 
@@ -188,7 +191,7 @@ class LinkPolicyTest {
         @Test
         void storeIsAskedForTheEmailOnly() {
             Store store = new Store(alice());
-            LinkPolicy.link(account(Stage.LIVE), EMAIL, null, OID, store);
+            LinkPolicy.link(account(Stage.LIVE), EMAIL, Claim.ABSENT, OID, store);
             assertEquals(List.of(EMAIL), store.asked);
         }
 

@@ -21,7 +21,10 @@ import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 import org.keycloak.authentication.AuthenticatorFactory;
+import org.keycloak.broker.oidc.OIDCIdentityProviderFactory;
+import org.keycloak.broker.provider.IdentityProviderFactory;
 import org.keycloak.broker.provider.IdentityProviderMapper;
+import org.keycloak.models.IdentityProviderModel;
 import org.keycloak.models.AuthenticationExecutionModel.Requirement;
 import org.keycloak.models.OrganizationDomainModel;
 import org.keycloak.models.OrganizationModel;
@@ -34,7 +37,45 @@ class WiringTest {
     void authenticatorFactoriesAreRegistered() {
         // The test classpath holds Keycloak's own registrations too; look at ours only.
         Set<String> ids = ours(AuthenticatorFactory.class).map(AuthenticatorFactory::getId).collect(Collectors.toSet());
-        assertEquals(Set.of("apsis-safe-link", "apsis-sso-guard"), ids);
+        assertEquals(Set.of("apsis-safe-link", "apsis-sso-guard", "apsis-identity-first"), ids);
+    }
+
+    @Test
+    void identityProviderFactoryReplacesKeycloaksOidcOne() throws Exception {
+        // ServiceLoader cannot list this service on the test classpath (one of Keycloak's own
+        // factories has no no-arg constructor), so read our registration file itself.
+        String registered;
+        try (InputStream in = getClass().getResourceAsStream(
+                "/META-INF/services/" + IdentityProviderFactory.class.getName())) {
+            assertNotNull(in);
+            registered = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        }
+        assertEquals(EntraIdentityProviderFactory.class.getName(), registered);
+        IdentityProviderFactory<?> factory = new EntraIdentityProviderFactory();
+        // Same id as Keycloak's: Keycloak then picks the custom factory for every "oidc" provider.
+        assertEquals(OIDCIdentityProviderFactory.PROVIDER_ID, factory.getId());
+        assertTrue(factory instanceof OIDCIdentityProviderFactory, "everything but create() stays Keycloak's");
+        assertEquals(new OIDCIdentityProviderFactory().order(), factory.order());
+    }
+
+    @Test
+    void onlyProvidersWeManageGetTheEntraBehaviour() {
+        IdentityProviderModel ours = new IdentityProviderModel();
+        ours.setConfig(new java.util.HashMap<>(Map.of("apsis.managedBy", "apsis-sso")));
+        IdentityProviderModel theirs = new IdentityProviderModel();
+        theirs.setConfig(new java.util.HashMap<>(Map.of("clientId", "x")));
+        assertTrue(EntraIdentityProviderFactory.isManaged(ours));
+        assertFalse(EntraIdentityProviderFactory.isManaged(theirs));
+        assertFalse(EntraIdentityProviderFactory.isManaged(new IdentityProviderModel()));
+    }
+
+    @Test
+    void identityFirstStepSitsWhereKeycloaksOrganizationStepSits() {
+        IdentityFirstAuthenticatorFactory factory = new IdentityFirstAuthenticatorFactory();
+        assertEquals("apsis-identity-first", factory.getId());
+        assertEquals(Requirement.ALTERNATIVE, factory.getRequirementChoices()[0]);
+        assertEquals("apsis-sso", factory.getReferenceCategory(), "its failures never count as password failures");
+        assertFalse(factory.isUserSetupAllowed());
     }
 
     @Test
@@ -86,6 +127,26 @@ class WiringTest {
             // Keycloak renders with MessageFormat; the sentence must survive it unchanged.
             assertEquals(text, new MessageFormat(text, Locale.ENGLISH).format(new Object[0]), key);
             assertTrue(text.endsWith("."), key);
+        });
+    }
+
+    @Test
+    void messagesWithParametersNameThemAll() throws Exception {
+        Properties messages = new Properties();
+        try (InputStream in = getClass().getResourceAsStream("/theme-resources/messages/messages_en.properties")) {
+            messages.load(in);
+        }
+        Map<String, Integer> params = Map.of(Refusals.PASSWORD_INSTEAD_MESSAGE, 1,
+                EntraIdentityProvider.CONSENT_GRANTED, 1, EntraIdentityProvider.CONSENT_REFUSED, 2,
+                EntraIdentityProvider.CONSENT_OTHER_TENANT, 3);
+        params.forEach((key, count) -> {
+            String text = messages.getProperty(key);
+            assertNotNull(text, key);
+            Object[] values = java.util.stream.IntStream.range(0, count).mapToObj(i -> "<" + i + ">").toArray();
+            String shown = new MessageFormat(text, Locale.ENGLISH).format(values);
+            for (Object value : values) {
+                assertTrue(shown.contains((String) value), key + " shows " + value);
+            }
         });
     }
 

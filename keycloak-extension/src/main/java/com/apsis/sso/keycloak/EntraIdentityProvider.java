@@ -1,0 +1,155 @@
+package com.apsis.sso.keycloak;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.WebApplicationException;
+import jakarta.ws.rs.core.MultivaluedMap;
+import jakarta.ws.rs.core.Response;
+
+import org.jboss.logging.Logger;
+import org.keycloak.OAuth2Constants;
+import org.keycloak.broker.oidc.OIDCIdentityProvider;
+import org.keycloak.broker.oidc.OIDCIdentityProviderConfig;
+import org.keycloak.broker.provider.BrokeredIdentityContext;
+import org.keycloak.events.EventBuilder;
+import org.keycloak.events.EventType;
+import org.keycloak.forms.login.LoginFormsProvider;
+import org.keycloak.models.IdentityProviderModel;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.OrganizationModel;
+import org.keycloak.models.RealmModel;
+import org.keycloak.models.UserModel;
+import org.keycloak.sessions.AuthenticationSessionModel;
+
+/**
+ * Keycloak's OpenID Connect identity provider, for the Entra providers apsis-sso manages, with
+ * these additions at the broker endpoint (the redirect URI the customer registered):
+ *
+ * <ul>
+ * <li>Entra's admin-consent answer ({@link AdminConsent}) gets a plain page saying whether
+ * consent for the account was granted and what comes next, instead of Keycloak's "Missing
+ * state parameter" error.</li>
+ * <li>A user already linked but disabled in APSIS One gets the extension's refusal
+ * ({@code user_disabled}) instead of Keycloak's "Account is disabled" error page.</li>
+ * <li>Two tabs finishing one person's first login at once are serialised ({@link FirstLogins}).</li>
+ * <li>{@code xms_edov} is kept exactly as sent, also when sent as JSON null ({@link Claims#keepAsSent}).</li>
+ * </ul>
+ * Everything else is the superclass. See {@link EntraIdentityProviderFactory} for how it is
+ * wired in without changing the providers' type.
+ */
+public class EntraIdentityProvider extends OIDCIdentityProvider {
+
+    private static final Logger LOG = Logger.getLogger(EntraIdentityProvider.class);
+
+    static final String CONSENT_GRANTED_TITLE = "apsisSso.consent_granted_title";
+    static final String CONSENT_GRANTED = "apsisSso.consent_granted";
+    static final String CONSENT_OTHER_TENANT = "apsisSso.consent_other_tenant";
+    static final String CONSENT_REFUSED = "apsisSso.consent_refused";
+    static final String TENANT_ATTRIBUTE = "apsis.tenantId";
+
+    public EntraIdentityProvider(KeycloakSession session, OIDCIdentityProviderConfig config) {
+        super(session, config);
+    }
+
+    @Override
+    public Object callback(RealmModel realm, AuthenticationCallback callback, EventBuilder event) {
+        return new ConsentAwareEndpoint(callback, realm, event, this);
+    }
+
+    @Override
+    public void preprocessFederatedIdentity(KeycloakSession session, RealmModel realm, BrokeredIdentityContext context) {
+        super.preprocessFederatedIdentity(session, realm, context);
+        Claims.keepAsSent(context, SafeLinkAuthenticator.EDOV_CLAIM);
+        AuthenticationSessionModel authSession = session.getContext().getAuthenticationSession();
+        String oid = text(Claims.claim(context, "oid"));
+        if (authSession == null || oid == null) {
+            return; // not a browser login (token exchange), or the oid mapper refuses it next
+        }
+        String alias = getConfig().getAlias();
+        UserModel linked = FirstLogins.linked(session, realm, alias, oid);
+        if (linked == null) {
+            linked = FirstLogins.linked(session, realm, alias, context.getId()); // a link made with the sub
+        }
+        if (linked == null) {
+            FirstLogins.awaitConcurrent(session, realm, alias, oid);
+            return;
+        }
+        if (!linked.isEnabled()) {
+            // Keycloak would show "Account is disabled, contact your administrator" before the
+            // post-broker guard runs; a refusal of ours says it in our words, with our event.
+            Refusals.record(new EventBuilder(realm, session, session.getContext().getConnection())
+                    .event(EventType.IDENTITY_PROVIDER_LOGIN), Reason.USER_DISABLED, alias, linked.getEmail(), linked);
+            throw new WebApplicationException(Refusals.page(session, authSession, session.getContext().getUri(),
+                    Reason.USER_DISABLED));
+        }
+    }
+
+    private static String text(Object value) {
+        return value instanceof String s && !s.isBlank() ? s.trim() : null;
+    }
+
+    /** The broker endpoint: Keycloak's, with Entra's admin-consent answer handled first. */
+    protected static class ConsentAwareEndpoint extends OIDCEndpoint {
+
+        private final EntraIdentityProvider provider;
+
+        public ConsentAwareEndpoint(AuthenticationCallback callback, RealmModel realm, EventBuilder event,
+                                    EntraIdentityProvider provider) {
+            super(callback, realm, event, provider);
+            this.provider = provider;
+        }
+
+        @GET
+        @Override
+        public Response authResponse(@QueryParam(OAUTH2_PARAMETER_STATE) String state,
+                                     @QueryParam(OAUTH2_PARAMETER_CODE) String authorizationCode,
+                                     @QueryParam(OAuth2Constants.ERROR) String error,
+                                     @QueryParam(OAuth2Constants.ERROR_DESCRIPTION) String errorDescription) {
+            AdminConsent consent = AdminConsent.read(firstValues(session.getContext().getUri().getQueryParameters()));
+            if (consent == null) {
+                return super.authResponse(state, authorizationCode, error, errorDescription);
+            }
+            return consentPage(consent);
+        }
+
+        private Response consentPage(AdminConsent consent) {
+            IdentityProviderModel idp = provider.getConfig();
+            OrganizationModel organization = Accounts.organizationOf(session, idp);
+            String account = organization == null ? idp.getAlias()
+                    : organization.getName() + " (APSIS One account " + organization.getAlias() + ")";
+            String expectedTenant = organization == null ? null
+                    : first(organization.getAttributes().get(TENANT_ATTRIBUTE));
+            LoginFormsProvider form = session.getProvider(LoginFormsProvider.class);
+            if (consent.grantedInOtherTenant(expectedTenant)) {
+                LOG.warnf("Admin consent for %s reported in tenant %s, but the account's tenant is %s",
+                        idp.getAlias(), consent.tenant(), expectedTenant);
+                return form.setError(CONSENT_OTHER_TENANT, account, AdminConsent.shown(consent.tenant()), expectedTenant)
+                        .createErrorPage(Response.Status.CONFLICT);
+            }
+            if (consent.granted()) {
+                LOG.infof("Admin consent for %s reported granted by Entra (tenant %s)", idp.getAlias(), consent.tenant());
+                return form.setAttribute("messageHeader", CONSENT_GRANTED_TITLE)
+                        .setInfo(CONSENT_GRANTED, account)
+                        .createInfoPage();
+            }
+            String why = consent.errorDescription() != null ? consent.errorDescription()
+                    : consent.error() != null ? consent.error() : "no reason given";
+            LOG.infof("Admin consent for %s not granted: %s", idp.getAlias(), consent.error());
+            return form.setError(CONSENT_REFUSED, account, AdminConsent.shown(why)).createErrorPage(Response.Status.FORBIDDEN);
+        }
+
+        private static Map<String, String> firstValues(MultivaluedMap<String, String> query) {
+            Map<String, String> out = new HashMap<>();
+            query.forEach((key, values) -> out.put(key, first(values)));
+            return out;
+        }
+
+        private static String first(List<String> values) {
+            return values == null || values.isEmpty() ? null : values.get(0);
+        }
+    }
+}

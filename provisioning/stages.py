@@ -1,0 +1,58 @@
+"""What each stage of an account means for its Entra identity provider: one pure rule.
+
+Rendering (``accounts.render``) overlays it on the provider from the template, so create,
+the stage commands (``go-live``, ``back-to-pilot``, ``disable``), ``plan``/``apply -f`` and
+drift detection all follow from it. The login page reads the same two organization
+settings Keycloak defines for an identity provider linked to an organization (the
+extension's ``apsis-identity-first`` step, see keycloak-extension/README.md):
+
+==========  =========  =====================================================================
+stage       provider   login page
+==========  =========  =====================================================================
+pilot       enabled    no redirect by domain: test users use the test-login link
+live        enabled    an address in any of the account's domains goes straight to Entra
+disabled    disabled   nobody reaches Entra; everyone gets the password form
+==========  =========  =====================================================================
+
+An empty value is how Keycloak stores "not set" (it drops empty config values), so pilot and
+disabled accounts carry no redirect setting at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioning.model import Stage
+
+ORG_DOMAIN = "kc.org.domain"
+REDIRECT_WHEN_EMAIL_MATCHES = "kc.org.broker.redirect.mode.email-matches"
+ANY_DOMAIN = "ANY"  # Keycloak's OrganizationDomainModel.ANY_DOMAIN: every domain of the organization
+
+
+def identity_provider_settings(stage: Stage) -> dict[str, Any]:
+    """The fields of the account's identity provider that the stage decides."""
+    live = stage == "live"
+    return {
+        "enabled": stage != "disabled",
+        "config": {
+            ORG_DOMAIN: ANY_DOMAIN if live else "",
+            REDIRECT_WHEN_EMAIL_MATCHES: "true" if live else "",
+        },
+    }
+
+
+def redirects_by_domain(identity_provider: dict[str, Any]) -> bool:
+    """Whether Keycloak's copy of the provider sends the account's addresses to Entra."""
+    config = identity_provider.get("config", {})
+    return bool(identity_provider.get("enabled")) and config.get(REDIRECT_WHEN_EMAIL_MATCHES) == "true" \
+        and bool(config.get(ORG_DOMAIN))
+
+
+def login_page(stage: Stage, domains: tuple[str, ...]) -> str:
+    """What the ordinary login page does for the account's people in this stage, in one line."""
+    if stage == "live":
+        return (f"the login page sends every address in {', '.join(domains)} straight to the account's Entra "
+                "sign-in; other addresses (contractors) get the password form")
+    if stage == "pilot":
+        return "the login page shows everyone the password form; test users sign in with the test-login link"
+    return "SSO is off: everyone signs in with their APSIS One password"

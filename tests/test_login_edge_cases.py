@@ -1,0 +1,121 @@
+"""Login edge cases found by attacking it (issue 14, item 4), through the real Keycloak."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from provisioning.keycloak_api import KeycloakApi
+from tests.helpers import PASSWORD, AccountFactory, now_ms, user_count
+from tests.login_checks import assert_refused, linked_idp_user_ids
+from tests.login_driver import LoginResult
+
+
+@pytest.mark.parametrize("sent", [None, "true", 1, [True]], ids=["null", "string", "number", "array"])
+def test_xms_edov_that_is_not_the_boolean_true_is_refused(accounts: AccountFactory, api, browser, emulator, sent):
+    acct = accounts.create(stage="live")
+    email, user_id = acct.person("eve")
+    oid = emulator.find_user(acct.tenant_id, email).oid
+    emulator.override_id_token_claims(acct.tenant_id, oid, {"xms_edov": sent})
+    since = now_ms()
+    assert_refused(browser().sso_login(email, PASSWORD, acct.alias), api, since, "email_unverified")
+    assert linked_idp_user_ids(api, user_id, acct.alias) == []
+
+    emulator.override_id_token_claims(acct.tenant_id, oid, {"xms_edov": True})
+    assert browser().sso_login(email, PASSWORD, acct.alias).ok
+
+
+def test_two_concurrent_first_logins_of_one_person_both_sign_in_with_one_link(accounts: AccountFactory, api, browser, emulator):
+    acct = accounts.create(stage="live")
+    for round_ in range(3):
+        email, user_id = acct.person(f"twin{round_}")
+        before = user_count(api)
+        start = threading.Barrier(2)
+
+        def tab(_: int, email: str = email) -> LoginResult:
+            b = browser()
+            start.wait()
+            return b.sso_login(email, PASSWORD, acct.alias)
+
+        with ThreadPoolExecutor(2) as pool:
+            first, second = pool.map(tab, range(2))
+        for result in (first, second):
+            assert result.ok, result.text[:500]
+            assert result.id_claims["sub"] == user_id
+        assert linked_idp_user_ids(api, user_id, acct.alias) == [emulator.find_user(acct.tenant_id, email).oid]
+        assert user_count(api) == before
+
+
+def login_failures(api: KeycloakApi, user_id: str) -> dict[str, Any]:
+    return api.call("GET", f"attack-detection/brute-force/users/{user_id}")
+
+
+def test_no_refusal_and_no_broker_round_trip_counts_as_a_failed_password(accounts: AccountFactory, api, browser, emulator):
+    """30 SSO logins at once: successes, every kind of refusal, broker errors, two tabs of one
+    person, addresses typed on the login page. Keycloak's brute-force protection counts only
+    failures of password, OTP and recovery-code steps; afterwards nobody has a failure on
+    record, and nobody is locked. A contractor's wrong password shows the counting is seen."""
+    live, pilot, broken = accounts.create(stage="live"), accounts.create(), accounts.create(stage="live")
+    people: dict[str, str] = {}
+    logins: list[tuple[str, str, str]] = []  # (how, email, password typed)
+
+    for i in range(6):  # members who only know their Microsoft password
+        email = f"ms{i}@{live.domain}"
+        live.entra_user(f"ms{i}", password="Microsoft-Only-9")
+        people[email] = live.apsis_user(email)
+        logins.append(("page", email, "Microsoft-Only-9"))
+    for i in range(4):  # not members: refused after Entra
+        email = f"nm{i}@{live.domain}"
+        live.entra_user(f"nm{i}")
+        people[email] = live.apsis_user(email, member=False)
+        logins.append(("page", email, PASSWORD))
+    for i in range(4):  # pilot members not on the list: refused by the test-login link
+        email, people[email] = pilot.person(f"np{i}", pilot=False)
+        logins.append(("link", email, PASSWORD))
+    for i in range(4):  # deactivated after their first login: refused at the broker endpoint
+        email, user_id = live.person(f"off{i}")
+        people[email] = user_id
+        assert browser().login_page(email, PASSWORD).ok
+        api.update_user(user_id, {**api.user(user_id), "enabled": False})
+        logins.append(("page", email, PASSWORD))
+    for i in range(3):  # deactivated before any login: refused in first-broker-login
+        email, people[email] = live.person(f"new-off{i}", enabled=False)
+        logins.append(("page", email, PASSWORD))
+    for i in range(3):  # Entra's token endpoint fails: a broker error
+        email, people[email] = broken.person(f"err{i}")
+        logins.append(("page", email, PASSWORD))
+    emulator.inject_token_fault("server_error", count=3, tenant_id=broken.tenant_id)
+    for i in range(3):  # one person, two tabs
+        email, people[email] = live.person(f"twin{i}")
+        logins += [("page", email, PASSWORD), ("link-live", email, PASSWORD)]
+    assert len(logins) == 30
+
+    def login(job: tuple[str, str, str]) -> LoginResult:
+        how, email, password = job
+        b = browser()
+        if how == "page":
+            return b.login_page(email, password)
+        return b.sso_login(email, password, (pilot if how == "link" else live).alias)
+
+    with ThreadPoolExecutor(30) as pool:
+        results = dict(zip(range(30), pool.map(login, logins)))
+    signed_in = {logins[i][1] for i, r in results.items() if r.ok}
+    assert {f"ms{i}@{live.domain}" for i in range(6)} <= signed_in, "Microsoft password users reach Entra"
+    assert {f"twin{i}@{live.domain}" for i in range(3)} <= signed_in
+    assert not any(results[i].forms.count("password") for i, job in enumerate(logins)), \
+        "no address in a live domain ever saw the password form"
+
+    contractor = f"contractor-{live.id}@agency.example"
+    contractor_id = live.apsis_user(contractor)
+    assert not browser().login_page(contractor, "wrong-password").ok  # the control: this one counts
+
+    deadline = time.monotonic() + 10  # the protector records on a background executor
+    while login_failures(api, contractor_id)["numFailures"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert login_failures(api, contractor_id)["numFailures"] >= 1
+    counted = {email: login_failures(api, user_id) for email, user_id in people.items()}
+    assert {e: (s["numFailures"], s["disabled"]) for e, s in counted.items() if s["numFailures"] or s["disabled"]} == {}
