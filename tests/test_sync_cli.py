@@ -120,7 +120,7 @@ def test_status_lists_every_managed_account_and_forgets_deleted_ones(
     one_line_error(cli(env, "status", "--account", "nobody"), 2, "no account 'nobody' managed by apsis-sso")
 
     # Deleted with apsis-sso: gone from status at once, and from the state at the next cycle.
-    onboarding.delete(api, gone.id)
+    onboarding.delete(api, settings, gone.id)
     doc = json.loads(cli(env, "status", "-o", "json").stdout)
     assert gone.id not in {r["id"] for r in doc["accounts"]}
     harness.cycle(synced)
