@@ -39,7 +39,7 @@ from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import declarative  # noqa: E402
 from provisioning.accounts import Snapshot, plan_account, plan_accounts  # noqa: E402
 from provisioning.keycloak_api import KeycloakApi  # noqa: E402
-from provisioning.model import Account  # noqa: E402
+from apsis_core.account import Account  # noqa: E402
 from provisioning.realm import plan_realm  # noqa: E402
 from provisioning.settings import Settings  # noqa: E402
 

@@ -43,6 +43,7 @@ if str(REPO_ROOT) not in sys.path:  # the emulator and login driver live under t
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from apsis_core.contract import KEYCLOAK_VERSION  # noqa: E402
 from devenv.keycloak import KeycloakServer, free_port  # noqa: E402
 
 ACCOUNT = "contoso"
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         step(f"Starting a local SMTP server; mail lands in {mail_dir}")
         smtp, smtp_port = start_smtp(mail_dir)
-        step("Starting Keycloak 26.7.3 with the apsis-sso extension (first start takes a minute)")
+        step(f"Starting Keycloak {KEYCLOAK_VERSION} with the apsis-sso extension (first start takes a minute)")
         keycloak = KeycloakServer(truststore_paths=[Path(emulator.ca_bundle)], log_file=state / "keycloak.log")
         keycloak.start()
         summary.append(("Keycloak", f"{keycloak.url} (admin console: user admin, password in {state / 'admin-password'})"))

@@ -29,9 +29,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from apsis_core.contract import KEYCLOAK_VERSION
 from devenv.jdk import Jdk, find_jdk
 
-KEYCLOAK_VERSION = "26.7.3"
 DIST_ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXTENSION_DIR = REPO_ROOT / "keycloak-extension"

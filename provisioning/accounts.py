@@ -20,22 +20,20 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import SecretStr
 
-from provisioning import secret_files, stages, templates
-from provisioning.errors import ApsisSsoError, Conflict, InvalidInput, NotFound
+from apsis_core import stages
+from apsis_core.account import Account, idp_alias, idp_is_managed, is_managed, secret_fingerprint, secret_hint
+from apsis_core.contract import MAPPERS_HASH_KEY, SECRET_FINGERPRINT_KEY, SECRET_HINT_KEY
+from apsis_core.errors import ApsisSsoError, Conflict, InvalidInput, NotFound
+from provisioning import secret_files, templates
 from provisioning.keycloak_api import KeycloakApi
-from provisioning.model import MANAGED_BY, Account, ItContact, idp_alias, secret_fingerprint, secret_hint
 from provisioning.plan import Change, FieldChange, Plan, diff, merge
 from provisioning.settings import Settings
 
-ATTR = "apsis."
-HASH_KEY = "apsis.mappersHash"
-FINGERPRINT_KEY = "apsis.secretFingerprint"
 DAEMON_SECRET = "daemon-secret"
 
 
@@ -89,23 +87,6 @@ class Snapshot:
         return {a: o for a, o in self.orgs.items() if is_managed(o)}
 
 
-def is_managed(org: dict[str, Any]) -> bool:
-    return MANAGED_BY in org.get("attributes", {}).get("apsis.managedBy", [])
-
-
-def idp_is_managed(idp: dict[str, Any]) -> bool:
-    return bool(idp.get("config", {}).get("apsis.managedBy") == MANAGED_BY)
-
-
-def is_complete(org: dict[str, Any] | None, idp: dict[str, Any] | None) -> bool:
-    """Every step of a create is done: organization, IdP, their link, and the mappers
-    (whose hash is written last)."""
-    return bool(
-        org is not None and idp is not None and idp.get("organizationId") == org.get("id")
-        and idp.get("config", {}).get(HASH_KEY)
-    )
-
-
 @dataclass(frozen=True)
 class Rendered:
     organization: dict[str, Any]
@@ -135,38 +116,16 @@ def render(account: Account, settings: Settings) -> Rendered:
     }
     org = templates.render_file(settings.templates_dir, "organization.json", values)
     if not account.client_secret:
-        org["attributes"].pop("apsis.secretHint", None)
+        org["attributes"].pop(SECRET_HINT_KEY, None)
     org["attributes"] = {k: v for k, v in org["attributes"].items() if v not in ([""], "")}
     idp = merge(templates.render_file(settings.templates_dir, "entra-idp.json", values),
                 stages.identity_provider_settings(account.stage))
     if account.client_secret:
-        idp["config"][FINGERPRINT_KEY] = secret_fingerprint(account.client_secret.get_secret_value())
+        idp["config"][SECRET_FINGERPRINT_KEY] = secret_fingerprint(account.client_secret.get_secret_value())
     else:
         idp["config"].pop("clientSecret", None)
     mappers = templates.render_file(settings.templates_dir, "entra-idp-mappers.json", values)
     return Rendered(org, idp, mappers)
-
-
-def account_from_keycloak(org: dict[str, Any], idp: dict[str, Any] | None) -> Account:
-    """Read an account back from its organization (and IdP), as the CLI shows it."""
-    attrs = org.get("attributes", {})
-
-    def one(key: str, default: str = "") -> str:
-        values = attrs.get(key) or [default]
-        return values[0]
-
-    expires = one("apsis.secretExpires", "1970-01-01")
-    return Account(
-        id=org["alias"],
-        name=org.get("name", org["alias"]),
-        tenant_id=one("apsis.tenantId"),
-        client_id=one("apsis.clientId") or (idp or {}).get("config", {}).get("clientId", ""),
-        domains=tuple(d["name"] for d in org.get("domains", [])),
-        secret_expires=date.fromisoformat(expires),
-        it_contact=ItContact(one("apsis.itContactName"), one("apsis.itContactEmail")),
-        stage=one("apsis.stage", "pilot"),  # type: ignore[arg-type]
-        pilot=tuple(attrs.get("apsis.pilot", [])),
-    )
 
 
 def plan_account(api: KeycloakApi, settings: Settings, account: Account, snapshot: Snapshot) -> Plan:
@@ -225,11 +184,11 @@ def plan_account(api: KeycloakApi, settings: Settings, account: Account, snapsho
                         apply=lambda: _link(api, ref.get(), alias)))
 
     # 4. mappers, as the IdP has them now: the plan's one request per account (see above)
-    current_hash = (idp or {}).get("config", {}).get(HASH_KEY)
+    current_hash = (idp or {}).get("config", {}).get(MAPPERS_HASH_KEY)
     existing = api.idp_mappers(alias) if idp is not None else []
     mapper_changes = _mapper_changes(mapper_actions(existing, rendered.mappers))
     if not mapper_changes and current_hash != rendered.mappers_hash:
-        mapper_changes = [FieldChange(HASH_KEY, current_hash, rendered.mappers_hash)]  # a create's last step
+        mapper_changes = [FieldChange(MAPPERS_HASH_KEY, current_hash, rendered.mappers_hash)]  # a create's last step
     if mapper_changes:
         plan.add(Change("update" if idp is not None else "create", "idp-mappers", alias, account=account.id,
                         fields=mapper_changes, apply=lambda: _sync_mappers(api, alias, rendered)))
@@ -434,8 +393,8 @@ def _idp_changes(current: dict[str, Any], desired: dict[str, Any]) -> list[Field
         if current.get(key) != desired.get(key):
             changes.append(FieldChange(key, current.get(key), desired.get(key)))
     if "clientSecret" in desired["config"]:
-        fingerprint_changed = any(c.path == f"config.{FINGERPRINT_KEY}" for c in changes)
-        changes = [c for c in changes if c.path != f"config.{FINGERPRINT_KEY}"]
+        fingerprint_changed = any(c.path == f"config.{SECRET_FINGERPRINT_KEY}" for c in changes)
+        changes = [c for c in changes if c.path != f"config.{SECRET_FINGERPRINT_KEY}"]
         if fingerprint_changed:
             changes.append(FieldChange("config.clientSecret", "(set)", "(new)", secret=True))
     return changes
@@ -535,5 +494,5 @@ def _sync_mappers(api: KeycloakApi, alias: str, rendered: Rendered) -> None:
     current = api.identity_provider(alias)
     if current is None:
         raise NotFound(f"identity provider {alias!r} disappeared during apply")
-    current.setdefault("config", {})[HASH_KEY] = rendered.mappers_hash
+    current.setdefault("config", {})[MAPPERS_HASH_KEY] = rendered.mappers_hash
     api.update_identity_provider(alias, current)

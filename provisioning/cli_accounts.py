@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from apsis_core.contract import STAGES
 from provisioning import output
 from provisioning.cli_context import (
     AppContext,
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from provisioning.onboarding import Result
     from provisioning.status import AccountStatus
 
-STAGES = ("pilot", "live", "disabled")
+
 account_argument = click.argument("account_id", metavar="ACCOUNT")
 
 
@@ -105,7 +106,7 @@ def create(
     from pydantic import SecretStr
 
     from provisioning import onboarding, secret_input
-    from provisioning.model import Account
+    from apsis_core.account import Account
 
     desired = Account.build(
         id=account_id, name=name, tenant_id=tenant_id, client_id=client_id, domains=list(domains),
@@ -150,7 +151,7 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
     st = replace(st, linked=shown)
     links, refused = onboarding.checked_links(settings, st.account)
     warnings = refused + onboarding.warnings(api, st.account)
-    if not st.complete:
+    if not st.record.complete:
         warnings.insert(0, f"account {st.account.id} is only partly created: run `account create` again to complete it")
     if output_format == "json":
         output.emit_json({**st.to_dict(), "links": links, "warnings": warnings})
@@ -158,16 +159,16 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
         a = st.account
         output.key_values([
             ("account", a.id), ("name", a.name),
-            ("stage", a.stage + ("" if st.sso_enabled else " (SSO off)")),
+            ("stage", a.stage + ("" if st.record.sso_enabled else " (SSO off)")),
             ("login page", _login_page(st)),
             ("tenant id", a.tenant_id), ("client id", a.client_id),
             ("domains", ", ".join(a.domains)), ("test users", ", ".join(a.pilot)),
             ("members", st.members), ("linked users", st.linked_users),
             ("secret expires", f"{a.secret_expires.isoformat()} ({st.days_until_secret_expires_text()})"),
-            ("secret hint", st.secret_hint),
+            ("secret hint", st.record.secret_hint),
             ("IT contact", f"{a.it_contact.name} <{a.it_contact.email}>"),
             ("last SSO login", _when(st.last_sso_login)),
-            ("quarantined", st.quarantined),
+            ("quarantined", st.record.quarantined),
         ])
         output.links(links, heading="Links:")
         if shown:
@@ -185,11 +186,11 @@ def _when(moment: datetime | None) -> str | None:
 def _login_page(st: AccountStatus) -> str:
     """What Keycloak's login page does now for the account's addresses, and whether that is
     what the stage says (a provider changed by hand shows here and in `plan -f`)."""
-    from provisioning import stages
+    from apsis_core import stages
 
-    now = "straight to Entra" if st.redirects_by_domain else "password form"
+    now = "straight to Entra" if st.record.redirects_by_domain else "password form"
     wanted = stages.redirects_by_domain(stages.identity_provider_settings(st.account.stage))
-    return now if wanted == st.redirects_by_domain else f"{now} (drift: the {st.account.stage} stage says otherwise)"
+    return now if wanted == st.record.redirects_by_domain else f"{now} (drift: the {st.account.stage} stage says otherwise)"
 
 
 @account.command("list", short_help="All accounts, one line each.")
@@ -222,16 +223,17 @@ def list_(app: AppContext, stages: tuple[str, ...], counts: bool, events_scan: i
     output.table(
         ["account", "name", "stage", "SSO", "members", "linked", "secret expires", "last SSO login", "quarantined"],
         [[s.account.id, s.account.name, s.account.stage,
-          "on" if s.sso_enabled and s.complete else ("incomplete" if not s.complete else "off"),
+          "on" if s.record.sso_enabled and s.record.complete else ("incomplete" if not s.record.complete else "off"),
           s.members, s.linked_users, s.days_until_secret_expires_text(),
           s.last_sso_login.strftime("%Y-%m-%d %H:%M") if s.last_sso_login else None,
-          "yes" if s.quarantined else ""] for s in rows],
+          "yes" if s.record.quarantined else ""] for s in rows],
     )
     output.status(f"{len(rows)} account(s)")
 
 
 def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, output_format: str, done: str) -> None:
-    from provisioning import onboarding, stages
+    from apsis_core import stages
+    from provisioning import onboarding
 
     result = onboarding.set_stage(app.api(), app.settings(), account_id, stage, dry_run=dry_run)  # type: ignore[arg-type]
     _report(result, output_format, done=done.format(account=result.account.id), dry_run=dry_run, heading="Links:")
@@ -348,7 +350,8 @@ def rotate_secret(
     Example:
       APSIS_SSO_ENTRA_CLIENT_SECRET=... apsis-sso account rotate-secret acme --secret-expires 2028-03-31
     """
-    from provisioning import onboarding, secret_input, validation
+    from apsis_core import validation
+    from provisioning import onboarding, secret_input
 
     expires = validation.future_date(secret_expires)
     validation.account_id(account_id)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from provisioning.errors import ApsisSsoError, InvalidInput
+from apsis_core.errors import ApsisSsoError, InvalidInput
 
 if TYPE_CHECKING:
     from provisioning.keycloak_api import KeycloakApi

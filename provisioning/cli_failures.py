@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from provisioning.errors import ApsisSsoError, exit_code_of
+from apsis_core.errors import ApsisSsoError, exit_code_of
 
 
 class ApsisCli(click.Group):

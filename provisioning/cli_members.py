@@ -99,10 +99,11 @@ def list_(app: AppContext, account_id: str, output_format: str) -> None:
       apsis-sso account members list acme
       apsis-sso account members list acme -o json | jq -r '.members[].email'
     """
+    from apsis_core.contract import DISABLED_BY_KEY
     from provisioning import onboarding, status
 
     api = app.api()
-    account, _, _ = onboarding.load(api, account_id)
+    account = onboarding.load(api, account_id)
     users = onboarding.members_list(api, account.id)
     linked = status.linked_user_ids(api, account.id)
     pilot = set(account.pilot)
@@ -116,7 +117,7 @@ def list_(app: AppContext, account_id: str, output_format: str) -> None:
             "enabled": bool(user.get("enabled", True)),
             "linked": user["id"] in linked,
             "pilot": email in pilot,
-            "disabled_by": ((user.get("attributes") or {}).get("apsis.disabledBy") or [None])[0],
+            "disabled_by": ((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [None])[0],
         })
     if output_format == "json":
         output.emit_json({"account": account.id, "members": rows})

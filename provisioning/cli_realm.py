@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from provisioning import output
-from provisioning.errors import EX_CHANGES
+from apsis_core.errors import EX_CHANGES
 from provisioning.cli_context import AppContext, dry_run_option, output_option, pass_app
 
 

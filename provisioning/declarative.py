@@ -32,17 +32,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
 
+from apsis_core.account import Account, AccountRecord, Stage
+from apsis_core.errors import InvalidInput
 from provisioning import entra_check, secret_input
-from provisioning.accounts import (
-    Snapshot,
-    account_from_keycloak,
-    plan_accounts,
-    warn_unsent_secrets,
-    writes_secret,
-)
-from provisioning.errors import InvalidInput
+from provisioning.accounts import Snapshot, plan_accounts, warn_unsent_secrets, writes_secret
 from provisioning.keycloak_api import KeycloakApi
-from provisioning.model import Account
 from provisioning.plan import Plan
 from provisioning.settings import Settings
 
@@ -76,7 +70,7 @@ class AccountEntry(_Strict):
     secret_expires: date | str
     domains: list[str]
     it_contact: ItContactEntry
-    stage: Literal["pilot", "live", "disabled"] = "pilot"
+    stage: Stage = "pilot"
     pilot: list[str] = []
 
     @field_validator("client_secret", mode="before")
@@ -206,7 +200,7 @@ def plan(
         if account.secret_expires <= today:
             # A past date already in Keycloak is a fact to flag; a new one is a mistake.
             current = snapshot.orgs.get(account.id)
-            recorded = account_from_keycloak(current, None).secret_expires if current else None
+            recorded = AccountRecord.parse(current).secret_expires if current else None
             if recorded != account.secret_expires:
                 raise InvalidInput(
                     f"{desired.path}: account {account.id}: secret_expires {account.secret_expires.isoformat()} is not in the future"
@@ -234,7 +228,7 @@ def export(api: KeycloakApi) -> dict[str, Any]:
     snapshot = Snapshot.load(api)
     entries: list[dict[str, Any]] = []
     for alias, org in sorted(snapshot.managed().items()):
-        a = account_from_keycloak(org, None)
+        a = AccountRecord.parse(org).settings()
         entries.append({
             "id": a.id,
             "name": a.name,

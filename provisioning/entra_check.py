@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from provisioning.errors import EntraError, EntraUnavailable, InvalidInput
+from apsis_core.errors import EntraError, EntraUnavailable, InvalidInput
 from provisioning.settings import Settings
 
 AADSTS_MESSAGES = {

@@ -16,7 +16,8 @@ from urllib.parse import quote, unquote
 from keycloak import KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakAuthenticationError, KeycloakConnectionError, KeycloakError as PKError
 
-from provisioning.errors import Conflict, KeycloakError, KeycloakRefused, KeycloakUnavailable, NotFound
+from apsis_core.contract import ACCOUNT_KEY
+from apsis_core.errors import Conflict, KeycloakError, KeycloakRefused, KeycloakUnavailable, NotFound
 from provisioning.settings import Settings
 
 PAGE_SIZE = 200
@@ -239,7 +240,7 @@ class KeycloakApi:
     def organization_by_alias(self, alias: str) -> dict[str, Any] | None:
         """Organizations are searched by name or domain only; alias is matched on a full listing
         filtered by our ownership attribute first, then on all organizations."""
-        for org in self.organizations(query=f"apsis.account:{alias}"):
+        for org in self.organizations(query=f"{ACCOUNT_KEY}:{alias}"):
             if org.get("alias") == alias:
                 return org
         for org in self.organizations():

@@ -19,7 +19,7 @@ import re
 
 import requests
 
-from provisioning.errors import InvalidInput, KeycloakUnavailable
+from apsis_core.errors import InvalidInput, KeycloakUnavailable
 from provisioning.settings import Settings
 
 

@@ -6,18 +6,14 @@ import base64
 import hashlib
 from urllib.parse import urlencode
 
-from provisioning.model import Account, idp_alias
+from apsis_core.account import Account, idp_alias
+from apsis_core.contract import ADMIN_CONSENT_STATE, EXAMPLE_CLIENT
 from provisioning.settings import Settings
 
 
 def redirect_uri(settings: Settings, account_id: str) -> str:
     """What the customer registers as the Web redirect URI of their app registration."""
     return f"{settings.public_url}/realms/{settings.realm}/broker/{idp_alias(account_id)}/endpoint"
-
-
-# Entra returns it with its admin-consent answer; the extension's broker endpoint knows it and
-# answers with a page saying whether consent was granted (keycloak-extension, AdminConsent).
-ADMIN_CONSENT_STATE = "apsis-admin-consent"
 
 
 def admin_consent_url(settings: Settings, account: Account) -> str:
@@ -45,7 +41,7 @@ def test_login_url(settings: Settings, account_id: str) -> str:
     landing = f"{settings.public_url}/realms/{settings.realm}/account/"
     challenge = base64.urlsafe_b64encode(hashlib.sha256(f"test-login-{account_id}".encode()).digest()).rstrip(b"=")
     query = urlencode({
-        "client_id": "apsis-one",
+        "client_id": EXAMPLE_CLIENT,
         "redirect_uri": landing,
         "response_type": "code",
         "scope": "openid",

@@ -14,21 +14,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from provisioning import entra_check, link_check, links, secret_files, validation
-from provisioning.accounts import (
-    FINGERPRINT_KEY,
-    Snapshot,
-    account_from_keycloak,
-    daemon_secret_files,
-    is_complete,
-    is_managed,
-    plan_account,
-    plan_delete,
-    warn_unsent_secrets,
-)
-from provisioning.errors import ApsisSsoError, Conflict, EntraError, InvalidInput, NotFound
+from apsis_core import validation
+from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
+from apsis_core.contract import SECRET_FINGERPRINT_KEY
+from apsis_core.errors import ApsisSsoError, Conflict, EntraError, InvalidInput, NotFound
+from provisioning import entra_check, link_check, links, secret_files
+from provisioning.accounts import Snapshot, daemon_secret_files, plan_account, plan_delete, warn_unsent_secrets
 from provisioning.keycloak_api import KeycloakApi
-from provisioning.model import Account, Stage, idp_alias, secret_fingerprint
 from provisioning.plan import Plan
 from provisioning.settings import Settings
 
@@ -57,16 +49,16 @@ class Result:
         }
 
 
-def load(api: KeycloakApi, account_id: str) -> tuple[Account, dict[str, Any], dict[str, Any] | None]:
+def load(api: KeycloakApi, account_id: str) -> AccountRecord:
     """The account as Keycloak holds it; ``NotFound`` if there is none."""
     account_id = validation.account_id(account_id)
     org = api.organization_by_alias(account_id)
     if org is None:
         raise NotFound(f"no account {account_id!r}")
-    if not is_managed(org):
+    record = AccountRecord.parse(org, api.identity_provider(idp_alias(account_id)))
+    if not record.managed:
         raise Conflict(f"organization {account_id!r} is not managed by apsis-sso; leaving it alone")
-    idp = api.identity_provider(idp_alias(account_id))
-    return account_from_keycloak(org, idp), org, idp
+    return record
 
 
 def create(
@@ -96,10 +88,11 @@ def create(
     account = account.with_changes(tenant_id=tenant)
     snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
     org, idp = snapshot.orgs.get(account.id), snapshot.idps.get(account.idp_alias)
-    exists = org is not None and is_managed(org) and is_complete(org, idp)
+    record = AccountRecord.parse(org, idp) if org is not None else None
+    exists = record is not None and record.managed and record.complete
     if exists:
-        assert org is not None and idp is not None
-        current = account_from_keycloak(org, idp)
+        assert record is not None and idp is not None
+        current = record.settings()
         differences = create_differences(current, account, idp)
         if differences:
             raise Conflict(f"account {account.id!r} already exists with other settings: {'; '.join(differences)}; "
@@ -143,7 +136,7 @@ def create_differences(current: Account, asked: Account, idp: dict[str, Any]) ->
             f"{asked.it_contact.name} <{asked.it_contact.email}>", file_cmd)
     differs("test users", sorted(current.pilot), sorted(asked.pilot), f"`apsis-sso account pilot add|remove {asked.id}`")
     differs("secret expiry", current.secret_expires.isoformat(), asked.secret_expires.isoformat(), rotate)
-    held = idp.get("config", {}).get(FINGERPRINT_KEY)
+    held = idp.get("config", {}).get(SECRET_FINGERPRINT_KEY)
     if asked.client_secret is not None and held != secret_fingerprint(asked.client_secret.get_secret_value()):
         out.append(f"client secret: another one asked (change with {rotate})")
     return out
@@ -245,10 +238,11 @@ def update(api: KeycloakApi, settings: Settings, account: Account, *, dry_run: b
 def set_stage(api: KeycloakApi, settings: Settings, account_id: str, stage: Stage, *, dry_run: bool = False) -> Result:
     """Move an account between pilot, live and disabled. ``disabled`` turns the IdP off;
     password logins of the account's users are untouched."""
-    account, org, _ = load(api, account_id)
+    record = load(api, account_id)
+    account = record.settings()
     result = update(api, settings, account.with_changes(stage=stage), dry_run=dry_run)
     result.links, result.warnings = checked_links(settings, result.account, stage=stage)
-    if stage == "live" and api.members_count(org["id"]) == 0:
+    if stage == "live" and api.members_count(record.org_id) == 0:
         result.warnings.append(f"account {account.id} has no members: nobody can sign in with SSO yet")
     if stage == "pilot" and not account.pilot:
         result.warnings.append(f"account {account.id} has no test users: nobody can sign in with SSO during pilot")
@@ -258,7 +252,7 @@ def set_stage(api: KeycloakApi, settings: Settings, account_id: str, stage: Stag
 def pilot_add(api: KeycloakApi, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
     """Put test users on the pilot list; warns about the new ones that cannot sign in yet."""
     added = [validation.email(e) for e in emails]
-    account, _, _ = load(api, account_id)
+    account = load(api, account_id).settings()
     wanted = tuple(dict.fromkeys([*account.pilot, *added]))
     result = update(api, settings, account.with_changes(pilot=wanted), dry_run=dry_run)
     result.warnings = warnings(api, result.account.with_changes(pilot=tuple(added)))
@@ -267,7 +261,7 @@ def pilot_add(api: KeycloakApi, settings: Settings, account_id: str, emails: lis
 
 def pilot_remove(api: KeycloakApi, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
     drop = {validation.email(e) for e in emails}
-    account, _, _ = load(api, account_id)
+    account = load(api, account_id).settings()
     unknown = sorted(drop - set(account.pilot))
     if unknown:
         raise NotFound(f"{unknown[0]} is not on the pilot list of {account.id}")
@@ -288,7 +282,7 @@ def rotate_secret(
     and Entra accepts both secrets while they overlap, so no sign-in breaks."""
     expiry = expires if isinstance(expires, date) else validation.future_date(expires)
     clean = validation.client_secret(secret)
-    account, _, _ = load(api, account_id)
+    account = load(api, account_id).settings()
     new = account.with_changes(client_secret=SecretStr(clean), secret_expires=expiry)
     if check_secret:
         entra_check.prove_secret(settings, account.tenant_id, account.client_id, clean)
@@ -320,8 +314,7 @@ class MemberChange:
 
 
 def _org_id(api: KeycloakApi, account_id: str) -> str:
-    _, org, _ = load(api, account_id)
-    return str(org["id"])
+    return load(api, account_id).org_id
 
 
 def _user_for(api: KeycloakApi, email: str) -> dict[str, Any] | None:
@@ -357,16 +350,16 @@ def members_add(api: KeycloakApi, account_id: str, emails: list[str], *, dry_run
 
 def members_add_from_domains(api: KeycloakApi, account_id: str, *, dry_run: bool = False) -> list[MemberChange]:
     """Add every realm user whose email is in one of the account's domains."""
-    account, org, _ = load(api, account_id)
-    members = {m["id"] for m in api.members(org["id"])}
+    record = load(api, account_id)
+    members = {m["id"] for m in api.members(record.org_id)}
     out: list[MemberChange] = []
-    for domain in account.domains:
+    for domain in record.domains:
         for user in api.users(email=f"@{domain}"):
             email = (user.get("email") or "").lower()
             if not email.endswith(f"@{domain}") or user["id"] in members:
                 continue
             if not dry_run:
-                api.add_member(org["id"], user["id"])
+                api.add_member(record.org_id, user["id"])
             members.add(user["id"])
             out.append(MemberChange(email, user["id"], "added"))
     return out

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from provisioning.errors import Interrupted, is_temporary
+from apsis_core.errors import Interrupted, is_temporary
 
 Action = Literal["create", "update", "delete"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioning import templates
-from provisioning.errors import InvalidInput
+from apsis_core.errors import InvalidInput
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.plan import Change, FieldChange, Plan, diff, merge
 from provisioning.settings import Settings

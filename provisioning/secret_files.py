@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from provisioning import validation
+from apsis_core import validation
 
 
 def path_for(directory: Path, account_id: str) -> Path:

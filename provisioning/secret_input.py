@@ -16,8 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-from provisioning import validation
-from provisioning.errors import InvalidInput
+from apsis_core import validation
+from apsis_core.errors import InvalidInput
 
 DEFAULT_ENV = "APSIS_SSO_ENTRA_CLIENT_SECRET"
 MASK = "********"

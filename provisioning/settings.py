@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from apsis_core.contract import DEFAULT_REALM, TOOLING_CLIENT
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 PUBLIC_CLOUD_AUTHORITY = "https://login.microsoftonline.com"
@@ -30,8 +32,8 @@ class Settings(BaseSettings):
     keycloak_public_url: str | None = Field(
         None, description="Keycloak URL browsers and Entra see (redirect URIs); defaults to keycloak_url"
     )
-    realm: str = Field("apsis", description="The one realm that holds every account")
-    keycloak_client_id: str = Field("apsis-sso-admin", description="Service-account client of the tooling")
+    realm: str = Field(DEFAULT_REALM, description="The one realm that holds every account")
+    keycloak_client_id: str = Field(TOOLING_CLIENT, description="Service-account client of the tooling")
     keycloak_client_secret: SecretStr | None = Field(None, description="Its secret")
     keycloak_client_secret_file: Path | None = Field(None, description="File holding that secret")
     keycloak_admin_username: str = Field("admin", description="Master-realm admin, used by `realm apply` only")

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
-from provisioning import stages
-from provisioning.accounts import Snapshot, account_from_keycloak, is_complete
+from apsis_core.account import Account, AccountRecord, idp_alias
+from provisioning.accounts import Snapshot
 from provisioning.keycloak_api import KeycloakApi
-from provisioning.model import Account, idp_alias
 from provisioning.onboarding import load
 
 EVENTS_SCAN = 5000
@@ -52,19 +51,17 @@ class LinkedUser:
 
 @dataclass(frozen=True)
 class AccountStatus:
-    """One account as an operator reviews it."""
+    """One account as an operator reviews it: what Keycloak holds, with counts and logins."""
 
-    account: Account
-    org_id: str
-    sso_enabled: bool
-    complete: bool
-    secret_hint: str | None
-    quarantined: str | None
-    redirects_by_domain: bool = False  # Keycloak sends the account's addresses to Entra from the login page
+    record: AccountRecord
     members: int | None = None
     linked_users: int | None = None
     last_sso_login: datetime | None = None
     linked: list[LinkedUser] | None = field(default=None, compare=False)
+
+    @property
+    def account(self) -> Account:
+        return self.record.settings()
 
     def days_until_secret_expires(self, today: date | None = None) -> int:
         return (self.account.secret_expires - (today or date.today())).days
@@ -77,48 +74,38 @@ class AccountStatus:
 
     def to_dict(self, today: date | None = None) -> dict[str, Any]:
         """Stable keys for scripts (``--output json``)."""
-        a = self.account
+        a, r = self.account, self.record
         return {
             "id": a.id,
             "name": a.name,
             "stage": a.stage,
-            "sso_enabled": self.sso_enabled,
-            "complete": self.complete,
+            "sso_enabled": r.sso_enabled,
+            "complete": r.complete,
             "tenant_id": a.tenant_id,
             "client_id": a.client_id,
             "domains": list(a.domains),
             "pilot": list(a.pilot),
             "secret_expires": a.secret_expires.isoformat(),
             "days_until_secret_expires": self.days_until_secret_expires(today),
-            "secret_hint": self.secret_hint,
+            "secret_hint": r.secret_hint,
             "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
             "members": self.members,
             "linked_users": self.linked_users,
             "last_sso_login": self.last_sso_login.isoformat() if self.last_sso_login else None,
-            "quarantined": self.quarantined,
+            "quarantined": r.quarantined,
             **({"linked": [u.to_dict() for u in self.linked]} if self.linked is not None else {}),
-            "redirects_by_domain": self.redirects_by_domain,
+            "redirects_by_domain": r.redirects_by_domain,
         }
 
 
 def _status(org: dict[str, Any], idp: dict[str, Any] | None) -> AccountStatus:
-    attrs = org.get("attributes", {})
-    complete = is_complete(org, idp)
-    return AccountStatus(
-        account=account_from_keycloak(org, idp),
-        org_id=str(org["id"]),
-        sso_enabled=bool(idp and idp.get("enabled")),
-        complete=complete,
-        secret_hint=(attrs.get("apsis.secretHint") or [None])[0],
-        quarantined=(attrs.get("apsis.quarantined") or [None])[0],
-        redirects_by_domain=stages.redirects_by_domain(idp or {}),
-    )
+    return AccountStatus(AccountRecord.parse(org, idp))
 
 
 def _with_counts(api: KeycloakApi, status: AccountStatus) -> AccountStatus:
     return replace(
         status,
-        members=api.members_count(status.org_id),
+        members=api.members_count(status.record.org_id),
         linked_users=int(api.call("GET", "users/count", params={"idpAlias": idp_alias(status.account.id)})),
     )
 
@@ -192,9 +179,8 @@ def list_accounts(api: KeycloakApi, *, counts: bool = True, events_scan: int = E
 
 
 def show_account(api: KeycloakApi, account_id: str, *, events_scan: int = EVENTS_SCAN) -> AccountStatus:
-    account, org, idp = load(api, account_id)
-    status = _with_counts(api, _status(org, idp))
-    linked, newest = linked_users(api, account.id, events_scan)
+    status = _with_counts(api, AccountStatus(load(api, account_id)))
+    linked, newest = linked_users(api, status.record.id, events_scan)
     return replace(status, last_sso_login=newest, linked=linked)
 
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from provisioning.errors import InvalidInput
+from apsis_core.errors import InvalidInput
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 WHOLE = re.compile(r"^\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}$")

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from provisioning.cli_context import AppContext, dry_run_option, env_file_option, output_option
 from provisioning.cli_failures import ApsisCli
-from provisioning.errors import ApsisSsoError, InvalidInput
+from apsis_core.errors import ApsisSsoError, InvalidInput
 from sync.logs import LEVELS as LOG_LEVELS
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def run(ctx: SyncContext, once: bool, dry_run: bool, accounts: tuple[str, ...], 
       apsis-sync run --dry-run --account acme -o json
       apsis-sync run --shard 0/4
     """
-    from provisioning import validation
+    from apsis_core import validation
     from sync.accounts import Shard
     from sync.daemon import run_once, serve
 
@@ -195,7 +195,7 @@ def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, outpu
       apsis-sync status --account acme -o json
     """
     from provisioning import output, validation
-    from provisioning.errors import ApsisSsoError, NotFound
+    from apsis_core.errors import ApsisSsoError, NotFound
     from sync import status as report
     from sync.accounts import Shard, managed
     from sync.state import StateStore
@@ -315,7 +315,7 @@ def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run
 
 
 def _read_secret(from_file: str | None) -> str:
-    from provisioning import validation
+    from apsis_core import validation
 
     if from_file == "-":
         value = sys.stdin.read()

@@ -28,11 +28,12 @@ from typing import Any
 
 import schedule
 
-from provisioning.errors import EX_FAILURE, EX_TEMPFAIL, ApsisSsoError, is_temporary
+from apsis_core.errors import EX_FAILURE, EX_TEMPFAIL, ApsisSsoError, is_temporary
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.settings import Settings
 from sync import deprovision, expiry, guard, resync
-from sync.accounts import Shard, SyncAccount, managed, select
+from apsis_core.account import AccountRecord
+from sync.accounts import Shard, managed, select
 from sync.deprovision import Action, Plan, Restored
 from sync.graph_client import (
     DeltaRound,
@@ -221,7 +222,7 @@ class GraphRead:
     requests: int = 0
 
 
-async def read_graph(rt: Runtime, account: SyncAccount, client: GraphClient, delta_link: str | None, want_delta: bool) -> GraphRead:
+async def read_graph(rt: Runtime, account: AccountRecord, client: GraphClient, delta_link: str | None, want_delta: bool) -> GraphRead:
     """Everything this cycle needs from Graph, read before Keycloak is touched."""
     out = GraphRead(waits=client.retry.waits)
     try:
@@ -247,7 +248,7 @@ async def read_graph(rt: Runtime, account: SyncAccount, client: GraphClient, del
     return out
 
 
-def _graph_client(rt: Runtime, account: SyncAccount, secret: Any) -> GraphClient:
+def _graph_client(rt: Runtime, account: AccountRecord, secret: Any) -> GraphClient:
     def on_wait(reason: str, seconds: float, status: int) -> None:
         rt.metrics.graph_retries.labels(reason).inc()
         rt.metrics.graph_wait_seconds.inc(seconds)
@@ -264,7 +265,7 @@ def _graph_client(rt: Runtime, account: SyncAccount, secret: Any) -> GraphClient
     return GraphClient(rt.endpoints, account.tenant_id, account.client_id, secret, retry=retry)
 
 
-async def _read(rt: Runtime, account: SyncAccount, secret: Any, delta_link: str | None, want_delta: bool) -> GraphRead:
+async def _read(rt: Runtime, account: AccountRecord, secret: Any, delta_link: str | None, want_delta: bool) -> GraphRead:
     async with _graph_client(rt, account, secret) as client:
         return await read_graph(rt, account, client, delta_link, want_delta)
 
@@ -281,7 +282,7 @@ class _Progress:
     full_listing: bool = False
 
 
-def sync_account(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool = False) -> AccountResult:
+def sync_account(rt: Runtime, api: KeycloakApi, account: AccountRecord, dry_run: bool = False) -> AccountResult:
     """One account, inside its own error boundary; the run is recorded in the state whatever happened."""
     started = time.monotonic()
     result = AccountResult(account.id)
@@ -323,7 +324,7 @@ def sync_account(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: b
     return result
 
 
-def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, result: AccountResult,
+def _sync(rt: Runtime, api: KeycloakApi, account: AccountRecord, dry_run: bool, result: AccountResult,
           progress: _Progress) -> None:
     st = rt.state.account(account.id)
     secret = rt.secrets.get(account.id)
@@ -394,7 +395,7 @@ def _sync(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, re
     _check_expiry(rt, account, read.credentials, dry_run, result)
 
 
-def _resume(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, result: AccountResult) -> None:
+def _resume(rt: Runtime, api: KeycloakApi, account: AccountRecord, dry_run: bool, result: AccountResult) -> None:
     """Deactivations an earlier run started and did not finish come first (before Graph is
     read: they need Keycloak only, and a half-done user must not wait for Entra)."""
     if dry_run:
@@ -409,7 +410,7 @@ def _resume(rt: Runtime, api: KeycloakApi, account: SyncAccount, dry_run: bool, 
                                                                             "users": [a.user_id for a in result.resumed]})
 
 
-def _guarded(rt: Runtime, api: KeycloakApi, account: SyncAccount, plan: Plan, allowance: int, dry_run: bool,
+def _guarded(rt: Runtime, api: KeycloakApi, account: AccountRecord, plan: Plan, allowance: int, dry_run: bool,
              result: AccountResult) -> bool:
     """True when the guard holds the plan back (and, unless dry, quarantines the account)."""
     count = plan.deactivating
@@ -434,7 +435,7 @@ def _guarded(rt: Runtime, api: KeycloakApi, account: SyncAccount, plan: Plan, al
     return True
 
 
-def _report_restored(rt: Runtime, account: SyncAccount, restored: list[Restored], dry_run: bool, result: AccountResult) -> None:
+def _report_restored(rt: Runtime, account: AccountRecord, restored: list[Restored], dry_run: bool, result: AccountResult) -> None:
     if not restored:
         return
     for r in restored:
@@ -449,7 +450,7 @@ def _report_restored(rt: Runtime, account: SyncAccount, restored: list[Restored]
             rt.state.mark_restored_reported(account.id, r.user_id, r.oid, r.email)
 
 
-def _check_expiry(rt: Runtime, account: SyncAccount, credentials: list[PasswordCredential] | None, dry_run: bool,
+def _check_expiry(rt: Runtime, account: AccountRecord, credentials: list[PasswordCredential] | None, dry_run: bool,
                   result: AccountResult) -> None:
     today = rt.today()
     exp = expiry.effective(account.secret_expires, account.secret_hint, credentials, today)
@@ -469,7 +470,7 @@ def _check_expiry(rt: Runtime, account: SyncAccount, credentials: list[PasswordC
     _send(rt, account, notice, key, result)
 
 
-def _flag_token_error(rt: Runtime, account: SyncAccount, error: TokenRejected, secret: Any, dry_run: bool,
+def _flag_token_error(rt: Runtime, account: AccountRecord, error: TokenRejected, secret: Any, dry_run: bool,
                       result: AccountResult) -> None:
     rt.metrics.token_errors.labels(error.kind).inc()
     if error.kind not in ("expired", "invalid"):
@@ -484,7 +485,7 @@ def _flag_token_error(rt: Runtime, account: SyncAccount, error: TokenRejected, s
     _send(rt, account, notice, key, result)
 
 
-def _flag_stale_secret(rt: Runtime, account: SyncAccount, secret: Any, dry_run: bool, result: AccountResult) -> None:
+def _flag_stale_secret(rt: Runtime, account: AccountRecord, secret: Any, dry_run: bool, result: AccountResult) -> None:
     """Our secret file does not hold the account's current secret (its hint differs from
     ``apsis.secretHint``): a rotation that did not reach the daemon. The platform team fixes
     that; the customer's IT contact is not bothered with it."""
@@ -503,7 +504,7 @@ def _flag_stale_secret(rt: Runtime, account: SyncAccount, secret: Any, dry_run: 
     _send(rt, account, notice, key, result)
 
 
-def _send(rt: Runtime, account: SyncAccount, notice: Notice, key: str | None, result: AccountResult) -> bool:
+def _send(rt: Runtime, account: AccountRecord, notice: Notice, key: str | None, result: AccountResult) -> bool:
     ok = rt.notifier.send(notice)
     rt.metrics.notifications.labels(notice.kind, "sent" if ok else "failed").inc()
     if ok:
@@ -519,12 +520,12 @@ def _send(rt: Runtime, account: SyncAccount, notice: Notice, key: str | None, re
 # -- cycles -----------------------------------------------------------------------------
 
 
-def run_cycle(rt: Runtime, accounts: list[SyncAccount], dry_run: bool = False) -> CycleReport:
+def run_cycle(rt: Runtime, accounts: list[AccountRecord], dry_run: bool = False) -> CycleReport:
     """Sync every account once, ``workers`` at a time."""
     started_at = utcnow()
     started = time.monotonic()
 
-    def one(account: SyncAccount) -> AccountResult:
+    def one(account: AccountRecord) -> AccountResult:
         if rt.stop.is_set():
             return AccountResult(account.id, status="skipped", notes=["stopping"])
         with rt.api() as api:

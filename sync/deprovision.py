@@ -24,17 +24,17 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 from provisioning.keycloak_api import KeycloakApi
-from sync.accounts import SyncAccount
+from apsis_core.account import AccountRecord
+from apsis_core.contract import DISABLED_AT_KEY, DISABLED_BY_KEY, DISABLED_REASON_KEY, SYNC_DAEMON, ActionKind
 from sync.graph_client import DeltaRound, EntraUser
 from sync.matching import Match, Matcher
 from sync.state import StateStore
 
 log = logging.getLogger("apsis_sync.deprovision")
 
-DISABLED_BY = "apsis-sync"
 REASONS = {
     "changed": "deleted",
     "deleted": "permanently deleted",
@@ -47,7 +47,7 @@ REASONS = {
 class Action:
     """One deactivation. ``kind`` is ``disable`` or ``remove_membership`` (member elsewhere too)."""
 
-    kind: Literal["disable", "remove_membership"]
+    kind: ActionKind
     user_id: str
     username: str
     email: str | None
@@ -127,7 +127,7 @@ def action_for(matcher: Matcher, match: Match, oid: str, why: str, state: StateS
         return Action("remove_membership", match.user_id, str(user.get("username")), match.email, oid, why,
                       match.via, tuple(others))
     if not user.get("enabled", True):
-        if not _disabled_by_us(user) or state.deactivation(matcher.account.id, match.user_id) is not None \
+        if not disabled_by_us(user) or state.deactivation(matcher.account.id, match.user_id) is not None \
                 or not matcher.api.user_sessions(match.user_id):
             return None
         return Action("disable", match.user_id, str(user.get("username")), match.email, oid, why, match.via,
@@ -135,11 +135,12 @@ def action_for(matcher: Matcher, match: Match, oid: str, why: str, state: StateS
     return Action("disable", match.user_id, str(user.get("username")), match.email, oid, why, match.via)
 
 
-def _disabled_by_us(user: dict[str, Any]) -> bool:
-    return DISABLED_BY in ((user.get("attributes") or {}).get("apsis.disabledBy") or [])
+def disabled_by_us(user: dict[str, Any]) -> bool:
+    """The user carries the daemon's mark (``apsis.disabledBy = apsis-sync``)."""
+    return SYNC_DAEMON in ((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [])
 
 
-def plan_incremental(api: KeycloakApi, account: SyncAccount, round_: DeltaRound, state: StateStore) -> Plan:
+def plan_incremental(api: KeycloakApi, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
     """Changes since the stored delta link: removed or disabled users are deactivated; users
     we deactivated who reappear enabled are reported."""
     plan = Plan()
@@ -168,7 +169,7 @@ def _known_emails(known: Any) -> list[str]:
     return EntraUser(known.oid, mail=known.mail, upn=known.upn).emails
 
 
-def _came_back(state: StateStore, account: SyncAccount, item: EntraUser, known: Any) -> Restored | None:
+def _came_back(state: StateStore, account: AccountRecord, item: EntraUser, known: Any) -> Restored | None:
     done = state.deactivation_by_oid(account.id, item.oid)
     if done is None or done.restored_reported:
         return None
@@ -178,7 +179,7 @@ def _came_back(state: StateStore, account: SyncAccount, item: EntraUser, known: 
     return Restored(done.user_id, done.email, item.oid, how)
 
 
-def apply(api: KeycloakApi, account: SyncAccount, actions: list[Action], state: StateStore) -> int:
+def apply(api: KeycloakApi, account: AccountRecord, actions: list[Action], state: StateStore) -> int:
     """Carry out the plan; returns how many actions were done. Each action's intent is stored
     before its first write and cleared with its record, so wherever the process dies, the
     next cycle's ``resume`` finishes that action (and re-reads the changes for the rest)."""
@@ -190,7 +191,7 @@ def apply(api: KeycloakApi, account: SyncAccount, actions: list[Action], state: 
     return done
 
 
-def resume(api: KeycloakApi, account: SyncAccount, state: StateStore) -> list[Action]:
+def resume(api: KeycloakApi, account: AccountRecord, state: StateStore) -> list[Action]:
     """Finish the deactivations an earlier run started and did not record (it was killed,
     or Keycloak went away midway). The guard judged them when they were planned."""
     finished: list[Action] = []
@@ -201,7 +202,7 @@ def resume(api: KeycloakApi, account: SyncAccount, state: StateStore) -> list[Ac
     return finished
 
 
-def _carry_out(api: KeycloakApi, account: SyncAccount, action: Action, state: StateStore) -> bool:
+def _carry_out(api: KeycloakApi, account: AccountRecord, action: Action, state: StateStore) -> bool:
     """Every step is idempotent, so a repeat after a crash completes what is missing."""
     user = api.user(action.user_id)
     if user is None:  # deleted from Keycloak meanwhile: nothing left to deactivate
@@ -220,15 +221,15 @@ def _carry_out(api: KeycloakApi, account: SyncAccount, action: Action, state: St
     return True
 
 
-def _disable(api: KeycloakApi, account: SyncAccount, action: Action, user: dict[str, Any]) -> None:
+def _disable(api: KeycloakApi, account: AccountRecord, action: Action, user: dict[str, Any]) -> None:
     if user.get("enabled", True):  # not yet (or re-enabled by hand since): disable and mark, in one PUT
         # A PUT replaces attributes as a whole: start from what is there.
         body = {k: v for k, v in user.items() if k not in ("federatedIdentities", "access", "credentials")}
         attributes = dict(user.get("attributes") or {})
         attributes.update({
-            "apsis.disabledBy": [DISABLED_BY],
-            "apsis.disabledAt": [datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")],
-            "apsis.disabledReason": [action.reason(account.id)],
+            DISABLED_BY_KEY: [SYNC_DAEMON],
+            DISABLED_AT_KEY: [datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")],
+            DISABLED_REASON_KEY: [action.reason(account.id)],
         })
         body["enabled"] = False
         body["attributes"] = attributes
@@ -236,7 +237,7 @@ def _disable(api: KeycloakApi, account: SyncAccount, action: Action, user: dict[
     api.logout_user(action.user_id)
 
 
-def _remove_membership(api: KeycloakApi, account: SyncAccount, action: Action) -> None:
+def _remove_membership(api: KeycloakApi, account: AccountRecord, action: Action) -> None:
     api.remove_member(account.org_id, action.user_id)
-    api.call("DELETE", f"users/{action.user_id}/federated-identity/{account.alias}", missing_ok=True)
+    api.call("DELETE", f"users/{action.user_id}/federated-identity/{account.idp_alias}", missing_ok=True)
     api.logout_user(action.user_id)

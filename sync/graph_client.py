@@ -43,7 +43,7 @@ from msgraph.generated.users.delta.delta_request_builder import DeltaRequestBuil
 from msgraph_core import GraphClientFactory
 from pydantic import SecretStr
 
-from provisioning.errors import EX_USAGE, ApsisSsoError, TemporaryFailure
+from apsis_core.errors import EX_USAGE, ApsisSsoError, TemporaryFailure
 
 USER_SELECT = ["id", "accountEnabled", "mail", "userPrincipalName"]
 T = TypeVar("T")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from provisioning.keycloak_api import KeycloakApi
-from sync.accounts import QUARANTINE_KEY, SyncAccount
+from apsis_core.account import AccountRecord
+from apsis_core.contract import QUARANTINE_KEY
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,14 @@ def stamp(reason: str) -> str:
     return f"{now} {reason}"
 
 
-def quarantine(api: KeycloakApi, account: SyncAccount, reason: str) -> str:
+def quarantine(api: KeycloakApi, account: AccountRecord, reason: str) -> str:
     """Set the organization attribute (GET, modify, PUT: a PUT replaces the organization)."""
     value = stamp(reason)
     _set_attribute(api, account.org_id, [value])
     return value
 
 
-def release(api: KeycloakApi, account: SyncAccount) -> str | None:
+def release(api: KeycloakApi, account: AccountRecord) -> str | None:
     """Remove the quarantine; returns what it said, or None if the account was not quarantined."""
     org = api.organization(account.org_id)
     held = ((org or {}).get("attributes") or {}).get(QUARANTINE_KEY) or []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioning.keycloak_api import KeycloakApi
-from sync.accounts import SyncAccount
+from apsis_core.account import AccountRecord
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Match:
 class Matcher:
     """Matches for one account in one cycle; caches what it reads from Keycloak."""
 
-    def __init__(self, api: KeycloakApi, account: SyncAccount, member_ids: set[str] | None = None) -> None:
+    def __init__(self, api: KeycloakApi, account: AccountRecord, member_ids: set[str] | None = None) -> None:
         self.api = api
         self.account = account
         self._member_ids = member_ids
@@ -55,7 +55,7 @@ class Matcher:
         return sorted(str(o.get("alias")) for o in self.organizations(user_id) if o.get("id") != self.account.org_id)
 
     def by_link(self, oid: str) -> Match | None:
-        user = self.api.user_by_idp_link(self.account.alias, oid)
+        user = self.api.user_by_idp_link(self.account.idp_alias, oid)
         if user is None:
             return None
         if not self.is_member(user["id"]):
@@ -88,4 +88,4 @@ class Matcher:
 
     def _linked_elsewhere(self, user_id: str, oid: str) -> bool:
         links = self.api.federated_identities(user_id) or []
-        return any(l.get("identityProvider") == self.account.alias and l.get("userId") != oid for l in links)
+        return any(l.get("identityProvider") == self.account.idp_alias and l.get("userId") != oid for l in links)

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from sync.accounts import SyncAccount
+from apsis_core.account import AccountRecord
 from sync.deprovision import Action, Restored
 from sync.expiry import EXPIRED, SecretExpiry
 from sync.settings import SyncSettings
@@ -118,20 +118,20 @@ class Notifier:
 # -- texts ------------------------------------------------------------------------------
 
 
-def _recipients(account: SyncAccount, settings: SyncSettings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _recipients(account: AccountRecord, settings: SyncSettings) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Secret notices go to the IT contact, with the platform team in copy."""
-    to = (account.it_contact_email,) if account.it_contact_email else ()
+    to = (account.it_contact.email,) if account.it_contact.email else ()
     cc = (settings.platform_team_email,) if settings.platform_team_email else ()
     if not to:
         return cc, ()
     return to, cc
 
 
-def _greeting(account: SyncAccount) -> str:
-    return f"Hello {account.it_contact_name}," if account.it_contact_name else "Hello,"
+def _greeting(account: AccountRecord) -> str:
+    return f"Hello {account.it_contact.name}," if account.it_contact.name else "Hello,"
 
 
-def expiry_notice(account: SyncAccount, expiry: SecretExpiry, threshold: int, settings: SyncSettings) -> Notice:
+def expiry_notice(account: AccountRecord, expiry: SecretExpiry, threshold: int, settings: SyncSettings) -> Notice:
     to, cc = _recipients(account, settings)
     which = f"the secret whose value starts with \"{expiry.hint}\"" if expiry.hint else "the client secret"
     if threshold == EXPIRED:
@@ -169,7 +169,7 @@ Source of the date: {'the app registration in your tenant' if expiry.source == '
     })
 
 
-def token_notice(account: SyncAccount, kind: str, aadsts: int | None, settings: SyncSettings) -> Notice:
+def token_notice(account: AccountRecord, kind: str, aadsts: int | None, settings: SyncSettings) -> Notice:
     to, cc = _recipients(account, settings)
     if kind == "expired":
         subject = f"{PREFIX} {account.id}: Entra reports the client secret as expired (AADSTS{aadsts})"
@@ -194,7 +194,7 @@ its value and expiry date through the secure channel you used at onboarding.
                   {"aadsts": aadsts, "hint": account.secret_hint})
 
 
-def quarantine_notice(account: SyncAccount, reason: str, held: list[Action], settings: SyncSettings) -> Notice:
+def quarantine_notice(account: AccountRecord, reason: str, held: list[Action], settings: SyncSettings) -> Notice:
     to = (settings.platform_team_email,) if settings.platform_team_email else ()
     shown = "\n".join(f"  - {a.describe(account.id)}" for a in held[:20])
     if not held:
@@ -204,7 +204,7 @@ def quarantine_notice(account: SyncAccount, reason: str, held: list[Action], set
 Nothing was deactivated. Held back:
 {shown}{more}
 
-If these changes are intended (check with the account's IT contact, {account.it_contact_email or 'unknown'}),
+If these changes are intended (check with the account's IT contact, {account.it_contact.email or 'unknown'}),
 release the account and the next cycle carries them out:
 
     apsis-sync release {account.id}
@@ -217,7 +217,7 @@ If they are not, ask the customer to restore the users in Entra before releasing
                   {"reason": reason, "held": len(held)})
 
 
-def stale_secret_notice(account: SyncAccount, path: str, settings: SyncSettings) -> Notice:
+def stale_secret_notice(account: AccountRecord, path: str, settings: SyncSettings) -> Notice:
     to = (settings.platform_team_email,) if settings.platform_team_email else ()
     body = f"""The client secret apsis-sync holds for account {account.id} ({path}) is not the one
 Keycloak records as current (hint {account.secret_hint!r}): the last rotation did not reach
@@ -234,7 +234,7 @@ Store the current secret:
                   body, to, (), {"hint": account.secret_hint, "path": path})
 
 
-def restored_notice(account: SyncAccount, restored: list[Restored], settings: SyncSettings) -> Notice:
+def restored_notice(account: AccountRecord, restored: list[Restored], settings: SyncSettings) -> Notice:
     to = (settings.platform_team_email,) if settings.platform_team_email else ()
     lines = "\n".join(f"  - {r.describe()}" for r in restored)
     body = f"""Users of account {account.id} that apsis-sync deactivated are back in Entra:

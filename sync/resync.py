@@ -18,14 +18,14 @@ wrong listing cannot cause mass action.
 from __future__ import annotations
 
 from provisioning.keycloak_api import KeycloakApi
-from sync.accounts import SyncAccount
-from sync.deprovision import Plan, Restored, action_for
+from apsis_core.account import AccountRecord
+from sync.deprovision import Plan, Restored, action_for, disabled_by_us
 from sync.graph_client import DeltaRound, EntraUser
 from sync.matching import Match, Matcher
 from sync.state import StateStore
 
 
-def plan_full(api: KeycloakApi, account: SyncAccount, round_: DeltaRound, state: StateStore) -> Plan:
+def plan_full(api: KeycloakApi, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
     plan = Plan()
     listing: dict[str, EntraUser] = {u.oid: u for u in round_.users if not u.removed}
     member_ids = {m["id"] for m in api.members(account.org_id)}
@@ -42,10 +42,10 @@ def plan_full(api: KeycloakApi, account: SyncAccount, round_: DeltaRound, state:
 
     # Linked members the listing no longer has: their Entra user is gone.
     linked_seen: set[str] = set()
-    for linked in api.users(idpAlias=account.alias):
+    for linked in api.users(idpAlias=account.idp_alias):
         if linked["id"] not in member_ids:
             continue
-        oid = _link_oid(api, linked["id"], account.alias)
+        oid = _link_oid(api, linked["id"], account.idp_alias)
         if oid is None:
             continue
         linked_seen.add(oid)
@@ -87,11 +87,10 @@ def _link_oid(api: KeycloakApi, user_id: str, alias: str) -> str | None:
     return None
 
 
-def _report_if_ours(plan: Plan, state: StateStore, account: SyncAccount, user: dict, oid: str) -> None:
+def _report_if_ours(plan: Plan, state: StateStore, account: AccountRecord, user: dict, oid: str) -> None:
     """A linked member disabled by the daemon whose Entra user is enabled: report it, even when
     the state that remembered the deactivation was lost (the user's attributes remember it)."""
-    attrs = user.get("attributes") or {}
-    if "apsis-sync" not in (attrs.get("apsis.disabledBy") or []):
+    if not disabled_by_us(user):
         return
     done = state.deactivation_by_oid(account.id, oid)
     if done is not None and done.restored_reported:

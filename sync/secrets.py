@@ -18,7 +18,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from provisioning import secret_files, secret_input
-from provisioning.errors import EX_USAGE, ApsisSsoError
+from apsis_core.errors import EX_USAGE, ApsisSsoError
 
 
 class SecretSource(Protocol):

@@ -32,7 +32,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from provisioning.errors import EX_USAGE, ApsisSsoError
+from apsis_core.errors import EX_USAGE, ApsisSsoError
 
 SCHEMA_VERSION = 1
 

@@ -16,7 +16,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sync.accounts import SYNCED_STAGES, Shard, SyncAccount
+from apsis_core.account import AccountRecord
+from apsis_core.contract import SYNCED_STAGES
+from sync.accounts import Shard
 from sync.state import AccountState, StateStore
 
 SOURCE_KEYCLOAK = "keycloak"
@@ -25,7 +27,7 @@ SOURCE_STATE = "state"
 
 def report(
     state: StateStore | None,
-    accounts: list[SyncAccount] | None,
+    accounts: list[AccountRecord] | None,
     only: list[str] | None = None,
     shard: Shard | None = None,
     today: date | None = None,
@@ -47,7 +49,7 @@ def report(
 
 
 def _row(today: date, account_id: str, st: AccountState | None, state: StateStore | None,
-         account: SyncAccount | None) -> dict[str, Any]:
+         account: AccountRecord | None) -> dict[str, Any]:
     st = st or AccountState(account_id)
     expires, source = st.secret_expires, st.secret_expires_source
     if account is not None and source != "graph":  # the record may have been rotated since the last run

@@ -12,7 +12,7 @@ from typing import Any
 from provisioning import onboarding
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.links import redirect_uri
-from provisioning.model import Account
+from apsis_core.account import Account
 from provisioning.settings import Settings
 from tests.entra_emulator import EntraEmulator
 

@@ -11,7 +11,7 @@ import pytest
 
 from provisioning import onboarding
 from provisioning.keycloak_api import KeycloakApi
-from provisioning.model import Account
+from apsis_core.account import Account
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
 from tests.helpers import PASSWORD, now_ms, refusals, user_count
 from tests.login_driver import Browser

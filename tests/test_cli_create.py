@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from devenv.keycloak import free_port
-from provisioning.accounts import HASH_KEY, Snapshot, plan_account
-from provisioning.errors import KeycloakError
+from apsis_core.contract import MAPPERS_HASH_KEY
+from provisioning.accounts import Snapshot, plan_account
+from apsis_core.errors import KeycloakError
 from provisioning.keycloak_api import KeycloakApi
-from provisioning.model import Account
+from apsis_core.account import Account
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
 from tests.helpers import PASSWORD, create_apsis_user
 from tests.login_driver import Browser
@@ -51,7 +52,7 @@ def test_create_builds_the_account_and_prints_what_the_customer_needs(cli: Cli, 
     assert idp["config"]["issuer"] == f"{settings.entra_authority}/{app.tenant_id}/v2.0"
     assert idp["config"]["validateIssuer"] == "true"
     assert idp["config"]["clientId"] == app.app_id
-    assert idp["config"][HASH_KEY]
+    assert idp["config"][MAPPERS_HASH_KEY]
     assert [m["identityProviderMapper"] for m in api.idp_mappers(f"entra-{app.account}")] == ["apsis-entra-oid-mapper"]
 
 

@@ -16,7 +16,7 @@ import yaml
 from devenv.keycloak import free_port
 from provisioning import declarative, onboarding
 from provisioning.keycloak_api import KeycloakApi
-from provisioning.model import Account
+from apsis_core.account import Account
 from provisioning.settings import Settings
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
 

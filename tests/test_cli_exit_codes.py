@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from devenv.keycloak import free_port
-from provisioning.errors import EX_TEMPFAIL, KeycloakUnavailable
+from apsis_core.errors import EX_TEMPFAIL, KeycloakUnavailable
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.settings import Settings
 from tests.cli_fixtures import Cli, EntraApp

@@ -9,7 +9,9 @@ a way to the password form.
 
 from __future__ import annotations
 
-from provisioning import onboarding, stages
+from apsis_core import stages
+from apsis_core.contract import REDIRECT_WHEN_EMAIL_MATCHES_KEY
+from provisioning import onboarding
 from provisioning.accounts import Snapshot, plan_account
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.realm import plan_realm
@@ -135,13 +137,13 @@ def test_plan_shows_and_repairs_login_page_drift(accounts: AccountFactory, api, 
     acct = accounts.create(stage="live")
     idp = api.identity_provider(acct.alias)
     assert idp is not None
-    idp["config"][stages.REDIRECT_WHEN_EMAIL_MATCHES] = "false"  # someone unticked it in the console
+    idp["config"][REDIRECT_WHEN_EMAIL_MATCHES_KEY] = "false"  # someone unticked it in the console
     api.update_identity_provider(acct.alias, idp)
 
     account, _, _ = onboarding.load(api, acct.id)
     plan = plan_account(api, settings, account, Snapshot.for_account(api, acct.id))
     paths = [f.path for c in plan.changes for f in c.fields]
-    assert f"config.{stages.REDIRECT_WHEN_EMAIL_MATCHES}" in paths
+    assert f"config.{REDIRECT_WHEN_EMAIL_MATCHES_KEY}" in paths
     plan.apply()
     assert stages.redirects_by_domain(api.identity_provider(acct.alias))
     assert plan_account(api, settings, account, Snapshot.for_account(api, acct.id)).empty
@@ -189,6 +191,6 @@ def test_show_says_what_the_login_page_does_and_flags_drift(cli, onboarded, api)
     assert "straight to Entra" in shown and "drift" not in shown
 
     idp = api.identity_provider(acct.alias)
-    idp["config"][stages.REDIRECT_WHEN_EMAIL_MATCHES] = "false"
+    idp["config"][REDIRECT_WHEN_EMAIL_MATCHES_KEY] = "false"
     api.update_identity_provider(acct.alias, idp)
     assert "password form (drift: the live stage says otherwise)" in cli.run("account", "show", acct.id).stdout

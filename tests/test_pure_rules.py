@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from provisioning import validation
+from apsis_core import validation
 from provisioning.accounts import mapper_actions
-from provisioning.errors import InvalidInput
+from apsis_core.errors import InvalidInput
 
 OID = {"name": "oid", "identityProviderMapper": "apsis-entra-oid-mapper", "config": {"syncMode": "INHERIT", "tenantId": "t"}}
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from provisioning import templates
-from provisioning.errors import InvalidInput
+from apsis_core.errors import InvalidInput
 from provisioning.keycloak_api import KeycloakApi
 from provisioning.realm import plan_realm
 from provisioning.settings import Settings

@@ -389,7 +389,7 @@ def test_health_is_503_while_every_account_fails(accounts: AccountFactory, sync:
 
 @pytest.mark.parametrize("spec", ["1/0", "-1/2", "3", "a/b", ""])
 def test_shard_specs_are_validated(spec: str) -> None:
-    from provisioning.errors import InvalidInput
+    from apsis_core.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
         Shard.parse(spec)

@@ -22,7 +22,7 @@ import unicodedata
 import uuid
 from datetime import date
 
-from provisioning.errors import InvalidInput
+from apsis_core.errors import InvalidInput
 
 # Keycloak's limit for an organization name, an IdP display name and an attribute value.
 TEXT_MAX = 255

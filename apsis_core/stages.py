@@ -1,6 +1,6 @@
 """What each stage of an account means for its Entra identity provider: one pure rule.
 
-Rendering (``accounts.render``) overlays it on the provider from the template, so create,
+Rendering (``provisioning.render``) overlays it on the provider from the template, so create,
 the stage commands (``go-live``, ``back-to-pilot``, ``disable``), ``plan``/``apply -f`` and
 drift detection all follow from it. The login page reads the same two organization
 settings Keycloak defines for an identity provider linked to an organization (the
@@ -20,13 +20,10 @@ disabled accounts carry no redirect setting at all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from provisioning.model import Stage
-
-ORG_DOMAIN = "kc.org.domain"
-REDIRECT_WHEN_EMAIL_MATCHES = "kc.org.broker.redirect.mode.email-matches"
-ANY_DOMAIN = "ANY"  # Keycloak's OrganizationDomainModel.ANY_DOMAIN: every domain of the organization
+from apsis_core.contract import ANY_DOMAIN, ORG_DOMAIN_KEY, REDIRECT_WHEN_EMAIL_MATCHES_KEY, Stage
 
 
 def identity_provider_settings(stage: Stage) -> dict[str, Any]:
@@ -35,17 +32,17 @@ def identity_provider_settings(stage: Stage) -> dict[str, Any]:
     return {
         "enabled": stage != "disabled",
         "config": {
-            ORG_DOMAIN: ANY_DOMAIN if live else "",
-            REDIRECT_WHEN_EMAIL_MATCHES: "true" if live else "",
+            ORG_DOMAIN_KEY: ANY_DOMAIN if live else "",
+            REDIRECT_WHEN_EMAIL_MATCHES_KEY: "true" if live else "",
         },
     }
 
 
-def redirects_by_domain(identity_provider: dict[str, Any]) -> bool:
+def redirects_by_domain(identity_provider: Mapping[str, Any]) -> bool:
     """Whether Keycloak's copy of the provider sends the account's addresses to Entra."""
-    config = identity_provider.get("config", {})
-    return bool(identity_provider.get("enabled")) and config.get(REDIRECT_WHEN_EMAIL_MATCHES) == "true" \
-        and bool(config.get(ORG_DOMAIN))
+    config = identity_provider.get("config") or {}
+    return bool(identity_provider.get("enabled")) and config.get(REDIRECT_WHEN_EMAIL_MATCHES_KEY) == "true" \
+        and bool(config.get(ORG_DOMAIN_KEY))
 
 
 def login_page(stage: Stage, domains: tuple[str, ...]) -> str:

@@ -1,0 +1,240 @@
+"""The account model: one APSIS One account's SSO, as asked for and as Keycloak holds it.
+
+``Account`` is the account's settings, validated on the way in (``Account.build``): what
+``account create``, the declarative file and the stage commands ask Keycloak to hold.
+``AccountRecord`` is an account as Keycloak holds it, parsed from its organization (and
+identity provider) in exactly one place, ``AccountRecord.parse``: the CLI, the daemon and
+the status reports all read accounts through it, so "what is the stage", "which
+quarantine" and "is this account complete" are decided once. The keys are the contract's
+(``apsis_core.contract``); the Java side reads the same ones (``Account``, ``Stage``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from pydantic import SecretStr
+
+from apsis_core import contract, stages, validation
+from apsis_core.contract import STAGES, Stage
+
+__all__ = ["Account", "AccountRecord", "ItContact", "Stage", "idp_alias", "idp_is_managed", "is_managed",
+           "parse_stage", "secret_fingerprint", "secret_hint"]
+
+UNKNOWN_EXPIRY = date(1970, 1, 1)
+"""What an organization without ``apsis.secretExpires`` shows as its secret's expiry."""
+
+
+def idp_alias(account_id: str) -> str:
+    return f"{contract.IDP_ALIAS_PREFIX}{account_id}"
+
+
+def secret_fingerprint(secret: str) -> str:
+    """A short, non-reversible tag of a (high-entropy) client secret, to detect drift."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def secret_hint(secret: str) -> str:
+    """Entra shows the first three characters of a secret as its ``hint``."""
+    return secret[:3]
+
+
+def is_managed(org: Mapping[str, Any]) -> bool:
+    """The organization carries ``apsis.managedBy = apsis-sso``: this tool may change it."""
+    return contract.MANAGED_BY in (org.get("attributes") or {}).get(contract.MANAGED_BY_KEY, [])
+
+
+def idp_is_managed(idp: Mapping[str, Any]) -> bool:
+    return bool((idp.get("config") or {}).get(contract.MANAGED_BY_KEY) == contract.MANAGED_BY)
+
+
+def parse_stage(values: list[str] | None) -> Stage:
+    """The first non-blank value of ``apsis.stage``. Missing means pilot, and so does anything
+    unrecognised: a typo must never open SSO to every member (the extension's ``Stage.of``)."""
+    for value in values or []:
+        if value and value.strip():
+            word = value.strip().lower()
+            return word if word in STAGES else contract.DEFAULT_STAGE  # type: ignore[return-value]
+    return contract.DEFAULT_STAGE
+
+
+@dataclass(frozen=True)
+class ItContact:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """Desired state of one account's SSO. Built through ``Account.build`` (validating)."""
+
+    id: str
+    name: str
+    tenant_id: str
+    client_id: str
+    domains: tuple[str, ...]
+    secret_expires: date
+    it_contact: ItContact
+    stage: Stage = "pilot"
+    pilot: tuple[str, ...] = ()
+    client_secret: SecretStr | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def idp_alias(self) -> str:
+        return idp_alias(self.id)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        id: str,
+        name: str,
+        tenant_id: str,
+        client_id: str,
+        domains: list[str] | tuple[str, ...],
+        secret_expires: str | date,
+        it_contact_name: str,
+        it_contact_email: str,
+        stage: str = "pilot",
+        pilot: list[str] | tuple[str, ...] = (),
+        client_secret: str | SecretStr | None = None,
+        today: date | None = None,
+        allow_past_expiry: bool = False,
+    ) -> "Account":
+        account = validation.account_id(id)
+
+        def text(value: str, what: str) -> str:
+            try:
+                return validation.free_text(value, what)
+            except validation.InvalidInput as exc:
+                raise validation.InvalidInput(f"account {account}: {exc}") from None
+
+        clean_name = text(name, "name")
+        contact_name = text(it_contact_name, "IT contact's name")
+        if not domains:
+            raise validation.InvalidInput(f"account {account}: at least one --domain is required")
+        clean_domains = tuple(dict.fromkeys(validation.domain(d) for d in domains))
+        if isinstance(secret_expires, date):
+            expires = secret_expires
+            if not allow_past_expiry and expires <= (today or date.today()):
+                raise validation.InvalidInput(f"date {expires.isoformat()} is not in the future")
+        elif allow_past_expiry:
+            try:
+                expires = date.fromisoformat(secret_expires.strip())
+            except ValueError:
+                raise validation.InvalidInput(
+                    f"invalid date {validation.shown(secret_expires)}: expected YYYY-MM-DD") from None
+        else:
+            expires = validation.future_date(secret_expires, today)
+        if stage not in STAGES:
+            raise validation.InvalidInput(f"invalid stage {stage!r}: expected one of {', '.join(STAGES)}")
+        secret: SecretStr | None
+        if isinstance(client_secret, str):
+            secret = SecretStr(validation.client_secret(client_secret))
+        else:
+            secret = client_secret
+        return cls(
+            id=account,
+            name=clean_name,
+            tenant_id=validation.tenant_id(tenant_id),
+            client_id=validation.client_id(client_id),
+            domains=clean_domains,
+            secret_expires=expires,
+            it_contact=ItContact(contact_name, validation.email(it_contact_email)),
+            stage=stage,  # type: ignore[arg-type]
+            pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
+            client_secret=secret,
+        )
+
+    def with_changes(self, **changes: object) -> "Account":
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    """One account as Keycloak holds it now. Values are as stored (not validated): an
+    attribute edited by hand shows as it is, and a missing one as empty or None."""
+
+    id: str
+    org_id: str
+    name: str
+    stage: Stage
+    tenant_id: str
+    client_id: str
+    domains: tuple[str, ...]
+    pilot: tuple[str, ...]
+    secret_expires: date | None
+    secret_hint: str | None
+    it_contact: ItContact
+    quarantined: str | None = None
+    managed: bool = True
+    sso_enabled: bool = False
+    """Its identity provider exists and is enabled."""
+    complete: bool = False
+    """Every step of a create is done: organization, IdP, their link, the mappers."""
+    redirects_by_domain: bool = False
+    """Keycloak's login page sends the account's addresses straight to its Entra."""
+    attributes: Mapping[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def idp_alias(self) -> str:
+        return idp_alias(self.id)
+
+    @classmethod
+    def parse(cls, org: Mapping[str, Any], idp: Mapping[str, Any] | None = None) -> "AccountRecord":
+        """The one reading of an organization (and its IdP, when the caller has it)."""
+        attrs: Mapping[str, list[str]] = org.get("attributes") or {}
+
+        def one(key: str) -> str | None:
+            values = attrs.get(key) or []
+            return values[0] if values and values[0] != "" else None
+
+        try:
+            expires = date.fromisoformat(one(contract.SECRET_EXPIRES_KEY) or "")
+        except ValueError:
+            expires = None
+        idp_config = (idp or {}).get("config") or {}
+        return cls(
+            id=str(org["alias"]),
+            org_id=str(org["id"]),
+            name=str(org.get("name") or org["alias"]),
+            stage=parse_stage(attrs.get(contract.STAGE_KEY)),
+            tenant_id=one(contract.TENANT_ID_KEY) or "",
+            client_id=one(contract.CLIENT_ID_KEY) or str(idp_config.get("clientId") or ""),
+            domains=tuple(str(d["name"]).lower() for d in org.get("domains") or [] if d.get("name")),
+            pilot=tuple(attrs.get(contract.PILOT_KEY) or ()),
+            secret_expires=expires,
+            secret_hint=one(contract.SECRET_HINT_KEY),
+            it_contact=ItContact(one(contract.IT_CONTACT_NAME_KEY) or "", one(contract.IT_CONTACT_EMAIL_KEY) or ""),
+            quarantined=one(contract.QUARANTINE_KEY),
+            managed=is_managed(org),
+            sso_enabled=bool(idp and idp.get("enabled")),
+            complete=bool(idp is not None and idp.get("organizationId") == org.get("id")
+                          and idp_config.get(contract.MAPPERS_HASH_KEY)),
+            redirects_by_domain=stages.redirects_by_domain(idp or {}),
+            attributes=attrs,
+        )
+
+    def settings(self) -> Account:
+        """The account's settings as ``Account`` (what plans, ``show`` and ``export`` compare);
+        a missing expiry date shows as 1970-01-01."""
+        return Account(
+            id=self.id,
+            name=self.name,
+            tenant_id=self.tenant_id,
+            client_id=self.client_id,
+            domains=self.domains,
+            secret_expires=self.secret_expires or UNKNOWN_EXPIRY,
+            it_contact=self.it_contact,
+            stage=self.stage,
+            pilot=self.pilot,
+        )
+
+    def owns_email(self, email: str) -> bool:
+        """Only addresses in the account's own domains are matched by email: the same rule the
+        login extension applies, so a tenant cannot reach users of other domains by setting mail."""
+        return email.rpartition("@")[2].lower() in self.domains

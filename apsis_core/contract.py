@@ -1,0 +1,108 @@
+"""The Python side of docs/contracts.md: every name the parts share, once.
+
+The realm templates, the Java extension, the provisioning CLI, the sync daemon and the
+tests all meet in Keycloak, on these names and values. Python code imports them from here;
+the files that cannot import Python (the JSON templates, the Java sources, the Maven
+build, the Dockerfiles and the compose file) keep their literal, and
+``tests/unit/test_contract.py`` checks that each literal is the one named here.
+
+Change a name only together with all its users (docs/contracts.md says who they are).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+# -- Keycloak -------------------------------------------------------------------------------
+
+KEYCLOAK_VERSION: Final = "26.7.3"
+"""The pinned Keycloak: the local distribution, the extension's build, the images."""
+
+DEFAULT_REALM: Final = "apsis"
+IDP_ALIAS_PREFIX: Final = "entra-"
+IDP_TYPE: Final = "oidc"
+
+FIRST_BROKER_LOGIN_FLOW: Final = "apsis first broker login"
+POST_BROKER_LOGIN_FLOW: Final = "apsis post broker login"
+BROWSER_FLOW: Final = "apsis browser"
+
+SAFE_LINK_AUTHENTICATOR: Final = "apsis-safe-link"
+SSO_GUARD_AUTHENTICATOR: Final = "apsis-sso-guard"
+IDENTITY_FIRST_AUTHENTICATOR: Final = "apsis-identity-first"
+OID_MAPPER: Final = "apsis-entra-oid-mapper"
+
+TOOLING_CLIENT: Final = "apsis-sso-admin"
+EXAMPLE_CLIENT: Final = "apsis-one"
+ADMIN_CONSENT_STATE: Final = "apsis-admin-consent"
+"""Entra sends it back with its admin-consent answer; the extension's broker endpoint knows it."""
+
+ACCOUNT_SESSION_NOTE: Final = "apsis.account"
+ACCOUNT_CLAIM: Final = "apsis_account"
+
+# -- ownership --------------------------------------------------------------------------------
+
+MANAGED_BY: Final = "apsis-sso"
+"""The value of ``apsis.managedBy``: this tool owns the organization (and the IdP)."""
+SYNC_DAEMON: Final = "apsis-sync"
+"""The value of ``apsis.disabledBy`` on a user the sync daemon deactivated."""
+
+# -- organization attributes (multi-valued lists of strings) ----------------------------------
+
+MANAGED_BY_KEY: Final = "apsis.managedBy"
+ACCOUNT_KEY: Final = "apsis.account"
+STAGE_KEY: Final = "apsis.stage"
+PILOT_KEY: Final = "apsis.pilot"
+TENANT_ID_KEY: Final = "apsis.tenantId"
+CLIENT_ID_KEY: Final = "apsis.clientId"
+SECRET_EXPIRES_KEY: Final = "apsis.secretExpires"
+SECRET_HINT_KEY: Final = "apsis.secretHint"
+IT_CONTACT_NAME_KEY: Final = "apsis.itContactName"
+IT_CONTACT_EMAIL_KEY: Final = "apsis.itContactEmail"
+QUARANTINE_KEY: Final = "apsis.quarantined"
+
+# -- identity provider config keys ------------------------------------------------------------
+
+# The IdP carries ``apsis.managedBy`` too (config key, same name and value).
+MAPPERS_HASH_KEY: Final = "apsis.mappersHash"
+"""Written last by a create: its presence marks a complete account."""
+SECRET_FINGERPRINT_KEY: Final = "apsis.secretFingerprint"
+"""A short non-reversible tag of the IdP's client secret (Keycloak masks the secret on read)."""
+ORG_DOMAIN_KEY: Final = "kc.org.domain"
+REDIRECT_WHEN_EMAIL_MATCHES_KEY: Final = "kc.org.broker.redirect.mode.email-matches"
+ANY_DOMAIN: Final = "ANY"
+"""Keycloak's OrganizationDomainModel.ANY_DOMAIN: every domain of the organization."""
+
+# -- user attributes written by the sync daemon -----------------------------------------------
+
+DISABLED_BY_KEY: Final = "apsis.disabledBy"
+DISABLED_AT_KEY: Final = "apsis.disabledAt"
+DISABLED_REASON_KEY: Final = "apsis.disabledReason"
+
+# -- states -----------------------------------------------------------------------------------
+
+Stage = Literal["pilot", "live", "disabled"]
+STAGES: Final[tuple[Stage, ...]] = ("pilot", "live", "disabled")
+DEFAULT_STAGE: Final[Stage] = "pilot"
+"""A missing (or unrecognised) ``apsis.stage`` means pilot, as the extension reads it."""
+SYNCED_STAGES: Final[tuple[Stage, ...]] = ("pilot", "live")
+"""Stages in which the sync daemon deprovisions (SSO is on)."""
+
+RunStatus = Literal["ok", "error", "quarantined", "skipped"]
+"""One account's sync cycle (``apsis-sync run -o json``: ``status``; metrics ``outcome``)."""
+CycleOutcome = Literal["ok", "partial", "failed"]
+"""A whole cycle, as the ``apsis_sync_cycles`` metric labels it."""
+ActionKind = Literal["disable", "remove_membership"]
+"""A deactivation: the user is disabled, or (a member of other accounts too) only leaves this one."""
+NoticeKind = Literal[
+    "secret-expiry", "secret-expired", "token-expired", "token-invalid", "secret-file-stale", "quarantine",
+    "restored",
+]
+"""What a notification is about: the mail header ``X-Apsis-Sync-Kind`` and the webhook's ``kind``."""
+
+# -- the extension's refusals -----------------------------------------------------------------
+
+REFUSAL_EVENT_ERROR: Final = "apsis_sso_refused"
+RefusalReason = Literal[
+    "no_organization", "sso_disabled", "email_missing", "email_unverified", "domain_not_allowed", "no_user",
+    "ambiguous_email", "user_disabled", "not_member", "not_pilot", "linked_to_other_identity",
+]

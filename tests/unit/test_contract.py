@@ -1,0 +1,93 @@
+"""Files that cannot import ``apsis_core.contract`` (templates, Java, Maven, Docker) hold its
+names as literals: each must be the contract's, or the parts stop meeting in Keycloak."""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from apsis_core import contract
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+JAVA = ROOT / "keycloak-extension/src/main/java/com/apsis/sso/keycloak"
+
+
+def _json(name: str) -> typing.Any:
+    return json.loads((ROOT / "realm-templates" / name).read_text())
+
+
+def _java_constant(cls: str, name: str) -> str:
+    match = re.search(rf'\b{name}\s*=\s*"([^"]*)"', (JAVA / f"{cls}.java").read_text())
+    assert match, f"{cls}.{name} not found"
+    return match.group(1)
+
+
+def test_one_keycloak_version_everywhere():
+    assert f"ARG KEYCLOAK_VERSION={contract.KEYCLOAK_VERSION}\n" in (ROOT / "docker/keycloak.Dockerfile").read_text()
+    assert f"<keycloak.version>{contract.KEYCLOAK_VERSION}</keycloak.version>" in \
+        (ROOT / "keycloak-extension/pom.xml").read_text()
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["keycloak"]["image"] == f"apsis-sso-keycloak:{contract.KEYCLOAK_VERSION}"
+
+
+def test_the_realm_template_names_the_contracts_flows_and_clients():
+    realm = _json("realm.json")
+    flows = {f["alias"]: [e["authenticator"] for e in f["authenticationExecutions"]] for f in realm["authenticationFlows"]}
+    assert flows == {contract.FIRST_BROKER_LOGIN_FLOW: [contract.SAFE_LINK_AUTHENTICATOR],
+                     contract.POST_BROKER_LOGIN_FLOW: [contract.SSO_GUARD_AUTHENTICATOR]}
+    assert realm["browserFlow"] == contract.BROWSER_FLOW
+    assert [c["alias"] for c in realm["flowCopies"]] == [contract.BROWSER_FLOW]
+    assert list(realm["flowCopies"][0]["replace"].values()) == [contract.IDENTITY_FIRST_AUTHENTICATOR]
+    example = next(c for c in realm["clients"] if c["clientId"] == contract.EXAMPLE_CLIENT)
+    note = example["protocolMappers"][0]["config"]
+    assert (note["user.session.note"], note["claim.name"]) == (contract.ACCOUNT_SESSION_NOTE, contract.ACCOUNT_CLAIM)
+
+
+def test_the_account_templates_use_the_contracts_keys():
+    idp = _json("entra-idp.json")
+    assert idp["alias"].startswith(contract.IDP_ALIAS_PREFIX) and idp["providerId"] == contract.IDP_TYPE
+    assert (idp["firstBrokerLoginFlowAlias"], idp["postBrokerLoginFlowAlias"]) == (
+        contract.FIRST_BROKER_LOGIN_FLOW, contract.POST_BROKER_LOGIN_FLOW)
+    assert idp["config"][contract.MANAGED_BY_KEY] == contract.MANAGED_BY
+    org = _json("organization.json")
+    assert set(org["attributes"]) == {
+        contract.MANAGED_BY_KEY, contract.ACCOUNT_KEY, contract.STAGE_KEY, contract.PILOT_KEY, contract.TENANT_ID_KEY,
+        contract.CLIENT_ID_KEY, contract.SECRET_EXPIRES_KEY, contract.SECRET_HINT_KEY, contract.IT_CONTACT_NAME_KEY,
+        contract.IT_CONTACT_EMAIL_KEY}
+    assert org["attributes"][contract.MANAGED_BY_KEY] == [contract.MANAGED_BY]
+    assert [m["identityProviderMapper"] for m in _json("entra-idp-mappers.json")] == [contract.OID_MAPPER]
+
+
+def test_the_extension_uses_the_contracts_names():
+    assert _java_constant("SafeLinkAuthenticatorFactory", "PROVIDER_ID") == contract.SAFE_LINK_AUTHENTICATOR
+    assert _java_constant("SsoGuardAuthenticatorFactory", "PROVIDER_ID") == contract.SSO_GUARD_AUTHENTICATOR
+    assert _java_constant("IdentityFirstAuthenticatorFactory", "PROVIDER_ID") == contract.IDENTITY_FIRST_AUTHENTICATOR
+    assert _java_constant("EntraObjectIdMapper", "PROVIDER_ID") == contract.OID_MAPPER
+    assert _java_constant("AdminConsent", "STATE") == contract.ADMIN_CONSENT_STATE
+    assert _java_constant("Stage", "ATTRIBUTE") == contract.STAGE_KEY
+    assert _java_constant("Account", "PILOT_ATTRIBUTE") == contract.PILOT_KEY
+    assert _java_constant("EntraIdentityProvider", "TENANT_ATTRIBUTE") == contract.TENANT_ID_KEY
+    assert _java_constant("EntraIdentityProviderFactory", "MANAGED_BY_KEY") == contract.MANAGED_BY_KEY
+    assert _java_constant("EntraIdentityProviderFactory", "MANAGED_BY") == contract.MANAGED_BY
+    assert _java_constant("SsoGuardAuthenticator", "ACCOUNT_NOTE") == contract.ACCOUNT_SESSION_NOTE
+    assert _java_constant("Reason", "EVENT_ERROR") == contract.REFUSAL_EVENT_ERROR
+    java_reasons = re.findall(r'^\s+[A-Z_]+\("([a-z_]+)"\)', (JAVA / "Reason.java").read_text(), flags=re.M)
+    assert java_reasons == list(typing.get_args(contract.RefusalReason))
+    constants = re.search(r"enum Stage \{\s*([A-Z_,\s]+);", (JAVA / "Stage.java").read_text())
+    assert constants and [c.strip().lower() for c in constants.group(1).split(",")] == list(contract.STAGES)
+
+
+def test_docs_contracts_lists_every_refusal_reason_and_attribute():
+    doc = (ROOT / "docs/contracts.md").read_text()
+    for reason in typing.get_args(contract.RefusalReason):
+        assert f"| `{reason}` |" in doc, reason
+    for key in (contract.MANAGED_BY_KEY, contract.ACCOUNT_KEY, contract.STAGE_KEY, contract.PILOT_KEY,
+                contract.TENANT_ID_KEY, contract.QUARANTINE_KEY, contract.DISABLED_BY_KEY):
+        assert f"`{key}`" in doc, key
