@@ -1,16 +1,23 @@
 """Errors a person can act on: one line, no secrets, each class carrying its exit code.
 
-The exit code lives on the class (as click's and httpx's exceptions carry theirs), so both
-CLIs map failures the same way and a scheduler can branch on it:
+The root, ``ApsisError``, is a ``click.ClickException``: click already knows how to end a
+command with an exception's message and its ``exit_code``, so both CLIs leave that to it,
+and the daemon's failures (Graph, state, secrets) share the same root, so one account's
+failure is recorded with the same one-line message a command would print.
 
 * ``2`` (``EX_USAGE``) — bad input or configuration, a refusal: running it again as it is
   will fail again; a person must change something.
 * ``75`` (``EX_TEMPFAIL``, as sysexits.h) — Keycloak, Entra or Graph unreachable, a
   timeout, a 5xx or a 429: nothing is wrong with the request; retry later.
 * ``1`` — anything else (an unexpected answer, a bug, an apply stopped midway).
+* ``3`` — not an error: ``--detailed-exitcode`` saying there were changes.
 """
 
 from __future__ import annotations
+
+from typing import IO, Any
+
+import click
 
 EX_FAILURE = 1
 EX_USAGE = 2
@@ -18,13 +25,19 @@ EX_CHANGES = 3  # --detailed-exitcode: there were changes (pending, or applied)
 EX_TEMPFAIL = 75
 
 
-class ApsisSsoError(Exception):
+class ApsisError(click.ClickException):
     """Base class: the message is a complete, one-line explanation for an operator."""
 
     exit_code = EX_FAILURE
 
+    def show(self, file: IO[Any] | None = None) -> None:
+        """``error: <message>`` on stderr, with every secret the process knows blanked out."""
+        from apsis_core.secret_input import scrub
 
-class InvalidInput(ApsisSsoError):
+        click.echo(f"error: {scrub(self.format_message())}", file=file, err=file is None)
+
+
+class InvalidInput(ApsisError):
     """The operator asked for something malformed or impossible (exit code 2)."""
 
     exit_code = EX_USAGE
@@ -38,7 +51,11 @@ class Conflict(InvalidInput):
     """The request clashes with existing state (duplicate account, domain of another account)."""
 
 
-class TemporaryFailure(ApsisSsoError):
+class Declined(ApsisError):
+    """The operator answered no (or nobody could answer): nothing was changed (exit code 1)."""
+
+
+class TemporaryFailure(ApsisError):
     """A service could not be reached, timed out or was overloaded (5xx, 429): exit code 75.
 
     Nothing was wrong with the request; the same command later is expected to work, and
@@ -51,20 +68,18 @@ class KeycloakUnavailable(TemporaryFailure):
     """Keycloak cannot be reached, did not answer in time, or answered 5xx/429."""
 
 
-class KeycloakRefused(ApsisSsoError):
+class KeycloakRefused(ApsisError):
     """Keycloak refused our credentials or permissions, or none are configured (exit code 2:
     a person must fix the configuration; nothing was changed)."""
 
     exit_code = EX_USAGE
 
 
-class KeycloakError(ApsisSsoError):
+class KeycloakError(ApsisError):
     """Keycloak answered with an unexpected error."""
 
-    exit_code = EX_FAILURE
 
-
-class EntraError(ApsisSsoError):
+class EntraError(ApsisError):
     """Entra refused the tenant, the application or the secret (exit code 2)."""
 
     exit_code = EX_USAGE
@@ -74,7 +89,7 @@ class EntraUnavailable(TemporaryFailure, EntraError):
     """Entra could not be reached, timed out or answered 5xx/429 (exit code 75)."""
 
 
-class Interrupted(ApsisSsoError):
+class Interrupted(ApsisError):
     """Some changes of a plan were applied, then one failed (exit code 1).
 
     Every planner re-reads Keycloak, so running the same command again completes the work;
@@ -82,19 +97,12 @@ class Interrupted(ApsisSsoError):
     went away), it exits 75 like that failure: a retry later completes it.
     """
 
-    exit_code = EX_FAILURE
-
     def __init__(self, message: str, *, temporary: bool = False) -> None:
         super().__init__(message)
         if temporary:
             self.exit_code = EX_TEMPFAIL
 
 
-def exit_code_of(exc: BaseException) -> int:
-    """The one map from a failure to an exit code: the code its class carries, else 1."""
-    code = getattr(exc, "exit_code", None)
-    return code if isinstance(code, int) else EX_FAILURE
-
-
 def is_temporary(exc: BaseException) -> bool:
-    return exit_code_of(exc) == EX_TEMPFAIL
+    """Retrying later is expected to work (exit code 75)."""
+    return getattr(exc, "exit_code", None) == EX_TEMPFAIL

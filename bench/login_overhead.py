@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import onboarding  # noqa: E402
-from provisioning.keycloak_api import KeycloakApi  # noqa: E402
+from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from provisioning.links import redirect_uri  # noqa: E402
 from provisioning.realm import plan_realm  # noqa: E402
 from tests.entra_emulator import EntraEmulator  # noqa: E402
@@ -62,8 +62,8 @@ def main() -> int:
 
 def run(server: KeycloakServer, emulator: EntraEmulator, users: int, rounds: int) -> dict[str, float | int]:
     settings = local_settings(server.url, server.admin_password, emulator)
-    plan_realm(KeycloakApi.for_admin(settings), settings).apply()
-    api = KeycloakApi.for_tooling(settings)
+    plan_realm(KeycloakRepository.for_admin(settings), settings).apply()
+    api = KeycloakRepository.for_tooling(settings)
     acct = AccountFactory(api=api, settings=settings, emulator=emulator, prefix="bench").create(stage="live")
 
     plain = f"{acct.alias}-plain"
@@ -82,8 +82,7 @@ def run(server: KeycloakServer, emulator: EntraEmulator, users: int, rounds: int
         email, user_id = acct.person(f"user{n}", pilot=False)
         oid = emulator.find_user(acct.tenant_id, email).oid
         for alias in (acct.alias, plain):
-            api.call("POST", f"users/{user_id}/federated-identity/{alias}",
-                     body={"identityProvider": alias, "userId": oid, "userName": email})
+            api.link_user(user_id, alias, oid, email)
         people.append(email)
 
     timings: dict[str, list[float]] = {"guarded": [], "plain": []}

@@ -10,7 +10,7 @@ no Entra check, so no emulator is needed), then measures, side by side in one ru
 * ``naive``: the same comparison with ``Snapshot.for_account`` per account (its
   organization, its IdP, a search per domain and one for its name, and its mappers);
 
-reporting Admin API requests (``KeycloakApi.requests``) and seconds, each the median of
+reporting Admin API requests (``KeycloakRepository.requests``) and seconds, each the median of
 ``--rounds`` alternating rounds, and the ratios. With ``--cli`` it also times the real
 ``apsis-sso plan -f`` process on a file of the N accounts.
 
@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import declarative  # noqa: E402
 from provisioning.accounts import Snapshot, plan_account, plan_accounts  # noqa: E402
-from provisioning.keycloak_api import KeycloakApi  # noqa: E402
+from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from apsis_core.account import Account  # noqa: E402
 from provisioning.realm import plan_realm  # noqa: E402
-from provisioning.settings import Settings  # noqa: E402
+from apsis_core.settings import Settings  # noqa: E402
 
 TENANT = "0b7c2d3e-0000-4000-8000-00000000beef"
 CLIENT = "0b7c2d3e-0000-4000-8000-00000000c11e"
@@ -60,7 +60,7 @@ def desired_accounts(prefix: str, n: int) -> list[Account]:
     ]
 
 
-def onboard(api: KeycloakApi, settings: Settings, accounts: list[Account]) -> float:
+def onboard(api: KeycloakRepository, settings: Settings, accounts: list[Account]) -> float:
     """Create whatever is missing, in batches planned in bulk (the library's fast path)."""
     started = time.monotonic()
     existing = Snapshot.load(api).orgs
@@ -97,9 +97,9 @@ def naive(settings: Settings, accounts: list[Account]) -> tuple[int, float]:
     return api.requests - 1, time.monotonic() - started
 
 
-def _warm(settings: Settings) -> KeycloakApi:
+def _warm(settings: Settings) -> KeycloakRepository:
     """A fresh connection with its token already fetched (one counted request)."""
-    api = KeycloakApi.for_tooling(settings)
+    api = KeycloakRepository.for_tooling(settings)
     api.get_realm()
     return api
 
@@ -150,14 +150,14 @@ def main() -> int:
             server = KeycloakServer().start()
             settings = Settings(_env_file=None, keycloak_url=server.url, keycloak_admin_password=server.admin_password,  # type: ignore[call-arg]
                                 keycloak_client_secret=secrets.token_urlsafe(32))
-            plan_realm(KeycloakApi.for_admin(settings), settings).apply()
+            plan_realm(KeycloakRepository.for_admin(settings), settings).apply()
         else:
             settings = Settings()
         env = {k: v for k, v in os.environ.items() if not k.startswith("APSIS_SSO_")}
         env.update(settings_env(settings))
 
         accounts = desired_accounts(args.prefix, args.accounts)
-        api = KeycloakApi.for_tooling(settings)
+        api = KeycloakRepository.for_tooling(settings)
         print(f"onboarding {args.accounts} accounts into {settings.keycloak_url} realm {settings.realm}", file=sys.stderr)
         onboard_seconds = onboard(api, settings, accounts)
         onboard_requests = api.requests

@@ -29,7 +29,7 @@ from pydantic import SecretStr  # noqa: E402
 
 from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import onboarding  # noqa: E402
-from provisioning.keycloak_api import KeycloakApi  # noqa: E402
+from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from provisioning.realm import plan_realm  # noqa: E402
 from sync.accounts import discover  # noqa: E402
 from sync.daemon import Runtime, run_cycle  # noqa: E402
@@ -65,8 +65,8 @@ def main() -> int:
 
 def run(server: KeycloakServer, emulator: EntraEmulator, tmp: Path, users: int, rounds: int, deletions: int) -> dict:
     settings = local_settings(server.url, server.admin_password, emulator)
-    plan_realm(KeycloakApi.for_admin(settings), settings).apply()
-    api = KeycloakApi.for_tooling(settings)
+    plan_realm(KeycloakRepository.for_admin(settings), settings).apply()
+    api = KeycloakRepository.for_tooling(settings)
     emulator.set_delta_page_size(100)
     acct = AccountFactory(api=api, settings=settings, emulator=emulator, prefix="bench").create(stage="live")
     people: list[tuple[str, str]] = []
@@ -76,8 +76,7 @@ def run(server: KeycloakServer, emulator: EntraEmulator, tmp: Path, users: int, 
         user_id = create_apsis_user(api, email)
         api.add_member(acct.org_id, user_id)
         if n % 2 == 0:
-            api.call("POST", f"users/{user_id}/federated-identity/{acct.alias}",
-                     body={"identityProvider": acct.alias, "userId": oid, "userName": email})
+            api.link_user(user_id, acct.alias, oid, email)
         people.append((email, oid))
 
     sync_settings = SyncSettings(_env_file=None, data_dir=tmp / "sync", guard_max_users=10_000,  # type: ignore[call-arg]

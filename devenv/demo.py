@@ -195,13 +195,13 @@ def main(argv: list[str] | None = None) -> int:
                   for name in ("alice", "bob", "carol")}
 
         step("APSIS One users exist beforehand, with passwords")
-        from provisioning.keycloak_api import KeycloakApi
-        from provisioning.settings import Settings
+        from apsis_core.keycloak import KeycloakRepository
+        from apsis_core.settings import Settings
 
         settings = Settings(_env_file=None, keycloak_url=keycloak.url, keycloak_client_secret=tooling_secret)  # type: ignore[call-arg]
-        api = KeycloakApi.for_tooling(settings)
+        api = KeycloakRepository.for_tooling(settings)
         for name in people:
-            api.call("POST", "users", body={
+            api.create_user({
                 "username": f"{name}@{DOMAIN}", "email": f"{name}@{DOMAIN}", "firstName": name.capitalize(),
                 "lastName": "Contoso", "enabled": True, "emailVerified": True,
                 "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],

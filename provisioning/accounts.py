@@ -28,11 +28,12 @@ from pydantic import SecretStr
 from apsis_core import stages
 from apsis_core.account import Account, idp_alias, idp_is_managed, is_managed, secret_fingerprint, secret_hint
 from apsis_core.contract import MAPPERS_HASH_KEY, SECRET_FINGERPRINT_KEY, SECRET_HINT_KEY
-from apsis_core.errors import ApsisSsoError, Conflict, InvalidInput, NotFound
-from provisioning import secret_files, templates
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.errors import ApsisError, Conflict, InvalidInput, NotFound
+from apsis_core import secret_files
+from provisioning import templates
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.plan import Change, FieldChange, Plan, diff, merge
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 
 DAEMON_SECRET = "daemon-secret"
 
@@ -46,7 +47,7 @@ class Snapshot:
     _owners: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
-    def load(cls, api: KeycloakApi) -> "Snapshot":
+    def load(cls, api: KeycloakRepository) -> "Snapshot":
         return cls(
             orgs={o["alias"]: o for o in api.organizations()},
             idps={i["alias"]: i for i in api.identity_providers()},
@@ -54,7 +55,7 @@ class Snapshot:
 
     @classmethod
     def for_account(
-        cls, api: KeycloakApi, account_id: str, domains: tuple[str, ...] = (), name: str | None = None
+        cls, api: KeycloakRepository, account_id: str, domains: tuple[str, ...] = (), name: str | None = None
     ) -> "Snapshot":
         """Just what one account's plan needs: its organization, its IdP, the owners of its
         domains (one search per domain) and of its name (one search)."""
@@ -62,13 +63,8 @@ class Snapshot:
         own = api.organization_by_alias(account_id)
         if own is not None:
             orgs[own["alias"]] = own
-        for domain in domains:
-            for org in api.call("GET", "organizations", params={"search": domain, "exact": "true",
-                                                                "briefRepresentation": "false", "max": 50}):
-                orgs.setdefault(org["alias"], org)
-        if name is not None:
-            for org in api.call("GET", "organizations", params={"search": name, "exact": "true",
-                                                                "briefRepresentation": "false", "max": 50}):
+        for text in [*domains, *([name] if name is not None else [])]:
+            for org in api.organizations_named(text):
                 orgs.setdefault(org["alias"], org)
         idp = api.identity_provider(idp_alias(account_id))
         return cls(orgs=orgs, idps={idp["alias"]: idp} if idp else {})
@@ -128,7 +124,7 @@ def render(account: Account, settings: Settings) -> Rendered:
     return Rendered(org, idp, mappers)
 
 
-def plan_account(api: KeycloakApi, settings: Settings, account: Account, snapshot: Snapshot) -> Plan:
+def plan_account(api: KeycloakRepository, settings: Settings, account: Account, snapshot: Snapshot) -> Plan:
     """Changes that make Keycloak hold ``account``; reads nothing beyond the snapshot
     unless the IdP's mappers need comparing."""
     plan = Plan()
@@ -229,7 +225,7 @@ def _write_daemon_secret(directory: Path, account_id: str, secret: SecretStr) ->
     try:
         return secret_files.write(directory, account_id, secret)
     except OSError as exc:
-        raise ApsisSsoError(
+        raise ApsisError(
             f"writing the secret of {account_id} to {directory} failed ({exc.strerror}); "
             f"store it with `apsis-sync secret set {account_id}`"
         ) from None
@@ -261,7 +257,7 @@ def warn_unsent_secrets(settings: Settings, plan: Plan) -> None:
 
 
 def plan_accounts(
-    api: KeycloakApi,
+    api: KeycloakRepository,
     settings: Settings,
     desired: list[Account],
     *,
@@ -305,7 +301,7 @@ def _without_pruned(snapshot: Snapshot, keep: set[str] | None) -> Snapshot:
 
 
 def plan_delete(
-    api: KeycloakApi, account_id: str, snapshot: Snapshot | None = None, *, secrets_dir: Path | None = None
+    api: KeycloakRepository, account_id: str, snapshot: Snapshot | None = None, *, secrets_dir: Path | None = None
 ) -> Plan:
     """Remove an account's SSO: its IdP (and with it every link), its organization and,
     with ``secrets_dir``, apsis-sync's copy of its secret.
@@ -353,7 +349,7 @@ class _OrgRef:
     create's Location header, or (only when both are unknown) from a lookup by alias,
     so applying a plan over many accounts never lists every organization per account."""
 
-    def __init__(self, api: KeycloakApi, account_id: str, org_id: str | None) -> None:
+    def __init__(self, api: KeycloakRepository, account_id: str, org_id: str | None) -> None:
         self.api = api
         self.account_id = account_id
         self.id = org_id
@@ -367,7 +363,7 @@ class _OrgRef:
         return self.id
 
 
-def _create_or_update_org(api: KeycloakApi, ref: _OrgRef, rendered: dict[str, Any]) -> None:
+def _create_or_update_org(api: KeycloakRepository, ref: _OrgRef, rendered: dict[str, Any]) -> None:
     current = api.organization(ref.id) if ref.id else None
     if current is None:
         try:
@@ -407,7 +403,7 @@ def _idp_fields(current: dict[str, Any] | None, desired: dict[str, Any]) -> list
     return diff(current, shown)
 
 
-def _create_or_update_idp(api: KeycloakApi, alias: str, desired: dict[str, Any]) -> None:
+def _create_or_update_idp(api: KeycloakRepository, alias: str, desired: dict[str, Any]) -> None:
     current = api.identity_provider(alias)
     if current is None:
         api.create_identity_provider(desired)
@@ -417,7 +413,7 @@ def _create_or_update_idp(api: KeycloakApi, alias: str, desired: dict[str, Any])
     api.update_identity_provider(alias, merge(current, desired))
 
 
-def _link(api: KeycloakApi, org_id: str, alias: str) -> None:
+def _link(api: KeycloakRepository, org_id: str, alias: str) -> None:
     current = api.identity_provider(alias)
     if current is not None and current.get("organizationId") == org_id:
         return
@@ -480,7 +476,7 @@ def _mapper_changes(steps: list[MapperStep]) -> list[FieldChange]:
     return [change for step in steps for change in step.field_changes()]
 
 
-def _sync_mappers(api: KeycloakApi, alias: str, rendered: Rendered) -> None:
+def _sync_mappers(api: KeycloakRepository, alias: str, rendered: Rendered) -> None:
     for step in mapper_actions(api.idp_mappers(alias), rendered.mappers):
         body = {**(step.desired or {}), "identityProviderAlias": alias}
         if step.action in ("delete", "recreate"):

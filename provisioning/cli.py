@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 
 from provisioning.cli_accounts import account
-from provisioning.cli_context import AppContext, env_file_option
+from apsis_core.cli import AppContext, env_file_option
 from provisioning.cli_declarative import apply_file, export, plan_file
-from provisioning.cli_failures import ApsisCli
+from apsis_core.cli import ApsisCli
 from provisioning.cli_realm import realm
 
 EXIT_CODES = """\b

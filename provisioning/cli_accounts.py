@@ -7,16 +7,9 @@ from typing import TYPE_CHECKING
 import click
 
 from apsis_core.contract import STAGES
-from provisioning import output
-from provisioning.cli_context import (
-    AppContext,
-    confirm,
-    dry_run_option,
-    output_option,
-    pass_app,
-    secret_options,
-    yes_option,
-)
+from apsis_core import output
+from provisioning import plan_output
+from apsis_core.cli import AppContext, F, confirm, dry_run_option, output_option, pass_app, yes_option
 from provisioning.cli_members import members
 
 if TYPE_CHECKING:
@@ -27,6 +20,24 @@ if TYPE_CHECKING:
 
 
 account_argument = click.argument("account_id", metavar="ACCOUNT")
+CLIENT_SECRET_ENV = "APSIS_SSO_ENTRA_CLIENT_SECRET"
+
+
+def secret_options(f: F) -> F:
+    f = click.option(
+        "--client-secret-env", metavar="NAME",
+        help=f"Read the client secret from this environment variable (default {CLIENT_SECRET_ENV}).",
+    )(f)
+    return click.option(
+        "--client-secret-file", metavar="PATH",
+        help="Read the client secret from this file ('-' for stdin). Without it or the variable: hidden prompt.",
+    )(f)
+
+
+def _read_client_secret(file: str | None, env: str | None, what: str = "client secret") -> str:
+    from apsis_core.secret_input import SecretOptions, read_secret
+
+    return read_secret(file, env, SecretOptions("--client-secret-file", CLIENT_SECRET_ENV, "--client-secret-env", what))
 
 
 @click.group(short_help="One account's SSO, from create to delete.")
@@ -51,9 +62,9 @@ def _report(result: Result, output_format: str, *, done: str, dry_run: bool, hea
         title = f"{done} (dry run, nothing changed)" if dry_run else done
         if result.plan.empty:
             title = f"account {result.account.id}: nothing to change"
-        output.plan(result.plan, title=title)
+        plan_output.plan(result.plan, title=title)
         if heading and result.links:
-            output.links(result.links, heading=heading)
+            plan_output.links(result.links, heading=heading)
     if result.secret_file:
         output.status(f"the client secret is stored for apsis-sync in {result.secret_file}")
     output.warnings(warnings)
@@ -105,7 +116,7 @@ def create(
     """
     from pydantic import SecretStr
 
-    from provisioning import onboarding, secret_input
+    from provisioning import onboarding
     from apsis_core.account import Account
 
     desired = Account.build(
@@ -113,7 +124,7 @@ def create(
         secret_expires=secret_expires, it_contact_name=it_contact_name, it_contact_email=it_contact_email,
         pilot=list(test_users),
     )
-    secret = secret_input.read_client_secret(client_secret_file, client_secret_env)
+    secret = _read_client_secret(client_secret_file, client_secret_env)
     desired = desired.with_changes(client_secret=SecretStr(secret))
     output.status(f"checking tenant, Keycloak and the client secret for account {desired.id} ...")
     result = onboarding.create(app.api(), app.settings(), desired, dry_run=dry_run)
@@ -170,7 +181,7 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
             ("last SSO login", _when(st.last_sso_login)),
             ("quarantined", st.record.quarantined),
         ])
-        output.links(links, heading="Links:")
+        plan_output.links(links, heading="Links:")
         if shown:
             output.table(["linked user", "username", "enabled", "last SSO login"],
                          [[u.email, u.username, "yes" if u.enabled else "no", _when(u.last_sso_login)] for u in shown])
@@ -323,7 +334,7 @@ def delete(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_fo
         output.emit_json({"account": account_id, "applied": not dry_run, "plan": plan.to_dict()})
     else:
         title = f"account {account_id} deleted" if not dry_run else f"account {account_id}: delete plan (dry run, nothing changed)"
-        output.plan(plan, title=title)
+        plan_output.plan(plan, title=title)
 
 
 @account.command("rotate-secret", short_help="Prove and swap in a new client secret.")
@@ -351,11 +362,11 @@ def rotate_secret(
       APSIS_SSO_ENTRA_CLIENT_SECRET=... apsis-sso account rotate-secret acme --secret-expires 2028-03-31
     """
     from apsis_core import validation
-    from provisioning import onboarding, secret_input
+    from provisioning import onboarding
 
     expires = validation.future_date(secret_expires)
     validation.account_id(account_id)
-    secret = secret_input.read_client_secret(client_secret_file, client_secret_env, what="new client secret")
+    secret = _read_client_secret(client_secret_file, client_secret_env, what="new client secret")
     output.status(f"proving the new client secret of account {account_id} with Entra ...")
     result = onboarding.rotate_secret(app.api(), app.settings(), account_id, secret, expires, dry_run=dry_run)
     _report(result, output_format, done=f"client secret of account {result.account.id} rotated "

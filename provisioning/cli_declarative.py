@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from provisioning import output
-from provisioning.cli_context import AppContext, confirm, output_option, pass_app, yes_option
+from apsis_core import output
+from provisioning import plan_output
+from apsis_core.cli import AppContext, confirm, output_option, pass_app, yes_option
 
 file_option = click.option(
     "--file", "-f", "path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -51,7 +52,7 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
     if output_format == "json":
         output.emit_json({"file": str(path), "prune": prune, **plan.to_dict()})
     else:
-        output.plan(plan, title=f"plan for {path} ({len(desired.accounts)} account(s) in the file)")
+        plan_output.plan(plan, title=f"plan for {path} ({len(desired.accounts)} account(s) in the file)")
     output.warnings(plan.warnings)
     if detailed_exitcode and not plan.empty:
         click.get_current_context().exit(3)
@@ -78,19 +79,21 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
       ACME_ENTRA_SECRET=... apsis-sso apply -f accounts.yaml --yes
       apsis-sso apply -f accounts.yaml --prune --yes
     """
-    from provisioning import declarative, entra_check
+    from apsis_core import entra
+    from apsis_core.entra import EntraEndpoints
+    from provisioning import declarative
 
     settings = app.settings()
     desired = declarative.load(path)
     plan = declarative.plan(app.api(), settings, desired, prune=prune)
     if output_format != "json":
-        output.plan(plan, title=f"plan for {path}")
+        plan_output.plan(plan, title=f"plan for {path}")
     output.warnings(plan.warnings)
     if not plan.empty and not dry_run:
         for account in declarative.secrets_to_prove(plan, desired):
             assert account.client_secret is not None
             output.status(f"proving the client secret of account {account.id} with Entra ...")
-            entra_check.prove_secret(settings, account.tenant_id, account.client_id,
+            entra.prove_secret(EntraEndpoints.from_settings(settings), account.tenant_id, account.client_id,
                                      account.client_secret.get_secret_value())
         counts = plan.counts()
         confirm(f"Apply {counts['create']} create(s), {counts['update']} update(s), {counts['delete']} delete(s)?", yes)

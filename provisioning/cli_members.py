@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from provisioning import output
-from provisioning.cli_context import AppContext, dry_run_option, output_option, pass_app
+from apsis_core import output
+from apsis_core.cli import AppContext, dry_run_option, output_option, pass_app
 
 if TYPE_CHECKING:
     from provisioning.onboarding import MemberChange

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from provisioning import output
+from apsis_core import output
+from provisioning import plan_output
 from apsis_core.errors import EX_CHANGES
-from provisioning.cli_context import AppContext, dry_run_option, output_option, pass_app
+from apsis_core.cli import AppContext, dry_run_option, output_option, pass_app
 
 
 @click.group(short_help="The realm that holds every account.")
@@ -46,6 +47,6 @@ def realm_apply(app: AppContext, dry_run: bool, detailed_exitcode: bool, output_
         output.emit_json({"realm": settings.realm, "applied": not dry_run, "plan": plan.to_dict()})
     else:
         title = f"realm {settings.realm}: " + ("plan (dry run, nothing changed)" if dry_run else "applied")
-        output.plan(plan, title=title)
+        plan_output.plan(plan, title=title)
     if detailed_exitcode and not plan.empty:
         click.get_current_context().exit(EX_CHANGES)

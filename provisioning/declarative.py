@@ -34,11 +34,13 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_va
 
 from apsis_core.account import Account, AccountRecord, Stage
 from apsis_core.errors import InvalidInput
-from provisioning import entra_check, secret_input
+from apsis_core import secret_input
+from apsis_core import entra
+from apsis_core.entra import EntraEndpoints
 from provisioning.accounts import Snapshot, plan_accounts, warn_unsent_secrets, writes_secret
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.plan import Plan
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 
 
 class _Strict(BaseModel):
@@ -178,7 +180,7 @@ def _resolve_secret(ref: SecretRef, base: Path) -> SecretStr:
 
 
 def plan(
-    api: KeycloakApi,
+    api: KeycloakRepository,
     settings: Settings,
     desired: Desired,
     *,
@@ -206,7 +208,7 @@ def plan(
                     f"{desired.path}: account {account.id}: secret_expires {account.secret_expires.isoformat()} is not in the future"
                 )
             warnings.append(f"account {account.id}: the client secret expired on {account.secret_expires.isoformat()}")
-        tenant = entra_check.resolve_tenant(settings, account.tenant_id)
+        tenant = entra.resolve_tenant(EntraEndpoints.from_settings(settings), account.tenant_id)
         accounts.append(account.with_changes(tenant_id=tenant))
     result = plan_accounts(api, settings, accounts, prune=prune, snapshot=snapshot)
     result.warnings.extend(warnings)
@@ -222,7 +224,7 @@ def secrets_to_prove(plan: Plan, desired: Desired) -> list[Account]:
     return [a for a in desired.accounts if a.id in ids and a.client_secret is not None]
 
 
-def export(api: KeycloakApi) -> dict[str, Any]:
+def export(api: KeycloakRepository) -> dict[str, Any]:
     """The managed accounts as a file document (no secret references: applying it keeps
     every current secret). A starting point for adopting the declarative mode."""
     snapshot = Snapshot.load(api)

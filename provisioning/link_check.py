@@ -20,7 +20,7 @@ import re
 import requests
 
 from apsis_core.errors import InvalidInput, KeycloakUnavailable
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 
 
 class LinkRefused(InvalidInput):

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from apsis_core.account import Account, idp_alias
 from apsis_core.contract import ADMIN_CONSENT_STATE, EXAMPLE_CLIENT
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 
 
 def redirect_uri(settings: Settings, account_id: str) -> str:

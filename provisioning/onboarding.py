@@ -17,12 +17,15 @@ from pydantic import SecretStr
 from apsis_core import validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
 from apsis_core.contract import SECRET_FINGERPRINT_KEY
-from apsis_core.errors import ApsisSsoError, Conflict, EntraError, InvalidInput, NotFound
-from provisioning import entra_check, link_check, links, secret_files
+from apsis_core.entra import EntraEndpoints
+from apsis_core.errors import ApsisError, Conflict, EntraError, InvalidInput, NotFound
+from apsis_core import secret_files
+from apsis_core import entra
+from provisioning import link_check, links
 from provisioning.accounts import Snapshot, daemon_secret_files, plan_account, plan_delete, warn_unsent_secrets
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.plan import Plan
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 
 EXPIRY_WARNING_DAYS = 30
 
@@ -49,7 +52,7 @@ class Result:
         }
 
 
-def load(api: KeycloakApi, account_id: str) -> AccountRecord:
+def load(api: KeycloakRepository, account_id: str) -> AccountRecord:
     """The account as Keycloak holds it; ``NotFound`` if there is none."""
     account_id = validation.account_id(account_id)
     org = api.organization_by_alias(account_id)
@@ -62,7 +65,7 @@ def load(api: KeycloakApi, account_id: str) -> AccountRecord:
 
 
 def create(
-    api: KeycloakApi,
+    api: KeycloakRepository,
     settings: Settings,
     account: Account,
     *,
@@ -84,7 +87,8 @@ def create(
     secret = account.client_secret
     if secret is None:
         raise InvalidInput("a client secret is required to create an account")
-    tenant = entra_check.resolve_tenant(settings, account.tenant_id)
+    endpoints = EntraEndpoints.from_settings(settings)
+    tenant = entra.resolve_tenant(endpoints, account.tenant_id)
     account = account.with_changes(tenant_id=tenant)
     snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
     org, idp = snapshot.orgs.get(account.id), snapshot.idps.get(account.idp_alias)
@@ -102,7 +106,7 @@ def create(
     # The links it prints must work: a test-login link Keycloak refuses stops it here.
     link_check.check_test_login(settings, links.test_login_url(settings, account.id))
     if check_secret and not exists:
-        entra_check.prove_secret(settings, tenant, account.client_id, secret.get_secret_value())
+        entra.prove_secret(endpoints, tenant, account.client_id, secret.get_secret_value())
     warn_unsent_secrets(settings, plan)
     if not dry_run:
         plan.apply()
@@ -180,7 +184,7 @@ def checked_links(settings: Settings, account: Account, *, stage: Stage | None =
 
 
 def warnings(
-    api: KeycloakApi, account: Account, today: date | None = None, *, settings: Settings | None = None
+    api: KeycloakRepository, account: Account, today: date | None = None, *, settings: Settings | None = None
 ) -> list[str]:
     """What an operator should fix before the customer's test users try to sign in.
 
@@ -215,7 +219,7 @@ def _domain_claims(settings: Settings, account: Account) -> list[str]:
     out: list[str] = []
     for domain in account.domains:
         try:
-            owner = entra_check.resolve_tenant(settings, domain)
+            owner = entra.resolve_tenant(EntraEndpoints.from_settings(settings), domain)
         except InvalidInput:
             out.append(f"domain {domain} is not a verified domain of any Entra tenant; its users' emails are unverified there")
             continue
@@ -226,7 +230,7 @@ def _domain_claims(settings: Settings, account: Account) -> list[str]:
     return out
 
 
-def update(api: KeycloakApi, settings: Settings, account: Account, *, dry_run: bool = False) -> Result:
+def update(api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool = False) -> Result:
     """Converge one existing account to ``account`` (stage, pilot list, metadata, secret)."""
     snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
     plan = plan_account(api, settings, account, snapshot)
@@ -235,7 +239,7 @@ def update(api: KeycloakApi, settings: Settings, account: Account, *, dry_run: b
     return Result(account=account, plan=plan, applied=not dry_run)
 
 
-def set_stage(api: KeycloakApi, settings: Settings, account_id: str, stage: Stage, *, dry_run: bool = False) -> Result:
+def set_stage(api: KeycloakRepository, settings: Settings, account_id: str, stage: Stage, *, dry_run: bool = False) -> Result:
     """Move an account between pilot, live and disabled. ``disabled`` turns the IdP off;
     password logins of the account's users are untouched."""
     record = load(api, account_id)
@@ -249,7 +253,7 @@ def set_stage(api: KeycloakApi, settings: Settings, account_id: str, stage: Stag
     return result
 
 
-def pilot_add(api: KeycloakApi, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
+def pilot_add(api: KeycloakRepository, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
     """Put test users on the pilot list; warns about the new ones that cannot sign in yet."""
     added = [validation.email(e) for e in emails]
     account = load(api, account_id).settings()
@@ -259,7 +263,7 @@ def pilot_add(api: KeycloakApi, settings: Settings, account_id: str, emails: lis
     return result
 
 
-def pilot_remove(api: KeycloakApi, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
+def pilot_remove(api: KeycloakRepository, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
     drop = {validation.email(e) for e in emails}
     account = load(api, account_id).settings()
     unknown = sorted(drop - set(account.pilot))
@@ -269,7 +273,7 @@ def pilot_remove(api: KeycloakApi, settings: Settings, account_id: str, emails: 
 
 
 def rotate_secret(
-    api: KeycloakApi,
+    api: KeycloakRepository,
     settings: Settings,
     account_id: str,
     secret: str,
@@ -285,7 +289,7 @@ def rotate_secret(
     account = load(api, account_id).settings()
     new = account.with_changes(client_secret=SecretStr(clean), secret_expires=expiry)
     if check_secret:
-        entra_check.prove_secret(settings, account.tenant_id, account.client_id, clean)
+        entra.prove_secret(EntraEndpoints.from_settings(settings), account.tenant_id, account.client_id, clean)
     result = update(api, settings, new, dry_run=dry_run)
     warn_unsent_secrets(settings, result.plan)
     if daemon_secret_files(result.plan) and not dry_run:
@@ -293,7 +297,7 @@ def rotate_secret(
     return result
 
 
-def delete(api: KeycloakApi, settings: Settings, account_id: str, *, dry_run: bool = False) -> Plan:
+def delete(api: KeycloakRepository, settings: Settings, account_id: str, *, dry_run: bool = False) -> Plan:
     """Plan (and unless ``dry_run`` apply) the removal of the account's SSO and of
     apsis-sync's copy of its secret."""
     account_id = validation.account_id(account_id)
@@ -313,18 +317,18 @@ class MemberChange:
     outcome: str  # added | already-member | removed | not-member | no-user
 
 
-def _org_id(api: KeycloakApi, account_id: str) -> str:
+def _org_id(api: KeycloakRepository, account_id: str) -> str:
     return load(api, account_id).org_id
 
 
-def _user_for(api: KeycloakApi, email: str) -> dict[str, Any] | None:
+def _user_for(api: KeycloakRepository, email: str) -> dict[str, Any] | None:
     users = api.users_by_email(validation.email(email))
     if len(users) > 1:
         raise Conflict(f"more than one user has email {email}")
     return users[0] if users else None
 
 
-def members_add(api: KeycloakApi, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
+def members_add(api: KeycloakRepository, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
     """Add existing users (by email) to the account. Unknown emails fail the whole call
     before anything changes."""
     for email in emails:
@@ -348,7 +352,7 @@ def members_add(api: KeycloakApi, account_id: str, emails: list[str], *, dry_run
     return out
 
 
-def members_add_from_domains(api: KeycloakApi, account_id: str, *, dry_run: bool = False) -> list[MemberChange]:
+def members_add_from_domains(api: KeycloakRepository, account_id: str, *, dry_run: bool = False) -> list[MemberChange]:
     """Add every realm user whose email is in one of the account's domains."""
     record = load(api, account_id)
     members = {m["id"] for m in api.members(record.org_id)}
@@ -365,7 +369,7 @@ def members_add_from_domains(api: KeycloakApi, account_id: str, *, dry_run: bool
     return out
 
 
-def members_remove(api: KeycloakApi, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
+def members_remove(api: KeycloakRepository, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
     """Remove users from the account and drop their link to its IdP, so their next SSO
     login is refused; their APSIS One user and password stay."""
     clean = [validation.email(e) for e in emails]
@@ -380,11 +384,11 @@ def members_remove(api: KeycloakApi, account_id: str, emails: list[str], *, dry_
             continue
         if not dry_run:
             api.remove_member(org_id, user["id"])
-            api.call("DELETE", f"users/{user['id']}/federated-identity/{alias}", missing_ok=True)
+            api.unlink_user(user["id"], alias)
         out.append(MemberChange(email, user["id"], "removed"))
     return out
 
 
-def members_list(api: KeycloakApi, account_id: str) -> list[dict[str, Any]]:
+def members_list(api: KeycloakRepository, account_id: str) -> list[dict[str, Any]]:
     org_id = _org_id(api, account_id)
     return list(api.members(org_id))

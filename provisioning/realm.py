@@ -15,9 +15,9 @@ from typing import Any
 
 from provisioning import templates
 from apsis_core.errors import InvalidInput
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.plan import Change, FieldChange, Plan, diff, merge
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 
 OWN_KEYS = {"authenticationFlows", "clients", "serviceAccountRoles", "userProfile", "flowCopies", "browserFlow"}
 
@@ -37,7 +37,7 @@ def render_realm(settings: Settings) -> dict[str, Any]:
     return templates.render_file(settings.templates_dir, "realm.json", values)
 
 
-def plan_realm(api: KeycloakApi, settings: Settings) -> Plan:
+def plan_realm(api: KeycloakRepository, settings: Settings) -> Plan:
     desired = render_realm(settings)
     plan = Plan()
     current = api.get_realm()
@@ -68,11 +68,11 @@ def plan_realm(api: KeycloakApi, settings: Settings) -> Plan:
     return plan
 
 
-def _require_providers(api: KeycloakApi, desired: dict[str, Any]) -> None:
+def _require_providers(api: KeycloakRepository, desired: dict[str, Any]) -> None:
     """Fail before changing anything when the server lacks an authenticator a flow needs."""
     needed = {e["authenticator"] for f in desired.get("authenticationFlows", []) for e in f.get("authenticationExecutions", [])}
     needed |= {new for copy in desired.get("flowCopies", []) for new in copy.get("replace", {}).values()}
-    available = {p["id"] for p in api.call("GET", "admin/realms/master/authentication/authenticator-providers")}
+    available = {p["id"] for p in api.authenticator_providers()}
     missing = sorted(needed - available)
     if missing:
         raise InvalidInput(
@@ -80,7 +80,7 @@ def _require_providers(api: KeycloakApi, desired: dict[str, Any]) -> None:
         )
 
 
-def _plan_user_profile(api: KeycloakApi, desired: dict[str, Any], exists: bool) -> Plan:
+def _plan_user_profile(api: KeycloakRepository, desired: dict[str, Any], exists: bool) -> Plan:
     plan = Plan()
     if not desired:
         return plan
@@ -94,7 +94,7 @@ def _plan_user_profile(api: KeycloakApi, desired: dict[str, Any], exists: bool) 
     return plan
 
 
-def _plan_flow(api: KeycloakApi, flow: dict[str, Any], exists: bool) -> Plan:
+def _plan_flow(api: KeycloakRepository, flow: dict[str, Any], exists: bool) -> Plan:
     plan = Plan()
     alias = flow["alias"]
     wanted = [(e["authenticator"], e["requirement"]) for e in flow.get("authenticationExecutions", [])]
@@ -123,7 +123,7 @@ def _plan_flow(api: KeycloakApi, flow: dict[str, Any], exists: bool) -> Plan:
     return plan
 
 
-def _plan_flow_copy(api: KeycloakApi, copy: dict[str, Any], exists: bool) -> Plan:
+def _plan_flow_copy(api: KeycloakRepository, copy: dict[str, Any], exists: bool) -> Plan:
     """A flow that is Keycloak's own (``from``, e.g. the built-in ``browser``) with some
     authenticators replaced by ours. Copying keeps every other step exactly Keycloak's (cookie,
     identity-provider redirector, passwords, conditional OTP and passkeys); drift is an
@@ -151,7 +151,7 @@ def _plan_flow_copy(api: KeycloakApi, copy: dict[str, Any], exists: bool) -> Pla
     return plan
 
 
-def _replace_authenticators(api: KeycloakApi, alias: str, replace: dict[str, str]) -> None:
+def _replace_authenticators(api: KeycloakRepository, alias: str, replace: dict[str, str]) -> None:
     """Put each ``new`` authenticator where ``old`` is (same subflow, same requirement), then
     remove ``old``. Each step re-reads the flow, so an interrupted run is completed by the next."""
     for old, new in replace.items():
@@ -168,7 +168,7 @@ def _replace_authenticators(api: KeycloakApi, alias: str, replace: dict[str, str
             api.delete_execution(execution["id"])
 
 
-def _with_parents(api: KeycloakApi, alias: str) -> list[tuple[dict[str, Any], str]]:
+def _with_parents(api: KeycloakRepository, alias: str) -> list[tuple[dict[str, Any], str]]:
     """Every execution of a flow (depth first, as Keycloak lists them) with the alias of the
     (sub)flow it sits in: a subflow's entry names it (``displayName``) and its executions
     follow one level deeper."""
@@ -183,7 +183,7 @@ def _with_parents(api: KeycloakApi, alias: str) -> list[tuple[dict[str, Any], st
     return out
 
 
-def _plan_browser_flow_binding(api: KeycloakApi, realm: str, alias: str, current: dict[str, Any]) -> Plan:
+def _plan_browser_flow_binding(api: KeycloakRepository, realm: str, alias: str, current: dict[str, Any]) -> Plan:
     """Bind the login page's flow once it exists (a realm update naming a missing flow fails)."""
     plan = Plan()
     if current.get("browserFlow") != alias:
@@ -192,14 +192,14 @@ def _plan_browser_flow_binding(api: KeycloakApi, realm: str, alias: str, current
     return plan
 
 
-def _set_requirements(api: KeycloakApi, alias: str, wanted: list[tuple[str, str]]) -> None:
+def _set_requirements(api: KeycloakRepository, alias: str, wanted: list[tuple[str, str]]) -> None:
     executions = [e for e in api.executions(alias) if e.get("level", 0) == 0]
     for execution, (_, requirement) in zip(executions, wanted, strict=True):
         if execution.get("requirement") != requirement:
             api.update_execution(alias, {**execution, "requirement": requirement})
 
 
-def _plan_client(api: KeycloakApi, client: dict[str, Any], exists: bool) -> Plan:
+def _plan_client(api: KeycloakRepository, client: dict[str, Any], exists: bool) -> Plan:
     plan = Plan()
     client_id = client["clientId"]
     mappers = client.get("protocolMappers", [])
@@ -239,7 +239,7 @@ def _plan_client(api: KeycloakApi, client: dict[str, Any], exists: bool) -> Plan
 
 
 def _plan_service_account_roles(
-    api: KeycloakApi, client_id: str, by_client: dict[str, list[str]], exists: bool
+    api: KeycloakRepository, client_id: str, by_client: dict[str, list[str]], exists: bool
 ) -> Plan:
     plan = Plan()
     for role_client_id, role_names in by_client.items():

@@ -22,7 +22,7 @@ from typing import Any
 
 from apsis_core.account import Account, AccountRecord, idp_alias
 from provisioning.accounts import Snapshot
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.onboarding import load
 
 EVENTS_SCAN = 5000
@@ -102,15 +102,15 @@ def _status(org: dict[str, Any], idp: dict[str, Any] | None) -> AccountStatus:
     return AccountStatus(AccountRecord.parse(org, idp))
 
 
-def _with_counts(api: KeycloakApi, status: AccountStatus) -> AccountStatus:
+def _with_counts(api: KeycloakRepository, status: AccountStatus) -> AccountStatus:
     return replace(
         status,
         members=api.members_count(status.record.org_id),
-        linked_users=int(api.call("GET", "users/count", params={"idpAlias": idp_alias(status.account.id)})),
+        linked_users=api.linked_users_count(status.record.idp_alias),
     )
 
 
-def _sso_logins(api: KeycloakApi, events_scan: int) -> Iterator[tuple[str, str | None, datetime]]:
+def _sso_logins(api: KeycloakRepository, events_scan: int) -> Iterator[tuple[str, str | None, datetime]]:
     """(IdP alias, user id, time) of the brokered LOGIN events among the newest
     ``events_scan``, newest first; a page is only read when the caller asks for more."""
     first = 0
@@ -126,7 +126,7 @@ def _sso_logins(api: KeycloakApi, events_scan: int) -> Iterator[tuple[str, str |
         first += size
 
 
-def last_sso_logins(api: KeycloakApi, aliases: set[str], events_scan: int = EVENTS_SCAN) -> dict[str, datetime]:
+def last_sso_logins(api: KeycloakRepository, aliases: set[str], events_scan: int = EVENTS_SCAN) -> dict[str, datetime]:
     """Newest successful SSO login per IdP alias among the newest ``events_scan`` LOGIN events."""
     found: dict[str, datetime] = {}
     if not aliases:
@@ -139,11 +139,11 @@ def last_sso_logins(api: KeycloakApi, aliases: set[str], events_scan: int = EVEN
     return found
 
 
-def linked_users(api: KeycloakApi, account_id: str, events_scan: int = EVENTS_SCAN) -> tuple[list[LinkedUser], datetime | None]:
+def linked_users(api: KeycloakRepository, account_id: str, events_scan: int = EVENTS_SCAN) -> tuple[list[LinkedUser], datetime | None]:
     """Every user linked to the account's IdP with their last SSO login through it (most
     recent first, then never-seen ones by email), and the account's last SSO login."""
     alias = idp_alias(account_id)
-    users = list(api.paged("users", {"idpAlias": alias, "briefRepresentation": "true"}))
+    users = list(api.linked_users(alias))
     last: dict[str, datetime] = {}
     newest: datetime | None = None
     if events_scan:
@@ -165,7 +165,7 @@ def linked_users(api: KeycloakApi, account_id: str, events_scan: int = EVENTS_SC
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def list_accounts(api: KeycloakApi, *, counts: bool = True, events_scan: int = EVENTS_SCAN) -> list[AccountStatus]:
+def list_accounts(api: KeycloakRepository, *, counts: bool = True, events_scan: int = EVENTS_SCAN) -> list[AccountStatus]:
     """Every account the tool manages, sorted by id."""
     snapshot = Snapshot.load(api)
     statuses = [_status(org, snapshot.idps.get(idp_alias(alias))) for alias, org in sorted(snapshot.managed().items())]
@@ -178,12 +178,12 @@ def list_accounts(api: KeycloakApi, *, counts: bool = True, events_scan: int = E
     return out
 
 
-def show_account(api: KeycloakApi, account_id: str, *, events_scan: int = EVENTS_SCAN) -> AccountStatus:
+def show_account(api: KeycloakRepository, account_id: str, *, events_scan: int = EVENTS_SCAN) -> AccountStatus:
     status = _with_counts(api, AccountStatus(load(api, account_id)))
     linked, newest = linked_users(api, status.record.id, events_scan)
     return replace(status, last_sso_login=newest, linked=linked)
 
 
-def linked_user_ids(api: KeycloakApi, account_id: str) -> set[str]:
+def linked_user_ids(api: KeycloakRepository, account_id: str) -> set[str]:
     """Ids of users linked to the account's IdP (one paged listing)."""
-    return {u["id"] for u in api.paged("users", {"idpAlias": idp_alias(account_id), "briefRepresentation": "true"})}
+    return {u["id"] for u in api.linked_users(idp_alias(account_id))}

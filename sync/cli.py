@@ -6,20 +6,15 @@ Kubernetes probe can branch on. Secrets are never taken from the command line.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import SecretStr
 
-from provisioning.cli_context import AppContext, dry_run_option, env_file_option, output_option
-from provisioning.cli_failures import ApsisCli
-from apsis_core.errors import ApsisSsoError, InvalidInput
+from apsis_core.cli import ApsisCli, AppContext, dry_run_option, env_file_option, output_option
+from apsis_core.errors import ApsisError, InvalidInput
 from sync.logs import LEVELS as LOG_LEVELS
 
 if TYPE_CHECKING:
@@ -56,9 +51,10 @@ class SyncContext(AppContext):
 
     def sync_settings(self) -> SyncSettings:
         if self._sync_settings is None:
+            from apsis_core.settings import load_settings
             from sync.settings import SyncSettings
 
-            self._sync_settings = self.load_settings(SyncSettings, "APSIS_SYNC_")
+            self._sync_settings = load_settings(SyncSettings, self.env_file)
         return self._sync_settings
 
     def runtime(self) -> Runtime:
@@ -194,8 +190,8 @@ def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, outpu
       apsis-sync status
       apsis-sync status --account acme -o json
     """
-    from provisioning import output, validation
-    from apsis_core.errors import ApsisSsoError, NotFound
+    from apsis_core import output, validation
+    from apsis_core.errors import NotFound
     from sync import status as report
     from sync.accounts import Shard, managed
     from sync.state import StateStore
@@ -207,9 +203,9 @@ def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, outpu
     keycloak_error = None
     try:
         listed = managed(ctx.api())
-    except ApsisSsoError as exc:
+    except ApsisError as exc:
         if state is None:
-            exc.args = (f"{exc}; and there is no state database at {settings.database} to answer from",)
+            exc.message = f"{exc.message}; and there is no state database at {settings.database} to answer from"
             raise
         listed, keycloak_error = None, str(exc)
         output.warn(f"{exc}: showing the state database only (accounts created or deleted since are not reflected)")
@@ -285,7 +281,9 @@ def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run
       apsis-sync secret set acme --from-file - < acme.secret
       apsis-sync secret set acme --from-file acme.secret --dry-run
     """
-    from provisioning import secret_files, validation
+    from pydantic import SecretStr
+
+    from apsis_core import secret_files, validation
     from sync.accounts import load
     from sync.secrets import DirectorySecrets
 
@@ -300,7 +298,7 @@ def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run
                 f"this secret does not match account {account_id}'s recorded secret (hint {account.secret_hint!r}); "
                 "rotate it with apsis-sso first"
             )
-    except ApsisSsoError as exc:
+    except ApsisError as exc:
         if isinstance(exc, InvalidInput):
             raise
         warning = f"not checked against Keycloak ({exc})"
@@ -315,21 +313,6 @@ def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run
 
 
 def _read_secret(from_file: str | None) -> str:
-    from apsis_core import validation
+    from apsis_core.secret_input import SecretOptions, read_secret
 
-    if from_file == "-":
-        value = sys.stdin.read()
-    elif from_file:
-        try:
-            value = Path(from_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {from_file}: {exc.strerror}") from None
-    elif os.environ.get("APSIS_SYNC_CLIENT_SECRET"):
-        value = os.environ["APSIS_SYNC_CLIENT_SECRET"]
-    elif sys.stdin.isatty():
-        value = getpass.getpass("Client secret: ")
-        if getpass.getpass("Again: ") != value:
-            raise InvalidInput("the two entries differ")
-    else:
-        raise InvalidInput("no secret given: use --from-file PATH, APSIS_SYNC_CLIENT_SECRET or a terminal prompt")
-    return validation.client_secret(value.strip())
+    return read_secret(from_file, None, SecretOptions("--from-file", "APSIS_SYNC_CLIENT_SECRET"))

@@ -28,18 +28,18 @@ from typing import Any
 
 import schedule
 
-from apsis_core.errors import EX_FAILURE, EX_TEMPFAIL, ApsisSsoError, is_temporary
-from provisioning.keycloak_api import KeycloakApi
-from provisioning.settings import Settings
+from apsis_core.errors import EX_FAILURE, EX_TEMPFAIL, ApsisError, is_temporary
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.settings import Settings
 from sync import deprovision, expiry, guard, resync
 from apsis_core.account import AccountRecord
+from apsis_core.entra import EntraEndpoints
 from sync.accounts import Shard, managed, select
 from sync.deprovision import Action, Plan, Restored
 from sync.graph_client import (
     DeltaRound,
     DeltaTokenExpired,
     GraphClient,
-    GraphEndpoints,
     GraphFailure,
     PasswordCredential,
     RetryPolicy,
@@ -75,12 +75,12 @@ class Runtime:
     secrets: SecretSource
     notifier: Notifier
     metrics: SyncMetrics
-    api_factory: Callable[[], KeycloakApi]
+    api_factory: Callable[[], KeycloakRepository]
     sleep: Sleep = asyncio.sleep
     today: Callable[[], date] = date.today
     stop: threading.Event = field(default_factory=threading.Event)
     health: Health = field(default_factory=lambda: Health(300))
-    _apis: "queue.SimpleQueue[KeycloakApi]" = field(default_factory=queue.SimpleQueue)
+    _apis: "queue.SimpleQueue[KeycloakRepository]" = field(default_factory=queue.SimpleQueue)
 
     @classmethod
     def build(cls, settings: Settings, sync: SyncSettings, **overrides: Any) -> "Runtime":
@@ -91,13 +91,13 @@ class Runtime:
             secrets=overrides.pop("secrets", None) or DirectorySecrets(sync.secrets_path),
             notifier=overrides.pop("notifier", None) or Notifier(sync),
             metrics=overrides.pop("metrics", None) or SyncMetrics(),
-            api_factory=overrides.pop("api_factory", None) or (lambda: KeycloakApi.for_tooling(settings)),
+            api_factory=overrides.pop("api_factory", None) or (lambda: KeycloakRepository.for_tooling(settings)),
             health=overrides.pop("health", None) or Health(sync.interval_seconds),
             **overrides,
         )
 
     @contextmanager
-    def api(self) -> Iterator[KeycloakApi]:
+    def api(self) -> Iterator[KeycloakRepository]:
         """A Keycloak client for this thread's work; clients (and their tokens) are reused."""
         try:
             api = self._apis.get_nowait()
@@ -109,13 +109,8 @@ class Runtime:
             self._apis.put(api)
 
     @property
-    def endpoints(self) -> GraphEndpoints:
-        return GraphEndpoints(
-            authority=self.settings.entra_authority,
-            graph_base_url=self.settings.graph_base_url,
-            ca_bundle=self.settings.entra_ca_bundle,
-            timeout=self.sync.graph_timeout,
-        )
+    def endpoints(self) -> EntraEndpoints:
+        return EntraEndpoints.from_settings(self.settings, timeout=self.sync.graph_timeout)
 
     @property
     def limits(self) -> guard.GuardLimits:
@@ -282,14 +277,14 @@ class _Progress:
     full_listing: bool = False
 
 
-def sync_account(rt: Runtime, api: KeycloakApi, account: AccountRecord, dry_run: bool = False) -> AccountResult:
+def sync_account(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool = False) -> AccountResult:
     """One account, inside its own error boundary; the run is recorded in the state whatever happened."""
     started = time.monotonic()
     result = AccountResult(account.id)
     progress = _Progress()
     try:
         _sync(rt, api, account, dry_run, result, progress)
-    except ApsisSsoError as exc:  # Keycloak said no or is gone: one line, no trace
+    except ApsisError as exc:  # Keycloak said no or is gone: one line, no trace
         result.fail(str(exc), temporary=is_temporary(exc))
     except Exception as exc:  # noqa: BLE001 - one account's bug must not stop the others
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
@@ -324,7 +319,7 @@ def sync_account(rt: Runtime, api: KeycloakApi, account: AccountRecord, dry_run:
     return result
 
 
-def _sync(rt: Runtime, api: KeycloakApi, account: AccountRecord, dry_run: bool, result: AccountResult,
+def _sync(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool, result: AccountResult,
           progress: _Progress) -> None:
     st = rt.state.account(account.id)
     secret = rt.secrets.get(account.id)
@@ -395,7 +390,7 @@ def _sync(rt: Runtime, api: KeycloakApi, account: AccountRecord, dry_run: bool, 
     _check_expiry(rt, account, read.credentials, dry_run, result)
 
 
-def _resume(rt: Runtime, api: KeycloakApi, account: AccountRecord, dry_run: bool, result: AccountResult) -> None:
+def _resume(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool, result: AccountResult) -> None:
     """Deactivations an earlier run started and did not finish come first (before Graph is
     read: they need Keycloak only, and a half-done user must not wait for Entra)."""
     if dry_run:
@@ -410,7 +405,7 @@ def _resume(rt: Runtime, api: KeycloakApi, account: AccountRecord, dry_run: bool
                                                                             "users": [a.user_id for a in result.resumed]})
 
 
-def _guarded(rt: Runtime, api: KeycloakApi, account: AccountRecord, plan: Plan, allowance: int, dry_run: bool,
+def _guarded(rt: Runtime, api: KeycloakRepository, account: AccountRecord, plan: Plan, allowance: int, dry_run: bool,
              result: AccountResult) -> bool:
     """True when the guard holds the plan back (and, unless dry, quarantines the account)."""
     count = plan.deactivating
@@ -597,7 +592,7 @@ def serve(
         started = time.monotonic()
         try:
             report = run_once(rt, only, shard, dry_run)
-        except ApsisSsoError as exc:
+        except ApsisError as exc:
             log.error("cycle failed", extra={"error": str(exc)})
             rt.metrics.cycles.labels("failed").inc()
             rt.health.cycle_failed(str(exc), time.monotonic() - started)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
 from apsis_core.contract import DISABLED_AT_KEY, DISABLED_BY_KEY, DISABLED_REASON_KEY, SYNC_DAEMON, ActionKind
 from sync.graph_client import DeltaRound, EntraUser
@@ -140,7 +140,7 @@ def disabled_by_us(user: dict[str, Any]) -> bool:
     return SYNC_DAEMON in ((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [])
 
 
-def plan_incremental(api: KeycloakApi, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
+def plan_incremental(api: KeycloakRepository, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
     """Changes since the stored delta link: removed or disabled users are deactivated; users
     we deactivated who reappear enabled are reported."""
     plan = Plan()
@@ -179,7 +179,7 @@ def _came_back(state: StateStore, account: AccountRecord, item: EntraUser, known
     return Restored(done.user_id, done.email, item.oid, how)
 
 
-def apply(api: KeycloakApi, account: AccountRecord, actions: list[Action], state: StateStore) -> int:
+def apply(api: KeycloakRepository, account: AccountRecord, actions: list[Action], state: StateStore) -> int:
     """Carry out the plan; returns how many actions were done. Each action's intent is stored
     before its first write and cleared with its record, so wherever the process dies, the
     next cycle's ``resume`` finishes that action (and re-reads the changes for the rest)."""
@@ -191,7 +191,7 @@ def apply(api: KeycloakApi, account: AccountRecord, actions: list[Action], state
     return done
 
 
-def resume(api: KeycloakApi, account: AccountRecord, state: StateStore) -> list[Action]:
+def resume(api: KeycloakRepository, account: AccountRecord, state: StateStore) -> list[Action]:
     """Finish the deactivations an earlier run started and did not record (it was killed,
     or Keycloak went away midway). The guard judged them when they were planned."""
     finished: list[Action] = []
@@ -202,7 +202,7 @@ def resume(api: KeycloakApi, account: AccountRecord, state: StateStore) -> list[
     return finished
 
 
-def _carry_out(api: KeycloakApi, account: AccountRecord, action: Action, state: StateStore) -> bool:
+def _carry_out(api: KeycloakRepository, account: AccountRecord, action: Action, state: StateStore) -> bool:
     """Every step is idempotent, so a repeat after a crash completes what is missing."""
     user = api.user(action.user_id)
     if user is None:  # deleted from Keycloak meanwhile: nothing left to deactivate
@@ -221,7 +221,7 @@ def _carry_out(api: KeycloakApi, account: AccountRecord, action: Action, state: 
     return True
 
 
-def _disable(api: KeycloakApi, account: AccountRecord, action: Action, user: dict[str, Any]) -> None:
+def _disable(api: KeycloakRepository, account: AccountRecord, action: Action, user: dict[str, Any]) -> None:
     if user.get("enabled", True):  # not yet (or re-enabled by hand since): disable and mark, in one PUT
         # A PUT replaces attributes as a whole: start from what is there.
         body = {k: v for k, v in user.items() if k not in ("federatedIdentities", "access", "credentials")}
@@ -237,7 +237,7 @@ def _disable(api: KeycloakApi, account: AccountRecord, action: Action, user: dic
     api.logout_user(action.user_id)
 
 
-def _remove_membership(api: KeycloakApi, account: AccountRecord, action: Action) -> None:
+def _remove_membership(api: KeycloakRepository, account: AccountRecord, action: Action) -> None:
     api.remove_member(account.org_id, action.user_id)
-    api.call("DELETE", f"users/{action.user_id}/federated-identity/{account.idp_alias}", missing_ok=True)
+    api.unlink_user(action.user_id, account.idp_alias)
     api.logout_user(action.user_id)

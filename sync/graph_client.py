@@ -1,8 +1,9 @@
 """Microsoft Graph, read with one account's own app registration.
 
-msgraph-sdk over httpx for Graph, azure-identity (aiohttp) for the client-credentials token
-from the tenant-specific authority. Both the authority and the Graph base URL come from
-settings, so national clouds and the test emulator work the same way as the public cloud.
+msgraph-sdk over httpx for Graph; the token, the endpoints, the TLS setup and the meaning
+of Entra's refusals come from the one path to Entra, ``apsis_core.entra`` (azure-identity's
+client-credentials token from the tenant-specific authority). The authority and the Graph
+base URL are settings, so national clouds and the test emulator work like the public cloud.
 
 Retries are ours, not the SDK's: the SDK's retry handler sleeps on its own clock and cannot
 be observed, while the daemon must honour ``Retry-After`` exactly, cap how long one account
@@ -16,18 +17,13 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
-import re
-import ssl
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 from kiota_abstractions.api_error import APIError
@@ -43,7 +39,9 @@ from msgraph.generated.users.delta.delta_request_builder import DeltaRequestBuil
 from msgraph_core import GraphClientFactory
 from pydantic import SecretStr
 
-from apsis_core.errors import EX_USAGE, ApsisSsoError, TemporaryFailure
+from apsis_core import entra
+from apsis_core.entra import EntraEndpoints, RefusalKind
+from apsis_core.errors import EX_USAGE, ApsisError, TemporaryFailure
 
 USER_SELECT = ["id", "accountEnabled", "mail", "userPrincipalName"]
 T = TypeVar("T")
@@ -54,7 +52,7 @@ Sleep = Callable[[float], Awaitable[None]]
 # -- errors ---------------------------------------------------------------------------
 
 
-class GraphFailure(ApsisSsoError):
+class GraphFailure(ApsisError):
     """Base: the message is one line an operator can act on."""
 
 
@@ -91,7 +89,7 @@ class TokenRejected(GraphFailure):
 
     exit_code = EX_USAGE
 
-    def __init__(self, message: str, aadsts: int | None, kind: str) -> None:
+    def __init__(self, message: str, aadsts: int | None, kind: RefusalKind) -> None:
         super().__init__(message)
         self.aadsts = aadsts
         self.kind = kind
@@ -198,50 +196,12 @@ def retry_after_seconds(headers: Any) -> float | None:
 # -- client ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GraphEndpoints:
-    """Where Entra and Graph live (public cloud, a national cloud, or the emulator)."""
-
-    authority: str
-    graph_base_url: str
-    ca_bundle: Path | None = None
-    timeout: float = 60.0
-
-    @property
-    def graph_host(self) -> str:
-        return urlsplit(self.graph_base_url).hostname or ""
-
-    @property
-    def scope(self) -> str:
-        parts = urlsplit(self.graph_base_url)
-        return f"{parts.scheme}://{parts.netloc}/.default"
-
-
-class StaticTokenCredential(AsyncTokenCredential):
-    """A fixed bearer token: for replaying cassettes, where no token endpoint exists."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self._token, int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aexit__(self, *args: Any) -> None:
-        return None
-
-
-_AADSTS = re.compile(r"AADSTS(\d+)")
-
-
 class GraphClient:
     """Graph as one account's app registration sees it. Use as an async context manager."""
 
     def __init__(
         self,
-        endpoints: GraphEndpoints,
+        endpoints: EntraEndpoints,
         tenant_id: str,
         client_id: str,
         secret: SecretStr | None = None,
@@ -257,23 +217,11 @@ class GraphClient:
         if credential is None:
             if secret is None:
                 raise ValueError("a client secret or a credential is required")
-            from azure.identity.aio import ClientSecretCredential
-
-            credential = ClientSecretCredential(
-                tenant_id,
-                client_id,
-                secret.get_secret_value(),
-                authority=endpoints.authority,
-                disable_instance_discovery=True,
-                connection_verify=str(endpoints.ca_bundle) if endpoints.ca_bundle else True,
-                retry_total=0,  # azure-core would retry on its own clock; our policy retries the call
-            )
+            # azure-core would retry on its own clock; our policy retries the call
+            credential = entra.client_secret_credential(endpoints, tenant_id, client_id, secret.get_secret_value())
         self._credential = credential
-        verify: ssl.SSLContext | bool = True
-        if endpoints.ca_bundle:
-            verify = ssl.create_default_context(cafile=str(endpoints.ca_bundle))
         self._http = GraphClientFactory.create_with_default_middleware(
-            client=httpx.AsyncClient(verify=verify, timeout=endpoints.timeout),
+            client=httpx.AsyncClient(verify=endpoints.ssl_context, timeout=endpoints.timeout),
             options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False)},
         )
         auth = AzureIdentityAuthenticationProvider(
@@ -368,13 +316,13 @@ class GraphClient:
                 return await make()
             except APIError as exc:
                 status = exc.response_status_code or 0
-                if not _retryable(status):
+                if not entra.retryable(status):
                     raise self._map_api_error(what, exc) from None
                 reason = "throttled" if status == 429 else "server_error"
                 await self._retry(f"Graph {what}", reason, status, exc.response_headers, attempt)
             except ClientAuthenticationError as exc:
                 status = getattr(getattr(exc, "response", None), "status_code", None) or 0
-                if not _retryable(status):  # a verdict on our credentials, not a busy endpoint
+                if not entra.retryable(status):  # a verdict on our credentials, not a busy endpoint
                     raise self._token_error(exc) from None
                 reason = "token_throttled" if status == 429 else "token_server_error"
                 headers = getattr(exc.response, "headers", None)
@@ -383,7 +331,7 @@ class GraphClient:
                 await self._retry(f"Graph at {self.endpoints.graph_host}", "transport", 0, None, attempt,
                                   f"is unreachable ({type(exc).__name__})")
             except (ServiceRequestError, ServiceResponseError) as exc:
-                await self._retry(f"Entra at {urlsplit(self.endpoints.authority).hostname}", "transport", 0, None,
+                await self._retry(f"Entra at {self.endpoints.authority_host}", "transport", 0, None,
                                   attempt, f"is unreachable for tenant {self.tenant_id} ({type(exc).__name__})")
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -428,25 +376,16 @@ class GraphClient:
         )
 
     def _token_error(self, exc: ClientAuthenticationError) -> GraphFailure:
-        text = str(exc.message or exc)
-        match = _AADSTS.search(text)
-        code = int(match.group(1)) if match else None
-        if code is None:  # no AADSTS verdict: the token endpoint failed, not our credentials
+        codes = entra.aadsts_codes(str(exc.message or exc))
+        if not codes:  # no AADSTS verdict: the token endpoint failed, not our credentials
             return GraphUnavailable(
-                f"Entra at {urlsplit(self.endpoints.authority).hostname} gave no token for tenant "
+                f"Entra at {self.endpoints.authority_host} gave no token for tenant "
                 f"{self.tenant_id} (no AADSTS code in the answer)"
             )
-        kind = {7000222: "expired", 7000215: "invalid"}.get(code or 0, "other")
-        meaning = {
-            "expired": "the client secret has expired",
-            "invalid": "the client secret is wrong or was removed",
-        }.get(kind, "the credentials were refused")
+        code = codes[0]
+        refused = entra.refusal(code)
         where = f"app {self.client_id} in tenant {self.tenant_id}"
-        return TokenRejected(f"Entra refused a token for {where}: {meaning} (AADSTS{code or '?'})", code, kind)
-
-
-def _retryable(status: int) -> bool:
-    return status == 429 or 500 <= status <= 599
+        return TokenRejected(f"Entra refused a token for {where}: {refused.meaning} (AADSTS{code})", code, refused.kind)
 
 
 def _entra_user(user: Any) -> EntraUser:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
 from apsis_core.contract import QUARANTINE_KEY
 
@@ -53,14 +53,14 @@ def stamp(reason: str) -> str:
     return f"{now} {reason}"
 
 
-def quarantine(api: KeycloakApi, account: AccountRecord, reason: str) -> str:
+def quarantine(api: KeycloakRepository, account: AccountRecord, reason: str) -> str:
     """Set the organization attribute (GET, modify, PUT: a PUT replaces the organization)."""
     value = stamp(reason)
     _set_attribute(api, account.org_id, [value])
     return value
 
 
-def release(api: KeycloakApi, account: AccountRecord) -> str | None:
+def release(api: KeycloakRepository, account: AccountRecord) -> str | None:
     """Remove the quarantine; returns what it said, or None if the account was not quarantined."""
     org = api.organization(account.org_id)
     held = ((org or {}).get("attributes") or {}).get(QUARANTINE_KEY) or []
@@ -70,7 +70,7 @@ def release(api: KeycloakApi, account: AccountRecord) -> str | None:
     return held[0]
 
 
-def _set_attribute(api: KeycloakApi, org_id: str, value: list[str] | None) -> None:
+def _set_attribute(api: KeycloakRepository, org_id: str, value: list[str] | None) -> None:
     org = api.organization(org_id)
     if org is None:
         return

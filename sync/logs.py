@@ -61,7 +61,7 @@ class ScrubSecrets(logging.Filter):
     a record: a last line of defence for libraries we do not control at DEBUG."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from provisioning.secret_input import scrub
+        from apsis_core.secret_input import scrub
 
         message = record.getMessage()
         cleaned = scrub(message)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
 
 
@@ -33,7 +33,7 @@ class Match:
 class Matcher:
     """Matches for one account in one cycle; caches what it reads from Keycloak."""
 
-    def __init__(self, api: KeycloakApi, account: AccountRecord, member_ids: set[str] | None = None) -> None:
+    def __init__(self, api: KeycloakRepository, account: AccountRecord, member_ids: set[str] | None = None) -> None:
         self.api = api
         self.account = account
         self._member_ids = member_ids

@@ -17,7 +17,7 @@ wrong listing cannot cause mass action.
 
 from __future__ import annotations
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
 from sync.deprovision import Plan, Restored, action_for, disabled_by_us
 from sync.graph_client import DeltaRound, EntraUser
@@ -25,7 +25,7 @@ from sync.matching import Match, Matcher
 from sync.state import StateStore
 
 
-def plan_full(api: KeycloakApi, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
+def plan_full(api: KeycloakRepository, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
     plan = Plan()
     listing: dict[str, EntraUser] = {u.oid: u for u in round_.users if not u.removed}
     member_ids = {m["id"] for m in api.members(account.org_id)}
@@ -80,7 +80,7 @@ def plan_full(api: KeycloakApi, account: AccountRecord, round_: DeltaRound, stat
     return plan
 
 
-def _link_oid(api: KeycloakApi, user_id: str, alias: str) -> str | None:
+def _link_oid(api: KeycloakRepository, user_id: str, alias: str) -> str | None:
     for link in api.federated_identities(user_id) or []:
         if link.get("identityProvider") == alias:
             return str(link.get("userId"))

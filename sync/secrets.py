@@ -17,8 +17,8 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from provisioning import secret_files, secret_input
-from apsis_core.errors import EX_USAGE, ApsisSsoError
+from apsis_core import secret_files, secret_input
+from apsis_core.errors import EX_USAGE, ApsisError
 
 
 class SecretSource(Protocol):
@@ -61,7 +61,7 @@ class DirectorySecrets:
         return secret_files.write(self.directory, account_id, secret)
 
 
-class SecretUnavailable(ApsisSsoError):
+class SecretUnavailable(ApsisError):
     """The source exists but could not be read (permissions, I/O): exit code 2."""
 
     exit_code = EX_USAGE

@@ -1,8 +1,8 @@
 """Configuration of the sync daemon: ``APSIS_SYNC_*`` environment variables and ``.env``.
 
-Keycloak, the Entra authority, the Graph base URL and the CA bundle are the provisioning
-settings (``APSIS_SSO_*``), shared with the ``apsis-sso`` CLI so both always talk to the
-same realm and cloud. Only what the daemon alone needs lives here.
+Keycloak, the Entra authority, the Graph base URL and the CA bundle are the shared settings
+(``apsis_core.settings``, ``APSIS_SSO_*``), the same the ``apsis-sso`` CLI reads, so both
+always talk to the same realm and cloud. Only what the daemon alone needs lives here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from apsis_core.settings import read_secret_file
 
 
 def _default_data_dir() -> Path:
@@ -91,10 +93,7 @@ class SyncSettings(BaseSettings):
     @model_validator(mode="after")
     def _read_secret_files(self) -> "SyncSettings":
         if self.smtp_password is None and self.smtp_password_file:
-            try:
-                self.smtp_password = SecretStr(self.smtp_password_file.read_text(encoding="utf-8").strip())
-            except OSError as exc:
-                raise ValueError(f"cannot read secret file {self.smtp_password_file}: {exc.strerror}") from None
+            self.smtp_password = SecretStr(read_secret_file(self.smtp_password_file))
         return self
 
     @property

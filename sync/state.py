@@ -32,7 +32,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from apsis_core.errors import EX_USAGE, ApsisSsoError
+from apsis_core.errors import EX_USAGE, ApsisError
 
 SCHEMA_VERSION = 1
 
@@ -352,7 +352,7 @@ class StateStore:
             )
 
 
-class StateUnavailable(ApsisSsoError):
+class StateUnavailable(ApsisError):
     """The state database cannot be opened or is from a newer version (exit code 2: a
     person must fix the path, the permissions or the version)."""
 

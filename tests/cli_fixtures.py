@@ -24,9 +24,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from provisioning.cli import main
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.links import redirect_uri
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory, TestAccount
 
@@ -186,7 +186,7 @@ def onboarded(accounts: AccountFactory) -> Callable[..., TestAccount]:
 
 
 @pytest.fixture
-def nothing_created(api: KeycloakApi):
+def nothing_created(api: KeycloakRepository):
     """`nothing_created("acme")` asserts Keycloak holds no trace of the account."""
 
     def check(account: str) -> None:
@@ -208,7 +208,7 @@ def isolated_realm(settings: Settings, realm: str) -> Iterator[Settings]:
     try:
         yield own
     finally:
-        KeycloakApi.for_admin(own).call("DELETE", f"admin/realms/{name}", missing_ok=True)
+        KeycloakRepository.for_admin(own).delete_realm()
 
 
 def run_console_script(*args: str, env: dict[str, str | None], input: str | None = None,

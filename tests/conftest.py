@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from devenv.keycloak import KeycloakServer
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.realm import plan_realm
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory, local_settings
 from tests.login_driver import Browser
@@ -53,13 +53,13 @@ def settings(keycloak: KeycloakServer, emulator: EntraEmulator) -> Settings:
 
 @pytest.fixture(scope="session")
 def realm(settings: Settings) -> str:
-    plan_realm(KeycloakApi.for_admin(settings), settings).apply()
+    plan_realm(KeycloakRepository.for_admin(settings), settings).apply()
     return settings.realm
 
 
 @pytest.fixture(scope="session")
-def api(realm: str, settings: Settings) -> KeycloakApi:
-    return KeycloakApi.for_tooling(settings)
+def api(realm: str, settings: Settings) -> KeycloakRepository:
+    return KeycloakRepository.for_tooling(settings)
 
 
 _counter = itertools.count(1)
@@ -72,7 +72,7 @@ def unique() -> str:
 
 
 @pytest.fixture
-def accounts(api: KeycloakApi, settings: Settings, emulator: EntraEmulator, unique: str) -> AccountFactory:
+def accounts(api: KeycloakRepository, settings: Settings, emulator: EntraEmulator, unique: str) -> AccountFactory:
     return AccountFactory(api=api, settings=settings, emulator=emulator, prefix=unique)
 
 

@@ -10,10 +10,13 @@ is recorded, these filters keep credentials out of the files: the ``Authorizatio
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import vcr
+from azure.core.credentials import AccessToken
+from azure.core.credentials_async import AsyncTokenCredential
 
 CASSETTES = Path(__file__).resolve().parent / "cassettes" / "graph"
 FILTERED = "FILTERED"
@@ -49,3 +52,19 @@ def graph_vcr(record_mode: str = "none", library: Path = CASSETTES) -> vcr.VCR:
         before_record_response=scrub_response,
         decode_compressed_response=True,
     )
+
+
+class StaticTokenCredential(AsyncTokenCredential):
+    """A fixed bearer token: for replaying cassettes, where no token endpoint exists."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aexit__(self, *args: Any) -> None:
+        return None

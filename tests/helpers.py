@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from provisioning import onboarding
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.links import redirect_uri
 from apsis_core.account import Account
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 from tests.entra_emulator import EntraEmulator
 
 PASSWORD = "Correct-Horse-7"
@@ -34,7 +34,7 @@ def local_settings(keycloak_url: str, admin_password: str, emulator: EntraEmulat
 
 
 def create_apsis_user(
-    api: KeycloakApi,
+    api: KeycloakRepository,
     email: str,
     *,
     username: str | None = None,
@@ -43,7 +43,7 @@ def create_apsis_user(
     email_verified: bool = True,
 ) -> str:
     """An APSIS One user as they exist before SSO: a password, no link."""
-    user_id = api.call("POST", "users", body={
+    user_id = api.create_user({
         "username": username or email,
         "email": email,
         "firstName": email.split("@")[0].capitalize(),
@@ -55,11 +55,11 @@ def create_apsis_user(
     return str(user_id)
 
 
-def user_count(api: KeycloakApi) -> int:
-    return int(api.call("GET", "users/count"))
+def user_count(api: KeycloakRepository) -> int:
+    return api.users_count()
 
 
-def refusals(api: KeycloakApi, since_ms: int) -> list[dict[str, Any]]:
+def refusals(api: KeycloakRepository, since_ms: int) -> list[dict[str, Any]]:
     """Our refusal events (newest first) recorded at or after ``since_ms``."""
     events = api.events(max=200)
     return [e for e in events if e.get("error") == "apsis_sso_refused" and e.get("time", 0) >= since_ms]
@@ -76,7 +76,7 @@ class TestAccount:
     tenant_id: str
     app_id: str
     secret: str
-    api: KeycloakApi
+    api: KeycloakRepository
     settings: Settings
     emulator: EntraEmulator
     org_id: str = ""
@@ -116,7 +116,7 @@ class TestAccount:
 
 @dataclass
 class AccountFactory:
-    api: KeycloakApi
+    api: KeycloakRepository
     settings: Settings
     emulator: EntraEmulator
     prefix: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from tests.helpers import refusals
 from tests.login_driver import LoginResult
 
@@ -21,12 +21,12 @@ def message(reason: str) -> str:
     raise KeyError(reason)
 
 
-def assert_refused(result: LoginResult, api: KeycloakApi, since: int, reason: str) -> None:
+def assert_refused(result: LoginResult, api: KeycloakRepository, since: int, reason: str) -> None:
     assert not result.ok, f"login was expected to be refused ({reason}) but reached the application"
     assert message(reason) in result.text, result.text[:500]
     reasons = [e.get("details", {}).get("reason") for e in refusals(api, since)]
     assert reason in reasons, reasons
 
 
-def linked_idp_user_ids(api: KeycloakApi, user_id: str, alias: str) -> list[str]:
+def linked_idp_user_ids(api: KeycloakRepository, user_id: str, alias: str) -> list[str]:
     return [f["userId"] for f in api.federated_identities(user_id) if f["identityProvider"] == alias]

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from provisioning.keycloak_api import KeycloakApi
-from provisioning.settings import Settings
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.settings import Settings
 from sync.accounts import Shard
 from sync.daemon import CycleReport, Runtime, run_once
 from sync.metrics import SyncMetrics
@@ -138,7 +138,7 @@ class SyncHarness:
 
 @pytest.fixture
 def sync(
-    api: KeycloakApi, settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+    api: KeycloakRepository, settings: Settings, smtp_server: SmtpServer, tmp_path: Path
 ) -> Iterator[Callable[..., SyncHarness]]:
     """``sync(**settings)`` builds a harness; keyword arguments override ``SyncSettings``
     (``today=`` fixes the date the daemon believes it is)."""
@@ -162,7 +162,7 @@ def sync(
             waits.append(seconds)
 
         rt = Runtime.build(
-            settings, sync_settings, api_factory=lambda: KeycloakApi.for_tooling(settings), sleep=record,
+            settings, sync_settings, api_factory=lambda: KeycloakRepository.for_tooling(settings), sleep=record,
             metrics=SyncMetrics(), **({"today": lambda: today} if today else {}),
         )
         harness = SyncHarness(rt, DirectorySecrets(sync_settings.secrets_path), sync_settings, waits)

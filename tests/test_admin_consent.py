@@ -15,7 +15,7 @@ from tests.login_checks import message
 
 
 def consent_link(api, settings, account_id: str) -> str:
-    account, _, _ = onboarding.load(api, account_id)
+    account = onboarding.load(api, account_id).settings()
     return onboarding.customer_links(settings, account)["admin_consent_url"]
 
 

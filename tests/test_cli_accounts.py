@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from provisioning import onboarding
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import Account
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
 from tests.helpers import PASSWORD, now_ms, refusals, user_count
@@ -294,7 +294,7 @@ def test_rotate_secret_proves_then_swaps_and_logins_keep_working(cli: Cli, onboa
     assert "nothing to change" in again.stdout
 
 
-def _onboard_unchecked(api: KeycloakApi, settings, unique: str, *, tenant: str, client: str) -> str:
+def _onboard_unchecked(api: KeycloakRepository, settings, unique: str, *, tenant: str, client: str) -> str:
     """An account whose app registration or tenant is gone from Entra (onboarded without
     the secret check, as a bulk import would)."""
     account_id = f"{unique}gone"

@@ -17,14 +17,14 @@ from devenv.keycloak import free_port
 from apsis_core.contract import MAPPERS_HASH_KEY
 from provisioning.accounts import Snapshot, plan_account
 from apsis_core.errors import KeycloakError
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import Account
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
 from tests.helpers import PASSWORD, create_apsis_user
 from tests.login_driver import Browser
 
 
-def test_create_builds_the_account_and_prints_what_the_customer_needs(cli: Cli, entra_app, api: KeycloakApi, settings):
+def test_create_builds_the_account_and_prints_what_the_customer_needs(cli: Cli, entra_app, api: KeycloakRepository, settings):
     app: EntraApp = entra_app()
     doc = cli.json(*app.create_args(**{"--tenant-id": app.domain, "--domain": [app.domain, f"mail.{app.domain}"]}))
 
@@ -56,7 +56,7 @@ def test_create_builds_the_account_and_prints_what_the_customer_needs(cli: Cli, 
     assert [m["identityProviderMapper"] for m in api.idp_mappers(f"entra-{app.account}")] == ["apsis-entra-oid-mapper"]
 
 
-def test_a_created_account_lets_its_test_user_sign_in(cli: Cli, entra_app, api: KeycloakApi, settings, emulator):
+def test_a_created_account_lets_its_test_user_sign_in(cli: Cli, entra_app, api: KeycloakRepository, settings, emulator):
     app: EntraApp = entra_app()
     cli.run(*app.create_args())
     email = f"ann@{app.domain}"
@@ -231,7 +231,7 @@ def test_secret_and_entra_refusals_are_one_line_exit_2_and_create_nothing(
     nothing_created(app.account)
 
 
-def _state(api: KeycloakApi, account: str) -> tuple[Any, Any, Any]:
+def _state(api: KeycloakRepository, account: str) -> tuple[Any, Any, Any]:
     alias = f"entra-{account}"
     return api.organization_by_alias(account), api.identity_provider(alias), api.idp_mappers(alias)
 
@@ -362,7 +362,7 @@ def test_a_create_interrupted_midway_is_completed_by_running_it_again(cli: Cli, 
         raise KeycloakError("injected failure: Keycloak went away")
 
     # The third step (linking the IdP to the organization) fails after two have been applied.
-    monkeypatch.setattr(KeycloakApi, "link_organization_idp", fail)
+    monkeypatch.setattr(KeycloakRepository, "link_organization_idp", fail)
     result = cli.run(*app.create_args(), expect=1)
     assert ("stopped after 2 of 4 changes, at create organization-link "
             f"{app.account} <- entra-{app.account}: injected failure") in result.stderr

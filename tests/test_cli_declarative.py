@@ -15,9 +15,9 @@ import yaml
 
 from devenv.keycloak import free_port
 from provisioning import declarative, onboarding
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import Account
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
 
 
@@ -29,8 +29,8 @@ def iso(isolated_realm: Settings, tmp_path: Path) -> Cli:
 
 
 @pytest.fixture
-def iso_api(isolated_realm: Settings) -> KeycloakApi:
-    return KeycloakApi.for_tooling(isolated_realm)
+def iso_api(isolated_realm: Settings) -> KeycloakRepository:
+    return KeycloakRepository.for_tooling(isolated_realm)
 
 
 def entry(app: EntraApp, secret: dict[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
@@ -399,7 +399,7 @@ def test_a_no_change_plan_costs_a_few_listings_and_one_mapper_read_per_account(i
         return made
 
     def requests_of_plan(accounts: list[Account]) -> int:
-        api = KeycloakApi.for_tooling(isolated_realm)
+        api = KeycloakRepository.for_tooling(isolated_realm)
         plan = declarative.plan(api, isolated_realm, declarative.Desired(path=tmp_path / "x.yaml", accounts=accounts))
         assert plan.empty, [c.to_dict() for c in plan.changes]
         return api.requests

@@ -10,8 +10,8 @@ import pytest
 
 from devenv.keycloak import free_port
 from apsis_core.errors import EX_TEMPFAIL, KeycloakUnavailable
-from provisioning.keycloak_api import KeycloakApi
-from provisioning.settings import Settings
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.settings import Settings
 from tests.cli_fixtures import Cli, EntraApp
 from tests.entra_emulator import EntraEmulator
 from tests.keycloak_proxy import KeycloakProxy
@@ -27,11 +27,11 @@ def test_keycloak_overloaded_exits_75(cli: Cli, settings: Settings, status: int,
 
 def test_keycloak_answering_5xx_to_an_admin_request_is_temporary(settings: Settings, realm: str) -> None:
     with KeycloakProxy(settings.keycloak_url) as proxy:
-        api = KeycloakApi.for_tooling(settings.model_copy(update={"keycloak_url": proxy.url}))
-        api.call("GET", "users/count")  # works through the proxy; the token is held now
+        api = KeycloakRepository.for_tooling(settings.model_copy(update={"keycloak_url": proxy.url}))
+        api.users_count()  # works through the proxy; the token is held now
         proxy.answer_with(503, count=1)  # so the next answer refused is an Admin API one
         with pytest.raises(KeycloakUnavailable, match=r"answered HTTP 503 to GET users/count; try again later") as err:
-            api.call("GET", "users/count")
+            api.users_count()
         assert err.value.exit_code == EX_TEMPFAIL
 
 
@@ -80,7 +80,7 @@ def test_a_create_cut_short_by_keycloak_going_away_exits_75(cli: Cli, entra_app,
     def gone(self, org_id, alias):
         raise KeycloakUnavailable("Keycloak at http://kc is unreachable")
 
-    monkeypatch.setattr(KeycloakApi, "link_organization_idp", gone)
+    monkeypatch.setattr(KeycloakRepository, "link_organization_idp", gone)
     result = cli.run(*app.create_args(), expect=EX_TEMPFAIL)
     assert "stopped after 2 of 4 changes" in result.stderr and "run the same command again" in result.stderr
     monkeypatch.undo()

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from provisioning.keycloak_api import KeycloakApi
-from provisioning.settings import Settings
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.settings import Settings
 from tests.cli_fixtures import Cli, cli_environment
 
 
@@ -20,12 +20,12 @@ def fresh(settings: Settings, realm: str, tmp_path) -> Iterator[tuple[Cli, Setti
     try:
         yield Cli(env=cli_environment(own), cwd=work), own
     finally:
-        KeycloakApi.for_admin(own).call("DELETE", f"admin/realms/{own.realm}", missing_ok=True)
+        KeycloakRepository.for_admin(own).delete_realm()
 
 
 def test_realm_apply_dry_run_then_apply_then_nothing_to_do(fresh):
     cli, own = fresh
-    admin = KeycloakApi.for_admin(own)
+    admin = KeycloakRepository.for_admin(own)
     dry = cli.run("realm", "apply", "--dry-run")
     assert f"realm {own.realm}: plan (dry run, nothing changed)" in dry.stdout
     assert f"+ create realm {own.realm}" in dry.stdout
@@ -50,13 +50,13 @@ def test_realm_apply_needs_the_tooling_secret_and_the_admin_password(fresh):
     assert "realm apply needs the tooling client's secret" in result.stderr
     result = cli.run("realm", "apply", env={"APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD": None}, expect=2)
     assert "no Keycloak admin password" in result.stderr
-    assert KeycloakApi.for_admin(own).get_realm() is None
+    assert KeycloakRepository.for_admin(own).get_realm() is None
 
 
 def test_realm_apply_detailed_exitcode_says_whether_there_were_changes(fresh):
     cli, own = fresh
     assert cli.run("realm", "apply", "--dry-run", "--detailed-exitcode", expect=3).stdout  # pending
-    assert KeycloakApi.for_admin(own).get_realm() is None
+    assert KeycloakRepository.for_admin(own).get_realm() is None
     cli.run("realm", "apply", "--detailed-exitcode", expect=3)  # applied
     cli.run("realm", "apply", "--detailed-exitcode", expect=0)  # nothing to do
     cli.run("realm", "apply", "--dry-run", "--detailed-exitcode", "-o", "json", expect=0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from provisioning import entra_check
+from apsis_core import entra
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, assert_no_secret, run_console_script
 
 
@@ -56,7 +56,7 @@ def test_a_secret_inside_an_unexpected_error_is_blanked(cli: Cli, entra_app, mon
     def leaky(settings, tenant, client_id, secret):
         raise RuntimeError(f"transport failed for client_secret={secret}")
 
-    monkeypatch.setattr(entra_check, "prove_secret", leaky)
+    monkeypatch.setattr(entra, "prove_secret", leaky)
     for debug in ([], ["--debug"]):
         result = cli.run(*debug, *app.create_args(), expect=1)
         assert "client_secret=********" in result.stderr

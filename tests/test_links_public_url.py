@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from devenv.keycloak import KeycloakServer
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.links import redirect_uri
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import PASSWORD, create_apsis_user
@@ -75,7 +75,7 @@ def public_realm(settings: Settings, realm: str, public: Forwarder, tmp_path) ->
     try:
         yield cli, own
     finally:
-        KeycloakApi.for_admin(own).call("DELETE", f"admin/realms/{own.realm}", missing_ok=True)
+        KeycloakRepository.for_admin(own).delete_realm()
 
 
 def test_after_realm_apply_with_that_url_the_printed_link_signs_the_test_user_in(
@@ -92,7 +92,7 @@ def test_after_realm_apply_with_that_url_the_printed_link_signs_the_test_user_in
     entra = EntraApp(account, f"{account}.example", tenant.tenant_id, app.app_id, secret, secret_file, emulator)
     email = f"ann@{entra.domain}"
     emulator.add_user(tenant.tenant_id, email, PASSWORD, mail=email)
-    api = KeycloakApi.for_tooling(own)
+    api = KeycloakRepository.for_tooling(own)
     user_id = create_apsis_user(api, email)
 
     created = cli.json(*entra.create_args())

@@ -130,7 +130,7 @@ def test_g_case_and_username_never_link_the_wrong_user(accounts: AccountFactory,
 
     # Keycloak itself refuses an email equal to another user's username, so the decoy goes
     # before dave gets a user of his own; dave's login then links to dave.
-    api.call("DELETE", f"users/{decoy_id}")
+    api.delete_user(decoy_id)
     dave_id = acct.apsis_user(f"dave@{acct.domain}", username=f"dave-{acct.id}")
     result = browser().sso_login(f"dave@{acct.domain}", PASSWORD, acct.alias)
     assert result.ok, result.text[:500]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from tests.helpers import PASSWORD, AccountFactory, now_ms, user_count
 from tests.login_checks import assert_refused, linked_idp_user_ids
 from tests.login_driver import LoginResult
@@ -50,8 +50,8 @@ def test_two_concurrent_first_logins_of_one_person_both_sign_in_with_one_link(ac
         assert user_count(api) == before
 
 
-def login_failures(api: KeycloakApi, user_id: str) -> dict[str, Any]:
-    return api.call("GET", f"attack-detection/brute-force/users/{user_id}")
+def login_failures(api: KeycloakRepository, user_id: str) -> dict[str, Any]:
+    return api.admin.get_bruteforce_detection_status(user_id)
 
 
 def test_no_refusal_and_no_broker_round_trip_counts_as_a_failed_password(accounts: AccountFactory, api, browser, emulator):

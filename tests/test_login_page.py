@@ -13,9 +13,9 @@ from apsis_core import stages
 from apsis_core.contract import REDIRECT_WHEN_EMAIL_MATCHES_KEY
 from provisioning import onboarding
 from provisioning.accounts import Snapshot, plan_account
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.realm import plan_realm
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 from tests.helpers import PASSWORD, AccountFactory, now_ms, refusals, user_count
 from tests.login_driver import Browser
 from tests.login_checks import assert_refused, linked_idp_user_ids
@@ -140,7 +140,7 @@ def test_plan_shows_and_repairs_login_page_drift(accounts: AccountFactory, api, 
     idp["config"][REDIRECT_WHEN_EMAIL_MATCHES_KEY] = "false"  # someone unticked it in the console
     api.update_identity_provider(acct.alias, idp)
 
-    account, _, _ = onboarding.load(api, acct.id)
+    account = onboarding.load(api, acct.id).settings()
     plan = plan_account(api, settings, account, Snapshot.for_account(api, acct.id))
     paths = [f.path for c in plan.changes for f in c.fields]
     assert f"config.{REDIRECT_WHEN_EMAIL_MATCHES_KEY}" in paths
@@ -150,7 +150,7 @@ def test_plan_shows_and_repairs_login_page_drift(accounts: AccountFactory, api, 
 
 
 def test_realm_apply_keeps_the_login_page_flow_in_step(realm: str, settings: Settings):
-    admin = KeycloakApi.for_admin(settings)
+    admin = KeycloakRepository.for_admin(settings)
     assert admin.get_realm()["browserFlow"] == "apsis browser"
     providers = [e.get("providerId") for e in admin.executions("apsis browser")]
     assert "apsis-identity-first" in providers and "organization" not in providers

@@ -8,18 +8,18 @@ import pytest
 
 from provisioning import templates
 from apsis_core.errors import InvalidInput
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from provisioning.realm import plan_realm
-from provisioning.settings import Settings
+from apsis_core.settings import Settings
 
 
 def test_second_apply_plans_nothing(realm: str, settings: Settings) -> None:
-    plan = plan_realm(KeycloakApi.for_admin(settings), settings)
+    plan = plan_realm(KeycloakRepository.for_admin(settings), settings)
     assert plan.empty, plan.to_json()
 
 
 def test_realm_settings_match_the_template(realm: str, settings: Settings) -> None:
-    rep = KeycloakApi.for_admin(settings).get_realm()
+    rep = KeycloakRepository.for_admin(settings).get_realm()
     assert rep is not None
     assert rep["organizationsEnabled"] is True
     assert rep["registrationAllowed"] is False
@@ -31,15 +31,15 @@ def test_realm_settings_match_the_template(realm: str, settings: Settings) -> No
 
 
 def test_flows_hold_only_our_authenticators(realm: str, settings: Settings) -> None:
-    admin = KeycloakApi.for_admin(settings)
+    admin = KeycloakRepository.for_admin(settings)
     first = [(e["providerId"], e["requirement"]) for e in admin.executions("apsis first broker login")]
     post = [(e["providerId"], e["requirement"]) for e in admin.executions("apsis post broker login")]
     assert first == [("apsis-safe-link", "REQUIRED")]
     assert post == [("apsis-sso-guard", "REQUIRED")]
 
 
-def test_tooling_client_holds_only_the_roles_it_needs(realm: str, settings: Settings, api: KeycloakApi) -> None:
-    admin = KeycloakApi.for_admin(settings)
+def test_tooling_client_holds_only_the_roles_it_needs(realm: str, settings: Settings, api: KeycloakRepository) -> None:
+    admin = KeycloakRepository.for_admin(settings)
     client = admin.client_by_client_id(settings.keycloak_client_id)
     assert client is not None
     assert client["serviceAccountsEnabled"] is True
@@ -52,11 +52,11 @@ def test_tooling_client_holds_only_the_roles_it_needs(realm: str, settings: Sett
     assert "manage-identity-providers" in roles and "manage-organizations" in roles
     # ...and the service account really cannot change the realm or its clients.
     with pytest.raises(Exception, match="HTTP 403"):
-        api.call("GET", "clients")
+        api.client_by_client_id("apsis-one")
 
 
 def test_drift_is_planned_and_repaired(realm: str, settings: Settings) -> None:
-    admin = KeycloakApi.for_admin(settings)
+    admin = KeycloakRepository.for_admin(settings)
     admin.update_realm({"realm": settings.realm, "registrationAllowed": True})
     flow = "apsis post broker login"
     execution = admin.executions(flow)[0]

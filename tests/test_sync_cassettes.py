@@ -20,17 +20,11 @@ import yaml
 from pydantic import SecretStr
 
 from sync import expiry
-from sync.graph_client import (
-    DeltaTokenExpired,
-    GraphClient,
-    GraphEndpoints,
-    RetryPolicy,
-    StaticTokenCredential,
-    TokenRejected,
-)
-from tests.graph_vcr import CASSETTES, FILTERED, graph_vcr
+from apsis_core.entra import EntraEndpoints
+from sync.graph_client import DeltaTokenExpired, GraphClient, RetryPolicy, TokenRejected
+from tests.graph_vcr import CASSETTES, FILTERED, StaticTokenCredential, graph_vcr
 
-PUBLIC = GraphEndpoints("https://login.microsoftonline.com", "https://graph.microsoft.com/v1.0")
+PUBLIC = EntraEndpoints("https://login.microsoftonline.com", "https://graph.microsoft.com/v1.0")
 TENANT = "aaaabbbb-0000-cccc-1111-dddd2222eeee"
 CLIENT = "00001111-aaaa-2222-bbbb-3333cccc4444"
 APP = "46e6adf4-a9cf-4b60-9390-0ba6fb00bf6b"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from provisioning import onboarding
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from sync.accounts import Shard, discover, shard_of
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
@@ -56,7 +56,7 @@ def test_help_lists_the_commands_and_exit_codes() -> None:
 
 
 def test_run_once_dry_run_and_json_output(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     email, user_id = acct.person("wes")
@@ -89,7 +89,7 @@ def test_run_once_dry_run_and_json_output(
 
 
 def test_status_lists_every_managed_account_and_forgets_deleted_ones(
-    accounts: AccountFactory, api: KeycloakApi, settings, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, settings, sync: Callable[..., SyncHarness],
 ) -> None:
     synced = accounts.create(stage="live", secret_days=45)
     never = accounts.create(stage="live", secret_days=20)  # managed, never synced by this daemon
@@ -271,7 +271,7 @@ def test_secret_set_stores_the_secret_privately_and_checks_its_hint(
 
 
 def test_shards_split_the_accounts_stably_and_completely(
-    accounts: AccountFactory, api: KeycloakApi, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, sync: Callable[..., SyncHarness],
 ) -> None:
     made = [accounts.create(stage="live") for _ in range(6)]
     ids = [a.id for a in made]

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.keycloak_api import KeycloakApi
-from provisioning.settings import Settings
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.settings import Settings
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import PASSWORD, AccountFactory, TestAccount
 from tests.keycloak_proxy import KeycloakProxy
@@ -46,7 +46,7 @@ class Scene:
 
 
 @pytest.fixture
-def scene(accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, settings: Settings, realm: str,
+def scene(accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, settings: Settings, realm: str,
           sync: Callable[..., SyncHarness]) -> Scene:
     # Pilot accounts: mel, sam and ola sign in with their passwords below, and a live
     # account's login page would send their addresses to Entra instead.
@@ -95,7 +95,7 @@ def killed_run(scene: Scene, proxy: KeycloakProxy, kill_after: int | None) -> su
     return proc.returncode
 
 
-def assert_finished(scene: Scene, api: KeycloakApi) -> None:
+def assert_finished(scene: Scene, api: KeycloakRepository) -> None:
     a, b = scene.a, scene.b
     lin_id, mel_id, bo_id = scene.targets.values()
     for uid in (lin_id, mel_id):
@@ -124,7 +124,7 @@ def assert_finished(scene: Scene, api: KeycloakApi) -> None:
 
 @pytest.mark.parametrize("kill_after", range(1, WRITES + 1))
 def test_a_daemon_killed_after_any_keycloak_write_is_finished_by_the_next_cycle(
-    scene: Scene, api: KeycloakApi, settings: Settings, kill_after: int,
+    scene: Scene, api: KeycloakRepository, settings: Settings, kill_after: int,
 ) -> None:
     with KeycloakProxy(settings.keycloak_url) as proxy:
         assert killed_run(scene, proxy, kill_after) == -signal.SIGKILL
@@ -139,7 +139,7 @@ def test_a_daemon_killed_after_any_keycloak_write_is_finished_by_the_next_cycle(
 
 
 def test_the_uninterrupted_cycle_makes_exactly_the_writes_the_kill_points_cover(
-    scene: Scene, api: KeycloakApi, settings: Settings,
+    scene: Scene, api: KeycloakRepository, settings: Settings,
 ) -> None:
     """Pins WRITES: if deprovisioning gains a write, the kill points above must cover it."""
     with KeycloakProxy(settings.keycloak_url) as proxy:
@@ -149,7 +149,7 @@ def test_the_uninterrupted_cycle_makes_exactly_the_writes_the_kill_points_cover(
 
 
 def test_a_half_done_deactivation_is_finished_even_when_the_state_database_is_lost(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, settings: Settings, realm: str,
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, settings: Settings, realm: str,
     sync: Callable[..., SyncHarness],
 ) -> None:
     """Killed after disabling (PUT), before the logout; then the state volume is lost too.

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from provisioning.keycloak_api import KeycloakApi
-from provisioning.settings import Settings
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.settings import Settings
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import PASSWORD, AccountFactory
 from tests.login_driver import Browser
@@ -20,14 +20,14 @@ def browser(settings: Settings, emulator: EntraEmulator, realm: str) -> Callable
     return lambda: Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle))
 
 
-def attrs(api: KeycloakApi, user_id: str) -> dict[str, list[str]]:
+def attrs(api: KeycloakRepository, user_id: str) -> dict[str, list[str]]:
     user = api.user(user_id)
     assert user is not None
     return user.get("attributes") or {}
 
 
 def test_a_user_deleted_in_entra_cannot_log_in_after_one_cycle_and_has_no_sessions(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     browser: Callable[[], Browser],
 ) -> None:
     # Pilot, so that Dana has both ways in: the test-login link and the login page's password
@@ -79,7 +79,7 @@ def test_a_user_deleted_in_entra_cannot_log_in_after_one_cycle_and_has_no_sessio
 
 
 def test_disabled_in_entra_deactivates_even_a_user_who_never_signed_in(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     email, user_id = acct.person("erik")  # never signed in: no IdP link, matched by email
@@ -95,7 +95,7 @@ def test_disabled_in_entra_deactivates_even_a_user_who_never_signed_in(
 
 
 def test_hard_deleted_unlinked_user_is_found_through_the_remembered_email(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
 ) -> None:
     """``@removed`` carries only the id: the state's oid -> mail map finds the unlinked user."""
     acct = accounts.create(stage="live")
@@ -111,7 +111,7 @@ def test_hard_deleted_unlinked_user_is_found_through_the_remembered_email(
 
 
 def test_member_of_two_accounts_only_loses_this_accounts_membership(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     browser: Callable[[], Browser],
 ) -> None:
     # a in pilot: Gus's address is in a's domains, and a live account's login page would send
@@ -140,7 +140,7 @@ def test_member_of_two_accounts_only_loses_this_accounts_membership(
 
 
 def test_restored_and_re_enabled_users_are_reported_not_re_enabled(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live")
@@ -175,7 +175,7 @@ def test_restored_and_re_enabled_users_are_reported_not_re_enabled(
 
 
 def test_external_contractor_and_other_tenants_users_are_never_touched(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
 ) -> None:
     a = accounts.create(stage="live")
     b = accounts.create(stage="live")
@@ -197,7 +197,7 @@ def test_external_contractor_and_other_tenants_users_are_never_touched(
 
 
 def test_dry_run_shows_the_plan_and_changes_nothing(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=20)

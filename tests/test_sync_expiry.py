@@ -7,14 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
 from tests.helpers import TestAccount as Acct
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, free_port
 
 
-def set_recorded_expiry(api: KeycloakApi, acct: Acct, when: date) -> None:
+def set_recorded_expiry(api: KeycloakRepository, acct: Acct, when: date) -> None:
     """What the customer told us at onboarding (may differ from the truth in Entra)."""
     org = api.organization(acct.org_id)
     assert org is not None
@@ -72,7 +72,7 @@ def test_each_threshold_and_the_expiry_itself_are_notified_once(
 
 
 def test_application_read_all_gives_the_real_end_date_of_the_secret_in_use(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=10)
@@ -95,7 +95,7 @@ def test_application_read_all_gives_the_real_end_date_of_the_secret_in_use(
 
 
 def test_without_application_read_all_the_recorded_date_is_used_silently(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=10)
@@ -113,7 +113,7 @@ def test_without_application_read_all_the_recorded_date_is_used_silently(
 
 
 def test_an_expired_secret_at_token_time_is_flagged_at_once(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=200)  # the recorded date is far away ...

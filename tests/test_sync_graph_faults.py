@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
@@ -19,7 +19,7 @@ def delta_calls(emulator: EntraEmulator, status: int) -> int:
 
 
 def test_429_waits_exactly_what_retry_after_asks_then_succeeds(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     email, user_id = acct.person("tia")
@@ -88,7 +88,7 @@ def test_a_retry_after_longer_than_allowed_fails_the_account_for_this_cycle_with
 
 
 def test_failing_accounts_do_not_stop_the_others(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     wrong_secret = accounts.create(stage="live")
@@ -154,7 +154,7 @@ def test_an_unreachable_entra_fails_the_account_quickly_with_one_line(
 
 
 def test_an_outdated_secret_file_is_our_problem_not_the_customers(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer, settings,
 ) -> None:
     """apsis-sso rotated the secret (new hint in Keycloak) but the daemon's file still holds the

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from sync.guard import GuardLimits, verdict
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
@@ -46,7 +46,7 @@ def test_verdict_applies_absolute_and_percentage_limits(
 
 
 def test_guard_quarantines_past_the_threshold_and_release_lets_the_held_changes_through(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live")
@@ -105,7 +105,7 @@ def test_guard_quarantines_past_the_threshold_and_release_lets_the_held_changes_
 
 
 def test_guard_in_a_dry_run_only_says_it_would_quarantine(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     people = [acct.person(f"r{i}") for i in range(3)]
@@ -121,7 +121,7 @@ def test_guard_in_a_dry_run_only_says_it_would_quarantine(
 
 
 def test_a_quarantine_set_on_the_organization_holds_even_without_state(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     """The organization attribute is the quarantine's source of truth: a new state database

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from provisioning.keycloak_api import KeycloakApi
+from apsis_core.keycloak import KeycloakRepository
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import PASSWORD, AccountFactory
 from tests.login_driver import Browser
@@ -16,7 +16,7 @@ from tests.sync_fixtures import SyncHarness, entra_oid
 
 @pytest.mark.parametrize("response", ["syncStateNotFound", "resyncRequired"])
 def test_expired_delta_token_triggers_a_full_resync_that_reconciles(
-    response: str, accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator,
+    response: str, accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator,
     sync: Callable[..., SyncHarness], settings, realm: str,
 ) -> None:
     acct = accounts.create(stage="live")
@@ -57,7 +57,7 @@ def test_expired_delta_token_triggers_a_full_resync_that_reconciles(
 
 
 def test_a_lost_state_database_leads_to_a_full_resync_without_mass_action(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     settings, realm: str,
 ) -> None:
     acct = accounts.create(stage="live")
@@ -94,7 +94,7 @@ def test_a_lost_state_database_leads_to_a_full_resync_without_mass_action(
 
 
 def test_full_resync_reports_a_restored_user_the_lost_state_had_deactivated(
-    accounts: AccountFactory, api: KeycloakApi, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
     settings, realm: str,
 ) -> None:
     """The user's own attributes remember who disabled them, even when the state is gone."""

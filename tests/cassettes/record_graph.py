@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from pydantic import SecretStr  # noqa: E402
 
-from provisioning.settings import PUBLIC_CLOUD_AUTHORITY, PUBLIC_CLOUD_GRAPH  # noqa: E402
-from sync.graph_client import GraphClient, GraphEndpoints  # noqa: E402
+from apsis_core.settings import PUBLIC_CLOUD_AUTHORITY, PUBLIC_CLOUD_GRAPH  # noqa: E402
+from apsis_core.entra import EntraEndpoints  # noqa: E402
+from sync.graph_client import GraphClient  # noqa: E402
 from tests.graph_vcr import graph_vcr  # noqa: E402
 
 
@@ -46,7 +47,7 @@ def _secret() -> str:
 
 
 async def _record(out: Path, tenant: str, client_id: str, secret: str) -> None:
-    endpoints = GraphEndpoints(
+    endpoints = EntraEndpoints(
         os.environ.get("APSIS_SSO_ENTRA_AUTHORITY", PUBLIC_CLOUD_AUTHORITY),
         os.environ.get("APSIS_SSO_GRAPH_BASE_URL", PUBLIC_CLOUD_GRAPH),
         Path(os.environ["APSIS_SSO_ENTRA_CA_BUNDLE"]) if os.environ.get("APSIS_SSO_ENTRA_CA_BUNDLE") else None,

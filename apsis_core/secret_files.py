@@ -1,10 +1,10 @@
 """The per-account secret files the sync daemon reads: ``<directory>/<account id>``.
 
 Keycloak masks an identity provider's client secret on read, so whoever sets a secret
-must also hand it to the daemon. The format lives here, on the provisioning side (sync
-depends on provisioning, never the reverse), so that ``apsis-sso account create`` and
-``rotate-secret`` write exactly what ``apsis-sync`` reads, and a rotation cannot leave
-the daemon with a stale copy.
+must also hand it to the daemon. The format lives in the shared core, so that ``apsis-sso
+account create``, ``rotate-secret`` and ``apply -f`` write exactly what ``apsis-sync`` reads
+(and ``apsis-sync secret set`` writes), and a rotation cannot leave the daemon with a stale
+copy.
 """
 
 from __future__ import annotations

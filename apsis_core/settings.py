@@ -1,13 +1,15 @@
-"""Configuration: ``APSIS_SSO_*`` environment variables and an optional ``.env`` file.
+"""Configuration shared by every part: ``APSIS_SSO_*`` environment variables and ``.env``.
 
 Secrets are ``SecretStr`` so they never print; each can also be given as a path to a file
-(``APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE``), which is how containers mount them.
+(``APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE``), which is how containers mount them. Each part
+adds its own settings class with its own prefix (``sync.settings``: ``APSIS_SYNC_*``) and
+loads it with ``load_settings``, so a bad value reads the same everywhere.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,9 +74,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _read_secret_files(self) -> "Settings":
         if self.keycloak_client_secret is None and self.keycloak_client_secret_file:
-            self.keycloak_client_secret = SecretStr(_read_secret(self.keycloak_client_secret_file))
+            self.keycloak_client_secret = SecretStr(read_secret_file(self.keycloak_client_secret_file))
         if self.keycloak_admin_password is None and self.keycloak_admin_password_file:
-            self.keycloak_admin_password = SecretStr(_read_secret(self.keycloak_admin_password_file))
+            self.keycloak_admin_password = SecretStr(read_secret_file(self.keycloak_admin_password_file))
         return self
 
     @property
@@ -82,13 +84,30 @@ class Settings(BaseSettings):
         return self.keycloak_public_url or self.keycloak_url
 
 
-def _read_secret(path: Path) -> str:
+def read_secret_file(path: Path) -> str:
+    """A ``*_FILE`` setting's secret (a mounted container secret); a failure names the file."""
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], env_file: Path | None = None) -> S:
+    """A settings class from the environment and ``env_file`` (else ``./.env``); a bad value
+    is one line naming the variable (exit code 2)."""
+    from pydantic import ValidationError
+
+    from apsis_core.errors import InvalidInput
+
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    try:
+        extra: dict[str, Any] = {"_env_file": env_file} if env_file else {}
+        return cls(**extra)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        raise InvalidInput(f"configuration: {prefix}{where.upper()}: {message}") from None

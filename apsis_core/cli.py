@@ -1,0 +1,169 @@
+"""What both CLIs (``apsis-sso``, ``apsis-sync``) share: the click group that ends every
+failure in one ``error: ...`` line and an exit code, the context that builds settings and
+the Keycloak repository on first use, and the common options.
+
+Exit codes ride on the exceptions: ours are ``click.ClickException``s carrying theirs
+(``apsis_core.errors``) and print themselves, scrubbed of secrets. This group only adds
+what operators and scripts need beyond click: a usage error is one line pointing to
+``--help`` (not click's usage block), a group without a command shows its help with exit
+0, a failure is one line (its traceback only with ``--debug``), and a
+command may return its exit code (``apsis-sync run --once``).
+
+Settings and connections are built on first use, so ``--help`` and input errors never wait
+for pydantic or python-keycloak, and a command fails on bad input before it connects.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from apsis_core.errors import EX_FAILURE, EX_USAGE, ApsisError, Declined
+
+if TYPE_CHECKING:
+    from apsis_core.keycloak import KeycloakRepository
+    from apsis_core.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ApsisCli(click.Group):
+    """A click group whose ``main`` ends every failure in one stderr line and an exit code,
+    also under click's test runner (which calls ``main`` too)."""
+
+    program = "apsis-sso"
+    debug_option = True  # the group has --debug; otherwise no hint to rerun with it
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv or os.environ.get("APSIS_SSO_DEBUG", "") not in ("", "0", "false")
+        try:
+            result = super().main(argv, prog_name or self.program, complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0
+        except click.exceptions.NoArgsIsHelpError as exc:  # `apsis-sso account`: show the help
+            assert exc.ctx is not None
+            click.echo(exc.ctx.get_help())
+            code = 0
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            code = _fail(f"{exc.format_message()}{hint}", EX_USAGE)
+        except ApsisError as exc:
+            if debug:
+                _echo_scrubbed(traceback.format_exc())
+            exc.show()
+            code = exc.exit_code
+        except click.ClickException as exc:
+            code = _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            code = _fail("aborted", EX_FAILURE)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            hint = "" if debug or not self.debug_option else " (rerun with --debug for the traceback)"
+            if debug:
+                _echo_scrubbed(traceback.format_exc())
+            code = _fail(f"unexpected failure: {detail}{hint}", EX_FAILURE)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _echo_scrubbed(text: str) -> None:
+    from apsis_core.secret_input import scrub
+
+    click.echo(scrub(text), err=True)
+
+
+def _fail(message: str, code: int) -> int:
+    _echo_scrubbed(f"error: {message}")
+    return code
+
+
+@dataclass
+class AppContext:
+    """What a command needs, built on first use: settings and the tooling's Keycloak."""
+
+    env_file: Path | None = None
+    debug: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+    _api: KeycloakRepository | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from apsis_core import secret_input
+            from apsis_core.settings import Settings, load_settings
+
+            self._settings = load_settings(Settings, self.env_file)
+            for secret in (self._settings.keycloak_client_secret, self._settings.keycloak_admin_password):
+                secret_input.remember(secret.get_secret_value() if secret else None)
+        return self._settings
+
+    def api(self) -> KeycloakRepository:
+        """The tooling service account: every command but `realm apply`."""
+        if self._api is None:
+            from apsis_core.keycloak import KeycloakRepository
+
+            self._api = KeycloakRepository.for_tooling(self.settings())
+        return self._api
+
+    def admin_api(self) -> KeycloakRepository:
+        from apsis_core.keycloak import KeycloakRepository
+
+        return KeycloakRepository.for_admin(self.settings())
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def env_file_option(f: F) -> F:
+    """``--env-file PATH``: settings from this file instead of ``./.env`` (it must exist)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise click.BadParameter(f"{value} does not exist", ctx=ctx, param=param)
+        return value
+
+    return click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), callback=check,
+                        help="Read settings from this file instead of ./.env.")(f)
+
+
+def output_option(f: F) -> F:
+    return click.option(
+        "--output", "-o", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+        help="table for people; json (stable keys) for scripts.",
+    )(f)
+
+
+def dry_run_option(f: F) -> F:
+    return click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")(f)
+
+
+def yes_option(f: F) -> F:
+    return click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (scripts).")(f)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a destructive change; no answer (closed stdin) means no."""
+    if yes:
+        return
+    try:
+        agreed = click.confirm(question, default=False, err=True)
+    except click.Abort:
+        click.echo(err=True)  # end the unanswered prompt's line
+        agreed = False
+    if not agreed:
+        raise Declined("aborted: nothing was changed (pass --yes to skip this question)")

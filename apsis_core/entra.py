@@ -1,0 +1,247 @@
+"""The one path to Microsoft Entra: endpoints, TLS, tokens and what Entra's refusals mean.
+
+Every part asks Entra the same way. Tokens come from azure-identity's
+``ClientSecretCredential`` with the account's own app registration (client credentials
+at the tenant-specific authority), built by ``client_secret_credential`` alone: the CLI
+proves a customer's secret with it (``prove_secret``), the daemon reads Graph with it.
+One ``EntraEndpoints`` says where Entra and Graph are (public cloud, a national cloud, the
+test emulator), what the Graph token's scope is, and which CA to trust; one table
+(``AADSTS``) says what each AADSTS code means for an operator. Tenant discovery
+(``resolve_tenant``) is a plain OpenID discovery request with the same TLS setup.
+
+Imports of azure-identity, aiohttp and httpx happen inside the functions, so a CLI that
+only shows ``--help`` never pays for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import uuid
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from apsis_core.errors import EntraError, EntraUnavailable, InvalidInput
+
+if TYPE_CHECKING:
+    from azure.identity.aio import ClientSecretCredential
+
+    from apsis_core.settings import Settings
+
+DISCOVERY_TIMEOUT = 15.0
+
+# -- where Entra is -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntraEndpoints:
+    """Where Entra and Graph live, and how to reach them."""
+
+    authority: str
+    graph_base_url: str
+    ca_bundle: Path | None = None
+    timeout: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, timeout: float | None = None) -> "EntraEndpoints":
+        return cls(settings.entra_authority, settings.graph_base_url, settings.entra_ca_bundle,
+                   timeout if timeout is not None else cls.timeout)
+
+    @property
+    def authority_host(self) -> str:
+        return urlsplit(self.authority).hostname or self.authority
+
+    @property
+    def graph_host(self) -> str:
+        return urlsplit(self.graph_base_url).hostname or ""
+
+    @property
+    def scope(self) -> str:
+        """The app-only Graph token's scope: ``<graph host>/.default`` (national clouds follow)."""
+        parts = urlsplit(self.graph_base_url)
+        return f"{parts.scheme}://{parts.netloc}/.default"
+
+    @cached_property
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """TLS verification for httpx clients: the system's CAs, plus ``ca_bundle`` when set."""
+        return ssl.create_default_context(cafile=str(self.ca_bundle)) if self.ca_bundle else True
+
+    @property
+    def connection_verify(self) -> str | bool:
+        """The same for azure-identity, whose aiohttp transport takes a CA bundle path."""
+        return str(self.ca_bundle) if self.ca_bundle else True
+
+    def discovery_url(self, tenant: str) -> str:
+        return f"{self.authority}/{tenant}/v2.0/.well-known/openid-configuration"
+
+
+# -- what Entra's refusals mean -------------------------------------------------------------
+
+RefusalKind = Literal["expired", "invalid", "other"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One AADSTS code: ``kind`` (what the daemon counts and flags), ``meaning`` (a clause for
+    the daemon's messages) and ``advice`` (the CLI's one line: what to check or ask for)."""
+
+    kind: RefusalKind
+    meaning: str
+    advice: str
+
+
+AADSTS: dict[int, Refusal] = {
+    7000215: Refusal("invalid", "the client secret is wrong or was removed",
+                     "Entra rejected the client secret (AADSTS7000215: invalid secret); send the secret's Value, "
+                     "not its Secret ID"),
+    7000222: Refusal("expired", "the client secret has expired",
+                     "the client secret has expired in Entra (AADSTS7000222); ask the customer for a new one"),
+    700016: Refusal("other", "the credentials were refused",
+                    "Entra has no application {client_id} in tenant {tenant} (AADSTS700016); "
+                    "check the Application (client) ID"),
+    90002: Refusal("other", "the credentials were refused",
+                   "Entra has no tenant {tenant} (AADSTS90002); check the Directory (tenant) ID"),
+}
+OTHER = Refusal("other", "the credentials were refused", "")
+
+_AADSTS = re.compile(r"AADSTS(\d+)")
+
+
+def refusal(code: int | None) -> Refusal:
+    return AADSTS.get(code or 0, OTHER)
+
+
+def aadsts_codes(text: str, body: Any = None) -> list[int]:
+    """AADSTS codes of a token error: Entra's ``error_codes`` when the body is at hand, else
+    those named in its message (``AADSTS7000215: ...``)."""
+    codes = body.get("error_codes") if isinstance(body, dict) else None
+    if isinstance(codes, list):
+        found = [int(c) for c in codes if isinstance(c, int) or str(c).isdigit()]
+        if found:
+            return found
+    return [int(c) for c in _AADSTS.findall(text)]
+
+
+def retryable(status: int | None) -> bool:
+    """Throttled (429) or failing (5xx): no verdict on the request; the same one later may pass."""
+    return status is not None and (status == 429 or 500 <= status <= 599)
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+
+def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> ClientSecretCredential:
+    """The account's app registration as azure-identity sees it (async; aiohttp transport)."""
+    from azure.identity.aio import ClientSecretCredential
+
+    return ClientSecretCredential(
+        tenant,
+        client_id,
+        secret,
+        authority=endpoints.authority,
+        disable_instance_discovery=True,
+        connection_verify=endpoints.connection_verify,
+        retry_total=0,  # azure-core would retry on its own clock; callers decide about retries
+    )
+
+
+def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
+    """Raise a one-line error unless Entra issues an app token for this id + secret.
+
+    A client-credentials token request proves an application id and secret without any user
+    and without admin consent, so a rotation never swaps in a secret Entra rejects."""
+    asyncio.run(_prove(endpoints, tenant, client_id, secret))
+
+
+async def _prove(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
+    from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
+
+    credential = client_secret_credential(endpoints, tenant, client_id, secret)
+    try:
+        await credential.get_token(endpoints.scope)
+    except ClientAuthenticationError as exc:
+        raise token_refused(exc, client_id, tenant) from None
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise unreachable(endpoints, exc) from None
+    finally:
+        await credential.close()
+
+
+def token_refused(exc: Any, client_id: str, tenant: str) -> EntraError:
+    """What an azure-identity ``ClientAuthenticationError`` means for the operator."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    what = f"a token for application {client_id}"
+    if retryable(status):
+        wait = (getattr(response, "headers", None) or {}).get("Retry-After")
+        hint = f"; Entra asks to retry after {wait}s" if wait else "; try again later"
+        return EntraUnavailable(f"Entra answered HTTP {status} for {what}{hint}")
+    codes = aadsts_codes(str(getattr(exc, "message", None) or exc), _json_body(response))
+    for code in codes:
+        if code in AADSTS:
+            return InvalidInput(AADSTS[code].advice.format(client_id=client_id, tenant=tenant))
+    first = f"AADSTS{codes[0]}" if codes else f"HTTP {status}"
+    return EntraError(f"Entra refused {what} ({first})")
+
+
+def unreachable(endpoints: EntraEndpoints, exc: BaseException) -> EntraUnavailable:
+    what = "did not answer in time" if _is_timeout(exc) else "is unreachable"
+    return EntraUnavailable(f"Entra at {endpoints.authority} {what} ({type(exc).__name__}); try again later")
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _json_body(response: Any) -> Any:
+    try:
+        import json
+
+        return json.loads(response.text()) if response is not None else None
+    except Exception:  # noqa: BLE001 - a body we cannot read only means: use the message
+        return None
+
+
+# -- tenants --------------------------------------------------------------------------------
+
+
+def resolve_tenant(endpoints: EntraEndpoints, tenant: str) -> str:
+    """The tenant GUID for a GUID or a domain, from the tenant's OpenID discovery document."""
+    try:
+        return str(uuid.UUID(tenant))
+    except ValueError:
+        pass
+    import httpx
+
+    try:
+        resp = httpx.get(endpoints.discovery_url(tenant), verify=endpoints.ssl_context, timeout=DISCOVERY_TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise unreachable(endpoints, exc) from None
+    if resp.status_code != 200:
+        what = f"tenant {tenant}'s discovery document"
+        if retryable(resp.status_code):
+            wait = resp.headers.get("Retry-After")
+            hint = f"; Entra asks to retry after {wait}s" if wait else "; try again later"
+            raise EntraUnavailable(f"Entra answered HTTP {resp.status_code} for {what}{hint}")
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        codes = aadsts_codes(str((body or {}).get("error_description", "")) if isinstance(body, dict) else "", body)
+        if 90002 in codes or resp.status_code in (400, 404):
+            raise InvalidInput(AADSTS[90002].advice.format(tenant=tenant, client_id=""))
+        raise EntraError(f"Entra answered HTTP {resp.status_code} for {what}")
+    issuer = str(resp.json().get("issuer", ""))
+    match = re.search(r"/([0-9a-fA-F-]{36})/", issuer + "/")
+    if not match:
+        raise EntraError(f"Entra's discovery document for {tenant} names no tenant id in its issuer")
+    return match.group(1).lower()

@@ -1,0 +1,390 @@
+"""A thin repository over Keycloak's Admin REST API, built on python-keycloak's ``KeycloakAdmin``.
+
+The library has the calls (organizations, members, identity providers and their mappers,
+flows, clients, users, sessions, events) and their token handling; this layer adds what
+the tooling needs on top and nothing else:
+
+* one place where every failure becomes a one-line error with its exit code
+  (``apsis_core.errors``): Keycloak's answers here (``_run``), token and transport failures
+  in the connection (``connection.CountingConnection``);
+* a request count (``requests``), which the no-change-plan benchmark and tests read;
+* lazy paging where a caller may stop early, and bulk reads kept bulk;
+* small named methods, so planners and the daemon say what they read and write.
+
+Hand-written requests are marked ``# library lacks: ...`` with the reason; everything else
+is ``KeycloakAdmin``'s. Nothing here decides *what* to change; the planners do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote
+
+from keycloak import KeycloakAdmin
+from keycloak.exceptions import KeycloakDeleteError, KeycloakGetError, raise_error_from_response
+from keycloak.exceptions import KeycloakError as LibraryError
+
+from apsis_core.contract import ACCOUNT_KEY
+from apsis_core.errors import Conflict, KeycloakError, KeycloakRefused, KeycloakUnavailable, NotFound
+from apsis_core.keycloak.connection import CountingConnection, temporary_status
+from apsis_core.settings import Settings
+
+PAGE_SIZE = 200
+T = TypeVar("T")
+
+
+class KeycloakRepository:
+    """Admin API of one realm, authenticated as the tooling's service account or an admin."""
+
+    def __init__(self, connection: CountingConnection, realm: str) -> None:
+        self._conn = connection
+        self.admin = KeycloakAdmin(connection=connection)
+        self.admin.PAGE_SIZE = PAGE_SIZE  # the library's own paging (100) would double our listings
+        self.realm = realm
+
+    @property
+    def who(self) -> str:
+        return self._conn.who
+
+    @property
+    def requests(self) -> int:
+        """Admin API requests made so far (token requests not counted)."""
+        return self._conn.request_count
+
+    @classmethod
+    def for_tooling(cls, settings: Settings) -> "KeycloakRepository":
+        """The service account `apsis-sso-admin` of the realm (every command but realm apply)."""
+        if settings.keycloak_client_secret is None:
+            raise KeycloakRefused(
+                "no Keycloak client secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE"
+            )
+        conn = CountingConnection(
+            who=f"client {settings.keycloak_client_id} of realm {settings.realm}",
+            server_url=settings.keycloak_url + "/",
+            realm_name=settings.realm,
+            client_id=settings.keycloak_client_id,
+            client_secret_key=settings.keycloak_client_secret.get_secret_value(),
+            grant_type="client_credentials",
+            verify=settings.keycloak_verify,
+            timeout=int(settings.keycloak_timeout),
+        )
+        return cls(conn, settings.realm)
+
+    @classmethod
+    def for_admin(cls, settings: Settings) -> "KeycloakRepository":
+        """A master-realm administrator: only `realm apply` needs this much power."""
+        if settings.keycloak_admin_password is None:
+            raise KeycloakRefused(
+                "no Keycloak admin password: set APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD or APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE"
+            )
+        conn = CountingConnection(
+            who=f"admin {settings.keycloak_admin_username} of realm master",
+            server_url=settings.keycloak_url + "/",
+            realm_name=settings.realm,
+            user_realm_name="master",
+            client_id="admin-cli",
+            username=settings.keycloak_admin_username,
+            password=settings.keycloak_admin_password.get_secret_value(),
+            grant_type="password",
+            verify=settings.keycloak_verify,
+            timeout=int(settings.keycloak_timeout),
+        )
+        return cls(conn, settings.realm)
+
+    # -- the seam ---------------------------------------------------------------------
+
+    def _run(self, call: Callable[[], T], *, missing_ok: bool = False) -> T:
+        """One library call; Keycloak's error answers become one-line errors (a 404 None
+        with ``missing_ok``)."""
+        try:
+            return call()
+        except LibraryError as exc:
+            if exc.response_code == 404 and missing_ok:
+                return None  # type: ignore[return-value]
+            raise self._failure(exc.response_code, exc.response_body) from None
+
+    def _failure(self, status: int | None, body: bytes | None) -> Exception:
+        method, path = self._conn.last_request
+        detail = _error_detail(body)
+        where = f"{method} {unquote(path.removeprefix(f'admin/realms/{self.realm}/'))}"
+        if status in (401, 403):
+            return KeycloakRefused(f"Keycloak refused {where} for {self.who} (HTTP {status}{detail})")
+        if temporary_status(status):
+            return KeycloakUnavailable(f"Keycloak answered HTTP {status} to {where}{detail}; try again later")
+        if status == 404:
+            return NotFound(f"Keycloak has no {where.split(' ', 1)[1]}{detail}")
+        if status == 409:
+            return Conflict(f"Keycloak reports a conflict on {where}{detail}")
+        return KeycloakError(f"Keycloak answered HTTP {status} to {where}{detail}")
+
+    def _path(self, tail: str) -> str:
+        return f"admin/realms/{self.realm}/{tail}"
+
+    def _get(self, path: str, **params: Any) -> Any:
+        """A GET the library has no method for (each caller says why)."""
+        return raise_error_from_response(self._conn.raw_get(path, **params), KeycloakGetError)
+
+    def _pages(self, fetch: Callable[[dict[str, Any]], list[dict[str, Any]]],
+               query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """A listing read page by page as the caller iterates, so a search can stop early."""
+        first = 0
+        while True:
+            page = self._run(lambda: fetch({**query, "first": first, "max": PAGE_SIZE}))
+            if not page:
+                return
+            yield from page
+            if len(page) < PAGE_SIZE:
+                return
+            first += PAGE_SIZE
+
+    # -- realm ------------------------------------------------------------------------
+
+    def get_realm(self) -> dict[str, Any] | None:
+        return self._run(lambda: self.admin.get_realm(self.realm), missing_ok=True)
+
+    def create_realm(self, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.create_realm(rep))
+
+    def update_realm(self, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_realm(self.realm, rep))
+
+    def delete_realm(self) -> None:
+        self._run(lambda: self.admin.delete_realm(self.realm), missing_ok=True)
+
+    def get_user_profile(self) -> dict[str, Any]:
+        return self._run(self.admin.get_realm_users_profile)
+
+    def put_user_profile(self, config: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_realm_users_profile(config))
+
+    def authenticator_providers(self) -> list[dict[str, Any]]:
+        # library lacks: its get_authenticator_providers asks the target realm, which does not
+        # exist yet when realm apply creates it; the master realm's list is the server's.
+        return self._run(lambda: self._get("admin/realms/master/authentication/authenticator-providers"))
+
+    # -- authentication flows ---------------------------------------------------------
+
+    def flows(self) -> list[dict[str, Any]]:
+        return self._run(self.admin.get_authentication_flows)
+
+    def create_flow(self, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.create_authentication_flow(rep))
+
+    def copy_flow(self, alias: str, new_alias: str) -> None:
+        self._run(lambda: self.admin.copy_authentication_flow({"newName": new_alias}, quote(alias, safe="")))
+
+    def update_flow(self, flow_id: str, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_authentication_flow(flow_id, rep))
+
+    def executions(self, flow_alias: str) -> list[dict[str, Any]]:
+        return self._run(lambda: self.admin.get_authentication_flow_executions(quote(flow_alias, safe="")))
+
+    def add_execution(self, flow_alias: str, provider: str) -> None:
+        self._run(lambda: self.admin.create_authentication_flow_execution(
+            {"provider": provider}, quote(flow_alias, safe="")))
+
+    def update_execution(self, flow_alias: str, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_authentication_flow_executions(rep, quote(flow_alias, safe="")))
+
+    def delete_execution(self, execution_id: str) -> None:
+        self._run(lambda: self.admin.delete_authentication_flow_execution(execution_id))
+
+    # -- clients ----------------------------------------------------------------------
+
+    def client_by_client_id(self, client_id: str) -> dict[str, Any] | None:
+        # library lacks: get_client_id + get_client take two requests for what one query answers.
+        found = self._run(lambda: self._get(self._path("clients"), clientId=client_id))
+        return found[0] if found else None
+
+    def create_client(self, rep: dict[str, Any]) -> str:
+        return str(self._run(lambda: self.admin.create_client(rep)))
+
+    def update_client(self, uuid: str, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_client(uuid, rep))
+
+    def client_secret(self, uuid: str) -> str | None:
+        found = self._run(lambda: self.admin.get_client_secrets(uuid), missing_ok=True)
+        return found.get("value") if isinstance(found, dict) else None
+
+    def service_account_user(self, uuid: str) -> dict[str, Any]:
+        return self._run(lambda: self.admin.get_client_service_account_user(uuid))
+
+    def client_roles(self, uuid: str) -> list[dict[str, Any]]:
+        return self._run(lambda: self.admin.get_client_roles(uuid))
+
+    def user_client_roles(self, user_id: str, client_uuid: str) -> list[dict[str, Any]]:
+        return self._run(lambda: self.admin.get_client_roles_of_user(user_id, client_uuid))
+
+    def add_user_client_roles(self, user_id: str, client_uuid: str, roles: list[dict[str, Any]]) -> None:
+        self._run(lambda: self.admin.assign_client_role(user_id, client_uuid, roles))
+
+    def remove_user_client_roles(self, user_id: str, client_uuid: str, roles: list[dict[str, Any]]) -> None:
+        self._run(lambda: self.admin.delete_client_roles_of_user(user_id, client_uuid, roles))
+
+    # -- organizations ----------------------------------------------------------------
+
+    def organizations(self, query: str | None = None) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {"briefRepresentation": "false"}
+        if query:
+            params["q"] = query
+        return self._pages(self.admin.get_organizations, params)
+
+    def organizations_named(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Organizations whose name or one of whose domains is exactly ``text`` (one request)."""
+        return self._run(lambda: self.admin.get_organizations(
+            {"search": text, "exact": "true", "briefRepresentation": "false", "first": 0, "max": limit}))
+
+    def organization_by_alias(self, alias: str) -> dict[str, Any] | None:
+        """Organizations are searched by name or domain only; alias is matched on a full listing
+        filtered by our ownership attribute first, then on all organizations."""
+        for org in self.organizations(query=f"{ACCOUNT_KEY}:{alias}"):
+            if org.get("alias") == alias:
+                return org
+        for org in self.organizations():
+            if org.get("alias") == alias:
+                return org
+        return None
+
+    def organization(self, org_id: str) -> dict[str, Any] | None:
+        return self._run(lambda: self.admin.get_organization(org_id), missing_ok=True)
+
+    def create_organization(self, rep: dict[str, Any]) -> str | None:
+        return self._run(lambda: self.admin.create_organization(rep))
+
+    def update_organization(self, org_id: str, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_organization(org_id, rep))
+
+    def delete_organization(self, org_id: str) -> None:
+        self._run(lambda: self.admin.delete_organization(org_id))
+
+    def organization_idps(self, org_id: str) -> list[dict[str, Any]]:
+        return self._run(lambda: self.admin.get_organization_idps(org_id))
+
+    def link_organization_idp(self, org_id: str, alias: str) -> None:
+        self._run(lambda: self.admin.organization_idp_add(org_id, alias))
+
+    def unlink_organization_idp(self, org_id: str, alias: str) -> None:
+        self._run(lambda: self.admin.organization_idp_remove(org_id, quote(alias, safe="")), missing_ok=True)
+
+    def members(self, org_id: str) -> Iterator[dict[str, Any]]:
+        return self._pages(lambda q: self.admin.get_organization_members(org_id, q), {"briefRepresentation": "false"})
+
+    def members_count(self, org_id: str) -> int:
+        return int(self._run(lambda: self.admin.get_organization_members_count(org_id)))
+
+    def add_member(self, org_id: str, user_id: str) -> None:
+        self._run(lambda: self.admin.organization_user_add(user_id, org_id))
+
+    def remove_member(self, org_id: str, user_id: str) -> None:
+        self._run(lambda: self.admin.organization_user_remove(user_id, org_id), missing_ok=True)
+
+    def user_organizations(self, user_id: str) -> list[dict[str, Any]]:
+        return self._run(lambda: self.admin.get_user_organizations(user_id))
+
+    # -- identity providers -----------------------------------------------------------
+
+    def identity_providers(self) -> Iterator[dict[str, Any]]:
+        # library lacks: get_idps takes no query, so neither paging nor the full representation.
+        url = self._path("identity-provider/instances")
+        return self._pages(lambda q: self._get(url, **q), {"briefRepresentation": "false"})
+
+    def identity_provider(self, alias: str) -> dict[str, Any] | None:
+        return self._run(lambda: self.admin.get_idp(quote(alias, safe="")), missing_ok=True)
+
+    def create_identity_provider(self, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.create_idp(rep))
+
+    def update_identity_provider(self, alias: str, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_idp(quote(alias, safe=""), rep))
+
+    def delete_identity_provider(self, alias: str) -> None:
+        self._run(lambda: self.admin.delete_idp(quote(alias, safe="")), missing_ok=True)
+
+    def idp_mappers(self, alias: str) -> list[dict[str, Any]]:
+        return self._run(lambda: self.admin.get_idp_mappers(quote(alias, safe="")))
+
+    def create_idp_mapper(self, alias: str, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.add_mapper_to_idp(quote(alias, safe=""), rep))
+
+    def update_idp_mapper(self, alias: str, mapper_id: str, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_mapper_in_idp(quote(alias, safe=""), mapper_id, rep))
+
+    def delete_idp_mapper(self, alias: str, mapper_id: str) -> None:
+        # library lacks: it can add and update an IdP's mappers but not delete one.
+        url = self._path(f"identity-provider/instances/{quote(alias, safe='')}/mappers/{mapper_id}")
+        self._run(lambda: raise_error_from_response(self._conn.raw_delete(url), KeycloakDeleteError, [204]),
+                  missing_ok=True)
+
+    # -- users ------------------------------------------------------------------------
+
+    def users(self, **params: Any) -> Iterator[dict[str, Any]]:
+        return self._pages(self.admin.get_users, {"briefRepresentation": "false", **params})
+
+    def users_by_email(self, email: str) -> list[dict[str, Any]]:
+        found = self._run(lambda: self.admin.get_users(
+            {"email": email, "exact": "true", "briefRepresentation": "false", "first": 0, "max": PAGE_SIZE}))
+        return [u for u in found if (u.get("email") or "").lower() == email.lower()]
+
+    def users_count(self, **params: Any) -> int:
+        return int(self._run(lambda: self.admin.users_count(params or None)))
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        return self._run(lambda: self.admin.get_user(user_id), missing_ok=True)
+
+    def create_user(self, rep: dict[str, Any]) -> str:
+        return str(self._run(lambda: self.admin.create_user(rep)))
+
+    def update_user(self, user_id: str, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_user(user_id, rep))
+
+    def delete_user(self, user_id: str) -> None:
+        self._run(lambda: self.admin.delete_user(user_id), missing_ok=True)
+
+    def logout_user(self, user_id: str) -> None:
+        self._run(lambda: self.admin.user_logout(user_id))
+
+    def user_sessions(self, user_id: str) -> list[dict[str, Any]]:
+        return self._run(lambda: self.admin.get_sessions(user_id))
+
+    # -- links to the account's identity provider -------------------------------------
+
+    def user_by_idp_link(self, alias: str, idp_user_id: str) -> dict[str, Any] | None:
+        found = self._run(lambda: self.admin.get_users(
+            {"idpAlias": alias, "idpUserId": idp_user_id, "briefRepresentation": "false", "first": 0, "max": 2}))
+        return found[0] if found else None
+
+    def linked_users(self, alias: str, *, brief: bool = True) -> Iterator[dict[str, Any]]:
+        """Every user linked to the IdP (paged)."""
+        return self._pages(self.admin.get_users, {"idpAlias": alias, "briefRepresentation": str(brief).lower()})
+
+    def linked_users_count(self, alias: str) -> int:
+        return self.users_count(idpAlias=alias)
+
+    def federated_identities(self, user_id: str) -> list[dict[str, Any]]:
+        return self._run(lambda: self.admin.get_user_social_logins(user_id))
+
+    def link_user(self, user_id: str, alias: str, idp_user_id: str, idp_username: str) -> None:
+        self._run(lambda: self.admin.add_user_social_login(user_id, quote(alias, safe=""), idp_user_id, idp_username))
+
+    def unlink_user(self, user_id: str, alias: str) -> None:
+        """Drop the user's link to the IdP (their next SSO sign-in is a first one); no link is fine."""
+        self._run(lambda: self.admin.delete_user_social_login(user_id, quote(alias, safe="")), missing_ok=True)
+
+    # -- events -----------------------------------------------------------------------
+
+    def events(self, **params: Any) -> list[dict[str, Any]]:
+        return self._run(lambda: self.admin.get_events(params))
+
+
+def _error_detail(body: bytes | None) -> str:
+    try:
+        doc = json.loads(body or b"")
+    except ValueError:
+        return ""
+    if isinstance(doc, dict):
+        message = doc.get("errorMessage") or doc.get("error_description") or doc.get("error")
+        if message:
+            return f": {str(message).splitlines()[0][:200]}"
+    return ""
