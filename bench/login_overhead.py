@@ -30,7 +30,7 @@ from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import onboarding  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from provisioning.links import redirect_uri  # noqa: E402
-from provisioning.realm import plan_realm  # noqa: E402
+from provisioning.realm import apply_realm  # noqa: E402
 from tests.entra_emulator import EntraEmulator  # noqa: E402
 from tests.helpers import AccountFactory, local_settings  # noqa: E402
 from tests.login_driver import Browser  # noqa: E402
@@ -62,7 +62,7 @@ def main() -> int:
 
 def run(server: KeycloakServer, emulator: EntraEmulator, users: int, rounds: int) -> dict[str, float | int]:
     settings = local_settings(server.url, server.admin_password, emulator)
-    plan_realm(KeycloakRepository.for_admin(settings), settings).apply()
+    apply_realm(KeycloakRepository.for_admin(settings), settings)
     api = KeycloakRepository.for_tooling(settings)
     acct = AccountFactory(api=api, settings=settings, emulator=emulator, prefix="bench").create(stage="live")
 

@@ -37,10 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import declarative  # noqa: E402
-from provisioning.accounts import Snapshot, plan_account, plan_accounts  # noqa: E402
+from provisioning.accounts import plan_account, plan_accounts  # noqa: E402
+from provisioning.snapshot import Snapshot  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from apsis_core.account import Account  # noqa: E402
-from provisioning.realm import plan_realm  # noqa: E402
+from provisioning.realm import apply_realm  # noqa: E402
 from apsis_core.settings import Settings  # noqa: E402
 
 TENANT = "0b7c2d3e-0000-4000-8000-00000000beef"
@@ -67,7 +68,7 @@ def onboard(api: KeycloakRepository, settings: Settings, accounts: list[Account]
     missing = [a for a in accounts if a.id not in existing]
     for first in range(0, len(missing), BATCH):
         batch = [a.with_changes(client_secret=_secret()) for a in missing[first:first + BATCH]]
-        plan_accounts(api, settings, batch).apply()
+        plan_accounts(settings, batch, Snapshot.load(api)).apply(api)
         print(f"  onboarded {min(first + BATCH, len(missing))}/{len(missing)}", file=sys.stderr, flush=True)
     return time.monotonic() - started
 
@@ -92,7 +93,7 @@ def naive(settings: Settings, accounts: list[Account]) -> tuple[int, float]:
     started = time.monotonic()
     for account in accounts:
         snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
-        plan = plan_account(api, settings, account, snapshot)
+        plan = plan_account(settings, account, snapshot)
         assert plan.empty, plan.to_json()[:2000]
     return api.requests - 1, time.monotonic() - started
 
@@ -150,7 +151,7 @@ def main() -> int:
             server = KeycloakServer().start()
             settings = Settings(_env_file=None, keycloak_url=server.url, keycloak_admin_password=server.admin_password,  # type: ignore[call-arg]
                                 keycloak_client_secret=secrets.token_urlsafe(32))
-            plan_realm(KeycloakRepository.for_admin(settings), settings).apply()
+            apply_realm(KeycloakRepository.for_admin(settings), settings)
         else:
             settings = Settings()
         env = {k: v for k, v in os.environ.items() if not k.startswith("APSIS_SSO_")}

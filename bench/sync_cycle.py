@@ -30,7 +30,7 @@ from pydantic import SecretStr  # noqa: E402
 from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import onboarding  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
-from provisioning.realm import plan_realm  # noqa: E402
+from provisioning.realm import apply_realm  # noqa: E402
 from sync.accounts import discover  # noqa: E402
 from sync.daemon import Runtime, run_cycle  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
@@ -65,7 +65,7 @@ def main() -> int:
 
 def run(server: KeycloakServer, emulator: EntraEmulator, tmp: Path, users: int, rounds: int, deletions: int) -> dict:
     settings = local_settings(server.url, server.admin_password, emulator)
-    plan_realm(KeycloakRepository.for_admin(settings), settings).apply()
+    apply_realm(KeycloakRepository.for_admin(settings), settings)
     api = KeycloakRepository.for_tooling(settings)
     emulator.set_delta_page_size(100)
     acct = AccountFactory(api=api, settings=settings, emulator=emulator, prefix="bench").create(stage="live")

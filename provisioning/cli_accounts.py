@@ -329,7 +329,7 @@ def delete(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_fo
     plan = onboarding.delete(app.api(), app.settings(), account_id, dry_run=True)
     if not dry_run:
         confirm(f"Delete the SSO of account {account_id} ({len(plan.changes)} changes; users are kept)?", yes)
-        plan.apply(progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
+        plan.apply(app.api(), progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
     if output_format == "json":
         output.emit_json({"account": account_id, "applied": not dry_run, "plan": plan.to_dict()})
     else:

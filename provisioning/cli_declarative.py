@@ -97,7 +97,7 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
                                      account.client_secret.get_secret_value())
         counts = plan.counts()
         confirm(f"Apply {counts['create']} create(s), {counts['update']} update(s), {counts['delete']} delete(s)?", yes)
-        plan.apply(progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
+        plan.apply(app.api(), progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
         output.status("applied")
     if output_format == "json":
         output.emit_json({"file": str(path), "prune": prune, "applied": not dry_run and not plan.empty, **plan.to_dict()})

@@ -39,10 +39,11 @@ def realm_apply(app: AppContext, dry_run: bool, detailed_exitcode: bool, output_
     from provisioning.realm import plan_realm
 
     settings = app.settings()
-    plan = plan_realm(app.admin_api(), settings)
+    admin = app.admin_api()
+    plan = plan_realm(admin, settings)
     if not dry_run and not plan.empty:
         output.status(f"applying {len(plan.changes)} change(s) to realm {settings.realm}")
-        plan.apply(progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
+        plan.apply(admin, progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
     if output_format == "json":
         output.emit_json({"realm": settings.realm, "applied": not dry_run, "plan": plan.to_dict()})
     else:

@@ -37,7 +37,8 @@ from apsis_core.errors import InvalidInput
 from apsis_core import secret_input
 from apsis_core import entra
 from apsis_core.entra import EntraEndpoints
-from provisioning.accounts import Snapshot, plan_accounts, warn_unsent_secrets, writes_secret
+from provisioning.accounts import plan_accounts, warn_unsent_secrets, writes_secret
+from provisioning.snapshot import Snapshot
 from apsis_core.keycloak import KeycloakRepository
 from provisioning.plan import Plan
 from apsis_core.settings import Settings
@@ -195,7 +196,7 @@ def plan(
     each; files of many accounts should name GUIDs) and written back into ``desired``, so
     the secrets proved before apply are proved against the tenant Keycloak will pin."""
     today = today or date.today()
-    snapshot = Snapshot.load(api)
+    snapshot = Snapshot.load(api, mappers_for=[a.id for a in desired.accounts])
     accounts: list[Account] = []
     warnings: list[str] = []
     for account in desired.accounts:
@@ -210,7 +211,10 @@ def plan(
             warnings.append(f"account {account.id}: the client secret expired on {account.secret_expires.isoformat()}")
         tenant = entra.resolve_tenant(EntraEndpoints.from_settings(settings), account.tenant_id)
         accounts.append(account.with_changes(tenant_id=tenant))
-    result = plan_accounts(api, settings, accounts, prune=prune, snapshot=snapshot)
+    listed = {a.id for a in accounts}
+    pruned = [alias for alias in snapshot.managed() if alias not in listed] if prune else []
+    snapshot.read_daemon_files(settings.sync_secrets_dir, [a.id for a in accounts if a.client_secret] + pruned)
+    result = plan_accounts(settings, accounts, snapshot, prune=prune)
     result.warnings.extend(warnings)
     warn_unsent_secrets(settings, result)
     desired.accounts = accounts

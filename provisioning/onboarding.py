@@ -22,7 +22,8 @@ from apsis_core.errors import ApsisError, Conflict, EntraError, InvalidInput, No
 from apsis_core import secret_files
 from apsis_core import entra
 from provisioning import link_check, links
-from provisioning.accounts import Snapshot, daemon_secret_files, plan_account, plan_delete, warn_unsent_secrets
+from provisioning.accounts import daemon_secret_files, plan_account, plan_delete, warn_unsent_secrets
+from provisioning.snapshot import Snapshot
 from apsis_core.keycloak import KeycloakRepository
 from provisioning.plan import Plan
 from apsis_core.settings import Settings
@@ -90,7 +91,8 @@ def create(
     endpoints = EntraEndpoints.from_settings(settings)
     tenant = entra.resolve_tenant(endpoints, account.tenant_id)
     account = account.with_changes(tenant_id=tenant)
-    snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
+    snapshot = Snapshot.for_account(api, account.id, account.domains, account.name,
+                                    secrets_dir=settings.sync_secrets_dir)
     org, idp = snapshot.orgs.get(account.id), snapshot.idps.get(account.idp_alias)
     record = AccountRecord.parse(org, idp) if org is not None else None
     exists = record is not None and record.managed and record.complete
@@ -102,14 +104,14 @@ def create(
             raise Conflict(f"account {account.id!r} already exists with other settings: {'; '.join(differences)}; "
                            "nothing was changed")
         account = account.with_changes(stage=current.stage)  # create does not choose the stage of an account
-    plan = plan_account(api, settings, account, snapshot)
+    plan = plan_account(settings, account, snapshot)
     # The links it prints must work: a test-login link Keycloak refuses stops it here.
     link_check.check_test_login(settings, links.test_login_url(settings, account.id))
     if check_secret and not exists:
         entra.prove_secret(endpoints, tenant, account.client_id, secret.get_secret_value())
     warn_unsent_secrets(settings, plan)
     if not dry_run:
-        plan.apply()
+        plan.apply(api)
     written = daemon_secret_files(plan)
     return Result(
         account=account,
@@ -232,10 +234,11 @@ def _domain_claims(settings: Settings, account: Account) -> list[str]:
 
 def update(api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool = False) -> Result:
     """Converge one existing account to ``account`` (stage, pilot list, metadata, secret)."""
-    snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
-    plan = plan_account(api, settings, account, snapshot)
+    snapshot = Snapshot.for_account(api, account.id, account.domains, account.name,
+                                    secrets_dir=settings.sync_secrets_dir)
+    plan = plan_account(settings, account, snapshot)
     if not dry_run:
-        plan.apply()
+        plan.apply(api)
     return Result(account=account, plan=plan, applied=not dry_run)
 
 
@@ -301,9 +304,10 @@ def delete(api: KeycloakRepository, settings: Settings, account_id: str, *, dry_
     """Plan (and unless ``dry_run`` apply) the removal of the account's SSO and of
     apsis-sync's copy of its secret."""
     account_id = validation.account_id(account_id)
-    plan = plan_delete(api, account_id, secrets_dir=settings.sync_secrets_dir)
+    snapshot = Snapshot.for_account(api, account_id, secrets_dir=settings.sync_secrets_dir, with_mappers=False)
+    plan = plan_delete(account_id, snapshot)
     if not dry_run:
-        plan.apply()
+        plan.apply(api)
     return plan
 
 

@@ -1,8 +1,11 @@
 """Plans: what would change in Keycloak, computed before anything is changed.
 
 A plan is a list of ``Change`` objects, each with the field-level diff a person reviews and
-a callable that performs it. ``--dry-run`` prints the plan; apply runs the callables in
-order. Secret fields are compared but only ever shown as ``(set)``/``(changed)``.
+the step that performs it. Planners build plans from data alone (a snapshot read up
+front); a step is a callable that receives the Keycloak repository when the plan is
+applied, so planning never writes and never needs a server. ``--dry-run`` prints the plan;
+apply runs the steps in order. Secret fields are compared but only ever shown as
+``(set)``/``(changed)``.
 """
 
 from __future__ import annotations
@@ -10,9 +13,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from apsis_core.errors import Interrupted, is_temporary
+
+if TYPE_CHECKING:
+    from apsis_core.keycloak import KeycloakRepository
+
+Step = Callable[["KeycloakRepository"], object]
+"""What a change does when applied, given the repository to do it with."""
 
 Action = Literal["create", "update", "delete"]
 
@@ -50,7 +59,7 @@ class Change:
     name: str
     account: str | None = None
     fields: list[FieldChange] = field(default_factory=list)
-    apply: Callable[[], object] | None = field(default=None, repr=False, compare=False)
+    apply: Step | None = field(default=None, repr=False, compare=False)
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,8 +105,8 @@ class Plan:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
-    def apply(self, progress: Callable[[Change], None] | None = None) -> int:
-        """Run every change in order; stops at the first failure.
+    def apply(self, api: KeycloakRepository, progress: Callable[[Change], None] | None = None) -> int:
+        """Run every change in order with ``api``; stops at the first failure.
 
         A failure after the first change is re-raised as ``Interrupted`` naming the step, so
         the operator learns that something was changed and that a rerun completes it (every
@@ -110,7 +119,7 @@ class Plan:
                 progress(change)
             try:
                 if change.apply is not None:
-                    change.apply()
+                    change.apply(api)
             except Exception as exc:
                 if done == 0:
                     raise

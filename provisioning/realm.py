@@ -7,17 +7,22 @@ enforce) and ``flowCopies`` (a flow made as a copy of one of Keycloak's with som
 authenticators replaced: the login page's ``apsis browser``). ``browserFlow`` is bound
 after the flows exist. Each resource type has its own planner; each compares only the
 fields the template names, so settings made by hand elsewhere in the realm are left alone.
+
+``RealmState.load`` reads what the template names, up front; ``realm_plan`` is a pure
+function of the rendered template and that state; the steps re-read at apply time, so a
+run cut short is completed by the next.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from provisioning import templates
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.plan import Change, FieldChange, Plan, diff, merge
 from apsis_core.settings import Settings
+from provisioning import templates
+from provisioning.plan import Change, FieldChange, Plan, diff, merge
 
 OWN_KEYS = {"authenticationFlows", "clients", "serviceAccountRoles", "userProfile", "flowCopies", "browserFlow"}
 
@@ -37,70 +42,118 @@ def render_realm(settings: Settings) -> dict[str, Any]:
     return templates.render_file(settings.templates_dir, "realm.json", values)
 
 
+@dataclass
+class RealmState:
+    """What the realm holds now of what the template names."""
+
+    realm: dict[str, Any] | None
+    providers: set[str]
+    user_profile: dict[str, Any] = field(default_factory=dict)
+    flows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    executions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    clients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    client_secrets: dict[str, str | None] = field(default_factory=dict)
+    service_account_roles: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return self.realm is not None
+
+    @classmethod
+    def load(cls, api: KeycloakRepository, desired: dict[str, Any]) -> "RealmState":
+        state = cls(realm=api.get_realm(), providers={p["id"] for p in api.authenticator_providers()})
+        if not state.exists:
+            return state
+        if desired.get("userProfile"):
+            state.user_profile = api.get_user_profile()
+        state.flows = {f["alias"]: f for f in api.flows()}
+        for alias in [f["alias"] for f in desired.get("authenticationFlows", [])] + \
+                [c["alias"] for c in desired.get("flowCopies", [])]:
+            if alias in state.flows:
+                state.executions[alias] = api.executions(alias)
+        for client in desired.get("clients", []):
+            current = api.client_by_client_id(client["clientId"])
+            if current is not None:
+                state.clients[client["clientId"]] = current
+                if client.get("secret") is not None:
+                    state.client_secrets[client["clientId"]] = api.client_secret(current["id"])
+        for client_id, by_client in desired.get("serviceAccountRoles", {}).items():
+            client = state.clients.get(client_id) or api.client_by_client_id(client_id)
+            if client is None:
+                continue
+            user = api.service_account_user(client["id"])
+            for role_client_id in by_client:
+                role_client = api.client_by_client_id(role_client_id)
+                if role_client is not None:
+                    state.service_account_roles[(client_id, role_client_id)] = sorted(
+                        r["name"] for r in api.user_client_roles(user["id"], role_client["id"]))
+        return state
+
+
 def plan_realm(api: KeycloakRepository, settings: Settings) -> Plan:
+    """The realm's plan: the template rendered, what Keycloak holds read, then compared."""
     desired = render_realm(settings)
+    return realm_plan(desired, RealmState.load(api, desired), settings.realm)
+
+
+def realm_plan(desired: dict[str, Any], state: RealmState, realm: str) -> Plan:
+    """Changes that make the realm hold the template, from ``state`` alone."""
     plan = Plan()
-    current = api.get_realm()
     settings_rep = {k: v for k, v in desired.items() if k not in OWN_KEYS}
-    if current is None:
-        plan.add(Change("create", "realm", settings.realm, apply=lambda: api.create_realm(settings_rep),
+    current = state.realm or {}
+    if not state.exists:
+        plan.add(Change("create", "realm", realm, apply=lambda api: api.create_realm(settings_rep),
                         fields=[FieldChange(k, None, v) for k, v in settings_rep.items() if k != "realm"]))
-        current = {}
-        exists = False
     else:
         changes = diff(current, settings_rep)
         if changes:
-            update = {"realm": settings.realm, **{c.path.split(".")[0]: settings_rep[c.path.split(".")[0]] for c in changes}}
-            plan.add(Change("update", "realm", settings.realm, fields=changes, apply=lambda: api.update_realm(update)))
-        exists = True
-    _require_providers(api, desired)
-    plan.extend(_plan_user_profile(api, desired.get("userProfile", {}), exists))
+            update = {"realm": realm, **{c.path.split(".")[0]: settings_rep[c.path.split(".")[0]] for c in changes}}
+            plan.add(Change("update", "realm", realm, fields=changes, apply=lambda api: api.update_realm(update)))
+    _require_providers(state, desired)
+    plan.extend(_plan_user_profile(state, desired.get("userProfile", {})))
     for flow in desired.get("authenticationFlows", []):
-        plan.extend(_plan_flow(api, flow, exists))
+        plan.extend(_plan_flow(state, flow))
     for copy in desired.get("flowCopies", []):
-        plan.extend(_plan_flow_copy(api, copy, exists))
+        plan.extend(_plan_flow_copy(state, copy))
     if desired.get("browserFlow"):
-        plan.extend(_plan_browser_flow_binding(api, settings.realm, desired["browserFlow"], current))
+        plan.extend(_plan_browser_flow_binding(realm, desired["browserFlow"], current))
     for client in desired.get("clients", []):
-        plan.extend(_plan_client(api, client, exists))
+        plan.extend(_plan_client(state, client))
     for client_id, by_client in desired.get("serviceAccountRoles", {}).items():
-        plan.extend(_plan_service_account_roles(api, client_id, by_client, exists))
+        plan.extend(_plan_service_account_roles(state, client_id, by_client))
     return plan
 
 
-def _require_providers(api: KeycloakRepository, desired: dict[str, Any]) -> None:
+def _require_providers(state: RealmState, desired: dict[str, Any]) -> None:
     """Fail before changing anything when the server lacks an authenticator a flow needs."""
     needed = {e["authenticator"] for f in desired.get("authenticationFlows", []) for e in f.get("authenticationExecutions", [])}
     needed |= {new for copy in desired.get("flowCopies", []) for new in copy.get("replace", {}).values()}
-    available = {p["id"] for p in api.authenticator_providers()}
-    missing = sorted(needed - available)
+    missing = sorted(needed - state.providers)
     if missing:
         raise InvalidInput(
             f"Keycloak has no authenticator {missing[0]!r}: install the apsis-sso extension jar in Keycloak's providers/"
         )
 
 
-def _plan_user_profile(api: KeycloakRepository, desired: dict[str, Any], exists: bool) -> Plan:
+def _plan_user_profile(state: RealmState, desired: dict[str, Any]) -> Plan:
     plan = Plan()
     if not desired:
         return plan
-    current = api.get_user_profile() if exists else {}
-    changes = diff(current, desired)
-    if changes or not exists:
-        def apply() -> None:
+    changes = diff(state.user_profile, desired)
+    if changes or not state.exists:
+        def apply(api: KeycloakRepository) -> None:
             api.put_user_profile(merge(api.get_user_profile(), desired))
         plan.add(Change("update", "user-profile", "user profile", fields=changes or [
             FieldChange(k, None, v) for k, v in desired.items()], apply=apply))
     return plan
 
 
-def _plan_flow(api: KeycloakRepository, flow: dict[str, Any], exists: bool) -> Plan:
+def _plan_flow(state: RealmState, flow: dict[str, Any]) -> Plan:
     plan = Plan()
     alias = flow["alias"]
     wanted = [(e["authenticator"], e["requirement"]) for e in flow.get("authenticationExecutions", [])]
-    current = next((f for f in api.flows() if f["alias"] == alias), None) if exists else None
-    if current is None:
-        def create() -> None:
+    if alias not in state.flows:
+        def create(api: KeycloakRepository) -> None:
             api.create_flow({k: flow[k] for k in ("alias", "description", "providerId", "topLevel", "builtIn")})
             for provider, _ in wanted:
                 api.add_execution(alias, provider)
@@ -108,10 +161,9 @@ def _plan_flow(api: KeycloakRepository, flow: dict[str, Any], exists: bool) -> P
         plan.add(Change("create", "flow", alias, apply=create,
                         fields=[FieldChange("executions", None, [f"{p} {r}" for p, r in wanted])]))
         return plan
-    executions = api.executions(alias)
-    have = [(e.get("providerId"), e.get("requirement")) for e in executions if e.get("level", 0) == 0]
+    have = [(e.get("providerId"), e.get("requirement")) for e in state.executions.get(alias, []) if e.get("level", 0) == 0]
     if have != wanted:
-        def fix() -> None:
+        def fix(api: KeycloakRepository) -> None:
             for execution in api.executions(alias):
                 if execution.get("level", 0) == 0:
                     api.delete_execution(execution["id"])
@@ -123,16 +175,15 @@ def _plan_flow(api: KeycloakRepository, flow: dict[str, Any], exists: bool) -> P
     return plan
 
 
-def _plan_flow_copy(api: KeycloakRepository, copy: dict[str, Any], exists: bool) -> Plan:
+def _plan_flow_copy(state: RealmState, copy: dict[str, Any]) -> Plan:
     """A flow that is Keycloak's own (``from``, e.g. the built-in ``browser``) with some
     authenticators replaced by ours. Copying keeps every other step exactly Keycloak's (cookie,
     identity-provider redirector, passwords, conditional OTP and passkeys); drift is an
     authenticator that should be replaced and is there again, or ours missing."""
     plan = Plan()
     alias, source, replace = copy["alias"], copy["from"], dict(copy.get("replace", {}))
-    current = next((f for f in api.flows() if f["alias"] == alias), None) if exists else None
-    if current is None:
-        def create() -> None:
+    if alias not in state.flows:
+        def create(api: KeycloakRepository) -> None:
             if not any(f["alias"] == alias for f in api.flows()):  # a rerun after a partial apply
                 api.copy_flow(source, alias)
             flow = next(f for f in api.flows() if f["alias"] == alias)
@@ -142,12 +193,12 @@ def _plan_flow_copy(api: KeycloakRepository, copy: dict[str, Any], exists: bool)
             FieldChange("copy of", None, source),
             *[FieldChange(f"replace {old}", None, new) for old, new in replace.items()]]))
         return plan
-    providers = {e.get("providerId") for e in api.executions(alias)}
+    providers = {e.get("providerId") for e in state.executions.get(alias, [])}
     drift = [FieldChange(f"replace {old}", old if old in providers else None, new)
              for old, new in replace.items() if old in providers or new not in providers]
     if drift:
         plan.add(Change("update", "flow", alias, fields=drift,
-                        apply=lambda: _replace_authenticators(api, alias, replace)))
+                        apply=lambda api: _replace_authenticators(api, alias, replace)))
     return plan
 
 
@@ -183,12 +234,12 @@ def _with_parents(api: KeycloakRepository, alias: str) -> list[tuple[dict[str, A
     return out
 
 
-def _plan_browser_flow_binding(api: KeycloakRepository, realm: str, alias: str, current: dict[str, Any]) -> Plan:
+def _plan_browser_flow_binding(realm: str, alias: str, current: dict[str, Any]) -> Plan:
     """Bind the login page's flow once it exists (a realm update naming a missing flow fails)."""
     plan = Plan()
     if current.get("browserFlow") != alias:
         plan.add(Change("update", "realm", realm, fields=[FieldChange("browserFlow", current.get("browserFlow"), alias)],
-                        apply=lambda: api.update_realm({"realm": realm, "browserFlow": alias})))
+                        apply=lambda api: api.update_realm({"realm": realm, "browserFlow": alias})))
     return plan
 
 
@@ -199,21 +250,21 @@ def _set_requirements(api: KeycloakRepository, alias: str, wanted: list[tuple[st
             api.update_execution(alias, {**execution, "requirement": requirement})
 
 
-def _plan_client(api: KeycloakRepository, client: dict[str, Any], exists: bool) -> Plan:
+def _plan_client(state: RealmState, client: dict[str, Any]) -> Plan:
     plan = Plan()
     client_id = client["clientId"]
     mappers = client.get("protocolMappers", [])
     secret = client.get("secret")
     settings_rep = {k: v for k, v in client.items() if k not in {"protocolMappers", "secret"}}
-    current = api.client_by_client_id(client_id) if exists else None
+    current = state.clients.get(client_id)
     if current is None:
-        plan.add(Change("create", "client", client_id, apply=lambda: api.create_client(client),
+        plan.add(Change("create", "client", client_id, apply=lambda api: api.create_client(client),
                         fields=[FieldChange(k, None, v, secret=k == "secret") for k, v in client.items()
                                 if k not in {"clientId", "protocolMappers"}]))
         return plan
     uuid = current["id"]
     changes = diff(current, settings_rep)
-    if secret is not None and api.client_secret(uuid) != secret:
+    if secret is not None and state.client_secrets.get(client_id) != secret:
         changes.append(FieldChange("secret", "(set)", secret, secret=True))
     current_mappers = {m["name"]: m for m in current.get("protocolMappers", [])}
     mapper_updates: list[dict[str, Any]] = []
@@ -224,7 +275,7 @@ def _plan_client(api: KeycloakRepository, client: dict[str, Any], exists: bool) 
             changes.extend(mapper_changes)
             mapper_updates.append(mapper)
     if changes:
-        def apply() -> None:
+        def apply(api: KeycloakRepository) -> None:
             fresh = api.client_by_client_id(client_id) or current
             body = merge(fresh, settings_rep)
             if secret is not None:
@@ -238,23 +289,15 @@ def _plan_client(api: KeycloakRepository, client: dict[str, Any], exists: bool) 
     return plan
 
 
-def _plan_service_account_roles(
-    api: KeycloakRepository, client_id: str, by_client: dict[str, list[str]], exists: bool
-) -> Plan:
+def _plan_service_account_roles(state: RealmState, client_id: str, by_client: dict[str, list[str]]) -> Plan:
     plan = Plan()
     for role_client_id, role_names in by_client.items():
         wanted = sorted(role_names)
-        have: list[str] = []
-        client = api.client_by_client_id(client_id) if exists else None
-        if client is not None:
-            user = api.service_account_user(client["id"])
-            role_client = api.client_by_client_id(role_client_id)
-            if role_client is not None:
-                have = sorted(r["name"] for r in api.user_client_roles(user["id"], role_client["id"]))
+        have = state.service_account_roles.get((client_id, role_client_id), [])
         if have == wanted:
             continue
 
-        def apply(role_client_id: str = role_client_id, wanted: list[str] = wanted) -> None:
+        def apply(api: KeycloakRepository, role_client_id: str = role_client_id, wanted: list[str] = wanted) -> None:
             client = api.client_by_client_id(client_id)
             role_client = api.client_by_client_id(role_client_id)
             if client is None or role_client is None:
@@ -272,6 +315,13 @@ def _plan_service_account_roles(
             if remove:
                 api.remove_user_client_roles(user["id"], role_client["id"], remove)
 
-        plan.add(Change("update" if exists else "create", "service-account-roles", f"{client_id} -> {role_client_id}",
-                        fields=[FieldChange("roles", have, wanted)], apply=apply))
+        plan.add(Change("update" if state.exists else "create", "service-account-roles",
+                        f"{client_id} -> {role_client_id}", fields=[FieldChange("roles", have, wanted)], apply=apply))
+    return plan
+
+
+def apply_realm(api: KeycloakRepository, settings: Settings) -> Plan:
+    """Plan and apply in one go (tests, the demo, benchmarks); ``realm apply`` prints between."""
+    plan = plan_realm(api, settings)
+    plan.apply(api)
     return plan

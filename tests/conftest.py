@@ -15,7 +15,7 @@ import pytest
 
 from devenv.keycloak import KeycloakServer
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.realm import plan_realm
+from provisioning.realm import apply_realm
 from apsis_core.settings import Settings
 from tests.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory, local_settings
@@ -53,7 +53,7 @@ def settings(keycloak: KeycloakServer, emulator: EntraEmulator) -> Settings:
 
 @pytest.fixture(scope="session")
 def realm(settings: Settings) -> str:
-    plan_realm(KeycloakRepository.for_admin(settings), settings).apply()
+    apply_realm(KeycloakRepository.for_admin(settings), settings)
     return settings.realm
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from devenv.keycloak import free_port
 from apsis_core.contract import MAPPERS_HASH_KEY
-from provisioning.accounts import Snapshot, plan_account
+from provisioning.accounts import plan_account
+from provisioning.snapshot import Snapshot
 from apsis_core.errors import KeycloakError
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import Account
@@ -391,8 +392,8 @@ def test_a_create_that_only_made_the_organization_is_completed_by_a_rerun(cli: C
         domains=[app.domain], secret_expires=_days(365), it_contact_name="Ivy IT",
         it_contact_email=f"it@{app.domain}", pilot=[f"ann@{app.domain}"], client_secret=app.secret,
     )
-    plan = plan_account(api, settings, desired, Snapshot.for_account(api, app.account, desired.domains))
-    plan.changes[0].apply()  # the organization only, as if the process died right after
+    plan = plan_account(settings, desired, Snapshot.for_account(api, app.account, desired.domains))
+    plan.changes[0].apply(api)  # the organization only, as if the process died right after
     assert api.identity_provider(f"entra-{app.account}") is None
 
     doc = cli.json(*app.create_args())

@@ -12,7 +12,8 @@ from __future__ import annotations
 from apsis_core import stages
 from apsis_core.contract import REDIRECT_WHEN_EMAIL_MATCHES_KEY
 from provisioning import onboarding
-from provisioning.accounts import Snapshot, plan_account
+from provisioning.accounts import plan_account
+from provisioning.snapshot import Snapshot
 from apsis_core.keycloak import KeycloakRepository
 from provisioning.realm import plan_realm
 from apsis_core.settings import Settings
@@ -141,12 +142,12 @@ def test_plan_shows_and_repairs_login_page_drift(accounts: AccountFactory, api, 
     api.update_identity_provider(acct.alias, idp)
 
     account = onboarding.load(api, acct.id).settings()
-    plan = plan_account(api, settings, account, Snapshot.for_account(api, acct.id))
+    plan = plan_account(settings, account, Snapshot.for_account(api, acct.id))
     paths = [f.path for c in plan.changes for f in c.fields]
     assert f"config.{REDIRECT_WHEN_EMAIL_MATCHES_KEY}" in paths
-    plan.apply()
+    plan.apply(api)
     assert stages.redirects_by_domain(api.identity_provider(acct.alias))
-    assert plan_account(api, settings, account, Snapshot.for_account(api, acct.id)).empty
+    assert plan_account(settings, account, Snapshot.for_account(api, acct.id)).empty
 
 
 def test_realm_apply_keeps_the_login_page_flow_in_step(realm: str, settings: Settings):
@@ -161,7 +162,7 @@ def test_realm_apply_keeps_the_login_page_flow_in_step(realm: str, settings: Set
     try:
         plan = plan_realm(admin, settings)
         assert [(c.kind, f.path) for c in plan.changes for f in c.fields] == [("realm", "browserFlow")]
-        plan.apply()
+        plan.apply(admin)
     finally:
         admin.update_realm({"realm": settings.realm, "browserFlow": "apsis browser"})
     assert plan_realm(admin, settings).empty

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from apsis_core import validation
-from provisioning.accounts import mapper_actions
+from provisioning.mappers import mapper_actions
 from apsis_core.errors import InvalidInput
 
 OID = {"name": "oid", "identityProviderMapper": "apsis-entra-oid-mapper", "config": {"syncMode": "INHERIT", "tenantId": "t"}}

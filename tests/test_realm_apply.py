@@ -66,7 +66,7 @@ def test_drift_is_planned_and_repaired(realm: str, settings: Settings) -> None:
     paths = {(c.kind, f.path) for c in plan.changes for f in c.fields}
     assert ("realm", "registrationAllowed") in paths
     assert ("flow", "executions") in paths
-    plan.apply()
+    plan.apply(admin)
     assert plan_realm(admin, settings).empty
     assert admin.get_realm()["registrationAllowed"] is False
 

@@ -1,0 +1,62 @@
+"""Which steps make an identity provider's mappers exactly the template's: a pure decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from provisioning.plan import FieldChange, diff
+
+MapperAction = Literal["create", "update", "recreate", "delete"]
+
+
+@dataclass(frozen=True)
+class MapperStep:
+    """One step that makes an IdP's mappers exactly the template's, matched by name."""
+
+    action: MapperAction
+    name: str
+    desired: dict[str, Any] | None = None
+    current: dict[str, Any] | None = None
+
+    def field_changes(self) -> list[FieldChange]:
+        prefix = f"mapper[{self.name}]."
+        if self.action == "delete":
+            return [FieldChange(f"mapper[{self.name}]", _summary(self.current), None)]
+        assert self.desired is not None
+        return diff(self.current, self.desired, prefix=prefix)
+
+
+def mapper_actions(existing: list[dict[str, Any]], desired: list[dict[str, Any]]) -> list[MapperStep]:
+    """What turns ``existing`` into ``desired``: the template owns the IdP's whole mapper
+    list, so a mapper it does not name (added by hand, or renamed) is deleted, and one whose
+    type changed is deleted and created again (Keycloak cannot change a mapper's type)."""
+    wanted = {m["name"]: m for m in desired}
+    kept: dict[str, dict[str, Any]] = {}
+    steps: list[MapperStep] = []
+    for mapper in existing:
+        name = str(mapper.get("name"))
+        if name in wanted and name not in kept:
+            kept[name] = mapper
+        else:
+            steps.append(MapperStep("delete", name, current=mapper))
+    for name, mapper in wanted.items():
+        have = kept.get(name)
+        if have is None:
+            steps.append(MapperStep("create", name, desired=mapper))
+        elif have.get("identityProviderMapper") != mapper.get("identityProviderMapper"):
+            steps.append(MapperStep("recreate", name, desired=mapper, current=have))
+        elif diff(have, mapper):
+            steps.append(MapperStep("update", name, desired=mapper, current=have))
+    return steps
+
+
+def _summary(mapper: dict[str, Any] | None) -> dict[str, Any] | None:
+    if mapper is None:
+        return None
+    return {"identityProviderMapper": mapper.get("identityProviderMapper"), "config": mapper.get("config", {})}
+
+
+def field_changes(steps: list[MapperStep]) -> list[FieldChange]:
+    """The steps as the plan shows them."""
+    return [change for step in steps for change in step.field_changes()]

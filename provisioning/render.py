@@ -1,0 +1,62 @@
+"""An account as Keycloak should hold it: the templates of ``realm-templates/`` rendered.
+
+The organization, the Entra identity provider (with the stage rule of ``apsis_core.stages``
+overlaid) and its mappers. Secrets go into the IdP only when the account carries one, and
+the IdP then records a fingerprint of it: Keycloak masks the secret on read, and the
+fingerprint is how a plan sees that the secret is another one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from apsis_core import stages
+from apsis_core.account import Account, secret_fingerprint, secret_hint
+from apsis_core.contract import SECRET_FINGERPRINT_KEY, SECRET_HINT_KEY
+from apsis_core.settings import Settings
+from provisioning import templates
+from provisioning.plan import merge
+
+
+@dataclass(frozen=True)
+class Rendered:
+    organization: dict[str, Any]
+    identity_provider: dict[str, Any]
+    mappers: list[dict[str, Any]]
+
+    @property
+    def mappers_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.mappers, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def render(account: Account, settings: Settings) -> Rendered:
+    values: dict[str, Any] = {
+        "account": account.id,
+        "account_name": account.name,
+        "tenant_id": account.tenant_id,
+        "client_id": account.client_id,
+        "client_secret": account.client_secret.get_secret_value() if account.client_secret else "",
+        "authority": settings.entra_authority,
+        "domains": [{"name": d, "verified": True} for d in account.domains],
+        "stage": account.stage,
+        "pilot": list(account.pilot),
+        "secret_expires": account.secret_expires.isoformat(),
+        "secret_hint": secret_hint(account.client_secret.get_secret_value()) if account.client_secret else "",
+        "it_contact_name": account.it_contact.name,
+        "it_contact_email": account.it_contact.email,
+    }
+    org = templates.render_file(settings.templates_dir, "organization.json", values)
+    if not account.client_secret:
+        org["attributes"].pop(SECRET_HINT_KEY, None)
+    org["attributes"] = {k: v for k, v in org["attributes"].items() if v not in ([""], "")}
+    idp = merge(templates.render_file(settings.templates_dir, "entra-idp.json", values),
+                stages.identity_provider_settings(account.stage))
+    if account.client_secret:
+        idp["config"][SECRET_FINGERPRINT_KEY] = secret_fingerprint(account.client_secret.get_secret_value())
+    else:
+        idp["config"].pop("clientSecret", None)
+    mappers = templates.render_file(settings.templates_dir, "entra-idp-mappers.json", values)
+    return Rendered(org, idp, mappers)
