@@ -17,8 +17,10 @@ so a create interrupted midway is completed by running the same command again.
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 from typing import Any
 
+from apsis_core import secret_files
 from apsis_core.account import Account, idp_alias, idp_is_managed, is_managed
 from apsis_core.contract import MAPPERS_HASH_KEY, SECRET_FINGERPRINT_KEY
 from apsis_core.errors import Conflict, InvalidInput, NotFound
@@ -135,6 +137,14 @@ def writes_secret(plan: Plan) -> set[str]:
 def daemon_secret_files(plan: Plan) -> list[str]:
     """Accounts whose apsis-sync secret file the plan writes."""
     return [c.name for c in plan.changes if c.kind == DAEMON_SECRET and c.action != "delete"]
+
+
+def written_daemon_file(settings: Settings, plan: Plan) -> Path | None:
+    """Where a one-account plan stores the secret for apsis-sync, if it does."""
+    written = daemon_secret_files(plan)
+    if not written or settings.sync_secrets_dir is None:
+        return None
+    return secret_files.path_for(settings.sync_secrets_dir, written[0])
 
 
 def warn_unsent_secrets(settings: Settings, plan: Plan) -> None:

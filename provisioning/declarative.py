@@ -25,6 +25,7 @@ nothing. Members are not part of the file (they come from APSIS One; see
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -40,7 +41,7 @@ from apsis_core.entra import EntraEndpoints
 from provisioning.accounts import plan_accounts, warn_unsent_secrets, writes_secret
 from provisioning.snapshot import Snapshot
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.plan import Plan
+from provisioning.plan import Change, Plan
 from apsis_core.settings import Settings
 
 
@@ -226,6 +227,33 @@ def secrets_to_prove(plan: Plan, desired: Desired) -> list[Account]:
     apply proves each with Entra before the first change."""
     ids = writes_secret(plan)
     return [a for a in desired.accounts if a.id in ids and a.client_secret is not None]
+
+
+def apply(
+    api: KeycloakRepository,
+    settings: Settings,
+    desired: Desired,
+    plan: Plan,
+    *,
+    confirm: Callable[[Plan], None] | None = None,
+    progress: Callable[[Change], None] | None = None,
+    proving: Callable[[str], None] | None = None,
+) -> bool:
+    """Apply ``plan`` (from ``plan``): every new or changed secret is proved with Entra
+    first, then ``confirm`` sees the plan (and raises to stop it), then the changes run.
+    Returns whether anything was applied (an empty plan applies nothing)."""
+    if plan.empty:
+        return False
+    endpoints = EntraEndpoints.from_settings(settings)
+    for account in secrets_to_prove(plan, desired):
+        assert account.client_secret is not None
+        if proving is not None:
+            proving(account.id)
+        entra.prove_secret(endpoints, account.tenant_id, account.client_id, account.client_secret.get_secret_value())
+    if confirm is not None:
+        confirm(plan)
+    plan.apply(api, progress)
+    return True
 
 
 def export(api: KeycloakRepository) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The account lifecycle as library functions: create, members, pilot, stage, rotation,
-disable, delete. The CLI is a thin shell over these; tests call them directly too.
+"""The account lifecycle as library functions: create, pilot, stage, rotation, disable,
+delete. The CLI is a thin shell over these; tests call them directly too (members:
+``provisioning.members``; warnings: ``provisioning.checks``).
 
 Each mutating function builds a plan first and applies it only when ``dry_run`` is false,
 so ``--dry-run`` shows exactly what would happen.
@@ -7,6 +8,7 @@ so ``--dry-run`` shows exactly what would happen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -14,21 +16,17 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from apsis_core import validation
+from apsis_core import entra, validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
 from apsis_core.contract import SECRET_FINGERPRINT_KEY
 from apsis_core.entra import EntraEndpoints
-from apsis_core.errors import ApsisError, Conflict, EntraError, InvalidInput, NotFound
-from apsis_core import secret_files
-from apsis_core import entra
-from provisioning import link_check, links
-from provisioning.accounts import daemon_secret_files, plan_account, plan_delete, warn_unsent_secrets
-from provisioning.snapshot import Snapshot
+from apsis_core.errors import Conflict, InvalidInput, NotFound
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.plan import Plan
 from apsis_core.settings import Settings
-
-EXPIRY_WARNING_DAYS = 30
+from provisioning import checks, link_check, links
+from provisioning.accounts import plan_account, plan_delete, warn_unsent_secrets, written_daemon_file
+from provisioning.plan import Change, Plan
+from provisioning.snapshot import Snapshot
 
 
 @dataclass
@@ -112,14 +110,13 @@ def create(
     warn_unsent_secrets(settings, plan)
     if not dry_run:
         plan.apply(api)
-    written = daemon_secret_files(plan)
     return Result(
         account=account,
         plan=plan,
         applied=not dry_run,
         links=customer_links(settings, account),
-        warnings=warnings(api, account, today=today, settings=settings if check_secret else None),
-        secret_file=_daemon_file(settings, account.id) if written and not dry_run else None,
+        warnings=checks.account_warnings(api, account, today=today, settings=settings if check_secret else None),
+        secret_file=written_daemon_file(settings, plan) if not dry_run else None,
     )
 
 
@@ -154,11 +151,6 @@ def _shown(value: object) -> str:
     return validation.shown(str(value))
 
 
-def _daemon_file(settings: Settings, account_id: str) -> Path | None:
-    directory = settings.sync_secrets_dir
-    return secret_files.path_for(directory, account_id) if directory is not None else None
-
-
 def customer_links(settings: Settings, account: Account) -> dict[str, str]:
     return {
         "redirect_uri": links.redirect_uri(settings, account.id),
@@ -185,53 +177,6 @@ def checked_links(settings: Settings, account: Account, *, stage: Stage | None =
     return found, []
 
 
-def warnings(
-    api: KeycloakRepository, account: Account, today: date | None = None, *, settings: Settings | None = None
-) -> list[str]:
-    """What an operator should fix before the customer's test users try to sign in.
-
-    With ``settings``, Entra is asked which tenant claims each domain (one discovery request
-    per domain): a domain verified in another tenant, or in none, means those users' SSO
-    sign-ins will not work as the customer expects.
-    """
-    out: list[str] = []
-    days = (account.secret_expires - (today or date.today())).days
-    if days <= EXPIRY_WARNING_DAYS:
-        out.append(f"the client secret expires in {days} days ({account.secret_expires.isoformat()}); ask for a new one soon")
-    if settings is not None:
-        out.extend(_domain_claims(settings, account))
-    org = api.organization_by_alias(account.id)
-    for email in account.pilot:
-        if email.rpartition("@")[2] not in account.domains:
-            out.append(f"test user {email} is outside the account's domains ({', '.join(account.domains)}); SSO will refuse them")
-        users = api.users_by_email(email)
-        if not users:
-            out.append(f"test user {email} has no APSIS One user in Keycloak")
-            continue
-        user = users[0]
-        orgs = {o.get("id") for o in api.user_organizations(user["id"])} if org else set()
-        if org is None or org["id"] not in orgs:
-            out.append(f"test user {email} is not a member of account {account.id}; add with `account members add`")
-        elif not user.get("enabled", True):
-            out.append(f"test user {email} is disabled in Keycloak")
-    return out
-
-
-def _domain_claims(settings: Settings, account: Account) -> list[str]:
-    out: list[str] = []
-    for domain in account.domains:
-        try:
-            owner = entra.resolve_tenant(EntraEndpoints.from_settings(settings), domain)
-        except InvalidInput:
-            out.append(f"domain {domain} is not a verified domain of any Entra tenant; its users' emails are unverified there")
-            continue
-        except EntraError:
-            continue  # Entra unreachable: the secret check already passed or was skipped; nothing to say
-        if owner != account.tenant_id:
-            out.append(f"domain {domain} is claimed by another Entra tenant ({owner}), not by {account.tenant_id}")
-    return out
-
-
 def update(api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool = False) -> Result:
     """Converge one existing account to ``account`` (stage, pilot list, metadata, secret)."""
     snapshot = Snapshot.for_account(api, account.id, account.domains, account.name,
@@ -249,10 +194,7 @@ def set_stage(api: KeycloakRepository, settings: Settings, account_id: str, stag
     account = record.settings()
     result = update(api, settings, account.with_changes(stage=stage), dry_run=dry_run)
     result.links, result.warnings = checked_links(settings, result.account, stage=stage)
-    if stage == "live" and api.members_count(record.org_id) == 0:
-        result.warnings.append(f"account {account.id} has no members: nobody can sign in with SSO yet")
-    if stage == "pilot" and not account.pilot:
-        result.warnings.append(f"account {account.id} has no test users: nobody can sign in with SSO during pilot")
+    result.warnings.extend(checks.stage_warnings(api, record, stage))
     return result
 
 
@@ -262,7 +204,7 @@ def pilot_add(api: KeycloakRepository, settings: Settings, account_id: str, emai
     account = load(api, account_id).settings()
     wanted = tuple(dict.fromkeys([*account.pilot, *added]))
     result = update(api, settings, account.with_changes(pilot=wanted), dry_run=dry_run)
-    result.warnings = warnings(api, result.account.with_changes(pilot=tuple(added)))
+    result.warnings = checks.account_warnings(api, result.account.with_changes(pilot=tuple(added)))
     return result
 
 
@@ -295,104 +237,28 @@ def rotate_secret(
         entra.prove_secret(EntraEndpoints.from_settings(settings), account.tenant_id, account.client_id, clean)
     result = update(api, settings, new, dry_run=dry_run)
     warn_unsent_secrets(settings, result.plan)
-    if daemon_secret_files(result.plan) and not dry_run:
-        result.secret_file = _daemon_file(settings, account.id)
+    if not dry_run:
+        result.secret_file = written_daemon_file(settings, result.plan)
     return result
 
 
-def delete(api: KeycloakRepository, settings: Settings, account_id: str, *, dry_run: bool = False) -> Plan:
+def delete(
+    api: KeycloakRepository,
+    settings: Settings,
+    account_id: str,
+    *,
+    dry_run: bool = False,
+    confirm: Callable[[Plan], None] | None = None,
+    progress: Callable[[Change], None] | None = None,
+) -> Plan:
     """Plan (and unless ``dry_run`` apply) the removal of the account's SSO and of
-    apsis-sync's copy of its secret."""
+    apsis-sync's copy of its secret. ``confirm`` sees the plan before anything changes and
+    raises to stop it (the CLI asks the operator)."""
     account_id = validation.account_id(account_id)
     snapshot = Snapshot.for_account(api, account_id, secrets_dir=settings.sync_secrets_dir, with_mappers=False)
     plan = plan_delete(account_id, snapshot)
     if not dry_run:
-        plan.apply(api)
+        if confirm is not None:
+            confirm(plan)
+        plan.apply(api, progress)
     return plan
-
-
-# -- members ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MemberChange:
-    email: str
-    user_id: str | None
-    outcome: str  # added | already-member | removed | not-member | no-user
-
-
-def _org_id(api: KeycloakRepository, account_id: str) -> str:
-    return load(api, account_id).org_id
-
-
-def _user_for(api: KeycloakRepository, email: str) -> dict[str, Any] | None:
-    users = api.users_by_email(validation.email(email))
-    if len(users) > 1:
-        raise Conflict(f"more than one user has email {email}")
-    return users[0] if users else None
-
-
-def members_add(api: KeycloakRepository, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
-    """Add existing users (by email) to the account. Unknown emails fail the whole call
-    before anything changes."""
-    for email in emails:
-        validation.email(email)  # malformed input fails before any request
-    org_id = _org_id(api, account_id)
-    found: list[tuple[str, dict[str, Any]]] = []
-    for email in emails:
-        user = _user_for(api, email)
-        if user is None:
-            raise NotFound(f"no user with email {validation.email(email)}")
-        found.append((validation.email(email), user))
-    members = {m["id"] for m in api.members(org_id)}
-    out: list[MemberChange] = []
-    for email, user in found:
-        if user["id"] in members:
-            out.append(MemberChange(email, user["id"], "already-member"))
-            continue
-        if not dry_run:
-            api.add_member(org_id, user["id"])
-        out.append(MemberChange(email, user["id"], "added"))
-    return out
-
-
-def members_add_from_domains(api: KeycloakRepository, account_id: str, *, dry_run: bool = False) -> list[MemberChange]:
-    """Add every realm user whose email is in one of the account's domains."""
-    record = load(api, account_id)
-    members = {m["id"] for m in api.members(record.org_id)}
-    out: list[MemberChange] = []
-    for domain in record.domains:
-        for user in api.users(email=f"@{domain}"):
-            email = (user.get("email") or "").lower()
-            if not email.endswith(f"@{domain}") or user["id"] in members:
-                continue
-            if not dry_run:
-                api.add_member(record.org_id, user["id"])
-            members.add(user["id"])
-            out.append(MemberChange(email, user["id"], "added"))
-    return out
-
-
-def members_remove(api: KeycloakRepository, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
-    """Remove users from the account and drop their link to its IdP, so their next SSO
-    login is refused; their APSIS One user and password stay."""
-    clean = [validation.email(e) for e in emails]
-    org_id = _org_id(api, account_id)
-    alias = idp_alias(validation.account_id(account_id))
-    users = [(email, _user_for(api, email)) for email in clean]  # every lookup before the first change
-    members = {m["id"] for m in api.members(org_id)}
-    out: list[MemberChange] = []
-    for email, user in users:
-        if user is None or user["id"] not in members:
-            out.append(MemberChange(email, user["id"] if user else None, "not-member"))
-            continue
-        if not dry_run:
-            api.remove_member(org_id, user["id"])
-            api.unlink_user(user["id"], alias)
-        out.append(MemberChange(email, user["id"], "removed"))
-    return out
-
-
-def members_list(api: KeycloakRepository, account_id: str) -> list[dict[str, Any]]:
-    org_id = _org_id(api, account_id)
-    return list(api.members(org_id))

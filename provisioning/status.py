@@ -20,10 +20,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
+from apsis_core import stages
 from apsis_core.account import Account, AccountRecord, idp_alias
-from provisioning.accounts import Snapshot
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.onboarding import load
+from apsis_core.settings import Settings
+from provisioning import checks
+from provisioning.onboarding import checked_links, load
+from provisioning.snapshot import Snapshot
 
 EVENTS_SCAN = 5000
 EVENTS_PAGE = 500
@@ -62,6 +65,15 @@ class AccountStatus:
     @property
     def account(self) -> Account:
         return self.record.settings()
+
+    def login_page(self) -> str:
+        """What Keycloak's login page does now for the account's addresses, and whether that is
+        what the stage says (a provider changed by hand shows here and in `plan -f`)."""
+        now = "straight to Entra" if self.record.redirects_by_domain else "password form"
+        wanted = stages.redirects_by_domain(stages.identity_provider_settings(self.record.stage))
+        if wanted == self.record.redirects_by_domain:
+            return now
+        return f"{now} (drift: the {self.record.stage} stage says otherwise)"
 
     def days_until_secret_expires(self, today: date | None = None) -> int:
         return (self.account.secret_expires - (today or date.today())).days
@@ -165,10 +177,12 @@ def linked_users(api: KeycloakRepository, account_id: str, events_scan: int = EV
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def list_accounts(api: KeycloakRepository, *, counts: bool = True, events_scan: int = EVENTS_SCAN) -> list[AccountStatus]:
-    """Every account the tool manages, sorted by id."""
+def list_accounts(api: KeycloakRepository, *, counts: bool = True, events_scan: int = EVENTS_SCAN,
+                  stages: tuple[str, ...] = ()) -> list[AccountStatus]:
+    """Every account the tool manages (or those in ``stages``), sorted by id."""
     snapshot = Snapshot.load(api)
     statuses = [_status(org, snapshot.idps.get(idp_alias(alias))) for alias, org in sorted(snapshot.managed().items())]
+    statuses = [s for s in statuses if not stages or s.record.stage in stages]
     logins = last_sso_logins(api, {idp_alias(s.account.id) for s in statuses}, events_scan) if events_scan else {}
     out: list[AccountStatus] = []
     for status in statuses:
@@ -176,6 +190,33 @@ def list_accounts(api: KeycloakRepository, *, counts: bool = True, events_scan: 
             status = _with_counts(api, status)
         out.append(replace(status, last_sso_login=logins.get(idp_alias(status.account.id))))
     return out
+
+
+@dataclass(frozen=True)
+class AccountReport:
+    """``account show``: the status (linked users up to a limit), the links to send, warnings."""
+
+    status: AccountStatus
+    links: dict[str, str]
+    warnings: list[str]
+    more_linked: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.status.to_dict(), "links": self.links, "warnings": self.warnings}
+
+
+def account_report(api: KeycloakRepository, settings: Settings, account_id: str, *, events_scan: int = EVENTS_SCAN,
+                   linked_limit: int = 0) -> AccountReport:
+    """Everything about one account; ``linked_limit`` (0: all) caps the linked users listed."""
+    status = show_account(api, account_id, events_scan=events_scan)
+    linked = status.linked or []
+    shown = linked[:linked_limit] if linked_limit else linked
+    status = replace(status, linked=shown)
+    links, refused = checked_links(settings, status.account)
+    warnings = refused + checks.account_warnings(api, status.account)
+    if not status.record.complete:
+        warnings.insert(0, f"account {status.record.id} is only partly created: run `account create` again to complete it")
+    return AccountReport(status, links, warnings, len(linked) - len(shown))
 
 
 def show_account(api: KeycloakRepository, account_id: str, *, events_scan: int = EVENTS_SCAN) -> AccountStatus:

@@ -6,7 +6,7 @@ the account's SSO. Users are never created here; they exist in APSIS One beforeh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,7 +14,7 @@ from apsis_core import output
 from apsis_core.cli import AppContext, dry_run_option, output_option, pass_app
 
 if TYPE_CHECKING:
-    from provisioning.onboarding import MemberChange
+    from provisioning.members import MemberChange
 
 
 @click.group(short_help="Which users belong to an account.")
@@ -55,14 +55,11 @@ def add(app: AppContext, account_id: str, emails: tuple[str, ...], from_domains:
       apsis-sso account members add acme ann@acme.com contractor@agency.example
       apsis-sso account members add acme --from-domains --dry-run
     """
-    from provisioning import onboarding
+    from provisioning import members as library
 
     if not emails and not from_domains:
         raise click.UsageError("give the EMAIL of at least one user, or --from-domains")
-    api = app.api()
-    changes = onboarding.members_add(api, account_id, list(emails), dry_run=dry_run) if emails else []
-    if from_domains:
-        changes += onboarding.members_add_from_domains(api, account_id, dry_run=dry_run)
+    changes = library.members_add(app.api(), account_id, list(emails), from_domains=from_domains, dry_run=dry_run)
     _report(account_id, changes, output_format, dry_run)
 
 
@@ -80,9 +77,9 @@ def remove(app: AppContext, account_id: str, emails: tuple[str, ...], dry_run: b
     Example:
       apsis-sso account members remove acme bo@acme.com
     """
-    from provisioning import onboarding
+    from provisioning import members as library
 
-    changes = onboarding.members_remove(app.api(), account_id, list(emails), dry_run=dry_run)
+    changes = library.members_remove(app.api(), account_id, list(emails), dry_run=dry_run)
     _report(account_id, changes, output_format, dry_run)
 
 
@@ -99,33 +96,17 @@ def list_(app: AppContext, account_id: str, output_format: str) -> None:
       apsis-sso account members list acme
       apsis-sso account members list acme -o json | jq -r '.members[].email'
     """
-    from apsis_core.contract import DISABLED_BY_KEY
-    from provisioning import onboarding, status
+    from apsis_core import validation
+    from provisioning import members as library
 
-    api = app.api()
-    account = onboarding.load(api, account_id)
-    users = onboarding.members_list(api, account.id)
-    linked = status.linked_user_ids(api, account.id)
-    pilot = set(account.pilot)
-    rows: list[dict[str, Any]] = []
-    for user in sorted(users, key=lambda u: (u.get("email") or u.get("username") or "").lower()):
-        email = (user.get("email") or "").lower()
-        rows.append({
-            "id": user["id"],
-            "username": user.get("username"),
-            "email": email or None,
-            "enabled": bool(user.get("enabled", True)),
-            "linked": user["id"] in linked,
-            "pilot": email in pilot,
-            "disabled_by": ((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [None])[0],
-        })
+    rows = library.member_rows(app.api(), account_id)
+    account_id = validation.account_id(account_id)
     if output_format == "json":
-        output.emit_json({"account": account.id, "members": rows})
+        output.emit_json({"account": account_id, "members": [r.to_dict() for r in rows]})
         return
     output.table(
         ["email", "username", "enabled", "SSO linked", "test user"],
-        [[r["email"], r["username"],
-          "yes" if r["enabled"] else (f"no ({r['disabled_by']})" if r["disabled_by"] else "no"),
-          "yes" if r["linked"] else "no", "yes" if r["pilot"] else ""] for r in rows],
-        title=f"account {account.id}: {len(rows)} member(s)",
+        [[r.email, r.username, "yes" if r.enabled else (f"no ({r.disabled_by})" if r.disabled_by else "no"),
+          "yes" if r.linked else "no", "yes" if r.pilot else ""] for r in rows],
+        title=f"account {account_id}: {len(rows)} member(s)",
     )

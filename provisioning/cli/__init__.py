@@ -1,9 +1,10 @@
-"""`apsis-sso`: the click group, its global options, and how failures become exit codes.
+"""`apsis-sso`: the click group and its global options.
 
 Every failure ends as one line on stderr, ``error: ...``, and an exit code a script can
-branch on; the traceback is shown only with ``--debug``. Commands live in small modules
-(cli_realm, cli_accounts, cli_members, cli_declarative) that import the library inside
-their functions, so ``apsis-sso --help`` loads click and nothing heavy.
+branch on; the traceback is shown only with ``--debug`` (``apsis_core.cli``). Commands live
+in small modules (realm, accounts, members, declarative) that only parse, call one library
+function of ``provisioning`` and print (``output``); they import the library inside their
+functions, so ``apsis-sso --help`` loads click and nothing heavy.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from pathlib import Path
 
 import click
 
-from provisioning.cli_accounts import account
-from apsis_core.cli import AppContext, env_file_option
-from provisioning.cli_declarative import apply_file, export, plan_file
-from apsis_core.cli import ApsisCli
-from provisioning.cli_realm import realm
+from apsis_core.cli import ApsisCli, AppContext, env_file_option
+from provisioning.cli.accounts import account
+from provisioning.cli.declarative import apply_file, export, plan_file
+from provisioning.cli.realm import realm
 
 EXIT_CODES = """\b
 Exit codes:

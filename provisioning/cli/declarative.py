@@ -9,12 +9,16 @@ resources the tool does not own (no `apsis.managedBy`) are never changed or dele
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from apsis_core import output
-from provisioning import plan_output
+from provisioning.cli import output as plan_output
 from apsis_core.cli import AppContext, confirm, output_option, pass_app, yes_option
+
+if TYPE_CHECKING:
+    from provisioning.plan import Plan
 
 file_option = click.option(
     "--file", "-f", "path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -79,28 +83,24 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
       ACME_ENTRA_SECRET=... apsis-sso apply -f accounts.yaml --yes
       apsis-sso apply -f accounts.yaml --prune --yes
     """
-    from apsis_core import entra
-    from apsis_core.entra import EntraEndpoints
     from provisioning import declarative
 
-    settings = app.settings()
+    def ask(plan: Plan) -> None:
+        counts = plan.counts()
+        confirm(f"Apply {counts['create']} create(s), {counts['update']} update(s), {counts['delete']} delete(s)?", yes)
+
     desired = declarative.load(path)
-    plan = declarative.plan(app.api(), settings, desired, prune=prune)
+    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune)
     if output_format != "json":
         plan_output.plan(plan, title=f"plan for {path}")
     output.warnings(plan.warnings)
-    if not plan.empty and not dry_run:
-        for account in declarative.secrets_to_prove(plan, desired):
-            assert account.client_secret is not None
-            output.status(f"proving the client secret of account {account.id} with Entra ...")
-            entra.prove_secret(EntraEndpoints.from_settings(settings), account.tenant_id, account.client_id,
-                                     account.client_secret.get_secret_value())
-        counts = plan.counts()
-        confirm(f"Apply {counts['create']} create(s), {counts['update']} update(s), {counts['delete']} delete(s)?", yes)
-        plan.apply(app.api(), progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
+    applied = not dry_run and declarative.apply(
+        app.api(), app.settings(), desired, plan, confirm=ask, progress=plan_output.progress,
+        proving=lambda account: output.status(f"proving the client secret of account {account} with Entra ..."))
+    if applied:
         output.status("applied")
     if output_format == "json":
-        output.emit_json({"file": str(path), "prune": prune, "applied": not dry_run and not plan.empty, **plan.to_dict()})
+        output.emit_json({"file": str(path), "prune": prune, "applied": applied, **plan.to_dict()})
 
 
 @click.command("export", short_help="Write the managed accounts as a file.")

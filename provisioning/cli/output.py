@@ -1,4 +1,5 @@
-"""Plans and customer links as the apsis-sso CLI prints them (stdout, so they can be piped)."""
+"""Plans and customer links as the apsis-sso CLI prints them (stdout, so they can be piped);
+the generic tables and JSON are ``apsis_core.output``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from apsis_core.output import console, esc
+from apsis_core.output import console, esc, status
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,3 +55,8 @@ def links(items: dict[str, str], *, heading: str) -> None:
     for key, url in items.items():
         click.echo(f"  {labels.get(key, key)}:")
         click.echo(f"    {url}")
+
+
+def progress(change: Change) -> None:
+    """One stderr line per change as an apply runs."""
+    status(f"  {change.action} {change.kind} {change.name}")

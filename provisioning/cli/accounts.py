@@ -8,15 +8,14 @@ import click
 
 from apsis_core.contract import STAGES
 from apsis_core import output
-from provisioning import plan_output
+from provisioning.cli import output as plan_output
 from apsis_core.cli import AppContext, F, confirm, dry_run_option, output_option, pass_app, yes_option
-from provisioning.cli_members import members
+from provisioning.cli.members import members
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from provisioning.onboarding import Result
-    from provisioning.status import AccountStatus
 
 
 account_argument = click.argument("account_id", metavar="ACCOUNT")
@@ -151,57 +150,39 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
       apsis-sso account show acme -o json | jq .days_until_secret_expires
       apsis-sso account show acme --linked-limit 0 -o json | jq -r '.linked[].email'
     """
-    from dataclasses import replace
+    from provisioning import status
 
-    from provisioning import onboarding, status
-
-    api, settings = app.api(), app.settings()
-    st = status.show_account(api, account_id, events_scan=events_scan)
-    linked = st.linked or []
-    shown = linked[:linked_limit] if linked_limit else linked
-    st = replace(st, linked=shown)
-    links, refused = onboarding.checked_links(settings, st.account)
-    warnings = refused + onboarding.warnings(api, st.account)
-    if not st.record.complete:
-        warnings.insert(0, f"account {st.account.id} is only partly created: run `account create` again to complete it")
+    report = status.account_report(app.api(), app.settings(), account_id, events_scan=events_scan,
+                                   linked_limit=linked_limit)
     if output_format == "json":
-        output.emit_json({**st.to_dict(), "links": links, "warnings": warnings})
+        output.emit_json(report.to_dict())
     else:
-        a = st.account
+        st = report.status
+        a, r = st.account, st.record
         output.key_values([
             ("account", a.id), ("name", a.name),
-            ("stage", a.stage + ("" if st.record.sso_enabled else " (SSO off)")),
-            ("login page", _login_page(st)),
+            ("stage", a.stage + ("" if r.sso_enabled else " (SSO off)")),
+            ("login page", st.login_page()),
             ("tenant id", a.tenant_id), ("client id", a.client_id),
             ("domains", ", ".join(a.domains)), ("test users", ", ".join(a.pilot)),
             ("members", st.members), ("linked users", st.linked_users),
             ("secret expires", f"{a.secret_expires.isoformat()} ({st.days_until_secret_expires_text()})"),
-            ("secret hint", st.record.secret_hint),
+            ("secret hint", r.secret_hint),
             ("IT contact", f"{a.it_contact.name} <{a.it_contact.email}>"),
             ("last SSO login", _when(st.last_sso_login)),
-            ("quarantined", st.record.quarantined),
+            ("quarantined", r.quarantined),
         ])
-        plan_output.links(links, heading="Links:")
-        if shown:
+        plan_output.links(report.links, heading="Links:")
+        if st.linked:
             output.table(["linked user", "username", "enabled", "last SSO login"],
-                         [[u.email, u.username, "yes" if u.enabled else "no", _when(u.last_sso_login)] for u in shown])
-        if len(shown) < len(linked):
-            output.status(f"... and {len(linked) - len(shown)} more linked user(s) (--linked-limit 0 lists all)")
-    output.warnings(warnings)
+                         [[u.email, u.username, "yes" if u.enabled else "no", _when(u.last_sso_login)] for u in st.linked])
+        if report.more_linked:
+            output.status(f"... and {report.more_linked} more linked user(s) (--linked-limit 0 lists all)")
+    output.warnings(report.warnings)
 
 
 def _when(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else None
-
-
-def _login_page(st: AccountStatus) -> str:
-    """What Keycloak's login page does now for the account's addresses, and whether that is
-    what the stage says (a provider changed by hand shows here and in `plan -f`)."""
-    from apsis_core import stages
-
-    now = "straight to Entra" if st.record.redirects_by_domain else "password form"
-    wanted = stages.redirects_by_domain(stages.identity_provider_settings(st.account.stage))
-    return now if wanted == st.record.redirects_by_domain else f"{now} (drift: the {st.account.stage} stage says otherwise)"
 
 
 @account.command("list", short_help="All accounts, one line each.")
@@ -226,8 +207,7 @@ def list_(app: AppContext, stages: tuple[str, ...], counts: bool, events_scan: i
     """
     from provisioning import status
 
-    rows = [s for s in status.list_accounts(app.api(), counts=counts, events_scan=events_scan)
-            if not stages or s.account.stage in stages]
+    rows = status.list_accounts(app.api(), counts=counts, events_scan=events_scan, stages=stages)
     if output_format == "json":
         output.emit_json({"accounts": [s.to_dict() for s in rows]})
         return
@@ -326,10 +306,11 @@ def delete(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_fo
     """
     from provisioning import onboarding
 
-    plan = onboarding.delete(app.api(), app.settings(), account_id, dry_run=True)
-    if not dry_run:
-        confirm(f"Delete the SSO of account {account_id} ({len(plan.changes)} changes; users are kept)?", yes)
-        plan.apply(app.api(), progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
+    plan = onboarding.delete(
+        app.api(), app.settings(), account_id, dry_run=dry_run,
+        confirm=lambda p: confirm(f"Delete the SSO of account {account_id} ({len(p.changes)} changes; users are kept)?",
+                                  yes),
+        progress=plan_output.progress)
     if output_format == "json":
         output.emit_json({"account": account_id, "applied": not dry_run, "plan": plan.to_dict()})
     else:

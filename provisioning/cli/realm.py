@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from apsis_core import output
-from provisioning import plan_output
+from provisioning.cli import output as plan_output
 from apsis_core.errors import EX_CHANGES
 from apsis_core.cli import AppContext, dry_run_option, output_option, pass_app
 
@@ -43,7 +43,7 @@ def realm_apply(app: AppContext, dry_run: bool, detailed_exitcode: bool, output_
     plan = plan_realm(admin, settings)
     if not dry_run and not plan.empty:
         output.status(f"applying {len(plan.changes)} change(s) to realm {settings.realm}")
-        plan.apply(admin, progress=lambda c: output.status(f"  {c.action} {c.kind} {c.name}"))
+        plan.apply(admin, progress=plan_output.progress)
     if output_format == "json":
         output.emit_json({"realm": settings.realm, "applied": not dry_run, "plan": plan.to_dict()})
     else:
