@@ -32,7 +32,8 @@ from provisioning import onboarding  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from provisioning.realm import apply_realm  # noqa: E402
 from sync.accounts import discover  # noqa: E402
-from sync.daemon import Runtime, run_cycle  # noqa: E402
+from sync.runtime import Runtime  # noqa: E402
+from sync.scheduler import run_cycle  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
 from tests.entra_emulator import EntraEmulator  # noqa: E402
 from tests.helpers import AccountFactory, local_settings, create_apsis_user  # noqa: E402

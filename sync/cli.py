@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from apsis_core.cli import ApsisCli, AppContext, dry_run_option, env_file_option, output_option
-from apsis_core.errors import ApsisError, InvalidInput
 from sync.logs import LEVELS as LOG_LEVELS
 
 if TYPE_CHECKING:
-    from sync.daemon import Runtime
+    from sync.report import CycleReport
+    from sync.runtime import Runtime
     from sync.settings import SyncSettings
 
 EXIT_CODES = """\b
@@ -59,7 +59,7 @@ class SyncContext(AppContext):
 
     def runtime(self) -> Runtime:
         from sync import logs
-        from sync.daemon import Runtime
+        from sync.runtime import Runtime
 
         sync_settings = self.sync_settings()
         logs.configure(self.log_format or sync_settings.log_format, self.log_level or sync_settings.log_level)
@@ -121,55 +121,20 @@ def run(ctx: SyncContext, once: bool, dry_run: bool, accounts: tuple[str, ...], 
       apsis-sync run --shard 0/4
     """
     from apsis_core import validation
+    from sync import report as reports
+    from sync import scheduler
     from sync.accounts import Shard
-    from sync.daemon import run_once, serve
 
-    selected = Shard.parse(shard) if shard is not None else None
-    only = [validation.account_id(a) for a in accounts] or None
-    rt = ctx.runtime()
-
-    def show(report: Any) -> None:
+    def show(report: CycleReport) -> None:
         if output_format == "json":
             click.echo(json.dumps(report.to_dict()))
         else:
-            _print_report(report)
+            reports.print_text(report)
 
-    if once or (dry_run and interval is None):
-        report = run_once(rt, only, selected, dry_run)
-        show(report)
-        return report.exit_code
-    if rt.sync.metrics_port:
-        rt.metrics.serve(rt.sync.metrics_port, rt.sync.metrics_address, rt.health)
-    serve(rt, only, selected, dry_run, interval, on_report=show)
-    return 0
-
-
-def _print_report(report: Any) -> None:
-    verb = "would" if report.dry_run else "did"
-    if not report.results:
-        click.echo("no accounts to sync")
-    for r in report.results:
-        head = f"{r.account}: {r.status}"
-        if r.mode:
-            head += f" ({r.mode}{', ' + r.resync_cause if r.resync_cause else ''})"
-        click.echo(head)
-        for action in r.resumed:
-            click.echo(f"  {'would finish' if report.dry_run else 'finished'} (interrupted earlier): {action.describe(r.account)}")
-        for action in r.actions:
-            held = r.status == "quarantined"
-            prefix = "held" if held else verb
-            click.echo(f"  {prefix}: {action.describe(r.account)}")
-        for restored in r.restored:
-            click.echo(f"  report: {restored.describe()}")
-        for notice in r.notices:
-            click.echo(f"  {'would notify' if report.dry_run else 'notified'} {', '.join([*notice.to, *notice.cc]) or 'log'}: "
-                       f"{notice.subject}")
-        if r.expiry is not None:
-            click.echo(f"  secret expires {r.expiry.expires.isoformat()} ({r.expiry.days_left} days, {r.expiry.source})")
-        for note in r.notes:
-            click.echo(f"  note: {note}")
-        for error in r.errors:
-            click.echo(f"  error: {error}")
+    selected = Shard.parse(shard) if shard is not None else None
+    only = [validation.account_id(a) for a in accounts] or None
+    return scheduler.run(ctx.runtime(), only, selected, dry_run=dry_run, once=once or (dry_run and interval is None),
+                         interval=interval, on_report=show)
 
 
 @main.command()
@@ -191,32 +156,15 @@ def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, outpu
       apsis-sync status --account acme -o json
     """
     from apsis_core import output, validation
-    from apsis_core.errors import NotFound
     from sync import status as report
     from sync.accounts import Shard, managed
-    from sync.state import StateStore
 
     only = [validation.account_id(a) for a in accounts] or None
     selected = Shard.parse(shard) if shard is not None else None
-    settings = ctx.sync_settings()
-    state = StateStore(settings.database) if settings.database.exists() else None  # a read never creates it
-    keycloak_error = None
-    try:
-        listed = managed(ctx.api())
-    except ApsisError as exc:
-        if state is None:
-            exc.message = f"{exc.message}; and there is no state database at {settings.database} to answer from"
-            raise
-        listed, keycloak_error = None, str(exc)
-        output.warn(f"{exc}: showing the state database only (accounts created or deleted since are not reflected)")
-    doc = report.report(state, listed, only, selected, keycloak_error=keycloak_error)
-    known = {r["id"] for r in doc["accounts"]}
-    missing = [a for a in only or [] if a not in known]
-    if missing:
-        if listed is not None:
-            raise NotFound(f"no account {missing[0]!r} managed by apsis-sso" +
-                           (f" in shard {selected}" if selected else ""))
-        raise NotFound(f"account {missing[0]!r} has no sync state (and Keycloak could not be asked)")
+    doc = report.status(lambda: managed(ctx.api()), ctx.sync_settings().database, only, selected)
+    if "keycloak_error" in doc:
+        output.warn(f"{doc['keycloak_error']}: showing the state database only "
+                    "(accounts created or deleted since are not reflected)")
     if output_format == "json":
         output.emit_json(doc)
     else:
@@ -241,20 +189,14 @@ def release(ctx: SyncContext, account_id: str, dry_run: bool) -> int:
       apsis-sync release acme
     """
     from sync import guard
-    from sync.accounts import load
 
     rt = ctx.runtime()
     with rt.api() as api:
-        account = load(api, account_id)
-        held = rt.state.account(account.id)
-        if not account.quarantined:
-            raise InvalidInput(f"account {account.id!r} is not quarantined")
-        count = f"{held.quarantine_held} held deactivation(s)" if held.quarantine_held else "held deactivations"
-        if dry_run:
-            click.echo(f"{account.id}: quarantined since {account.quarantined}; release would let {count} proceed")
-            return 0
-        guard.release(api, account)
-    click.echo(f"{account.id}: released ({account.quarantined}); the next cycle carries out {count}")
+        done = guard.release_account(api, rt.state, account_id, dry_run=dry_run)
+    if dry_run:
+        click.echo(f"{done.account}: quarantined since {done.quarantined}; release would let {done.held_text} proceed")
+    else:
+        click.echo(f"{done.account}: released ({done.quarantined}); the next cycle carries out {done.held_text}")
     return 0
 
 
@@ -283,36 +225,16 @@ def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run
     """
     from pydantic import SecretStr
 
-    from apsis_core import secret_files, validation
+    from apsis_core import validation
+    from apsis_core.secret_input import SecretOptions, read_secret
+    from sync import secrets
     from sync.accounts import load
-    from sync.secrets import DirectorySecrets
 
     account_id = validation.account_id(account_id)
-    value = _read_secret(from_file)
-    sync_settings = ctx.sync_settings()
-    warning = None
-    try:
-        account = load(ctx.api(), account_id)
-        if account.secret_hint and not value.startswith(account.secret_hint):
-            raise InvalidInput(
-                f"this secret does not match account {account_id}'s recorded secret (hint {account.secret_hint!r}); "
-                "rotate it with apsis-sso first"
-            )
-    except ApsisError as exc:
-        if isinstance(exc, InvalidInput):
-            raise
-        warning = f"not checked against Keycloak ({exc})"
-    if dry_run:
-        path = secret_files.path_for(sync_settings.secrets_path, account_id)
-        click.echo(f"would store the client secret of {account_id} in {path} (dry run, nothing written)"
-                   + (f"; {warning}" if warning else ""))
-        return 0
-    path = DirectorySecrets(sync_settings.secrets_path).put(account_id, SecretStr(value))
-    click.echo(f"stored the client secret of {account_id} in {path}" + (f"; {warning}" if warning else ""))
+    value = read_secret(from_file, None, SecretOptions("--from-file", "APSIS_SYNC_CLIENT_SECRET"))
+    path, warning = secrets.store(ctx.sync_settings().secrets_path, account_id, SecretStr(value),
+                                  lambda: load(ctx.api(), account_id), dry_run=dry_run)
+    done = f"would store the client secret of {account_id} in {path} (dry run, nothing written)" if dry_run \
+        else f"stored the client secret of {account_id} in {path}"
+    click.echo(done + (f"; {warning}" if warning else ""))
     return 0
-
-
-def _read_secret(from_file: str | None) -> str:
-    from apsis_core.secret_input import SecretOptions, read_secret
-
-    return read_secret(from_file, None, SecretOptions("--from-file", "APSIS_SYNC_CLIENT_SECRET"))

@@ -30,7 +30,7 @@ from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
 from apsis_core.contract import DISABLED_AT_KEY, DISABLED_BY_KEY, DISABLED_REASON_KEY, SYNC_DAEMON, ActionKind
 from sync.graph_client import DeltaRound, EntraUser
-from sync.matching import Match, Matcher
+from sync.matching import Directory, Match, Matcher
 from sync.state import StateStore
 
 log = logging.getLogger("apsis_sync.deprovision")
@@ -140,9 +140,9 @@ def disabled_by_us(user: dict[str, Any]) -> bool:
     return SYNC_DAEMON in ((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [])
 
 
-def plan_incremental(api: KeycloakRepository, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
+def plan_incremental(api: Directory, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
     """Changes since the stored delta link: removed or disabled users are deactivated; users
-    we deactivated who reappear enabled are reported."""
+    we deactivated who reappear enabled are reported. Reads Keycloak only (``Directory``)."""
     plan = Plan()
     matcher = Matcher(api, account)
     for item in round_.users:

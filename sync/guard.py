@@ -20,6 +20,9 @@ from datetime import datetime, timezone
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
 from apsis_core.contract import QUARANTINE_KEY
+from apsis_core.errors import InvalidInput
+from sync.accounts import load
+from sync.state import StateStore
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,13 @@ class GuardLimits:
     max_users: int = 25
     max_percent: float = 10.0
     percent_min_users: int = 3
+
+
+def needs_members(count: int, limits: GuardLimits, allowance: int = 0) -> bool:
+    """Whether the verdict on ``count`` can depend on the member count at all; when it
+    cannot, the daemon does not ask Keycloak for it."""
+    excess = count - allowance
+    return excess > 0 and (excess >= limits.percent_min_users or excess > limits.max_users)
 
 
 def verdict(count: int, members: int | None, limits: GuardLimits, allowance: int = 0) -> str | None:
@@ -58,6 +68,31 @@ def quarantine(api: KeycloakRepository, account: AccountRecord, reason: str) -> 
     value = stamp(reason)
     _set_attribute(api, account.org_id, [value])
     return value
+
+
+@dataclass(frozen=True)
+class Release:
+    """What ``apsis-sync release`` found (and, unless a dry run, lifted)."""
+
+    account: str
+    quarantined: str
+    held: int
+    applied: bool
+
+    @property
+    def held_text(self) -> str:
+        return f"{self.held} held deactivation(s)" if self.held else "held deactivations"
+
+
+def release_account(api: KeycloakRepository, state: StateStore, account_id: str, *, dry_run: bool = False) -> Release:
+    """Lift a quarantine: the next cycle may carry out as many deactivations as were held."""
+    account = load(api, account_id)
+    if not account.quarantined:
+        raise InvalidInput(f"account {account.id!r} is not quarantined")
+    held = state.account(account.id).quarantine_held
+    if not dry_run:
+        release(api, account)
+    return Release(account.id, account.quarantined, held, applied=not dry_run)
 
 
 def release(api: KeycloakRepository, account: AccountRecord) -> str | None:

@@ -10,11 +10,27 @@ member of the account's organization: the daemon never touches anyone else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
+
+
+class Directory(Protocol):
+    """What deprovisioning plans read from Keycloak: the repository's read methods (the unit
+    tests pass an in-memory one). They are lookups driven by what Graph reported — the user
+    linked to an object id, the users with an address, their accounts and links — so they
+    are not read up front like the provisioning snapshot: that would cost a request per
+    member until Keycloak can list links in bulk."""
+
+    def user_by_idp_link(self, alias: str, idp_user_id: str) -> dict[str, Any] | None: ...
+    def users_by_email(self, email: str) -> list[dict[str, Any]]: ...
+    def user_organizations(self, user_id: str) -> list[dict[str, Any]]: ...
+    def federated_identities(self, user_id: str) -> list[dict[str, Any]]: ...
+    def user_sessions(self, user_id: str) -> list[dict[str, Any]]: ...
+    def members(self, org_id: str) -> Iterable[dict[str, Any]]: ...
+    def linked_users(self, alias: str, *, brief: bool = True) -> Iterable[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +49,7 @@ class Match:
 class Matcher:
     """Matches for one account in one cycle; caches what it reads from Keycloak."""
 
-    def __init__(self, api: KeycloakRepository, account: AccountRecord, member_ids: set[str] | None = None) -> None:
+    def __init__(self, api: Directory, account: AccountRecord, member_ids: set[str] | None = None) -> None:
         self.api = api
         self.account = account
         self._member_ids = member_ids

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from sync import expiry
 from sync.health import Health
+
+if TYPE_CHECKING:
+    from sync.report import CycleReport
 
 
 class SyncMetrics:
@@ -54,6 +59,25 @@ class SyncMetrics:
             buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800), registry=r,
         )
         self.last_cycle = Gauge("apsis_sync_last_cycle_timestamp_seconds", "When the last cycle ended", registry=r)
+
+    def record_cycle(self, report: CycleReport, accounts: int, thresholds: list[int]) -> None:
+        """The gauges and counters a finished cycle sets."""
+        results = report.results
+        self.accounts.set(accounts)
+        self.cycle_seconds.observe(report.seconds)
+        self.last_cycle.set(time.time())
+        self.quarantined.set(sum(r.status == "quarantined" for r in results))
+        errors = sum(r.status == "error" for r in results)
+        self.failing.set(errors)
+        windows: dict[str, int] = {}
+        for r in results:
+            if r.expiry is not None:
+                w = expiry.window(r.expiry.days_left, thresholds)
+                if w is not None:
+                    windows[w] = windows.get(w, 0) + 1
+        for w in ["expired", *(str(t) for t in thresholds)]:
+            self.secrets_expiring.labels(w).set(windows.get(w, 0))
+        self.cycles.labels("ok" if errors == 0 else "failed" if errors == len(results) else "partial").inc()
 
     def serve(self, port: int, address: str = "0.0.0.0", health: Health | None = None) -> ThreadingHTTPServer:
         """``/metrics`` (Prometheus text format) and ``/health`` (200 or 503 with a JSON

@@ -15,11 +15,12 @@ import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from apsis_core.account import AccountRecord
+from apsis_core.contract import NoticeKind
 from sync.deprovision import Action, Restored
 from sync.expiry import EXPIRED, SecretExpiry
 from sync.settings import SyncSettings
@@ -30,7 +31,7 @@ PREFIX = "[APSIS One SSO]"
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # secret-expiry | secret-expired | token-expired | token-invalid | secret-file-stale | quarantine | restored
+    kind: NoticeKind
     account: str
     subject: str
     body: str
@@ -41,6 +42,24 @@ class Notice:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "account": self.account, "subject": self.subject, "to": list(self.to),
                 "cc": list(self.cc), "text": self.body, "data": self.data}
+
+
+class Sender(Protocol):
+    """Anything that takes notices: ``send`` is True when the notice was delivered."""
+
+    def send(self, notice: Notice) -> bool:
+        ...
+
+
+class RecordingNotifier:
+    """A dry run's notifier: keeps what would have been sent, and sends nothing."""
+
+    def __init__(self) -> None:
+        self.sent: list[Notice] = []
+
+    def send(self, notice: Notice) -> bool:
+        self.sent.append(notice)
+        return True
 
 
 class Notifier:

@@ -17,15 +17,15 @@ wrong listing cannot cause mass action.
 
 from __future__ import annotations
 
-from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
 from sync.deprovision import Plan, Restored, action_for, disabled_by_us
 from sync.graph_client import DeltaRound, EntraUser
-from sync.matching import Match, Matcher
+from sync.matching import Directory, Match, Matcher
 from sync.state import StateStore
 
 
-def plan_full(api: KeycloakRepository, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
+def plan_full(api: Directory, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
+    """The full listing's plan; reads Keycloak only (``Directory``), writes nothing."""
     plan = Plan()
     listing: dict[str, EntraUser] = {u.oid: u for u in round_.users if not u.removed}
     member_ids = {m["id"] for m in api.members(account.org_id)}
@@ -42,7 +42,7 @@ def plan_full(api: KeycloakRepository, account: AccountRecord, round_: DeltaRoun
 
     # Linked members the listing no longer has: their Entra user is gone.
     linked_seen: set[str] = set()
-    for linked in api.users(idpAlias=account.idp_alias):
+    for linked in api.linked_users(account.idp_alias, brief=False):
         if linked["id"] not in member_ids:
             continue
         oid = _link_oid(api, linked["id"], account.idp_alias)
@@ -80,7 +80,7 @@ def plan_full(api: KeycloakRepository, account: AccountRecord, round_: DeltaRoun
     return plan
 
 
-def _link_oid(api: KeycloakRepository, user_id: str, alias: str) -> str | None:
+def _link_oid(api: Directory, user_id: str, alias: str) -> str | None:
     for link in api.federated_identities(user_id) or []:
         if link.get("identityProvider") == alias:
             return str(link.get("userId"))

@@ -12,13 +12,15 @@ log line, an exception message or a ``repr``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
 
-from apsis_core import secret_files, secret_input
-from apsis_core.errors import EX_USAGE, ApsisError
+from apsis_core import secret_files, secret_input, validation
+from apsis_core.account import AccountRecord
+from apsis_core.errors import EX_USAGE, ApsisError, InvalidInput
 
 
 class SecretSource(Protocol):
@@ -59,6 +61,29 @@ class DirectorySecrets:
     def put(self, account_id: str, secret: SecretStr) -> Path:
         """Store a secret atomically with owner-only permissions (rotation replaces it whole)."""
         return secret_files.write(self.directory, account_id, secret)
+
+
+def store(directory: Path, account_id: str, secret: SecretStr, load_account: Callable[[], AccountRecord], *,
+          dry_run: bool = False) -> tuple[Path, str | None]:
+    """``apsis-sync secret set``: check the secret against the hint Keycloak recorded for the
+    account (``apsis.secretHint``), then store it where the daemon reads it. Returns the file
+    and, when Keycloak could not be asked, a warning saying the secret was not checked."""
+    account_id = validation.account_id(account_id)
+    warning = None
+    try:
+        account = load_account()
+        if account.secret_hint and not secret.get_secret_value().startswith(account.secret_hint):
+            raise InvalidInput(
+                f"this secret does not match account {account_id}'s recorded secret (hint {account.secret_hint!r}); "
+                "rotate it with apsis-sso first"
+            )
+    except InvalidInput:
+        raise
+    except ApsisError as exc:
+        warning = f"not checked against Keycloak ({exc})"
+    if dry_run:
+        return secret_files.path_for(directory, account_id), warning
+    return DirectorySecrets(directory).put(account_id, secret), warning
 
 
 class SecretUnavailable(ApsisError):

@@ -10,7 +10,9 @@ deployment each replica's state holds the accounts of its shard.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -18,11 +20,42 @@ from rich.table import Table
 
 from apsis_core.account import AccountRecord
 from apsis_core.contract import SYNCED_STAGES
+from apsis_core.errors import ApsisError, NotFound
 from sync.accounts import Shard
 from sync.state import AccountState, StateStore
 
 SOURCE_KEYCLOAK = "keycloak"
 SOURCE_STATE = "state"
+
+
+def status(
+    list_accounts: Callable[[], list[AccountRecord]],
+    database: Path,
+    only: list[str] | None = None,
+    shard: Shard | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """``apsis-sync status``: Keycloak's accounts with the state database's memory of each,
+    or the state alone (``source: "state"``, with ``keycloak_error``) when Keycloak cannot be
+    read. A read never creates the state database; named accounts that are not there are an
+    error."""
+    state = StateStore(database) if database.exists() else None
+    keycloak_error = None
+    try:
+        listed: list[AccountRecord] | None = list_accounts()
+    except ApsisError as exc:
+        if state is None:
+            exc.message = f"{exc.message}; and there is no state database at {database} to answer from"
+            raise
+        listed, keycloak_error = None, str(exc)
+    doc = report(state, listed, only, shard, today, keycloak_error=keycloak_error)
+    known = {r["id"] for r in doc["accounts"]}
+    missing = [a for a in only or [] if a not in known]
+    if missing and listed is not None:
+        raise NotFound(f"no account {missing[0]!r} managed by apsis-sso" + (f" in shard {shard}" if shard else ""))
+    if missing:
+        raise NotFound(f"account {missing[0]!r} has no sync state (and Keycloak could not be asked)")
+    return doc
 
 
 def report(

@@ -29,7 +29,9 @@ from pydantic import SecretStr
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from sync.accounts import Shard
-from sync.daemon import CycleReport, Runtime, run_once
+from sync.report import CycleReport
+from sync.runtime import Runtime
+from sync.scheduler import run_once
 from sync.metrics import SyncMetrics
 from sync.secrets import DirectorySecrets
 from sync.settings import SyncSettings

@@ -1,0 +1,300 @@
+"""One account's cycle, inside its own error boundary.
+
+Finish what an earlier run left half-done; read Graph with the account's own credentials
+(``graph_read``: a delta round, or a full listing when there is no usable delta link; the
+app's secrets when the tenant allows); plan the deactivations (``deprovision``,
+``resync``), let the guard judge them, apply them; then check the secret's expiry and send
+what is due. Whatever fails for one account (a wrong secret, a throttled tenant, a Keycloak
+hiccup) is recorded on that account and the others carry on.
+
+Nothing is written anywhere in ``dry_run``: no Keycloak change, no state, no mail. Notices go
+through an ``Outbox``, whose notifier in a dry run records instead of sending; the report
+lists them either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from apsis_core.account import AccountRecord
+from apsis_core.errors import ApsisError, is_temporary
+from apsis_core.keycloak import KeycloakRepository
+from sync import deprovision, expiry, graph_read, guard, resync
+from sync.deprovision import Action, Plan, Restored
+from sync.graph_client import PasswordCredential, TokenRejected
+from sync.graph_read import GraphRead
+from sync.notify import (
+    Notice,
+    RecordingNotifier,
+    Sender,
+    expiry_notice,
+    quarantine_notice,
+    restored_notice,
+    stale_secret_notice,
+    token_notice,
+)
+from sync.report import AccountResult
+from sync.runtime import Runtime
+from sync.state import KnownUser
+
+log = logging.getLogger("apsis_sync.daemon")
+
+
+class Outbox:
+    """Where one account run's notices go.
+
+    A notice is delivered through the runtime's notifier and remembered under its ``key``
+    (so each is sent once), and ``after`` runs once it was delivered; a notice no channel
+    took fails the account temporarily and is tried again next cycle. In a dry run the
+    notifier records instead of sending and nothing is remembered. The report lists every
+    notice either way."""
+
+    def __init__(self, rt: Runtime, account: AccountRecord, result: AccountResult, dry_run: bool) -> None:
+        self.rt, self.account, self.result = rt, account, result
+        self.dry_run = dry_run
+        self.notifier: Sender = RecordingNotifier() if dry_run else rt.notifier
+
+    def due(self, key: str) -> bool:
+        """Not sent yet (a notice keyed by threshold, secret or quarantine goes out once)."""
+        return not self.rt.state.notice_sent(self.account.id, key)
+
+    def send(self, notice: Notice, key: str | None = None, after: Callable[[], None] | None = None) -> bool:
+        delivered = self.notifier.send(notice)
+        if not self.dry_run:
+            self.rt.metrics.notifications.labels(notice.kind, "sent" if delivered else "failed").inc()
+        if not delivered:
+            self.result.fail(f"{notice.kind} notification for {self.account.id} could not be delivered; "
+                             "retrying next cycle", temporary=True)
+            return False
+        self.result.notices.append(notice)
+        if not self.dry_run:
+            if key is not None:
+                self.rt.state.mark_notice(self.account.id, key, notice.kind)
+            if after is not None:
+                after()
+        return True
+
+
+@dataclass
+class _Progress:
+    """What ``_sync`` got as far as committing: filled only once deactivations are done."""
+
+    delta_link: str | None = None
+    seen: list[KnownUser] = field(default_factory=list)
+    full_listing: bool = False
+
+
+def sync_account(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool = False) -> AccountResult:
+    """One account, inside its own error boundary; the run is recorded in the state whatever happened."""
+    started = time.monotonic()
+    result = AccountResult(account.id)
+    progress = _Progress()
+    try:
+        _sync(rt, api, account, dry_run, result, progress)
+    except ApsisError as exc:  # Keycloak said no or is gone: one line, no trace
+        result.fail(str(exc), temporary=is_temporary(exc))
+    except Exception as exc:  # noqa: BLE001 - one account's bug must not stop the others
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        result.fail(f"unexpected {type(exc).__name__}: {first}")
+        log.exception("unexpected error", extra={"account": account.id})
+    if result.errors and result.status == "ok":
+        result.status = "error"
+    result.seconds = time.monotonic() - started
+    if not dry_run:
+        _record(rt, account, result, progress)
+    rt.metrics.account_runs.labels(result.status).inc()
+    eventful = result.errors or result.actions or result.resumed or result.notices or result.restored or result.status != "ok"
+    level = logging.ERROR if result.status == "error" else logging.INFO if eventful else logging.DEBUG
+    log.log(level, "account synced", extra={
+        "account": account.id, "status": result.status, "mode": result.mode, "deactivated": result.applied,
+        "planned": len(result.actions), "errors": result.errors, "dry_run": dry_run, "seconds": round(result.seconds, 3),
+    })
+    return result
+
+
+def _record(rt: Runtime, account: AccountRecord, result: AccountResult, progress: _Progress) -> None:
+    try:
+        rt.state.record_run(
+            account.id,
+            ok=result.status == "ok",  # a quarantined or failed cycle is no successful sync
+            status=result.status,
+            errors=result.errors,
+            deactivated=result.applied,
+            delta_link=progress.delta_link,
+            seen=progress.seen,
+            full_listing=progress.full_listing,
+            secret_expires=result.expiry.expires if result.expiry else None,
+            secret_expires_source=result.expiry.source if result.expiry else None,
+        )
+    except Exception:  # noqa: BLE001 - the log has it; the next cycle redoes the same work
+        log.exception("cannot record the run", extra={"account": account.id})
+
+
+def _sync(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool, result: AccountResult,
+          progress: _Progress) -> None:
+    outbox = Outbox(rt, account, result, dry_run)
+    st = rt.state.account(account.id)
+    secret = rt.secrets.get(account.id)
+    quarantined = account.quarantined
+    released = not quarantined and st.quarantined_at is not None
+    allowance = 0
+    if quarantined:
+        result.status = "quarantined"
+        result.quarantine = quarantined
+        at, _, reason = quarantined.partition(" ")
+        if not st.quarantined_at and not dry_run:  # state lost, or quarantined by hand: mirror it
+            rt.state.set_quarantine(account.id, at, reason, 0)
+        key = f"quarantine:{quarantined}"
+        if not dry_run and outbox.due(key):  # the first notice failed, or none was sent
+            outbox.send(quarantine_notice(account, reason, [], rt.sync), key)
+    elif released:
+        allowance = st.quarantine_held  # released since the last cycle: let the held changes through
+        result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
+    _resume(rt, api, account, dry_run, result)
+
+    read = GraphRead()
+    stale = secret is not None and bool(account.secret_hint) and \
+        not secret.get_secret_value().startswith(account.secret_hint or "")
+    if stale:
+        assert secret is not None
+        _flag_stale_secret(rt, account, secret, outbox)
+    if secret is None:
+        result.fail(f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})")
+    elif not account.tenant_id or not account.client_id:
+        result.fail(f"account {account.id} has no tenant id or client id recorded")
+    else:
+        # A quarantined account is not deprovisioned; a dry run still reads what is held.
+        read = graph_read.read(rt, account, secret, st.delta_link, want_delta=not quarantined or dry_run)
+        result.graph_waits = list(read.waits)
+        result.graph_requests = read.requests
+        if read.failure is not None:
+            result.fail(str(read.failure), temporary=is_temporary(read.failure))
+
+    if read.token_error is not None and not stale:  # a stale file of ours is not the customer's problem
+        _flag_token_error(rt, account, read.token_error, secret, outbox)
+
+    if read.round is not None:
+        result.mode = "full" if read.round.full else "incremental"
+        result.resync_cause = read.resync_cause
+        if read.round.full:
+            rt.metrics.full_resyncs.labels(read.resync_cause or "initial").inc()
+            plan = resync.plan_full(api, account, read.round, rt.state)
+        else:
+            plan = deprovision.plan_incremental(api, account, read.round, rt.state)
+        result.actions = plan.actions
+        result.notes.extend(plan.notes)
+        result.restored = plan.restored
+        # Held by the guard: the delta link is not advanced, so after a release the same
+        # changes are read again and carried out.
+        if quarantined:
+            result.notes.append("held by the quarantine until `apsis-sync release`")
+        elif not _guarded(rt, api, account, plan, allowance, dry_run, outbox):
+            if not dry_run:
+                result.applied += deprovision.apply(api, account, plan.actions, rt.state)
+                for action in plan.actions:
+                    rt.metrics.deactivations.labels(action.kind, action.why).inc()
+                if released:
+                    rt.state.clear_quarantine(account.id)
+            _report_restored(rt, account, plan.restored, outbox)
+            progress.delta_link = read.round.delta_link
+            progress.seen = [KnownUser(u.oid, u.mail, u.upn, u.enabled, u.removed) for u in read.round.users]
+            progress.full_listing = read.round.full
+
+    _check_expiry(rt, account, read.credentials, outbox)
+
+
+def _resume(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool, result: AccountResult) -> None:
+    """Deactivations an earlier run started and did not finish come first (before Graph is
+    read: they need Keycloak only, and a half-done user must not wait for Entra)."""
+    if dry_run:
+        result.resumed = [Action.from_dict(a) for a in rt.state.pending_deactivations(account.id)]
+        return
+    result.resumed = deprovision.resume(api, account, rt.state)
+    result.applied += len(result.resumed)
+    for action in result.resumed:
+        rt.metrics.deactivations.labels(action.kind, action.why).inc()
+    if result.resumed:
+        log.warning("finished deactivations of an interrupted run", extra={"account": account.id,
+                                                                            "users": [a.user_id for a in result.resumed]})
+
+
+def _guarded(rt: Runtime, api: KeycloakRepository, account: AccountRecord, plan: Plan, allowance: int, dry_run: bool,
+             outbox: Outbox) -> bool:
+    """True when the guard holds the plan back (and, unless dry, quarantines the account)."""
+    count = plan.deactivating
+    limits = rt.limits
+    if not guard.needs_members(count, limits, allowance):
+        return False
+    reason = guard.verdict(count, api.members_count(account.org_id), limits, allowance)
+    if reason is None:
+        return False
+    result = outbox.result
+    result.status = "quarantined"
+    result.quarantine = reason
+    notice = quarantine_notice(account, reason, plan.actions, rt.sync)
+    if dry_run:
+        result.notes.append(f"would quarantine: {reason}")
+        outbox.send(notice)
+        return True
+    value = guard.quarantine(api, account, reason)
+    rt.state.set_quarantine(account.id, value.partition(" ")[0], reason, count)
+    log.warning("account quarantined", extra={"account": account.id, "reason": reason, "held": count})
+    outbox.send(notice, f"quarantine:{value}")  # not delivered: retried by the next cycles
+    return True
+
+
+def _report_restored(rt: Runtime, account: AccountRecord, restored: list[Restored], outbox: Outbox) -> None:
+    if not restored:
+        return
+    for r in restored:
+        log.warning("user back in Entra, left deactivated", extra={"account": account.id, "user_id": r.user_id,
+                                                                     "email": r.email, "how": r.how})
+
+    def reported() -> None:
+        for r in restored:
+            rt.state.mark_restored_reported(account.id, r.user_id, r.oid, r.email)
+
+    outbox.send(restored_notice(account, restored, rt.sync), after=reported)
+
+
+def _check_expiry(rt: Runtime, account: AccountRecord, credentials: list[PasswordCredential] | None,
+                  outbox: Outbox) -> None:
+    exp = expiry.effective(account.secret_expires, account.secret_hint, credentials, rt.today())
+    outbox.result.expiry = exp
+    if exp is None:
+        return
+    due = expiry.due_threshold(exp.days_left, rt.sync.expiry_thresholds)
+    if due is None:
+        return
+    key = expiry.notice_key(exp, due)
+    if outbox.due(key):
+        outbox.send(expiry_notice(account, exp, due, rt.sync), key)
+
+
+def _flag_token_error(rt: Runtime, account: AccountRecord, error: TokenRejected, secret: SecretStr | None,
+                      outbox: Outbox) -> None:
+    rt.metrics.token_errors.labels(error.kind).inc()
+    if error.kind not in ("expired", "invalid"):
+        return
+    key = expiry.token_notice_key(error.kind, account.secret_hint, secret)
+    if outbox.due(key):
+        outbox.send(token_notice(account, error.kind, error.aadsts, rt.sync), key)
+
+
+def _flag_stale_secret(rt: Runtime, account: AccountRecord, secret: SecretStr, outbox: Outbox) -> None:
+    """Our secret file does not hold the account's current secret (its hint differs from
+    ``apsis.secretHint``): a rotation that did not reach the daemon. The platform team fixes
+    that; the customer's IT contact is not bothered with it."""
+    path = rt.secrets.describe(account.id)
+    outbox.result.fail(
+        f"the client secret in {path} is not account {account.id}'s current one (hint {account.secret_hint!r}); "
+        f"store the rotated secret with `apsis-sync secret set {account.id}`"
+    )
+    key = expiry.token_notice_key("stale-file", account.secret_hint, secret)
+    if outbox.due(key):
+        outbox.send(stale_secret_notice(account, path, rt.sync), key)
