@@ -35,7 +35,7 @@ from sync.accounts import discover  # noqa: E402
 from sync.runtime import Runtime  # noqa: E402
 from sync.scheduler import run_cycle  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
-from tests.entra_emulator import EntraEmulator  # noqa: E402
+from devenv.entra_emulator import EntraEmulator  # noqa: E402
 from tests.helpers import AccountFactory, local_settings, create_apsis_user  # noqa: E402
 
 

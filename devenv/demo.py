@@ -36,15 +36,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
+from apsis_core.contract import KEYCLOAK_VERSION
+from devenv.keycloak import KeycloakServer, free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # the emulator and login driver live under tests/
-    sys.path.insert(0, str(REPO_ROOT))
-
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from apsis_core.contract import KEYCLOAK_VERSION  # noqa: E402
-from devenv.keycloak import KeycloakServer, free_port  # noqa: E402
 
 ACCOUNT = "contoso"
 DOMAIN = "contoso.example"
@@ -125,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", choices=["table", "json"], default="table", help="summary as a table or JSON")
     args = parser.parse_args(argv)
 
-    from tests.entra_emulator import EntraEmulator
+    from devenv.entra_emulator import EntraEmulator
 
     state: Path = args.state_dir.resolve()
     shutil.rmtree(state, ignore_errors=True)
@@ -223,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if links.get("admin_consent_url"):
             summary.append(("Admin-consent link", links["admin_consent_url"]))
 
-        from tests.login_driver import Browser
+        from devenv.login_driver import Browser
 
         step("alice (a test user) signs in through Entra: linked to her existing APSIS One user")
         alice = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle)).sso_login(

@@ -27,7 +27,7 @@ from provisioning.cli import main
 from apsis_core.keycloak import KeycloakRepository
 from provisioning.links import redirect_uri
 from apsis_core.settings import Settings
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory, TestAccount
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,9 +17,9 @@ from devenv.keycloak import KeycloakServer
 from apsis_core.keycloak import KeycloakRepository
 from provisioning.realm import apply_realm
 from apsis_core.settings import Settings
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory, local_settings
-from tests.login_driver import Browser
+from devenv.login_driver import Browser
 
 # Fixtures of the CLI and sync test suites live next to them.
 pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures"]

@@ -14,7 +14,7 @@ from apsis_core.keycloak import KeycloakRepository
 from provisioning.links import redirect_uri
 from apsis_core.account import Account
 from apsis_core.settings import Settings
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 
 PASSWORD = "Correct-Horse-7"
 

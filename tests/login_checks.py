@@ -7,7 +7,7 @@ from pathlib import Path
 
 from apsis_core.keycloak import KeycloakRepository
 from tests.helpers import refusals
-from tests.login_driver import LoginResult
+from devenv.login_driver import LoginResult
 
 MESSAGES = Path(__file__).resolve().parent.parent / "keycloak-extension/src/main/resources/theme-resources/messages/messages_en.properties"
 

@@ -14,7 +14,7 @@ from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import Account
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
 from tests.helpers import PASSWORD, now_ms, refusals, user_count
-from tests.login_driver import Browser
+from devenv.login_driver import Browser
 
 if TYPE_CHECKING:
     from tests.helpers import TestAccount

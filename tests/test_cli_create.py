@@ -22,7 +22,7 @@ from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import Account
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
 from tests.helpers import PASSWORD, create_apsis_user
-from tests.login_driver import Browser
+from devenv.login_driver import Browser
 
 
 def test_create_builds_the_account_and_prints_what_the_customer_needs(cli: Cli, entra_app, api: KeycloakRepository, settings):

@@ -13,7 +13,7 @@ from apsis_core.errors import EX_TEMPFAIL, KeycloakUnavailable
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from tests.cli_fixtures import Cli, EntraApp
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 from tests.keycloak_proxy import KeycloakProxy
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.cli_fixtures import Cli
 from tests.helpers import PASSWORD, create_apsis_user, user_count
-from tests.login_driver import Browser
+from devenv.login_driver import Browser
 
 
 def _member_ids(api, acct) -> set[str]:

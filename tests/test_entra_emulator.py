@@ -28,7 +28,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 
 REPO = Path(__file__).resolve().parents[1]
 GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -846,7 +846,7 @@ def test_runs_as_a_process_with_a_seed(tmp_path: Path) -> None:
                                     "mail": "sam@seeded.example"}]}]}
     seed_file = tmp_path / "seed.json"
     seed_file.write_text(json.dumps(seed))
-    cmd = [sys.executable, "-m", "tests.entra_emulator", "--port", "0", "--state-dir", str(tmp_path / "st"),
+    cmd = [sys.executable, "-m", "devenv.entra_emulator", "--port", "0", "--state-dir", str(tmp_path / "st"),
            "--seed", str(seed_file)]
     seen: list[tuple[str, str]] = []
     for _ in range(2):  # the second start reuses the state dir: same objects, nothing duplicated

@@ -19,9 +19,9 @@ from apsis_core.keycloak import KeycloakRepository
 from provisioning.links import redirect_uri
 from apsis_core.settings import Settings
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 from tests.helpers import PASSWORD, create_apsis_user
-from tests.login_driver import Browser
+from devenv.login_driver import Browser
 from tests.tcp_forward import Forwarder
 
 

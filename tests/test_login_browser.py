@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.helpers import PASSWORD, AccountFactory, user_count
-from tests.login_driver import CLIENT_ID, REDIRECT_URI
+from devenv.login_driver import CLIENT_ID, REDIRECT_URI
 
 CHROMIUM = os.environ.get("APSIS_SSO_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [

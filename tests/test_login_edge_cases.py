@@ -12,7 +12,7 @@ import pytest
 from apsis_core.keycloak import KeycloakRepository
 from tests.helpers import PASSWORD, AccountFactory, now_ms, user_count
 from tests.login_checks import assert_refused, linked_idp_user_ids
-from tests.login_driver import LoginResult
+from devenv.login_driver import LoginResult
 
 
 @pytest.mark.parametrize("sent", [None, "true", 1, [True]], ids=["null", "string", "number", "array"])

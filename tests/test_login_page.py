@@ -18,7 +18,7 @@ from apsis_core.keycloak import KeycloakRepository
 from provisioning.realm import plan_realm
 from apsis_core.settings import Settings
 from tests.helpers import PASSWORD, AccountFactory, now_ms, refusals, user_count
-from tests.login_driver import Browser
+from devenv.login_driver import Browser
 from tests.login_checks import assert_refused, linked_idp_user_ids
 
 

@@ -21,7 +21,7 @@ import pytest
 from provisioning import onboarding
 from apsis_core.keycloak import KeycloakRepository
 from sync.accounts import Shard, discover, shard_of
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
 from tests.sync_fixtures import SyncHarness, entra_oid, free_port
 

@@ -23,10 +23,10 @@ import pytest
 
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 from tests.helpers import PASSWORD, AccountFactory, TestAccount
 from tests.keycloak_proxy import KeycloakProxy
-from tests.login_driver import Browser
+from devenv.login_driver import Browser
 from tests.sync_fixtures import SyncHarness, entra_oid
 
 REPO = Path(__file__).resolve().parent.parent

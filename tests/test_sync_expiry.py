@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 
 from apsis_core.keycloak import KeycloakRepository
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
 from tests.helpers import TestAccount as Acct
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, free_port

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pydantic import SecretStr
 
 from apsis_core.keycloak import KeycloakRepository
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
 

@@ -13,7 +13,7 @@ import pytest
 
 from apsis_core.keycloak import KeycloakRepository
 from sync.guard import GuardLimits, verdict
-from tests.entra_emulator import EntraEmulator
+from devenv.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
 

@@ -1,6 +1,6 @@
 """Run the emulator as its own process.
 
-    python -m tests.entra_emulator --host 127.0.0.1 --port 8443 --state-dir DIR [--seed seed.json]
+    python -m devenv.entra_emulator --host 127.0.0.1 --port 8443 --state-dir DIR [--seed seed.json]
 
 Prints one JSON line (url, authority, graph_base_url, ca_bundle, state_dir, seeded tenants) and
 serves until SIGTERM or SIGINT.
@@ -21,7 +21,7 @@ from .server import EntraEmulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.entra_emulator", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devenv.entra_emulator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8443, help="port (default 8443; 0 picks one)")
