@@ -2,14 +2,20 @@
 
 Keycloak is installed and started by the same code as ``python -m devenv.keycloak``;
 if it cannot start, every test that needs it errors: nothing here ever skips.
+
+Two lanes: tests marked ``unit`` (``pytest -m unit``) need no server and make no network
+connection — a unit test asking for one of the servers is refused at collection, and its
+sockets cannot connect — and everything else (``make test`` runs both).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +29,27 @@ from devenv.login_driver import Browser
 
 # Fixtures of the CLI and sync test suites live next to them.
 pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures"]
+
+SERVERS = {"keycloak", "emulator", "smtp_server"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        needs = SERVERS & set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("unit") and needs:
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but needs {', '.join(sorted(needs))}")
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_offline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(self: socket.socket, *args: Any) -> None:
+        raise OSError(f"{request.node.nodeid}: the unit lane makes no network connections")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
 
 
 @pytest.fixture(scope="session")

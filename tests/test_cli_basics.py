@@ -28,6 +28,7 @@ ALL_COMMANDS = _commands(main)
 LEAF_COMMANDS = [(path, cmd) for path, cmd in ALL_COMMANDS if not isinstance(cmd, click.Group)]
 
 
+@pytest.mark.unit
 def test_the_command_tree_is_the_documented_one():
     names = {" ".join(path) for path, _ in LEAF_COMMANDS}
     assert names == {
@@ -40,6 +41,7 @@ def test_the_command_tree_is_the_documented_one():
     }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("path", [p for p, _ in ALL_COMMANDS], ids=lambda p: " ".join(p))
 def test_every_command_has_help_with_examples(path, tmp_path):
     result = Cli(env={}, cwd=tmp_path).run(*path, "--help")
@@ -49,6 +51,7 @@ def test_every_command_has_help_with_examples(path, tmp_path):
         assert "Example" in result.stdout, f"{' '.join(path)} --help shows no example"
 
 
+@pytest.mark.unit
 def test_top_level_help_documents_exit_codes(tmp_path):
     out = Cli(env={}, cwd=tmp_path).run("--help").stdout
     for code in ("0  success", "1  unexpected failure", "2  bad input", "3  plan --detailed-exitcode",
@@ -56,11 +59,13 @@ def test_top_level_help_documents_exit_codes(tmp_path):
         assert code in out
 
 
+@pytest.mark.unit
 def test_a_group_without_a_command_shows_its_help(tmp_path):
     result = Cli(env={}, cwd=tmp_path).run("account")
     assert "create" in result.stdout and "go-live" in result.stdout
 
 
+@pytest.mark.unit
 def test_there_is_no_option_that_takes_a_secret_value():
     for path, command in LEAF_COMMANDS:
         for param in command.params:
@@ -69,6 +74,7 @@ def test_there_is_no_option_that_takes_a_secret_value():
                     assert opt in {"--client-secret-file", "--client-secret-env", "--secret-expires"}, (path, opt)
 
 
+@pytest.mark.unit
 def test_importing_the_cli_loads_neither_graph_nor_heavy_libraries():
     code = (
         "import sys, provisioning.cli\n"
@@ -80,6 +86,7 @@ def test_importing_the_cli_loads_neither_graph_nor_heavy_libraries():
     assert done.stdout.strip() == "[]", done.stdout
 
 
+@pytest.mark.unit
 def test_the_console_script_runs_help_and_version():
     assert CONSOLE_SCRIPT.exists(), CONSOLE_SCRIPT
     done = run_console_script("--help", env={})
@@ -88,6 +95,7 @@ def test_the_console_script_runs_help_and_version():
     assert done.returncode == 0 and done.stdout.startswith("apsis-sso, version ")
 
 
+@pytest.mark.unit
 def test_usage_errors_are_one_line_with_exit_2(tmp_path):
     cli = Cli(env={}, cwd=tmp_path)
     result = cli.run("account", "create", "acme", expect=2)
@@ -182,6 +190,7 @@ def test_error_path_of_the_console_script_in_a_real_process(cli: Cli):
     assert done.stdout == ""
 
 
+@pytest.mark.unit
 def test_one_line_error_helper_rejects_tracebacks(tmp_path):
     """The assertion every failing CLI run goes through must itself be able to fail."""
     result = Cli(env={}, cwd=tmp_path).run("nonsense", expect=2)

@@ -9,6 +9,8 @@ a way to the password form.
 
 from __future__ import annotations
 
+import pytest
+
 from apsis_core import stages
 from apsis_core.contract import REDIRECT_WHEN_EMAIL_MATCHES_KEY
 from provisioning import onboarding
@@ -168,6 +170,7 @@ def test_realm_apply_keeps_the_login_page_flow_in_step(realm: str, settings: Set
     assert plan_realm(admin, settings).empty
 
 
+@pytest.mark.unit
 def test_stage_rule_is_one_pure_function():
     live = stages.identity_provider_settings("live")
     assert live == {"enabled": True, "config": {"kc.org.domain": "ANY",

@@ -83,12 +83,14 @@ def test_plan_output_masks_the_tooling_secret(settings: Settings) -> None:
     assert "(changed)" in plan.to_json()
 
 
+@pytest.mark.unit
 def test_missing_placeholder_is_a_one_line_error(tmp_path) -> None:
     (tmp_path / "realm.json").write_text(json.dumps({"realm": "{{ realm }}", "x": "{{ nope }}"}))
     with pytest.raises(InvalidInput, match=r"realm.json uses placeholder \{\{ nope \}\} which has no value"):
         templates.render_file(tmp_path, "realm.json", {"realm": "r"})
 
 
+@pytest.mark.unit
 def test_values_are_never_parsed_as_json(tmp_path) -> None:
     (tmp_path / "t.json").write_text(json.dumps({"name": "Account {{ name }}", "list": "{{ items }}"}))
     out = templates.render_file(tmp_path, "t.json", {"name": '", "enabled": false, "x": "', "items": ["a"]})

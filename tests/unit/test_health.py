@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sync.health import Health
+
+pytestmark = pytest.mark.unit
 
 
 class Clock:

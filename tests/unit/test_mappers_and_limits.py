@@ -11,6 +11,8 @@ from apsis_core import validation
 from provisioning.mappers import mapper_actions
 from apsis_core.errors import InvalidInput
 
+pytestmark = pytest.mark.unit
+
 OID = {"name": "oid", "identityProviderMapper": "apsis-entra-oid-mapper", "config": {"syncMode": "INHERIT", "tenantId": "t"}}
 
 
