@@ -26,14 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devenv.keycloak import KeycloakServer  # noqa: E402
-from provisioning import onboarding  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
+from devenv.entra_emulator import EntraEmulator  # noqa: E402
+from devenv.keycloak import KeycloakServer  # noqa: E402
+from devenv.login_driver import Browser  # noqa: E402
+from provisioning import onboarding  # noqa: E402
 from provisioning.links import redirect_uri  # noqa: E402
 from provisioning.realm import apply_realm  # noqa: E402
-from devenv.entra_emulator import EntraEmulator  # noqa: E402
 from tests.helpers import AccountFactory, local_settings  # noqa: E402
-from devenv.login_driver import Browser  # noqa: E402
 
 
 def main() -> int:

@@ -35,14 +35,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from apsis_core.account import Account  # noqa: E402
+from apsis_core.keycloak import KeycloakRepository  # noqa: E402
+from apsis_core.settings import Settings  # noqa: E402
 from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import declarative  # noqa: E402
 from provisioning.accounts import plan_account, plan_accounts  # noqa: E402
-from provisioning.snapshot import Snapshot  # noqa: E402
-from apsis_core.keycloak import KeycloakRepository  # noqa: E402
-from apsis_core.account import Account  # noqa: E402
 from provisioning.realm import apply_realm  # noqa: E402
-from apsis_core.settings import Settings  # noqa: E402
+from provisioning.snapshot import Snapshot  # noqa: E402
 
 TENANT = "0b7c2d3e-0000-4000-8000-00000000beef"
 CLIENT = "0b7c2d3e-0000-4000-8000-00000000c11e"

@@ -33,16 +33,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
 
+from apsis_core import entra, secret_input
 from apsis_core.account import Account, AccountRecord, Stage
-from apsis_core.errors import InvalidInput
-from apsis_core import secret_input
-from apsis_core import entra
 from apsis_core.entra import EntraEndpoints
-from provisioning.accounts import plan_accounts, warn_unsent_secrets, writes_secret
-from provisioning.snapshot import Snapshot
+from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.plan import Change, Plan
 from apsis_core.settings import Settings
+from provisioning.accounts import plan_accounts, warn_unsent_secrets, writes_secret
+from provisioning.plan import Change, Plan
+from provisioning.snapshot import Snapshot
 
 
 class _Strict(BaseModel):

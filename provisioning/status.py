@@ -224,7 +224,3 @@ def show_account(api: KeycloakRepository, account_id: str, *, events_scan: int =
     linked, newest = linked_users(api, status.record.id, events_scan)
     return replace(status, last_sso_login=newest, linked=linked)
 
-
-def linked_user_ids(api: KeycloakRepository, account_id: str) -> set[str]:
-    """Ids of users linked to the account's IdP (one paged listing)."""
-    return {u["id"] for u in api.linked_users(idp_alias(account_id))}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from apsis_core.cli import ApsisCli, AppContext, dry_run_option, env_file_option, output_option
+from apsis_core.cli import AppContext, ApsisCli, dry_run_option, env_file_option, output_option
 from sync.logs import LEVELS as LOG_LEVELS
 
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
 from apsis_core.contract import DISABLED_AT_KEY, DISABLED_BY_KEY, DISABLED_REASON_KEY, SYNC_DAEMON, ActionKind
+from apsis_core.keycloak import KeycloakRepository
 from sync.graph_client import DeltaRound, EntraUser
 from sync.matching import Directory, Match, Matcher
 from sync.state import StateStore

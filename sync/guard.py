@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import AccountRecord
 from apsis_core.contract import QUARANTINE_KEY
 from apsis_core.errors import InvalidInput
+from apsis_core.keycloak import KeycloakRepository
 from sync.accounts import load
 from sync.state import StateStore
 

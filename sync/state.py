@@ -252,14 +252,6 @@ class StateStore:
                     db.execute(f"DELETE FROM {table} WHERE account=?", (account,))  # noqa: S608 - fixed names
         return gone
 
-    def record_secret_expiry(self, account: str, expires: date, source: str) -> None:
-        with self.transaction() as db:
-            self._ensure(db, account)
-            db.execute(
-                "UPDATE accounts SET secret_expires=?, secret_expires_source=? WHERE account=?",
-                (expires.isoformat(), source, account),
-            )
-
     # -- Entra users seen -------------------------------------------------------------
 
     def known_user(self, account: str, oid: str) -> KnownUser | None:
@@ -294,9 +286,6 @@ class StateStore:
     def mark_notice(self, account: str, key: str, kind: str) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO notices VALUES (?,?,?,?)", (account, key, kind, utcnow()))
-
-    def notices(self, account: str) -> list[dict[str, str]]:
-        return [dict(r) for r in self._query("SELECT * FROM notices WHERE account=? ORDER BY sent_at", (account,))]
 
     # -- deactivations ----------------------------------------------------------------
 

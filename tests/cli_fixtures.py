@@ -2,7 +2,8 @@
 
 `cli` runs the real command group in-process (click's runner) against the session's
 Keycloak and Entra emulator, configured only through APSIS_SSO_* variables as an operator
-would, from an empty working directory (no stray .env). Every run is checked for leaked
+would, with an empty ``--env-file`` (so no stray ``./.env`` of the developer's counts, and
+no fixture has to change the process's working directory). Every run is checked for leaked
 secrets: no secret the session knows may appear on stdout or stderr, whatever the command
 and whatever its outcome.
 """
@@ -23,12 +24,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from provisioning.cli import main
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.links import redirect_uri
 from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import AccountFactory, TestAccount
+from provisioning.cli import main
+from provisioning.links import redirect_uri
+from tests.helpers import AccountFactory, OnboardedAccount
 
 REPO = Path(__file__).resolve().parent.parent
 CONSOLE_SCRIPT = Path(sys.executable).parent / "apsis-sso"
@@ -64,19 +65,26 @@ def assert_no_secret(*texts: str) -> None:
 
 @dataclass
 class Cli:
-    """`cli.run("account", "show", "acme", expect=0)` -> click Result (stdout/stderr apart)."""
+    """`cli.run("account", "show", "acme", expect=0)` -> click Result (stdout/stderr apart).
+
+    ``workdir`` holds the empty env file every run starts with (a later ``--env-file`` in
+    the arguments wins)."""
 
     env: dict[str, str | None]
-    cwd: Path
+    workdir: Path
+
+    @property
+    def env_file(self) -> Path:
+        path = self.workdir / "empty.env"
+        if not path.exists():
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+        return path
 
     def run(self, *args: str, input: str | None = None, expect: int | None = 0,
             env: Mapping[str, str | None] | None = None) -> Result:
-        old = Path.cwd()
-        os.chdir(self.cwd)
-        try:
-            result = CliRunner().invoke(main, list(args), input=input, env={**self.env, **(env or {})})
-        finally:
-            os.chdir(old)
+        argv = ["--env-file", str(self.env_file), *args]
+        result = CliRunner().invoke(main, argv, input=input, env={**self.env, **(env or {})})
         assert_no_secret(result.stdout, result.stderr)
         if expect is not None:
             assert result.exit_code == expect, (
@@ -107,7 +115,7 @@ def cli(settings: Settings, realm: str, tmp_path: Path) -> Cli:
     KNOWN_SECRETS.add(settings.keycloak_admin_password.get_secret_value())
     work = tmp_path / "cwd"
     work.mkdir()
-    return Cli(env=cli_environment(settings), cwd=work)
+    return Cli(env=cli_environment(settings), workdir=work)
 
 
 @dataclass
@@ -173,11 +181,11 @@ def entra_app(emulator: EntraEmulator, settings: Settings, unique: str, tmp_path
 
 
 @pytest.fixture
-def onboarded(accounts: AccountFactory) -> Callable[..., TestAccount]:
+def onboarded(accounts: AccountFactory) -> Callable[..., OnboardedAccount]:
     """`onboarded()`: an account created through the library (tests/helpers.py), its
     secret registered so no CLI output may show it."""
 
-    def make(**kw: Any) -> TestAccount:
+    def make(**kw: Any) -> OnboardedAccount:
         acct = accounts.create(**kw)
         KNOWN_SECRETS.add(acct.secret)
         return acct

@@ -14,18 +14,19 @@ import itertools
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devenv.keycloak import KeycloakServer
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.realm import apply_realm
 from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import AccountFactory, local_settings
+from devenv.keycloak import KeycloakServer
 from devenv.login_driver import Browser
+from provisioning.realm import apply_realm
+from tests.helpers import AccountFactory, local_settings
 
 # Fixtures of the CLI and sync test suites live next to them.
 pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures"]
@@ -78,15 +79,62 @@ def settings(keycloak: KeycloakServer, emulator: EntraEmulator) -> Settings:
                           realm="apsis", keycloak_admin_username=keycloak.admin_username)
 
 
+@dataclass(frozen=True)
+class RealmContents:
+    """What the shared realm holds: organizations, identity providers, users (ids)."""
+
+    orgs: frozenset[str]
+    idps: frozenset[str]
+    users: frozenset[str]
+
+    @classmethod
+    def read(cls, api: KeycloakRepository) -> "RealmContents":
+        return cls(frozenset(o["id"] for o in api.organizations()),
+                   frozenset(i["alias"] for i in api.identity_providers()),
+                   frozenset(u["id"] for u in api.users(briefRepresentation="true")))
+
+    def destroy_all_but(self, api: KeycloakRepository, keep: "RealmContents") -> None:
+        for alias in sorted(self.idps - keep.idps):  # first: deleting an IdP drops its links
+            api.delete_identity_provider(alias)
+        for org_id in sorted(self.orgs - keep.orgs):
+            api.delete_organization(org_id)
+        for user_id in sorted(self.users - keep.users):
+            api.delete_user(user_id)
+
+    def leftovers(self, baseline: "RealmContents") -> dict[str, list[str]]:
+        return {kind: sorted(getattr(self, kind) - getattr(baseline, kind)) for kind in ("orgs", "idps", "users")
+                if getattr(self, kind) - getattr(baseline, kind)}
+
+
 @pytest.fixture(scope="session")
-def realm(settings: Settings) -> str:
+def realm(settings: Settings) -> Iterator[str]:
+    """The shared realm, applied once. At the end of the session it must hold nothing the tests
+    made (each test removes what it created: ``_destroy_what_the_test_created``)."""
     apply_realm(KeycloakRepository.for_admin(settings), settings)
-    return settings.realm
+    tooling = KeycloakRepository.for_tooling(settings)
+    baseline = RealmContents.read(tooling)
+    yield settings.realm
+    leftovers = RealmContents.read(tooling).leftovers(baseline)
+    assert not leftovers, f"tests left these behind in realm {settings.realm}: {leftovers}"
 
 
 @pytest.fixture(scope="session")
 def api(realm: str, settings: Settings) -> KeycloakRepository:
     return KeycloakRepository.for_tooling(settings)
+
+
+@pytest.fixture(autouse=True)
+def _destroy_what_the_test_created(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Terraform's CheckDestroy habit: whatever a test made in the shared realm (accounts,
+    identity providers, users) is deleted after it, so the realm does not grow through the
+    session and no test sees another's leftovers."""
+    if "realm" not in request.fixturenames:
+        yield
+        return
+    api: KeycloakRepository = request.getfixturevalue("api")
+    before = RealmContents.read(api)
+    yield
+    RealmContents.read(api).destroy_all_but(api, before)
 
 
 _counter = itertools.count(1)

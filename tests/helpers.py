@@ -9,12 +9,12 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from provisioning import onboarding
-from apsis_core.keycloak import KeycloakRepository
-from provisioning.links import redirect_uri
 from apsis_core.account import Account
+from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
+from provisioning import onboarding
+from provisioning.links import redirect_uri
 
 PASSWORD = "Correct-Horse-7"
 
@@ -70,7 +70,9 @@ def now_ms() -> int:
 
 
 @dataclass
-class TestAccount:
+class OnboardedAccount:
+    """An account onboarded through the library, with its tenant, app and secret in the emulator."""
+
     id: str
     domain: str
     tenant_id: str
@@ -122,7 +124,7 @@ class AccountFactory:
     prefix: str
     created: int = 0
 
-    def create(self, *, name: str | None = None, stage: str = "pilot", secret_days: int = 365) -> TestAccount:
+    def create(self, *, name: str | None = None, stage: str = "pilot", secret_days: int = 365) -> OnboardedAccount:
         self.created += 1
         account_id = f"{self.prefix}a{self.created}"
         domain = f"{account_id}.example"
@@ -147,13 +149,13 @@ class AccountFactory:
         assert result.applied
         org = self.api.organization_by_alias(account_id)
         assert org is not None
-        test_account = TestAccount(
+        onboarded = OnboardedAccount(
             id=account_id, domain=domain, tenant_id=tenant.tenant_id, app_id=app.app_id, secret=secret,
             api=self.api, settings=self.settings, emulator=self.emulator, org_id=org["id"],
         )
         if stage != "pilot":
             onboarding.set_stage(self.api, self.settings, account_id, stage)  # type: ignore[arg-type]
-        return test_account
+        return onboarded
 
 
 def random_password() -> str:

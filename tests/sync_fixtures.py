@@ -29,14 +29,14 @@ from pydantic import SecretStr
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from sync.accounts import Shard
+from sync.metrics import SyncMetrics
 from sync.report import CycleReport
 from sync.runtime import Runtime
 from sync.scheduler import run_once
-from sync.metrics import SyncMetrics
 from sync.secrets import DirectorySecrets
 from sync.settings import SyncSettings
 from sync.state import StateStore
-from tests.helpers import TestAccount
+from tests.helpers import OnboardedAccount
 
 PLATFORM_TEAM = "platform-team@apsis.example"
 
@@ -103,12 +103,12 @@ class SyncHarness:
     sync_settings: SyncSettings
     waits: list[float] = field(default_factory=list)
 
-    def add(self, *accounts: TestAccount) -> None:
+    def add(self, *accounts: OnboardedAccount) -> None:
         """Hand the accounts' client secrets to the daemon, as an operator would."""
         for account in accounts:
             self.secrets.put(account.id, SecretStr(account.secret))
 
-    def cycle(self, *accounts: TestAccount, dry_run: bool = False, shard: Shard | None = None) -> CycleReport:
+    def cycle(self, *accounts: OnboardedAccount, dry_run: bool = False, shard: Shard | None = None) -> CycleReport:
         only = [a.id for a in accounts] or None
         return run_once(self.rt, only, shard, dry_run)
 
@@ -176,7 +176,7 @@ def sync(
         harness.rt.state.close()
 
 
-def entra_oid(emulator: Any, account: TestAccount, email: str) -> str:
+def entra_oid(emulator: Any, account: OnboardedAccount, email: str) -> str:
     """The Entra object id of ``email`` in the account's tenant (the user must exist)."""
     user = emulator.find_user(account.tenant_id, email)
     assert user is not None, f"no Entra user {email}"

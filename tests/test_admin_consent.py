@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from provisioning import onboarding
 from apsis_core.contract import ADMIN_CONSENT_STATE
+from provisioning import onboarding
 from provisioning.links import redirect_uri
 from tests.helpers import PASSWORD, AccountFactory
 from tests.login_checks import message

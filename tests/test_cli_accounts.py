@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from provisioning import onboarding
-from apsis_core.keycloak import KeycloakRepository
 from apsis_core.account import Account
+from apsis_core.keycloak import KeycloakRepository
+from devenv.login_driver import Browser
+from provisioning import onboarding
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
 from tests.helpers import PASSWORD, now_ms, refusals, user_count
-from devenv.login_driver import Browser
 
 if TYPE_CHECKING:
-    from tests.helpers import TestAccount
+    from tests.helpers import OnboardedAccount
 
 STATUS_KEYS = {
     "id", "name", "stage", "sso_enabled", "complete", "tenant_id", "client_id", "domains", "pilot",
@@ -31,7 +31,7 @@ def browser(settings, emulator, realm):
     return lambda: Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle))
 
 
-def _sso(browser, email: str, acct: TestAccount):
+def _sso(browser, email: str, acct: OnboardedAccount):
     return browser().sso_login(email, PASSWORD, acct.alias)
 
 

@@ -44,7 +44,7 @@ def test_the_command_tree_is_the_documented_one():
 @pytest.mark.unit
 @pytest.mark.parametrize("path", [p for p, _ in ALL_COMMANDS], ids=lambda p: " ".join(p))
 def test_every_command_has_help_with_examples(path, tmp_path):
-    result = Cli(env={}, cwd=tmp_path).run(*path, "--help")
+    result = Cli(env={}, workdir=tmp_path).run(*path, "--help")
     assert result.stdout.startswith(f"Usage: apsis-sso {' '.join(path)}")
     command = dict(ALL_COMMANDS)[path]
     if not isinstance(command, click.Group):
@@ -53,7 +53,7 @@ def test_every_command_has_help_with_examples(path, tmp_path):
 
 @pytest.mark.unit
 def test_top_level_help_documents_exit_codes(tmp_path):
-    out = Cli(env={}, cwd=tmp_path).run("--help").stdout
+    out = Cli(env={}, workdir=tmp_path).run("--help").stdout
     for code in ("0  success", "1  unexpected failure", "2  bad input", "3  plan --detailed-exitcode",
                  "75 temporary failure (EX_TEMPFAIL)"):
         assert code in out
@@ -61,7 +61,7 @@ def test_top_level_help_documents_exit_codes(tmp_path):
 
 @pytest.mark.unit
 def test_a_group_without_a_command_shows_its_help(tmp_path):
-    result = Cli(env={}, cwd=tmp_path).run("account")
+    result = Cli(env={}, workdir=tmp_path).run("account")
     assert "create" in result.stdout and "go-live" in result.stdout
 
 
@@ -97,7 +97,7 @@ def test_the_console_script_runs_help_and_version():
 
 @pytest.mark.unit
 def test_usage_errors_are_one_line_with_exit_2(tmp_path):
-    cli = Cli(env={}, cwd=tmp_path)
+    cli = Cli(env={}, workdir=tmp_path)
     result = cli.run("account", "create", "acme", expect=2)
     assert "Missing option" in result.stderr and "apsis-sso account create --help" in result.stderr
     result = cli.run("account", "create", "acme", "--client-secret", "s3cret-value", expect=2)
@@ -127,13 +127,17 @@ def test_an_env_file_configures_the_cli(cli: Cli, tmp_path):
     bare = {k: None for k in cli.env}
     result = cli.run("--env-file", str(env_file), "account", "list", "--no-counts", "-o", "json", env=bare)
     assert "accounts" in json.loads(result.stdout)
-    # ./.env is read by default
-    (cli.cwd / ".env").write_text(env_file.read_text())
-    try:
-        result = cli.run("account", "list", "--no-counts", "-o", "json", env=bare)
-        assert "accounts" in json.loads(result.stdout)
-    finally:
-        (cli.cwd / ".env").unlink()
+    # ./.env of the working directory is read by default (a real process started there)
+    (cli.workdir / ".env").write_text(env_file.read_text())
+    done = run_console_script("account", "list", "--no-counts", "-o", "json", env=bare, cwd=cli.workdir)
+    assert done.returncode == 0 and "accounts" in json.loads(done.stdout), done.stderr
+
+
+def _in_workdir(cli: Cli, args: tuple[str, ...]) -> tuple[str, ...]:
+    """The arguments with an (empty) accounts file in the CLI's working directory."""
+    path = cli.workdir / "accounts.yaml"
+    path.write_text("accounts: []\n")
+    return tuple(str(path) if a == "accounts.yaml" else a for a in args)
 
 
 @pytest.mark.parametrize("args", [
@@ -143,14 +147,14 @@ def test_an_env_file_configures_the_cli(cli: Cli, tmp_path):
     ("realm", "apply", "--dry-run"),
 ])
 def test_keycloak_unreachable_is_one_line_with_exit_75(cli: Cli, args):
-    (cli.cwd / "accounts.yaml").write_text("accounts: []\n")
+    args = _in_workdir(cli, args)
     result = cli.run(*args, env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"}, expect=75)
     assert "is unreachable" in result.stderr
 
 
 @pytest.mark.parametrize("args", [("account", "list"), ("plan", "-f", "accounts.yaml")])
 def test_wrong_tooling_credentials_are_one_line_with_exit_2(cli: Cli, args):
-    (cli.cwd / "accounts.yaml").write_text("accounts: []\n")
+    args = _in_workdir(cli, args)
     result = cli.run(*args, env={"APSIS_SSO_KEYCLOAK_CLIENT_SECRET": "not-the-secret"}, expect=2)
     assert "rejected the credentials of client apsis-sso-admin" in result.stderr
 
@@ -182,7 +186,7 @@ def test_an_unexpected_failure_is_one_line_exit_1_and_debug_shows_the_traceback(
 
 
 def test_error_path_of_the_console_script_in_a_real_process(cli: Cli):
-    done = run_console_script("account", "show", "Not_An_Id", env=cli.env, cwd=cli.cwd)
+    done = run_console_script("account", "show", "Not_An_Id", env=cli.env, cwd=cli.workdir)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: invalid account id 'Not_An_Id': use 1-40 lower-case letters, digits and inner hyphens"
@@ -193,7 +197,7 @@ def test_error_path_of_the_console_script_in_a_real_process(cli: Cli):
 @pytest.mark.unit
 def test_one_line_error_helper_rejects_tracebacks(tmp_path):
     """The assertion every failing CLI run goes through must itself be able to fail."""
-    result = Cli(env={}, cwd=tmp_path).run("nonsense", expect=2)
+    result = Cli(env={}, workdir=tmp_path).run("nonsense", expect=2)
     assert_one_line_error(result)
     result.stderr_bytes += b"Traceback (most recent call last):\nerror: two\n"
     with pytest.raises(AssertionError):

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from apsis_core.account import Account
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.settings import Settings
 from devenv.keycloak import free_port
 from provisioning import declarative, onboarding
-from apsis_core.keycloak import KeycloakRepository
-from apsis_core.account import Account
-from apsis_core.settings import Settings
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
 
 
@@ -25,7 +25,7 @@ from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
 def iso(isolated_realm: Settings, tmp_path: Path) -> Cli:
     work = tmp_path / "iso"
     work.mkdir()
-    return Cli(env=cli_environment(isolated_realm), cwd=work)
+    return Cli(env=cli_environment(isolated_realm), workdir=work)
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def entry(app: EntraApp, secret: dict[str, str] | None = None, **overrides: Any)
 
 
 def write(cli: Cli, *entries: dict[str, Any], name: str = "accounts.yaml") -> str:
-    path = cli.cwd / name
+    path = cli.workdir / name
     path.write_text(yaml.safe_dump({"version": 1, "accounts": list(entries)}, sort_keys=False))
     return str(path)
 
@@ -218,7 +218,7 @@ def test_export_writes_a_file_whose_plan_is_empty(iso: Cli, entra_app):
     a: EntraApp = entra_app()
     b: EntraApp = entra_app()
     iso.run("apply", "-f", write(iso, entry(a), entry(b, stage="live")), "--yes")
-    out = iso.cwd / "exported.yaml"
+    out = iso.workdir / "exported.yaml"
     iso.run("export", "--out", str(out))
     doc = yaml.safe_load(out.read_text())
     rows = {r["id"]: r for r in doc["accounts"]}
@@ -241,7 +241,7 @@ BAD_FILES: dict[str, tuple[str | bytes, str]] = {
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_a_malformed_file_is_one_line_exit_2(iso: Cli, case):
     content, message = BAD_FILES[case]
-    path = iso.cwd / "bad.yaml"
+    path = iso.workdir / "bad.yaml"
     if isinstance(content, bytes):
         path.write_bytes(content)
     else:
@@ -354,7 +354,7 @@ def test_bad_input_in_the_file_is_refused_before_any_request(iso: Cli, entra_app
 
 
 def test_a_non_utf8_file_is_refused_before_any_request(iso: Cli):
-    path = iso.cwd / "latin1.yaml"
+    path = iso.workdir / "latin1.yaml"
     path.write_bytes("version: 1\naccounts:\n  - id: acme\n    name: Åbro AB\n".encode("latin-1"))
     result = iso.run("plan", "-f", str(path), env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"},
                      expect=2)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from devenv.keycloak import free_port
 from apsis_core.errors import EX_TEMPFAIL, KeycloakUnavailable
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
-from tests.cli_fixtures import Cli, EntraApp
 from devenv.entra_emulator import EntraEmulator
+from devenv.keycloak import free_port
+from tests.cli_fixtures import Cli, EntraApp
 from tests.keycloak_proxy import KeycloakProxy
 
 

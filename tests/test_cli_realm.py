@@ -18,7 +18,7 @@ def fresh(settings: Settings, realm: str, tmp_path) -> Iterator[tuple[Cli, Setti
     work = tmp_path / "realm"
     work.mkdir()
     try:
-        yield Cli(env=cli_environment(own), cwd=work), own
+        yield Cli(env=cli_environment(own), workdir=work), own
     finally:
         KeycloakRepository.for_admin(own).delete_realm()
 

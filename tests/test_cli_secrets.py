@@ -67,23 +67,23 @@ def test_the_console_script_in_a_real_process(cli: Cli, entra_app):
     app: EntraApp = entra_app()
     args = app.create_args(**{"--client-secret-file": None})
     created = run_console_script(*args, "-o", "json", env={**cli.env, "APSIS_SSO_ENTRA_CLIENT_SECRET": app.secret},
-                                 cwd=cli.cwd)
+                                 cwd=cli.workdir)
     assert created.returncode == 0, created.stderr
     doc = json.loads(created.stdout)
     assert doc["applied"] is True and doc["account"] == app.account
 
-    shown = run_console_script("account", "show", app.account, "-o", "json", env=cli.env, cwd=cli.cwd)
+    shown = run_console_script("account", "show", app.account, "-o", "json", env=cli.env, cwd=cli.workdir)
     assert shown.returncode == 0 and json.loads(shown.stdout)["tenant_id"] == app.tenant_id
 
     new = app.new_secret()
     piped = run_console_script("account", "rotate-secret", app.account, "--secret-expires",
                                (date.today() + timedelta(days=200)).isoformat(), "--client-secret-file", "-",
-                               env=cli.env, input=new + "\n", cwd=cli.cwd)
+                               env=cli.env, input=new + "\n", cwd=cli.workdir)
     assert piped.returncode == 0, piped.stderr
     assert "proving the new client secret" in piped.stderr
 
     # The original create again, after the rotation: it asks for the old secret and expiry.
-    duplicate = run_console_script(*args, env={**cli.env, "APSIS_SSO_ENTRA_CLIENT_SECRET": app.secret}, cwd=cli.cwd)
+    duplicate = run_console_script(*args, env={**cli.env, "APSIS_SSO_ENTRA_CLIENT_SECRET": app.secret}, cwd=cli.workdir)
     assert duplicate.returncode == 2
     last = duplicate.stderr.splitlines()[-1]
     assert last.startswith(f"error: account '{app.account}' already exists with other settings: secret expiry: ")

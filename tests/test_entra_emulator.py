@@ -8,14 +8,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import secrets
 import signal
 import ssl
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -881,9 +879,9 @@ def test_azure_identity_and_msgraph_sdk_work_against_it(em: EntraEmulator, world
     and allowed host set before the client is built."""
     import azure.identity.aio as azure_identity
     import httpx
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
     from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
     from msgraph import GraphRequestAdapter, GraphServiceClient
-    from kiota_abstractions.base_request_configuration import RequestConfiguration
     from msgraph.generated.users.delta.delta_request_builder import DeltaRequestBuilder
     from msgraph_core import GraphClientFactory
 

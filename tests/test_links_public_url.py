@@ -14,14 +14,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from devenv.keycloak import KeycloakServer
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.links import redirect_uri
 from apsis_core.settings import Settings
-from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import PASSWORD, create_apsis_user
+from devenv.keycloak import KeycloakServer
 from devenv.login_driver import Browser
+from provisioning.links import redirect_uri
+from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
+from tests.helpers import PASSWORD, create_apsis_user
 from tests.tcp_forward import Forwarder
 
 
@@ -71,7 +71,7 @@ def public_realm(settings: Settings, realm: str, public: Forwarder, tmp_path) ->
     env = cli_environment(own, APSIS_SSO_KEYCLOAK_PUBLIC_URL=public.url)
     work = tmp_path / "pub"
     work.mkdir()
-    cli = Cli(env=env, cwd=work)
+    cli = Cli(env=env, workdir=work)
     try:
         yield cli, own
     finally:

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from tests.helpers import PASSWORD, AccountFactory, user_count
 from devenv.login_driver import CLIENT_ID, REDIRECT_URI
+from tests.helpers import PASSWORD, AccountFactory, user_count
 
 CHROMIUM = os.environ.get("APSIS_SSO_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -80,7 +80,7 @@ def entra_sign_in(page, emulator, email: str) -> None:
 
 
 @pytest.mark.browser
-def test_j_sso_login_in_headless_chromium(accounts: AccountFactory, api, settings, realm, emulator):
+def test_sso_login_in_headless_chromium(accounts: AccountFactory, api, settings, realm, emulator):
     acct = accounts.create()
     email, user_id = acct.person("frank")
     before = user_count(api)
@@ -92,7 +92,7 @@ def test_j_sso_login_in_headless_chromium(accounts: AccountFactory, api, setting
 
 
 @pytest.mark.browser
-def test_k_live_member_types_her_address_on_the_login_page_in_chromium(accounts: AccountFactory, api, settings,
+def test_live_member_types_her_address_on_the_login_page_in_chromium(accounts: AccountFactory, api, settings,
                                                                        realm, emulator):
     acct = accounts.create(stage="live")
     email, user_id = acct.person("gina", pilot=False)

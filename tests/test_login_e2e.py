@@ -11,7 +11,7 @@ from tests.helpers import PASSWORD, AccountFactory, create_apsis_user, now_ms, u
 from tests.login_checks import assert_refused, linked_idp_user_ids
 
 
-def test_a_pilot_user_links_then_reuses_the_link_even_after_an_email_change(accounts: AccountFactory, api, browser, emulator):
+def test_pilot_user_links_then_reuses_the_link_even_after_an_email_change(accounts: AccountFactory, api, browser, emulator):
     acct = accounts.create()
     email, user_id = acct.person("alice")
     oid = emulator.find_user(acct.tenant_id, email).oid
@@ -34,7 +34,7 @@ def test_a_pilot_user_links_then_reuses_the_link_even_after_an_email_change(acco
     assert user_count(api) == before
 
 
-def test_b_member_not_on_pilot_list_is_refused_until_go_live(accounts: AccountFactory, api, browser):
+def test_member_not_on_pilot_list_is_refused_until_go_live(accounts: AccountFactory, api, browser):
     acct = accounts.create()
     email, user_id = acct.person("bob", pilot=False)
     before = user_count(api)
@@ -51,7 +51,7 @@ def test_b_member_not_on_pilot_list_is_refused_until_go_live(accounts: AccountFa
     assert user_count(api) == before
 
 
-def test_c_email_without_apsis_user_is_refused(accounts: AccountFactory, api, browser):
+def test_email_without_apsis_user_is_refused(accounts: AccountFactory, api, browser):
     acct = accounts.create(stage="live")
     acct.entra_user("nobody")
     before = user_count(api)
@@ -62,7 +62,7 @@ def test_c_email_without_apsis_user_is_refused(accounts: AccountFactory, api, br
     assert api.users_by_email(f"nobody@{acct.domain}") == []
 
 
-def test_d_user_of_tenant_a_with_email_of_account_b_is_refused(accounts: AccountFactory, api, browser):
+def test_user_of_tenant_a_with_email_of_account_b_is_refused(accounts: AccountFactory, api, browser):
     a = accounts.create(stage="live")
     b = accounts.create(stage="live")
     victim_email = f"victim@{b.domain}"
@@ -87,7 +87,7 @@ def test_d_user_of_tenant_a_with_email_of_account_b_is_refused(accounts: Account
     assert user_count(api) == before + 1  # only the outsider this test created itself
 
 
-def test_e_foreign_domain_and_unverified_email_are_refused(accounts: AccountFactory, api, browser):
+def test_foreign_domain_and_unverified_email_are_refused(accounts: AccountFactory, api, browser):
     acct = accounts.create(stage="live")
     foreign = "someone@elsewhere.example"
     create_apsis_user(api, foreign)
@@ -103,7 +103,7 @@ def test_e_foreign_domain_and_unverified_email_are_refused(accounts: AccountFact
     assert linked_idp_user_ids(api, user_id, acct.alias) == []
 
 
-def test_f_disabled_apsis_user_is_refused(accounts: AccountFactory, api, browser):
+def test_disabled_apsis_user_is_refused(accounts: AccountFactory, api, browser):
     acct = accounts.create(stage="live")
     email, user_id = acct.person("dora", enabled=False)
     since = now_ms()
@@ -111,7 +111,7 @@ def test_f_disabled_apsis_user_is_refused(accounts: AccountFactory, api, browser
     assert linked_idp_user_ids(api, user_id, acct.alias) == []
 
 
-def test_g_case_and_username_never_link_the_wrong_user(accounts: AccountFactory, api, browser):
+def test_case_and_username_never_link_the_wrong_user(accounts: AccountFactory, api, browser):
     acct = accounts.create(stage="live")
     # Entra sends the address in another case: it is the same person.
     carol_email = f"carol@{acct.domain}"
@@ -137,7 +137,7 @@ def test_g_case_and_username_never_link_the_wrong_user(accounts: AccountFactory,
     assert result.id_claims["sub"] == dave_id
 
 
-def test_h_removal_from_account_or_back_to_pilot_takes_effect_at_next_login(accounts: AccountFactory, api, settings, browser):
+def test_removal_from_account_or_back_to_pilot_takes_effect_at_next_login(accounts: AccountFactory, api, settings, browser):
     acct = accounts.create(stage="live")
     email, user_id = acct.person("erin", pilot=False)
     assert browser().sso_login(email, PASSWORD, acct.alias).ok
@@ -154,7 +154,7 @@ def test_h_removal_from_account_or_back_to_pilot_takes_effect_at_next_login(acco
     assert_refused(browser().sso_login(email, PASSWORD, acct.alias), api, since, "not_member")
 
 
-def test_i_external_contractor_keeps_password_login_while_sso_is_on(accounts: AccountFactory, api, browser):
+def test_external_contractor_keeps_password_login_while_sso_is_on(accounts: AccountFactory, api, browser):
     acct = accounts.create(stage="live")
     contractor = f"contractor-{acct.id}@agency.example"
     user_id = acct.apsis_user(contractor)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.login_driver import LoginResult
 from tests.helpers import PASSWORD, AccountFactory, now_ms, user_count
 from tests.login_checks import assert_refused, linked_idp_user_ids
-from devenv.login_driver import LoginResult
 
 
 @pytest.mark.parametrize("sent", [None, "true", 1, [True]], ids=["null", "string", "number", "array"])

@@ -13,14 +13,14 @@ import pytest
 
 from apsis_core import stages
 from apsis_core.contract import REDIRECT_WHEN_EMAIL_MATCHES_KEY
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.settings import Settings
+from devenv.login_driver import Browser
 from provisioning import onboarding
 from provisioning.accounts import plan_account
-from provisioning.snapshot import Snapshot
-from apsis_core.keycloak import KeycloakRepository
 from provisioning.realm import plan_realm
-from apsis_core.settings import Settings
+from provisioning.snapshot import Snapshot
 from tests.helpers import PASSWORD, AccountFactory, now_ms, refusals, user_count
-from devenv.login_driver import Browser
 from tests.login_checks import assert_refused, linked_idp_user_ids
 
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from provisioning import templates
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
-from provisioning.realm import plan_realm
 from apsis_core.settings import Settings
+from provisioning import templates
+from provisioning.realm import plan_realm
 
 
 def test_second_apply_plans_nothing(realm: str, settings: Settings) -> None:

@@ -24,9 +24,9 @@ import pytest
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import PASSWORD, AccountFactory, TestAccount
-from tests.keycloak_proxy import KeycloakProxy
 from devenv.login_driver import Browser
+from tests.helpers import PASSWORD, AccountFactory, OnboardedAccount
+from tests.keycloak_proxy import KeycloakProxy
 from tests.sync_fixtures import SyncHarness, entra_oid
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,8 +37,8 @@ WRITES = 7
 
 @dataclass
 class Scene:
-    a: TestAccount
-    b: TestAccount
+    a: OnboardedAccount
+    b: OnboardedAccount
     targets: dict[str, str]  # email -> user id
     bystanders: dict[str, str]
     sessions: dict[str, int]  # user id -> live sessions before the cycle

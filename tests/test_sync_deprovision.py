@@ -10,8 +10,8 @@ import pytest
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import PASSWORD, AccountFactory
 from devenv.login_driver import Browser
+from tests.helpers import PASSWORD, AccountFactory
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
 
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from apsis_core.keycloak import KeycloakRepository
 from devenv.entra_emulator import EntraEmulator
 from tests.helpers import AccountFactory
-from tests.helpers import TestAccount as Acct
+from tests.helpers import OnboardedAccount as Acct
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, free_port
 
 

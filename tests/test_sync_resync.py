@@ -9,8 +9,8 @@ import pytest
 
 from apsis_core.keycloak import KeycloakRepository
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import PASSWORD, AccountFactory
 from devenv.login_driver import Browser
+from tests.helpers import PASSWORD, AccountFactory
 from tests.sync_fixtures import SyncHarness, entra_oid
 
 

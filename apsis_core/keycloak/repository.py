@@ -60,17 +60,9 @@ class KeycloakRepository:
             raise KeycloakRefused(
                 "no Keycloak client secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE"
             )
-        conn = CountingConnection(
-            who=f"client {settings.keycloak_client_id} of realm {settings.realm}",
-            server_url=settings.keycloak_url + "/",
-            realm_name=settings.realm,
-            client_id=settings.keycloak_client_id,
-            client_secret_key=settings.keycloak_client_secret.get_secret_value(),
-            grant_type="client_credentials",
-            verify=settings.keycloak_verify,
-            timeout=int(settings.keycloak_timeout),
-        )
-        return cls(conn, settings.realm)
+        return cls._connect(settings, f"client {settings.keycloak_client_id} of realm {settings.realm}",
+                            client_id=settings.keycloak_client_id, grant_type="client_credentials",
+                            client_secret_key=settings.keycloak_client_secret.get_secret_value())
 
     @classmethod
     def for_admin(cls, settings: Settings) -> "KeycloakRepository":
@@ -79,18 +71,16 @@ class KeycloakRepository:
             raise KeycloakRefused(
                 "no Keycloak admin password: set APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD or APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE"
             )
-        conn = CountingConnection(
-            who=f"admin {settings.keycloak_admin_username} of realm master",
-            server_url=settings.keycloak_url + "/",
-            realm_name=settings.realm,
-            user_realm_name="master",
-            client_id="admin-cli",
-            username=settings.keycloak_admin_username,
-            password=settings.keycloak_admin_password.get_secret_value(),
-            grant_type="password",
-            verify=settings.keycloak_verify,
-            timeout=int(settings.keycloak_timeout),
-        )
+        return cls._connect(settings, f"admin {settings.keycloak_admin_username} of realm master",
+                            user_realm_name="master", client_id="admin-cli", grant_type="password",
+                            username=settings.keycloak_admin_username,
+                            password=settings.keycloak_admin_password.get_secret_value())
+
+    @classmethod
+    def _connect(cls, settings: Settings, who: str, **credentials: Any) -> "KeycloakRepository":
+        conn = CountingConnection(who=who, server_url=settings.keycloak_url + "/", realm_name=settings.realm,
+                                  verify=settings.keycloak_verify, timeout=int(settings.keycloak_timeout),
+                                  **credentials)
         return cls(conn, settings.realm)
 
     # -- the seam ---------------------------------------------------------------------
@@ -258,9 +248,6 @@ class KeycloakRepository:
 
     def delete_organization(self, org_id: str) -> None:
         self._run(lambda: self.admin.delete_organization(org_id))
-
-    def organization_idps(self, org_id: str) -> list[dict[str, Any]]:
-        return self._run(lambda: self.admin.get_organization_idps(org_id))
 
     def link_organization_idp(self, org_id: str, alias: str) -> None:
         self._run(lambda: self.admin.organization_idp_add(org_id, alias))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from apsis_core.cli import ApsisCli, AppContext, env_file_option
+from apsis_core.cli import AppContext, ApsisCli, env_file_option
 from provisioning.cli.accounts import account
 from provisioning.cli.declarative import apply_file, export, plan_file
 from provisioning.cli.realm import realm

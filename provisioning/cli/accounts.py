@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from apsis_core.contract import STAGES
 from apsis_core import output
-from provisioning.cli import output as plan_output
 from apsis_core.cli import AppContext, F, confirm, dry_run_option, output_option, pass_app, yes_option
+from apsis_core.contract import STAGES
+from provisioning.cli import output as plan_output
 from provisioning.cli.members import members
 
 if TYPE_CHECKING:
@@ -115,8 +115,8 @@ def create(
     """
     from pydantic import SecretStr
 
-    from provisioning import onboarding
     from apsis_core.account import Account
+    from provisioning import onboarding
 
     desired = Account.build(
         id=account_id, name=name, tenant_id=tenant_id, client_id=client_id, domains=list(domains),

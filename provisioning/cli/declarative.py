@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import click
 
 from apsis_core import output
-from provisioning.cli import output as plan_output
 from apsis_core.cli import AppContext, confirm, output_option, pass_app, yes_option
+from provisioning.cli import output as plan_output
 
 if TYPE_CHECKING:
     from provisioning.plan import Plan

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from apsis_core import output
-from provisioning.cli import output as plan_output
-from apsis_core.errors import EX_CHANGES
 from apsis_core.cli import AppContext, dry_run_option, output_option, pass_app
+from apsis_core.errors import EX_CHANGES
+from provisioning.cli import output as plan_output
 
 
 @click.group(short_help="The realm that holds every account.")

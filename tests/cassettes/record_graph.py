@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from pydantic import SecretStr  # noqa: E402
 
-from apsis_core.settings import PUBLIC_CLOUD_AUTHORITY, PUBLIC_CLOUD_GRAPH  # noqa: E402
 from apsis_core.entra import EntraEndpoints  # noqa: E402
+from apsis_core.settings import PUBLIC_CLOUD_AUTHORITY, PUBLIC_CLOUD_GRAPH  # noqa: E402
 from sync.graph_client import GraphClient  # noqa: E402
 from tests.graph_vcr import graph_vcr  # noqa: E402
 

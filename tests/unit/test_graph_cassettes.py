@@ -19,8 +19,8 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from sync import expiry
 from apsis_core.entra import EntraEndpoints
+from sync import expiry
 from sync.graph_client import DeltaTokenExpired, GraphClient, RetryPolicy, TokenRejected
 from tests.graph_vcr import CASSETTES, FILTERED, StaticTokenCredential, graph_vcr
 

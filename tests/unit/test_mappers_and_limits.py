@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from apsis_core import validation
-from provisioning.mappers import mapper_actions
 from apsis_core.errors import InvalidInput
+from provisioning.mappers import mapper_actions
 
 pytestmark = pytest.mark.unit
 

@@ -18,9 +18,11 @@ import org.keycloak.models.UserModel;
 
 /**
  * First-broker-login: links the brokered Entra identity to the one existing user it belongs to,
- * or refuses. Replaces idp-auto-link, which matches realm-wide by email or username and would
- * let a user of one tenant take over an account of another. Never creates a user, never shows a
- * review page; the rules are in {@link LinkPolicy}.
+ * or refuses. Replaces Keycloak's idp-detect-existing-broker-user + idp-auto-link pair: the first
+ * finds the user realm-wide by email or username, the second links whoever it found without
+ * checking that user's email verification, which in a realm shared by every account would let a
+ * user of one tenant take over an account of another. Never creates a user, never shows a review
+ * page; the rules are in {@link LinkPolicy}.
  */
 public class SafeLinkAuthenticator extends AbstractIdpAuthenticator {
 

@@ -31,6 +31,4 @@ public class SsoGuardAuthenticatorFactory extends ApsisAuthenticatorFactory {
                 + " has SSO enabled, the user is an enabled member, and (in pilot) on the pilot list."
                 + " Otherwise shows an error page and records the event apsis_sso_refused.";
     }
-
-    /** Same category as the safe-link authenticator, for the same brute-force reason. */
 }
