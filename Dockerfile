@@ -7,6 +7,7 @@ ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY apsis_core ./apsis_core
 COPY provisioning ./provisioning
 COPY sync ./sync
 COPY devenv ./devenv

@@ -70,6 +70,16 @@ def test_compose_file_holds_no_secret_and_pins_every_image() -> None:
             assert "${" in line, f"a literal secret in docker-compose.yml: {line.strip()}"
 
 
+@pytest.mark.unit
+def test_the_image_copies_every_package_the_wheel_ships() -> None:
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in (p.rstrip("*") for p in packages):
+        assert f"COPY {package} ./{package}\n" in dockerfile, f"the image build does not copy {package}/"
+
+
 def test_tooling_image_is_pinned_small_and_non_root() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"ARG PYTHON_IMAGE=python:3\.11\.\d+-slim", dockerfile)
