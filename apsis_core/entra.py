@@ -154,10 +154,11 @@ def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret:
 
     A client-credentials token request proves an application id and secret without any user
     and without admin consent, so a rotation never swaps in a secret Entra rejects."""
-    asyncio.run(_prove(endpoints, tenant, client_id, secret))
+    asyncio.run(prove_secret_async(endpoints, tenant, client_id, secret))
 
 
-async def _prove(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
+async def prove_secret_async(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
+    """``prove_secret`` for callers that already run an event loop."""
     from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
     credential = client_secret_credential(endpoints, tenant, client_id, secret)
