@@ -14,6 +14,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -918,3 +919,29 @@ def test_azure_identity_and_msgraph_sdk_work_against_it(em: EntraEmulator, world
     (removed,) = changes.value
     assert removed.id == users[0].id
     assert removed.additional_data["@removed"] == {"reason": "changed"}
+
+
+def test_injected_latency_delays_graph_and_token_answers_only(
+    em: EntraEmulator, http: requests.Session, world: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Benchmarks set a latency per Graph and per token answer (as a far-away Microsoft adds);
+    the delay is observed through the emulator's sleep, not the clock."""
+    import devenv.entra_emulator.server as server
+
+    slept: list[tuple[str, float]] = []
+    monkeypatch.setattr(server.time, "sleep", lambda s: slept.append((threading.current_thread().name, s)))
+    with pytest.raises(ValueError, match="zero or more"):
+        em.configure(graph_latency_ms=-1)
+    assert http.post(f"{em.url}/_emulator/settings", json={"graph_latency_ms": 40, "token_latency_ms": 25}).ok
+    try:
+        assert em.settings()["graph_latency_ms"] == 40 and em.settings()["token_latency_ms"] == 25
+        token = app_token(http, em, world)
+        assert [s for _, s in slept] == [0.025]
+        graph_get(http, f"{em.graph_base_url}/users/{world.user_oid}", token)
+        assert [s for _, s in slept] == [0.025, 0.040]
+        http.get(em.discovery_url(world.tid))  # neither Graph nor the token endpoint
+        assert len(slept) == 2
+    finally:
+        em.configure(graph_latency_ms=0, token_latency_ms=0)
+    app_token(http, em, world)
+    assert len(slept) == 2  # back to no latency

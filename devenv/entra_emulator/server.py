@@ -14,6 +14,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -338,7 +339,7 @@ class EntraEmulator:
         self._state.set_settings(delta_page_size=size)
 
     def configure(self, **settings: int) -> dict[str, int]:
-        """``delta_page_size``, ``token_lifetime`` (seconds), ``delta_token_lifetime`` (seconds)."""
+        """``delta_page_size``, ``token_lifetime`` (seconds), ``delta_token_lifetime`` (seconds), ``graph_latency_ms`` and ``token_latency_ms`` (injected latency per Graph / token answer, benchmarks)."""
         return self._state.set_settings(**settings)
 
     def settings(self) -> dict[str, int]:
@@ -374,17 +375,27 @@ class EntraEmulator:
 
     # --------------------------------------------------------------- routing
 
+    def _delay(self, setting: str) -> None:
+        """Injected latency: each request sleeps in its own server thread, so concurrent
+        requests overlap as they would against a far-away service."""
+        ms = self._state.settings()[setting]
+        if ms:
+            time.sleep(ms / 1000)
+
     def _route(self, req: Request) -> Response:
         path = req.path
         if path.startswith("/_emulator/"):
             return controls.handle(self, req)
         if path == "/v1.0" or path.startswith("/v1.0/"):
+            self._delay("graph_latency_ms")
             return graph.handle(self._svc, self._delta, req)
         if path == "/oidc/userinfo":
             return oidc.userinfo(self._svc, req)
         for pattern, endpoint in _OIDC_ROUTES:
             match = pattern.match(path)
             if match:
+                if endpoint is oidc.token:
+                    self._delay("token_latency_ms")
                 return endpoint(self._svc, req, match.group(1))
         return Response.json(404, {"error": "not_found", "error_description": f"no endpoint at {path}"})
 

@@ -44,6 +44,9 @@ _SECRET_ALPHABET = string.ascii_letters + string.digits + "~._-"
 _GUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+_LATENCIES = ("graph_latency_ms", "token_latency_ms")
+
+
 class NotFound(LookupError):
     """A tenant, application, user or secret that the caller named does not exist."""
 
@@ -208,6 +211,10 @@ class EmulatorState:
         self.delta_page_size = 100
         self.token_lifetime = 3599
         self.delta_token_lifetime = 7 * 24 * 3600
+        # Injected latency (benchmarks): milliseconds added to every Graph answer and to every
+        # token-endpoint answer, as a far-away Microsoft would. Zero by default.
+        self.graph_latency_ms = 0
+        self.token_latency_ms = 0
         self.delta_key = secrets.token_hex(32)
         self._dirty = False
         self._timer: threading.Timer | None = None
@@ -555,13 +562,13 @@ class EmulatorState:
         self._mutate(action)
 
     def set_settings(self, **settings: int) -> dict[str, int]:
-        allowed = {"delta_page_size", "token_lifetime", "delta_token_lifetime"}
+        allowed = {"delta_page_size", "token_lifetime", "delta_token_lifetime", *_LATENCIES}
         unknown = set(settings) - allowed
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
         for key, value in settings.items():
-            if int(value) < 1:
-                raise ValueError(f"{key} must be positive")
+            if int(value) < (0 if key in _LATENCIES else 1):
+                raise ValueError(f"{key} must be {'zero or more' if key in _LATENCIES else 'positive'}")
 
         def action() -> dict[str, int]:
             for key, value in settings.items():
@@ -575,6 +582,8 @@ class EmulatorState:
             "delta_page_size": self.delta_page_size,
             "token_lifetime": self.token_lifetime,
             "delta_token_lifetime": self.delta_token_lifetime,
+            "graph_latency_ms": self.graph_latency_ms,
+            "token_latency_ms": self.token_latency_ms,
         }
 
     def reset(self) -> None:
