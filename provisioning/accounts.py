@@ -6,12 +6,16 @@ templates own, as Keycloak holds it now, so a hand edit in the admin console sho
 change and apply repairs it. A plan's changes carry their writes (``provisioning.steps``),
 run only when the plan is applied with a repository.
 
-A hash of the mappers, which a no-change plan once trusted instead of the mappers
-themselves, cannot see a mapper deleted or edited by hand; it is still written after the
-mappers, as the mark of a completed create that ``account list`` reads in bulk.
+A create is four writes, in an order that keeps a half-made account harmless: the
+organization, the identity provider (with the hash of its mappers, not yet linked), its
+mappers, and last the link of provider to organization, so a linked provider is a complete
+one (``AccountRecord.complete``, which ``account list`` reads in bulk) and an unlinked one
+refuses every login. A hash of the mappers cannot see a mapper deleted or edited by hand,
+so plans compare the mappers themselves.
 
-Every step of a create is its own change and every change re-reads what it depends on,
-so a create interrupted midway is completed by running the same command again.
+Every step of a create is its own change; a step that the plan knows creates something
+new writes without reading first, and every other step re-reads what it depends on, so a
+create interrupted midway is completed by running the same command again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from apsis_core import secret_files
 from apsis_core.account import Account, idp_alias, idp_is_managed, is_managed
-from apsis_core.contract import MAPPERS_HASH_KEY, SECRET_FINGERPRINT_KEY
+from apsis_core.contract import SECRET_FINGERPRINT_KEY
 from apsis_core.errors import Conflict, InvalidInput, NotFound
 from apsis_core.settings import Settings
 from provisioning import mappers, steps
@@ -56,6 +60,7 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot) -> Pl
         raise InvalidInput(f"account {account.id!r} has no identity provider yet: a client secret is required")
 
     ref = steps.OrgRef(account.id, org["id"] if org else None)
+    idp_ref = steps.IdpRef(alias)
     organization, desired_idp = rendered.organization, rendered.identity_provider
 
     # 1. organization
@@ -69,32 +74,29 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot) -> Pl
             plan.add(Change("update", "organization", account.id, account=account.id, fields=changes,
                             apply=lambda api: steps.create_or_update_org(api, ref, organization)))
 
-    # 2. identity provider (mappers hash is written by step 4 once mappers are in place)
+    # 2. identity provider, not yet linked: until step 4 links it, it refuses every login
     if idp is None:
         plan.add(Change("create", "identity-provider", alias, account=account.id,
                         fields=_idp_fields(None, desired_idp),
-                        apply=lambda api: steps.create_or_update_idp(api, alias, desired_idp)))
+                        apply=lambda api: steps.create_idp(api, idp_ref, desired_idp)))
     else:
         changes = _idp_changes(idp, desired_idp)
         if changes:
             plan.add(Change("update", "identity-provider", alias, account=account.id, fields=changes,
-                            apply=lambda api: steps.create_or_update_idp(api, alias, desired_idp)))
+                            apply=lambda api: steps.update_idp(api, alias, desired_idp)))
 
-    # 3. link IdP -> organization
+    # 3. mappers, compared as the IdP has them now (a hand edit shows here)
+    mapper_changes = mappers.field_changes(mappers.mapper_actions(snapshot.mappers_of(alias), rendered.mappers))
+    if mapper_changes:
+        plan.add(Change("update" if idp is not None else "create", "idp-mappers", alias, account=account.id,
+                        fields=mapper_changes, apply=lambda api: steps.sync_mappers(api, idp_ref, rendered)))
+
+    # 4. link IdP -> organization: last, so a linked provider is a complete one
     linked_to = (idp or {}).get("organizationId")
     if idp is None or org is None or linked_to != org.get("id"):
         plan.add(Change("create", "organization-link", f"{account.id} <- {alias}", account=account.id,
                         fields=[FieldChange("organizationId", linked_to, account.id)],
-                        apply=lambda api: steps.link(api, ref, alias)))
-
-    # 4. mappers, as the IdP has them now
-    current_hash = (idp or {}).get("config", {}).get(MAPPERS_HASH_KEY)
-    mapper_changes = mappers.field_changes(mappers.mapper_actions(snapshot.mappers_of(alias), rendered.mappers))
-    if not mapper_changes and current_hash != rendered.mappers_hash:
-        mapper_changes = [FieldChange(MAPPERS_HASH_KEY, current_hash, rendered.mappers_hash)]  # a create's last step
-    if mapper_changes:
-        plan.add(Change("update" if idp is not None else "create", "idp-mappers", alias, account=account.id,
-                        fields=mapper_changes, apply=lambda api: steps.sync_mappers(api, alias, rendered)))
+                        apply=lambda api: steps.link(api, ref, idp_ref)))
 
     # 5. the daemon's copy of the secret, in the same run as Keycloak's
     daemon = plan_daemon_secret(settings, account, snapshot)

@@ -3,7 +3,9 @@
 The organization, the Entra identity provider (with the stage rule of ``apsis_core.stages``
 overlaid) and its mappers. Secrets go into the IdP only when the account carries one, and
 the IdP then records a fingerprint of it: Keycloak masks the secret on read, and the
-fingerprint is how a plan sees that the secret is another one.
+fingerprint is how a plan sees that the secret is another one. The IdP also records a hash
+of the template's mappers (``apsis.mappersHash``), written with the IdP itself, so a create
+needs no extra write for it; plans still compare the mappers themselves, never the hash.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from apsis_core import stages
 from apsis_core.account import Account, secret_fingerprint, secret_hint
-from apsis_core.contract import SECRET_FINGERPRINT_KEY, SECRET_HINT_KEY
+from apsis_core.contract import MAPPERS_HASH_KEY, SECRET_FINGERPRINT_KEY, SECRET_HINT_KEY
 from apsis_core.settings import Settings
 from provisioning import templates
 from provisioning.plan import merge
@@ -59,4 +61,6 @@ def render(account: Account, settings: Settings) -> Rendered:
     else:
         idp["config"].pop("clientSecret", None)
     mappers = templates.render_file(settings.templates_dir, "entra-idp-mappers.json", values)
-    return Rendered(org, idp, mappers)
+    rendered = Rendered(org, idp, mappers)
+    idp["config"][MAPPERS_HASH_KEY] = rendered.mappers_hash
+    return rendered

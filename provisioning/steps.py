@@ -12,8 +12,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from apsis_core import secret_files
-from apsis_core.account import is_managed
-from apsis_core.contract import MAPPERS_HASH_KEY
+from apsis_core.account import idp_is_managed, is_managed
 from apsis_core.errors import ApsisError, Conflict, NotFound
 from apsis_core.keycloak import KeycloakRepository
 from provisioning.mappers import mapper_actions
@@ -56,29 +55,59 @@ def create_or_update_org(api: KeycloakRepository, ref: OrgRef, rendered: dict[st
     api.update_organization(current["id"], body)
 
 
-def create_or_update_idp(api: KeycloakRepository, alias: str, desired: dict[str, Any]) -> None:
+class IdpRef:
+    """What the apply steps of one account know about its identity provider: whether this
+    apply created it. A provider created a moment ago has no mappers and no organization,
+    so the later steps of a create write without reading first (a create is four writes:
+    organization, provider, mapper, link); a provider that already existed is re-read."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.created = False
+
+
+def create_idp(api: KeycloakRepository, ref: IdpRef, desired: dict[str, Any]) -> None:
+    """The planned-new provider in one POST (its mappers hash included, no link yet: the link
+    is the create's last step, so a provider half-made refuses every login); one created
+    meanwhile by another run is converged instead."""
+    try:
+        api.create_identity_provider(desired)
+    except Conflict:
+        current = api.identity_provider(ref.alias)
+        if current is None or not idp_is_managed(current):
+            raise
+        api.update_identity_provider(ref.alias, merge(current, desired))
+        return
+    ref.created = True
+
+
+def update_idp(api: KeycloakRepository, alias: str, desired: dict[str, Any]) -> None:
     current = api.identity_provider(alias)
     if current is None:
-        api.create_identity_provider(desired)
-        return
+        raise NotFound(f"identity provider {alias!r} disappeared during apply")
     # A PUT replaces the whole representation: start from what is there (its masked
     # secret is kept by Keycloak) and overlay what we own.
     api.update_identity_provider(alias, merge(current, desired))
 
 
-def link(api: KeycloakRepository, ref: OrgRef, alias: str) -> None:
+def link(api: KeycloakRepository, ref: OrgRef, idp: IdpRef) -> None:
     org_id = ref.get(api)
-    current = api.identity_provider(alias)
+    if idp.created:  # made by this apply, unlinked
+        api.link_organization_idp(org_id, idp.alias)
+        return
+    current = api.identity_provider(idp.alias)
     if current is not None and current.get("organizationId") == org_id:
         return
     if current is not None and current.get("organizationId"):
-        api.unlink_organization_idp(current["organizationId"], alias)
-    api.link_organization_idp(org_id, alias)
+        api.unlink_organization_idp(current["organizationId"], idp.alias)
+    api.link_organization_idp(org_id, idp.alias)
 
 
-def sync_mappers(api: KeycloakRepository, alias: str, rendered: Rendered) -> None:
-    """Make the IdP's mappers the template's, then record their hash: a create's last step."""
-    for step in mapper_actions(api.idp_mappers(alias), rendered.mappers):
+def sync_mappers(api: KeycloakRepository, idp: IdpRef, rendered: Rendered) -> None:
+    """Make the IdP's mappers the template's (a provider this apply created has none)."""
+    alias = idp.alias
+    existing = [] if idp.created else api.idp_mappers(alias)
+    for step in mapper_actions(existing, rendered.mappers):
         body = {**(step.desired or {}), "identityProviderAlias": alias}
         if step.action in ("delete", "recreate"):
             assert step.current is not None
@@ -88,11 +117,6 @@ def sync_mappers(api: KeycloakRepository, alias: str, rendered: Rendered) -> Non
         elif step.action == "update":
             assert step.current is not None
             api.update_idp_mapper(alias, str(step.current["id"]), merge(step.current, body))
-    current = api.identity_provider(alias)
-    if current is None:
-        raise NotFound(f"identity provider {alias!r} disappeared during apply")
-    current.setdefault("config", {})[MAPPERS_HASH_KEY] = rendered.mappers_hash
-    api.update_identity_provider(alias, current)
 
 
 def write_daemon_secret(directory: Path, account_id: str, secret: SecretStr) -> Path:

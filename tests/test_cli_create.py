@@ -362,10 +362,10 @@ def test_a_create_interrupted_midway_is_completed_by_running_it_again(cli: Cli, 
     def fail(self, org_id, alias):
         raise KeycloakError("injected failure: Keycloak went away")
 
-    # The third step (linking the IdP to the organization) fails after two have been applied.
+    # The last step (linking the IdP to the organization) fails after three have been applied.
     monkeypatch.setattr(KeycloakRepository, "link_organization_idp", fail)
     result = cli.run(*app.create_args(), expect=1)
-    assert ("stopped after 2 of 4 changes, at create organization-link "
+    assert ("stopped after 3 of 4 changes, at create organization-link "
             f"{app.account} <- entra-{app.account}: injected failure") in result.stderr
     assert "run the same command again to complete it" in result.stderr
     monkeypatch.undo()
@@ -378,8 +378,7 @@ def test_a_create_interrupted_midway_is_completed_by_running_it_again(cli: Cli, 
     assert "only partly created" in shown["warnings"][0]
 
     doc = cli.json(*app.create_args())
-    assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [
-        ("create", "organization-link"), ("update", "idp-mappers")]
+    assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [("create", "organization-link")]
     assert cli.json("account", "show", app.account)["complete"] is True
     # Complete now: a third run changes nothing.
     assert cli.json(*app.create_args())["plan"]["changes"] == []
@@ -398,7 +397,7 @@ def test_a_create_that_only_made_the_organization_is_completed_by_a_rerun(cli: C
 
     doc = cli.json(*app.create_args())
     assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [
-        ("create", "identity-provider"), ("create", "organization-link"), ("create", "idp-mappers")]
+        ("create", "identity-provider"), ("create", "idp-mappers"), ("create", "organization-link")]
     assert cli.json("account", "show", app.account)["complete"] is True
 
 

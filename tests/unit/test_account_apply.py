@@ -41,6 +41,10 @@ def converge(kc: MemoryKeycloak, account: Account) -> Any:
 def test_a_create_makes_a_complete_account_and_a_second_run_changes_nothing():
     kc = MemoryKeycloak()
     assert len(converge(kc, acme()).changes) == 4
+    # Four writes and no read: organization, provider, its mapper, the link (the snapshot's
+    # reads are the plan's, counted separately).
+    assert [what for what, _ in kc.writes] == ["create_organization", "create_identity_provider",
+                                                "create_idp_mapper", "link_organization_idp"]
     org = kc.organization_by_alias("acme")
     assert org is not None
     record = AccountRecord.parse(org, kc.identity_provider("entra-acme"))
@@ -56,9 +60,36 @@ def test_a_create_cut_short_is_completed_by_running_it_again():
     with pytest.raises(Interrupted) as stopped:
         converge(kc, acme())
     assert stopped.value.exit_code == EX_TEMPFAIL and "run the same command again" in str(stopped.value)
+    half = AccountRecord.parse(kc.organization_by_alias("acme") or {}, kc.identity_provider("entra-acme"))
+    assert not half.complete  # an unlinked provider: no login reaches this account yet
     kc.fail_after(None)
     again = converge(kc, acme())
-    assert [(c.action, c.kind) for c in again.changes] == [("create", "organization-link"), ("update", "idp-mappers")]
+    assert [(c.action, c.kind) for c in again.changes] == [("update", "idp-mappers"), ("create", "organization-link")]
+    assert converge(kc, acme()).empty
+
+
+@pytest.mark.parametrize("writes", [1, 2, 3])
+def test_a_create_cut_short_after_any_write_is_completed_by_a_rerun(writes: int):
+    kc = MemoryKeycloak()
+    kc.fail_after(writes)
+    with pytest.raises(Interrupted):
+        converge(kc, acme())
+    kc.fail_after(None)
+    converge(kc, acme())
+    record = AccountRecord.parse(kc.organization_by_alias("acme") or {}, kc.identity_provider("entra-acme"))
+    assert record.complete and [m["name"] for m in kc.mappers["entra-acme"]] == ["entra object id as user id"]
+    assert converge(kc, acme()).empty
+
+
+def test_a_provider_created_meanwhile_by_another_run_is_converged_not_refused():
+    kc = MemoryKeycloak()
+    plan = plan_account(settings(), acme(), Snapshot.for_account(kc, "acme", ("acme.example",), "Acme AB"))
+    rival = plan_account(settings(), acme(), Snapshot.for_account(kc, "acme", ("acme.example",), "Acme AB"))
+    rival.changes[0].apply(kc)  # type: ignore[misc, arg-type]
+    rival.changes[1].apply(kc)  # type: ignore[misc, arg-type]
+    kc.mappers["entra-acme"] = [{"id": "x", "name": "grant admin", "identityProviderMapper": "hardcoded"}]
+    plan.apply(kc)  # type: ignore[arg-type]
+    assert [m["name"] for m in kc.mappers["entra-acme"]] == ["entra object id as user id"]
     assert converge(kc, acme()).empty
 
 

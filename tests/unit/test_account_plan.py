@@ -42,7 +42,6 @@ def held(desired: Account, cfg: Settings) -> Snapshot:
     org = {**copy.deepcopy(rendered.organization), "id": f"org-{desired.id}"}
     idp = copy.deepcopy(rendered.identity_provider)
     idp["config"].pop("clientSecret", None)  # Keycloak masks it on read
-    idp["config"][contract.MAPPERS_HASH_KEY] = rendered.mappers_hash
     idp["organizationId"] = org["id"]
     mappers = [{**copy.deepcopy(m), "id": f"m{i}", "identityProviderAlias": desired.idp_alias}
                for i, m in enumerate(rendered.mappers)]
@@ -56,7 +55,7 @@ def changes(plan: Any) -> list[tuple[str, str]]:
 def test_a_new_account_is_four_steps_in_order_and_proves_its_secret():
     plan = plan_account(settings(), account(), Snapshot())
     assert changes(plan) == [("create", "organization"), ("create", "identity-provider"),
-                             ("create", "organization-link"), ("create", "idp-mappers")]
+                             ("create", "idp-mappers"), ("create", "organization-link")]
     assert writes_secret(plan) == {"acme"}
     assert SECRET not in plan.to_json()
 
