@@ -19,6 +19,8 @@ import asyncio
 import re
 import ssl
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -134,10 +136,13 @@ def retryable(status: int | None) -> bool:
 # -- tokens ---------------------------------------------------------------------------------
 
 
-def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> ClientSecretCredential:
-    """The account's app registration as azure-identity sees it (async; aiohttp transport)."""
+def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str,
+                             transport: Any = None) -> ClientSecretCredential:
+    """The account's app registration as azure-identity sees it (async; aiohttp transport,
+    or ``transport``, e.g. one shared by many credentials: ``shared_transport``)."""
     from azure.identity.aio import ClientSecretCredential
 
+    extra = {"transport": transport} if transport is not None else {}
     return ClientSecretCredential(
         tenant,
         client_id,
@@ -146,7 +151,19 @@ def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: 
         disable_instance_discovery=True,
         connection_verify=endpoints.connection_verify,
         retry_total=0,  # azure-core would retry on its own clock; callers decide about retries
+        **extra,
     )
+
+
+@asynccontextmanager
+async def shared_transport(endpoints: EntraEndpoints) -> AsyncIterator[Any]:
+    """One aiohttp session for many credentials: every tenant's token endpoint is on the one
+    authority host, so kept-alive connections spare a TLS handshake per token request."""
+    import aiohttp
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    async with aiohttp.ClientSession() as session:
+        yield AioHttpTransport(session=session, session_owner=False, connection_verify=endpoints.connection_verify)
 
 
 def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
@@ -157,11 +174,13 @@ def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret:
     asyncio.run(prove_secret_async(endpoints, tenant, client_id, secret))
 
 
-async def prove_secret_async(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
-    """``prove_secret`` for callers that already run an event loop."""
+async def prove_secret_async(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str,
+                             transport: Any = None) -> None:
+    """``prove_secret`` for callers that already run an event loop (``transport``: see
+    ``client_secret_credential``)."""
     from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
-    credential = client_secret_credential(endpoints, tenant, client_id, secret)
+    credential = client_secret_credential(endpoints, tenant, client_id, secret, transport)
     try:
         await credential.get_token(endpoints.scope)
     except ClientAuthenticationError as exc:

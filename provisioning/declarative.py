@@ -39,8 +39,10 @@ from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from provisioning import parallel, proofs
 from provisioning.accounts import plan_accounts, warn_unsent_secrets, writes_secret
-from provisioning.plan import Change, Plan
+from provisioning.plan import Plan
+from provisioning.progress import SILENT, Progress
 from provisioning.snapshot import Snapshot
 
 
@@ -235,23 +237,20 @@ def apply(
     plan: Plan,
     *,
     confirm: Callable[[Plan], None] | None = None,
-    progress: Callable[[Change], None] | None = None,
-    proving: Callable[[str], None] | None = None,
+    workers: int = parallel.DEFAULT_WORKERS,
+    progress: Progress = SILENT,
 ) -> bool:
     """Apply ``plan`` (from ``plan``): every new or changed secret is proved with Entra
-    first, then ``confirm`` sees the plan (and raises to stop it), then the changes run.
-    Returns whether anything was applied (an empty plan applies nothing)."""
+    first (concurrently, ``provisioning.proofs``), then ``confirm`` sees the plan (and raises
+    to stop it), then the changes run, ``workers`` accounts at a time
+    (``provisioning.parallel``). Returns whether anything was applied (an empty plan
+    applies nothing)."""
     if plan.empty:
         return False
-    endpoints = EntraEndpoints.from_settings(settings)
-    for account in secrets_to_prove(plan, desired):
-        assert account.client_secret is not None
-        if proving is not None:
-            proving(account.id)
-        entra.prove_secret(endpoints, account.tenant_id, account.client_id, account.client_secret.get_secret_value())
+    proofs.prove_all(EntraEndpoints.from_settings(settings), secrets_to_prove(plan, desired), progress=progress)
     if confirm is not None:
         confirm(plan)
-    plan.apply(api, progress)
+    parallel.apply_plan(plan, api, workers=workers, progress=progress)
     return True
 
 

@@ -123,16 +123,22 @@ class Plan:
             except Exception as exc:
                 if done == 0:
                     raise
-                raise Interrupted(
-                    f"stopped after {done} of {len(self.changes)} changes, at {change.action} {change.kind} "
-                    f"{change.name}: {_first_line(exc)}; run the same command again to complete it",
-                    temporary=is_temporary(exc),
-                ) from exc
+                raise interrupted(done, len(self.changes), change, exc) from exc
             done += 1
         return done
 
 
-def _first_line(exc: BaseException) -> str:
+def interrupted(done: int, total: int, change: Change, exc: BaseException, *, detail: str = "") -> Interrupted:
+    """A plan stopped by ``exc`` at ``change`` after ``done`` changes: what the operator reads.
+    Temporary when ``exc`` was (exit code 75)."""
+    return Interrupted(
+        f"stopped after {done} of {total} changes{detail}, at {change.action} {change.kind} {change.name}: "
+        f"{first_line(exc)}; run the same command again to complete it",
+        temporary=is_temporary(exc),
+    )
+
+
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,6 +47,11 @@ class MemoryKeycloak:
         self.requests = 0
         self.writes: list[tuple[str, str]] = []
         self._fail_after: int | None = None
+        self._lock = threading.Lock()
+
+    def worker(self) -> "MemoryKeycloak":
+        """A parallel apply's connection per thread: here the same dicts (writes are locked)."""
+        return self
 
     # -- test controls ----------------------------------------------------------------
 
@@ -57,10 +63,11 @@ class MemoryKeycloak:
         self.requests += 1
 
     def _write(self, what: str, target: str) -> None:
-        self.requests += 1
-        if self._fail_after is not None and len(self.writes) >= self._fail_after:
-            raise KeycloakUnavailable("Keycloak at memory:// is unreachable")
-        self.writes.append((what, target))
+        with self._lock:
+            self.requests += 1
+            if self._fail_after is not None and len(self.writes) >= self._fail_after:
+                raise KeycloakUnavailable("Keycloak at memory:// is unreachable")
+            self.writes.append((what, target))
 
     def add_user(self, email: str, *, enabled: bool = True, username: str | None = None, sessions: int = 0,
                  attributes: dict[str, list[str]] | None = None) -> str:

@@ -76,7 +76,9 @@ def test_plan_apply_plan_is_empty_and_apply_twice_changes_nothing(iso: Cli, iso_
     assert "Plan: 8 to create, 0 to update, 0 to delete." in table
 
     applied = iso.run("apply", "-f", path, "--yes", env=env)
-    assert f"proving the client secret of account {a.account} with Entra" in applied.stderr
+    assert "proving client secrets with Entra: 2 secrets" in applied.stderr
+    assert f"] client secret of account {a.account} accepted by Entra" in applied.stderr
+    assert "applying: 2 accounts" in applied.stderr and f"] {a.account}: create organization, " in applied.stderr
     assert iso_api.identity_provider(f"entra-{b.account}")["organizationId"] == iso_api.organization_by_alias(b.account)["id"]
     assert iso_api.organization_by_alias(b.account)["attributes"]["apsis.stage"] == ["live"]
 
@@ -84,7 +86,7 @@ def test_plan_apply_plan_is_empty_and_apply_twice_changes_nothing(iso: Cli, iso_
     assert "No changes." in iso.run("plan", "-f", path, "--detailed-exitcode", env=env).stdout
     again = iso.json("apply", "-f", path, env=env)  # no --yes needed: nothing to confirm
     assert again["applied"] is False and again["changes"] == []
-    assert "proving" not in iso.run("apply", "-f", path, env=env).stderr
+    assert "proving" not in iso.run("apply", "-f", path, env=env).stderr  # nothing to prove, nothing to apply
 
 
 def test_updates_are_listed_per_account_and_converge(iso: Cli, iso_api, entra_app):
@@ -109,6 +111,32 @@ def test_updates_are_listed_per_account_and_converge(iso: Cli, iso_api, entra_ap
                             domains=[a.domain, f"eu.{a.domain}"]), entry(b))
     iso.run("apply", "-f", path, "--yes")
     assert iso_api.identity_provider(f"entra-{a.account}")["enabled"] is False
+    assert iso.json("plan", "-f", path)["changes"] == []
+
+
+def test_many_accounts_are_proved_and_applied_side_by_side(iso: Cli, iso_api, entra_app):
+    apps: list[EntraApp] = [entra_app() for _ in range(6)]
+    bad = [apps[1], apps[4]]
+    for app in bad:  # the secret file holds a secret Entra never issued
+        wrong = "Wr0ng~" + app.secret[6:] + "x"
+        KNOWN_SECRETS.add(wrong)
+        app.secret_file.write_text(wrong)
+    path = write(iso, *[entry(app) for app in apps])
+
+    refused = iso.run("apply", "-f", path, "--yes", "--parallel", "3", expect=2)
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: account {bad[0].account}: Entra rejected the client secret (AADSTS7000215")
+    assert last.endswith(f"(1 more account(s) failed the check too: {bad[1].account})")
+    assert all(iso_api.organization_by_alias(app.account) is None for app in apps)  # nothing half-applied
+
+    for app in bad:
+        app.secret_file.write_text(app.secret)
+    applied = iso.run("apply", "-f", path, "--yes", "--parallel", "3")
+    lines = [line for line in applied.stderr.splitlines() if line.startswith("  [")]
+    assert [line.split("] ")[1].split(":")[0] for line in lines[6:]] == [app.account for app in apps]  # plan order
+    for app in apps:
+        org = iso_api.organization_by_alias(app.account)
+        assert iso_api.identity_provider(f"entra-{app.account}")["organizationId"] == org["id"]
     assert iso.json("plan", "-f", path)["changes"] == []
 
 

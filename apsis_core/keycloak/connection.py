@@ -10,6 +10,7 @@ Keycloak's answers to the request itself are mapped by the repository.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,15 +27,40 @@ def temporary_status(status: int | None) -> bool:
     return status is not None and (status == 429 or 500 <= status <= 599)
 
 
+class RequestCounter:
+    """Admin API requests made through one connection and its siblings (``sibling``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
 class CountingConnection(KeycloakOpenIDConnection):
     """A ``KeycloakOpenIDConnection`` that counts requests, remembers the last one, and turns
-    token and transport failures into ``KeycloakRefused``/``KeycloakUnavailable``."""
+    token and transport failures into ``KeycloakRefused``/``KeycloakUnavailable``.
 
-    def __init__(self, *, who: str, **kwargs: Any) -> None:
+    One connection is one ``requests`` session and one token, refreshed in place: neither is
+    safe to share between threads, so a thread gets a ``sibling`` of its own."""
+
+    def __init__(self, *, who: str, counter: RequestCounter | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.who = who
-        self.request_count = 0
+        self._counter = counter or RequestCounter()
+        self._kwargs = kwargs
         self.last_request = ("GET", "")
+
+    @property
+    def request_count(self) -> int:
+        return self._counter.value
+
+    def sibling(self) -> "CountingConnection":
+        """The same server and credentials on a session and token of its own, counted
+        together with this one."""
+        return CountingConnection(who=self.who, counter=self._counter, **self._kwargs)
 
     @property
     def server(self) -> str:
@@ -53,7 +79,7 @@ class CountingConnection(KeycloakOpenIDConnection):
         return self._send("DELETE", super().raw_delete, *args, **kwargs)
 
     def _send(self, method: str, send: Callable[..., Response], path: str, *args: Any, **kwargs: Any) -> Response:
-        self.request_count += 1
+        self._counter.add()
         self.last_request = (method, path)
         try:
             return send(path, *args, **kwargs)

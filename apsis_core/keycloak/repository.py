@@ -53,6 +53,12 @@ class KeycloakRepository:
         """Admin API requests made so far (token requests not counted)."""
         return self._conn.request_count
 
+    def worker(self) -> "KeycloakRepository":
+        """The same realm and credentials on a connection of its own, for one thread of a
+        parallel apply (a connection's HTTP session and token refresh are not thread-safe);
+        its requests count into ``requests`` here too."""
+        return KeycloakRepository(self._conn.sibling(), self.realm)
+
     @classmethod
     def for_tooling(cls, settings: Settings) -> "KeycloakRepository":
         """The service account `apsis-sso-admin` of the realm (every command but realm apply)."""

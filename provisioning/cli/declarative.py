@@ -16,6 +16,7 @@ import click
 from apsis_core import output
 from apsis_core.cli import AppContext, confirm, output_option, pass_app, yes_option
 from provisioning.cli import output as plan_output
+from provisioning.parallel import DEFAULT_WORKERS, MAX_WORKERS  # light: no Keycloak client
 
 if TYPE_CHECKING:
     from provisioning.plan import Plan
@@ -26,6 +27,10 @@ file_option = click.option(
 )
 prune_option = click.option(
     "--prune", is_flag=True, help="Also delete accounts managed by apsis-sso that the file does not list.",
+)
+parallel_option = click.option(
+    "--parallel", "workers", type=click.IntRange(1, MAX_WORKERS), default=DEFAULT_WORKERS, show_default=True,
+    metavar="N", help="Accounts applied at once (each account's changes stay in order; 1: one after another).",
 )
 
 
@@ -67,9 +72,11 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
 @prune_option
 @yes_option
 @click.option("--dry-run", is_flag=True, help="Same as plan: print the plan and change nothing.")
+@parallel_option
 @output_option
 @pass_app
-def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: bool, output_format: str) -> None:
+def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: bool, workers: int,
+               output_format: str) -> None:
     """Make Keycloak hold the file's accounts. Prints the plan, proves every new or
     changed client secret with Entra, asks for confirmation (unless --yes), then
     applies, repairing hand edits of what the templates own. With
@@ -77,13 +84,19 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
     an older copy of) is written there in the same run. Applying twice changes nothing
     the second time; an apply that stops midway is completed by running it again.
 
+    Accounts are applied --parallel N at a time, each account's changes in order. The
+    first failure stops new work: accounts under way finish, none starts, and the error
+    says how far it got (exit 75 if the failure was temporary). Progress goes to stderr:
+    a live counter with rate and time left on a terminal, one line per account otherwise.
+
     \b
     Examples:
       apsis-sso apply -f accounts.yaml
       ACME_ENTRA_SECRET=... apsis-sso apply -f accounts.yaml --yes
-      apsis-sso apply -f accounts.yaml --prune --yes
+      apsis-sso apply -f accounts.yaml --prune --yes --parallel 8
     """
     from provisioning import declarative
+    from provisioning.cli.progress import for_stderr
 
     def ask(plan: Plan) -> None:
         counts = plan.counts()
@@ -94,9 +107,8 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
     if output_format != "json":
         plan_output.plan(plan, title=f"plan for {path}")
     output.warnings(plan.warnings)
-    applied = not dry_run and declarative.apply(
-        app.api(), app.settings(), desired, plan, confirm=ask, progress=plan_output.progress,
-        proving=lambda account: output.status(f"proving the client secret of account {account} with Entra ..."))
+    applied = not dry_run and declarative.apply(app.api(), app.settings(), desired, plan, confirm=ask,
+                                                workers=workers, progress=for_stderr())
     if applied:
         output.status("applied")
     if output_format == "json":
