@@ -142,14 +142,15 @@ def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: 
     or ``transport``, e.g. one shared by many credentials: ``shared_transport``)."""
     from azure.identity.aio import ClientSecretCredential
 
-    extra = {"transport": transport} if transport is not None else {}
+    # A shared transport's session carries the TLS setup: a CA path per credential would make
+    # azure-core build an SSL context per request, and aiohttp then never reuses a connection.
+    extra = {"transport": transport} if transport is not None else {"connection_verify": endpoints.connection_verify}
     return ClientSecretCredential(
         tenant,
         client_id,
         secret,
         authority=endpoints.authority,
         disable_instance_discovery=True,
-        connection_verify=endpoints.connection_verify,
         retry_total=0,  # azure-core would retry on its own clock; callers decide about retries
         **extra,
     )
@@ -162,8 +163,9 @@ async def shared_transport(endpoints: EntraEndpoints) -> AsyncIterator[Any]:
     import aiohttp
     from azure.core.pipeline.transport import AioHttpTransport
 
-    async with aiohttp.ClientSession() as session:
-        yield AioHttpTransport(session=session, session_owner=False, connection_verify=endpoints.connection_verify)
+    connector = aiohttp.TCPConnector(ssl=endpoints.ssl_context)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        yield AioHttpTransport(session=session, session_owner=False)
 
 
 def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:

@@ -18,7 +18,7 @@ from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import ApsisError, is_temporary
 from provisioning.progress import SILENT, InOrder, Progress
 
-CONCURRENCY = 16
+CONCURRENCY = 32
 """Token requests in flight at once: each waits on a different tenant, so the bound is only
 there to keep a file of thousands of accounts from opening thousands of connections."""
 

@@ -404,6 +404,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # socketserver's default listen backlog is 5: a client opening more connections at once
+    # (concurrent token requests) had SYNs dropped and waited a second per retransmission.
+    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
