@@ -24,12 +24,17 @@ IDP_TYPE: Final = "oidc"
 
 FIRST_BROKER_LOGIN_FLOW: Final = "apsis first broker login"
 POST_BROKER_LOGIN_FLOW: Final = "apsis post broker login"
+"""Earlier versions bound every provider to this flow (the guard as a step); the guard now runs
+in the identity provider, and a plan unbinds the flow from a provider that still has it."""
 BROWSER_FLOW: Final = "apsis browser"
 
 SAFE_LINK_AUTHENTICATOR: Final = "apsis-safe-link"
 SSO_GUARD_AUTHENTICATOR: Final = "apsis-sso-guard"
+"""The guard as a post-broker-login step, still registered for providers bound to that flow."""
 IDENTITY_FIRST_AUTHENTICATOR: Final = "apsis-identity-first"
 OID_MAPPER: Final = "apsis-entra-oid-mapper"
+IDP_MAPPERS_RESOURCE: Final = "apsis-idp-mappers"
+"""The extension's realm resource: ``GET /realms/{realm}/apsis-idp-mappers``, every IdP mapper."""
 
 TOOLING_CLIENT: Final = "apsis-sso-admin"
 EXAMPLE_CLIENT: Final = "apsis-one"

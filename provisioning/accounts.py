@@ -234,8 +234,9 @@ def _idp_changes(current: dict[str, Any], desired: dict[str, Any]) -> list[Field
     have = dict(current)
     changes = diff(have, want)
     for key in ("firstBrokerLoginFlowAlias", "postBrokerLoginFlowAlias"):
-        if current.get(key) != desired.get(key):
-            changes.append(FieldChange(key, current.get(key), desired.get(key)))
+        # Keycloak leaves an unbound flow out of the representation; the template unbinds with "".
+        if (current.get(key) or "") != (desired.get(key) or ""):
+            changes.append(FieldChange(key, current.get(key), desired.get(key) or None))
     if "clientSecret" in desired["config"]:
         fingerprint_changed = any(c.path == f"config.{SECRET_FINGERPRINT_KEY}" for c in changes)
         changes = [c for c in changes if c.path != f"config.{SECRET_FINGERPRINT_KEY}"]

@@ -5,8 +5,9 @@ accounts, so they are unit-tested without a server and a plan never reads Keyclo
 Reading is here, and bulk where Keycloak allows: all organizations and all identity
 providers are a few paged listings however many accounts there are. An IdP's mappers are
 the one exception: Keycloak 26 has no listing of mappers across identity providers (they
-left the realm representation), so a snapshot costs one ``GET .../mappers`` per existing
-IdP a plan will compare — the real list is what makes a mapper deleted by hand visible.
+left the realm representation), and comparing the real list is what makes a mapper deleted or
+changed by hand visible, so the extension lists every mapper of the realm in one request
+(``apsis-idp-mappers``); a plan of a few accounts asks per provider instead.
 The daemon's copies of the secrets (``APSIS_SSO_SYNC_SECRETS_DIR``) are read here too.
 """
 
@@ -23,6 +24,11 @@ from apsis_core import secret_files
 from apsis_core.account import idp_alias, is_managed
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
+
+# Relative costs, measured (bench/plan_noop.py): one request for one provider's mappers, against
+# one mapper's share of the realm-wide listing.
+PER_PROVIDER_COST = 25
+PER_MAPPER_COST = 1
 
 
 @dataclass(frozen=True)
@@ -78,10 +84,19 @@ class Snapshot:
         return snapshot
 
     def read_mappers(self, api: KeycloakRepository, account_ids: Iterable[str]) -> None:
-        for account_id in account_ids:
-            alias = idp_alias(account_id)
-            if alias in self.idps and alias not in self.mappers:
-                self.mappers[alias] = api.idp_mappers(alias)
+        """The mappers of the named accounts' existing IdPs: one listing of every mapper in the
+        realm (the extension's) when that is cheaper than a request per provider, which it is
+        from a few dozen providers on; per provider otherwise, or when the server's extension
+        has no such listing."""
+        wanted = [alias for alias in (idp_alias(a) for a in account_ids) if alias in self.idps and alias not in self.mappers]
+        if len(wanted) * PER_PROVIDER_COST > len(self.idps) * PER_MAPPER_COST:
+            everything = api.all_idp_mappers()
+            if everything is not None:
+                for alias in wanted:
+                    self.mappers[alias] = everything.get(alias, [])
+                return
+        for alias in wanted:
+            self.mappers[alias] = api.idp_mappers(alias)
 
     def read_daemon_files(self, directory: Path | None, account_ids: Iterable[str]) -> None:
         if directory is None:

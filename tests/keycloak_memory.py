@@ -217,6 +217,10 @@ class MemoryKeycloak:
         self._read()
         return copy.deepcopy(self.mappers.get(alias, []))
 
+    def all_idp_mappers(self) -> dict[str, list[dict[str, Any]]] | None:
+        self._read()
+        return copy.deepcopy({alias: mappers for alias, mappers in self.mappers.items() if mappers})
+
     def create_idp_mapper(self, alias: str, rep: dict[str, Any]) -> None:
         self._write("create_idp_mapper", alias)
         self.mappers.setdefault(alias, []).append({**copy.deepcopy(rep), "id": _new_id("mapper")})

@@ -14,10 +14,12 @@ import pytest
 import yaml
 
 from apsis_core.account import Account
+from apsis_core.contract import IDP_MAPPERS_RESOURCE
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from devenv.keycloak import free_port
 from provisioning import declarative, onboarding
+from provisioning.plan import Plan
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
 
 
@@ -406,11 +408,10 @@ def test_a_tenant_given_as_a_domain_is_pinned_as_its_guid(iso: Cli, iso_api, ent
     assert iso.json("plan", "-f", path)["changes"] == []
 
 
-def test_a_no_change_plan_costs_a_few_listings_and_one_mapper_read_per_account(isolated_realm, iso_api, unique,
-                                                                               tmp_path):
-    """The cost behind bench/plan_noop.py: a few paged listings for the organizations and
-    IdPs, however many accounts, plus the one request Keycloak offers no bulk form of: each
-    IdP's mappers (comparing the real ones is what makes a hand edit visible)."""
+def test_a_no_change_plan_costs_a_few_listings_however_many_accounts(isolated_realm, iso_api, unique, tmp_path):
+    """The cost behind bench/plan_noop.py: paged listings of organizations and IdPs, and one
+    listing of every IdP mapper (the extension's ``apsis-idp-mappers``), however many
+    accounts; comparing the real mappers is what makes a hand edit visible."""
 
     def onboard(n: int, tag: str) -> list[Account]:
         made = []
@@ -426,18 +427,47 @@ def test_a_no_change_plan_costs_a_few_listings_and_one_mapper_read_per_account(i
             made.append(account.with_changes(client_secret=None))
         return made
 
-    def requests_of_plan(accounts: list[Account]) -> int:
+    def plan_of(accounts: list[Account]) -> tuple[Plan, int]:
         api = KeycloakRepository.for_tooling(isolated_realm)
         plan = declarative.plan(api, isolated_realm, declarative.Desired(path=tmp_path / "x.yaml", accounts=accounts))
-        assert plan.empty, [c.to_dict() for c in plan.changes]
-        return api.requests
+        return plan, api.requests
 
     few = onboard(2, "f")
-    cost_few = requests_of_plan(few)
+    plan, cost_few = plan_of(few)
+    assert plan.empty, [c.to_dict() for c in plan.changes]
     many = few + onboard(10, "m")
-    cost_many = requests_of_plan(many)
-    assert cost_many - cost_few == 10
-    assert cost_few - 2 <= 4
+    plan, cost_many = plan_of(many)
+    assert plan.empty and cost_many == cost_few <= 3
+
+    # A mapper deleted by hand is seen through the one listing, and apply puts it back.
+    alias = f"entra-{many[5].id}"
+    mapper = iso_api.idp_mappers(alias)[0]
+    iso_api.delete_idp_mapper(alias, mapper["id"])
+    plan, cost = plan_of(many)
+    assert cost == cost_few and [(c.kind, c.name) for c in plan.changes] == [("idp-mappers", alias)]
+    plan.apply(iso_api)
+    assert [m["name"] for m in iso_api.idp_mappers(alias)] == [mapper["name"]]
+
+
+def test_the_mapper_listing_needs_the_right_to_view_identity_providers(isolated_realm, iso_api):
+    import requests
+
+    url = f"{isolated_realm.keycloak_url}/realms/{isolated_realm.realm}/{IDP_MAPPERS_RESOURCE}"
+    assert requests.get(url, timeout=30).status_code == 401
+    admin = KeycloakRepository.for_admin(isolated_realm)
+    # A client of this realm with a service account but no realm-management role.
+    uuid = admin.create_client({"clientId": "no-roles", "serviceAccountsEnabled": True, "publicClient": False,
+                                "standardFlowEnabled": False, "secret": "no-roles-secret-0123456789"})
+    master_token = admin.admin.connection.token["access_token"]  # a master-realm admin: not this realm's
+    assert requests.get(url, headers={"Authorization": f"Bearer {master_token}"}, timeout=30).status_code == 401
+    token = requests.post(f"{isolated_realm.keycloak_url}/realms/{isolated_realm.realm}/protocol/openid-connect/token",
+                          data={"grant_type": "client_credentials", "client_id": "no-roles",
+                                "client_secret": "no-roles-secret-0123456789"}, timeout=30).json()["access_token"]
+    assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 403
+    listed = iso_api.all_idp_mappers()  # the tooling may, and sees every provider's own
+    assert uuid and listed is not None
+    for alias, mappers in listed.items():
+        assert [m["id"] for m in mappers] == [m["id"] for m in iso_api.idp_mappers(alias)]
 
 
 # -- the daemon's copy of each secret --------------------------------------------------------

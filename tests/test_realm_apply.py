@@ -33,9 +33,7 @@ def test_realm_settings_match_the_template(realm: str, settings: Settings) -> No
 def test_flows_hold_only_our_authenticators(realm: str, settings: Settings) -> None:
     admin = KeycloakRepository.for_admin(settings)
     first = [(e["providerId"], e["requirement"]) for e in admin.executions("apsis first broker login")]
-    post = [(e["providerId"], e["requirement"]) for e in admin.executions("apsis post broker login")]
     assert first == [("apsis-safe-link", "REQUIRED")]
-    assert post == [("apsis-sso-guard", "REQUIRED")]
 
 
 def test_tooling_client_holds_only_the_roles_it_needs(realm: str, settings: Settings, api: KeycloakRepository) -> None:
@@ -58,7 +56,7 @@ def test_tooling_client_holds_only_the_roles_it_needs(realm: str, settings: Sett
 def test_drift_is_planned_and_repaired(realm: str, settings: Settings) -> None:
     admin = KeycloakRepository.for_admin(settings)
     admin.update_realm({"realm": settings.realm, "registrationAllowed": True})
-    flow = "apsis post broker login"
+    flow = "apsis first broker login"
     execution = admin.executions(flow)[0]
     admin.update_execution(flow, {**execution, "requirement": "DISABLED"})
 

@@ -134,3 +134,18 @@ def test_delete_removes_idp_organization_and_the_daemons_copy(tmp_path: Path):
         ("delete", "identity-provider"), ("delete", "organization"), ("delete", DAEMON_SECRET)]
     with pytest.raises(NotFound):
         plan_delete("nobody", snapshot)
+
+
+def test_a_provider_still_bound_to_the_old_post_broker_flow_is_unbound_and_an_unbound_one_is_left():
+    desired = account()
+    snapshot = held(desired, settings())
+    assert "postBrokerLoginFlowAlias" not in snapshot.idps[desired.idp_alias] or \
+        not snapshot.idps[desired.idp_alias]["postBrokerLoginFlowAlias"]
+    snapshot.idps[desired.idp_alias].pop("postBrokerLoginFlowAlias", None)  # as Keycloak shows an unbound one
+    assert plan_account(settings(), desired, snapshot).empty
+
+    snapshot.idps[desired.idp_alias]["postBrokerLoginFlowAlias"] = contract.POST_BROKER_LOGIN_FLOW
+    plan = plan_account(settings(), desired, snapshot)
+    assert changes(plan) == [("update", "identity-provider")]
+    assert [(f.path, f.before, f.after) for f in plan.changes[0].fields] == [
+        ("postBrokerLoginFlowAlias", contract.POST_BROKER_LOGIN_FLOW, None)]

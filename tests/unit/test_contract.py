@@ -40,8 +40,7 @@ def test_one_keycloak_version_everywhere():
 def test_the_realm_template_names_the_contracts_flows_and_clients():
     realm = _json("realm.json")
     flows = {f["alias"]: [e["authenticator"] for e in f["authenticationExecutions"]] for f in realm["authenticationFlows"]}
-    assert flows == {contract.FIRST_BROKER_LOGIN_FLOW: [contract.SAFE_LINK_AUTHENTICATOR],
-                     contract.POST_BROKER_LOGIN_FLOW: [contract.SSO_GUARD_AUTHENTICATOR]}
+    assert flows == {contract.FIRST_BROKER_LOGIN_FLOW: [contract.SAFE_LINK_AUTHENTICATOR]}
     assert realm["browserFlow"] == contract.BROWSER_FLOW
     assert [c["alias"] for c in realm["flowCopies"]] == [contract.BROWSER_FLOW]
     assert list(realm["flowCopies"][0]["replace"].values()) == [contract.IDENTITY_FIRST_AUTHENTICATOR]
@@ -53,8 +52,9 @@ def test_the_realm_template_names_the_contracts_flows_and_clients():
 def test_the_account_templates_use_the_contracts_keys():
     idp = _json("entra-idp.json")
     assert idp["alias"].startswith(contract.IDP_ALIAS_PREFIX) and idp["providerId"] == contract.IDP_TYPE
-    assert (idp["firstBrokerLoginFlowAlias"], idp["postBrokerLoginFlowAlias"]) == (
-        contract.FIRST_BROKER_LOGIN_FLOW, contract.POST_BROKER_LOGIN_FLOW)
+    # The guard runs in the identity provider itself: no post-broker-login flow, and an
+    # empty alias in the template unbinds the flow earlier versions bound.
+    assert (idp["firstBrokerLoginFlowAlias"], idp["postBrokerLoginFlowAlias"]) == (contract.FIRST_BROKER_LOGIN_FLOW, "")
     assert idp["config"][contract.MANAGED_BY_KEY] == contract.MANAGED_BY
     org = _json("organization.json")
     assert set(org["attributes"]) == {
@@ -70,13 +70,14 @@ def test_the_extension_uses_the_contracts_names():
     assert _java_constant("SsoGuardAuthenticatorFactory", "PROVIDER_ID") == contract.SSO_GUARD_AUTHENTICATOR
     assert _java_constant("IdentityFirstAuthenticatorFactory", "PROVIDER_ID") == contract.IDENTITY_FIRST_AUTHENTICATOR
     assert _java_constant("EntraObjectIdMapper", "PROVIDER_ID") == contract.OID_MAPPER
+    assert _java_constant("IdentityProviderMappersResourceFactory", "PROVIDER_ID") == contract.IDP_MAPPERS_RESOURCE
     assert _java_constant("AdminConsent", "STATE") == contract.ADMIN_CONSENT_STATE
     assert _java_constant("Stage", "ATTRIBUTE") == contract.STAGE_KEY
     assert _java_constant("Account", "PILOT_ATTRIBUTE") == contract.PILOT_KEY
     assert _java_constant("EntraIdentityProvider", "TENANT_ATTRIBUTE") == contract.TENANT_ID_KEY
     assert _java_constant("EntraIdentityProviderFactory", "MANAGED_BY_KEY") == contract.MANAGED_BY_KEY
     assert _java_constant("EntraIdentityProviderFactory", "MANAGED_BY") == contract.MANAGED_BY
-    assert _java_constant("SsoGuardAuthenticator", "ACCOUNT_NOTE") == contract.ACCOUNT_SESSION_NOTE
+    assert _java_constant("Guard", "ACCOUNT_NOTE") == contract.ACCOUNT_SESSION_NOTE
     assert _java_constant("Reason", "EVENT_ERROR") == contract.REFUSAL_EVENT_ERROR
     java_reasons = re.findall(r'^\s+[A-Z_]+\("([a-z_]+)"\)', (JAVA / "Reason.java").read_text(), flags=re.M)
     assert java_reasons == list(typing.get_args(contract.RefusalReason))

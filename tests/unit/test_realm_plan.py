@@ -53,12 +53,12 @@ def test_a_realm_that_holds_the_template_plans_nothing_and_drift_is_one_change()
     template = desired()
     assert realm_plan(template, as_held(template), "apsis").empty
     drifted = as_held(template)
-    drifted.executions[contract.POST_BROKER_LOGIN_FLOW][0]["requirement"] = "DISABLED"
+    drifted.executions[contract.FIRST_BROKER_LOGIN_FLOW][0]["requirement"] = "DISABLED"
     drifted.realm["registrationAllowed"] = True  # type: ignore[index]
     drifted.client_secrets[contract.TOOLING_CLIENT] = "something else"
     plan = realm_plan(template, drifted, "apsis")
     assert sorted((c.kind, c.name) for c in plan.changes) == [
-        ("client", contract.TOOLING_CLIENT), ("flow", contract.POST_BROKER_LOGIN_FLOW), ("realm", "apsis")]
+        ("client", contract.TOOLING_CLIENT), ("flow", contract.FIRST_BROKER_LOGIN_FLOW), ("realm", "apsis")]
     assert "something else" not in plan.to_json()
 
 

@@ -37,6 +37,8 @@ import org.keycloak.sessions.AuthenticationSessionModel;
  * ({@code user_disabled}) instead of Keycloak's "Account is disabled" error page.</li>
  * <li>Two tabs finishing one person's first login at once are serialised ({@link FirstLogins}).</li>
  * <li>{@code xms_edov} is kept exactly as sent, also when sent as JSON null ({@link Claims#keepAsSent}).</li>
+ * <li>Every login that succeeded passes the {@link Guard} (enabled, member, stage) before Keycloak
+ * creates the session, and the session is marked with its account ({@link Guard#ACCOUNT_NOTE}).</li>
  * </ul>
  * Everything else is the superclass. See {@link EntraIdentityProviderFactory} for how it is
  * wired in without changing the providers' type.
@@ -86,6 +88,31 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
             throw new WebApplicationException(Refusals.page(session, authSession, session.getContext().getUri(),
                     Reason.USER_DISABLED));
         }
+    }
+
+    /**
+     * Keycloak calls this on every brokered login that succeeded, first or returning, right
+     * before it creates the user session: the one place every SSO login passes with its user
+     * known (see {@link Guard} for why the checks run here and not in a post-broker-login flow).
+     * A refusal is our page and event, thrown as the response; Keycloak then creates no session.
+     */
+    @Override
+    public void authenticationFinished(AuthenticationSessionModel authSession, BrokeredIdentityContext context) {
+        super.authenticationFinished(authSession, context);
+        UserModel user = authSession.getAuthenticatedUser();
+        IdentityProviderModel idp = getConfig();
+        Guard.Verdict verdict = Guard.check(session, idp, user);
+        if (!verdict.decision().allowed()) {
+            RealmModel realm = authSession.getRealm();
+            Refusals.record(new EventBuilder(realm, session, session.getContext().getConnection())
+                    .event(EventType.IDENTITY_PROVIDER_LOGIN), verdict.decision().reason(), idp.getAlias(),
+                    user.getEmail(), user);
+            throw new WebApplicationException(Refusals.page(session, authSession, session.getContext().getUri(),
+                    verdict.decision().reason()));
+        }
+        // Which APSIS account this SSO session belongs to (the apsis-one client maps the note
+        // to the apsis_account claim).
+        authSession.setUserSessionNote(Guard.ACCOUNT_NOTE, verdict.organization().getAlias());
     }
 
     private static String text(Object value) {

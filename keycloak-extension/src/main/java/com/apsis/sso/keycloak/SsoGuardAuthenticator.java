@@ -7,23 +7,20 @@ import org.keycloak.authentication.Authenticator;
 import org.keycloak.authentication.authenticators.broker.util.SerializedBrokeredIdentityContext;
 import org.keycloak.models.IdentityProviderModel;
 import org.keycloak.models.KeycloakSession;
-import org.keycloak.models.OrganizationModel;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.UserModel;
 
 /**
- * Post-broker-login: on every SSO login (also right after the first one) re-checks that the
- * linked user may still use SSO for the identity provider's account, so removing a member,
- * disabling SSO or going back to pilot takes effect at once. It deliberately ignores the
- * token's email: the link is by Entra object id, and the email in Entra may change.
+ * The {@link Guard} as a post-broker-login step, for providers still bound to the
+ * {@code apsis post broker login} flow of earlier versions: the guard now runs in
+ * {@link EntraIdentityProvider#authenticationFinished} on every SSO login without that flow's
+ * two extra redirects, and {@code apsis-sso apply -f} (or any account command) unbinds the flow
+ * from a provider. Until then the check simply runs twice.
  */
 public class SsoGuardAuthenticator implements Authenticator {
 
     /** Auth note where IdentityBrokerService keeps the brokered context for this flow. */
     static final String PBL_BROKERED_IDENTITY_CONTEXT = "PBL_BROKERED_IDENTITY_CONTEXT";
-
-    /** User session note naming the account (organization alias) of an allowed SSO login. */
-    static final String ACCOUNT_NOTE = "apsis.account";
 
     @Override
     public void authenticate(AuthenticationFlowContext context) {
@@ -40,18 +37,12 @@ public class SsoGuardAuthenticator implements Authenticator {
                     + " not found", AuthenticationFlowError.IDENTITY_PROVIDER_NOT_FOUND);
         }
         UserModel user = context.getUser();
-        OrganizationModel organization = Accounts.organizationOf(session, idp);
-        boolean member = organization != null && Accounts.isMember(session, organization, user);
-
-        LinkDecision decision = LinkPolicy.guard(Accounts.accountOf(organization), user.getId(),
-                user.isEnabled(), member, user.getEmail());
-        if (decision.allowed()) {
-            // Tell the application which APSIS account this SSO session belongs to
-            // (the realm's apsis-one client maps this note to the apsis_account claim).
-            context.getAuthenticationSession().setUserSessionNote(ACCOUNT_NOTE, organization.getAlias());
+        Guard.Verdict verdict = Guard.check(session, idp, user);
+        if (verdict.decision().allowed()) {
+            context.getAuthenticationSession().setUserSessionNote(Guard.ACCOUNT_NOTE, verdict.organization().getAlias());
             context.success();
         } else {
-            Refusals.refuse(context, decision.reason(), idp.getAlias(), user.getEmail(), user);
+            Refusals.refuse(context, verdict.decision().reason(), idp.getAlias(), user.getEmail(), user);
         }
     }
 

@@ -1,0 +1,35 @@
+package com.apsis.sso.keycloak;
+
+import org.keycloak.Config;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.KeycloakSessionFactory;
+import org.keycloak.services.resource.RealmResourceProvider;
+import org.keycloak.services.resource.RealmResourceProviderFactory;
+
+/** Serves {@link IdentityProviderMappersResource} at {@code /realms/{realm}/}{@value #PROVIDER_ID}. */
+public class IdentityProviderMappersResourceFactory implements RealmResourceProviderFactory {
+
+    public static final String PROVIDER_ID = "apsis-idp-mappers";
+
+    @Override
+    public RealmResourceProvider create(KeycloakSession session) {
+        return new IdentityProviderMappersResource(session);
+    }
+
+    @Override
+    public void init(Config.Scope config) {
+    }
+
+    @Override
+    public void postInit(KeycloakSessionFactory factory) {
+    }
+
+    @Override
+    public void close() {
+    }
+
+    @Override
+    public String getId() {
+        return PROVIDER_ID;
+    }
+}
