@@ -1,21 +1,27 @@
-"""What a no-change plan over many accounts costs: bulk snapshot vs. one account at a time.
+"""What a no-change plan costs, and how it grows with the number of accounts.
 
-Onboards N accounts straight into Keycloak through the library (one bulk plan, applied;
-no Entra check, so no emulator is needed), then measures, side by side in one run:
+One throwaway Keycloak (dev mode). The realm grows through ``--sizes`` (default 1,000 then
+10,000 accounts), created the way `apply -f` creates them (the library path, ``--parallel``);
+at each size, side by side in one run:
 
-* ``bulk``:  what `apsis-sso plan -f accounts.yaml` does (``declarative.plan``): one
-  ``Snapshot.load`` (paged listings of organizations and identity providers) and every
-  account compared against it, plus one ``GET`` of each IdP's mappers (Keycloak has no
-  bulk listing of them, and only the real list shows a mapper deleted by hand);
-* ``naive``: the same comparison with ``Snapshot.for_account`` per account (its
-  organization, its IdP, a search per domain and one for its name, and its mappers);
+* ``library``: ``declarative.plan`` over every account, as `apsis-sso plan -f` runs it after
+  loading the file: paged listings of organizations and identity providers (200 a page) and
+  one listing of every IdP mapper (the extension's ``apsis-idp-mappers``);
+* ``per_provider``: the same plan reading each IdP's mappers with its own request (what a
+  plan did before the listing, and what it still does against an older extension);
+* ``cli``: the `apsis-sso plan -f accounts.yaml --detailed-exitcode` process on a file of
+  those accounts, start-up, YAML and all;
+* ``naive`` (sizes up to ``--naive-up-to``): one account at a time (``Snapshot.for_account``:
+  its organization, its IdP, a search per domain and one for its name, its mappers).
 
-reporting Admin API requests (``KeycloakRepository.requests``) and seconds, each the median of
-``--rounds`` alternating rounds, and the ratios. With ``--cli`` it also times the real
-``apsis-sso plan -f`` process on a file of the N accounts.
+Reports Admin API requests (``KeycloakRepository.requests``) and seconds (median of
+``--rounds``; ``per_provider`` and ``naive`` once), the growth from the smallest size
+(seconds per account against the smallest size's), and the CLI plan as a share of creating the
+same accounts (the first size's create, measured in this run). Prints the load average.
+About 6 minutes with the defaults on a quiet 2-core machine; ``--quick`` (100, 1,000) about 1.
 
-    .venv/bin/python bench/plan_noop.py --start --accounts 1000      # own throwaway Keycloak
-    .venv/bin/python bench/plan_noop.py --accounts 200               # Keycloak from APSIS_SSO_*
+    .venv/bin/python bench/plan_noop.py                    # 1000 -> 10000
+    .venv/bin/python bench/plan_noop.py --quick --json
 """
 
 from __future__ import annotations
@@ -23,79 +29,59 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import yaml  # noqa: E402
+from _common import accounts, load, ratio, realm, start_keycloak  # noqa: E402
 
 from apsis_core.account import Account  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from apsis_core.settings import Settings  # noqa: E402
-from devenv.keycloak import KeycloakServer  # noqa: E402
-from provisioning import declarative  # noqa: E402
-from provisioning.accounts import plan_account, plan_accounts  # noqa: E402
-from provisioning.realm import apply_realm  # noqa: E402
+from provisioning import declarative, parallel, snapshot  # noqa: E402
+from provisioning.accounts import plan_account  # noqa: E402
 from provisioning.snapshot import Snapshot  # noqa: E402
 
-TENANT = "0b7c2d3e-0000-4000-8000-00000000beef"
-CLIENT = "0b7c2d3e-0000-4000-8000-00000000c11e"
-BATCH = 100
+PREFIX = "bench"
 
 
-def desired_accounts(prefix: str, n: int) -> list[Account]:
-    expires = date.today() + timedelta(days=180)
-    return [
-        Account.build(
-            id=f"{prefix}{i:05d}", name=f"Bench {prefix}{i:05d}", tenant_id=TENANT, client_id=CLIENT,
-            domains=[f"{prefix}{i:05d}.bench.example"], secret_expires=expires, it_contact_name="Bench",
-            it_contact_email=f"it@{prefix}{i:05d}.bench.example", pilot=[f"pilot@{prefix}{i:05d}.bench.example"],
-        )
-        for i in range(n)
-    ]
-
-
-def onboard(api: KeycloakRepository, settings: Settings, accounts: list[Account]) -> float:
-    """Create whatever is missing, in batches planned in bulk (the library's fast path)."""
-    started = time.monotonic()
-    existing = Snapshot.load(api).orgs
-    missing = [a for a in accounts if a.id not in existing]
-    for first in range(0, len(missing), BATCH):
-        batch = [a.with_changes(client_secret=_secret()) for a in missing[first:first + BATCH]]
-        plan_accounts(settings, batch, Snapshot.load(api)).apply(api)
-        print(f"  onboarded {min(first + BATCH, len(missing))}/{len(missing)}", file=sys.stderr, flush=True)
-    return time.monotonic() - started
-
-
-def _secret() -> Any:
-    from pydantic import SecretStr
-
-    return SecretStr("Bench~" + secrets.token_urlsafe(24))
-
-
-def bulk(settings: Settings, accounts: list[Account]) -> tuple[int, float]:
+def create(settings: Settings, batch: list[Account], workers: int) -> float:
     api = _warm(settings)
-    started = time.monotonic()
-    plan = declarative.plan(api, settings, declarative.Desired(path=Path("bench.yaml"), accounts=list(accounts)))
-    seconds = time.monotonic() - started
+    started = time.perf_counter()
+    plan = declarative.plan(api, settings, declarative.Desired(path=Path("bench.yaml"), accounts=batch))
+    parallel.apply_plan(plan, api, workers=workers)
+    return time.perf_counter() - started
+
+
+def library(settings: Settings, batch: list[Account], *, per_provider: bool = False) -> tuple[int, float]:
+    api = _warm(settings)
+    saved = snapshot.PER_PROVIDER_COST
+    if per_provider:
+        snapshot.PER_PROVIDER_COST = 0  # never worth the listing: one request per provider
+    try:
+        started = time.perf_counter()
+        plan = declarative.plan(api, settings, declarative.Desired(path=Path("bench.yaml"), accounts=list(batch)))
+        seconds = time.perf_counter() - started
+    finally:
+        snapshot.PER_PROVIDER_COST = saved
     assert plan.empty, plan.to_json()[:2000]
     return api.requests - 1, seconds
 
 
-def naive(settings: Settings, accounts: list[Account]) -> tuple[int, float]:
+def naive(settings: Settings, batch: list[Account]) -> tuple[int, float]:
     api = _warm(settings)
-    started = time.monotonic()
-    for account in accounts:
-        snapshot = Snapshot.for_account(api, account.id, account.domains, account.name)
-        plan = plan_account(settings, account, snapshot)
+    started = time.perf_counter()
+    for account in batch:
+        plan = plan_account(settings, account, Snapshot.for_account(api, account.id, account.domains, account.name))
         assert plan.empty, plan.to_json()[:2000]
-    return api.requests - 1, time.monotonic() - started
+    return api.requests - 1, time.perf_counter() - started
 
 
 def _warm(settings: Settings) -> KeycloakRepository:
@@ -105,27 +91,28 @@ def _warm(settings: Settings) -> KeycloakRepository:
     return api
 
 
-def cli_plan(settings: Settings, accounts: list[Account], env: dict[str, str]) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "accounts.yaml"
-        path.write_text(json.dumps({"accounts": [{
-            "id": a.id, "name": a.name, "tenant_id": a.tenant_id, "client_id": a.client_id,
-            "secret_expires": a.secret_expires.isoformat(), "domains": list(a.domains),
-            "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
-            "stage": a.stage, "pilot": list(a.pilot)} for a in accounts]}))
-        script = Path(sys.executable).parent / "apsis-sso"
-        started = time.monotonic()
-        done = subprocess.run([str(script), "plan", "-f", str(path), "--detailed-exitcode"], env=env,
-                              capture_output=True, text=True, cwd=tmp)
-        seconds = time.monotonic() - started
-        if done.returncode != 0:
-            raise SystemExit(f"apsis-sso plan exited {done.returncode}: {done.stderr.strip()[-500:]}")
-        return seconds
+def accounts_file(batch: list[Account], path: Path) -> None:
+    path.write_text(yaml.safe_dump({"version": 1, "accounts": [{
+        "id": a.id, "name": a.name, "tenant_id": a.tenant_id, "client_id": a.client_id,
+        "secret_expires": a.secret_expires, "domains": list(a.domains),
+        "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
+        "stage": a.stage, "pilot": list(a.pilot)} for a in batch]}, sort_keys=False))
+
+
+def cli_plan(path: Path, env: dict[str, str]) -> float:
+    script = Path(sys.executable).parent / "apsis-sso"
+    started = time.perf_counter()
+    done = subprocess.run([str(script), "plan", "-f", str(path), "--detailed-exitcode"], env=env,
+                          capture_output=True, text=True, cwd=path.parent)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"apsis-sso plan exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    return seconds
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as APSIS_SSO_* variables, for the CLI process."""
-    env: dict[str, str] = {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APSIS_SSO_")}
     for name, value in settings.model_dump().items():
         if value is None:
             continue
@@ -137,66 +124,70 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--accounts", type=int, default=1000, help="how many accounts (default 1000)")
-    parser.add_argument("--rounds", type=int, default=3, help="measured rounds of each approach (median)")
-    parser.add_argument("--start", action="store_true", help="start a throwaway Keycloak instead of APSIS_SSO_*")
-    parser.add_argument("--prefix", default="bench", help="account id prefix (reuse to skip onboarding)")
-    parser.add_argument("--cli", action="store_true", help="also time the apsis-sso plan process")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="accounts (default 1000 10000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of library and cli at each size (median)")
+    parser.add_argument("--workers", type=int, default=parallel.DEFAULT_WORKERS, help="--parallel of the create")
+    parser.add_argument("--naive-up-to", type=int, default=1000, help="largest size to time one account at a time")
+    parser.add_argument("--quick", action="store_true", help="sizes 100 and 1000, one round")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.rounds = [100, 1000], 1
+    sizes = sorted(args.sizes)
 
-    server: KeycloakServer | None = None
+    report: dict[str, Any] = {"load_before": load(), "workers": args.workers, "sizes": {}}
+    server, base = start_keycloak()
     try:
-        if args.start:
-            server = KeycloakServer().start()
-            settings = Settings(_env_file=None, keycloak_url=server.url, keycloak_admin_password=server.admin_password,  # type: ignore[call-arg]
-                                keycloak_client_secret=secrets.token_urlsafe(32))
-            apply_realm(KeycloakRepository.for_admin(settings), settings)
-        else:
-            settings = Settings()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("APSIS_SSO_")}
-        env.update(settings_env(settings))
-
-        accounts = desired_accounts(args.prefix, args.accounts)
-        api = KeycloakRepository.for_tooling(settings)
-        print(f"onboarding {args.accounts} accounts into {settings.keycloak_url} realm {settings.realm}", file=sys.stderr)
-        onboard_seconds = onboard(api, settings, accounts)
-        onboard_requests = api.requests
-
-        results: dict[str, list[tuple[int, float]]] = {"bulk": [], "naive": []}
-        for round_ in range(args.rounds):
-            results["bulk"].append(bulk(settings, accounts))
-            results["naive"].append(naive(settings, accounts))
-            print(f"  round {round_ + 1}: bulk {results['bulk'][-1]}, naive {results['naive'][-1]}", file=sys.stderr)
-        report: dict[str, Any] = {
-            "accounts": args.accounts,
-            "keycloak_url": settings.keycloak_url,
-            "onboard": {"requests": onboard_requests, "seconds": round(onboard_seconds, 1)},
-        }
-        for name, runs in results.items():
-            report[name] = {"requests": int(statistics.median(r for r, _ in runs)),
-                            "seconds": round(statistics.median(s for _, s in runs), 3)}
-        report["ratio"] = {
-            "requests": round(report["naive"]["requests"] / max(report["bulk"]["requests"], 1), 1),
-            "seconds": round(report["naive"]["seconds"] / max(report["bulk"]["seconds"], 1e-9), 1),
-        }
-        if args.cli:
-            report["cli_plan_seconds"] = round(cli_plan(settings, accounts, env), 2)
+        settings = realm(base, "apsis")
+        env = settings_env(settings)
+        made = 0
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in sizes:
+                batch = accounts(PREFIX, n - made, secret=True, first=made)
+                seconds = create(settings, batch, args.workers)
+                row: dict[str, Any] = {"create": {"accounts": n - made, "seconds": seconds}}
+                print(f"  created {n - made} accounts in {seconds:.1f} s", file=sys.stderr, flush=True)
+                made = n
+                everything = accounts(PREFIX, n)
+                path = Path(tmp) / f"accounts-{n}.yaml"
+                accounts_file(everything, path)
+                runs: dict[str, list[tuple[int, float]]] = {"library": [], "cli": []}
+                for _ in range(args.rounds):
+                    runs["library"].append(library(settings, everything))
+                    runs["cli"].append((0, cli_plan(path, env)))
+                for name, results in runs.items():
+                    row[name] = {"requests": results[0][0], "seconds": statistics.median(s for _, s in results)}
+                requests, seconds = library(settings, everything, per_provider=True)
+                row["per_provider"] = {"requests": requests, "seconds": seconds}
+                if n <= args.naive_up_to:
+                    requests, seconds = naive(settings, everything)
+                    row["naive"] = {"requests": requests, "seconds": seconds}
+                report["sizes"][n] = row
+                print(f"  {n}: " + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in row.items()), file=sys.stderr,
+                      flush=True)
     finally:
-        if server is not None:
-            server.stop()
+        server.stop()
+    report["load_after"] = load()
 
+    first = sizes[0]
+    report["cli_share_of_create"] = ratio(report["sizes"][first]["cli"]["seconds"],
+                                          report["sizes"][first]["create"]["seconds"])
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"no-change plan over {report['accounts']} accounts (median of {args.rounds} rounds)")
-    print(f"  {'':8} {'requests':>9} {'seconds':>9}")
-    for name in ("bulk", "naive"):
-        print(f"  {name:8} {report[name]['requests']:>9} {report[name]['seconds']:>9.3f}")
-    print(f"  {'ratio':8} {report['ratio']['requests']:>8}x {report['ratio']['seconds']:>8}x   (naive / bulk)")
-    print(f"onboarding: {report['onboard']['requests']} requests, {report['onboard']['seconds']} s")
-    if "cli_plan_seconds" in report:
-        print(f"`apsis-sso plan -f` process on the same {report['accounts']} accounts: {report['cli_plan_seconds']} s")
+    print(f"no-change plan, Keycloak 26.7.3 dev mode; load {report['load_before']} -> {report['load_after']}")
+    print(f"  {'accounts':>8} {'variant':<13} {'requests':>9} {'seconds':>9} {'growth':>8}")
+    for n, row in report["sizes"].items():
+        for name in ("library", "cli", "per_provider", "naive"):
+            if name in row:
+                result = row[name]
+                growth = ratio(result["seconds"], report["sizes"][first][name]["seconds"]) \
+                    if name in report["sizes"][first] else "-"
+                print(f"  {n:>8} {name:<13} {result.get('requests', '-') or '-':>9} {result['seconds']:>9.2f} "
+                      f"{growth:>7}x")
+    print(f"  growth is seconds at N / seconds at {first} ({sizes[-1] // first}x the accounts at the largest size)")
+    print(f"creating the first {first} accounts: {report['sizes'][first]['create']['seconds']:.1f} s "
+          f"(--parallel {args.workers}); the CLI plan of them is {report['cli_share_of_create'] * 100:.1f} % of that")
     return 0
 
 
