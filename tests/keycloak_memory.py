@@ -89,7 +89,9 @@ class MemoryKeycloak:
         self._read()
         key, _, value = (query or "").partition(":")
         for org in list(self.orgs.values()):
-            if query is None or value in (org.get("attributes") or {}).get(key, []):
+            # Keycloak's attribute query reads the key "alias" as the organization's alias.
+            held = [org.get("alias")] if key == "alias" else (org.get("attributes") or {}).get(key, [])
+            if query is None or value in held:
                 yield copy.deepcopy(org)
 
     def organizations_named(self, text: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakDeleteError, KeycloakGetError, raise_error_from_response
 from keycloak.exceptions import KeycloakError as LibraryError
 
-from apsis_core.contract import ACCOUNT_KEY, IDP_MAPPERS_RESOURCE
+from apsis_core.contract import IDP_MAPPERS_RESOURCE
 from apsis_core.errors import Conflict, KeycloakError, KeycloakRefused, KeycloakUnavailable, NotFound
 from apsis_core.keycloak.connection import CountingConnection, temporary_status
 from apsis_core.settings import Settings
@@ -233,12 +233,12 @@ class KeycloakRepository:
             {"search": text, "exact": "true", "briefRepresentation": "false", "first": 0, "max": limit}))
 
     def organization_by_alias(self, alias: str) -> dict[str, Any] | None:
-        """Organizations are searched by name or domain only; alias is matched on a full listing
-        filtered by our ownership attribute first, then on all organizations."""
-        for org in self.organizations(query=f"{ACCOUNT_KEY}:{alias}"):
-            if org.get("alias") == alias:
-                return org
-        for org in self.organizations():
+        """The organization with this alias, managed or not, in one request: Keycloak's
+        attribute query treats the key ``alias`` as the organization's alias column
+        (``JpaOrganizationProvider#buildAttributeSearchPredicate``). It once listed every
+        organization when the alias was not ours, which cost a create at 10,000 accounts 50
+        pages."""
+        for org in self.organizations(query=f"alias:{alias}"):
             if org.get("alias") == alias:
                 return org
         return None
