@@ -194,8 +194,9 @@ def plan(
     today: date | None = None,
 ) -> Plan:
     """The changes that make Keycloak hold exactly the file's accounts (and, with
-    ``prune``, no other managed ones). Reads Keycloak in bulk (a few paged listings)
-    plus each desired account's IdP mappers (one request each; see ``accounts``).
+    ``prune``, no other managed ones). Reads Keycloak in bulk: a few paged listings and
+    the desired accounts' IdP mappers (``Snapshot.read_mappers``: one listing of the realm's
+    mappers, or a request per provider for a few accounts).
 
     Tenants given as domains are resolved to their GUIDs (one Entra discovery request
     each; files of many accounts should name GUIDs) and written back into ``desired``, so
