@@ -47,8 +47,7 @@ from provisioning.render import render  # noqa: E402
 
 def partial_import(settings: Settings, n: int) -> dict[str, Any]:
     """The same IdPs and mappers, in one partialImport request (needs manage-realm: the admin)."""
-    # Aliases of their own per size: Keycloak 26.7.3's partialImport answered 409 "already
-    # exists" for an alias that only another realm held.
+    # Aliases of their own per size, so a rerun of one size never meets another's providers.
     batch = accounts(f"ref{n}x", n, secret=True)
     idps, mappers = [], []
     for account in batch:
