@@ -82,7 +82,9 @@ def test_a_create_cut_short_by_keycloak_going_away_exits_75(cli: Cli, entra_app,
 
     monkeypatch.setattr(KeycloakRepository, "link_organization_idp", gone)
     result = cli.run(*app.create_args(), expect=EX_TEMPFAIL)
-    assert "stopped after 2 of 4 changes" in result.stderr and "run the same command again" in result.stderr
+    # The link is the last of the four writes (a linked provider is a complete one).
+    assert "stopped after 3 of 4 changes" in result.stderr and "run the same command again" in result.stderr
+    assert api.organization_by_alias(app.account) is not None and api.identity_provider(f"entra-{app.account}")
     monkeypatch.undo()
     cli.run(*app.create_args())  # a retry completes it
     assert cli.json("account", "show", app.account)["complete"] is True
