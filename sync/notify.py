@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any, Protocol
 
 import httpx
 
+from apsis_core import mail
 from apsis_core.account import AccountRecord
 from apsis_core.contract import NoticeKind
 from sync.deprovision import Action, Restored
@@ -105,29 +103,8 @@ class Notifier:
         return delivered
 
     def _mail(self, notice: Notice) -> None:
-        s = self.settings
-        msg = EmailMessage()
-        msg["From"] = s.mail_from
-        if notice.to:
-            msg["To"] = ", ".join(notice.to)
-        if notice.cc:
-            msg["Cc"] = ", ".join(notice.cc)
-        msg["Subject"] = notice.subject
-        msg["Message-ID"] = make_msgid(domain=s.mail_from.rpartition("@")[2] or "apsis-sync")
-        msg["X-Apsis-Sync-Kind"] = notice.kind
-        msg["X-Apsis-Sync-Account"] = notice.account
-        msg.set_content(notice.body)
-        context = ssl.create_default_context()
-        smtp_class = smtplib.SMTP_SSL if s.smtp_ssl else smtplib.SMTP
-        kwargs: dict[str, Any] = {"timeout": s.smtp_timeout}
-        if s.smtp_ssl:
-            kwargs["context"] = context
-        with smtp_class(s.smtp_host or "", s.smtp_port, **kwargs) as smtp:
-            if s.smtp_starttls and not s.smtp_ssl:
-                smtp.starttls(context=context)
-            if s.smtp_username and s.smtp_password:
-                smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-            smtp.send_message(msg, to_addrs=[*notice.to, *notice.cc])
+        mail.send(self.settings, mail.Mail(notice.to, notice.subject, notice.body, notice.cc, {
+            "X-Apsis-Sync-Kind": notice.kind, "X-Apsis-Sync-Account": notice.account}))
 
     def _webhook(self, notice: Notice) -> None:
         resp = httpx.post(self.settings.webhook_url or "", json=notice.to_dict(), timeout=self.settings.webhook_timeout)
