@@ -56,8 +56,12 @@ class Settings(BaseSettings):
     sync_secrets_dir: Path | None = Field(
         None, description="The sync daemon's secrets directory: create and rotate-secret also store the secret there"
     )
+    portal_url: str | None = Field(
+        None, description="The self-serve portal as customers' browsers reach it: invitation and renewal links"
+    )
+    invitation_days: int = Field(7, ge=1, le=30, description="Days an invitation link stays valid by default")
 
-    @field_validator("keycloak_url", "keycloak_public_url", "entra_authority", "graph_base_url")
+    @field_validator("keycloak_url", "keycloak_public_url", "entra_authority", "graph_base_url", "portal_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if isinstance(value, str) else value
@@ -78,6 +82,13 @@ class Settings(BaseSettings):
         if self.keycloak_admin_password is None and self.keycloak_admin_password_file:
             self.keycloak_admin_password = SecretStr(read_secret_file(self.keycloak_admin_password_file))
         return self
+
+    @field_validator("portal_url")
+    @classmethod
+    def _portal_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://sso-setup.example.com")
+        return value or None
 
     @property
     def public_url(self) -> str:

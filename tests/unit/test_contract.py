@@ -81,7 +81,9 @@ def test_the_extension_uses_the_contracts_names():
     java_reasons = re.findall(r'^\s+[A-Z_]+\("([a-z_]+)"\)', (JAVA / "Reason.java").read_text(), flags=re.M)
     assert java_reasons == list(typing.get_args(contract.RefusalReason))
     constants = re.search(r"enum Stage \{\s*([A-Z_,\s]+);", (JAVA / "Stage.java").read_text())
-    assert constants and [c.strip().lower() for c in constants.group(1).split(",")] == list(contract.STAGES)
+    assert constants and [c.strip().lower().replace("_", "-") for c in constants.group(1).split(",")] == \
+        list(contract.STAGES)
+    assert f'case "{contract.AWAITING_SETUP}":' in (JAVA / "Stage.java").read_text()
 
 
 def test_docs_contracts_lists_every_refusal_reason_and_attribute():
