@@ -119,6 +119,8 @@ def load_settings(cls: type[S], env_file: Path | None = None) -> S:
         return cls(**extra)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        where = ".".join(str(p) for p in first.get("loc", ()))
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        if not where:  # a rule across settings names its variables itself
+            raise InvalidInput(f"configuration: {message}") from None
         raise InvalidInput(f"configuration: {prefix}{where.upper()}: {message}") from None
