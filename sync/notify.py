@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -36,10 +37,24 @@ class Notice:
     to: tuple[str, ...]
     cc: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
+    private: tuple[str, ...] = field(default=(), repr=False)
+    """Parts of the body for the mail's recipients only (a renewal link): the webhook, which
+    may feed a chat or a ticket system, gets the text without them."""
 
     def to_dict(self) -> dict[str, Any]:
+        text = self.body
+        for part in self.private:
+            text = text.replace(part, "(sent to the IT contact by mail)")
         return {"kind": self.kind, "account": self.account, "subject": self.subject, "to": list(self.to),
-                "cc": list(self.cc), "text": self.body, "data": self.data}
+                "cc": list(self.cc), "text": text, "data": self.data}
+
+
+@dataclass(frozen=True)
+class RenewalLink:
+    """A ``renew`` link to the self-serve portal, minted for one notice (``sync.pipeline``)."""
+
+    url: str
+    expires: datetime
 
 
 class Sender(Protocol):
@@ -127,7 +142,27 @@ def _greeting(account: AccountRecord) -> str:
     return f"Hello {account.it_contact.name}," if account.it_contact.name else "Hello,"
 
 
-def expiry_notice(account: AccountRecord, expiry: SecretExpiry, threshold: int, settings: SyncSettings) -> Notice:
+def _renewal_steps(account: AccountRecord, renewal: RenewalLink | None) -> str:
+    """How to renew: through the link when the notice carries one, else as at onboarding."""
+    add = f"""1. In the Microsoft Entra admin center, open App registrations > the app with client ID
+   {account.client_id} > Certificates & secrets, and add a new client secret."""
+    if renewal is None:
+        return f"""{add}
+2. Send us the new secret's value and its expiry date through the secure channel you used
+   at onboarding. Please do not reply to this mail with the secret.
+3. Keep the old secret until we confirm the switch; then you may delete it."""
+    return f"""{add}
+2. Open this link and enter the new secret's value and its expiry date. We check it with
+   Entra and switch to it at once, with no interruption for your users. The link is for
+   you only and works until {renewal.expires.strftime('%Y-%m-%d %H:%M UTC')}:
+
+       {renewal.url}
+
+3. Then you may delete the old secret. Please never send a secret by mail."""
+
+
+def expiry_notice(account: AccountRecord, expiry: SecretExpiry, threshold: int, settings: SyncSettings,
+                  renewal: RenewalLink | None = None) -> Notice:
     to, cc = _recipients(account, settings)
     which = f"the secret whose value starts with \"{expiry.hint}\"" if expiry.hint else "the client secret"
     if threshold == EXPIRED:
@@ -148,11 +183,7 @@ APSIS One single sign-on (account {account.id}, application (client) ID {account
 {effect}
 
 To renew it:
-1. In the Microsoft Entra admin center, open App registrations > the app with client ID
-   {account.client_id} > Certificates & secrets, and add a new client secret.
-2. Send us the new secret's value and its expiry date through the secure channel you used
-   at onboarding. Please do not reply to this mail with the secret.
-3. Keep the old secret until we confirm the switch; then you may delete it.
+{_renewal_steps(account, renewal)}
 
 Source of the date: {'the app registration in your tenant' if expiry.source == 'graph' else 'the date you gave us at onboarding'}.
 
@@ -162,10 +193,12 @@ Source of the date: {'the app registration in your tenant' if expiry.source == '
     return Notice(kind, account.id, subject, body, to, cc, {
         "expires": expiry.expires.isoformat(), "days_left": expiry.days_left, "source": expiry.source,
         "hint": expiry.hint, "threshold": "expired" if threshold == EXPIRED else threshold,
-    })
+        "renewal_link": renewal is not None,
+    }, private=(renewal.url,) if renewal else ())
 
 
-def token_notice(account: AccountRecord, kind: str, aadsts: int | None, settings: SyncSettings) -> Notice:
+def token_notice(account: AccountRecord, kind: str, aadsts: int | None, settings: SyncSettings,
+                 renewal: RenewalLink | None = None) -> Notice:
     to, cc = _recipients(account, settings)
     if kind == "expired":
         subject = f"{PREFIX} {account.id}: Entra reports the client secret as expired (AADSTS{aadsts})"
@@ -181,13 +214,14 @@ Account {account.id}, application (client) ID {account.client_id}, tenant {accou
 Until a working secret is in place, single sign-on and the deactivation of users removed
 from your directory do not work for this account.
 
-Please add a new client secret under App registrations > Certificates & secrets and send us
-its value and expiry date through the secure channel you used at onboarding.
+To renew it:
+{_renewal_steps(account, renewal)}
 
 -- APSIS One SSO (apsis-sync)
 """
     return Notice("token-expired" if kind == "expired" else "token-invalid", account.id, subject, body, to, cc,
-                  {"aadsts": aadsts, "hint": account.secret_hint})
+                  {"aadsts": aadsts, "hint": account.secret_hint, "renewal_link": renewal is not None},
+                  private=(renewal.url,) if renewal else ())
 
 
 def quarantine_notice(account: AccountRecord, reason: str, held: list[Action], settings: SyncSettings) -> Notice:

@@ -205,3 +205,77 @@ def test_every_response_carries_strict_headers_and_pages_are_not_cached(
     raw = [h for h in opened(visitor, customer()).seen if "set-cookie" in h.lower()]
     assert any("HttpOnly" in h and "SameSite=Strict" in h and "Max-Age=3600" in h for h in raw)
     assert "<script>" not in page.text  # no inline script anywhere
+
+
+def set_up(visitor: Callable[[], Visitor], c: Customer) -> Visitor:
+    v = opened(visitor, c)
+    assert v.submit("/setup", c.form()).status_code == 200, v.text[:500]
+    return v
+
+
+def test_test_users_sign_in_show_on_the_page_and_ready_ends_the_link(
+        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess,
+        smtp_server: SmtpServer, settings, emulator) -> None:
+    from devenv.login_driver import Browser
+    from provisioning.links import test_login_url
+
+    c = customer()
+    v = opened(visitor, c)
+    csrf = v.csrf()
+    assert v.submit("/setup", c.form()).status_code == 200
+    assert 'action="/setup/ready"' not in v.last.text  # no button before a test sign-in ...
+    early = v.post("/setup/ready", {"csrf": csrf})  # ... and the server refuses it too
+    assert early.status_code == 409 and "None of your test users has signed in" in v.text
+    assert c.record().stage == "pilot"
+
+    ann = f"ann@{c.domain}"
+    landing = f"{settings.public_url}/realms/{settings.realm}/account/"
+    signed = Browser(settings.keycloak_url, settings.realm, ca_bundle=str(emulator.ca_bundle)).follow(
+        test_login_url(settings, c.id), "Entra-Passw0rd!", login=ann, landing=landing)
+    assert signed.code, signed.text[:300]
+    refused = Browser(settings.keycloak_url, settings.realm, ca_bundle=str(emulator.ca_bundle)).follow(
+        test_login_url(settings, c.id), "Entra-Passw0rd!", login=f"cid@{c.domain}", landing=landing)
+    assert not refused.code  # cid is a member but no test user
+
+    v.get("/setup")
+    assert f"{ann} Signed in " in v.text and f"ben@{c.domain} Not yet signed in" in v.text
+    done = v.submit("/setup/ready", {})
+    assert done.status_code == 200 and "we take it from here" in v.text
+    assert c.record().stage == "pilot"  # the platform team goes live (APSIS_PORTAL_GO_LIVE is off)
+    (mail,) = [m for m in smtp_server.messages(to=PLATFORM_TEAM) if c.id in m["Subject"] and "go live" in m["Subject"]]
+    assert f"apsis-sso account go-live {c.id}" in mail.get_content() and ann in mail.get_content()
+
+    again = visitor().get(c.link)
+    assert again.status_code == 410 and "This link has been used" in again.text
+    assert v.get("/setup").status_code == 401  # the session ended with it
+    assert [r["action"] for r in audit_of(portal, c) if r["outcome"] == "ok"][-1] == "ready"
+
+
+def test_renewal_proves_the_new_secret_swaps_it_and_updates_the_daemons_copy(
+        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess,
+        smtp_server: SmtpServer, api: KeycloakRepository) -> None:
+    c = customer()
+    set_up(visitor, c)
+    before = api.identity_provider(f"entra-{c.id}")["config"]["apsis.secretFingerprint"]
+    url, token = c.link_for("renew")
+    v = visitor()
+    page = v.get(url)
+    assert page.url.endswith("/renew") and c.secret[:3] in v.text  # which secret is meant (its hint)
+    expired = c.new_secret()
+    c.emulator.expire_secret(c.tenant_id, c.app_id, expired[:3])
+    refused = v.submit("/renew", {"client_secret": expired, "secret_expires": "2031-01-01"})
+    assert refused.status_code == 400 and "has expired in Entra" in v.text
+    assert api.identity_provider(f"entra-{c.id}")["config"]["apsis.secretFingerprint"] == before
+
+    fresh = c.new_secret()
+    expires = (datetime.now(timezone.utc) + timedelta(days=400)).date().isoformat()
+    done = v.submit("/renew", {"client_secret": fresh, "secret_expires": expires})
+    assert done.status_code == 200 and "The new client secret is in place" in v.text and c.secret[:3] in v.text
+    record = c.record()
+    assert (record.secret_hint, record.secret_expires.isoformat()) == (fresh[:3], expires)
+    assert api.identity_provider(f"entra-{c.id}")["config"]["apsis.secretFingerprint"] != before
+    assert (portal.secrets_dir / c.id).read_text().strip() == fresh
+    (mail,) = [m for m in smtp_server.messages(to=PLATFORM_TEAM) if c.id in m["Subject"] and "renewed" in m["Subject"]]
+    assert fresh not in mail.as_string() and f'"{fresh[:3]}"' in mail.get_content()
+    assert visitor().get(url).status_code == 410  # used
+    assert token not in portal.log.read_text()
