@@ -135,3 +135,37 @@ def test_delete_removes_idp_organization_and_the_daemons_copy(tmp_path: Path):
         ("delete", "identity-provider"), ("delete", "organization"), ("delete", DAEMON_SECRET)]
     with pytest.raises(NotFound):
         plan_delete("nobody", snapshot)
+
+
+def waiting(account_id: str = "acme") -> Account:
+    return Account.build(id=account_id, name=f"Account {account_id}", domains=[f"{account_id}.example"],
+                         it_contact_name="Ivy", it_contact_email=f"it@{account_id}.example")
+
+
+def test_an_account_awaiting_setup_is_its_organization_alone():
+    plan = plan_account(settings(), waiting(), Snapshot())
+    assert [(c.action, c.kind) for c in plan.changes] == [("create", "organization")]
+    rendered = render(waiting(), settings()).organization["attributes"]
+    assert rendered[contract.STAGE_KEY] == ["awaiting-setup"]
+    assert not {contract.TENANT_ID_KEY, contract.CLIENT_ID_KEY, contract.SECRET_EXPIRES_KEY, contract.SECRET_HINT_KEY} & set(rendered)
+
+
+def test_its_setup_converges_the_organization_and_creates_the_idp():
+    cfg = settings()
+    before = waiting()
+    snapshot = held_organization(before, cfg)
+    plan = plan_account(cfg, account(), snapshot)
+    assert [c.kind for c in plan.changes] == ["organization", "identity-provider", "organization-link", "idp-mappers"]
+    assert plan.changes[0].action == "update"
+    assert writes_secret(plan) == {"acme"}
+
+
+def test_an_account_with_sso_never_goes_back_to_awaiting_setup():
+    cfg = settings()
+    with pytest.raises(Conflict, match="cannot go back to awaiting setup"):
+        plan_account(cfg, waiting(), held(account(), cfg))
+
+
+def held_organization(desired: Account, cfg: Settings) -> Snapshot:
+    org = {**copy.deepcopy(render(desired, cfg).organization), "id": f"org-{desired.id}"}
+    return Snapshot(orgs={desired.id: org})
