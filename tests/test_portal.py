@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from apsis_core import invitations
 from apsis_core.contract import INVITATIONS_KEY
 from apsis_core.keycloak import KeycloakRepository
-from tests.portal_fixtures import Customer, PortalProcess, Visitor
+from tests.portal_fixtures import Customer, PortalProcess, Visitor, assert_no_portal_secret
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer
 
 
@@ -279,3 +279,30 @@ def test_renewal_proves_the_new_secret_swaps_it_and_updates_the_daemons_copy(
     assert fresh not in mail.as_string() and f'"{fresh[:3]}"' in mail.get_content()
     assert visitor().get(url).status_code == 410  # used
     assert token not in portal.log.read_text()
+
+
+def test_where_the_setting_allows_it_ready_takes_the_account_live_itself(
+        customer: Callable[..., Customer], settings, smtp_server: SmtpServer, emulator, tmp_path) -> None:
+    from devenv.login_driver import Browser
+    from provisioning.links import test_login_url
+    from tests.portal_fixtures import start_portal
+
+    own = start_portal(settings, smtp_server, tmp_path / "go-live", APSIS_PORTAL_GO_LIVE="true")
+    try:
+        c = customer()
+        v = Visitor(own)
+        v.get(own.url + c.link.removeprefix(c.settings.portal_url or ""))
+        assert v.submit("/setup", c.form()).status_code == 200
+        landing = f"{settings.public_url}/realms/{settings.realm}/account/"
+        assert Browser(settings.keycloak_url, settings.realm, ca_bundle=str(emulator.ca_bundle)).follow(
+            test_login_url(settings, c.id), "Entra-Passw0rd!", login=f"ben@{c.domain}", landing=landing).code
+        v.get("/setup")
+        assert "switched on at once" in v.text
+        assert v.submit("/setup/ready", {}).status_code == 200 and "on for everyone" in v.text
+        record = c.record()
+        assert (record.stage, record.redirects_by_domain) == ("live", True)
+        (mail,) = [m for m in smtp_server.messages(to=PLATFORM_TEAM) if c.id in m["Subject"] and "went live" in m["Subject"]]
+        assert "APSIS_PORTAL_GO_LIVE" in mail.get_content()
+    finally:
+        own.stop()
+    assert_no_portal_secret(own.log.read_text(), own.audit.read_text())
