@@ -90,6 +90,8 @@ def test_docs_contracts_lists_every_refusal_reason_and_attribute():
     doc = (ROOT / "docs/contracts.md").read_text()
     for reason in typing.get_args(contract.RefusalReason):
         assert f"| `{reason}` |" in doc, reason
+    for stage in contract.STAGES:
+        assert f"| `{stage}` |" in doc, stage
     for key in (contract.MANAGED_BY_KEY, contract.ACCOUNT_KEY, contract.STAGE_KEY, contract.PILOT_KEY,
-                contract.TENANT_ID_KEY, contract.QUARANTINE_KEY, contract.DISABLED_BY_KEY):
+                contract.TENANT_ID_KEY, contract.QUARANTINE_KEY, contract.DISABLED_BY_KEY, contract.INVITATIONS_KEY):
         assert f"`{key}`" in doc, key
