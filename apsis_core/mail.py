@@ -20,18 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from apsis_core.settings import read_secret_file
+from apsis_core.settings import env_config, read_secret_file
 
 
 class MailSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="APSIS_SYNC_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-    )
+    model_config = env_config("APSIS_SYNC_")
 
     smtp_host: str | None = Field(None, description="SMTP relay for notifications; unset disables mail")
     smtp_port: int = Field(25, description="SMTP port")

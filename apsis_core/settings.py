@@ -22,13 +22,13 @@ PUBLIC_CLOUD_AUTHORITY = "https://login.microsoftonline.com"
 PUBLIC_CLOUD_GRAPH = "https://graph.microsoft.com/v1.0"
 
 
+def env_config(prefix: str) -> SettingsConfigDict:
+    """How every part reads its settings: ``<prefix>*`` environment variables, then ``.env``."""
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="APSIS_SSO_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-    )
+    model_config = env_config("APSIS_SSO_")
 
     keycloak_url: str = Field("http://127.0.0.1:8080", description="Keycloak base URL the tooling talks to")
     keycloak_public_url: str | None = Field(

@@ -11,20 +11,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from apsis_core.settings import read_secret_file
+from apsis_core.settings import env_config, read_secret_file
 
 SESSION_KEY_MIN = 32
 
 
 class PortalSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="APSIS_PORTAL_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-    )
+    model_config = env_config("APSIS_PORTAL_")
 
     host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container)")
     port: int = Field(8090, ge=1, le=65535, description="Port to listen on")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
 
 from apsis_core.mail import MailSettings
+from apsis_core.settings import env_config
 
 
 def _default_data_dir() -> Path:
@@ -25,12 +25,7 @@ def _default_data_dir() -> Path:
 
 
 class SyncSettings(MailSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="APSIS_SYNC_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-    )
+    model_config = env_config("APSIS_SYNC_")
 
     interval_seconds: int = Field(300, ge=10, description="Seconds between the starts of two cycles")
     workers: int = Field(4, ge=1, le=64, description="Accounts synced in parallel within a cycle")
