@@ -23,13 +23,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from apsis_core import invitations, secret_input, validation
 from apsis_core.account import Account, AccountRecord
-from apsis_core.errors import ApsisError, EntraRefused, InvalidInput, is_temporary
+from apsis_core.errors import ApsisError, EntraRefused, is_temporary
 from apsis_core.invitations import Invitation
 from portal import explain, forms, notify, results
 from portal.app import Portal
 from portal.explain import Problem
 from portal.security import CSRF_FIELD, Session, csrf_ok, origin_ok
 from provisioning import onboarding
+from provisioning.links import redirect_uri
 
 log = logging.getLogger("apsis_portal")
 
@@ -208,8 +209,6 @@ async def _setup_page(request: Request, visit: Visit, *, status: int = 200, subm
     context: dict[str, Any] = {"record": record, "invitation": visit.invitation, "csrf": visit.session.csrf,
                                "error": error, "warnings": warnings or []}
     if _needs_form(record):
-        from provisioning.links import redirect_uri
-
         values = submitted.values if submitted else {"test_users": "\n".join(record.pilot)}
         return portal.page(request, "setup.html", status, redirect_uri=redirect_uri(portal.settings, record.id),
                            values=values, errors=submitted.errors if submitted else {}, **context)
@@ -251,8 +250,11 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
 
 async def _refused(request: Request, visit: Visit, action: str, exc: ApsisError, submitted: forms.Submitted,
                    tenant: str, client_id: str) -> Response:
-    """Entra, Keycloak or our checks said no: the form again with the reason in plain words
-    (nothing was changed: the library refuses before its first write)."""
+    """Entra or the library said no: the form again with the reason in plain words (nothing
+    was changed: the library refuses before its first write). Entra's refusals are the
+    customer's to fix and are explained; anything else (a conflict in Keycloak, a realm
+    applied with another public URL) is ours: the page says so and the log has the operator's
+    line."""
     portal = _portal(request)
     if is_temporary(exc):
         _audit(portal, request, action, visit.record, visit.invitation, "failed", reason="unavailable",
@@ -260,12 +262,13 @@ async def _refused(request: Request, visit: Visit, action: str, exc: ApsisError,
         return problem(request, UNAVAILABLE)
     if isinstance(exc, EntraRefused):
         reason, text = exc.reason, explain.entra_refusal(exc, tenant, client_id)
-    elif isinstance(exc, InvalidInput):
-        reason, text = "invalid", secret_input.scrub(exc.format_message())
+        _audit(portal, request, action, visit.record, visit.invitation, "refused", reason=reason)
     else:
-        reason, text = "error", "We could not finish this on our side; nothing was changed. Please try again later."
-        log.error("action failed", extra={"account": visit.record.id, "error": secret_input.scrub(str(exc))})
-    _audit(portal, request, action, visit.record, visit.invitation, "refused", reason=reason)
+        text = "We could not finish this on our side, and have been told; nothing was changed. Please try again later."
+        log.error("action failed", extra={"account": visit.record.id, "action": action,
+                                          "error": secret_input.scrub(exc.format_message())})
+        _audit(portal, request, action, visit.record, visit.invitation, "failed", reason="error",
+               error=secret_input.scrub(exc.format_message()))
     if action == "renewal-submitted":
         return _renew_page(request, visit, status=400, submitted=submitted, error=text)
     return await _setup_page(request, visit, status=400, submitted=submitted, error=text)

@@ -306,3 +306,20 @@ def test_where_the_setting_allows_it_ready_takes_the_account_live_itself(
     finally:
         own.stop()
     assert_no_portal_secret(own.log.read_text(), own.audit.read_text())
+
+
+def test_entra_or_graph_unavailable_says_try_again_and_creates_nothing(
+        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess) -> None:
+    c = customer()
+    v = opened(visitor, c)
+    c.emulator.inject_token_fault("server_error", count=1, tenant_id=c.tenant_id)
+    down = v.submit("/setup", c.form())
+    assert down.status_code == 503 and "try again in a few minutes" in v.text.lower() and "Nothing was changed" in v.text
+    nothing_set_up(c, portal)
+    v.get("/setup")
+    c.emulator.inject_graph_fault("throttle", count=1, retry_after=30, tenant_id=c.tenant_id)
+    assert v.submit("/setup", c.form()).status_code == 503  # Graph's 429 while proving the permission
+    nothing_set_up(c, portal)
+    assert [r.get("reason") for r in audit_of(portal, c) if r["outcome"] == "failed"] == ["unavailable"] * 2
+    v.get("/setup")
+    assert v.submit("/setup", c.form()).status_code == 200  # the same form later goes through
