@@ -7,7 +7,6 @@ repository (and token), as the daemon's workers do.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ from portal.settings import PortalSettings
 
 HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
-log = logging.getLogger("apsis_portal")
 
 
 class Repositories:

@@ -50,7 +50,7 @@ Nothing to do yet: you will hear when they declare it ready for everyone
 
 def ready(settings: MailSettings, record: AccountRecord, signed_in: list[str], went_live: bool) -> bool:
     if went_live:
-        next_step = f"The portal took the account live (APSIS_PORTAL_GO_LIVE): every member may sign in with SSO."
+        next_step = "The portal took the account live (APSIS_PORTAL_GO_LIVE): every member may sign in with SSO."
     else:
         next_step = f"Take it live for every member:\n\n    apsis-sso account go-live {record.id}"
     body = f"""{record.it_contact.name} <{record.it_contact.email}> declared single sign-on of account {record.id}

@@ -13,7 +13,6 @@ from apsis_core import logs, secret_input
 from apsis_core.cli import AppContext
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
-from apsis_core.mail import MailSettings
 from apsis_core.settings import load_settings
 from portal.app import Portal, Repositories, create_app
 from portal.audit import Audit
