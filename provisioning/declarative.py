@@ -12,7 +12,7 @@
         secret_expires: 2027-03-31
         domains: [acme.com, acme.se]
         it_contact: {name: Ivy Admin, email: ivy@acme.com}
-        stage: pilot                      # pilot | live | disabled
+        stage: pilot                      # awaiting-setup | pilot | live | disabled
         pilot: [ann@acme.com]
       - id: beta                          # awaiting setup by its IT (the portal): no Entra details
         name: Beta Ltd
