@@ -10,6 +10,7 @@ COPY pyproject.toml README.md ./
 COPY apsis_core ./apsis_core
 COPY provisioning ./provisioning
 COPY sync ./sync
+COPY portal ./portal
 COPY devenv ./devenv
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \

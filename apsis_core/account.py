@@ -70,14 +70,18 @@ class ItContact:
 
 @dataclass(frozen=True)
 class Account:
-    """Desired state of one account's SSO. Built through ``Account.build`` (validating)."""
+    """Desired state of one account's SSO. Built through ``Account.build`` (validating).
+
+    An account awaiting setup (``stage == "awaiting-setup"``) has a name, domains and an IT
+    contact but no Entra details yet: ``tenant_id`` and ``client_id`` are empty and
+    ``secret_expires`` is None. Every other stage has all three."""
 
     id: str
     name: str
     tenant_id: str
     client_id: str
     domains: tuple[str, ...]
-    secret_expires: date
+    secret_expires: date | None
     it_contact: ItContact
     stage: Stage = "pilot"
     pilot: tuple[str, ...] = ()
@@ -87,24 +91,31 @@ class Account:
     def idp_alias(self) -> str:
         return idp_alias(self.id)
 
+    @property
+    def awaiting_setup(self) -> bool:
+        return self.stage == contract.AWAITING_SETUP
+
     @classmethod
     def build(
         cls,
         *,
         id: str,
         name: str,
-        tenant_id: str,
-        client_id: str,
         domains: list[str] | tuple[str, ...],
-        secret_expires: str | date,
         it_contact_name: str,
         it_contact_email: str,
-        stage: str = "pilot",
+        tenant_id: str | None = None,
+        client_id: str | None = None,
+        secret_expires: str | date | None = None,
+        stage: str | None = None,
         pilot: list[str] | tuple[str, ...] = (),
         client_secret: str | SecretStr | None = None,
         today: date | None = None,
         allow_past_expiry: bool = False,
     ) -> "Account":
+        """Validate everything. Without tenant, client id and expiry the account awaits setup
+        (its IT fills them in through the portal); with them it is in ``stage`` (pilot unless
+        said); some of them but not all is a mistake."""
         account = validation.account_id(id)
 
         def text(value: str, what: str) -> str:
@@ -118,20 +129,29 @@ class Account:
         if not domains:
             raise validation.InvalidInput(f"account {account}: at least one --domain is required")
         clean_domains = tuple(dict.fromkeys(validation.domain(d) for d in domains))
-        if isinstance(secret_expires, date):
-            expires = secret_expires
-            if not allow_past_expiry and expires <= (today or date.today()):
-                raise validation.InvalidInput(f"date {expires.isoformat()} is not in the future")
-        elif allow_past_expiry:
-            try:
-                expires = date.fromisoformat(secret_expires.strip())
-            except ValueError:
-                raise validation.InvalidInput(
-                    f"invalid date {validation.shown(secret_expires)}: expected YYYY-MM-DD") from None
-        else:
-            expires = validation.future_date(secret_expires, today)
-        if stage not in STAGES:
+        entra = {"--tenant-id": tenant_id, "--client-id": client_id, "--secret-expires": secret_expires}
+        given = [option for option, value in entra.items() if value not in (None, "")]
+        if stage is not None and stage not in STAGES:
             raise validation.InvalidInput(f"invalid stage {stage!r}: expected one of {', '.join(STAGES)}")
+        if not given:
+            if stage not in (None, contract.AWAITING_SETUP):
+                raise validation.InvalidInput(
+                    f"account {account}: stage {stage} needs --tenant-id, --client-id and --secret-expires")
+            if client_secret is not None:
+                raise validation.InvalidInput(f"account {account}: a client secret needs --tenant-id and --client-id")
+            return cls(id=account, name=clean_name, tenant_id="", client_id="", domains=clean_domains,
+                       secret_expires=None, it_contact=ItContact(contact_name, validation.email(it_contact_email)),
+                       stage=contract.AWAITING_SETUP,
+                       pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)))
+        if len(given) < len(entra):
+            missing = ", ".join(option for option in entra if option not in given)
+            raise validation.InvalidInput(
+                f"account {account}: {missing} missing: give --tenant-id, --client-id and --secret-expires "
+                "together, or none of them (the customer's IT fills them in through the portal)")
+        if stage == contract.AWAITING_SETUP:
+            raise validation.InvalidInput(f"account {account}: an account awaiting setup has no Entra details yet")
+        assert tenant_id is not None and client_id is not None and secret_expires is not None
+        expires = _expiry(secret_expires, today, allow_past_expiry)
         secret: SecretStr | None
         if isinstance(client_secret, str):
             secret = SecretStr(validation.client_secret(client_secret))
@@ -145,13 +165,26 @@ class Account:
             domains=clean_domains,
             secret_expires=expires,
             it_contact=ItContact(contact_name, validation.email(it_contact_email)),
-            stage=stage,  # type: ignore[arg-type]
+            stage=stage or contract.DEFAULT_STAGE,  # type: ignore[arg-type]
             pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
             client_secret=secret,
         )
 
     def with_changes(self, **changes: object) -> "Account":
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _expiry(value: str | date, today: date | None, allow_past: bool) -> date:
+    if isinstance(value, date):
+        if not allow_past and value <= (today or date.today()):
+            raise validation.InvalidInput(f"date {value.isoformat()} is not in the future")
+        return value
+    if not allow_past:
+        return validation.future_date(value, today)
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise validation.InvalidInput(f"invalid date {validation.shown(value)}: expected YYYY-MM-DD") from None
 
 
 @dataclass(frozen=True)
@@ -175,7 +208,8 @@ class AccountRecord:
     sso_enabled: bool = False
     """Its identity provider exists and is enabled."""
     complete: bool = False
-    """Every step of a create is done: organization, IdP, their link, the mappers."""
+    """Every step of a create is done: organization, IdP, their link, the mappers (for an
+    account awaiting setup: the organization, and no IdP)."""
     redirects_by_domain: bool = False
     """Keycloak's login page sends the account's addresses straight to its Entra."""
     attributes: Mapping[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
@@ -213,22 +247,25 @@ class AccountRecord:
             quarantined=one(contract.QUARANTINE_KEY),
             managed=is_managed(org),
             sso_enabled=bool(idp and idp.get("enabled")),
-            complete=bool(idp is not None and idp.get("organizationId") == org.get("id")
-                          and idp_config.get(contract.MAPPERS_HASH_KEY)),
+            complete=_complete(org, idp),
             redirects_by_domain=stages.redirects_by_domain(idp or {}),
             attributes=attrs,
         )
 
+    @property
+    def awaiting_setup(self) -> bool:
+        return self.stage == contract.AWAITING_SETUP
+
     def settings(self) -> Account:
         """The account's settings as ``Account`` (what plans, ``show`` and ``export`` compare);
-        a missing expiry date shows as 1970-01-01."""
+        a missing expiry date shows as 1970-01-01 (none while the account awaits setup)."""
         return Account(
             id=self.id,
             name=self.name,
             tenant_id=self.tenant_id,
             client_id=self.client_id,
             domains=self.domains,
-            secret_expires=self.secret_expires or UNKNOWN_EXPIRY,
+            secret_expires=self.secret_expires or (None if self.awaiting_setup else UNKNOWN_EXPIRY),
             it_contact=self.it_contact,
             stage=self.stage,
             pilot=self.pilot,
@@ -238,3 +275,12 @@ class AccountRecord:
         """Only addresses in the account's own domains are matched by email: the same rule the
         login extension applies, so a tenant cannot reach users of other domains by setting mail."""
         return email.rpartition("@")[2].lower() in self.domains
+
+
+def _complete(org: Mapping[str, Any], idp: Mapping[str, Any] | None) -> bool:
+    """Every step of a create is done. Awaiting setup, that is the organization alone; with
+    SSO, the IdP linked to it and its mappers in place (the hash is written last)."""
+    if parse_stage((org.get("attributes") or {}).get(contract.STAGE_KEY)) == contract.AWAITING_SETUP:
+        return idp is None
+    return bool(idp is not None and idp.get("organizationId") == org.get("id")
+                and (idp.get("config") or {}).get(contract.MAPPERS_HASH_KEY))

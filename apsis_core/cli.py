@@ -29,6 +29,7 @@ from apsis_core.errors import EX_FAILURE, EX_USAGE, ApsisError, Declined
 
 if TYPE_CHECKING:
     from apsis_core.keycloak import KeycloakRepository
+    from apsis_core.mail import MailSettings
     from apsis_core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,6 +112,16 @@ class AppContext:
             for secret in (self._settings.keycloak_client_secret, self._settings.keycloak_admin_password):
                 secret_input.remember(secret.get_secret_value() if secret else None)
         return self._settings
+
+    def mail_settings(self) -> MailSettings:
+        """The SMTP settings of apsis-sync (``APSIS_SYNC_SMTP_*``), for the mail the CLI sends."""
+        from apsis_core import secret_input
+        from apsis_core.mail import MailSettings
+        from apsis_core.settings import load_settings
+
+        found = load_settings(MailSettings, self.env_file)
+        secret_input.remember(found.smtp_password.get_secret_value() if found.smtp_password else None)
+        return found
 
     def api(self) -> KeycloakRepository:
         """The tooling service account: every command but `realm apply`."""

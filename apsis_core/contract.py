@@ -64,6 +64,8 @@ SECRET_HINT_KEY: Final = "apsis.secretHint"
 IT_CONTACT_NAME_KEY: Final = "apsis.itContactName"
 IT_CONTACT_EMAIL_KEY: Final = "apsis.itContactEmail"
 QUARANTINE_KEY: Final = "apsis.quarantined"
+INVITATIONS_KEY: Final = "apsis.invitations"
+"""The portal's invitations: one value per link, its token's hash only (``apsis_core.invitations``)."""
 
 # -- identity provider config keys ------------------------------------------------------------
 
@@ -85,12 +87,21 @@ DISABLED_REASON_KEY: Final = "apsis.disabledReason"
 
 # -- states -----------------------------------------------------------------------------------
 
-Stage = Literal["pilot", "live", "disabled"]
-STAGES: Final[tuple[Stage, ...]] = ("pilot", "live", "disabled")
+Stage = Literal["awaiting-setup", "pilot", "live", "disabled"]
+STAGES: Final[tuple[Stage, ...]] = ("awaiting-setup", "pilot", "live", "disabled")
+AWAITING_SETUP: Final[Stage] = "awaiting-setup"
+"""The organization only (name, domains, IT contact), no identity provider: no SSO yet. The
+customer's IT fills in the Entra details through the portal, which moves it to pilot."""
 DEFAULT_STAGE: Final[Stage] = "pilot"
 """A missing (or unrecognised) ``apsis.stage`` means pilot, as the extension reads it."""
 SYNCED_STAGES: Final[tuple[Stage, ...]] = ("pilot", "live")
 """Stages in which the sync daemon deprovisions (SSO is on)."""
+SSO_STAGES: Final[tuple[Stage, ...]] = ("pilot", "live", "disabled")
+"""Stages of an account with an identity provider: the ones the stage commands move between."""
+
+InvitationIntent = Literal["setup", "renew"]
+"""What a portal link lets its holder do: fill in the Entra details, or renew the client secret."""
+INVITATION_INTENTS: Final[tuple[InvitationIntent, ...]] = ("setup", "renew")
 
 RunStatus = Literal["ok", "error", "quarantined", "skipped"]
 """One account's sync cycle (``apsis-sync run -o json``: ``status``; metrics ``outcome``)."""

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from apsis_core.errors import EntraError, EntraUnavailable, InvalidInput
+from apsis_core.errors import EntraError, EntraRefused, EntraUnavailable
 
 if TYPE_CHECKING:
     from azure.identity.aio import ClientSecretCredential
@@ -180,17 +180,68 @@ async def prove_secret_async(endpoints: EntraEndpoints, tenant: str, client_id: 
                              transport: Any = None) -> None:
     """``prove_secret`` for callers that already run an event loop (``transport``: see
     ``client_secret_credential``)."""
+    await app_token(endpoints, tenant, client_id, secret, transport)
+
+
+async def app_token(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str,
+                    transport: Any = None) -> str:
+    """An app-only Graph access token of the account's app registration (its refusals as
+    one-line errors). The token is opaque to us (Microsoft documents Graph's tokens as not
+    for clients to read): what it allows is learnt by using it."""
     from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
     credential = client_secret_credential(endpoints, tenant, client_id, secret, transport)
     try:
-        await credential.get_token(endpoints.scope)
+        return (await credential.get_token(endpoints.scope)).token
     except ClientAuthenticationError as exc:
         raise token_refused(exc, client_id, tenant) from None
     except (ServiceRequestError, ServiceResponseError) as exc:
         raise unreachable(endpoints, exc) from None
     finally:
         await credential.close()
+
+
+CONSENT_MISSING = (
+    "Entra issued a token for application {client_id}, but Graph refused to list users with it "
+    "(403 Authorization_RequestDenied): the application permission User.Read.All has no admin consent "
+    "in tenant {tenant} yet"
+)
+
+
+def prove_graph_access(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
+    """``prove_secret``, and then that the app may read the directory as the sync daemon will.
+
+    Proved the way the daemon uses it: one Graph request ``User.Read.All`` allows
+    (``GET /users?$top=1&$select=id``) with the app-only token. Graph answers 403
+    ``Authorization_RequestDenied`` while the permission has no admin consent (the token then
+    carries no such role), which is refused here with ``reason="consent"``."""
+    asyncio.run(prove_graph_access_async(endpoints, tenant, client_id, secret))
+
+
+async def prove_graph_access_async(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
+    import httpx
+
+    token = await app_token(endpoints, tenant, client_id, secret)
+    try:
+        async with httpx.AsyncClient(verify=endpoints.ssl_context, timeout=endpoints.timeout) as client:
+            resp = await client.get(f"{endpoints.graph_base_url}/users", params={"$top": "1", "$select": "id"},
+                                    headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        what = "did not answer in time" if _is_timeout(exc) else "is unreachable"
+        raise EntraUnavailable(f"Microsoft Graph at {endpoints.graph_base_url} {what} ({type(exc).__name__}); "
+                               "try again later") from None
+    if resp.status_code == 200:
+        return
+    if retryable(resp.status_code):
+        raise EntraUnavailable(f"Microsoft Graph answered HTTP {resp.status_code} to listing users; try again later")
+    try:
+        code = str(resp.json().get("error", {}).get("code", ""))
+    except (ValueError, AttributeError):
+        code = ""
+    if resp.status_code == 403 and code == "Authorization_RequestDenied":
+        raise EntraRefused(CONSENT_MISSING.format(client_id=client_id, tenant=tenant), "consent")
+    raise EntraError(f"Microsoft Graph answered HTTP {resp.status_code} ({code or 'no code'}) to listing users "
+                     f"with application {client_id}")
 
 
 def token_refused(exc: Any, client_id: str, tenant: str) -> EntraError:
@@ -205,7 +256,7 @@ def token_refused(exc: Any, client_id: str, tenant: str) -> EntraError:
     codes = aadsts_codes(str(getattr(exc, "message", None) or exc), _json_body(response))
     for code in codes:
         if code in AADSTS:
-            return InvalidInput(AADSTS[code].advice.format(client_id=client_id, tenant=tenant))
+            return EntraRefused(AADSTS[code].advice.format(client_id=client_id, tenant=tenant), f"AADSTS{code}")
     first = f"AADSTS{codes[0]}" if codes else f"HTTP {status}"
     return EntraError(f"Entra refused {what} ({first})")
 
@@ -260,7 +311,7 @@ def resolve_tenant(endpoints: EntraEndpoints, tenant: str) -> str:
             body = None
         codes = aadsts_codes(str((body or {}).get("error_description", "")) if isinstance(body, dict) else "", body)
         if 90002 in codes or resp.status_code in (400, 404):
-            raise InvalidInput(AADSTS[90002].advice.format(tenant=tenant, client_id=""))
+            raise EntraRefused(AADSTS[90002].advice.format(tenant=tenant, client_id=""), "AADSTS90002")
         raise EntraError(f"Entra answered HTTP {resp.status_code} for {what}")
     issuer = str(resp.json().get("issuer", ""))
     match = re.search(r"/([0-9a-fA-F-]{36})/", issuer + "/")

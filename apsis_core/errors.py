@@ -85,6 +85,18 @@ class EntraError(ApsisError):
     exit_code = EX_USAGE
 
 
+class EntraRefused(InvalidInput):
+    """Entra refused what a person typed: the tenant, the application, the secret, or (with a
+    token) Graph access because the permission has no admin consent yet (exit code 2).
+
+    ``reason`` names which, for pages that explain it in their own words: the AADSTS code
+    (``"AADSTS7000215"``) or ``"consent"``. The message is the operator's one line."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class EntraUnavailable(TemporaryFailure, EntraError):
     """Entra could not be reached, timed out or answered 5xx/429 (exit code 75)."""
 

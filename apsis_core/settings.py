@@ -22,13 +22,13 @@ PUBLIC_CLOUD_AUTHORITY = "https://login.microsoftonline.com"
 PUBLIC_CLOUD_GRAPH = "https://graph.microsoft.com/v1.0"
 
 
+def env_config(prefix: str) -> SettingsConfigDict:
+    """How every part reads its settings: ``<prefix>*`` environment variables, then ``.env``."""
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="APSIS_SSO_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-    )
+    model_config = env_config("APSIS_SSO_")
 
     keycloak_url: str = Field("http://127.0.0.1:8080", description="Keycloak base URL the tooling talks to")
     keycloak_public_url: str | None = Field(
@@ -56,8 +56,12 @@ class Settings(BaseSettings):
     sync_secrets_dir: Path | None = Field(
         None, description="The sync daemon's secrets directory: create and rotate-secret also store the secret there"
     )
+    portal_url: str | None = Field(
+        None, description="The self-serve portal as customers' browsers reach it: invitation and renewal links"
+    )
+    invitation_days: int = Field(7, ge=1, le=30, description="Days an invitation link stays valid by default")
 
-    @field_validator("keycloak_url", "keycloak_public_url", "entra_authority", "graph_base_url")
+    @field_validator("keycloak_url", "keycloak_public_url", "entra_authority", "graph_base_url", "portal_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if isinstance(value, str) else value
@@ -78,6 +82,13 @@ class Settings(BaseSettings):
         if self.keycloak_admin_password is None and self.keycloak_admin_password_file:
             self.keycloak_admin_password = SecretStr(read_secret_file(self.keycloak_admin_password_file))
         return self
+
+    @field_validator("portal_url")
+    @classmethod
+    def _portal_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://sso-setup.example.com")
+        return value or None
 
     @property
     def public_url(self) -> str:
@@ -108,6 +119,8 @@ def load_settings(cls: type[S], env_file: Path | None = None) -> S:
         return cls(**extra)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        where = ".".join(str(p) for p in first.get("loc", ()))
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        if not where:  # a rule across settings names its variables itself
+            raise InvalidInput(f"configuration: {message}") from None
         raise InvalidInput(f"configuration: {prefix}{where.upper()}: {message}") from None

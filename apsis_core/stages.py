@@ -6,13 +6,14 @@ drift detection all follow from it. The login page reads the same two organizati
 settings Keycloak defines for an identity provider linked to an organization (the
 extension's ``apsis-identity-first`` step, see keycloak-extension/README.md):
 
-==========  =========  =====================================================================
-stage       provider   login page
-==========  =========  =====================================================================
-pilot       enabled    no redirect by domain: test users use the test-login link
-live        enabled    an address in any of the account's domains goes straight to Entra
-disabled    disabled   nobody reaches Entra; everyone gets the password form
-==========  =========  =====================================================================
+==============  =========  =================================================================
+stage           provider   login page
+==============  =========  =================================================================
+awaiting-setup  none       no SSO yet: the customer's IT has not set it up (the portal)
+pilot           enabled    no redirect by domain: test users use the test-login link
+live            enabled    an address in any of the account's domains goes straight to Entra
+disabled        disabled   nobody reaches Entra; everyone gets the password form
+==============  =========  =================================================================
 
 An empty value is how Keycloak stores "not set" (it drops empty config values), so pilot and
 disabled accounts carry no redirect setting at all.
@@ -30,7 +31,7 @@ def identity_provider_settings(stage: Stage) -> dict[str, Any]:
     """The fields of the account's identity provider that the stage decides."""
     live = stage == "live"
     return {
-        "enabled": stage != "disabled",
+        "enabled": stage in ("pilot", "live"),
         "config": {
             ORG_DOMAIN_KEY: ANY_DOMAIN if live else "",
             REDIRECT_WHEN_EMAIL_MATCHES_KEY: "true" if live else "",
@@ -52,4 +53,7 @@ def login_page(stage: Stage, domains: tuple[str, ...]) -> str:
                 "sign-in; other addresses (contractors) get the password form")
     if stage == "pilot":
         return "the login page shows everyone the password form; test users sign in with the test-login link"
+    if stage == "awaiting-setup":
+        return ("no SSO yet (awaiting the customer's setup through the portal): everyone signs in with their "
+                "APSIS One password")
     return "SSO is off: everyone signs in with their APSIS One password"

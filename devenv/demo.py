@@ -1,19 +1,21 @@
 """The main job on the embedded default, end to end, in one command (``make demo``).
 
 On this machine, with nothing but the repository: start the Entra emulator, a local SMTP
-server process writing to a mailbox directory and the pinned Keycloak; apply the realm;
-onboard a sample account with the ``apsis-sso`` CLI exactly as the platform team would;
-log its test user in through SSO; take it live and sign a member in from the normal login
-page by typing her address; delete a user in "Entra" and run one ``apsis-sync``
-cycle that deactivates them; show the mail that flags the client secret expiring in ten
-days; print a summary. Every run starts from a clean state, so re-running works.
+server process writing to a mailbox directory, the pinned Keycloak and the self-serve
+portal; apply the realm; create a sample account with the ``apsis-sso`` CLI exactly as the
+platform team would and invite its IT; let the customer's IT set SSO up through the portal
+with the link from the mail; log its test user in through SSO and see it on the portal's
+page; take it live and sign a member in from the normal login page by typing her address;
+delete a user in "Entra" and run one ``apsis-sync`` cycle that deactivates them; show the
+mail that flags the client secret expiring in ten days, and renew the secret through its
+link; print a summary. Every run starts from a clean state, so re-running works.
 
     python -m devenv.demo                 # run, print the summary, stop everything
     python -m devenv.demo --keep-running  # ...and keep Keycloak, Entra and SMTP up to explore
     make demo ARGS=--keep-running         # the same through make
 
-Ctrl-C (SIGINT) or SIGTERM, at any moment, stops everything the demo started: Keycloak,
-the SMTP server process and the Entra emulator. The demo writes ``apsis.env`` in its state
+Ctrl-C (SIGINT) or SIGTERM, at any moment, stops everything the demo started: the portal,
+Keycloak, the SMTP server process and the Entra emulator. The demo writes ``apsis.env`` in its state
 directory (settings with secret *file* paths, never values), so the CLIs work against the
 running demo: ``apsis-sso --env-file .state/demo/apsis.env account show contoso``.
 """
@@ -22,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import email
+import email.policy
 import json
 import mailbox
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -39,8 +43,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+import requests
+
 from apsis_core.contract import KEYCLOAK_VERSION
 from devenv.keycloak import KeycloakServer, free_port
+from devenv.login_driver import forms, visible_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,6 +102,46 @@ def start_smtp(mail_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
         raise
 
 
+def start_portal(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``apsis-portal run`` as a process of its own; returns once it answers ``/healthz``."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([bin_path("apsis-portal"), "run", "--port", str(port)], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    return proc
+            except requests.RequestException:
+                time.sleep(0.1)
+            if proc.poll() is not None:
+                break
+        raise SystemExit(f"demo: the portal did not start; see {log}")
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        raise
+
+
+def link_from_mail(mail_dir: Path, to: str, portal_url: str) -> str:
+    """The portal link in the newest mail to ``to``, as its reader would click it."""
+    links = []
+    for message in sorted((mail_dir / "new").glob("*"), key=lambda p: p.stat().st_mtime):
+        msg = email.message_from_bytes(message.read_bytes(), policy=email.policy.default)
+        if to in str(msg.get("To", "")):
+            links += re.findall(rf"{re.escape(portal_url)}/i/[a-z0-9-]+/[A-Za-z0-9_-]{{43}}", msg.get_body().get_content())  # type: ignore[union-attr]
+    if not links:
+        raise SystemExit(f"demo: no portal link in a mail to {to}")
+    return links[-1]
+
+
+def submit(session: requests.Session, page: requests.Response, action: str, fields: dict[str, str]) -> requests.Response:
+    """Fill the page's form (its CSRF token included) and send it, as the browser would."""
+    form = next(f for f in forms(page.text) if f.action == action)
+    return session.post(page.url.rsplit("/", 1)[0] + action, data={**form.fields, **fields}, timeout=120)
+
+
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -134,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_on_signal)
-    emulator = smtp = keycloak = None
+    emulator = smtp = keycloak = portal = None
     try:
         step("Starting the Entra emulator (stands in for login.microsoftonline.com and Graph)")
         # Python runs signal handlers in the main thread only, and the kernel may hand a
@@ -153,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         admin_password_file = write_private(state / "admin-password", keycloak.admin_password)
         tooling_secret = secrets.token_urlsafe(32)
         tooling_secret_file = write_private(state / "tooling-client-secret", tooling_secret)
+        portal_key_file = write_private(state / "portal-session-key", secrets.token_urlsafe(48))
+        portal_port = free_port()
+        portal_url = f"http://127.0.0.1:{portal_port}"
 
         # Secrets reach the CLIs as files (never argv, never a value in the environment);
         # the same settings are written to apsis.env for a person exploring afterwards.
@@ -172,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             "APSIS_SYNC_SMTP_PORT": str(smtp_port),
             "APSIS_SYNC_MAIL_FROM": "apsis-sync@apsis.example",
             "APSIS_SYNC_PLATFORM_TEAM_EMAIL": "platform@apsis.example",
+            "APSIS_SSO_PORTAL_URL": portal_url,  # invitation and renewal links point here
+            "APSIS_PORTAL_SESSION_KEY_FILE": str(portal_key_file),
+            "APSIS_PORTAL_AUDIT_LOG": str(state / "portal-audit.jsonl"),
         }
         env_file = write_private(state / "apsis.env", "".join(f"{k}={v}\n" for k, v in settings_env.items()))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("APSIS_SSO_", "APSIS_SYNC_"))}
@@ -182,12 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         step("Applying the realm (flows with the safe-linking authenticators, clients, policies)")
         run_cli([bin_path("apsis-sso"), "realm", "apply"], env)
 
-        step("The customer's IT registers an app in their Entra tenant and sends us its details")
+        step("Contoso's Entra tenant (the emulator) has alice, bob and carol")
         tenant = emulator.add_tenant([DOMAIN], display_name="Contoso")
-        redirect = f"{keycloak.url}/realms/apsis/broker/entra-{ACCOUNT}/endpoint"
-        app = emulator.add_application(tenant.tenant_id, "APSIS One SSO", [redirect])
-        expires = datetime.now(timezone.utc) + timedelta(days=SECRET_DAYS)
-        client_secret = emulator.add_secret(tenant.tenant_id, app.app_id, expires)
         people = {name: emulator.add_user(tenant.tenant_id, f"{name}@{DOMAIN}", PASSWORD, mail=f"{name}@{DOMAIN}",
                                           display_name=name.capitalize()).oid
                   for name in ("alice", "bob", "carol")}
@@ -205,21 +254,34 @@ def main(argv: list[str] | None = None) -> int:
                 "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
             })
 
-        step("Onboarding the account with the CLI (the secret travels by environment, never argv)")
-        create = run_cli([
-            bin_path("apsis-sso"), "account", "create", ACCOUNT, "--name", "Contoso Ltd",
-            "--tenant-id", tenant.tenant_id, "--client-id", app.app_id, "--domain", DOMAIN,
-            "--secret-expires", (date.today() + timedelta(days=SECRET_DAYS)).isoformat(),
-            "--it-contact-name", "Ivy IT", "--it-contact-email", f"it@{DOMAIN}",
-            "--test-user", f"alice@{DOMAIN}", "--test-user", f"bob@{DOMAIN}", "--output", "json",
-        ], {**env, "APSIS_SSO_ENTRA_CLIENT_SECRET": client_secret})
-        created = json.loads(create.stdout)
+        step("The platform team creates the account (name, domain, IT contact) and invites its IT to the portal")
+        run_cli([bin_path("apsis-sso"), "account", "create", ACCOUNT, "--name", "Contoso Ltd", "--domain", DOMAIN,
+                 "--it-contact-name", "Ivy IT", "--it-contact-email", f"it@{DOMAIN}"], env)
         run_cli([bin_path("apsis-sso"), "account", "members", "add", ACCOUNT, "--from-domains"], env)
-        links = created.get("links", {})
-        summary.append(("Account", f"{ACCOUNT}: organization + Entra IdP entra-{ACCOUNT}, pilot with alice and bob"))
-        summary.append(("Redirect URI for their app", links.get("redirect_uri", redirect)))
-        if links.get("admin_consent_url"):
-            summary.append(("Admin-consent link", links["admin_consent_url"]))
+        portal = start_portal(env, portal_port, state / "portal.log")
+        summary.append(("Portal", f"{portal_url} (log {state / 'portal.log'}, audit trail {state / 'portal-audit.jsonl'})"))
+        run_cli([bin_path("apsis-sso"), "account", "invite", ACCOUNT], env)
+
+        step("Their IT opens the link from the mail, registers the app in Entra as the page says, and submits it")
+        it_contact = requests.Session()
+        page = it_contact.get(link_from_mail(mail_dir, f"it@{DOMAIN}", portal_url), timeout=60)
+        shown = re.search(r'id="redirect-uri"[^>]*value="([^"]+)"', page.text)  # the page shows the redirect URI
+        if shown is None:
+            raise SystemExit(f"demo: the portal's setup page shows no redirect URI: {visible_text(page.text)[:300]}")
+        redirect_uri = shown.group(1)
+        app = emulator.add_application(tenant.tenant_id, "APSIS One SSO", [redirect_uri])
+        expires = datetime.now(timezone.utc) + timedelta(days=SECRET_DAYS)
+        client_secret = emulator.add_secret(tenant.tenant_id, app.app_id, expires)
+        page = submit(it_contact, page, "/setup", {
+            "tenant": DOMAIN, "client_id": app.app_id, "client_secret": client_secret,
+            "secret_expires": (date.today() + timedelta(days=SECRET_DAYS)).isoformat(),
+            "test_users": f"alice@{DOMAIN}\nbob@{DOMAIN}"})
+        if page.status_code != 200 or "set up for testing" not in page.text:
+            raise SystemExit(f"demo: the portal refused the setup: {visible_text(page.text)[:400]}")
+        summary.append(("Account", f"{ACCOUNT}: set up by its IT through the portal: Entra IdP entra-{ACCOUNT}, "
+                                   "pilot with alice and bob"))
+        summary.append(("Redirect URI for their app", redirect_uri))
+        daemon_copy = state / "secrets" / ACCOUNT  # the portal handed the secret to apsis-sync
 
         from devenv.login_driver import Browser
 
@@ -232,11 +294,19 @@ def main(argv: list[str] | None = None) -> int:
         carol = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle)).sso_login(
             f"carol@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}")
         summary.append(("SSO login (carol, not a test user)", "refused: " + ("not on the pilot list" if not carol.ok else "UNEXPECTEDLY ALLOWED")))
+        status = it_contact.get(f"{portal_url}/setup", timeout=60)
+        tested = visible_text(status.text)
+        summary.append(("Portal page (test results)", (
+            "alice signed in, bob not yet" if f"alice@{DOMAIN} Signed in" in tested and f"bob@{DOMAIN} Not yet" in tested
+            else f"UNEXPECTED: {tested[:200]}")))
+        ready = submit(it_contact, status, "/setup/ready", {})
+        summary.append(("Ready for everyone (portal)", "the platform team was told" if "take it from here" in ready.text
+                        else f"NOT ACCEPTED: {visible_text(ready.text)[:200]}"))
         bob = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle))
         if not bob.sso_login(f"bob@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}").ok:
             raise SystemExit("demo: bob's SSO login failed")
 
-        summary.append(("Secret for apsis-sync", created.get("secret_file") or "NOT STORED"))
+        summary.append(("Secret for apsis-sync", str(daemon_copy) if daemon_copy.exists() else "NOT STORED"))
 
         step("First apsis-sync cycle: reads every Entra user once and keeps Graph's delta link")
         first = run_cli([bin_path("apsis-sync"), "run", "--once"], env, check=False)
@@ -266,19 +336,33 @@ def main(argv: list[str] | None = None) -> int:
             f"{pages}: signed in as {carol_live.id_claims.get('email')}" if carol_live.ok
             else f"NOT SIGNED IN ({pages}): {carol_live.text[:200]}")))
 
+        step("The expiry mail carries a renewal link: their IT enters a new secret, and it is swapped in")
+        renewer = requests.Session()
+        page = renewer.get(link_from_mail(mail_dir, f"it@{DOMAIN}", portal_url), timeout=60)
+        new_secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=365))
+        renewed = submit(renewer, page, "/renew", {
+            "client_secret": new_secret, "secret_expires": (date.today() + timedelta(days=365)).isoformat()})
+        held = daemon_copy.read_text().strip() if daemon_copy.exists() else ""
+        renewal_ok = "The new client secret is in place" in renewed.text and held == new_secret
+        summary.append(("Renewal through the portal", (
+            f"new secret in Keycloak and in apsis-sync's copy, old one (\"{client_secret[:3]}...\") can go"
+            if renewal_ok else f"NOT DONE: {visible_text(renewed.text)[:200]}")))
+
         mails = read_mailbox(mail_dir)
         for mail in mails:
             summary.append(("Mail", f"to {mail['to']}: {mail['subject']}"))
         if not mails:
             summary.append(("Mail", "none arrived (see the sync output above)"))
         else:
-            summary.append(("Mails over two cycles", f"{len(mails)} (each expiry threshold is notified once)"))
+            summary.append(("Mails", f"{len(mails)}: the invitation, the platform team's three from the portal, and "
+                                     "one expiry notice over two sync cycles (each threshold is notified once)"))
         summary.append(("Mailbox", str(mail_dir)))
 
-        healthy = (alice.ok and not carol.ok and carol_live.ok and carol_live.forms == ["username", "entra"]
+        healthy = (alice.ok and not carol.ok and renewal_ok and "take it from here" in ready.text
+                   and carol_live.ok and carol_live.forms == ["username", "entra"]
                    and not bob_user["enabled"] and not sessions
                    and not again.ok and not password.ok and any("expire" in m["subject"].lower() for m in mails))
-        services = {"keycloak": keycloak.url, "entra": emulator.url, "smtp": f"127.0.0.1:{smtp_port}",
+        services = {"keycloak": keycloak.url, "entra": emulator.url, "smtp": f"127.0.0.1:{smtp_port}", "portal": portal_url,
                     "env_file": str(env_file), "tooling_client_secret_file": str(tooling_secret_file),
                     "admin_password_file": str(admin_password_file)}
         if args.output == "json":
@@ -295,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         if args.keep_running:
             console.print(
-                f"Running: Keycloak {keycloak.url}, Entra {emulator.url}, SMTP 127.0.0.1:{smtp_port}.\n"
+                f"Running: Keycloak {keycloak.url}, Entra {emulator.url}, SMTP 127.0.0.1:{smtp_port}, "
+                f"portal {portal_url}.\n"
                 f"Explore: {bin_path('apsis-sso')} --env-file {env_file} account show {ACCOUNT}\n"
                 f"         {bin_path('apsis-sync')} --env-file {env_file} status\n"
                 "Press Ctrl-C (or send SIGTERM) to stop everything.",
@@ -313,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut the cleanup short
             signal.signal(sig, signal.SIG_IGN)
+        if portal is not None:
+            console.print("Stopping the portal ...")
+            portal.terminate()
+            portal.wait(20)
         if keycloak is not None or smtp is not None or emulator is not None:
             console.print("Stopping Keycloak, the SMTP server and the Entra emulator ...")
         if keycloak is not None:

@@ -56,7 +56,10 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot) -> Pl
     named = snapshot.name_owner(account.name)
     if named is not None and named != account.id:
         raise Conflict(f"the name {account.name!r} is taken by account {named!r} (Keycloak needs unique names)")
-    if idp is None and account.client_secret is None:
+    if account.awaiting_setup and idp is not None:
+        raise Conflict(f"account {account.id!r} has SSO set up (identity provider {alias}); it cannot go back to "
+                       "awaiting setup (export the accounts again, or delete the account)")
+    if idp is None and account.client_secret is None and not account.awaiting_setup:
         raise InvalidInput(f"account {account.id!r} has no identity provider yet: a client secret is required")
 
     ref = steps.OrgRef(account.id, org["id"] if org else None)
@@ -73,6 +76,8 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot) -> Pl
         if changes:
             plan.add(Change("update", "organization", account.id, account=account.id, fields=changes,
                             apply=lambda api: steps.create_or_update_org(api, ref, organization)))
+    if account.awaiting_setup:
+        return plan  # no identity provider until the customer's IT sets it up (the portal)
 
     # 2. identity provider, not yet linked: until step 4 links it, it refuses every login
     if idp is None:

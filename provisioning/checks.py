@@ -12,7 +12,7 @@ from datetime import date
 from apsis_core import entra
 from apsis_core.account import Account, AccountRecord
 from apsis_core.entra import EntraEndpoints
-from apsis_core.errors import EntraError, InvalidInput
+from apsis_core.errors import EntraError, EntraRefused
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 
@@ -29,10 +29,12 @@ def account_warnings(
     sign-ins will not work as the customer expects.
     """
     out: list[str] = []
-    days = (account.secret_expires - (today or date.today())).days
-    if days <= EXPIRY_WARNING_DAYS:
-        out.append(f"the client secret expires in {days} days ({account.secret_expires.isoformat()}); ask for a new one soon")
-    if settings is not None:
+    if account.secret_expires is not None:
+        days = (account.secret_expires - (today or date.today())).days
+        if days <= EXPIRY_WARNING_DAYS:
+            out.append(f"the client secret expires in {days} days ({account.secret_expires.isoformat()}); "
+                       "ask for a new one soon")
+    if settings is not None and not account.awaiting_setup:
         out.extend(_domain_claims(settings, account))
     org = api.organization_by_alias(account.id)
     for email in account.pilot:
@@ -56,7 +58,7 @@ def _domain_claims(settings: Settings, account: Account) -> list[str]:
     for domain in account.domains:
         try:
             owner = entra.resolve_tenant(EntraEndpoints.from_settings(settings), domain)
-        except InvalidInput:
+        except EntraRefused:
             out.append(f"domain {domain} is not a verified domain of any Entra tenant; its users' emails are unverified there")
             continue
         except EntraError:

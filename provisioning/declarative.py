@@ -12,8 +12,12 @@
         secret_expires: 2027-03-31
         domains: [acme.com, acme.se]
         it_contact: {name: Ivy Admin, email: ivy@acme.com}
-        stage: pilot                      # pilot | live | disabled
+        stage: pilot                      # awaiting-setup | pilot | live | disabled
         pilot: [ann@acme.com]
+      - id: beta                          # awaiting setup by its IT (the portal): no Entra details
+        name: Beta Ltd
+        domains: [beta.example]
+        it_contact: {name: Bo IT, email: bo@beta.example}
 
 The file holds no secret values: a reference names an environment variable or a file
 (relative to the YAML file), read when the plan is made. Everything is validated, and
@@ -69,13 +73,13 @@ class ItContactEntry(_Strict):
 class AccountEntry(_Strict):
     id: str
     name: str
-    tenant_id: str
-    client_id: str
+    tenant_id: str | None = None
+    client_id: str | None = None
     client_secret: SecretRef | None = None
-    secret_expires: date | str
+    secret_expires: date | str | None = None
     domains: list[str]
     it_contact: ItContactEntry
-    stage: Stage = "pilot"
+    stage: Stage | None = None
     pilot: list[str] = []
 
     @field_validator("client_secret", mode="before")
@@ -206,6 +210,10 @@ def plan(
     accounts: list[Account] = []
     warnings: list[str] = []
     for account in desired.accounts:
+        if account.awaiting_setup:
+            accounts.append(account)
+            continue
+        assert account.secret_expires is not None
         if account.secret_expires <= today:
             # A past date already in Keycloak is a fact to flag; a new one is a mistake.
             current = snapshot.orgs.get(account.id)
@@ -265,12 +273,12 @@ def export(api: KeycloakRepository) -> dict[str, Any]:
     entries: list[dict[str, Any]] = []
     for alias, org in sorted(snapshot.managed().items()):
         a = AccountRecord.parse(org).settings()
+        entra = {} if a.awaiting_setup or a.secret_expires is None else {
+            "tenant_id": a.tenant_id, "client_id": a.client_id, "secret_expires": a.secret_expires.isoformat()}
         entries.append({
             "id": a.id,
             "name": a.name,
-            "tenant_id": a.tenant_id,
-            "client_id": a.client_id,
-            "secret_expires": a.secret_expires.isoformat(),
+            **entra,
             "domains": list(a.domains),
             "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
             "stage": a.stage,

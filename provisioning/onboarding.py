@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from apsis_core import entra, validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
-from apsis_core.contract import SECRET_FINGERPRINT_KEY
+from apsis_core.contract import SECRET_FINGERPRINT_KEY, SSO_STAGES
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import Conflict, InvalidInput, NotFound
 from apsis_core.keycloak import KeycloakRepository
@@ -63,6 +63,15 @@ def load(api: KeycloakRepository, account_id: str) -> AccountRecord:
     return record
 
 
+def require_setup_done(record: AccountRecord) -> None:
+    """Stage and secret commands need the account's identity provider: an account awaiting
+    setup has none yet."""
+    if record.awaiting_setup:
+        raise InvalidInput(f"account {record.id} awaits setup: it has no Entra connection yet; its IT sets it up "
+                           f"through the portal (`apsis-sso account invite {record.id}`), or run `apsis-sso account "
+                           f"create {record.id}` with the Entra details")
+
+
 def create(
     api: KeycloakRepository,
     settings: Settings,
@@ -70,19 +79,27 @@ def create(
     *,
     dry_run: bool = False,
     check_secret: bool = True,
+    require_graph_access: bool = False,
     today: date | None = None,
 ) -> Result:
-    """Onboard an account in pilot stage. Running it twice changes nothing the second time:
-    a rerun after an interrupted create completes it; a rerun for a complete account that
-    asks for what the account already has is a no-op (it only repairs what the templates
-    own and the daemon's copy of the secret); one that asks for something else is refused
-    with what differs and the command that changes it.
+    """Onboard an account in pilot stage, or (without Entra details) create it awaiting
+    setup; for an account awaiting setup, this is the setup. Running it twice changes nothing
+    the second time: a rerun after an interrupted create completes it; a rerun for a complete
+    account that asks for what the account already has is a no-op (it only repairs what the
+    templates own and the daemon's copy of the secret); one that asks for something else is
+    refused with what differs and the command that changes it. Setting up an account that
+    awaits setup takes its name, domains and IT contact as they are (others are refused) and
+    adds the Entra details and the test users.
 
     Order matters: everything that can refuse (tenant lookup, ownership and domain checks,
     template rendering, Entra's verdict on the secret) runs before the first write.
     ``check_secret=False`` skips only the token request (bulk loads, air-gapped tests); a
     tenant given as a domain is always resolved to its GUID, which is what Keycloak pins.
+    ``require_graph_access`` also proves, with the app's own token, that Graph lets it read
+    users (admin consent for User.Read.All), as the portal's setup does.
     """
+    if account.awaiting_setup:
+        return _create_awaiting_setup(api, settings, account, dry_run=dry_run, today=today)
     secret = account.client_secret
     if secret is None:
         raise InvalidInput("a client secret is required to create an account")
@@ -93,20 +110,22 @@ def create(
                                     secrets_dir=settings.sync_secrets_dir)
     org, idp = snapshot.orgs.get(account.id), snapshot.idps.get(account.idp_alias)
     record = AccountRecord.parse(org, idp) if org is not None else None
-    exists = record is not None and record.managed and record.complete
-    if exists:
-        assert record is not None and idp is not None
-        current = record.settings()
-        differences = create_differences(current, account, idp)
+    exists = record is not None and record.managed and record.complete and not record.awaiting_setup
+    if record is not None and record.managed and (exists or record.awaiting_setup):
+        differences = create_differences(record.settings(), account, idp)
         if differences:
-            raise Conflict(f"account {account.id!r} already exists with other settings: {'; '.join(differences)}; "
+            held = "awaits setup" if record.awaiting_setup else "already exists"
+            raise Conflict(f"account {account.id!r} {held} with other settings: {'; '.join(differences)}; "
                            "nothing was changed")
-        account = account.with_changes(stage=current.stage)  # create does not choose the stage of an account
+    if exists:
+        assert record is not None
+        account = account.with_changes(stage=record.stage)  # create does not choose the stage of an account
     plan = plan_account(settings, account, snapshot)
     # The links it prints must work: a test-login link Keycloak refuses stops it here.
     link_check.check_test_login(settings, links.test_login_url(settings, account.id))
     if check_secret and not exists:
-        entra.prove_secret(endpoints, tenant, account.client_id, secret.get_secret_value())
+        prove = entra.prove_graph_access if require_graph_access else entra.prove_secret
+        prove(endpoints, tenant, account.client_id, secret.get_secret_value())
     warn_unsent_secrets(settings, plan)
     if not dry_run:
         plan.apply(api)
@@ -120,26 +139,56 @@ def create(
     )
 
 
-def create_differences(current: Account, asked: Account, idp: dict[str, Any]) -> list[str]:
+def _create_awaiting_setup(api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool,
+                           today: date | None) -> Result:
+    """The organization alone (name, domains, IT contact, test users if given): no SSO until
+    the customer's IT fills in the Entra details through the portal (``account invite``)."""
+    snapshot = Snapshot.for_account(api, account.id, account.domains, account.name, with_mappers=False)
+    org, idp = snapshot.orgs.get(account.id), snapshot.idps.get(account.idp_alias)
+    record = AccountRecord.parse(org, idp) if org is not None else None
+    if record is not None and record.managed and not record.awaiting_setup:
+        raise Conflict(f"account {account.id!r} already exists in stage {record.stage}; nothing was changed")
+    if record is not None and record.managed:
+        differences = create_differences(record.settings(), account, idp)
+        if differences:
+            raise Conflict(f"account {account.id!r} already exists with other settings: {'; '.join(differences)}; "
+                           "nothing was changed")
+    plan = plan_account(settings, account, snapshot)
+    if not dry_run:
+        plan.apply(api)
+    return Result(account=account, plan=plan, applied=not dry_run,
+                  links={"redirect_uri": links.redirect_uri(settings, account.id)},
+                  warnings=checks.account_warnings(api, account, today=today))
+
+
+def create_differences(current: Account, asked: Account, idp: dict[str, Any] | None) -> list[str]:
     """What a create asks for that the existing account does not have, each with the
-    command that changes it (create itself never changes an existing account's settings)."""
+    command that changes it (create itself never changes an existing account's settings).
+    An account awaiting setup has no Entra details to compare, and its setup sets the test
+    users."""
     out: list[str] = []
     file_cmd = "`apsis-sso apply -f FILE`, starting from `apsis-sso export`"
     rotate = f"`apsis-sso account rotate-secret {asked.id}`"
+    entra_held = not current.awaiting_setup
 
     def differs(what: str, have: object, want: object, command: str) -> None:
         if have != want:
             out.append(f"{what}: {_shown(have)} in Keycloak, {_shown(want)} asked (change with {command})")
 
     differs("name", current.name, asked.name, file_cmd)
-    differs("tenant id", current.tenant_id, asked.tenant_id, file_cmd)
-    differs("client id", current.client_id, asked.client_id, file_cmd)
+    if entra_held:
+        differs("tenant id", current.tenant_id, asked.tenant_id, file_cmd)
+        differs("client id", current.client_id, asked.client_id, file_cmd)
     differs("domains", sorted(current.domains), sorted(asked.domains), file_cmd)
     differs("IT contact", f"{current.it_contact.name} <{current.it_contact.email}>",
             f"{asked.it_contact.name} <{asked.it_contact.email}>", file_cmd)
-    differs("test users", sorted(current.pilot), sorted(asked.pilot), f"`apsis-sso account pilot add|remove {asked.id}`")
+    if entra_held or asked.awaiting_setup:
+        differs("test users", sorted(current.pilot), sorted(asked.pilot),
+                f"`apsis-sso account pilot add|remove {asked.id}`")
+    if not entra_held or current.secret_expires is None or asked.secret_expires is None:
+        return out
     differs("secret expiry", current.secret_expires.isoformat(), asked.secret_expires.isoformat(), rotate)
-    held = idp.get("config", {}).get(SECRET_FINGERPRINT_KEY)
+    held = (idp or {}).get("config", {}).get(SECRET_FINGERPRINT_KEY)
     if asked.client_secret is not None and held != secret_fingerprint(asked.client_secret.get_secret_value()):
         out.append(f"client secret: another one asked (change with {rotate})")
     return out
@@ -163,7 +212,10 @@ def checked_links(settings: Settings, account: Account, *, stage: Stage | None =
     """The links to print, and a warning instead of a link Keycloak would refuse.
 
     With ``stage``, just what the stage commands show: the test-login link while SSO is on.
+    An account awaiting setup has only its redirect URI.
     """
+    if account.awaiting_setup:
+        return {"redirect_uri": links.redirect_uri(settings, account.id)}, []
     found = customer_links(settings, account)
     if stage is not None:
         found = {"test_login_url": found["test_login_url"]} if stage != "disabled" else {}
@@ -191,6 +243,9 @@ def set_stage(api: KeycloakRepository, settings: Settings, account_id: str, stag
     """Move an account between pilot, live and disabled. ``disabled`` turns the IdP off;
     password logins of the account's users are untouched."""
     record = load(api, account_id)
+    if stage not in SSO_STAGES:
+        raise InvalidInput(f"an account cannot be moved to stage {stage}")
+    require_setup_done(record)
     account = record.settings()
     result = update(api, settings, account.with_changes(stage=stage), dry_run=dry_run)
     result.links, result.warnings = checked_links(settings, result.account, stage=stage)
@@ -231,7 +286,9 @@ def rotate_secret(
     and Entra accepts both secrets while they overlap, so no sign-in breaks."""
     expiry = expires if isinstance(expires, date) else validation.future_date(expires)
     clean = validation.client_secret(secret)
-    account = load(api, account_id).settings()
+    record = load(api, account_id)
+    require_setup_done(record)
+    account = record.settings()
     new = account.with_changes(client_secret=SecretStr(clean), secret_expires=expiry)
     if check_secret:
         entra.prove_secret(EntraEndpoints.from_settings(settings), account.tenant_id, account.client_id, clean)

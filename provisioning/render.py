@@ -45,7 +45,7 @@ def render(account: Account, settings: Settings) -> Rendered:
         "domains": [{"name": d, "verified": True} for d in account.domains],
         "stage": account.stage,
         "pilot": list(account.pilot),
-        "secret_expires": account.secret_expires.isoformat(),
+        "secret_expires": account.secret_expires.isoformat() if account.secret_expires else "",
         "secret_hint": secret_hint(account.client_secret.get_secret_value()) if account.client_secret else "",
         "it_contact_name": account.it_contact.name,
         "it_contact_email": account.it_contact.email,

@@ -75,11 +75,15 @@ class AccountStatus:
             return now
         return f"{now} (drift: the {self.record.stage} stage says otherwise)"
 
-    def days_until_secret_expires(self, today: date | None = None) -> int:
-        return (self.account.secret_expires - (today or date.today())).days
+    def days_until_secret_expires(self, today: date | None = None) -> int | None:
+        """None while the account awaits setup (no secret yet)."""
+        expires = self.account.secret_expires
+        return None if expires is None else (expires - (today or date.today())).days
 
     def days_until_secret_expires_text(self, today: date | None = None) -> str:
         days = self.days_until_secret_expires(today)
+        if days is None:
+            return "no secret yet"
         if days > 0:
             return f"in {days} day{'s' if days != 1 else ''}"
         return "today" if days == 0 else f"EXPIRED {-days} day{'s' if days != -1 else ''} ago"
@@ -97,7 +101,7 @@ class AccountStatus:
             "client_id": a.client_id,
             "domains": list(a.domains),
             "pilot": list(a.pilot),
-            "secret_expires": a.secret_expires.isoformat(),
+            "secret_expires": a.secret_expires.isoformat() if a.secret_expires else None,
             "days_until_secret_expires": self.days_until_secret_expires(today),
             "secret_hint": r.secret_hint,
             "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
@@ -214,7 +218,10 @@ def account_report(api: KeycloakRepository, settings: Settings, account_id: str,
     status = replace(status, linked=shown)
     links, refused = checked_links(settings, status.account)
     warnings = refused + checks.account_warnings(api, status.account)
-    if not status.record.complete:
+    if status.record.awaiting_setup:
+        warnings.insert(0, f"account {status.record.id} awaits setup by its IT: send them a link with "
+                           f"`apsis-sso account invite {status.record.id}`")
+    elif not status.record.complete:
         warnings.insert(0, f"account {status.record.id} is only partly created: run `account create` again to complete it")
     return AccountReport(status, links, warnings, len(linked) - len(shown))
 

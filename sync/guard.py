@@ -106,13 +106,4 @@ def release(api: KeycloakRepository, account: AccountRecord) -> str | None:
 
 
 def _set_attribute(api: KeycloakRepository, org_id: str, value: list[str] | None) -> None:
-    org = api.organization(org_id)
-    if org is None:
-        return
-    attributes = dict(org.get("attributes") or {})
-    if value is None:
-        attributes.pop(QUARANTINE_KEY, None)
-    else:
-        attributes[QUARANTINE_KEY] = value
-    org["attributes"] = attributes
-    api.update_organization(org_id, org)
+    api.change_organization_attribute(org_id, QUARANTINE_KEY, lambda _held: value)

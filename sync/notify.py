@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import make_msgid
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
 
+from apsis_core import mail
 from apsis_core.account import AccountRecord
 from apsis_core.contract import NoticeKind
 from sync.deprovision import Action, Restored
@@ -38,10 +37,24 @@ class Notice:
     to: tuple[str, ...]
     cc: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
+    private: tuple[str, ...] = field(default=(), repr=False)
+    """Parts of the body for the mail's recipients only (a renewal link): the webhook, which
+    may feed a chat or a ticket system, gets the text without them."""
 
     def to_dict(self) -> dict[str, Any]:
+        text = self.body
+        for part in self.private:
+            text = text.replace(part, "(sent to the IT contact by mail)")
         return {"kind": self.kind, "account": self.account, "subject": self.subject, "to": list(self.to),
-                "cc": list(self.cc), "text": self.body, "data": self.data}
+                "cc": list(self.cc), "text": text, "data": self.data}
+
+
+@dataclass(frozen=True)
+class RenewalLink:
+    """A ``renew`` link to the self-serve portal, minted for one notice (``sync.pipeline``)."""
+
+    url: str
+    expires: datetime
 
 
 class Sender(Protocol):
@@ -105,29 +118,8 @@ class Notifier:
         return delivered
 
     def _mail(self, notice: Notice) -> None:
-        s = self.settings
-        msg = EmailMessage()
-        msg["From"] = s.mail_from
-        if notice.to:
-            msg["To"] = ", ".join(notice.to)
-        if notice.cc:
-            msg["Cc"] = ", ".join(notice.cc)
-        msg["Subject"] = notice.subject
-        msg["Message-ID"] = make_msgid(domain=s.mail_from.rpartition("@")[2] or "apsis-sync")
-        msg["X-Apsis-Sync-Kind"] = notice.kind
-        msg["X-Apsis-Sync-Account"] = notice.account
-        msg.set_content(notice.body)
-        context = ssl.create_default_context()
-        smtp_class = smtplib.SMTP_SSL if s.smtp_ssl else smtplib.SMTP
-        kwargs: dict[str, Any] = {"timeout": s.smtp_timeout}
-        if s.smtp_ssl:
-            kwargs["context"] = context
-        with smtp_class(s.smtp_host or "", s.smtp_port, **kwargs) as smtp:
-            if s.smtp_starttls and not s.smtp_ssl:
-                smtp.starttls(context=context)
-            if s.smtp_username and s.smtp_password:
-                smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-            smtp.send_message(msg, to_addrs=[*notice.to, *notice.cc])
+        mail.send(self.settings, mail.Mail(notice.to, notice.subject, notice.body, notice.cc, {
+            "X-Apsis-Sync-Kind": notice.kind, "X-Apsis-Sync-Account": notice.account}))
 
     def _webhook(self, notice: Notice) -> None:
         resp = httpx.post(self.settings.webhook_url or "", json=notice.to_dict(), timeout=self.settings.webhook_timeout)
@@ -150,7 +142,27 @@ def _greeting(account: AccountRecord) -> str:
     return f"Hello {account.it_contact.name}," if account.it_contact.name else "Hello,"
 
 
-def expiry_notice(account: AccountRecord, expiry: SecretExpiry, threshold: int, settings: SyncSettings) -> Notice:
+def _renewal_steps(account: AccountRecord, renewal: RenewalLink | None) -> str:
+    """How to renew: through the link when the notice carries one, else as at onboarding."""
+    add = f"""1. In the Microsoft Entra admin center, open App registrations > the app with client ID
+   {account.client_id} > Certificates & secrets, and add a new client secret."""
+    if renewal is None:
+        return f"""{add}
+2. Send us the new secret's value and its expiry date through the secure channel you used
+   at onboarding. Please do not reply to this mail with the secret.
+3. Keep the old secret until we confirm the switch; then you may delete it."""
+    return f"""{add}
+2. Open this link and enter the new secret's value and its expiry date. We check it with
+   Entra and switch to it at once, with no interruption for your users. The link is for
+   you only and works until {renewal.expires.strftime('%Y-%m-%d %H:%M UTC')}:
+
+       {renewal.url}
+
+3. Then you may delete the old secret. Please never send a secret by mail."""
+
+
+def expiry_notice(account: AccountRecord, expiry: SecretExpiry, threshold: int, settings: SyncSettings,
+                  renewal: RenewalLink | None = None) -> Notice:
     to, cc = _recipients(account, settings)
     which = f"the secret whose value starts with \"{expiry.hint}\"" if expiry.hint else "the client secret"
     if threshold == EXPIRED:
@@ -171,11 +183,7 @@ APSIS One single sign-on (account {account.id}, application (client) ID {account
 {effect}
 
 To renew it:
-1. In the Microsoft Entra admin center, open App registrations > the app with client ID
-   {account.client_id} > Certificates & secrets, and add a new client secret.
-2. Send us the new secret's value and its expiry date through the secure channel you used
-   at onboarding. Please do not reply to this mail with the secret.
-3. Keep the old secret until we confirm the switch; then you may delete it.
+{_renewal_steps(account, renewal)}
 
 Source of the date: {'the app registration in your tenant' if expiry.source == 'graph' else 'the date you gave us at onboarding'}.
 
@@ -185,10 +193,12 @@ Source of the date: {'the app registration in your tenant' if expiry.source == '
     return Notice(kind, account.id, subject, body, to, cc, {
         "expires": expiry.expires.isoformat(), "days_left": expiry.days_left, "source": expiry.source,
         "hint": expiry.hint, "threshold": "expired" if threshold == EXPIRED else threshold,
-    })
+        "renewal_link": renewal is not None,
+    }, private=(renewal.url,) if renewal else ())
 
 
-def token_notice(account: AccountRecord, kind: str, aadsts: int | None, settings: SyncSettings) -> Notice:
+def token_notice(account: AccountRecord, kind: str, aadsts: int | None, settings: SyncSettings,
+                 renewal: RenewalLink | None = None) -> Notice:
     to, cc = _recipients(account, settings)
     if kind == "expired":
         subject = f"{PREFIX} {account.id}: Entra reports the client secret as expired (AADSTS{aadsts})"
@@ -204,13 +214,14 @@ Account {account.id}, application (client) ID {account.client_id}, tenant {accou
 Until a working secret is in place, single sign-on and the deactivation of users removed
 from your directory do not work for this account.
 
-Please add a new client secret under App registrations > Certificates & secrets and send us
-its value and expiry date through the secure channel you used at onboarding.
+To renew it:
+{_renewal_steps(account, renewal)}
 
 -- APSIS One SSO (apsis-sync)
 """
     return Notice("token-expired" if kind == "expired" else "token-invalid", account.id, subject, body, to, cc,
-                  {"aadsts": aadsts, "hint": account.secret_hint})
+                  {"aadsts": aadsts, "hint": account.secret_hint, "renewal_link": renewal is not None},
+                  private=(renewal.url,) if renewal else ())
 
 
 def quarantine_notice(account: AccountRecord, reason: str, held: list[Action], settings: SyncSettings) -> Notice:

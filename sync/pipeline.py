@@ -18,9 +18,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from pydantic import SecretStr
 
+from apsis_core import invitations
 from apsis_core.account import AccountRecord
 from apsis_core.errors import ApsisError, is_temporary
 from apsis_core.keycloak import KeycloakRepository
@@ -31,6 +33,7 @@ from sync.graph_read import GraphRead
 from sync.notify import (
     Notice,
     RecordingNotifier,
+    RenewalLink,
     Sender,
     expiry_notice,
     quarantine_notice,
@@ -176,7 +179,7 @@ def _sync(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run:
             result.fail(str(read.failure), temporary=is_temporary(read.failure))
 
     if read.token_error is not None and not stale:  # a stale file of ours is not the customer's problem
-        _flag_token_error(rt, account, read.token_error, secret, outbox)
+        _flag_token_error(rt, api, account, read.token_error, secret, outbox)
 
     if read.round is not None:
         result.mode = "full" if read.round.full else "incremental"
@@ -205,7 +208,7 @@ def _sync(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run:
             progress.seen = [KnownUser(u.oid, u.mail, u.upn, u.enabled, u.removed) for u in read.round.users]
             progress.full_listing = read.round.full
 
-    _check_expiry(rt, account, read.credentials, outbox)
+    _check_expiry(rt, api, account, read.credentials, outbox)
 
 
 def _resume(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool, result: AccountResult) -> None:
@@ -262,8 +265,26 @@ def _report_restored(rt: Runtime, account: AccountRecord, restored: list[Restore
     outbox.send(restored_notice(account, restored, rt.sync), after=reported)
 
 
-def _check_expiry(rt: Runtime, account: AccountRecord, credentials: list[PasswordCredential] | None,
-                  outbox: Outbox) -> None:
+def _renewal(rt: Runtime, api: KeycloakRepository, account: AccountRecord, outbox: Outbox) -> RenewalLink | None:
+    """A fresh ``renew`` link for a notice about the secret, when the portal is configured
+    (``APSIS_SSO_PORTAL_URL``). It replaces the account's previous renew link, whose page then
+    says a newer one was sent. A dry run mints nothing and shows where the link would go."""
+    portal, valid = rt.settings.portal_url, timedelta(days=rt.settings.invitation_days)
+    if not portal:
+        return None
+    if outbox.dry_run:
+        return RenewalLink(invitations.link(portal, account.id, "<minted when the notice is sent>"),
+                           datetime.now(timezone.utc) + valid)
+    try:
+        token, invitation = invitations.issue(api, account, "renew", valid)
+    except ApsisError as exc:  # the notice still goes out, with the old instructions
+        log.warning("no renewal link for the notice", extra={"account": account.id, "error": str(exc)})
+        return None
+    return RenewalLink(invitations.link(portal, account.id, token), invitation.expires)
+
+
+def _check_expiry(rt: Runtime, api: KeycloakRepository, account: AccountRecord,
+                  credentials: list[PasswordCredential] | None, outbox: Outbox) -> None:
     exp = expiry.effective(account.secret_expires, account.secret_hint, credentials, rt.today())
     outbox.result.expiry = exp
     if exp is None:
@@ -273,17 +294,17 @@ def _check_expiry(rt: Runtime, account: AccountRecord, credentials: list[Passwor
         return
     key = expiry.notice_key(exp, due)
     if outbox.due(key):
-        outbox.send(expiry_notice(account, exp, due, rt.sync), key)
+        outbox.send(expiry_notice(account, exp, due, rt.sync, _renewal(rt, api, account, outbox)), key)
 
 
-def _flag_token_error(rt: Runtime, account: AccountRecord, error: TokenRejected, secret: SecretStr | None,
-                      outbox: Outbox) -> None:
+def _flag_token_error(rt: Runtime, api: KeycloakRepository, account: AccountRecord, error: TokenRejected,
+                      secret: SecretStr | None, outbox: Outbox) -> None:
     rt.metrics.token_errors.labels(error.kind).inc()
     if error.kind not in ("expired", "invalid"):
         return
     key = expiry.token_notice_key(error.kind, account.secret_hint, secret)
     if outbox.due(key):
-        outbox.send(token_notice(account, error.kind, error.aadsts, rt.sync), key)
+        outbox.send(token_notice(account, error.kind, error.aadsts, rt.sync, _renewal(rt, api, account, outbox)), key)
 
 
 def _flag_stale_secret(rt: Runtime, account: AccountRecord, secret: SecretStr, outbox: Outbox) -> None:

@@ -2,7 +2,9 @@
 
 Keycloak, the Entra authority, the Graph base URL and the CA bundle are the shared settings
 (``apsis_core.settings``, ``APSIS_SSO_*``), the same the ``apsis-sso`` CLI reads, so both
-always talk to the same realm and cloud. Only what the daemon alone needs lives here.
+always talk to the same realm and cloud. The mail settings (``APSIS_SYNC_SMTP_*``, sender,
+platform team) are ``apsis_core.mail.MailSettings``, which the CLI and the portal read too.
+Only what the daemon alone needs is defined here.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
 
-from apsis_core.settings import read_secret_file
+from apsis_core.mail import MailSettings
+from apsis_core.settings import env_config
 
 
 def _default_data_dir() -> Path:
@@ -22,13 +24,8 @@ def _default_data_dir() -> Path:
     return Path(base) / "apsis-sync"
 
 
-class SyncSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="APSIS_SYNC_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-    )
+class SyncSettings(MailSettings):
+    model_config = env_config("APSIS_SYNC_")
 
     interval_seconds: int = Field(300, ge=10, description="Seconds between the starts of two cycles")
     workers: int = Field(4, ge=1, le=64, description="Accounts synced in parallel within a cycle")
@@ -51,16 +48,6 @@ class SyncSettings(BaseSettings):
         default_factory=lambda: [30, 14, 7, 1], description="Days before secret expiry at which to notify, once each"
     )
 
-    smtp_host: str | None = Field(None, description="SMTP relay for notifications; unset disables mail")
-    smtp_port: int = Field(25, description="SMTP port")
-    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
-    smtp_ssl: bool = Field(False, description="Connect with implicit TLS (port 465 style)")
-    smtp_username: str | None = Field(None, description="SMTP login")
-    smtp_password: SecretStr | None = Field(None, description="SMTP password")
-    smtp_password_file: Path | None = Field(None, description="File holding the SMTP password")
-    smtp_timeout: float = Field(30.0, description="Seconds per SMTP connection")
-    mail_from: str = Field("apsis-sync@localhost", description="Sender address of notifications")
-    platform_team_email: str | None = Field(None, description="Platform team address, copied on every notification")
     webhook_url: str | None = Field(None, description="Optional URL that receives every notification as JSON")
     webhook_timeout: float = Field(10.0, description="Seconds per webhook call")
 
@@ -89,12 +76,6 @@ class SyncSettings(BaseSettings):
         if any(v < 1 for v in value):
             raise ValueError("expiry thresholds are days before expiry, each at least 1")
         return sorted(set(value), reverse=True)
-
-    @model_validator(mode="after")
-    def _read_secret_files(self) -> "SyncSettings":
-        if self.smtp_password is None and self.smtp_password_file:
-            self.smtp_password = SecretStr(read_secret_file(self.smtp_password_file))
-        return self
 
     @property
     def database(self) -> Path:

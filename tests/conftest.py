@@ -28,10 +28,10 @@ from devenv.login_driver import Browser
 from provisioning.realm import apply_realm
 from tests.helpers import AccountFactory, local_settings
 
-# Fixtures of the CLI and sync test suites live next to them.
-pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures"]
+# Fixtures of the CLI, sync and portal test suites live next to them.
+pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures", "tests.portal_fixtures"]
 
-SERVERS = {"keycloak", "emulator", "smtp_server"}
+SERVERS = {"keycloak", "emulator", "smtp_server", "portal"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -321,7 +321,7 @@ def _bad_entry(case: str, a: EntraApp, b: EntraApp) -> tuple[list[dict[str, Any]
         return [bad], "secret_expires 2020-01-01 is not in the future"
     if case == "bad stage":
         bad["stage"] = "beta"
-        return [bad], "stage: Input should be 'pilot', 'live' or 'disabled'"
+        return [bad], "stage: Input should be 'awaiting-setup', 'pilot', 'live' or 'disabled'"
     if case == "bad account id":
         bad["id"] = "Not OK"
         return [bad], "invalid account id 'Not OK'"

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -106,7 +107,7 @@ def wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 900) -> 
 
 def assert_all_stopped(pids: dict[int, str], services: dict[str, str]) -> None:
     wait_gone(pids)
-    for name in ("keycloak", "entra"):
+    for name in ("keycloak", "entra", "portal"):
         assert not listening(urlsplit(services[name]).netloc), f"{name} still answers at {services[name]}"
     assert not listening(services["smtp"]), "the SMTP server still answers"
 
@@ -120,7 +121,20 @@ def assert_demo_report(report: dict, state: Path) -> None:
     assert "disabled by apsis-sync" in summary and "sessions left: 0" in summary
     assert "SSO login refused, password login refused" in summary
     assert "the Entra client secret expires in 10 days" in summary
-    assert len(list((state / "mailbox" / "new").iterdir())) == 1
+    # The customer's side went through the portal: setup, the test result, ready, the renewal.
+    assert "set up by its IT through the portal" in summary
+    assert "Portal page (test results): alice signed in, bob not yet" in summary
+    assert "Ready for everyone (portal): the platform team was told" in summary
+    assert "Renewal through the portal: new secret in Keycloak and in apsis-sync's copy" in summary
+    later = lambda days: (date.today() + timedelta(days=days)).isoformat()  # noqa: E731
+    assert sorted(m["subject"] for m in report["mails"]) == sorted(f"[APSIS One SSO] {subject}" for subject in (
+        "Set up single sign-on for Contoso Ltd",  # the invitation, to their IT
+        "contoso: SSO set up through the portal (pilot)",  # the platform team hears of each step
+        "contoso: ready for everyone: please go live",
+        f"contoso: the Entra client secret expires in 10 days ({later(10)})",  # with the renewal link
+        f"contoso: client secret renewed through the portal (until {later(365)})",
+    ))
+    assert len(list((state / "mailbox" / "new").iterdir())) == 5
     # Where the tooling client's secret is: a path, never the value.
     secret_file = Path(report["services"]["tooling_client_secret_file"])
     assert secret_file.parent == state and (secret_file.stat().st_mode & 0o077) == 0
@@ -137,7 +151,9 @@ def test_demo_keep_running_stops_everything_on_ctrl_c_and_on_sigterm_through_mak
         pids = descendants(demo.pid)
         assert any("java" in cmd and "kc.script.pid" in cmd for cmd in pids.values()), pids  # Keycloak
         assert any("aiosmtpd" in cmd for cmd in pids.values()), pids
-        secrets = [(state / "tooling-client-secret").read_text(), (state / "admin-password").read_text()]
+        assert any("apsis-portal" in cmd for cmd in pids.values()), pids
+        secrets = [(state / "tooling-client-secret").read_text(), (state / "admin-password").read_text(),
+                   (state / "portal-session-key").read_text()]
         env_file = state / "apsis.env"
         assert not any(secret in env_file.read_text() for secret in secrets)
         # A person explores the running demo with the CLIs and the settings file it wrote.

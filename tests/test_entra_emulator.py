@@ -661,6 +661,39 @@ def test_delta_needs_user_read_all(em: EntraEmulator, http: requests.Session, wo
     assert body["error"]["message"] == "Insufficient privileges to complete the operation."
 
 
+def test_configured_permissions_need_admin_consent_before_tokens_carry_them(
+        em: EntraEmulator, http: requests.Session, world: World) -> None:
+    """An app registration whose API permissions were added but not admin-consented: Entra still
+    issues the app-only token, without ``roles``, and Graph refuses it with 403
+    Authorization_RequestDenied; tenant-wide admin consent grants every configured permission."""
+    app = em.add_application(world.tid, "Not consented yet", [REDIRECT],
+                             permissions=["User.Read.All", "Application.Read.All"], consented=False)
+    fresh = World(world.tid, world.domain, app.app_id, em.add_secret(world.tid, app.app_id, FUTURE),
+                  world.user_oid, world.upn)
+    token = app_token(http, em, fresh)
+    assert "roles" not in jwt.decode(token, options={"verify_signature": False})
+    denied = graph_get(http, f"{em.graph_base_url}/users", token, params={"$top": "1", "$select": "id"})
+    assert assert_graph_error(denied, 403, "Authorization_RequestDenied")["error"]["message"] == \
+        "Insufficient privileges to complete the operation."
+    configured = graph_get(http, f"{em.graph_base_url}/applications(appId='{app.app_id}')", token)
+    assert configured.status_code == 403  # reading the app needs Application.Read.All granted too
+
+    endpoint = f"{em.url}/{world.tid}/adminconsent"
+    prompt = http.get(endpoint, params={"client_id": app.app_id, "redirect_uri": REDIRECT})
+    assert "User.Read.All" in prompt.text and "Application.Read.All" in prompt.text
+    form = parse_page(prompt.text)
+    accept = http.post(em.url + form.action, data={**form.fields, "login": world.upn, "passwd": PASSWORD,
+                                                   "consent": "accept"}, allow_redirects=False)
+    assert accept.status_code == 302
+    granted = app_token(http, em, fresh)
+    assert sorted(jwt.decode(granted, options={"verify_signature": False})["roles"]) == [
+        "Application.Read.All", "User.Read.All"]
+    assert graph_get(http, f"{em.graph_base_url}/users", granted, params={"$top": "1"}).status_code == 200
+    resource = graph_get(http, f"{em.graph_base_url}/applications(appId='{app.app_id}')", granted).json()
+    roles = [a for a in resource["requiredResourceAccess"][0]["resourceAccess"] if a["type"] == "Role"]
+    assert len(roles) == 2  # configured before consent, and after
+
+
 # ------------------------------------------------------------ Graph faults, auth
 
 

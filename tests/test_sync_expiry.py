@@ -186,3 +186,53 @@ def test_notices_are_also_posted_to_the_webhook_as_json(
     assert "expires in 7 days" in doc["subject"] and doc["text"].startswith("Hello Ivy IT,")
     assert acct.secret not in json.dumps(doc)
     assert len(mails(smtp_server, acct)) == 1  # mail and webhook, both once
+
+
+def test_with_the_portal_configured_each_expiry_notice_carries_a_fresh_renewal_link(
+    accounts: AccountFactory, api: KeycloakRepository, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+) -> None:
+    import re
+
+    from apsis_core import invitations
+    from provisioning.onboarding import load
+
+    acct = accounts.create(stage="live", secret_days=20)
+    expires = date.today() + timedelta(days=20)
+    harness = sync()
+    harness.rt.settings = harness.rt.settings.model_copy(update={"portal_url": "https://sso-setup.apsis.example"})
+    harness.add(acct)
+    links = []
+    for days in (14, 7):
+        harness.rt.today = (lambda when: lambda: when)(expires - timedelta(days=days))
+        assert harness.cycle(acct).result(acct.id).status == "ok"
+        (msg,) = [m for m in mails(smtp_server, acct) if f"expires in {days} days" in m["Subject"]]
+        found = re.findall(rf"https://sso-setup\.apsis\.example/i/{acct.id}/([A-Za-z0-9_-]{{43}})", msg.get_content())
+        assert len(found) == 1, msg.get_content()
+        links.append(found[0])
+    record = load(api, acct.id)
+    held = invitations.of_record(record)
+    first, second = (invitations.find(held, token) for token in links)
+    assert first is not None and second is not None
+    assert (first.intent, first.verdict(), second.intent, second.verdict()) == ("renew", "superseded", "renew", "valid")
+    # Only hashes are stored: no token appears in the account's attributes.
+    assert not any(token in " ".join(v for values in record.attributes.values() for v in values) for token in links)
+
+    # A dry run shows where the link would go and mints nothing.
+    harness.rt.today = lambda: expires - timedelta(days=1)
+    (dry,) = harness.cycle(acct, dry_run=True).result(acct.id).notices
+    assert f"https://sso-setup.apsis.example/i/{acct.id}/<minted when the notice is sent>" in dry.body
+    assert invitations.of_record(load(api, acct.id)) == held
+
+
+def test_renewal_links_stay_out_of_the_webhook(accounts: AccountFactory, sync: Callable[..., SyncHarness]) -> None:
+    from sync.notify import Notice, expiry_notice  # noqa: F401 - the notice the webhook would carry
+
+    acct = accounts.create(stage="live", secret_days=7)
+    harness = sync(smtp_host=None)
+    harness.rt.settings = harness.rt.settings.model_copy(update={"portal_url": "https://sso-setup.apsis.example"})
+    harness.add(acct)
+    result = harness.cycle(acct).result(acct.id)
+    (notice,) = result.notices
+    assert "https://sso-setup.apsis.example/i/" in notice.body
+    assert "https://sso-setup.apsis.example/i/" not in notice.to_dict()["text"]
+    assert notice.to_dict()["data"]["renewal_link"] is True

@@ -252,6 +252,26 @@ class KeycloakRepository:
     def update_organization(self, org_id: str, rep: dict[str, Any]) -> None:
         self._run(lambda: self.admin.update_organization(org_id, rep))
 
+    def change_organization_attribute(self, org_id: str, key: str,
+                                      change: Callable[[list[str]], list[str] | None]) -> dict[str, Any] | None:
+        """Replace one attribute's values by ``change(current values)`` (None removes it),
+        leaving the rest of the organization as it is now: a PUT replaces the whole
+        representation, so it is read first. Two writers of one organization at the same
+        instant can still lose one update (Keycloak offers no version check for
+        organizations). Returns the organization as written, or None when it is gone."""
+        org = self.organization(org_id)
+        if org is None:
+            return None
+        attributes = dict(org.get("attributes") or {})
+        values = change(list(attributes.get(key) or []))
+        if values is None:
+            attributes.pop(key, None)
+        else:
+            attributes[key] = values
+        org["attributes"] = attributes
+        self.update_organization(org_id, org)
+        return org
+
     def delete_organization(self, org_id: str) -> None:
         self._run(lambda: self.admin.delete_organization(org_id))
 

@@ -47,6 +47,7 @@ def application_dict(app: Application) -> dict[str, Any]:
         "display_name": app.display_name,
         "redirect_uris": list(app.redirect_uris),
         "permissions": list(app.permissions),
+        "requested": list(app.requested),
         "optional_claims": list(app.optional_claims),
         "password_credentials": [credential_dict(c) for c in app.password_credentials],
         "admin_consent_granted": app.admin_consent_granted,
@@ -107,7 +108,8 @@ def apply_seed(emulator: EntraEmulator, seed: dict[str, Any] | str | Path) -> di
             if app is None:
                 app = emulator.add_application(
                     tid, a["display_name"], a.get("redirect_uris", []), app_id=a.get("app_id"),
-                    permissions=a.get("permissions", ["User.Read.All"]))
+                    permissions=a.get("permissions", ["User.Read.All"]),
+                    consented=bool(a.get("consented", True)))
             if "optional_claims" in a:
                 emulator.set_optional_claims(tid, app.app_id, a["optional_claims"])
             for s in a.get("secrets", []):
@@ -232,7 +234,8 @@ def _add_app(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
     body = req.json()
     app = em.add_application(m["tid"], body["display_name"], body.get("redirect_uris", []),
                              app_id=body.get("app_id"),
-                             permissions=body.get("permissions", ["User.Read.All"]))
+                             permissions=body.get("permissions", ["User.Read.All"]),
+                             consented=bool(body.get("consented", True)))
     return _ok(application_dict(app), 201)
 
 

@@ -297,7 +297,7 @@ def _graph_time(value: dt.datetime) -> str:
 def application_resource(app: Application, tenant: Tenant) -> dict[str, Any]:
     """The application resource: https://learn.microsoft.com/graph/api/resources/application"""
     resource_access = [{"id": DELEGATED_SCOPE_IDS["User.Read"], "type": "Scope"}]
-    resource_access += [{"id": GRAPH_APP_ROLES[p], "type": "Role"} for p in app.permissions]
+    resource_access += [{"id": GRAPH_APP_ROLES[p], "type": "Role"} for p in [*app.permissions, *app.requested]]
     return {
         "id": app.object_id,
         "deletedDateTime": None,

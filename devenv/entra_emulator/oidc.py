@@ -256,12 +256,13 @@ def admin_consent(svc: Services, req: Request, tenant_name: str) -> Response:
         if user is None or user.deleted or not user.account_enabled \
                 or not check_password(submitted.get("passwd", ""), user.password_hash):
             return Response.html(200, pages.admin_consent(action, params, tenant.display_name, app.display_name,
-                                                          app.permissions, errors.bad_password(), login))
-        svc.state.update_application(tenant.tenant_id, app.app_id, admin_consent_granted=True)
+                                                          app.permissions + app.requested, errors.bad_password(),
+                                                          login))
+        svc.state.consent_all(tenant.tenant_id, app.app_id)
         answer = {"tenant": tenant.tenant_id, "admin_consent": "True"}
     else:
         return Response.html(200, pages.admin_consent(action, params, tenant.display_name, app.display_name,
-                                                      app.permissions))
+                                                      app.permissions + app.requested))
     if state is not None:
         answer["state"] = state
     return _deliver(redirect_uri, "query", answer)

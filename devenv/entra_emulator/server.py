@@ -184,10 +184,13 @@ class EntraEmulator:
 
     def add_application(
         self, tenant_id: str, display_name: str, redirect_uris: Iterable[str] = (),
-        app_id: str | None = None, permissions: Iterable[str] = DEFAULT_PERMISSIONS,
+        app_id: str | None = None, permissions: Iterable[str] = DEFAULT_PERMISSIONS, consented: bool = True,
     ) -> Application:
-        """An app registration (and its service principal). Grants ``User.Read.All`` by default."""
-        return self._state.add_application(tenant_id, display_name, redirect_uris, app_id, permissions)
+        """An app registration (and its service principal) with ``permissions`` configured
+        (``User.Read.All`` by default), granted unless ``consented=False``: then they wait
+        for admin consent (``/adminconsent`` or ``grant_application_permission``) and app
+        tokens carry no ``roles`` for them, as in Entra."""
+        return self._state.add_application(tenant_id, display_name, redirect_uris, app_id, permissions, consented)
 
     def get_application(self, tenant_id: str, app_id: str) -> Application:
         return self._state.snapshot(lambda: self._state.app(tenant_id, app_id))

@@ -141,6 +141,11 @@ class Application:
     optional_claims: list[str]
     created: dt.datetime
     admin_consent_granted: bool = False
+    # Configured under "API permissions" but not granted: no admin consent yet. Entra puts
+    # only granted application permissions in an app token's ``roles``, so until an admin
+    # consents these are missing there and Graph answers 403 Authorization_RequestDenied.
+    # https://learn.microsoft.com/graph/auth-v2-service (request administrator consent)
+    requested: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -326,7 +331,7 @@ class EmulatorState:
 
     def add_application(
         self, tenant_id: str, display_name: str, redirect_uris: Iterable[str] = (),
-        app_id: str | None = None, permissions: Iterable[str] = DEFAULT_PERMISSIONS,
+        app_id: str | None = None, permissions: Iterable[str] = DEFAULT_PERMISSIONS, consented: bool = True,
     ) -> Application:
         def action() -> Application:
             tenant = self.tenant(tenant_id)
@@ -344,7 +349,8 @@ class EmulatorState:
                 sp_object_id=new_guid(),
                 display_name=display_name,
                 redirect_uris=list(redirect_uris),
-                permissions=perms,
+                permissions=perms if consented else [],
+                requested=[] if consented else perms,
                 password_credentials=[],
                 optional_claims=list(DEFAULT_OPTIONAL_CLAIMS),
                 created=utcnow(),
@@ -428,6 +434,20 @@ class EmulatorState:
                 app.permissions.append(permission)
             if not granted and permission in app.permissions:
                 app.permissions.remove(permission)
+            if permission in app.requested:
+                app.requested.remove(permission)
+            return app
+
+        return self._mutate(action)
+
+    def consent_all(self, tenant_id: str, app_id: str) -> Application:
+        """Tenant-wide admin consent: every configured permission is granted."""
+
+        def action() -> Application:
+            app = self.app(tenant_id, app_id)
+            app.permissions.extend(p for p in app.requested if p not in app.permissions)
+            app.requested.clear()
+            app.admin_consent_granted = True
             return app
 
         return self._mutate(action)

@@ -15,6 +15,7 @@ from provisioning.cli.members import members
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from apsis_core.account import AccountRecord
     from provisioning.onboarding import Result
 
 
@@ -69,16 +70,16 @@ def _report(result: Result, output_format: str, *, done: str, dry_run: bool, hea
     output.warnings(warnings)
 
 
-@account.command("create", short_help="Onboard an account in pilot stage.")
+@account.command("create", short_help="Onboard an account (pilot), or create it awaiting setup.")
 @account_argument
 @click.option("--name", required=True, help="Display name of the APSIS One account.")
-@click.option("--tenant-id", required=True, metavar="GUID|DOMAIN",
+@click.option("--tenant-id", metavar="GUID|DOMAIN",
               help="Directory (tenant) ID, or a verified domain of the tenant (resolved to its GUID).")
-@click.option("--client-id", required=True, metavar="GUID", help="Application (client) ID of their app registration.")
+@click.option("--client-id", metavar="GUID", help="Application (client) ID of their app registration.")
 @click.option("--domain", "domains", multiple=True, required=True, metavar="DOMAIN",
               help="An email domain of the account (repeat for several).")
-@click.option("--secret-expires", required=True, metavar="YYYY-MM-DD", help="When the client secret expires.")
-@click.option("--it-contact-name", required=True, help="Who renews the credentials.")
+@click.option("--secret-expires", metavar="YYYY-MM-DD", help="When the client secret expires.")
+@click.option("--it-contact-name", required=True, help="Who sets up and renews the credentials.")
 @click.option("--it-contact-email", required=True, help="Their email.")
 @click.option("--test-user", "test_users", multiple=True, metavar="EMAIL",
               help="A pilot user allowed to sign in with SSO before go-live (repeat for several).")
@@ -87,13 +88,15 @@ def _report(result: Result, output_format: str, *, done: str, dry_run: bool, hea
 @output_option
 @pass_app
 def create(
-    app: AppContext, account_id: str, name: str, tenant_id: str, client_id: str, domains: tuple[str, ...],
-    secret_expires: str, it_contact_name: str, it_contact_email: str, test_users: tuple[str, ...],
-    client_secret_file: str | None, client_secret_env: str | None, dry_run: bool, output_format: str,
+    app: AppContext, account_id: str, name: str, tenant_id: str | None, client_id: str | None,
+    domains: tuple[str, ...], secret_expires: str | None, it_contact_name: str, it_contact_email: str,
+    test_users: tuple[str, ...], client_secret_file: str | None, client_secret_env: str | None, dry_run: bool,
+    output_format: str,
 ) -> None:
-    """Onboard an account in pilot stage.
+    """Onboard an account in pilot stage, or create it awaiting setup by its IT.
 
-    Creates the organization (domains, SSO metadata), the Entra identity provider from
+    With --tenant-id, --client-id and --secret-expires (and the secret): creates the
+    organization (domains, SSO metadata), the Entra identity provider from
     realm-templates/ (tenant-specific v2.0 endpoints, issuer pinned, mappers) and links
     them. Before writing anything it validates every option, resolves a tenant domain
     to its GUID, checks that Keycloak accepts the test-login link it will print (the
@@ -101,17 +104,24 @@ def create(
     client secret with a client-credentials token request to the tenant. It prints
     what the customer's IT needs next, and warnings.
 
+    Without those three: the organization alone (name, domains, IT contact), stage
+    awaiting-setup, no SSO yet. `apsis-sso account invite ACCOUNT` then mails the IT
+    contact a link to the portal, where they fill in the Entra details themselves.
+    Run on an account awaiting setup with the Entra details, it does the setup.
+
     The client secret is never an option value: --client-secret-file PATH ('-' reads
     stdin), the variable APSIS_SSO_ENTRA_CLIENT_SECRET (or --client-secret-env NAME),
     or a hidden prompt. If a create stops midway, run it again: it completes.
 
     \b
-    Example:
+    Examples:
       apsis-sso account create acme --name "Acme AB" \\
         --tenant-id acme.onmicrosoft.com --client-id 6a8b...-... \\
         --domain acme.com --domain acme.se --secret-expires 2027-03-31 \\
         --it-contact-name "Ivy Admin" --it-contact-email ivy@acme.com \\
         --test-user ann@acme.com --client-secret-file acme.secret
+      apsis-sso account create acme --name "Acme AB" --domain acme.com \\
+        --it-contact-name "Ivy Admin" --it-contact-email ivy@acme.com   # then: account invite acme
     """
     from pydantic import SecretStr
 
@@ -123,6 +133,15 @@ def create(
         secret_expires=secret_expires, it_contact_name=it_contact_name, it_contact_email=it_contact_email,
         pilot=list(test_users),
     )
+    if desired.awaiting_setup:
+        if client_secret_file is not None or client_secret_env is not None:
+            raise click.UsageError("a client secret needs --tenant-id, --client-id and --secret-expires")
+        result = onboarding.create(app.api(), app.settings(), desired, dry_run=dry_run)
+        _report(result, output_format, done=f"account {result.account.id} created, awaiting setup by its IT",
+                dry_run=dry_run, heading=f"For {result.account.id}'s IT ({result.account.it_contact.email}):")
+        if output_format != "json":
+            output.status(f"next: `apsis-sso account invite {result.account.id}` mails them a link to the portal")
+        return
     secret = _read_client_secret(client_secret_file, client_secret_env)
     desired = desired.with_changes(client_secret=SecretStr(secret))
     output.status(f"checking tenant, Keycloak and the client secret for account {desired.id} ...")
@@ -161,12 +180,13 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
         a, r = st.account, st.record
         output.key_values([
             ("account", a.id), ("name", a.name),
-            ("stage", a.stage + ("" if r.sso_enabled else " (SSO off)")),
+            ("stage", a.stage + ("" if r.sso_enabled or r.awaiting_setup else " (SSO off)")),
             ("login page", st.login_page()),
             ("tenant id", a.tenant_id), ("client id", a.client_id),
             ("domains", ", ".join(a.domains)), ("test users", ", ".join(a.pilot)),
             ("members", st.members), ("linked users", st.linked_users),
-            ("secret expires", f"{a.secret_expires.isoformat()} ({st.days_until_secret_expires_text()})"),
+            ("secret expires", f"{a.secret_expires.isoformat()} ({st.days_until_secret_expires_text()})"
+             if a.secret_expires else st.days_until_secret_expires_text()),
             ("secret hint", r.secret_hint),
             ("IT contact", f"{a.it_contact.name} <{a.it_contact.email}>"),
             ("last SSO login", _when(st.last_sso_login)),
@@ -214,12 +234,20 @@ def list_(app: AppContext, stages: tuple[str, ...], counts: bool, events_scan: i
     output.table(
         ["account", "name", "stage", "SSO", "members", "linked", "secret expires", "last SSO login", "quarantined"],
         [[s.account.id, s.account.name, s.account.stage,
-          "on" if s.record.sso_enabled and s.record.complete else ("incomplete" if not s.record.complete else "off"),
+          _sso_column(s.record),
           s.members, s.linked_users, s.days_until_secret_expires_text(),
           s.last_sso_login.strftime("%Y-%m-%d %H:%M") if s.last_sso_login else None,
           "yes" if s.record.quarantined else ""] for s in rows],
     )
     output.status(f"{len(rows)} account(s)")
+
+
+def _sso_column(record: AccountRecord) -> str:
+    if record.awaiting_setup:
+        return "awaiting setup"
+    if not record.complete:
+        return "incomplete"
+    return "on" if record.sso_enabled else "off"
 
 
 def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, output_format: str, done: str) -> None:
@@ -352,6 +380,67 @@ def rotate_secret(
     result = onboarding.rotate_secret(app.api(), app.settings(), account_id, secret, expires, dry_run=dry_run)
     _report(result, output_format, done=f"client secret of account {result.account.id} rotated "
             f"(expires {expires.isoformat()})", dry_run=dry_run)
+
+
+@account.command("invite", short_help="Mail the IT contact a link to the self-serve portal.")
+@account_argument
+@click.option("--intent", type=click.Choice(["setup", "renew"]),
+              help="setup: fill in the Entra details (default while the account awaits setup); "
+                   "renew: a new client secret (default afterwards).")
+@click.option("--valid", "valid", metavar="DURATION", default=None,
+              help="How long the link works, e.g. 7d, 36h, 90m (default APSIS_SSO_INVITATION_DAYS, 7 days).")
+@click.option("--no-mail", is_flag=True, help="Do not mail the link; only print it (pass it on yourself).")
+@click.option("--revoke", is_flag=True, help="End the account's open link (of --intent, or all) instead.")
+@output_option
+@pass_app
+def invite(app: AppContext, account_id: str, intent: str | None, valid: str | None, no_mail: bool, revoke: bool,
+           output_format: str) -> None:
+    """Mail the account's IT contact a one-time link to the self-serve portal, and print it.
+
+    With an intent of setup the page shows the Entra steps and takes the tenant, the
+    application (client) ID, the secret's value and expiry and the test users, proves
+    them with Entra and creates the SSO connection in pilot; then it shows the consent
+    and test-login links and which test users have signed in. With renew it takes a new
+    client secret, proves it and swaps it in. The link is for one account and one
+    intent, expires (7 days by default) and ends when its intent is done; a new link of
+    the same intent replaces the old one. Only a hash of it is stored, on the account.
+
+    Mail uses the SMTP settings of apsis-sync (APSIS_SYNC_SMTP_HOST, ...); the link
+    points at APSIS_SSO_PORTAL_URL.
+
+    \b
+    Examples:
+      apsis-sso account invite acme
+      apsis-sso account invite acme --intent renew --valid 14d
+      apsis-sso account invite acme --no-mail -o json | jq -r .url
+      apsis-sso account invite acme --revoke
+    """
+    from apsis_core import invitations
+    from provisioning import invite as invites
+
+    validity = invitations.parse_validity(valid) if valid is not None else None
+    if revoke:
+        if valid is not None or no_mail:
+            raise click.UsageError("--revoke takes no --valid or --no-mail")
+        ended = invites.revoke(app.api(), account_id, intent)  # type: ignore[arg-type]
+        if output_format == "json":
+            output.emit_json({"account": account_id, "revoked": [
+                {"invitation": i.id, "intent": i.intent, "expires": i.expires.isoformat()} for i in ended]})
+        elif ended:
+            output.status(f"revoked {len(ended)} link(s) of account {account_id}: "
+                          + ", ".join(f"{i.intent} {i.id}" for i in ended))
+        else:
+            output.status(f"account {account_id} has no open link{f' for {intent}' if intent else ''}")
+        return
+    result = invites.invite(app.api(), app.settings(), None if no_mail else app.mail_settings(), account_id,
+                            intent=intent, valid=validity)  # type: ignore[arg-type]
+    if output_format == "json":
+        output.emit_json(result.to_dict())
+    else:
+        click.echo(result.url)
+        where = f"mailed to {result.mailed_to}" if result.mailed_to else "not mailed (--no-mail): pass it on yourself"
+        output.status(f"{result.intent} link for account {result.account}, valid until "
+                      f"{result.invitation.expires.strftime('%Y-%m-%d %H:%M UTC')}, {where}")
 
 
 @account.group("pilot", short_help="Test users allowed during pilot.")

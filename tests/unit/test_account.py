@@ -101,3 +101,37 @@ def test_build_validates_and_normalises():
         Account.build(id="acme", name="A", tenant_id="acme.example", client_id="22222222-2222-2222-2222-222222222222",
                       domains=["acme.example"], secret_expires="2030-01-01", it_contact_name="I",
                       it_contact_email="i@acme.example", stage="beta", today=date(2029, 1, 1))
+
+
+def test_without_entra_details_an_account_awaits_setup():
+    waiting = Account.build(id="acme", name="Acme", domains=["acme.com"], it_contact_name="Ivy",
+                            it_contact_email="ivy@acme.com", pilot=["ann@acme.com"])
+    assert (waiting.stage, waiting.tenant_id, waiting.client_id, waiting.secret_expires) == ("awaiting-setup", "", "", None)
+    assert waiting.awaiting_setup and waiting.pilot == ("ann@acme.com",)
+
+
+@pytest.mark.parametrize("given", [{"tenant_id": "acme.com"}, {"client_id": "22222222-2222-2222-2222-222222222222"},
+                                   {"tenant_id": "acme.com", "secret_expires": "2031-01-01"}])
+def test_some_entra_details_but_not_all_are_refused_naming_what_is_missing(given):
+    with pytest.raises(InvalidInput, match="missing: give --tenant-id, --client-id and --secret-expires together"):
+        Account.build(id="acme", name="Acme", domains=["acme.com"], it_contact_name="Ivy",
+                      it_contact_email="ivy@acme.com", **given)
+
+
+def test_awaiting_setup_and_entra_details_or_a_secret_exclude_each_other():
+    base = {"id": "acme", "name": "Acme", "domains": ["acme.com"], "it_contact_name": "Ivy", "it_contact_email": "ivy@acme.com"}
+    with pytest.raises(InvalidInput, match="needs --tenant-id"):
+        Account.build(**base, stage="live")
+    with pytest.raises(InvalidInput, match="a client secret needs"):
+        Account.build(**base, client_secret="Abc~secret-value-of-forty-characters-123")
+    with pytest.raises(InvalidInput, match="no Entra details yet"):
+        Account.build(**base, stage="awaiting-setup", tenant_id="acme.com", client_id="22222222-2222-2222-2222-222222222222",
+                      secret_expires="2031-01-01")
+
+
+def test_an_account_awaiting_setup_is_complete_with_its_organization_alone():
+    org = {"id": "o1", "alias": "acme", "name": "Acme", "attributes": {"apsis.stage": ["awaiting-setup"]}}
+    record = AccountRecord.parse(org)
+    assert record.awaiting_setup and record.complete and not record.sso_enabled
+    assert record.settings().secret_expires is None
+    assert not AccountRecord.parse(org, {"alias": "entra-acme", "organizationId": "o1", "config": {}}).complete

@@ -149,3 +149,70 @@ def test_a_provider_still_bound_to_the_old_post_broker_flow_is_unbound_and_an_un
     assert changes(plan) == [("update", "identity-provider")]
     assert [(f.path, f.before, f.after) for f in plan.changes[0].fields] == [
         ("postBrokerLoginFlowAlias", contract.POST_BROKER_LOGIN_FLOW, None)]
+
+
+def waiting(account_id: str = "acme") -> Account:
+    return Account.build(id=account_id, name=f"Account {account_id}", domains=[f"{account_id}.example"],
+                         it_contact_name="Ivy", it_contact_email=f"it@{account_id}.example")
+
+
+def test_an_account_awaiting_setup_is_its_organization_alone():
+    plan = plan_account(settings(), waiting(), Snapshot())
+    assert [(c.action, c.kind) for c in plan.changes] == [("create", "organization")]
+    rendered = render(waiting(), settings()).organization["attributes"]
+    assert rendered[contract.STAGE_KEY] == ["awaiting-setup"]
+    assert not {contract.TENANT_ID_KEY, contract.CLIENT_ID_KEY, contract.SECRET_EXPIRES_KEY, contract.SECRET_HINT_KEY} & set(rendered)
+
+
+def test_its_setup_converges_the_organization_and_creates_the_idp():
+    cfg = settings()
+    before = waiting()
+    snapshot = held_organization(before, cfg)
+    plan = plan_account(cfg, account(), snapshot)
+    assert [c.kind for c in plan.changes] == ["organization", "identity-provider", "idp-mappers", "organization-link"]  # the link last (issue 11)
+    assert plan.changes[0].action == "update"
+    assert writes_secret(plan) == {"acme"}
+
+
+def test_an_account_with_sso_never_goes_back_to_awaiting_setup():
+    cfg = settings()
+    with pytest.raises(Conflict, match="cannot go back to awaiting setup"):
+        plan_account(cfg, waiting(), held(account(), cfg))
+
+
+def held_organization(desired: Account, cfg: Settings) -> Snapshot:
+    org = {**copy.deepcopy(render(desired, cfg).organization), "id": f"org-{desired.id}"}
+    return Snapshot(orgs={desired.id: org})
+
+
+def test_a_rerun_of_create_without_entra_details_plans_nothing():
+    cfg = settings()
+    assert plan_account(cfg, waiting(), held_organization(waiting(), cfg)).empty
+
+
+def test_a_file_mixing_awaiting_and_onboarded_accounts_proves_only_the_onboarded_secret(tmp_path: Path):
+    cfg = settings(sync_secrets_dir=tmp_path)
+    snapshot = Snapshot()
+    snapshot.daemon_files["acme"] = DaemonFile(tmp_path / "acme", exists=False)
+    plan = plan_accounts(cfg, [account(), waiting("beta")], snapshot)
+    by_account = {a: [(c.action, c.kind) for c in plan.changes if c.account == a] for a in ("acme", "beta")}
+    assert by_account["beta"] == [("create", "organization")]  # no IdP, no secret file for the daemon
+    assert ("create", DAEMON_SECRET) in by_account["acme"]
+    assert writes_secret(plan) == {"acme"}
+
+
+def test_prune_deletes_an_account_awaiting_setup_as_its_organization_alone():
+    cfg = settings()
+    plan = plan_accounts(cfg, [], held_organization(waiting("beta"), cfg), prune=True)
+    assert changes(plan) == [("delete", "organization")]
+
+
+def test_the_daemon_skips_accounts_awaiting_setup():
+    from apsis_core.account import AccountRecord
+    from sync.accounts import select
+
+    cfg = settings()
+    records = [AccountRecord.parse(held_organization(waiting("beta"), cfg).orgs["beta"]),
+               AccountRecord.parse(held(account(), cfg).orgs["acme"])]
+    assert [r.id for r in select(records)] == ["acme"]
+    assert select(records, only=["beta"]) == []  # named, it exists, but it has nothing to sync

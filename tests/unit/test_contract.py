@@ -82,13 +82,17 @@ def test_the_extension_uses_the_contracts_names():
     java_reasons = re.findall(r'^\s+[A-Z_]+\("([a-z_]+)"\)', (JAVA / "Reason.java").read_text(), flags=re.M)
     assert java_reasons == list(typing.get_args(contract.RefusalReason))
     constants = re.search(r"enum Stage \{\s*([A-Z_,\s]+);", (JAVA / "Stage.java").read_text())
-    assert constants and [c.strip().lower() for c in constants.group(1).split(",")] == list(contract.STAGES)
+    assert constants and [c.strip().lower().replace("_", "-") for c in constants.group(1).split(",")] == \
+        list(contract.STAGES)
+    assert f'case "{contract.AWAITING_SETUP}":' in (JAVA / "Stage.java").read_text()
 
 
 def test_docs_contracts_lists_every_refusal_reason_and_attribute():
     doc = (ROOT / "docs/contracts.md").read_text()
     for reason in typing.get_args(contract.RefusalReason):
         assert f"| `{reason}` |" in doc, reason
+    for stage in contract.STAGES:
+        assert f"| `{stage}` |" in doc, stage
     for key in (contract.MANAGED_BY_KEY, contract.ACCOUNT_KEY, contract.STAGE_KEY, contract.PILOT_KEY,
-                contract.TENANT_ID_KEY, contract.QUARANTINE_KEY, contract.DISABLED_BY_KEY):
+                contract.TENANT_ID_KEY, contract.QUARANTINE_KEY, contract.DISABLED_BY_KEY, contract.INVITATIONS_KEY):
         assert f"`{key}`" in doc, key

@@ -115,3 +115,18 @@ def test_a_dry_runs_outbox_records_and_remembers_nothing_a_real_one_sends_once()
     done = AccountResult("acme")
     outbox = Outbox(rt, account(), done, dry_run=False)  # type: ignore[arg-type]
     assert outbox.send(notice, "k") and real.sent == [notice] and not outbox.due("k")
+
+
+def test_with_a_renewal_link_the_notice_says_to_renew_there_and_the_webhook_never_gets_the_link():
+    from sync.notify import RenewalLink
+
+    exp = expiry.SecretExpiry(date(2030, 1, 31), "recorded", "Abc", 14)
+    link = RenewalLink("https://sso-setup.apsis.example/i/acme/" + "T" * 43, datetime(2030, 1, 8, tzinfo=timezone.utc))
+    for notice in (expiry_notice(account(), exp, 14, settings(), link),
+                   token_notice(account(), "expired", 7000222, settings(), link)):
+        assert link.url in notice.body and "works until 2030-01-08 00:00 UTC" in notice.body
+        assert "secure channel" not in notice.body  # nothing to send us any more
+        shared = notice.to_dict()
+        assert link.url not in shared["text"] and shared["data"]["renewal_link"] is True
+    without = expiry_notice(account(), exp, 14, settings())
+    assert "secure channel you used" in without.body and without.to_dict()["data"]["renewal_link"] is False

@@ -30,7 +30,7 @@ public final class LinkPolicy {
         if (account == null) {
             return LinkDecision.refuse(Reason.NO_ORGANIZATION);
         }
-        if (account.stage() == Stage.DISABLED) {
+        if (account.stage().ssoOff()) {
             return LinkDecision.refuse(Reason.SSO_DISABLED);
         }
         if (email == null || email.isBlank()) {
@@ -72,7 +72,7 @@ public final class LinkPolicy {
         if (account == null) {
             return LinkDecision.refuse(Reason.NO_ORGANIZATION);
         }
-        if (account.stage() == Stage.DISABLED) {
+        if (account.stage().ssoOff()) {
             return LinkDecision.refuse(Reason.SSO_DISABLED);
         }
         return admit(account, userId, enabled, member, userEmail);

@@ -3,9 +3,13 @@ package com.apsis.sso.keycloak;
 import java.util.List;
 import java.util.Locale;
 
-/** Rollout stage of an account, from the organization attribute {@code apsis.stage}. */
+/**
+ * Rollout stage of an account, from the organization attribute {@code apsis.stage}.
+ * {@link #AWAITING_SETUP} ({@code awaiting-setup}): the customer's IT has not set SSO up yet; such an
+ * account has no identity provider, and should one appear it is refused like a disabled one.
+ */
 public enum Stage {
-    PILOT, LIVE, DISABLED;
+    AWAITING_SETUP, PILOT, LIVE, DISABLED;
 
     public static final String ATTRIBUTE = "apsis.stage";
 
@@ -26,10 +30,17 @@ public enum Stage {
                     return LIVE;
                 case "disabled":
                     return DISABLED;
+                case "awaiting-setup":
+                    return AWAITING_SETUP;
                 default:
                     return PILOT;
             }
         }
         return PILOT;
+    }
+
+    /** SSO is off in this stage: nobody signs in through the account's Entra. */
+    public boolean ssoOff() {
+        return this == DISABLED || this == AWAITING_SETUP;
     }
 }

@@ -92,6 +92,14 @@ class LinkPolicyTest {
         }
 
         @Test
+        void anAccountAwaitingSetupHasNoSsoEvenIfAProviderShowsUp() {
+            // Awaiting setup means no identity provider; one linked by hand must not open SSO.
+            assertRefused(Reason.SSO_DISABLED, link(account(Stage.AWAITING_SETUP, EMAIL), EMAIL, null, alice()));
+            assertRefused(Reason.SSO_DISABLED,
+                    LinkPolicy.guard(account(Stage.AWAITING_SETUP, EMAIL), "u1", true, true, EMAIL));
+        }
+
+        @Test
         void emailMissing() {
             assertRefused(Reason.EMAIL_MISSING, link(account(Stage.LIVE), null, null, alice()));
             assertRefused(Reason.EMAIL_MISSING, link(account(Stage.LIVE), "  ", null, alice()));
@@ -321,6 +329,7 @@ class LinkPolicyTest {
             assertEquals(Stage.LIVE, Stage.of(List.of("live")));
             assertEquals(Stage.LIVE, Stage.of(List.of(" Live ")));
             assertEquals(Stage.DISABLED, Stage.of(List.of("disabled")));
+            assertEquals(Stage.AWAITING_SETUP, Stage.of(List.of("awaiting-setup")));
         }
 
         @Test

@@ -1,0 +1,55 @@
+"""Build the portal from its settings and serve it with uvicorn.
+
+uvicorn's access log is off: a link's path holds its token, and tokens are never logged.
+Our own log lines (``apsis_portal``) and uvicorn's errors go through the shared structured
+logging with every known secret scrubbed; the audit trail is its own stream.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apsis_core import logs, secret_input
+from apsis_core.cli import AppContext
+from apsis_core.errors import InvalidInput
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.settings import load_settings
+from portal.app import Portal, Repositories, create_app
+from portal.audit import Audit
+from portal.settings import PortalSettings
+
+
+def build(app: AppContext) -> Portal:
+    """Every setting read and checked; nothing listens yet."""
+    settings = app.settings()
+    portal_settings = load_settings(PortalSettings, app.env_file)
+    mail = app.mail_settings()
+    if not settings.portal_url:
+        raise InvalidInput("configuration: APSIS_SSO_PORTAL_URL must be set: the portal's address as browsers reach "
+                           "it (links, cookies and the origin check follow it)")
+    if settings.sync_secrets_dir is None:
+        raise InvalidInput("configuration: APSIS_SSO_SYNC_SECRETS_DIR must be set: the portal hands every secret it "
+                           "accepts to apsis-sync there")
+    if settings.keycloak_client_secret is None:
+        raise InvalidInput("configuration: no Keycloak client secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or _FILE")
+    assert portal_settings.session_key is not None
+    secret_input.remember(portal_settings.session_key.get_secret_value())
+    logs.configure(portal_settings.log_format, portal_settings.log_level, logger="apsis_portal")
+    ours = logging.getLogger("apsis_portal").handlers
+    for handler in ours:
+        handler.addFilter(logs.ScrubSecrets())
+    for name in ("uvicorn", "uvicorn.error"):  # its errors (a traceback of ours) in the same stream, scrubbed
+        logging.getLogger(name).handlers[:] = ours
+        logging.getLogger(name).propagate = False
+    return Portal(settings, portal_settings, mail, Audit(portal_settings.audit_log),
+                  Repositories(lambda: KeycloakRepository.for_tooling(settings)))
+
+
+def serve(portal: Portal, host: str, port: int) -> None:
+    import uvicorn
+
+    log = logging.getLogger("apsis_portal")
+    log.info("portal listening", extra={"address": f"{host}:{port}", "url": portal.url})
+    uvicorn.run(create_app(portal), host=host, port=port, access_log=False, log_config=None,
+                proxy_headers=True, forwarded_allow_ips=portal.portal.forwarded_allow_ips, server_header=False)
+    portal.audit.close()
