@@ -1,6 +1,6 @@
 # The apsis-sso tooling and the apsis-sync daemon: one small, non-root image, installed from
 # the lock file only (hashes checked; nothing resolved at build time) by the same script a
-# test runs outside Docker (scripts/install.sh; tests/production/test_wheel.py).
+# test runs outside Docker (scripts/install.sh; tests/production/test_image_install.py).
 #   docker build -t apsis-sso .
 #   docker run --rm --env-file .env apsis-sso apsis-sso account list
 #   docker run --env-file .env apsis-sso            # the daemon (default command)

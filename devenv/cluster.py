@@ -112,16 +112,13 @@ class ClusterNode(KeycloakServer):
         shutil.copy2(ENTRYPOINT, home / "bin" / "apsis-entrypoint.sh")
         return home
 
-    def command(self, home: Path) -> list[str]:
+    def mode_command(self, home: Path) -> list[str]:
         assert self.db is not None and self.public_url
-        args = [
+        return [
             str(home / "bin" / "apsis-entrypoint.sh"),
             "start",
             "--optimized",
             *node_options(self.public_url),
-            "--http-host=127.0.0.1",
-            f"--http-port={self.http_port}",
-            f"--http-management-port={self.management_port}",
             "--proxy-trusted-addresses=127.0.0.1",
             f"--db-url={self.db.jdbc_url}",
             f"--db-username={self.db.user}",
@@ -129,9 +126,6 @@ class ClusterNode(KeycloakServer):
             "--cache-embedded-network-bind-address=127.0.0.1",
             f"--cache-embedded-network-bind-port={self.jgroups_port}",
         ]
-        if self.truststore_paths:
-            args.append("--truststore-paths=" + ",".join(str(p) for p in self.truststore_paths))
-        return args + self.extra_args
 
     def environment(self) -> dict[str, str]:
         """Secrets as files, read by the image's entry point, never in this environment."""
@@ -150,6 +144,18 @@ class ClusterNode(KeycloakServer):
         except (urllib.error.URLError, OSError):
             return 0
         return int(float(found.group(1))) if found else 0
+
+    def wait_logged_view(self, timeout: float) -> None:
+        """Until this node has logged its first cluster view (its JGroups channel is up)."""
+        deadline = time.monotonic() + timeout
+        while self.logged_view() == "none":
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"Keycloak exited with code {self.process.returncode} during start; "
+                                   f"see {self.log_file}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"Keycloak formed no cluster view within {timeout:.0f}s; see {self.log_file}")
+            time.sleep(0.2)
 
     def logged_view(self) -> str:
         """The latest cluster view this node logged, for error messages."""
@@ -212,19 +218,25 @@ class KeycloakCluster:
             tls = ensure_key_material(self.state_dir / "tls", ["127.0.0.1", "localhost"])
             self.ca_bundle = tls.ca_bundle
             self.proxy = ReverseProxy(tls.server_cert, tls.server_key).start()
-            for i in range(1, self.size + 1):
-                # One after the other: the first creates the schema and the master realm, and
-                # a node that starts alone forms the cluster the next one joins.
-                mark = time.monotonic()
-                node = ClusterNode(
-                    name=f"node{i}", public_url=self.public_url, db=self.db, secrets_dir=secrets_dir,
-                    admin_username=self.admin_username, admin_password=self.admin_password,
-                    truststore_paths=self.truststore_paths, log_file=self.state_dir / f"node{i}.log",
-                )
-                self.nodes.append(node)
-                node.start(timeout)
+            mark = time.monotonic()
+            self.nodes = [
+                ClusterNode(name=f"node{i}", public_url=self.public_url, db=self.db, secrets_dir=secrets_dir,
+                            admin_username=self.admin_username, admin_password=self.admin_password,
+                            truststore_paths=self.truststore_paths, log_file=self.state_dir / f"node{i}.log")
+                for i in range(1, self.size + 1)
+            ]
+            first, *others = self.nodes
+            # The first node creates the schema and forms the cluster; the others start once
+            # it has (its first cluster view), so they join it instead of forming their own,
+            # and their start overlaps the rest of its bootstrap (the master realm).
+            first.launch()
+            first.wait_logged_view(timeout)
+            for node in others:
+                node.launch()
+            for node in self.nodes:
+                node.wait_ready(timeout)
                 self.proxy.add_backend(node.name, "127.0.0.1", node.http_port)
-                self.timings[node.name] = time.monotonic() - mark
+            self.timings["nodes"] = time.monotonic() - mark
             mark = time.monotonic()
             self.wait_formed(timeout=120)
             self.timings["cluster"] = time.monotonic() - mark

@@ -176,18 +176,19 @@ class KeycloakServer:
 
     def command(self, home: Path) -> list[str]:
         args = [
-            str(home / "bin" / "kc.sh"),
-            "start-dev",
+            *self.mode_command(home),
             "--http-host=127.0.0.1",
             f"--http-port={self.http_port}",
             f"--http-management-port={self.management_port}",
-            "--health-enabled=true",
-            "--metrics-enabled=true",
-            f"--db={self.database}",
         ]
         if self.truststore_paths:
             args.append("--truststore-paths=" + ",".join(str(p) for p in self.truststore_paths))
         return args + self.extra_args
+
+    def mode_command(self, home: Path) -> list[str]:
+        """How the server is started, and the options of its mode: dev mode here."""
+        return [str(home / "bin" / "kc.sh"), "start-dev", "--health-enabled=true", "--metrics-enabled=true",
+                f"--db={self.database}"]
 
     def prepare_home(self) -> Path:
         """The home this server runs from: dev mode shares the installed distribution's
@@ -206,6 +207,12 @@ class KeycloakServer:
         return env
 
     def start(self, timeout: float = 240.0) -> "KeycloakServer":
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Start the process and return at once (``wait_ready`` waits for it)."""
         self.jdk = self.jdk or find_jdk()
         home = self.prepare_home()
         self.home = home
@@ -224,8 +231,6 @@ class KeycloakServer:
             start_new_session=True,
         )
         log.close()
-        self.wait_ready(timeout)
-        return self
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -56,7 +56,7 @@ class ReverseProxy:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(cert, key)
-        self._server = _TlsServer((host, 0), self._handler(), context)
+        self._server = _TlsServer((host, 0), handler_for(self._serve), context)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="reverse-proxy", daemon=True)
 
@@ -106,25 +106,6 @@ class ReverseProxy:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"  # one request per connection: simple and enough
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output clean
-                return
-
-            def _any(self) -> None:
-                try:
-                    proxy._serve(self)
-                except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-                    pass  # the client went away
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _any
-
-        return Handler
-
     def _serve(self, req: BaseHTTPRequestHandler) -> None:
         length = int(req.headers.get("Content-Length") or 0)
         body = req.rfile.read(length) if length else None
@@ -163,22 +144,41 @@ class ReverseProxy:
         with self._lock:
             self.hops.append(hop)
         if answer is None:
-            payload = b"<html><body>502 Bad Gateway</body></html>"
-            req.send_response(502)
-            req.send_header("Content-Type", "text/html")
-            req.send_header("Content-Length", str(len(payload)))
-            req.end_headers()
-            req.wfile.write(payload)
+            answer = (502, [("Content-Type", "text/html")], b"<html><body>502 Bad Gateway</body></html>")
+        relay(req, *answer)
+
+
+def handler_for(serve: Callable[[BaseHTTPRequestHandler], None]) -> type[BaseHTTPRequestHandler]:
+    """A quiet request handler that hands every request, whatever its method, to ``serve``;
+    one request per connection (simple, and enough for a test's proxy)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output clean
             return
-        status, resp_headers, payload = answer
-        req.send_response(status)
-        for key, value in resp_headers:
-            if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
-                req.send_header(key, value)
-        req.send_header("Content-Length", str(len(payload)))
-        req.end_headers()
-        if req.command != "HEAD":
-            req.wfile.write(payload)
+
+        def _any(self) -> None:
+            try:
+                serve(self)
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                pass  # the client went away (its timeout): nothing to answer
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _any
+
+    return Handler
+
+
+def relay(req: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+    """Send an upstream's answer to the client: hop-by-hop headers dropped, length recomputed."""
+    req.send_response(status)
+    for key, value in headers:
+        if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
+            req.send_header(key, value)
+    req.send_header("Content-Length", str(len(payload)))
+    req.end_headers()
+    if req.command != "HEAD":
+        req.wfile.write(payload)
 
 
 class _TlsServer(ThreadingHTTPServer):

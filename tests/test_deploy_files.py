@@ -9,7 +9,7 @@
 * the Keycloak entry point that turns *_FILE variables into secrets, run for real;
 * docker/init-secrets.sh, run for real; .dockerignore; CI running README's test command.
 
-What the image's Python install does is replayed for real in tests/production/test_wheel.py.
+What the image's Python install does is replayed for real in tests/production/test_image_install.py.
 """
 
 from __future__ import annotations

@@ -118,6 +118,16 @@ def report_start_and_memory(cluster: KeycloakCluster) -> None:
           f"at the end: {mib(cluster.memory())}", file=sys.stderr)
 
 
+@pytest.fixture(autouse=True)
+def _every_node_running(request: pytest.FixtureRequest) -> None:
+    """A test finds every node up, even after one that killed a node (and rejoined first)."""
+    if "lane" in request.fixturenames:
+        lane: Lane = request.getfixturevalue("lane")
+        for node in lane.cluster.nodes:
+            if node.process is None or node.process.poll() is not None:
+                lane.cluster.restart(node.name)
+
+
 @pytest.fixture
 def onboard(lane: Lane, emulator: EntraEmulator, unique: str) -> Callable[..., OnboardedAccount]:
     """``onboard(node, stage=...)``: an account onboarded through that node (tests/helpers.py),
