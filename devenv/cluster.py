@@ -278,8 +278,8 @@ class KeycloakCluster:
         return node
 
     def memory(self) -> dict[str, int]:
-        """Resident memory in bytes: each node and PostgreSQL."""
-        out = {n.name: n.rss_bytes() for n in self.nodes}
+        """Resident memory in bytes: each running node and PostgreSQL (a stopped node has none)."""
+        out = {n.name: n.rss_bytes() for n in self.running()}
         if self.db is not None:
             out["postgres"] = self.db.rss_bytes()
         return out

@@ -100,10 +100,6 @@ class ReverseProxy:
             first = names[next(self._turn) % len(names)]
         return [first] + [n for n in names if n != first]
 
-    def hops_to(self, backend: str) -> list[Hop]:
-        with self._lock:
-            return [h for h in self.hops if h.backend == backend]
-
     # -- serving ---------------------------------------------------------------------------
 
     def _serve(self, req: BaseHTTPRequestHandler) -> None:

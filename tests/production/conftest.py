@@ -108,14 +108,22 @@ def lane(emulator: EntraEmulator, tmp_path_factory: pytest.TempPathFactory) -> I
         cluster.stop()
 
 
+FIGURES: list[str] = []
+
+
 def report_start_and_memory(cluster: KeycloakCluster) -> None:
-    """The lane's start time and memory, in the test log (``pytest -rA`` or ``-s`` shows it)."""
+    """The lane's start time and memory, for the terminal summary."""
     def mib(memory: dict[str, int]) -> str:
         return ", ".join(f"{name} {rss / 2**20:.0f} MiB" for name, rss in memory.items())
 
     timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in cluster.timings.items())
-    print(f"\n[production lane] start: {timings}; resident memory after start: {mib(cluster.memory_after_start)}; "
-          f"at the end: {mib(cluster.memory())}", file=sys.stderr)
+    FIGURES.append(f"start: {timings}; resident memory after start: {mib(cluster.memory_after_start)}; "
+                   f"at the end: {mib(cluster.memory())} (load average {os.getloadavg()[0]:.1f})")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in FIGURES:
+        terminalreporter.write_line(f"[production lane] {line}")
 
 
 @pytest.fixture(autouse=True)
