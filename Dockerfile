@@ -16,6 +16,8 @@ COPY pyproject.toml README.md ./
 COPY apsis_core ./apsis_core
 COPY provisioning ./provisioning
 COPY sync ./sync
+# Issue 13's portal: COPY portal ./portal here (and "portal*" in pyproject.toml's
+# packages.find); tests/test_deploy_files.py checks every shipped package is copied.
 RUN scripts/install.sh app /opt/venv
 
 FROM ${PYTHON_IMAGE}
