@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from apsis_core.contract import DEFAULT_REALM, TOOLING_CLIENT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The realm templates ship inside this package; APSIS_SSO_TEMPLATES_DIR points elsewhere.
+TEMPLATES_DIR = Path(__file__).resolve().parent / "realm_templates"
 
 PUBLIC_CLOUD_AUTHORITY = "https://login.microsoftonline.com"
 PUBLIC_CLOUD_GRAPH = "https://graph.microsoft.com/v1.0"
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*"],
         description="Redirect URIs of the example apsis-one client",
     )
-    templates_dir: Path = Field(REPO_ROOT / "realm-templates", description="Where the realm templates live")
+    templates_dir: Path = Field(TEMPLATES_DIR, description="Where the realm templates live (default: the package's own)")
     sync_secrets_dir: Path | None = Field(
         None, description="The sync daemon's secrets directory: create and rotate-secret also store the secret there"
     )

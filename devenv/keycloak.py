@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,9 @@ from pathlib import Path
 
 from apsis_core.contract import KEYCLOAK_VERSION
 from devenv.jdk import Jdk, find_jdk
+from devenv.processes import free_port, group_rss_bytes, stop_group
+
+__all__ = ["KeycloakServer", "free_port", "install", "instance_home"]
 
 DIST_ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,12 +50,6 @@ def cache_dir() -> Path:
 
 def dist_home() -> Path:
     return cache_dir() / f"keycloak-{KEYCLOAK_VERSION}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _log(message: str) -> None:
@@ -180,23 +176,27 @@ class KeycloakServer:
 
     def command(self, home: Path) -> list[str]:
         args = [
-            str(home / "bin" / "kc.sh"),
-            "start-dev",
+            *self.mode_command(home),
             "--http-host=127.0.0.1",
             f"--http-port={self.http_port}",
             f"--http-management-port={self.management_port}",
-            "--health-enabled=true",
-            "--metrics-enabled=true",
-            f"--db={self.database}",
         ]
         if self.truststore_paths:
             args.append("--truststore-paths=" + ",".join(str(p) for p in self.truststore_paths))
         return args + self.extra_args
 
-    def start(self, timeout: float = 240.0) -> "KeycloakServer":
-        home = instance_home(install(), f"{self.http_port}")
-        self.home = home
-        self.jdk = self.jdk or find_jdk()
+    def mode_command(self, home: Path) -> list[str]:
+        """How the server is started, and the options of its mode: dev mode here."""
+        return [str(home / "bin" / "kc.sh"), "start-dev", "--health-enabled=true", "--metrics-enabled=true",
+                f"--db={self.database}"]
+
+    def prepare_home(self) -> Path:
+        """The home this server runs from: dev mode shares the installed distribution's
+        ``lib`` (its re-augmentation for dev mode is the same every time)."""
+        return instance_home(install(), f"{self.http_port}")
+
+    def environment(self) -> dict[str, str]:
+        assert self.jdk is not None
         env = dict(os.environ)
         env["JAVA_HOME"] = str(self.jdk.home)
         env["PATH"] = f"{self.jdk.home / 'bin'}{os.pathsep}{env.get('PATH', '')}"
@@ -204,6 +204,18 @@ class KeycloakServer:
         env["KC_BOOTSTRAP_ADMIN_USERNAME"] = self.admin_username
         env["KC_BOOTSTRAP_ADMIN_PASSWORD"] = self.admin_password
         env.setdefault("JAVA_OPTS_KC_HEAP", "-XX:MaxRAMPercentage=25 -XX:InitialRAMPercentage=2")
+        return env
+
+    def start(self, timeout: float = 240.0) -> "KeycloakServer":
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Start the process and return at once (``wait_ready`` waits for it)."""
+        self.jdk = self.jdk or find_jdk()
+        home = self.prepare_home()
+        self.home = home
         log_target = self.log_file or (cache_dir() / f"keycloak-{self.http_port}.log")
         log_target.parent.mkdir(parents=True, exist_ok=True)
         self.log_file = log_target
@@ -212,15 +224,13 @@ class KeycloakServer:
         self.process = subprocess.Popen(
             self.command(home),
             cwd=home,
-            env=env,
+            env=self.environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
-        self.wait_ready(timeout)
-        return self
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -241,31 +251,11 @@ class KeycloakServer:
 
     def rss_bytes(self) -> int:
         """Resident memory of the Keycloak JVM (sum over the process group)."""
-        if self.process is None:
-            return 0
-        total = 0
-        for status in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = status.read_text().rsplit(")", 1)[1].split()
-                pgid = int(fields[2])
-                if pgid == self.process.pid:
-                    rss_pages = int(fields[21])
-                    total += rss_pages * os.sysconf("SC_PAGE_SIZE")
-            except (OSError, IndexError, ValueError):
-                continue
-        return total
+        return group_rss_bytes(self.process.pid) if self.process is not None else 0
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        except ProcessLookupError:
-            pass
+        if self.process is not None:
+            stop_group(self.process, timeout)
         if self.home is not None:
             shutil.rmtree(self.home, ignore_errors=True)
 

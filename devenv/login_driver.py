@@ -243,6 +243,7 @@ class Browser:
                 "code_verifier": verifier,
             },
             timeout=30,
+            verify=self.session.verify,  # else REQUESTS_CA_BUNDLE would win over the session's CA
         )
         token.raise_for_status()
         return LoginResult(code=code, status=302, url=location, tokens=token.json())

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Make a fresh machine ready to run apsis-sso locally: a virtualenv with the project and
-# its test dependencies, the pinned Keycloak distribution with the extension built into
-# providers/, and Debian's Chromium for the browser test. Safe to run again: each step
-# is skipped when already done.
+# Make a fresh machine ready to run apsis-sso locally: a virtualenv with exactly the pins of
+# requirements/dev.lock, the project and its development tools (devenv/) installed editable,
+# the pinned Keycloak distribution with the extension built into providers/, Debian's
+# PostgreSQL server for the production lane, Chromium for the browser test, and the docker
+# compose plugin for validating docker-compose.yml. Safe to run again: each step is skipped
+# when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,15 +31,20 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 1
 fi
 
+# The lock files must have been resolved from the current pyproject.toml files (after a
+# dependency change: scripts/lock.sh).
+"$PYTHON" scripts/lock_inputs.py --check
+
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[bootstrap] creating $VENV" >&2
   "$PYTHON" -m venv "$VENV"
 fi
-stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp="$VENV/.installed-$(cat requirements/dev.lock pyproject.toml devenv/pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "[bootstrap] installing Python packages" >&2
-  "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$VENV/bin/pip" install -q -e '.[test]'
+  echo "[bootstrap] installing Python packages from requirements/dev.lock" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.lock
+  # The projects themselves, editable, with the locked build backend: nothing else resolved.
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e . -e ./devenv
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
@@ -45,25 +52,43 @@ fi
 echo "[bootstrap] installing Keycloak and the extension" >&2
 "$VENV/bin/python" -m devenv.keycloak install >/dev/null
 
+# The production lane's database: Debian's PostgreSQL server (its programs live in
+# /usr/lib/postgresql/<version>/bin; the lane runs a throwaway cluster of its own).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! need initdb; then
+  echo "[bootstrap] installing Debian's postgresql server for the production test lane" >&2
+  apt_install postgresql
+fi
+
 if [ "${APSIS_SSO_SKIP_BROWSER:-0}" != "1" ] && ! need chromium; then
   echo "[bootstrap] installing Debian's chromium for the browser test" >&2
   apt_install chromium
 fi
+
 # docker-compose.yml is validated with `docker compose config` by the tests. This machine
-# kind has the Docker client but no engine and no compose plugin; the plugin is a Go
-# program, so build it from the Go module proxy (skip with APSIS_SSO_SKIP_COMPOSE=1).
+# kind has no Docker engine and may have no compose plugin; the plugin is a Go program, so
+# build it from the Go module proxy into the cache (the tests run it standalone from there)
+# and, where the Docker client is installed, as its plugin too (skip: APSIS_SSO_SKIP_COMPOSE=1).
 COMPOSE_VERSION="v2.32.4"
-if [ "${APSIS_SSO_SKIP_COMPOSE:-0}" != "1" ] && need docker && ! docker compose version >/dev/null 2>&1; then
+cache="${APSIS_SSO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apsis-sso}"
+compose="$cache/bin/docker-compose"
+if [ "${APSIS_SSO_SKIP_COMPOSE:-0}" != "1" ] && [ ! -x "$compose" ] \
+   && ! { need docker && docker compose version >/dev/null 2>&1; }; then
   if need go; then
     echo "[bootstrap] building the docker compose plugin $COMPOSE_VERSION (for config validation)" >&2
-    gopath="${APSIS_SSO_CACHE:-$HOME/.cache/apsis-sso}/gopath"
+    gopath="$cache/gopath"
     if GOPATH="$gopath" GOFLAGS=-mod=mod go install "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION" >/dev/null 2>&1; then
-      mkdir -p "$HOME/.docker/cli-plugins"
-      cp "$gopath/bin/cmd" "$HOME/.docker/cli-plugins/docker-compose"
+      mkdir -p "$cache/bin"
+      cp "$gopath/bin/cmd" "$compose"
     else
       echo "[bootstrap] warning: could not build the docker compose plugin" >&2
     fi
+  else
+    echo "[bootstrap] warning: no Go toolchain to build the docker compose plugin with" >&2
   fi
+fi
+if [ -x "$compose" ] && need docker && ! docker compose version >/dev/null 2>&1; then
+  mkdir -p "$HOME/.docker/cli-plugins"
+  cp "$compose" "$HOME/.docker/cli-plugins/docker-compose"
 fi
 
 echo "[bootstrap] ready" >&2

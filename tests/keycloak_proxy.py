@@ -24,7 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+from devenv.reverse_proxy import HOP_BY_HOP, handler_for, relay
+
 
 
 class KeycloakProxy:
@@ -39,7 +40,7 @@ class KeycloakProxy:
         self._victim: subprocess.Popen[Any] | None = None
         self._canned: list[tuple[int, dict[str, str]]] = []
         self._stall = 0.0
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), handler_for(self._serve))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="keycloak-proxy", daemon=True)
 
@@ -77,25 +78,6 @@ class KeycloakProxy:
 
     # -- serving ------------------------------------------------------------------------
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"  # one request per connection: simple and enough
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output clean
-                return
-
-            def _any(self) -> None:
-                try:
-                    proxy._serve(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (its timeout): nothing to answer
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _any
-
-        return Handler
-
     def _serve(self, req: BaseHTTPRequestHandler) -> None:
         length = int(req.headers.get("Content-Length") or 0)
         body = req.rfile.read(length) if length else None
@@ -105,15 +87,9 @@ class KeycloakProxy:
             canned = self._canned.pop(0) if self._canned else None
         if canned is not None:
             status, headers = canned
-            payload = b"<html><body>upstream unavailable</body></html>"
-            req.send_response(status)
-            for key, value in headers.items():
-                req.send_header(key, value)
-            req.send_header("Content-Length", str(len(payload)))
-            req.end_headers()
-            req.wfile.write(payload)
+            relay(req, status, list(headers.items()), b"<html><body>upstream unavailable</body></html>")
             return
-        headers = {k: v for k, v in req.headers.items() if k.lower() not in _HOP_BY_HOP}
+        headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
         conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
         try:
             conn.request(req.command, req.path, body=body, headers=headers)
@@ -134,13 +110,7 @@ class KeycloakProxy:
                 os.kill(victim.pid, signal.SIGKILL)
                 victim.wait(30)
                 return  # the client is gone before it could read Keycloak's answer
-        req.send_response(resp.status)
-        for key, value in resp.getheaders():
-            if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
-                req.send_header(key, value)
-        req.send_header("Content-Length", str(len(payload)))
-        req.end_headers()
-        req.wfile.write(payload)
+        relay(req, resp.status, resp.getheaders(), payload)
 
 
 class _QuietServer(ThreadingHTTPServer):

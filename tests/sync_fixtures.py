@@ -138,36 +138,41 @@ class SyncHarness:
         return env
 
 
+def build_harness(settings: Settings, smtp_server: SmtpServer, data_dir: Path, today: date | None = None,
+                  **overrides: Any) -> SyncHarness:
+    """A daemon runtime on the Keycloak of ``settings`` with its state in ``data_dir``; keyword
+    arguments override ``SyncSettings`` (``today=`` fixes the date the daemon believes it is)."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "smtp_host": smtp_server.host,
+        "smtp_port": smtp_server.port,
+        "platform_team_email": PLATFORM_TEAM,
+        "graph_backoff_seconds": 0.5,
+        "workers": 2,
+    }
+    values.update(overrides)
+    sync_settings = SyncSettings(_env_file=None, **values)  # type: ignore[call-arg]
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    rt = Runtime.build(
+        settings, sync_settings, api_factory=lambda: KeycloakRepository.for_tooling(settings), sleep=record,
+        metrics=SyncMetrics(), **({"today": lambda: today} if today else {}),
+    )
+    return SyncHarness(rt, DirectorySecrets(sync_settings.secrets_path), sync_settings, waits)
+
+
 @pytest.fixture
 def sync(
     api: KeycloakRepository, settings: Settings, smtp_server: SmtpServer, tmp_path: Path
 ) -> Iterator[Callable[..., SyncHarness]]:
-    """``sync(**settings)`` builds a harness; keyword arguments override ``SyncSettings``
-    (``today=`` fixes the date the daemon believes it is)."""
+    """``sync(**settings)`` builds a harness (``build_harness``) on the session's Keycloak."""
     made: list[SyncHarness] = []
 
     def make(today: date | None = None, **overrides: Any) -> SyncHarness:
-        n = len(made)
-        values: dict[str, Any] = {
-            "data_dir": tmp_path / f"sync{n}",
-            "smtp_host": smtp_server.host,
-            "smtp_port": smtp_server.port,
-            "platform_team_email": PLATFORM_TEAM,
-            "graph_backoff_seconds": 0.5,
-            "workers": 2,
-        }
-        values.update(overrides)
-        sync_settings = SyncSettings(_env_file=None, **values)  # type: ignore[call-arg]
-        waits: list[float] = []
-
-        async def record(seconds: float) -> None:
-            waits.append(seconds)
-
-        rt = Runtime.build(
-            settings, sync_settings, api_factory=lambda: KeycloakRepository.for_tooling(settings), sleep=record,
-            metrics=SyncMetrics(), **({"today": lambda: today} if today else {}),
-        )
-        harness = SyncHarness(rt, DirectorySecrets(sync_settings.secrets_path), sync_settings, waits)
+        harness = build_harness(settings, smtp_server, tmp_path / f"sync{len(made)}", today, **overrides)
         made.append(harness)
         return harness
 

@@ -1,93 +1,290 @@
-"""The deployment files: compose accepted by `docker compose config`, images pinned and
-non-root, no secret in any committed file, and CI running README's test command."""
+"""The deployment files, checked without a Docker engine (this machine kind has none).
+
+* docker-compose.yml as `docker compose config` renders it: the daemon and the CLI hold no
+  admin password, every secret comes from a file, realm-apply uses the permanent admin,
+  SMTP comes from .env, the daemon's metrics port is published and health-checked, the
+  account secrets volume is shared by the daemon and the CLI, Keycloak starts with the
+  options the production lane runs (devenv/cluster.py);
+* both Dockerfiles: pinned, non-root, a HEALTHCHECK, the same build options as the lane;
+* the Keycloak entry point that turns *_FILE variables into secrets, run for real;
+* docker/init-secrets.sh, run for real; .dockerignore; CI running README's test command.
+
+What the image's Python install does is replayed for real in tests/production/test_image_install.py.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from devenv.cluster import BUILD_OPTIONS, node_options
+from devenv.keycloak import cache_dir
+from tests.dockerfile import build_stage
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-SECRETS = {
-    "POSTGRES_PASSWORD": "pg-test-secret-1",
-    "KC_BOOTSTRAP_ADMIN_PASSWORD": "kc-test-secret-2",
-    "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": "tool-test-secret-3",
+SECRET_FILES = {  # what docker/init-secrets.sh makes, with the values these tests put there
+    "postgres_password": "pg-test-secret-1",
+    "keycloak_bootstrap_admin_password": "kc-bootstrap-test-secret-2",
+    "keycloak_admin_password": "kc-admin-test-secret-3",
+    "tooling_client_secret": "tool-test-secret-4",
+    "smtp_password": "smtp-test-secret-5",
+    "portal_session_key": "portal-session-test-secret-6-at-least-32-chars",
 }
+LONG_RUNNING = {"postgres", "keycloak", "apsis-sync", "apsis-portal", "mailpit"}
+ONE_SHOT = {"keycloak-admin", "realm-apply", "apsis-sso"}
 
 
-def _env_file(tmp_path: Path) -> Path:
-    env = tmp_path / ".env"
-    env.write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()))
-    return env
+def compose_binary() -> list[str]:
+    """`docker compose`, or the standalone plugin scripts/bootstrap.sh builds into the cache."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    standalone = cache_dir() / "bin" / "docker-compose"
+    assert standalone.exists(), "no docker compose on this machine: run scripts/bootstrap.sh"
+    return [str(standalone)]
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="the Docker client is not installed on this machine")
-def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
-    version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
-    assert version.returncode == 0, "the docker compose plugin is missing: scripts/bootstrap.sh builds it"
-    out = subprocess.run(
-        ["docker", "compose", "--env-file", str(_env_file(tmp_path)), "-f", str(COMPOSE), "config", "--format", "json"],
-        capture_output=True, text=True, cwd=ROOT,
-    )
+def render(tmp_path: Path, **settings: str) -> dict[str, Any]:
+    """`docker compose config` of a copy of the project with docker/env.example (plus
+    ``settings``) as .env and the secret files in place, every profile on."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy2(COMPOSE, project / "docker-compose.yml")
+    env = (ROOT / "docker/env.example").read_text() + "".join(f"{k}={v}\n" for k, v in settings.items())
+    (project / ".env").write_text(env)
+    (project / "secrets").mkdir()
+    for name, value in SECRET_FILES.items():
+        (project / "secrets" / name).write_text(value)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("APSIS_", "KC_", "COMPOSE_"))}
+    out = subprocess.run([*compose_binary(), "--profile", "*", "config", "--format", "json"],
+                         capture_output=True, text=True, cwd=project, env=clean)
     assert out.returncode == 0, out.stderr
-    config = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return render(tmp_path_factory.mktemp("compose"))
+
+
+def mounted(service: dict[str, Any]) -> set[str]:
+    return {s["source"] for s in service.get("secrets", [])}
+
+
+def test_compose_renders_every_service(config: dict[str, Any]) -> None:
+    assert set(config["services"]) == LONG_RUNNING | ONE_SHOT
+
+
+def test_no_secret_travels_in_the_environment_only_as_files(config: dict[str, Any]) -> None:
+    rendered = json.dumps(config)
+    for value in SECRET_FILES.values():
+        assert value not in rendered, "a secret's value is in the rendered configuration"
+    assert set(config["secrets"]) == set(SECRET_FILES)
+    for name, secret in config["secrets"].items():
+        assert secret.get("file", "").endswith(f"/secrets/{name}"), name
+    for name, service in config["services"].items():
+        env = service.get("environment") or {}
+        for key, value in env.items():
+            if re.search(r"(PASSWORD|SECRET)$", key):
+                pytest.fail(f"{name}: {key} is given in plain environment; use {key}_FILE")
+            if key.endswith(("PASSWORD_FILE", "SECRET_FILE")):
+                assert value.startswith("/run/secrets/"), f"{name}: {key}={value}"
+                assert value.removeprefix("/run/secrets/") in mounted(service), f"{name}: {key} names an unmounted secret"
+
+
+def test_the_daemon_and_the_cli_get_no_admin_password(config: dict[str, Any]) -> None:
+    """Only the database, Keycloak and the two admin one-shots hold an admin password; any
+    other service (the daemon, the CLI, and whatever is added later) is checked here."""
+    admin_secrets = {"keycloak_admin_password", "keycloak_bootstrap_admin_password", "postgres_password"}
+    admin_holders = {"postgres", "keycloak", "keycloak-admin", "realm-apply"}
+    for name, service in config["services"].items():
+        if name in admin_holders:
+            continue
+        assert not mounted(service) & admin_secrets, name
+        assert not [k for k in service.get("environment") or {} if "ADMIN" in k or k.startswith("KC_")], name
+    for name in ("apsis-sync", "apsis-sso"):
+        assert mounted(config["services"][name]) >= {"tooling_client_secret"}, name
+
+
+def test_realm_apply_uses_a_permanent_admin_not_the_bootstrap_admin(config: dict[str, Any]) -> None:
     services = config["services"]
-    assert set(services) == {"postgres", "keycloak", "realm-apply", "apsis-sync", "mailpit"}
+    realm_apply, keycloak_admin = services["realm-apply"], services["keycloak-admin"]
+    bootstrap = services["keycloak"]["environment"]["KC_BOOTSTRAP_ADMIN_USERNAME"]
+    assert realm_apply["environment"]["APSIS_SSO_KEYCLOAK_ADMIN_USERNAME"] != bootstrap
+    assert mounted(realm_apply) == {"keycloak_admin_password", "tooling_client_secret"}
+    # keycloak-admin makes that admin (the bootstrap admin's only user) before realm-apply runs.
+    assert keycloak_admin["command"] == ["python", "/opt/apsis-sso/keycloak-admin.py"]
+    assert keycloak_admin["environment"]["KC_BOOTSTRAP_ADMIN_USERNAME"] == bootstrap
+    assert (keycloak_admin["environment"]["APSIS_SSO_KEYCLOAK_ADMIN_USERNAME"]
+            == realm_apply["environment"]["APSIS_SSO_KEYCLOAK_ADMIN_USERNAME"])
+    assert mounted(keycloak_admin) == {"keycloak_admin_password", "keycloak_bootstrap_admin_password"}
+    assert keycloak_admin["depends_on"]["keycloak"]["condition"] == "service_healthy"
+    assert realm_apply["depends_on"]["keycloak-admin"]["condition"] == "service_completed_successfully"
     assert services["apsis-sync"]["depends_on"]["realm-apply"]["condition"] == "service_completed_successfully"
-    assert services["realm-apply"]["depends_on"]["keycloak"]["condition"] == "service_healthy"
-    for name in ("postgres", "keycloak", "mailpit", "apsis-sync"):
-        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
 
 
-def test_compose_refuses_to_start_without_secrets(tmp_path: Path) -> None:
-    if shutil.which("docker") is None:
-        pytest.skip("the Docker client is not installed on this machine")
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
-    out = subprocess.run(["docker", "compose", "--env-file", str(empty), "-f", str(COMPOSE), "config", "--quiet"],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode != 0
-    # Compose names whichever missing variable it meets first, and its order varies run to run.
-    assert any(f"set {name} in .env" in out.stderr for name in SECRETS), out.stderr
+def test_smtp_comes_from_the_env_file(tmp_path: Path, config: dict[str, Any]) -> None:
+    assert config["services"]["apsis-sync"]["environment"]["APSIS_SYNC_SMTP_HOST"] == "mailpit"  # trying it out
+    relay = render(tmp_path, APSIS_SYNC_SMTP_HOST="smtp.example.com", APSIS_SYNC_SMTP_PORT="587",
+                   APSIS_SYNC_SMTP_STARTTLS="true", APSIS_SYNC_SMTP_USERNAME="apsis-sync")
+    env = relay["services"]["apsis-sync"]["environment"]
+    assert (env["APSIS_SYNC_SMTP_HOST"], env["APSIS_SYNC_SMTP_PORT"]) == ("smtp.example.com", "587")
+    assert (env["APSIS_SYNC_SMTP_STARTTLS"], env["APSIS_SYNC_SMTP_USERNAME"]) == ("true", "apsis-sync")
+    assert env["APSIS_SYNC_SMTP_PASSWORD_FILE"] == "/run/secrets/smtp_password"
 
 
+def test_healthchecks_on_every_long_running_service(config: dict[str, Any]) -> None:
+    for name in LONG_RUNNING:
+        check = config["services"][name].get("healthcheck", {})
+        assert check.get("test") and not check.get("disable"), f"{name} has no health check"
+    daemon = config["services"]["apsis-sync"]
+    port = daemon["environment"]["APSIS_SYNC_METRICS_PORT"]
+    assert f"127.0.0.1:{port}/health" in " ".join(daemon["healthcheck"]["test"])
+    assert [p["target"] for p in daemon["ports"]] == [int(port)]  # /metrics reachable for Prometheus
+    portal = config["services"]["apsis-portal"]
+    assert "127.0.0.1:8090/healthz" in " ".join(portal["healthcheck"]["test"])
+    assert portal["command"][-1] == "8090" and [p["target"] for p in portal["ports"]] == [8090]
+    assert all(p["host_ip"] == "127.0.0.1" for p in portal["ports"])  # only the reverse proxy reaches it
+
+
+def test_the_cli_the_portal_and_the_daemon_share_the_account_secrets(config: dict[str, Any]) -> None:
+    daemon, cli = config["services"]["apsis-sync"], config["services"]["apsis-sso"]
+    portal = config["services"]["apsis-portal"]
+    path = daemon["environment"]["APSIS_SYNC_SECRETS_DIR"]
+    assert cli["environment"]["APSIS_SSO_SYNC_SECRETS_DIR"] == path
+    assert portal["environment"]["APSIS_SSO_SYNC_SECRETS_DIR"] == path
+
+    def volume_at(service: dict[str, Any]) -> str:
+        [volume] = [v["source"] for v in service["volumes"] if v["target"] == path]
+        return str(volume)
+
+    assert volume_at(daemon) == volume_at(cli) == volume_at(portal) == "account-secrets"
+    # A named volume starts with the image's ownership of that directory: the containers' uid.
+    assert "install -d -o 10001 -g 10001 -m 0700 /var/lib/apsis-sso /var/lib/apsis-sso/secrets" in (
+        ROOT / "Dockerfile").read_text()
+
+
+def test_keycloak_starts_as_the_production_lane_runs_it(tmp_path: Path) -> None:
+    public = "https://sso.example.com"
+    keycloak = render(tmp_path, APSIS_SSO_KEYCLOAK_PUBLIC_URL=public)["services"]["keycloak"]
+    assert keycloak["command"] == ["start", "--optimized", *node_options(public)]
+    assert keycloak["environment"]["KC_DB_URL"].startswith("jdbc:postgresql://postgres:")
+    assert all(p["host_ip"] == "127.0.0.1" for p in keycloak["ports"])  # only the reverse proxy reaches it
+    dockerfile = (ROOT / "docker/keycloak.Dockerfile").read_text()
+    assert f"RUN /opt/keycloak/bin/kc.sh build {' '.join(BUILD_OPTIONS)}\n" in dockerfile
+
+
+@pytest.mark.unit
 def test_compose_file_holds_no_secret_and_pins_every_image() -> None:
-    text = COMPOSE.read_text()
-    compose = yaml.safe_load(text)
-    built_here = {"keycloak", "realm-apply", "apsis-sync"}
+    compose = yaml.safe_load(COMPOSE.read_text())
+    built_here = {"keycloak", "keycloak-admin", "realm-apply", "apsis-sync", "apsis-sso", "apsis-portal"}
     for name, service in compose["services"].items():
         if name not in built_here:
             assert re.search(r":v?\d+\.\d+", service["image"]), f"{name} image {service['image']} is not pinned"
     assert "quay.io/keycloak/keycloak:${KEYCLOAK_VERSION}" in (ROOT / "docker/keycloak.Dockerfile").read_text()
-    for line in text.splitlines():
-        if re.search(r"(PASSWORD|SECRET)\s*:", line):
-            assert "${" in line, f"a literal secret in docker-compose.yml: {line.strip()}"
 
 
 @pytest.mark.unit
-def test_the_image_copies_every_package_the_wheel_ships() -> None:
+def test_both_images_are_pinned_non_root_and_health_checked() -> None:
+    tooling = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"ARG PYTHON_IMAGE=python:3\.11\.\d+-slim", tooling)
+    assert "USER 10001:10001" in tooling
+    assert tooling.count("FROM ") == 2  # build stage + runtime stage: no compilers in the image
+    keycloak = (ROOT / "docker/keycloak.Dockerfile").read_text()
+    for dockerfile in (tooling, keycloak):
+        assert re.search(r"^HEALTHCHECK ", dockerfile, flags=re.M)
+    assert 'ENTRYPOINT ["/opt/keycloak/bin/apsis-entrypoint.sh"]' in keycloak
+
+
+@pytest.mark.unit
+def test_the_image_builds_every_package_the_wheel_ships_from_the_lock() -> None:
     import tomllib
 
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
-    dockerfile = (ROOT / "Dockerfile").read_text()
+    steps = build_stage(ROOT / "Dockerfile")
+    copied = {args.split()[0] for instruction, args in steps if instruction == "COPY"}
     for package in (p.rstrip("*") for p in packages):
-        assert f"COPY {package} ./{package}\n" in dockerfile, f"the image build does not copy {package}/"
+        assert package in copied, f"the image build does not copy {package}/"
+    assert [args for instruction, args in steps if instruction == "RUN"] == [
+        "scripts/install.sh deps /opt/venv", "scripts/install.sh app /opt/venv"]
 
 
-def test_tooling_image_is_pinned_small_and_non_root() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"ARG PYTHON_IMAGE=python:3\.11\.\d+-slim", dockerfile)
-    assert "USER 10001:10001" in dockerfile
-    assert dockerfile.count("FROM ") == 2  # build stage + runtime stage: no compilers in the image
-    assert "--no-cache-dir" in dockerfile
+@pytest.mark.unit
+def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".venv", ".state", ".git", ".env", "secrets", "devenv", "tests"} <= ignored
 
 
+def fake_kc(tmp_path: Path) -> Path:
+    """The entry point next to a kc.sh that prints what it was given."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy2(ROOT / "docker/keycloak-entrypoint.sh", bin_dir / "apsis-entrypoint.sh")
+    (bin_dir / "kc.sh").write_text('#!/bin/bash\necho "args: $*"\nenv | grep "^KC_" | sort\n')
+    (bin_dir / "kc.sh").chmod(0o755)
+    return bin_dir / "apsis-entrypoint.sh"
+
+
+def test_keycloak_entry_point_reads_password_and_secret_files(tmp_path: Path) -> None:
+    entry = fake_kc(tmp_path)
+    (tmp_path / "db").write_text("s3cret db\n")
+    (tmp_path / "client").write_text("client-s3cret")
+    env = {"PATH": os.environ["PATH"], "KC_DB_PASSWORD_FILE": str(tmp_path / "db"),
+           "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET_FILE": str(tmp_path / "client"),
+           "KC_HTTPS_CERTIFICATE_FILE": "/etc/cert.pem", "KC_DB_USERNAME": "keycloak"}
+    out = subprocess.run([str(entry), "start", "--optimized"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "args: start --optimized",
+        "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=client-s3cret",
+        "KC_DB_PASSWORD=s3cret db",
+        "KC_DB_USERNAME=keycloak",
+        "KC_HTTPS_CERTIFICATE_FILE=/etc/cert.pem",  # a real option that names a file: untouched
+    ]
+
+
+def test_keycloak_entry_point_refuses_a_missing_secret_file(tmp_path: Path) -> None:
+    entry = fake_kc(tmp_path)
+    out = subprocess.run([str(entry), "start"], env={"PATH": os.environ["PATH"],
+                                                    "KC_DB_PASSWORD_FILE": str(tmp_path / "missing")},
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == f"error: KC_DB_PASSWORD_FILE: cannot read {tmp_path / 'missing'}\n"
+
+
+def test_init_secrets_creates_every_secret_once_readable_only_through_its_directory(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "docker").mkdir(parents=True)
+    shutil.copy2(ROOT / "docker/init-secrets.sh", project / "docker/init-secrets.sh")
+    first = subprocess.run([str(project / "docker/init-secrets.sh")], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    secrets = project / "secrets"
+    assert sorted(p.name for p in secrets.iterdir()) == sorted(SECRET_FILES)
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    values = {p.name: p.read_text() for p in secrets.iterdir()}
+    assert values["smtp_password"] == ""
+    assert all(len(v) >= 32 for k, v in values.items() if k != "smtp_password")
+    assert len(set(values.values())) == len(values)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o444 for p in secrets.iterdir())
+    again = subprocess.run([str(project / "docker/init-secrets.sh")], capture_output=True, text=True)
+    assert again.returncode == 0 and again.stderr == ""
+    assert {p.name: p.read_text() for p in secrets.iterdir()} == values  # never overwritten
+    # ...and they are exactly the files docker-compose.yml mounts.
+    compose = yaml.safe_load(COMPOSE.read_text())
+    assert {s["file"] for s in compose["secrets"].values()} == {f"./secrets/{n}" for n in SECRET_FILES}
+
+
+@pytest.mark.unit
 def test_ci_runs_the_test_command_of_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"^(make \w+)\s+#", readme, flags=re.M)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from apsis_core import contract
+from apsis_core.settings import TEMPLATES_DIR
 
 pytestmark = pytest.mark.unit
 
@@ -20,7 +21,7 @@ JAVA = ROOT / "keycloak-extension/src/main/java/com/apsis/sso/keycloak"
 
 
 def _json(name: str) -> typing.Any:
-    return json.loads((ROOT / "realm-templates" / name).read_text())
+    return json.loads((TEMPLATES_DIR / name).read_text())
 
 
 def _java_constant(cls: str, name: str) -> str:
