@@ -36,7 +36,13 @@ def prove_all(endpoints: EntraEndpoints, accounts: list[Account], *, concurrency
     others = [a.id for a, _ in failures if a.id != account.id]
     more = f" ({len(others)} more account(s) failed the check too: {', '.join(others[:5])}" \
            f"{', ...' if len(others) > 5 else ''})" if others else ""
-    raise type(error)(f"account {account.id}: {error.format_message()}{more}") from None
+    # The same error (class, exit code, and whatever else it carries, e.g. EntraRefused.reason)
+    # with the account and the others named in its one line.
+    combined = type(error).__new__(type(error))  # not copy.copy: it calls __init__ with args alone
+    combined.__dict__.update(error.__dict__)
+    combined.message = f"account {account.id}: {error.format_message()}{more}"
+    combined.args = (combined.message,)
+    raise combined from None
 
 
 async def _prove_all(endpoints: EntraEndpoints, accounts: list[Account], concurrency: int,
