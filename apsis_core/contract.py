@@ -30,6 +30,7 @@ SAFE_LINK_AUTHENTICATOR: Final = "apsis-safe-link"
 SSO_GUARD_AUTHENTICATOR: Final = "apsis-sso-guard"
 IDENTITY_FIRST_AUTHENTICATOR: Final = "apsis-identity-first"
 OID_MAPPER: Final = "apsis-entra-oid-mapper"
+LINKS_RESOURCE: Final = "apsis-sso"  # realm REST resource: /realms/{realm}/apsis-sso/links/{idp alias}
 
 TOOLING_CLIENT: Final = "apsis-sso-admin"
 EXAMPLE_CLIENT: Final = "apsis-one"

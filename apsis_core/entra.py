@@ -134,10 +134,16 @@ def retryable(status: int | None) -> bool:
 # -- tokens ---------------------------------------------------------------------------------
 
 
-def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> ClientSecretCredential:
-    """The account's app registration as azure-identity sees it (async; aiohttp transport)."""
+def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str,
+                             transport: Any = None) -> ClientSecretCredential:
+    """The account's app registration as azure-identity sees it (async; aiohttp transport).
+
+    ``transport`` (an azure-core ``AioHttpTransport`` that does not own its session) lets many
+    accounts' short-lived credentials share one connection pool and TLS context; without it
+    the credential opens its own."""
     from azure.identity.aio import ClientSecretCredential
 
+    options: dict[str, Any] = {"transport": transport} if transport is not None else {}
     return ClientSecretCredential(
         tenant,
         client_id,
@@ -146,7 +152,27 @@ def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: 
         disable_instance_discovery=True,
         connection_verify=endpoints.connection_verify,
         retry_total=0,  # azure-core would retry on its own clock; callers decide about retries
+        **options,
     )
+
+
+def shared_token_transport(endpoints: EntraEndpoints) -> Any:
+    """One aiohttp session (pool, TLS context) for every account's token requests; its
+    credentials come and go, the session stays (``session_owner=False``). Create it inside
+    the event loop that uses it; close it with ``close_token_transport``."""
+    import aiohttp
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    # The connector carries the one TLS context (with the CA bundle when set); verify=True makes
+    # azure-core defer to it instead of building a context per request from a bundle path.
+    connector = aiohttp.TCPConnector(ssl=endpoints.ssl_context)
+    session = aiohttp.ClientSession(connector=connector)
+    return AioHttpTransport(session=session, session_owner=False, connection_verify=True)
+
+
+async def close_token_transport(transport: Any) -> None:
+    if transport is not None and transport.session is not None:
+        await transport.session.close()
 
 
 def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
