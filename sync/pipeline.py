@@ -152,7 +152,10 @@ async def sync_account(rt: Runtime, account: AccountRecord, dry_run: bool = Fals
         await rt.blocking(_record, rt, account, result, progress)
     else:
         await rt.blocking(rt.state.clear_staged, round_key(account.id, dry_run))
-    log.info("account synced", extra={
+    rt.metrics.account_runs.labels(result.status).inc()
+    eventful = result.errors or result.actions or result.resumed or result.notices or result.restored or result.status != "ok"
+    level = logging.ERROR if result.status == "error" else logging.INFO if eventful else logging.DEBUG
+    log.log(level, "account synced", extra={
         "account": account.id, "status": result.status, "mode": result.mode, "deactivated": result.applied,
         "planned": len(result.actions), "errors": result.errors, "dry_run": dry_run, "seconds": round(result.seconds, 3),
     })

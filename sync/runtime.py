@@ -148,6 +148,7 @@ class Runtime:
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
             self._loop = None
+        self._tokens.clear()  # they fetch through the stack just closed
         if self._threads is not None:
             self._threads.shutdown(wait=True)
             self._threads = None
