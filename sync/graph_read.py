@@ -110,28 +110,33 @@ class Applications:
 
     def __init__(self, rt: Runtime, account: AccountRecord, today: date) -> None:
         self.rt, self.account, self.today = rt, account, today
-        checked, self.cached, self.denied = rt.state.applications_read(account.id)
-        self.checked = checked
+        self.checked, self.cached, self.key = rt.state.applications_read(account.id)
         self.fresh = False  # asked this cycle
+
+    def due(self, key: str) -> bool:
+        """Never asked; after a 403 only for other credentials or consent; else once a day
+        and for a new secret."""
+        if self.checked is None or self.key is None:
+            return True
+        if self.cached is None:
+            return key != self.key
+        return self.checked != self.today.isoformat() or key.split(":")[0] != self.key.split(":")[0]
 
     async def read(self, client: GraphClient) -> list[PasswordCredential] | None:
         """Graph's answer when due (then recorded by ``record``), else the last answer."""
         key = await self._key(client)
-        if self.denied is not None:
-            if self.denied == key:
-                return None  # same secret, same consent: the 403 stands
-        elif self.checked == self.today.isoformat():
+        if not self.due(key):
             return _credentials(self.cached)
         found = await client.password_credentials(self.account.client_id or "")
         self.fresh = True
         self.cached = None if found is None else [_dump(c) for c in found]
-        self.denied = key if found is None else None
+        self.key = key
         self.checked = self.today.isoformat()
         return found
 
     def record(self, dry_run: bool) -> None:
         if self.fresh and not dry_run:
-            self.rt.state.record_applications(self.account.id, self.checked or "", self.cached, self.denied)
+            self.rt.state.record_applications(self.account.id, self.checked or "", self.cached, self.key or "")
 
     @staticmethod
     async def _key(client: GraphClient) -> str:

@@ -108,8 +108,9 @@ CREATE TABLE IF NOT EXISTS pending_deactivations (
 """
 
 
-# applications cadence: when read (ISO date), what was read (JSON), the credentials+consent key of a 403
-_APPS_COLUMNS = ("apps_checked", "apps_credentials", "apps_denied")
+# applications cadence: when read (ISO date), what was read (JSON; NULL after a 403), and the
+# key of the credentials and consent it was read with
+_APPS_COLUMNS = ("apps_checked", "apps_credentials", "apps_key")
 _CHUNK = 500  # ids per IN (...) query: far below SQLite's limit on variables
 
 
@@ -345,8 +346,8 @@ class StateStore:
     # -- the app's client secrets from Graph ------------------------------------------
 
     def applications_read(self, account: str) -> tuple[str | None, list[dict[str, Any]] | None, str | None]:
-        """(date last read, the credentials read then or None, the key a 403 was answered to)."""
-        rows = self._query("SELECT apps_checked, apps_credentials, apps_denied FROM accounts WHERE account=?",
+        """(date last read, the credentials read then or None after a 403, the key read with)."""
+        rows = self._query("SELECT apps_checked, apps_credentials, apps_key FROM accounts WHERE account=?",
                            (account,))
         if not rows:
             return None, None, None
@@ -354,11 +355,11 @@ class StateStore:
         return checked, (json.loads(creds) if creds else None), denied
 
     def record_applications(self, account: str, day: str, credentials: list[dict[str, Any]] | None,
-                            denied: str | None) -> None:
+                            key: str) -> None:
         with self.transaction() as db:
             self._ensure(db, account)
-            db.execute("UPDATE accounts SET apps_checked=?, apps_credentials=?, apps_denied=? WHERE account=?",
-                       (day, json.dumps(credentials) if credentials is not None else None, denied, account))
+            db.execute("UPDATE accounts SET apps_checked=?, apps_credentials=?, apps_key=? WHERE account=?",
+                       (day, json.dumps(credentials) if credentials is not None else None, key, account))
 
     # -- quarantine -------------------------------------------------------------------
 
