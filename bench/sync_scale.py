@@ -4,10 +4,11 @@ Against a throwaway Keycloak (dev mode) and the Entra emulator with injected lat
 Graph and token answer (``--latency-ms``, default 50), the daemon runs as its own process
 (``python -m sync run --once``) so its CPU time and peak RSS are its own (``os.wait4``):
 
-* ``idle``: N accounts (``--tenants``, e.g. 100 1000 10000), each its own tenant; a first
-  cycle (tokens, full listings, ``applications``), then an idle one, timed against the ideal
-  ``requests x latency / workers`` of that cycle; Graph-side requests per tenant counted by
-  the emulator;
+* ``idle``: N accounts (``--tenants``, e.g. 100 1000 10000), each its own tenant; the daemon
+  (``apsis-sync run``) does a first cycle (tokens, full listings, ``applications``), then an
+  idle one, timed against the ideal ``requests x latency / workers`` of that cycle (Graph-side
+  requests per tenant counted by the emulator); then ``run --once`` in a new process (which
+  needs a token per account again), against its own ideal;
 * ``initial``: one account whose tenant has N users (``--users``, e.g. 1000 10000 100000),
   of whom ``--members`` (a share) are APSIS One members in Keycloak, half of those linked;
   a first sync: CPU seconds per user, peak RSS, and the emulator alone paging the same
@@ -18,7 +19,7 @@ Graph and token answer (``--latency-ms``, default 50), the daemon runs as its ow
   through the links resource against one Admin API request per linked member.
 
 Keycloak accounts are seeded straight through the Admin API, 8 requests at a time (only
-the organization: the daemon reads nothing else of an idle account). ``--quick`` runs the
+the organization and a minimal IdP: the daemon reads nothing else of an account). ``--quick`` runs the
 smallest sizes in a few minutes.
 
     .venv/bin/python bench/sync_scale.py idle --tenants 100 1000 10000
@@ -119,6 +120,7 @@ class World:
             if key not in local:
                 local[key] = KeycloakRepository.for_tooling(self.settings)
             acct["org_id"] = self.organization(local[key], acct)
+            make_idp(local[key], acct)
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(one, accounts))
@@ -168,34 +170,71 @@ def run_daemon(world: World, *args: str, env: dict[str, str] | None = None) -> d
 # -- idle ---------------------------------------------------------------------------------
 
 
+def run_loop(world: World, env: dict[str, str], cycles: int = 2) -> list[dict[str, Any]]:
+    """The daemon itself (``apsis-sync run``): per cycle its report's seconds, the CPU seconds
+    the process spent on it and the emulator's request counts; stopped with SIGTERM."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "sync", "run", "--interval", "10", "-o", "json"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    out = []
+    world.emulator.clear_requests_log()
+    before = 0.0
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            report = json.loads(line)
+            used = cpu()
+            counts = world.emulator.request_counts()
+            world.emulator.clear_requests_log()
+            out.append({"seconds": report["seconds"], "cpu": used - before, "counts": counts,
+                        "failed": [a["id"] for a in report["accounts"] if a["status"] != "ok"][:5],
+                        "rss_mb": int(Path(f"/proc/{proc.pid}/status").read_text().split("VmHWM:")[1].split()[0]) / 1024,
+                        "load": uptime()})
+            before = used
+            if len(out) == cycles:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    return out
+
+
 def bench_idle(world: World, sizes: list[int], latency_ms: int, workers: int) -> list[dict[str, Any]]:
     out = []
     made = 0
-    accounts: list[dict[str, Any]] = []
     for n in sorted(sizes):
         new = [world.account(f"idle{i}") for i in range(made, n)]
         seed = world.seed_organizations(new)
-        accounts += new
         made = n
         env = world.env(APSIS_SYNC_WORKERS=str(workers))
         world.emulator.configure(graph_latency_ms=latency_ms, token_latency_ms=latency_ms)
+        first, idle = run_loop(world, env)
+        # ``run --once`` right after: a new process, so a token per account again.
         world.emulator.clear_requests_log()
-        first = run_daemon(world, env=env)
-        first_counts = world.emulator.request_counts()
-        world.emulator.clear_requests_log()
-        load = uptime()
-        idle = run_daemon(world, env=env)
-        counts = world.emulator.request_counts()
-        graph = sum(v for k, v in counts.items() if k == "token" or k.startswith("graph"))
+        once = run_daemon(world, env=env)
+        once_counts = world.emulator.request_counts()
+        graph = sum(v for k, v in idle["counts"].items() if k == "token" or k.startswith("graph"))
+        once_graph = sum(v for k, v in once_counts.items() if k == "token" or k.startswith("graph"))
         ideal = graph * latency_ms / 1000 / workers
-        failed = [a["id"] for a in idle["report"]["accounts"] if a["status"] != "ok"]
-        row = {"tenants": n, "seed_s": round(seed, 1), "first_cycle_s": round(first["wall"], 2),
-               "first_requests_per_tenant": round(sum(first_counts.values()) / n, 2),
-               "idle_cycle_s": round(idle["wall"], 2), "ideal_s": round(ideal, 2),
-               "ratio_to_ideal": round(idle["wall"] / ideal, 2) if ideal else None,
-               "graph_requests_per_tenant": round(graph / n, 3), "requests": counts,
-               "idle_cpu_s": round(idle["cpu"], 2), "idle_rss_mb": round(idle["rss_mb"], 1),
-               "failed": failed[:5], "load": load, "latency_ms": latency_ms, "workers": workers}
+        once_ideal = once_graph * latency_ms / 1000 / workers
+        row = {"tenants": n, "seed_s": round(seed, 1), "first_cycle_s": round(first["seconds"], 2),
+               "first_requests_per_tenant": round(sum(first["counts"].values()) / n, 2),
+               "idle_cycle_s": round(idle["seconds"], 2), "ideal_s": round(ideal, 2),
+               "ratio_to_ideal": round(idle["seconds"] / ideal, 2) if ideal else None,
+               "graph_requests_per_tenant": round(graph / n, 3), "requests": idle["counts"],
+               "idle_cpu_s": round(idle["cpu"], 2), "idle_cpu_ms_per_tenant": round(idle["cpu"] * 1000 / n, 2),
+               "daemon_rss_mb": round(idle["rss_mb"], 1), "failed": idle["failed"],
+               "once_s": round(once["wall"], 2), "once_ideal_s": round(once_ideal, 2),
+               "once_ratio": round(once["wall"] / once_ideal, 2) if once_ideal else None,
+               "once_requests_per_tenant": round(once_graph / n, 3), "once_cpu_s": round(once["cpu"], 2),
+               "load": idle["load"], "latency_ms": latency_ms, "workers": workers}
         out.append(row)
         print(json.dumps(row), flush=True)
     world.emulator.configure(graph_latency_ms=0, token_latency_ms=0)
@@ -238,7 +277,8 @@ def seed_members(world: World, acct: dict[str, Any], count: int) -> float:
     for i in range(0, len(users), 2000):
         admin.admin.connection.raw_post(f"admin/realms/{world.settings.realm}/partialImport",
                                         data=json.dumps({"ifResourceExists": "SKIP", "users": users[i:i + 2000]}))
-    ids = [u["id"] for u in admin.users(search=f"@{acct['domain']}")]
+    ids = [u["id"] for u in admin.users(search=f"*@{acct['domain']}", briefRepresentation="true")]
+    assert len(ids) == count, (len(ids), count)
     local: dict[int, KeycloakRepository] = {}
 
     def add(user_id: str) -> None:
@@ -253,10 +293,9 @@ def seed_members(world: World, acct: dict[str, Any], count: int) -> float:
     return time.perf_counter() - started
 
 
-def idp(world: World, acct: dict[str, Any]) -> None:
-    """The account's IdP exists for its links (a minimal one: the daemon only reads links)."""
-    admin = KeycloakRepository.for_admin(world.settings)
-    admin.create_identity_provider({"alias": f"entra-{acct['id']}", "providerId": "oidc", "enabled": True,
+def make_idp(api: KeycloakRepository, acct: dict[str, Any]) -> None:
+    """The account's IdP, for its links (a minimal one: the daemon only reads links)."""
+    api.create_identity_provider({"alias": f"entra-{acct['id']}", "providerId": "oidc", "enabled": True,
                                     "config": {"clientId": acct["app"], "clientSecret": "x",
                                                "authorizationUrl": "https://example.invalid/a",
                                                "tokenUrl": "https://example.invalid/t"}})
@@ -267,7 +306,6 @@ def bench_initial(world: World, sizes: list[int], share: float, latency_ms: int)
     for n in sorted(sizes):
         acct = world.account(f"big{n}", users=n)
         world.seed_organizations([acct])
-        idp(world, acct)
         members = int(n * share)
         seed = seed_members(world, acct, members)
         alone, pages = emulator_alone(world, acct)
@@ -292,10 +330,9 @@ def bench_initial(world: World, sizes: list[int], share: float, latency_ms: int)
 def bench_deactivations(world: World, members: int, deleted: int) -> dict[str, Any]:
     acct = world.account("deact", users=members)
     world.seed_organizations([acct])
-    idp(world, acct)
     seed_members(world, acct, members)
     # Link every member (the incremental cycle then finds each leaver through the bulk read).
-    admin = KeycloakRepository.for_admin(world.settings)
+    admin = KeycloakRepository.for_tooling(world.settings)
     linked = {r["oid"] for r in admin.idp_links(f"entra-{acct['id']}")}
     for i, oid in enumerate(acct["oids"]):
         if oid not in linked:

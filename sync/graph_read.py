@@ -14,6 +14,7 @@ secret or the app's granted permissions change; in between, what it answered las
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -145,9 +146,11 @@ class Applications:
         return f"{client.token.fingerprint}:{_roles(held.token if held else '')}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _roles(token: str) -> str:
     """A digest of the token's ``roles`` claim, read without validation and only to notice a
-    change of consent (an unreadable or encrypted token reads as ``?``)."""
+    change of consent (an unreadable or encrypted token reads as ``?``). Cached: a token is
+    reused for an hour."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

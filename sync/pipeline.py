@@ -93,6 +93,7 @@ class _Progress:
 
     delta_link: str | None = None
     full_listing: bool = False
+    staged: bool = False  # the round wrote users to the staging table
 
 
 class RoundPlan:
@@ -104,6 +105,7 @@ class RoundPlan:
         self.rt, self.account = rt, account
         self.key = round_key(account.id, dry_run)
         self.full = False
+        self.staged = False
         self.plan = Plan()
         self.matcher = Matcher(rt.keycloak, account, rt.sync.keycloak_concurrency)
 
@@ -116,6 +118,7 @@ class RoundPlan:
     def page(self, page: DeltaPage) -> None:
         if not page.users:
             return
+        self.staged = True
         self.rt.state.stage(self.key, page.users)
         if self.full:
             resync.plan_listed(self.matcher, page.users, self.rt.state, self.plan)
@@ -172,6 +175,7 @@ def _record(rt: Runtime, account: AccountRecord, result: AccountResult, progress
             deactivated=result.applied,
             delta_link=progress.delta_link,
             full_listing=progress.full_listing,
+            staged=progress.staged,
             secret_expires=result.expiry.expires if result.expiry else None,
             secret_expires_source=result.expiry.source if result.expiry else None,
         )
@@ -255,6 +259,7 @@ async def _sync(rt: Runtime, account: AccountRecord, dry_run: bool, result: Acco
 def _after(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountResult, progress: _Progress,
            before: _Before, read: GraphRead, planner: RoundPlan) -> None:
     outbox, secret = before.outbox, before.secret
+    progress.staged = planner.staged  # kept with the delta link, or dropped without one
     if read.token_error is not None and not before.stale:  # a stale file of ours is not the customer's problem
         _flag_token_error(rt, account, read.token_error, secret, outbox)
 

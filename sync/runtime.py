@@ -126,7 +126,9 @@ class Runtime:
         from sync.graph_client import AccountToken, GraphClient, GraphStack, secret_fingerprint
 
         if self._graph is None:
-            self._graph = GraphStack(self.endpoints, max_connections=max(10, self.sync.workers * 2))
+            # one connection per account in flight (and its prefetched page): httpcore's pool
+            # scans every connection on each request, so more would only cost CPU
+            self._graph = GraphStack(self.endpoints, max_connections=self.sync.workers + 8)
         tenant, client_id = account.tenant_id or "", account.client_id or ""
         token = self._tokens.get(account.id)
         if token is None or token.fingerprint != secret_fingerprint(tenant, client_id, secret):

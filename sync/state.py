@@ -242,13 +242,15 @@ class StateStore:
         delta_link: str | None = None,
         seen: list[KnownUser] | None = None,
         full_listing: bool = False,
+        staged: bool = True,
         secret_expires: date | None = None,
         secret_expires_source: str | None = None,
     ) -> None:
         """One account's cycle, committed at once: the new delta link is stored together with
         the users it covers (``seen``, or what ``stage`` wrote during the round), so a crash
         never leaves a link ahead of what was acted on. Without a delta link (a failed or held
-        round) the staged users are dropped."""
+        round) the staged users are dropped. ``staged=False`` says the round staged nothing
+        (an idle round), which saves the merge."""
         now = utcnow()
         with self.transaction() as db:
             self._ensure(db, account)
@@ -269,6 +271,8 @@ class StateStore:
                 db.execute("DELETE FROM entra_staged WHERE account=?", (account,))
                 db.executemany("INSERT OR REPLACE INTO entra_staged VALUES (?,?,?,?,?,?)",
                                ((account, *_row(u)) for u in seen))
+            if not (staged or seen or full_listing):
+                return  # an empty round: nothing staged to keep or drop
             if full_listing:
                 # A full listing is the whole truth: whoever it does not list is gone.
                 db.execute(

@@ -142,6 +142,17 @@ def test_a_staged_round_becomes_the_known_users_only_with_its_delta_link() -> No
     state.close()
 
 
+def test_an_idle_round_advances_its_delta_link_and_leaves_the_known_users_alone() -> None:
+    state = StateStore(":memory:")
+    state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0, delta_link="d0",
+                     seen=[KnownUser("keep", "k@x", None, True, None)])
+    state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0, delta_link="d1", staged=False)
+    assert state.delta_link("acme") == "d1"
+    kept = state.known_user("acme", "keep")
+    assert kept is not None and kept.removed is None and kept.mail == "k@x"
+    state.close()
+
+
 def test_a_version_1_state_database_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     db = sqlite3.connect(path)
