@@ -12,7 +12,8 @@ Graph and token answer (``--latency-ms``, default 50), the daemon runs as its ow
 * ``initial``: one account whose tenant has N users (``--users``, e.g. 1000 10000 100000),
   of whom ``--members`` (a share) are APSIS One members in Keycloak, half of those linked;
   a first sync: CPU seconds per user, peak RSS, and the emulator alone paging the same
-  listing (plain httpx, no daemon) so its share is known;
+  listing (plain httpx, no daemon) so its share is known, without latency and then with it
+  (the wall-clock floor of a reader chaining pages at that moment's load);
 * ``deactivations``: one account with M linked members; K of them deleted in Entra; the
   incremental cycle's Keycloak requests (counted by a proxy) per deactivated user, with
   ``APSIS_SYNC_KEYCLOAK_CONCURRENCY`` 1 and 8 side by side; and a full resync's link reads
@@ -233,10 +234,13 @@ def bench_idle(world: World, sizes: list[int], latency_ms: int, workers: int) ->
     for n in sorted(sizes):
         new = [world.account(f"idle{i}") for i in range(made, n)]
         seed = world.seed_organizations(new)
+        print(f"[idle] {n} accounts seeded in {seed:.0f} s (load {uptime()}); daemon cycles next", file=sys.stderr, flush=True)
         made = n
         env = world.env(APSIS_SYNC_WORKERS=str(workers))
         world.emulator.configure(graph_latency_ms=latency_ms, token_latency_ms=latency_ms)
         first, idle = run_loop(world, env)
+        print(f"[idle] first cycle {first['seconds']:.0f} s, idle cycle {idle['seconds']:.1f} s; run --once next",
+              file=sys.stderr, flush=True)
         # ``run --once`` right after: a new process, so a token per account again.
         world.emulator.clear_requests_log()
         once = run_daemon(world, env=env)
@@ -333,12 +337,16 @@ def bench_initial(world: World, sizes: list[int], share: float, latency_ms: int)
         world.emulator.configure(graph_latency_ms=latency_ms, token_latency_ms=latency_ms)
         load = uptime()
         run = run_daemon(world, "--account", acct["id"])
+        # The same pages chained by plain httpx with the same latency, right after: what one
+        # client reading page after page gets on this machine at this load (the daemon's floor).
+        paged, _ = emulator_alone(world, acct)
         world.emulator.configure(graph_latency_ms=0, token_latency_ms=0)
         result = run["report"]["accounts"][0]
         row = {"users": n, "members": members, "seed_members_s": round(seed, 1), "pages": pages,
                "emulator_alone_s": round(alone, 2), "wall_s": round(run["wall"], 2), "cpu_s": round(run["cpu"], 2),
                "cpu_ms_per_user": round(run["cpu"] * 1000 / n, 3), "peak_rss_mb": round(run["rss_mb"], 1),
-               "latency_floor_s": round(pages * latency_ms / 1000, 2), "status": result["status"],
+               "latency_floor_s": round(pages * latency_ms / 1000, 2), "plain_paging_s": round(paged, 2),
+               "ratio_to_plain_paging": round(run["wall"] / paged, 2), "status": result["status"],
                "mode": result["mode"], "load": load, "latency_ms": latency_ms}
         out.append(row)
         print(json.dumps(row), flush=True)
