@@ -138,8 +138,11 @@ def retryable(status: int | None) -> bool:
 
 def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str,
                              transport: Any = None) -> ClientSecretCredential:
-    """The account's app registration as azure-identity sees it (async; aiohttp transport,
-    or ``transport``, e.g. one shared by many credentials: ``shared_transport``)."""
+    """The account's app registration as azure-identity sees it (async; aiohttp transport).
+
+    ``transport`` (an azure-core ``AioHttpTransport`` that does not own its session, from
+    ``shared_token_transport`` / ``shared_transport``) lets many accounts' credentials share one
+    connection pool and TLS context; without it the credential opens its own."""
     from azure.identity.aio import ClientSecretCredential
 
     # A shared transport's session carries the TLS setup: a CA path per credential would make
@@ -156,16 +159,34 @@ def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: 
     )
 
 
-@asynccontextmanager
-async def shared_transport(endpoints: EntraEndpoints) -> AsyncIterator[Any]:
-    """One aiohttp session for many credentials: every tenant's token endpoint is on the one
-    authority host, so kept-alive connections spare a TLS handshake per token request."""
+def shared_token_transport(endpoints: EntraEndpoints) -> Any:
+    """One aiohttp session (pool, TLS context) for every account's token requests; its
+    credentials come and go, the session stays (``session_owner=False``). Create it inside
+    the event loop that uses it; close it with ``close_token_transport``."""
     import aiohttp
     from azure.core.pipeline.transport import AioHttpTransport
 
+    # The connector carries the one TLS context (with the CA bundle when set); verify=True makes
+    # azure-core defer to it instead of building a context per request from a bundle path.
     connector = aiohttp.TCPConnector(ssl=endpoints.ssl_context)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        yield AioHttpTransport(session=session, session_owner=False)
+    session = aiohttp.ClientSession(connector=connector)
+    return AioHttpTransport(session=session, session_owner=False, connection_verify=True)
+
+
+async def close_token_transport(transport: Any) -> None:
+    if transport is not None and transport.session is not None:
+        await transport.session.close()
+
+
+@asynccontextmanager
+async def shared_transport(endpoints: EntraEndpoints) -> AsyncIterator[Any]:
+    """``shared_token_transport`` for one ``async with`` block (every tenant's token endpoint is
+    on the one authority host, so kept-alive connections spare a TLS handshake per request)."""
+    transport = shared_token_transport(endpoints)
+    try:
+        yield transport
+    finally:
+        await close_token_transport(transport)
 
 
 def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:

@@ -106,6 +106,7 @@ def run(server: KeycloakServer, emulator: EntraEmulator, tmp: Path, users: int, 
                 raise RuntimeError(f"deletions cycle deactivated {result.applied}, expected {deletions}")
             requests[kind] = result.graph_requests
     base = statistics.median(timings["incremental"])
+    rt.close()
     onboarding.delete(api, settings, acct.id)
     out: dict = {"users": users, "rounds": rounds, "deletions_per_round": deletions}
     for kind, values in timings.items():

@@ -29,9 +29,9 @@ from typing import Any
 from apsis_core.account import AccountRecord
 from apsis_core.contract import DISABLED_AT_KEY, DISABLED_BY_KEY, DISABLED_REASON_KEY, SYNC_DAEMON, ActionKind
 from apsis_core.keycloak import KeycloakRepository
-from sync.graph_client import DeltaRound, EntraUser
-from sync.matching import Directory, Match, Matcher
-from sync.state import StateStore
+from sync.graph_pages import EntraUser
+from sync.matching import Directory, Match, Matcher, parallel
+from sync.state import Deactivation, KnownUser, StateStore
 
 log = logging.getLogger("apsis_sync.deprovision")
 
@@ -127,7 +127,8 @@ def action_for(matcher: Matcher, match: Match, oid: str, why: str, state: StateS
         return Action("remove_membership", match.user_id, str(user.get("username")), match.email, oid, why,
                       match.via, tuple(others))
     if not user.get("enabled", True):
-        if not disabled_by_us(user) or state.deactivation(matcher.account.id, match.user_id) is not None \
+        full = matcher.full_user(match.user_id) if "attributes" not in user else user
+        if full is None or not disabled_by_us(full) or state.deactivation(matcher.account.id, match.user_id) is not None \
                 or not matcher.api.user_sessions(match.user_id):
             return None
         return Action("disable", match.user_id, str(user.get("username")), match.email, oid, why, match.via,
@@ -140,69 +141,79 @@ def disabled_by_us(user: dict[str, Any]) -> bool:
     return SYNC_DAEMON in ((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [])
 
 
-def plan_incremental(api: Directory, account: AccountRecord, round_: DeltaRound, state: StateStore) -> Plan:
+def plan_incremental(api: Directory, account: AccountRecord, round_: Any, state: StateStore,
+                     concurrency: int = 1) -> Plan:
     """Changes since the stored delta link: removed or disabled users are deactivated; users
-    we deactivated who reappear enabled are reported. Reads Keycloak only (``Directory``)."""
+    we deactivated who reappear enabled are reported. Reads Keycloak only (``Directory``).
+    ``round_.users`` may be one page of a round (the daemon plans page by page)."""
     plan = Plan()
-    matcher = Matcher(api, account)
-    for item in round_.users:
-        known = state.known_user(account.id, item.oid)
-        emails = item.emails or _known_emails(known)
-        if item.removed or item.enabled is False:
-            why = "disabled" if not item.removed else item.removed if item.removed in REASONS else "changed"
-            match = matcher.match(item.oid, emails)
-            if match is not None:
-                action = action_for(matcher, match, item.oid, why, state)
-                if action is not None:
-                    plan.add(action)
-            continue
-        back = _came_back(state, account, item, known)
-        if back is not None:
-            plan.restored.append(back)
+    matcher = Matcher(api, account, concurrency)
+    plan_changes(matcher, list(round_.users), state, plan)
     plan.notes.extend(matcher.notes)
     return plan
 
 
-def _known_emails(known: Any) -> list[str]:
+def plan_changes(matcher: Matcher, users: list[EntraUser], state: StateStore, plan: Plan) -> None:
+    """One page of a change round into ``plan``: the links of the page's removed and disabled
+    users in one bulk read, their accounts concurrently, then the decisions."""
+    account = matcher.account
+    known = state.known_users_among(account.id, [u.oid for u in users])
+    leaving = [u for u in users if u.removed or u.enabled is False]
+    matcher.prefetch([u.oid for u in leaving])
+
+    def decide(item: EntraUser) -> Action | None:
+        emails = item.emails or _known_emails(known.get(item.oid))
+        why = "disabled" if not item.removed else item.removed if item.removed in REASONS else "changed"
+        match = matcher.match(item.oid, emails)
+        return action_for(matcher, match, item.oid, why, state) if match is not None else None
+
+    for action in parallel(decide, leaving, matcher.concurrency):
+        if action is not None:
+            plan.add(action)
+    staying = [u for u in users if not (u.removed or u.enabled is False)]
+    done = state.deactivations_among(account.id, [u.oid for u in staying]) if staying else {}
+    for item in staying:
+        back = _came_back(done.get(item.oid), item, known.get(item.oid))
+        if back is not None:
+            plan.restored.append(back)
+
+
+def _known_emails(known: KnownUser | None) -> list[str]:
     if known is None:
         return []
     return EntraUser(known.oid, mail=known.mail, upn=known.upn).emails
 
 
-def _came_back(state: StateStore, account: AccountRecord, item: EntraUser, known: Any) -> Restored | None:
-    done = state.deactivation_by_oid(account.id, item.oid)
-    if done is None or done.restored_reported:
-        return None
-    if item.enabled is False:
+def _came_back(done: Deactivation | None, item: EntraUser, known: KnownUser | None) -> Restored | None:
+    if done is None or done.restored_reported or item.enabled is False:
         return None
     how = "restored" if known is not None and known.removed else "re-enabled"
     return Restored(done.user_id, done.email, item.oid, how)
 
 
-def apply(api: KeycloakRepository, account: AccountRecord, actions: list[Action], state: StateStore) -> int:
-    """Carry out the plan; returns how many actions were done. Each action's intent is stored
-    before its first write and cleared with its record, so wherever the process dies, the
-    next cycle's ``resume`` finishes that action (and re-reads the changes for the rest)."""
-    done = 0
-    for action in actions:
+def apply(api: KeycloakRepository | Any, account: AccountRecord, actions: list[Action], state: StateStore,
+          concurrency: int = 1) -> int:
+    """Carry out the plan, up to ``concurrency`` users at once (each user's own steps in
+    order); returns how many actions were done. Each action's intent is stored before its
+    first write and cleared with its record, so wherever the process dies, the next cycle's
+    ``resume`` finishes every action in flight (and re-reads the changes for the rest)."""
+    def one(action: Action) -> bool:
         state.intend_deactivation(account.id, action.user_id, action.to_dict(account.id))
-        if _carry_out(api, account, action, state):
-            done += 1
-    return done
+        return _carry_out(api, account, action, state)
+
+    return sum(parallel(one, actions, concurrency))
 
 
-def resume(api: KeycloakRepository, account: AccountRecord, state: StateStore) -> list[Action]:
+def resume(api: KeycloakRepository | Any, account: AccountRecord, state: StateStore,
+           concurrency: int = 1) -> list[Action]:
     """Finish the deactivations an earlier run started and did not record (it was killed,
     or Keycloak went away midway). The guard judged them when they were planned."""
-    finished: list[Action] = []
-    for data in state.pending_deactivations(account.id):
-        action = Action.from_dict(data)
-        if _carry_out(api, account, action, state):
-            finished.append(action)
-    return finished
+    pending = [Action.from_dict(data) for data in state.pending_deactivations(account.id)]
+    done = parallel(lambda action: _carry_out(api, account, action, state), pending, concurrency)
+    return [action for action, finished in zip(pending, done) if finished]
 
 
-def _carry_out(api: KeycloakRepository, account: AccountRecord, action: Action, state: StateStore) -> bool:
+def _carry_out(api: KeycloakRepository | Any, account: AccountRecord, action: Action, state: StateStore) -> bool:
     """Every step is idempotent, so a repeat after a crash completes what is missing."""
     user = api.user(action.user_id)
     if user is None:  # deleted from Keycloak meanwhile: nothing left to deactivate
@@ -221,7 +232,7 @@ def _carry_out(api: KeycloakRepository, account: AccountRecord, action: Action, 
     return True
 
 
-def _disable(api: KeycloakRepository, account: AccountRecord, action: Action, user: dict[str, Any]) -> None:
+def _disable(api: KeycloakRepository | Any, account: AccountRecord, action: Action, user: dict[str, Any]) -> None:
     if user.get("enabled", True):  # not yet (or re-enabled by hand since): disable and mark, in one PUT
         # A PUT replaces attributes as a whole: start from what is there.
         body = {k: v for k, v in user.items() if k not in ("federatedIdentities", "access", "credentials")}
@@ -237,7 +248,7 @@ def _disable(api: KeycloakRepository, account: AccountRecord, action: Action, us
     api.logout_user(action.user_id)
 
 
-def _remove_membership(api: KeycloakRepository, account: AccountRecord, action: Action) -> None:
+def _remove_membership(api: KeycloakRepository | Any, account: AccountRecord, action: Action) -> None:
     api.remove_member(account.org_id, action.user_id)
     api.unlink_user(action.user_id, account.idp_alias)
     api.logout_user(action.user_id)

@@ -18,7 +18,7 @@ from datetime import date
 
 from pydantic import SecretStr
 
-from sync.graph_client import PasswordCredential
+from sync.graph_pages import PasswordCredential
 
 EXPIRED = 0
 

@@ -5,6 +5,15 @@ of Entra's refusals come from the one path to Entra, ``apsis_core.entra`` (azure
 client-credentials token from the tenant-specific authority). The authority and the Graph
 base URL are settings, so national clouds and the test emulator work like the public cloud.
 
+One ``GraphStack`` per process serves every account: one httpx client (connection pool, TLS
+context) with msgraph-core's middleware, one request adapter, one aiohttp session for token
+requests. What is per account is small and kept across cycles: its ``AccountToken`` (the
+token, reused until shortly before it expires; a short-lived azure-identity credential
+fetches the next one). kiota's bearer-token provider asks ``_AccountTokens`` for the token
+of the account whose request is in flight (a context variable set by ``GraphClient``), so
+10,000 accounts cost 10,000 tokens, not 10,000 SDK clients (about 50 KB each).
+Bodies on the hot path are read as bytes and parsed by ``sync.graph_pages`` (why: there).
+
 Retries are ours, not the SDK's: the SDK's retry handler sleeps on its own clock and cannot
 be observed, while the daemon must honour ``Retry-After`` exactly, cap how long one account
 may stall a worker, and let tests assert the waits Graph asked for without waiting them.
@@ -15,20 +24,28 @@ tenant or app, never a secret or a token.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
+import hashlib
 import random
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 from kiota_abstractions.api_error import APIError
+from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator
+from kiota_abstractions.authentication.base_bearer_token_authentication_provider import (
+    BaseBearerTokenAuthenticationProvider,
+)
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from kiota_abstractions.request_information import RequestInformation
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.applications_with_app_id.applications_with_app_id_request_builder import (
@@ -42,6 +59,14 @@ from pydantic import SecretStr
 from apsis_core import entra
 from apsis_core.entra import EntraEndpoints, RefusalKind
 from apsis_core.errors import EX_USAGE, ApsisError, TemporaryFailure
+from sync.graph_pages import (
+    DeltaPage,
+    EntraUser,
+    MalformedAnswer,
+    PasswordCredential,
+    parse_delta_page,
+    parse_password_credentials,
+)
 
 USER_SELECT = ["id", "accountEnabled", "mail", "userPrincipalName"]
 T = TypeVar("T")
@@ -99,27 +124,6 @@ class TokenRejected(GraphFailure):
 
 
 @dataclass(frozen=True)
-class EntraUser:
-    """One item of a ``users/delta`` page. ``removed`` is ``changed`` (soft-deleted) or
-    ``deleted`` (permanently deleted); ``enabled`` is None when Graph did not send it."""
-
-    oid: str
-    enabled: bool | None = None
-    mail: str | None = None
-    upn: str | None = None
-    removed: str | None = None
-
-    @property
-    def emails(self) -> list[str]:
-        """Addresses to match an APSIS One user by: ``mail`` first, then the UPN."""
-        out: list[str] = []
-        for value in (self.mail, self.upn):
-            if value and value.lower() not in out:
-                out.append(value.lower())
-        return out
-
-
-@dataclass(frozen=True)
 class DeltaRound:
     """A complete round: every page up to the ``@odata.deltaLink``. ``full`` when it started
     from the initial query, i.e. it lists every current user rather than changes."""
@@ -128,14 +132,6 @@ class DeltaRound:
     delta_link: str
     full: bool
     pages: int
-
-
-@dataclass(frozen=True)
-class PasswordCredential:
-    key_id: str
-    hint: str | None
-    display_name: str | None
-    end: datetime | None
 
 
 # -- retry ----------------------------------------------------------------------------
@@ -193,11 +189,139 @@ def retry_after_seconds(headers: Any) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+# -- tokens ---------------------------------------------------------------------------
+
+REFRESH_SECONDS = 300  # azure-core's own margin: fetch a new token this long before expiry
+ERROR_MAP: dict[str, Any] = {"XXX": ODataError}
+
+_account: contextvars.ContextVar[AccountToken] = contextvars.ContextVar("apsis_graph_account")
+
+
+class AccountToken:
+    """One account's Graph token, kept across cycles and reused until it is about to expire.
+
+    ``credential`` (a test's, or one kept by a standalone client) is asked directly;
+    otherwise ``fetch`` builds a short-lived azure-identity credential, asks it, and closes
+    it: a credential object is ~30 KB, a token ~2 KB, and one request an hour per account
+    does not need a credential in between."""
+
+    def __init__(self, scope: str, *, credential: AsyncTokenCredential | None = None,
+                 fetch: Callable[[], AsyncTokenCredential] | None = None, fingerprint: str = "") -> None:
+        if credential is None and fetch is None:
+            raise ValueError("a credential or a way to build one is required")
+        self.scope = scope
+        self.fingerprint = fingerprint
+        self._credential = credential
+        self._fetch = fetch
+        self._token: AccessToken | None = None
+        self._lock: asyncio.Lock | None = None
+
+    @classmethod
+    def for_secret(cls, endpoints: EntraEndpoints, tenant_id: str, client_id: str, secret: SecretStr,
+                   transport: Any = None) -> "AccountToken":
+        def fetch() -> AsyncTokenCredential:
+            return entra.client_secret_credential(endpoints, tenant_id, client_id, secret.get_secret_value(),
+                                                  transport=transport)
+
+        return cls(endpoints.scope, fetch=fetch, fingerprint=secret_fingerprint(tenant_id, client_id, secret))
+
+    @property
+    def held(self) -> AccessToken | None:
+        """The token in hand (None before the first request)."""
+        return self._token
+
+    async def get(self) -> str:
+        token = self._token
+        if token is not None and token.expires_on - time.time() > REFRESH_SECONDS:
+            return token.token
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # a prefetched page and the current one: one token request
+            token = self._token
+            if token is not None and token.expires_on - time.time() > REFRESH_SECONDS:
+                return token.token
+            if self._credential is not None:
+                self._token = await self._credential.get_token(self.scope)
+            else:
+                assert self._fetch is not None
+                credential = self._fetch()
+                try:
+                    self._token = await credential.get_token(self.scope)
+                finally:
+                    await credential.close()
+            return self._token.token
+
+    async def close(self) -> None:
+        if self._credential is not None:
+            await self._credential.close()
+
+
+def secret_fingerprint(tenant_id: str, client_id: str, secret: SecretStr) -> str:
+    """Names the credentials without revealing them (a new secret, a new token)."""
+    text = f"{tenant_id}\n{client_id}\n{secret.get_secret_value()}".encode()
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
+class _AccountTokens(AccessTokenProvider):
+    """kiota's access-token provider for every account: the token of the account whose
+    request this is (``_account``), sent to the Graph host over HTTPS only."""
+
+    def __init__(self, endpoints: EntraEndpoints) -> None:
+        self._hosts = AllowedHostsValidator([endpoints.graph_host])
+
+    async def get_authorization_token(self, uri: str, additional_authentication_context: dict[str, Any] = {}) -> str:  # noqa: B006 - kiota's signature
+        if not self._hosts.is_url_host_valid(uri):
+            return ""
+        if urlsplit(uri).scheme != "https":
+            raise ValueError("Graph tokens are only sent over HTTPS")
+        return await _account.get().get()
+
+    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
+        return self._hosts
+
+
+# -- the shared stack ------------------------------------------------------------------
+
+
+class GraphStack:
+    """What every account's Graph requests share: the httpx client with msgraph-core's
+    middleware (msgraph-sdk's own retry handler off: ours honours Retry-After exactly and is
+    observable), the request adapter and client that build requests, and one aiohttp session
+    for token requests. Create and close it inside the event loop that uses it."""
+
+    def __init__(self, endpoints: EntraEndpoints, *, max_connections: int = 100) -> None:
+        self.endpoints = endpoints
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self.http = GraphClientFactory.create_with_default_middleware(
+            client=httpx.AsyncClient(verify=endpoints.ssl_context, timeout=endpoints.timeout, limits=limits),
+            options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False)},
+        )
+        self.adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(_AccountTokens(endpoints)),
+                                           client=self.http)
+        self.adapter.base_url = endpoints.graph_base_url  # before the client is built
+        self.client = GraphServiceClient(request_adapter=self.adapter)
+        self._token_transport: Any = None
+
+    @property
+    def token_transport(self) -> Any:
+        if self._token_transport is None:
+            self._token_transport = entra.shared_token_transport(self.endpoints)
+        return self._token_transport
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await entra.close_token_transport(self._token_transport)
+        self._token_transport = None
+
+
 # -- client ---------------------------------------------------------------------------
 
 
 class GraphClient:
-    """Graph as one account's app registration sees it. Use as an async context manager."""
+    """Graph as one account's app registration sees it, for one cycle (requests counted,
+    waits recorded). The daemon passes the shared ``stack`` and the account's kept
+    ``token``; standalone (tests, tools) it builds and owns both. Use as an async context
+    manager."""
 
     def __init__(
         self,
@@ -208,28 +332,23 @@ class GraphClient:
         *,
         credential: AsyncTokenCredential | None = None,
         retry: RetryPolicy | None = None,
+        stack: GraphStack | None = None,
+        token: AccountToken | None = None,
     ) -> None:
         self.endpoints = endpoints
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.retry = retry or RetryPolicy()
         self.requests = 0
-        if credential is None:
-            if secret is None:
-                raise ValueError("a client secret or a credential is required")
-            # azure-core would retry on its own clock; our policy retries the call
-            credential = entra.client_secret_credential(endpoints, tenant_id, client_id, secret.get_secret_value())
-        self._credential = credential
-        self._http = GraphClientFactory.create_with_default_middleware(
-            client=httpx.AsyncClient(verify=endpoints.ssl_context, timeout=endpoints.timeout),
-            options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False)},
-        )
-        auth = AzureIdentityAuthenticationProvider(
-            credential, scopes=[endpoints.scope], allowed_hosts=[endpoints.graph_host]
-        )
-        adapter = GraphRequestAdapter(auth, client=self._http)
-        adapter.base_url = endpoints.graph_base_url  # before the client is built
-        self._client = GraphServiceClient(request_adapter=adapter)
+        self._owns = stack is None
+        self.stack = stack or GraphStack(endpoints)
+        if token is None:
+            if credential is None:
+                if secret is None:
+                    raise ValueError("a client secret or a credential is required")
+                credential = entra.client_secret_credential(endpoints, tenant_id, client_id, secret.get_secret_value())
+            token = AccountToken(endpoints.scope, credential=credential)
+        self.token = token
 
     async def __aenter__(self) -> "GraphClient":
         return self
@@ -238,45 +357,53 @@ class GraphClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._http.aclose()
-        await self._credential.close()
+        if self._owns:
+            await self.stack.close()
+            await self.token.close()
 
     # -- calls ------------------------------------------------------------------------
 
+    async def delta_pages(self, link: str | None = None) -> AsyncIterator[DeltaPage]:
+        """``users/delta`` from ``link`` (None: the initial query, a full listing) page by
+        page to the deltaLink. The next page is requested as soon as this one is parsed, so
+        Graph's latency overlaps the caller's work on this one. ``$select`` goes on the
+        initial request only: Graph encodes it in the tokens."""
+        pending: asyncio.Task[DeltaPage] | None = asyncio.ensure_future(self._delta_page(link))
+        try:
+            while pending is not None:
+                page = await pending
+                pending = asyncio.ensure_future(self._delta_page(page.next_link)) if page.next_link else None
+                yield page
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                try:
+                    await pending
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - abandoned prefetch
+                    pass
+
     async def delta_round(self, link: str | None = None) -> DeltaRound:
-        """Walk ``users/delta`` from ``link`` (None: the initial query, a full listing) to the
-        deltaLink. ``$select`` goes on the initial request only: Graph encodes it in the tokens."""
-        full = link is None
-        if link is None:
-            config = RequestConfiguration(
-                query_parameters=DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(select=list(USER_SELECT))
-            )
-            page = await self._call("users/delta", lambda: self._client.users.delta.get(request_configuration=config))
-        else:
-            page = await self._call("users/delta", lambda: self._client.users.delta.with_url(link).get())
+        """A whole round in memory (small rounds, tests); the daemon streams ``delta_pages``."""
         users: list[EntraUser] = []
         pages = 0
-        while True:
-            if page is None:
-                raise GraphRequestFailed("Graph answered users/delta with an empty body")
+        async for page in self.delta_pages(link):
             pages += 1
-            users.extend(_entra_user(u) for u in page.value or [])
-            if page.odata_next_link:
-                next_link = page.odata_next_link
-                page = await self._call("users/delta", lambda: self._client.users.delta.with_url(next_link).get())
-                continue
-            if page.odata_delta_link:
-                return DeltaRound(users=users, delta_link=page.odata_delta_link, full=full, pages=pages)
-            raise GraphRequestFailed("a users/delta page carried neither @odata.nextLink nor @odata.deltaLink")
+            users.extend(page.users)
+            if page.delta_link:
+                return DeltaRound(users=users, delta_link=page.delta_link, full=link is None, pages=pages)
+        raise GraphRequestFailed("a users/delta round ended without a deltaLink")  # pragma: no cover
 
-    async def restart_round(self, expired: DeltaTokenExpired) -> DeltaRound:
-        """Start over after an expired token: from the 410's ``Location`` when Graph gave one
-        on its own host (it is the initial query), else from our own initial query."""
+    def restart_link(self, expired: DeltaTokenExpired) -> str | None:
+        """Where to start over after an expired token: the 410's ``Location`` when Graph gave
+        one on its own host (it is the initial query), else None (our own initial query)."""
         location = expired.location
         if location and urlsplit(location).hostname == self.endpoints.graph_host:
-            round_ = await self.delta_round(location)
-            return DeltaRound(round_.users, round_.delta_link, full=True, pages=round_.pages)
-        return await self.delta_round(None)
+            return location
+        return None
+
+    async def restart_round(self, expired: DeltaTokenExpired) -> DeltaRound:
+        round_ = await self.delta_round(self.restart_link(expired))
+        return DeltaRound(round_.users, round_.delta_link, full=True, pages=round_.pages)
 
     async def password_credentials(self, app_id: str) -> list[PasswordCredential] | None:
         """The app's client secrets (metadata only), or None when the tenant did not grant
@@ -286,32 +413,61 @@ class GraphClient:
                 select=["id", "appId", "passwordCredentials"]
             )
         )
+
+        def request() -> RequestInformation:
+            return self.stack.client.applications_with_app_id(app_id).to_get_request_information(config)
+
         try:
-            app = await self._call(
-                "applications", lambda: self._client.applications_with_app_id(app_id).get(request_configuration=config)
-            )
+            body = await self._send("applications", request)
         except GraphRequestFailed as exc:
             if exc.status == 403:
                 return None
             raise
-        if app is None:
+        if not body:
             return []
-        return [
-            PasswordCredential(
-                key_id=str(c.key_id) if c.key_id else "",
-                hint=c.hint,
-                display_name=c.display_name,
-                end=c.end_date_time,
-            )
-            for c in app.password_credentials or []
-        ]
+        return self._parsed("applications", lambda: parse_password_credentials(body))
+
+    async def _delta_page(self, link: str | None) -> DeltaPage:
+        def request() -> RequestInformation:
+            if link is None:
+                config = RequestConfiguration(
+                    query_parameters=DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(select=list(USER_SELECT))
+                )
+                return self.stack.client.users.delta.to_get_request_information(config)
+            return self.stack.client.users.delta.with_url(link).to_get_request_information()
+
+        body = await self._send("users/delta", request)
+        if not body:
+            raise GraphRequestFailed("Graph answered users/delta with an empty body")
+        return self._parsed("users/delta", lambda: parse_delta_page(body))
+
+    async def _send(self, what: str, request: Callable[[], RequestInformation]) -> bytes | None:
+        """One GET through msgraph-sdk's stack, its body as bytes (see ``sync.graph_pages``)."""
+        async def send() -> bytes | None:
+            reset = _account.set(self.token)
+            try:
+                return await self.stack.adapter.send_primitive_async(request(), "bytes", ERROR_MAP)
+            finally:
+                _account.reset(reset)
+
+        return await self._call(what, send)
+
+    def _parsed(self, what: str, parse: Callable[[], T]) -> T:
+        try:
+            return parse()
+        except MalformedAnswer as exc:
+            raise GraphRequestFailed(f"{exc} (tenant {self.tenant_id})") from None
 
     # -- plumbing ---------------------------------------------------------------------
 
-    async def _call(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
+    async def ensure_token(self) -> None:
+        """The account's token in hand (Entra's refusals mapped like any call's)."""
+        await self._call("token", self.token.get, count=False)
+
+    async def _call(self, what: str, make: Callable[[], Awaitable[T]], count: bool = True) -> T:
         """One Graph call (and the token it needs), retried on 429, 5xx and transport errors."""
         for attempt in range(1, self.retry.max_attempts + 1):
-            self.requests += 1
+            self.requests += int(count)
             try:
                 return await make()
             except APIError as exc:
@@ -386,20 +542,3 @@ class GraphClient:
         refused = entra.refusal(code)
         where = f"app {self.client_id} in tenant {self.tenant_id}"
         return TokenRejected(f"Entra refused a token for {where}: {refused.meaning} (AADSTS{code})", code, refused.kind)
-
-
-def _entra_user(user: Any) -> EntraUser:
-    extra = getattr(user, "additional_data", None) or {}
-    removed = extra.get("@removed")
-    reason = None
-    if isinstance(removed, dict):
-        reason = str(removed.get("reason") or "changed")
-    elif removed is not None:
-        reason = "changed"
-    return EntraUser(
-        oid=str(user.id),
-        enabled=getattr(user, "account_enabled", None),
-        mail=getattr(user, "mail", None),
-        upn=getattr(user, "user_principal_name", None),
-        removed=reason,
-    )

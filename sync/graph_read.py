@@ -1,22 +1,29 @@
-"""What one account's cycle reads from Graph, before Keycloak is touched.
+"""What one account's cycle reads from Graph: a delta round, streamed, and the app's secrets.
 
-A delta round from the stored link (or a full listing when there is none, or when Graph
-says the token expired), and the app's client secrets for the expiry check. Failures are
-kept, not raised: a token Entra refused is something to flag, not a reason to stop the
-account's other work.
+The round starts from the stored link (or is a full listing when there is none, or when
+Graph says the token expired: then it starts over, from the 410's ``Location`` if given).
+Each page goes to ``on_page`` as it arrives (the pipeline stages and plans it) while the
+next one is already on its way. Failures are kept, not raised: a token Entra refused is
+something to flag, not a reason to stop the account's other work.
+
+``applications`` (the app's client secrets, for the expiry check) is asked at most once a
+day per account, and not again after a 403 (``Application.Read.All`` is optional) until the
+secret or the app's granted permissions change; in between, what it answered last stands.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import functools
+import hashlib
+import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-
-from pydantic import SecretStr
+from datetime import date, datetime
 
 from apsis_core.account import AccountRecord
 from sync.graph_client import (
-    DeltaRound,
     DeltaTokenExpired,
     GraphClient,
     GraphFailure,
@@ -24,16 +31,23 @@ from sync.graph_client import (
     RetryPolicy,
     TokenRejected,
 )
+from sync.graph_pages import DeltaPage
 from sync.runtime import Runtime
 
 log = logging.getLogger("apsis_sync.daemon")
+
+OnPage = Callable[[DeltaPage], Awaitable[None]]
+OnStart = Callable[[bool], Awaitable[None]]
 
 
 @dataclass
 class GraphRead:
     """Everything one cycle of one account learned from Graph, or why it could not."""
 
-    round: DeltaRound | None = None
+    delta_link: str | None = None
+    full: bool = False
+    pages: int = 0
+    users: int = 0
     resync_cause: str | None = None
     credentials: list[PasswordCredential] | None = None
     token_error: TokenRejected | None = None
@@ -41,23 +55,29 @@ class GraphRead:
     waits: list[tuple[str, float]] = field(default_factory=list)
     requests: int = 0
 
+    @property
+    def complete(self) -> bool:
+        """A whole round was read (its delta link is in hand)."""
+        return self.delta_link is not None
 
-async def read_graph(account: AccountRecord, client: GraphClient, delta_link: str | None, want_delta: bool) -> GraphRead:
-    """Everything this cycle needs from Graph, read before Keycloak is touched."""
+
+async def read_graph(account: AccountRecord, client: GraphClient, delta_link: str | None, want_delta: bool,
+                     on_start: OnStart, on_page: OnPage, applications: "Applications | None" = None) -> GraphRead:
+    """The round (``on_start(full)`` before its first page, ``on_page`` for each), then the
+    app's secrets when ``applications`` says they are due."""
     out = GraphRead(waits=client.retry.waits)
     try:
         if want_delta:
+            try:
+                await _round(client, delta_link, out, on_start, on_page)
+            except DeltaTokenExpired as exc:
+                out.resync_cause = exc.code
+                log.warning("delta token expired; full resync", extra={"account": account.id, "code": exc.code})
+                await _round(client, client.restart_link(exc), out, on_start, on_page, full=True)
             if delta_link is None:
-                out.resync_cause = "no_delta_link"
-                out.round = await client.delta_round(None)
-            else:
-                try:
-                    out.round = await client.delta_round(delta_link)
-                except DeltaTokenExpired as exc:
-                    out.resync_cause = exc.code
-                    log.warning("delta token expired; full resync", extra={"account": account.id, "code": exc.code})
-                    out.round = await client.restart_round(exc)
-        out.credentials = await client.password_credentials(account.client_id)
+                out.resync_cause = out.resync_cause or "no_delta_link"
+        if applications is not None:
+            out.credentials = await applications.read(client)
     except TokenRejected as exc:
         out.token_error = exc
         out.failure = exc
@@ -68,28 +88,102 @@ async def read_graph(account: AccountRecord, client: GraphClient, delta_link: st
     return out
 
 
-def graph_client(rt: Runtime, account: AccountRecord, secret: SecretStr) -> GraphClient:
-    """The account's own Graph client, with the daemon's retry policy (waits logged and counted)."""
+async def _round(client: GraphClient, link: str | None, out: GraphRead, on_start: OnStart, on_page: OnPage,
+                 full: bool = False) -> None:
+    out.full = full or link is None
+    out.pages = out.users = 0
+    out.delta_link = None
+    await on_start(out.full)
+    async for page in client.delta_pages(link):
+        out.pages += 1
+        out.users += len(page.users)
+        await on_page(page)
+        if page.delta_link:
+            out.delta_link = page.delta_link
+
+
+class Applications:
+    """When to ask Graph for the app's client secrets, and what to use in between.
+
+    ``key`` names the credentials and what they were granted: the secret's fingerprint plus
+    the ``roles`` of the current Graph token when it can be read (an app-only token lists the
+    granted application permissions; where it cannot be read, only a new secret asks again)."""
+
+    def __init__(self, rt: Runtime, account: AccountRecord, today: date) -> None:
+        self.rt, self.account, self.today = rt, account, today
+        self.checked, self.cached, self.key = rt.state.applications_read(account.id)
+        self.fresh = False  # asked this cycle
+
+    def due(self, key: str) -> bool:
+        """Never asked; after a 403 only for other credentials or consent; else once a day
+        and for a new secret."""
+        if self.checked is None or self.key is None:
+            return True
+        if self.cached is None:
+            return key != self.key
+        return self.checked != self.today.isoformat() or key.split(":")[0] != self.key.split(":")[0]
+
+    async def read(self, client: GraphClient) -> list[PasswordCredential] | None:
+        """Graph's answer when due (then recorded by ``record``), else the last answer."""
+        key = await self._key(client)
+        if not self.due(key):
+            return _credentials(self.cached)
+        found = await client.password_credentials(self.account.client_id or "")
+        self.fresh = True
+        self.cached = None if found is None else [_dump(c) for c in found]
+        self.key = key
+        self.checked = self.today.isoformat()
+        return found
+
+    def record(self, dry_run: bool) -> None:
+        if self.fresh and not dry_run:
+            self.rt.state.record_applications(self.account.id, self.checked or "", self.cached, self.key or "")
+
+    @staticmethod
+    async def _key(client: GraphClient) -> str:
+        await client.ensure_token()
+        held = client.token.held
+        return f"{client.token.fingerprint}:{_roles(held.token if held else '')}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _roles(token: str) -> str:
+    """A digest of the token's ``roles`` claim, read without validation and only to notice a
+    change of consent (an unreadable or encrypted token reads as ``?``). Cached: a token is
+    reused for an hour."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        roles = sorted(str(r) for r in claims.get("roles") or [])
+    except (IndexError, ValueError, AttributeError):
+        return "?"
+    return hashlib.sha256("\n".join(roles).encode()).hexdigest()[:12]
+
+
+def _dump(c: PasswordCredential) -> dict[str, str | None]:
+    return {"key_id": c.key_id, "hint": c.hint, "display_name": c.display_name,
+            "end": c.end.isoformat() if c.end else None}
+
+
+def _credentials(cached: list[dict[str, str | None]] | None) -> list[PasswordCredential] | None:
+    if cached is None:
+        return None
+    return [PasswordCredential(c.get("key_id") or "", c.get("hint"), c.get("display_name"),
+                               datetime.fromisoformat(c["end"]) if c.get("end") else None) for c in cached]
+
+
+def retry_policy(rt: Runtime, account: AccountRecord) -> RetryPolicy:
+    """The daemon's retry policy for one account's cycle (waits logged and counted)."""
     def on_wait(reason: str, seconds: float, status: int) -> None:
         rt.metrics.graph_retries.labels(reason).inc()
         rt.metrics.graph_wait_seconds.inc(seconds)
         log.warning("graph retry", extra={"account": account.id, "reason": reason, "status": status,
                                            "wait_seconds": round(seconds, 3)})
 
-    retry = RetryPolicy(
+    return RetryPolicy(
         max_attempts=rt.sync.graph_max_attempts,
         backoff=rt.sync.graph_backoff_seconds,
         max_wait=rt.sync.graph_max_wait_seconds,
         sleep=rt.sleep,
         on_wait=on_wait,
     )
-    return GraphClient(rt.endpoints, account.tenant_id, account.client_id, secret, retry=retry)
-
-
-def read(rt: Runtime, account: AccountRecord, secret: SecretStr, delta_link: str | None, want_delta: bool) -> GraphRead:
-    """One account's Graph reading, start to end (a worker thread's own event loop)."""
-    async def run() -> GraphRead:
-        async with graph_client(rt, account, secret) as client:
-            return await read_graph(account, client, delta_link, want_delta)
-
-    return asyncio.run(run())

@@ -10,27 +10,46 @@ member of the account's organization: the daemon never touches anyone else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from apsis_core.account import AccountRecord
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Directory(Protocol):
     """What deprovisioning plans read from Keycloak: the repository's read methods (the unit
-    tests pass an in-memory one). They are lookups driven by what Graph reported — the user
-    linked to an object id, the users with an address, their accounts and links — so they
-    are not read up front like the provisioning snapshot: that would cost a request per
-    member until Keycloak can list links in bulk."""
+    tests pass an in-memory one). Links come in bulk (``idp_links``: the extension's links
+    resource, a page per request, optionally only for given object ids); the rest are
+    lookups for the few users a round names: their accounts, an address, a full user."""
 
+    def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterable[dict[str, Any]]: ...
+    def user(self, user_id: str) -> dict[str, Any] | None: ...
     def user_by_idp_link(self, alias: str, idp_user_id: str) -> dict[str, Any] | None: ...
     def users_by_email(self, email: str) -> list[dict[str, Any]]: ...
     def user_organizations(self, user_id: str) -> list[dict[str, Any]]: ...
     def federated_identities(self, user_id: str) -> list[dict[str, Any]]: ...
     def user_sessions(self, user_id: str) -> list[dict[str, Any]]: ...
-    def members(self, org_id: str) -> Iterable[dict[str, Any]]: ...
-    def linked_users(self, alias: str, *, brief: bool = True) -> Iterable[dict[str, Any]]: ...
+
+
+def parallel(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> list[R]:
+    """``fn`` over ``items`` with up to ``concurrency`` at once (Keycloak calls are blocking
+    HTTP), results in the items' order; the first error is raised."""
+    todo = list(items)
+    if concurrency <= 1 or len(todo) <= 1:
+        return [fn(item) for item in todo]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(todo)), thread_name_prefix="apsis-kc") as pool:
+        return list(pool.map(fn, todo))
+
+
+def link_user(row: dict[str, Any]) -> dict[str, Any]:
+    """A links-resource row as the (brief) user it names."""
+    return {"id": row["userId"], "username": row.get("username"), "email": row.get("email"),
+            "enabled": row.get("enabled", True)}
 
 
 @dataclass(frozen=True)
@@ -47,18 +66,42 @@ class Match:
 
 
 class Matcher:
-    """Matches for one account in one cycle; caches what it reads from Keycloak."""
+    """Matches for one account in one round; caches what it reads from Keycloak. Safe to use
+    from several threads (each cache entry is written whole)."""
 
-    def __init__(self, api: Directory, account: AccountRecord, member_ids: set[str] | None = None) -> None:
+    def __init__(self, api: Directory, account: AccountRecord, concurrency: int = 1) -> None:
         self.api = api
         self.account = account
-        self._member_ids = member_ids
+        self.concurrency = concurrency
         self._orgs: dict[str, list[dict[str, Any]]] = {}
+        self._links: dict[str, dict[str, Any] | None] = {}  # oid -> link row, or None: known unlinked
+        self._users: dict[str, dict[str, Any] | None] = {}
         self.notes: list[str] = []
 
+    # -- bulk reads ---------------------------------------------------------------------
+
+    def prefetch(self, oids: list[str]) -> None:
+        """The links of ``oids`` in one request per page (``idp_links``), then the accounts
+        of every user they name, concurrently: what matching these users will ask."""
+        wanted = [oid for oid in dict.fromkeys(oids) if oid not in self._links]
+        if not wanted:
+            return
+        found = {row["oid"]: row for row in self.api.idp_links(self.account.idp_alias, oids=wanted)}
+        for oid in wanted:
+            self._links[oid] = found.get(oid)
+        self.prefetch_organizations([row["userId"] for row in found.values()])
+
+    def prefetch_organizations(self, user_ids: Iterable[str]) -> None:
+        todo = [u for u in dict.fromkeys(user_ids) if u not in self._orgs]
+        parallel(self.organizations, todo, self.concurrency)
+
+    def remember_links(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self._links[row["oid"]] = row
+
+    # -- per user -----------------------------------------------------------------------
+
     def is_member(self, user_id: str) -> bool:
-        if self._member_ids is not None:
-            return user_id in self._member_ids
         return any(o.get("id") == self.account.org_id for o in self.organizations(user_id))
 
     def organizations(self, user_id: str) -> list[dict[str, Any]]:
@@ -66,12 +109,22 @@ class Matcher:
             self._orgs[user_id] = self.api.user_organizations(user_id) or []
         return self._orgs[user_id]
 
+    def full_user(self, user_id: str) -> dict[str, Any] | None:
+        """The whole representation (attributes too), for the few decisions that need it."""
+        if user_id not in self._users:
+            self._users[user_id] = self.api.user(user_id)
+        return self._users[user_id]
+
     def other_accounts(self, user_id: str) -> list[str]:
         """Aliases of the other organizations (accounts) the user belongs to."""
         return sorted(str(o.get("alias")) for o in self.organizations(user_id) if o.get("id") != self.account.org_id)
 
     def by_link(self, oid: str) -> Match | None:
-        user = self.api.user_by_idp_link(self.account.idp_alias, oid)
+        if oid in self._links:
+            row = self._links[oid]
+            user = link_user(row) if row is not None else None
+        else:
+            user = self.api.user_by_idp_link(self.account.idp_alias, oid)
         if user is None:
             return None
         if not self.is_member(user["id"]):

@@ -2,10 +2,15 @@
 
 Finish what an earlier run left half-done; read Graph with the account's own credentials
 (``graph_read``: a delta round, or a full listing when there is no usable delta link; the
-app's secrets when the tenant allows); plan the deactivations (``deprovision``,
-``resync``), let the guard judge them, apply them; then check the secret's expiry and send
-what is due. Whatever fails for one account (a wrong secret, a throttled tenant, a Keycloak
-hiccup) is recorded on that account and the others carry on.
+app's secrets when due), planning each page as it arrives (``deprovision``, ``resync``: the
+page is staged in the state database, its leavers matched with one bulk read of their
+links); let the guard judge the whole round's deactivations, apply them concurrently; then
+check the secret's expiry and send what is due. Whatever fails for one account (a wrong
+secret, a throttled tenant, a Keycloak hiccup) is recorded on that account and the others
+carry on.
+
+The cycle is a coroutine on the runtime's event loop (Graph); Keycloak and the state
+database are blocking, so those steps run in the runtime's threads (``rt.blocking``).
 
 Nothing is written anywhere in ``dry_run``: no Keycloak change, no state, no mail. Notices go
 through an ``Outbox``, whose notifier in a dry run records instead of sending; the report
@@ -19,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -29,7 +35,9 @@ from apsis_core.keycloak import KeycloakRepository
 from sync import deprovision, expiry, graph_read, guard, resync
 from sync.deprovision import Action, Plan, Restored
 from sync.graph_client import PasswordCredential, TokenRejected
-from sync.graph_read import GraphRead
+from sync.graph_pages import DeltaPage
+from sync.graph_read import Applications, GraphRead
+from sync.matching import Matcher
 from sync.notify import (
     Notice,
     RecordingNotifier,
@@ -42,8 +50,8 @@ from sync.notify import (
     token_notice,
 )
 from sync.report import AccountResult
-from sync.runtime import Runtime
-from sync.state import KnownUser
+from sync.runtime import PooledKeycloak, Runtime
+from sync.state import round_key
 
 log = logging.getLogger("apsis_sync.daemon")
 
@@ -88,17 +96,56 @@ class _Progress:
     """What ``_sync`` got as far as committing: filled only once deactivations are done."""
 
     delta_link: str | None = None
-    seen: list[KnownUser] = field(default_factory=list)
     full_listing: bool = False
+    staged: bool = False  # the round wrote users to the staging table
 
 
-def sync_account(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool = False) -> AccountResult:
+class RoundPlan:
+    """A round planned page by page: each page staged (under ``round_key``) and its leavers
+    planned with the account's ``Matcher``; who is missing from a full listing is planned at
+    the end. Blocking (Keycloak, SQLite): called through ``rt.blocking``."""
+
+    def __init__(self, rt: Runtime, account: AccountRecord, dry_run: bool) -> None:
+        self.rt, self.account = rt, account
+        self.key = round_key(account.id, dry_run)
+        self.full = False
+        self.staged = False
+        self.plan = Plan()
+        self.matcher = Matcher(rt.keycloak, account, rt.sync.keycloak_concurrency)
+
+    def start(self, full: bool) -> None:
+        self.full = full
+        self.plan = Plan()
+        self.matcher = Matcher(self.rt.keycloak, self.account, self.rt.sync.keycloak_concurrency)
+        self.rt.state.clear_staged(self.key)
+
+    def page(self, page: DeltaPage) -> None:
+        if not page.users:
+            return
+        self.staged = True
+        self.rt.state.stage(self.key, page.users)
+        if self.full:
+            resync.plan_listed(self.matcher, page.users, self.rt.state, self.plan)
+        else:
+            deprovision.plan_changes(self.matcher, page.users, self.rt.state, self.plan)
+
+    def finish(self) -> Plan:
+        if self.full:
+            resync.plan_absent(self.matcher, self.rt.state, self.plan, self.key)
+        self.plan.notes.extend(self.matcher.notes)
+        return self.plan
+
+    def discard(self) -> None:
+        self.rt.state.clear_staged(self.key)
+
+
+async def sync_account(rt: Runtime, account: AccountRecord, dry_run: bool = False) -> AccountResult:
     """One account, inside its own error boundary; the run is recorded in the state whatever happened."""
     started = time.monotonic()
     result = AccountResult(account.id)
     progress = _Progress()
     try:
-        _sync(rt, api, account, dry_run, result, progress)
+        await _sync(rt, account, dry_run, result, progress)
     except ApsisError as exc:  # Keycloak said no or is gone: one line, no trace
         result.fail(str(exc), temporary=is_temporary(exc))
     except Exception as exc:  # noqa: BLE001 - one account's bug must not stop the others
@@ -109,7 +156,9 @@ def sync_account(rt: Runtime, api: KeycloakRepository, account: AccountRecord, d
         result.status = "error"
     result.seconds = time.monotonic() - started
     if not dry_run:
-        _record(rt, account, result, progress)
+        await rt.blocking(_record, rt, account, result, progress)
+    else:
+        await rt.blocking(rt.state.clear_staged, round_key(account.id, dry_run))
     rt.metrics.account_runs.labels(result.status).inc()
     eventful = result.errors or result.actions or result.resumed or result.notices or result.restored or result.status != "ok"
     level = logging.ERROR if result.status == "error" else logging.INFO if eventful else logging.DEBUG
@@ -129,8 +178,8 @@ def _record(rt: Runtime, account: AccountRecord, result: AccountResult, progress
             errors=result.errors,
             deactivated=result.applied,
             delta_link=progress.delta_link,
-            seen=progress.seen,
             full_listing=progress.full_listing,
+            staged=progress.staged,
             secret_expires=result.expiry.expires if result.expiry else None,
             secret_expires_source=result.expiry.source if result.expiry else None,
         )
@@ -138,8 +187,20 @@ def _record(rt: Runtime, account: AccountRecord, result: AccountResult, progress
         log.exception("cannot record the run", extra={"account": account.id})
 
 
-def _sync(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool, result: AccountResult,
-          progress: _Progress) -> None:
+@dataclass
+class _Before:
+    """What the cycle knows before Graph is read."""
+
+    secret: SecretStr | None
+    delta_link: str | None
+    quarantined: str | None
+    released: bool
+    allowance: int
+    stale: bool
+    outbox: Outbox
+
+
+def _before(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountResult) -> _Before:
     outbox = Outbox(rt, account, result, dry_run)
     st = rt.state.account(account.id)
     secret = rt.secrets.get(account.id)
@@ -158,66 +219,89 @@ def _sync(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run:
     elif released:
         allowance = st.quarantine_held  # released since the last cycle: let the held changes through
         result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
-    _resume(rt, api, account, dry_run, result)
-
-    read = GraphRead()
+    _resume(rt, account, dry_run, result)
     stale = secret is not None and bool(account.secret_hint) and \
         not secret.get_secret_value().startswith(account.secret_hint or "")
     if stale:
         assert secret is not None
         _flag_stale_secret(rt, account, secret, outbox)
+    return _Before(secret, st.delta_link, quarantined, released, allowance, stale, outbox)
+
+
+async def _sync(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountResult,
+                progress: _Progress) -> None:
+    before = await rt.blocking(_before, rt, account, dry_run, result)
+    secret, quarantined = before.secret, before.quarantined
+    read = GraphRead()
+    planner = RoundPlan(rt, account, dry_run)
     if secret is None:
         result.fail(f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})")
     elif not account.tenant_id or not account.client_id:
         result.fail(f"account {account.id} has no tenant id or client id recorded")
     else:
+        client = rt.graph_client(account, secret, graph_read.retry_policy(rt, account))
+        applications = Applications(rt, account, rt.today())
+
+        async def on_start(full: bool) -> None:
+            await rt.blocking(planner.start, full)
+
+        async def on_page(page: DeltaPage) -> None:
+            await rt.blocking(planner.page, page)
+
         # A quarantined account is not deprovisioned; a dry run still reads what is held.
-        read = graph_read.read(rt, account, secret, st.delta_link, want_delta=not quarantined or dry_run)
+        read = await graph_read.read_graph(account, client, before.delta_link, not quarantined or dry_run,
+                                           on_start, on_page, applications)
+        applications.record(dry_run)
         result.graph_waits = list(read.waits)
         result.graph_requests = read.requests
         if read.failure is not None:
             result.fail(str(read.failure), temporary=is_temporary(read.failure))
 
-    if read.token_error is not None and not stale:  # a stale file of ours is not the customer's problem
-        _flag_token_error(rt, api, account, read.token_error, secret, outbox)
+    await rt.blocking(_after, rt, account, dry_run, result, progress, before, read, planner)
 
-    if read.round is not None:
-        result.mode = "full" if read.round.full else "incremental"
+
+def _after(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountResult, progress: _Progress,
+           before: _Before, read: GraphRead, planner: RoundPlan) -> None:
+    outbox, secret = before.outbox, before.secret
+    progress.staged = planner.staged  # kept with the delta link, or dropped without one
+    if read.token_error is not None and not before.stale:  # a stale file of ours is not the customer's problem
+        _flag_token_error(rt, rt.keycloak, account, read.token_error, secret, outbox)
+
+    if read.complete:
+        result.mode = "full" if read.full else "incremental"
         result.resync_cause = read.resync_cause
-        if read.round.full:
+        if read.full:
             rt.metrics.full_resyncs.labels(read.resync_cause or "initial").inc()
-            plan = resync.plan_full(api, account, read.round, rt.state)
-        else:
-            plan = deprovision.plan_incremental(api, account, read.round, rt.state)
+        plan = planner.finish()
         result.actions = plan.actions
         result.notes.extend(plan.notes)
         result.restored = plan.restored
         # Held by the guard: the delta link is not advanced, so after a release the same
         # changes are read again and carried out.
-        if quarantined:
+        if before.quarantined:
             result.notes.append("held by the quarantine until `apsis-sync release`")
-        elif not _guarded(rt, api, account, plan, allowance, dry_run, outbox):
+        elif not _guarded(rt, rt.keycloak, account, plan, before.allowance, dry_run, outbox):
             if not dry_run:
-                result.applied += deprovision.apply(api, account, plan.actions, rt.state)
+                result.applied += deprovision.apply(rt.keycloak, account, plan.actions, rt.state,
+                                                    rt.sync.keycloak_concurrency)
                 for action in plan.actions:
                     rt.metrics.deactivations.labels(action.kind, action.why).inc()
-                if released:
+                if before.released:
                     rt.state.clear_quarantine(account.id)
             _report_restored(rt, account, plan.restored, outbox)
-            progress.delta_link = read.round.delta_link
-            progress.seen = [KnownUser(u.oid, u.mail, u.upn, u.enabled, u.removed) for u in read.round.users]
-            progress.full_listing = read.round.full
+            progress.delta_link = read.delta_link
+            progress.full_listing = read.full
 
-    _check_expiry(rt, api, account, read.credentials, outbox)
+    _check_expiry(rt, rt.keycloak, account, read.credentials, outbox)
 
 
-def _resume(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_run: bool, result: AccountResult) -> None:
+def _resume(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountResult) -> None:
     """Deactivations an earlier run started and did not finish come first (before Graph is
     read: they need Keycloak only, and a half-done user must not wait for Entra)."""
     if dry_run:
         result.resumed = [Action.from_dict(a) for a in rt.state.pending_deactivations(account.id)]
         return
-    result.resumed = deprovision.resume(api, account, rt.state)
+    result.resumed = deprovision.resume(rt.keycloak, account, rt.state, rt.sync.keycloak_concurrency)
     result.applied += len(result.resumed)
     for action in result.resumed:
         rt.metrics.deactivations.labels(action.kind, action.why).inc()
@@ -226,7 +310,7 @@ def _resume(rt: Runtime, api: KeycloakRepository, account: AccountRecord, dry_ru
                                                                             "users": [a.user_id for a in result.resumed]})
 
 
-def _guarded(rt: Runtime, api: KeycloakRepository, account: AccountRecord, plan: Plan, allowance: int, dry_run: bool,
+def _guarded(rt: Runtime, api: PooledKeycloak | Any, account: AccountRecord, plan: Plan, allowance: int, dry_run: bool,
              outbox: Outbox) -> bool:
     """True when the guard holds the plan back (and, unless dry, quarantines the account)."""
     count = plan.deactivating
@@ -265,7 +349,7 @@ def _report_restored(rt: Runtime, account: AccountRecord, restored: list[Restore
     outbox.send(restored_notice(account, restored, rt.sync), after=reported)
 
 
-def _renewal(rt: Runtime, api: KeycloakRepository, account: AccountRecord, outbox: Outbox) -> RenewalLink | None:
+def _renewal(rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: AccountRecord, outbox: Outbox) -> RenewalLink | None:
     """A fresh ``renew`` link for a notice about the secret, when the portal is configured
     (``APSIS_SSO_PORTAL_URL``). It replaces the account's previous renew link, whose page then
     says a newer one was sent. A dry run mints nothing and shows where the link would go."""
@@ -283,7 +367,7 @@ def _renewal(rt: Runtime, api: KeycloakRepository, account: AccountRecord, outbo
     return RenewalLink(invitations.link(portal, account.id, token), invitation.expires)
 
 
-def _check_expiry(rt: Runtime, api: KeycloakRepository, account: AccountRecord,
+def _check_expiry(rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: AccountRecord,
                   credentials: list[PasswordCredential] | None, outbox: Outbox) -> None:
     exp = expiry.effective(account.secret_expires, account.secret_hint, credentials, rt.today())
     outbox.result.expiry = exp
@@ -297,7 +381,7 @@ def _check_expiry(rt: Runtime, api: KeycloakRepository, account: AccountRecord,
         outbox.send(expiry_notice(account, exp, due, rt.sync, _renewal(rt, api, account, outbox)), key)
 
 
-def _flag_token_error(rt: Runtime, api: KeycloakRepository, account: AccountRecord, error: TokenRejected,
+def _flag_token_error(rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: AccountRecord, error: TokenRejected,
                       secret: SecretStr | None, outbox: Outbox) -> None:
     rt.metrics.token_errors.labels(error.kind).inc()
     if error.kind not in ("expired", "invalid"):

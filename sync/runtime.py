@@ -1,33 +1,48 @@
 """The daemon's wiring: everything a cycle needs, built once per process.
 
 Settings, the state database, where secrets come from, where notices go, metrics and
-health, and a small pool of Keycloak repositories (one per worker thread, each keeping its
-token). Tests build a ``Runtime`` with their own pieces (a recording ``sleep``, a fixed
-``today``, another ``SecretSource``).
+health; and the long-lived async runtime every cycle (``run --once`` too) runs in: one event
+loop, one ``GraphStack`` (connection pool, TLS context, request adapter) for every account,
+each account's Graph token kept across cycles, and a bounded pool of Keycloak repositories
+(python-keycloak is blocking: its calls run in threads, at most ``keycloak_concurrency``
+requests in flight). Tests build a ``Runtime`` with their own pieces (a recording ``sleep``,
+a fixed ``today``, another ``SecretSource``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from apsis_core.account import AccountRecord
 from apsis_core.entra import EntraEndpoints
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from sync import guard
-from sync.graph_client import Sleep
 from sync.health import Health
 from sync.metrics import SyncMetrics
+from sync.graph_client import Sleep
 from sync.notify import Notifier, Sender
 from sync.secrets import DirectorySecrets, SecretSource
 from sync.settings import SyncSettings
 from sync.state import StateStore
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from sync.graph_client import AccountToken, GraphClient, GraphStack, RetryPolicy
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,6 +61,10 @@ class Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     health: Health = field(default_factory=lambda: Health(300))
     _apis: "queue.SimpleQueue[KeycloakRepository]" = field(default_factory=queue.SimpleQueue)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _graph: "GraphStack | None" = None
+    _tokens: "dict[str, AccountToken]" = field(default_factory=dict)
+    _threads: ThreadPoolExecutor | None = None
 
     @classmethod
     def build(cls, settings: Settings, sync: SyncSettings, **overrides: Any) -> "Runtime":
@@ -61,6 +80,8 @@ class Runtime:
             **overrides,
         )
 
+    # -- Keycloak ---------------------------------------------------------------------
+
     @contextmanager
     def api(self) -> Iterator[KeycloakRepository]:
         """A Keycloak repository for this thread's work; repositories (and their tokens) are reused."""
@@ -73,10 +94,106 @@ class Runtime:
         finally:
             self._apis.put(api)
 
-    @property
+    @cached_property
+    def keycloak(self) -> "PooledKeycloak":
+        """The repository's methods, callable from any thread, within the request bound."""
+        return PooledKeycloak(self, threading.BoundedSemaphore(self.sync.keycloak_concurrency))
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work (Keycloak, the state database) off the event loop."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=self.sync.keycloak_concurrency + 2,
+                                               thread_name_prefix="apsis-sync")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+
+    # -- the event loop and Graph -----------------------------------------------------
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` on the runtime's one event loop (created on first use, kept until
+        ``close``): Graph connections and tokens live as long as the process."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(work)
+
+    @cached_property
     def endpoints(self) -> EntraEndpoints:
+        """One ``EntraEndpoints`` (and so one TLS context) for the process."""
         return EntraEndpoints.from_settings(self.settings, timeout=self.sync.graph_timeout)
+
+    def graph_client(self, account: AccountRecord, secret: "SecretStr", retry: "RetryPolicy") -> "GraphClient":
+        """This cycle's client of the account: the shared stack, the account's kept token
+        (a new one when the tenant, app or secret changed), a fresh request count and waits."""
+        from sync.graph_client import AccountToken, GraphClient, GraphStack, secret_fingerprint
+
+        if self._graph is None:
+            # one connection per account in flight (and its prefetched page): httpcore's pool
+            # scans every connection on each request, so more would only cost CPU
+            self._graph = GraphStack(self.endpoints, max_connections=self.sync.workers + 8)
+        tenant, client_id = account.tenant_id or "", account.client_id or ""
+        token = self._tokens.get(account.id)
+        if token is None or token.fingerprint != secret_fingerprint(tenant, client_id, secret):
+            token = AccountToken.for_secret(self.endpoints, tenant, client_id, secret,
+                                            transport=self._graph.token_transport)
+            self._tokens[account.id] = token
+        return GraphClient(self.endpoints, tenant, client_id, retry=retry, stack=self._graph, token=token)
+
+    def forget_tokens_except(self, keep: set[str]) -> None:
+        for gone in set(self._tokens) - keep:
+            del self._tokens[gone]
+
+    def close(self) -> None:
+        """Close Graph's connections, the event loop and the worker threads."""
+        if self._loop is not None:
+            if self._graph is not None:
+                self._loop.run_until_complete(self._graph.close())
+                self._graph = None
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+            self._loop = None
+        self._tokens.clear()  # they fetch through the stack just closed
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
 
     @property
     def limits(self) -> guard.GuardLimits:
         return guard.GuardLimits(self.sync.guard_max_users, self.sync.guard_max_percent, self.sync.guard_percent_min_users)
+
+
+class PooledKeycloak:
+    """``KeycloakRepository``'s methods, safe to call from many threads at once: each call
+    takes a repository of the runtime's pool (python-keycloak's session is not meant to be
+    shared) and one of ``keycloak_concurrency`` request slots. A paged listing keeps its
+    repository while the caller iterates and takes a slot per item fetched, so a caller may
+    ask other things between items without waiting on itself."""
+
+    def __init__(self, rt: Runtime, gate: threading.BoundedSemaphore) -> None:
+        self._rt = rt
+        self._gate = gate
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            stack = contextlib.ExitStack()
+            api = stack.enter_context(self._rt.api())
+            try:
+                with self._gate:
+                    result = getattr(api, name)(*args, **kwargs)
+            except BaseException:
+                stack.close()
+                raise
+            if not isinstance(result, types.GeneratorType):
+                stack.close()
+                return result
+            return self._stream(result, stack)
+
+        return call
+
+    def _stream(self, items: Iterator[Any], stack: contextlib.ExitStack) -> Iterator[Any]:
+        with stack:
+            while True:
+                with self._gate:
+                    try:
+                        item = next(items)
+                    except StopIteration:
+                        return
+                yield item

@@ -28,7 +28,10 @@ class SyncSettings(MailSettings):
     model_config = env_config("APSIS_SYNC_")
 
     interval_seconds: int = Field(300, ge=10, description="Seconds between the starts of two cycles")
-    workers: int = Field(4, ge=1, le=64, description="Accounts synced in parallel within a cycle")
+    workers: int = Field(32, ge=1, le=1000, description="Accounts synced concurrently within a cycle (asyncio tasks)")
+    keycloak_concurrency: int = Field(
+        8, ge=1, le=64, description="Keycloak requests in flight at once (reads of a round, deactivations)"
+    )
     data_dir: Path = Field(default_factory=_default_data_dir, description="Where the state database lives")
     state_path: Path | None = Field(None, description="SQLite state database (default <data_dir>/state.sqlite3)")
     secrets_dir: Path | None = Field(

@@ -12,7 +12,14 @@ What it keeps, and why it is safe to lose:
   user restored in Entra is reported exactly once);
 * the deactivation in flight (written before its first Keycloak change, removed in the same
   transaction that records it as done), so a daemon killed midway finishes it next cycle.
-  Lost with the database, it is still found: the user carries ``apsis.disabledBy``.
+  Lost with the database, it is still found: the user carries ``apsis.disabledBy``;
+* the users of the round in progress (``entra_staged``): a round is read page by page and
+  each page is written here as it arrives, so a 100,000-user listing never sits in memory;
+  it becomes the account's ``entra_users`` only in the transaction that stores the round's
+  delta link (``record_run``), and a round cut short leaves nothing behind that counts;
+* when the app's client secrets were last read from Graph (``applications``, at most once a
+  day) and what they were, and the credentials a 403 was answered to (not asked again until
+  the secret or the granted permissions change).
 
 The quarantine's source of truth is the organization attribute ``apsis.quarantined``; the
 copy here only remembers how many deactivations were held, so a release can let them through.
@@ -34,7 +41,7 @@ from typing import Any
 
 from apsis_core.errors import EX_USAGE, ApsisError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +71,15 @@ CREATE TABLE IF NOT EXISTS entra_users (
     seen TEXT NOT NULL,
     PRIMARY KEY (account, oid)
 );
+CREATE TABLE IF NOT EXISTS entra_staged (
+    account TEXT NOT NULL,
+    oid TEXT NOT NULL,
+    mail TEXT,
+    upn TEXT,
+    enabled INTEGER,
+    removed TEXT,
+    PRIMARY KEY (account, oid)
+);
 CREATE TABLE IF NOT EXISTS notices (
     account TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -90,6 +106,18 @@ CREATE TABLE IF NOT EXISTS pending_deactivations (
     PRIMARY KEY (account, user_id)
 );
 """
+
+
+# applications cadence: when read (ISO date), what was read (JSON; NULL after a 403), and the
+# key of the credentials and consent it was read with
+_APPS_COLUMNS = ("apps_checked", "apps_credentials", "apps_key")
+_CHUNK = 500  # ids per IN (...) query: far below SQLite's limit on variables
+
+
+def round_key(account: str, dry_run: bool = False) -> str:
+    """Where a round is staged: a dry run's round apart from the daemon's (``#`` is not
+    allowed in account ids), so a dry run next to a running daemon never mixes the two."""
+    return f"{account}#dry-run" if dry_run else account
 
 
 def utcnow() -> str:
@@ -151,10 +179,19 @@ class StateStore:
         except sqlite3.Error as exc:
             raise StateUnavailable(f"cannot open the state database {self.path}: {exc}") from None
         version = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if version is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(version[0]) > SCHEMA_VERSION:
+        if version is not None and int(version[0]) > SCHEMA_VERSION:
             raise StateUnavailable(f"the state database {self.path} was written by a newer apsis-sync")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Version 2 adds the columns of the applications cadence (tables are created above)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
+        with self.transaction() as db:
+            for column in _APPS_COLUMNS:
+                if column not in have:
+                    db.execute(f"ALTER TABLE accounts ADD COLUMN {column} TEXT")  # noqa: S608 - fixed names
+            db.execute("INSERT INTO meta VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                       (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         with self._lock:
@@ -205,11 +242,15 @@ class StateStore:
         delta_link: str | None = None,
         seen: list[KnownUser] | None = None,
         full_listing: bool = False,
+        staged: bool = True,
         secret_expires: date | None = None,
         secret_expires_source: str | None = None,
     ) -> None:
         """One account's cycle, committed at once: the new delta link is stored together with
-        the users it covers, so a crash never leaves a link ahead of what was acted on."""
+        the users it covers (``seen``, or what ``stage`` wrote during the round), so a crash
+        never leaves a link ahead of what was acted on. Without a delta link (a failed or held
+        round) the staged users are dropped. ``staged=False`` says the round staged nothing
+        (an idle round), which saves the merge."""
         now = utcnow()
         with self.transaction() as db:
             self._ensure(db, account)
@@ -226,21 +267,27 @@ class StateStore:
                     "UPDATE accounts SET secret_expires=?, secret_expires_source=? WHERE account=?",
                     (secret_expires.isoformat(), secret_expires_source, account),
                 )
+            if seen:
+                db.execute("DELETE FROM entra_staged WHERE account=?", (account,))
+                db.executemany("INSERT OR REPLACE INTO entra_staged VALUES (?,?,?,?,?,?)",
+                               ((account, *_row(u)) for u in seen))
+            if not (staged or seen or full_listing):
+                return  # an empty round: nothing staged to keep or drop
             if full_listing:
                 # A full listing is the whole truth: whoever it does not list is gone.
-                listed = {u.oid for u in seen or []}
-                for (oid,) in db.execute("SELECT oid FROM entra_users WHERE account=? AND removed IS NULL", (account,)).fetchall():
-                    if oid not in listed:
-                        db.execute("UPDATE entra_users SET removed='absent', seen=? WHERE account=? AND oid=?", (now, account, oid))
-            for user in seen or []:
                 db.execute(
-                    "INSERT INTO entra_users (account, oid, mail, upn, enabled, removed, seen) VALUES (?,?,?,?,?,?,?) "
+                    "UPDATE entra_users SET removed='absent', seen=? WHERE account=? AND removed IS NULL AND oid NOT IN "
+                    "(SELECT oid FROM entra_staged WHERE account=?)", (now, account, account))
+            if delta_link is not None or seen:
+                db.execute(
+                    "INSERT INTO entra_users (account, oid, mail, upn, enabled, removed, seen) "
+                    "SELECT account, oid, mail, upn, enabled, removed, ? FROM entra_staged WHERE account=? "
                     "ON CONFLICT (account, oid) DO UPDATE SET "
                     "mail=COALESCE(excluded.mail, entra_users.mail), upn=COALESCE(excluded.upn, entra_users.upn), "
                     "enabled=COALESCE(excluded.enabled, entra_users.enabled), removed=excluded.removed, seen=excluded.seen",
-                    (account, user.oid, user.mail, user.upn,
-                     None if user.enabled is None else int(user.enabled), user.removed, now),
+                    (now, account),
                 )
+            db.execute("DELETE FROM entra_staged WHERE account=?", (account,))
 
     def forget_accounts_except(self, keep: set[str]) -> list[str]:
         """Drop everything remembered about accounts that no longer exist (deleted in
@@ -248,7 +295,8 @@ class StateStore:
         gone = [a.account for a in self.accounts() if a.account not in keep]
         with self.transaction() as db:
             for account in gone:
-                for table in ("accounts", "entra_users", "notices", "deactivations", "pending_deactivations"):
+                for table in ("accounts", "entra_users", "entra_staged", "notices", "deactivations",
+                              "pending_deactivations"):
                     db.execute(f"DELETE FROM {table} WHERE account=?", (account,))  # noqa: S608 - fixed names
         return gone
 
@@ -260,6 +308,62 @@ class StateStore:
 
     def known_users(self, account: str) -> list[KnownUser]:
         return [_known(r) for r in self._query("SELECT * FROM entra_users WHERE account=?", (account,))]
+
+    def known_users_among(self, account: str, oids: list[str]) -> dict[str, KnownUser]:
+        """The remembered users among ``oids`` (one query per few hundred ids)."""
+        return {u.oid: u for u in self._among("entra_users", account, oids)}
+
+    def absent_known_users(self, account: str, staged_as: str | None = None) -> list[KnownUser]:
+        """Remembered, not removed, and not listed in the round staged now (under
+        ``staged_as``, default the account): after a full listing, the Entra users who are gone."""
+        rows = self._query(
+            "SELECT * FROM entra_users k WHERE k.account=? AND k.removed IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM entra_staged s WHERE s.account=? AND s.oid=k.oid AND s.removed IS NULL)",
+            (account, staged_as or account))
+        return [_known(r) for r in rows]
+
+    # -- the round in progress --------------------------------------------------------
+
+    def stage(self, account: str, users: Iterable[Any]) -> None:
+        """One page of the round in progress (``EntraUser``s or ``KnownUser``s)."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO entra_staged VALUES (?,?,?,?,?,?)",
+                           ((account, *_row(u)) for u in users))
+
+    def clear_staged(self, account: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM entra_staged WHERE account=?", (account,))
+
+    def staged_among(self, account: str, oids: list[str]) -> dict[str, KnownUser]:
+        """The users among ``oids`` that the round in progress listed."""
+        return {u.oid: u for u in self._among("entra_staged", account, oids)}
+
+    def _among(self, table: str, account: str, oids: list[str]) -> list[KnownUser]:
+        out: list[KnownUser] = []
+        for i in range(0, len(oids), _CHUNK):
+            chunk = oids[i:i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            out += [_known(r) for r in self._query(
+                f"SELECT * FROM {table} WHERE account=? AND oid IN ({marks})", (account, *chunk))]  # noqa: S608
+        return out
+
+    # -- the app's client secrets from Graph ------------------------------------------
+
+    def applications_read(self, account: str) -> tuple[str | None, list[dict[str, Any]] | None, str | None]:
+        """(date last read, the credentials read then or None after a 403, the key read with)."""
+        rows = self._query("SELECT apps_checked, apps_credentials, apps_key FROM accounts WHERE account=?",
+                           (account,))
+        if not rows:
+            return None, None, None
+        checked, creds, denied = rows[0]
+        return checked, (json.loads(creds) if creds else None), denied
+
+    def record_applications(self, account: str, day: str, credentials: list[dict[str, Any]] | None,
+                            key: str) -> None:
+        with self.transaction() as db:
+            self._ensure(db, account)
+            db.execute("UPDATE accounts SET apps_checked=?, apps_credentials=?, apps_key=? WHERE account=?",
+                       (day, json.dumps(credentials) if credentials is not None else None, key, account))
 
     # -- quarantine -------------------------------------------------------------------
 
@@ -330,6 +434,17 @@ class StateStore:
         rows = self._query("SELECT * FROM deactivations WHERE account=? AND oid=?", (account, oid))
         return Deactivation(**dict(rows[0])) if rows else None
 
+    def deactivations_among(self, account: str, oids: list[str]) -> dict[str, Deactivation]:
+        """Deactivations of the Entra users among ``oids``, by object id."""
+        out: dict[str, Deactivation] = {}
+        for i in range(0, len(oids), _CHUNK):
+            chunk = oids[i:i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in self._query(f"SELECT * FROM deactivations WHERE account=? AND oid IN ({marks})",  # noqa: S608
+                                   (account, *chunk)):
+                out[row["oid"]] = Deactivation(**dict(row))
+        return out
+
     def mark_restored_reported(self, account: str, user_id: str, oid: str | None = None, email: str | None = None) -> None:
         """Remember the report, also for a deactivation this (possibly new) database never saw."""
         now = utcnow()
@@ -365,6 +480,10 @@ def _account(row: sqlite3.Row) -> AccountState:
         quarantine_reason=data["quarantine_reason"],
         quarantine_held=data["quarantine_held"],
     )
+
+
+def _row(user: Any) -> tuple[Any, ...]:
+    return (user.oid, user.mail, user.upn, None if user.enabled is None else int(user.enabled), user.removed)
 
 
 def _known(row: sqlite3.Row) -> KnownUser:

@@ -282,6 +282,18 @@ class MemoryKeycloak:
             if alias in links:
                 yield copy.deepcopy(self.users_by_id[user_id])
 
+    def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """The extension's links resource: one row per link, ordered by user id."""
+        self._read()
+        wanted = set(oids) if oids is not None else None
+        for user_id in sorted(self.links):
+            link = self.links[user_id].get(alias)
+            if link is None or (wanted is not None and link["userId"] not in wanted):
+                continue
+            user = self.users_by_id[user_id]
+            yield {"userId": user_id, "oid": link["userId"], "email": user.get("email"),
+                   "enabled": user.get("enabled", True), "username": user.get("username")}
+
     def linked_users_count(self, alias: str) -> int:
         return sum(1 for _ in self.linked_users(alias))
 

@@ -178,6 +178,7 @@ def sync(
 
     yield make
     for harness in made:
+        harness.rt.close()
         harness.rt.state.close()
 
 

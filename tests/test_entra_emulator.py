@@ -28,6 +28,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devenv.entra_emulator import EntraEmulator
+from devenv.entra_emulator.state import check_password
 
 REPO = Path(__file__).resolve().parents[1]
 GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -978,3 +979,59 @@ def test_injected_latency_delays_graph_and_token_answers_only(
         em.configure(graph_latency_ms=0, token_latency_ms=0)
     app_token(http, em, world)
     assert len(slept) == 2  # back to no latency
+
+
+def test_bulk_users_are_added_at_once_sign_in_and_page_like_any_other(
+        em: EntraEmulator, http: requests.Session, world: World, page_size: None) -> None:
+    api = f"{em.url}/_emulator/tenants/{world.tid}/users/bulk"
+    items = [{"user_principal_name": f"b{i}@{world.domain}", "mail": f"b{i}@{world.domain}"} for i in range(4)]
+    items.append({"user_principal_name": f"own@{world.domain}", "password": "their-own", "account_enabled": False})
+    resp = http.post(api, json={"users": items, "password": PASSWORD})
+    assert resp.status_code == 201, resp.text
+    oids = resp.json()["oids"]
+    assert len(oids) == 5 and em.get_user(world.tid, oids[4]).account_enabled is False
+    # One hash per distinct password, and every user still signs in with theirs.
+    hashes = {em.get_user(world.tid, oid).password_hash for oid in oids}
+    assert len(hashes) == 2
+    b3 = em.find_user(world.tid, f"b3@{world.domain}")
+    assert b3 is not None
+    assert login_tokens(http, em, World(world.tid, world.domain, world.app_id, world.secret, b3.oid,
+                                        b3.user_principal_name))["id_token"]
+    own = em.get_user(world.tid, oids[4])
+    assert check_password("their-own", own.password_hash) and not check_password(PASSWORD, own.password_hash)
+    token = app_token(http, em, world)
+    listed, pages, _ = walk(http, f"{em.graph_base_url}/users/delta?$select={SELECT}", token)
+    assert {i["id"] for i in listed} == {world.user_oid, *oids} and len(pages) == 3
+
+    # All or nothing: a duplicate (in the batch or in the tenant) or a foreign domain adds nobody.
+    for bad in ([{"user_principal_name": f"dup@{world.domain}"}, {"user_principal_name": f"DUP@{world.domain}"}],
+                [{"user_principal_name": f"b0@{world.domain}"}],
+                [{"user_principal_name": f"x@{world.domain}"}, {"user_principal_name": "y@elsewhere.example"}]):
+        assert http.post(api, json={"users": bad}).status_code == 400
+    assert len(em.list_users(world.tid)) == 6
+
+
+def test_request_counts_count_every_request_by_kind(em: EntraEmulator, http: requests.Session, world: World) -> None:
+    em.clear_requests_log()
+    token = app_token(http, em, world)
+    walk(http, f"{em.graph_base_url}/users/delta?$select={SELECT}", token)
+    graph_get(http, f"{em.graph_base_url}/applications(appId='{world.app_id}')", token)
+    graph_get(http, f"{em.graph_base_url}/users/{world.user_oid}", token)
+    counts = http.get(f"{em.url}/_emulator/requests/counts").json()
+    assert counts == {"token": 1, "graph users/delta": 1, "graph applications": 1, "graph other": 1}
+    em.clear_requests_log()
+    assert em.request_counts() == {}
+
+
+def test_indexes_survive_a_restart(tmp_path: Path) -> None:
+    with EntraEmulator(state_dir=tmp_path) as first:
+        tenant = first.add_tenant(["idx.example"])
+        oids = first.add_users(tenant.tenant_id, [{"user_principal_name": f"u{i}@idx.example"} for i in range(3)])
+        first.purge_user(tenant.tenant_id, oids[0])
+    with EntraEmulator(state_dir=tmp_path) as second:
+        assert second.find_tenant("idx.example") is not None
+        assert second.find_user(tenant.tenant_id, "u1@idx.example").oid == oids[1]  # type: ignore[union-attr]
+        assert second.find_user(tenant.tenant_id, "u0@idx.example") is None
+        with pytest.raises(ValueError, match="already exists"):
+            second.add_user(tenant.tenant_id, "U2@idx.example", PASSWORD)
+        assert second.add_user(tenant.tenant_id, "u0@idx.example", PASSWORD).oid != oids[0]

@@ -80,8 +80,12 @@ def scene(accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmul
     return Scene(a, b, {lin: lin_id, mel: mel_id, bo: bo_id}, {sam: sam_id, ola: ola_id}, sessions, harness)
 
 
-def killed_run(scene: Scene, proxy: KeycloakProxy, kill_after: int | None) -> subprocess.CompletedProcess[str] | int:
-    env = dict(scene.harness.env(), APSIS_SSO_KEYCLOAK_URL=proxy.url, APSIS_SYNC_GUARD_MAX_PERCENT="100")
+def killed_run(scene: Scene, proxy: KeycloakProxy, kill_after: int | None,
+               concurrency: int = 1) -> subprocess.CompletedProcess[str] | int:
+    # One Keycloak request at a time makes the order of writes, and so each kill point, exact;
+    # test_a_daemon_killed_amid_concurrent_deactivations covers the concurrent default.
+    env = dict(scene.harness.env(), APSIS_SSO_KEYCLOAK_URL=proxy.url, APSIS_SYNC_GUARD_MAX_PERCENT="100",
+               APSIS_SYNC_KEYCLOAK_CONCURRENCY=str(concurrency))
     proc = subprocess.Popen([sys.executable, "-m", "sync", "run", "--once", "--account", scene.a.id], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if kill_after is not None:
@@ -134,6 +138,23 @@ def test_a_daemon_killed_after_any_keycloak_write_is_finished_by_the_next_cycle(
     assert report.ok, [r.errors for r in report.results]
     assert_finished(scene, api)
     # ...and the one after it has nothing left to do.
+    again = scene.harness.cycle(scene.a, scene.b).result(scene.a.id)
+    assert again.actions == [] and again.resumed == [] and again.status == "ok"
+
+
+@pytest.mark.parametrize("kill_after", [1, 3])
+def test_a_daemon_killed_amid_concurrent_deactivations_is_finished_by_the_next_cycle(
+    scene: Scene, api: KeycloakRepository, settings: Settings, kill_after: int,
+) -> None:
+    """Three deactivations at once (the default runs them concurrently): a kill while several
+    are in flight leaves each half done in its own way; every intent was stored before its
+    first write, so the next cycle finishes all of them."""
+    with KeycloakProxy(settings.keycloak_url) as proxy:
+        assert killed_run(scene, proxy, kill_after, concurrency=8) == -signal.SIGKILL
+        assert proxy.killed is not None and len(proxy.writes) >= kill_after, proxy.writes
+    report = scene.harness.cycle(scene.a, scene.b)
+    assert report.ok, [r.errors for r in report.results]
+    assert_finished(scene, api)
     again = scene.harness.cycle(scene.a, scene.b).result(scene.a.id)
     assert again.actions == [] and again.resumed == [] and again.status == "ok"
 

@@ -26,12 +26,14 @@ from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakDeleteError, KeycloakGetError, raise_error_from_response
 from keycloak.exceptions import KeycloakError as LibraryError
 
-from apsis_core.contract import IDP_MAPPERS_RESOURCE
+from apsis_core.contract import ACCOUNT_KEY, IDP_MAPPERS_RESOURCE, LINKS_RESOURCE
 from apsis_core.errors import Conflict, KeycloakError, KeycloakRefused, KeycloakUnavailable, NotFound
 from apsis_core.keycloak.connection import CountingConnection, temporary_status
 from apsis_core.settings import Settings
 
 PAGE_SIZE = 200
+LINKS_PAGE = 1000  # the links resource's largest page
+LINKS_BY_OID = 100  # object ids per request to it
 T = TypeVar("T")
 
 
@@ -123,17 +125,17 @@ class KeycloakRepository:
         return raise_error_from_response(self._conn.raw_get(path, **params), KeycloakGetError)
 
     def _pages(self, fetch: Callable[[dict[str, Any]], list[dict[str, Any]]],
-               query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+               query: dict[str, Any], size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
         """A listing read page by page as the caller iterates, so a search can stop early."""
         first = 0
         while True:
-            page = self._run(lambda: fetch({**query, "first": first, "max": PAGE_SIZE}))
+            page = self._run(lambda: fetch({**query, "first": first, "max": size}))
             if not page:
                 return
             yield from page
-            if len(page) < PAGE_SIZE:
+            if len(page) < size:
                 return
-            first += PAGE_SIZE
+            first += size
 
     # -- realm ------------------------------------------------------------------------
 
@@ -384,6 +386,23 @@ class KeycloakRepository:
     def linked_users(self, alias: str, *, brief: bool = True) -> Iterator[dict[str, Any]]:
         """Every user linked to the IdP (paged)."""
         return self._pages(self.admin.get_users, {"idpAlias": alias, "briefRepresentation": str(brief).lower()})
+
+    def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Links to the IdP as ``{userId, oid, email, enabled, username}`` (``oid`` is the
+        link's user id): every link, a page of 1,000 per request, or only those of ``oids``,
+        100 per request.
+
+        library lacks: Keycloak's Admin API finds one user per link, or lists linked users
+        without their link (a request per user to learn it); this reads the extension's bulk
+        links resource (docs/contracts.md) with the same service-account token (view-users)."""
+        url = f"realms/{self.realm}/{LINKS_RESOURCE}/links/{quote(alias, safe='')}"
+        if oids is None:
+            yield from self._pages(lambda q: self._get(url, **q), {}, size=LINKS_PAGE)
+            return
+        wanted = list(dict.fromkeys(oids))
+        for i in range(0, len(wanted), LINKS_BY_OID):
+            chunk = wanted[i:i + LINKS_BY_OID]
+            yield from self._run(lambda: self._get(url, oid=chunk))
 
     def linked_users_count(self, alias: str) -> int:
         return self.users_count(idpAlias=alias)

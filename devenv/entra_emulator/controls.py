@@ -296,6 +296,13 @@ def _add_user(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
     return _ok(user_dict(em.add_user(m["tid"], upn, password, **body)), 201)
 
 
+@route("POST", "/tenants/(?P<tid>[^/]+)/users/bulk")
+def _add_users(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
+    body = req.json()
+    oids = em.add_users(m["tid"], body["users"], password=body.get("password", "pw"))
+    return _ok({"oids": oids}, 201)
+
+
 @route("GET", "/tenants/(?P<tid>[^/]+)/users/(?P<oid>[^/]+)")
 def _get_user(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
     return _ok(user_dict(em.get_user(m["tid"], m["oid"])))
@@ -352,6 +359,11 @@ def _clear_faults(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response
 @route("GET", "/requests")
 def _requests(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
     return _ok(em.requests_log)
+
+
+@route("GET", "/requests/counts")
+def _request_counts(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
+    return _ok(em.request_counts())
 
 
 @route("DELETE", "/requests")

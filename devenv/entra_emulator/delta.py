@@ -159,13 +159,18 @@ class DeltaEngine:
             return self._changes(tenant, token.since, token.upto, token.after, token.select, size, minimal)
 
     def _full(self, tenant: Tenant, upto: int, after: int, select: list[str] | None, size: int) -> DeltaPage:
-        users = sorted(
-            (u for u in self._state.users[tenant.tenant_id].values() if not u.deleted and u.created_seq > after),
-            key=lambda u: u.created_seq,
-        )
-        page, rest = users[:size], users[size:]
-        items = [_represent(u, _output_props(select)) for u in page]
-        if rest:
+        page: list[User] = []
+        more = False
+        for user in self._state.users_created_after(tenant.tenant_id, after):
+            if user.deleted or user.oid not in self._state.users[tenant.tenant_id]:
+                continue  # in deleted items, or purged
+            if len(page) == size:
+                more = True
+                break
+            page.append(user)
+        props = _output_props(select)
+        items = [_represent(u, props) for u in page]
+        if more:
             nxt = StateToken(tenant.tenant_id, tenant.delta_epoch, "full", 0, upto, select,
                              [page[-1].created_seq])
             return DeltaPage(items, select, next_token=self._codec.encode(nxt))
@@ -178,7 +183,9 @@ class DeltaEngine:
     ) -> DeltaPage:
         tracked = _tracked(select)
         entries: list[tuple[int, str, dict[str, Any]]] = []
-        for user in self._state.users[tenant.tenant_id].values():
+        users = self._state.users[tenant.tenant_id]
+        changed = (users[oid] for oid in self._state.changed_between(tenant.tenant_id, since, upto) if oid in users)
+        for user in changed:
             seq = max([user.lifecycle_seq, *(user.prop_seq.get(p, 0) for p in tracked)])
             if not since < seq <= upto:
                 continue

@@ -96,8 +96,11 @@ class RequestLog:
     def __init__(self, size: int = 2000) -> None:
         self._lock = threading.Lock()
         self._entries: collections.deque[dict[str, Any]] = collections.deque(maxlen=size)
+        self._counts: collections.Counter[str] = collections.Counter()
 
     def record(self, method: str, path: str, query: str, status: int) -> None:
+        with self._lock:
+            self._counts[request_kind(path)] += 1
         entry = {
             "time": dt.datetime.now(dt.timezone.utc).isoformat(),
             "method": method,
@@ -112,6 +115,25 @@ class RequestLog:
         with self._lock:
             return list(self._entries)
 
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._counts.clear()
+
+
+def request_kind(path: str) -> str:
+    """What a request was for, for counting: the token endpoint, a Graph call, or anything else."""
+    if path.endswith("/oauth2/v2.0/token"):
+        return "token"
+    if path.startswith("/v1.0/"):
+        tail = path[len("/v1.0/"):].lower()
+        if tail.startswith("users/") and "delta" in tail:
+            return "graph users/delta"
+        if tail.startswith("applications"):
+            return "graph applications"
+        return "graph other"
+    return "other"

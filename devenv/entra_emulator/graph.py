@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import itertools
 import json
 import re
 from typing import Any
@@ -249,9 +250,11 @@ def _users_list(svc: Services, req: Request, caller: _Caller) -> Response:
                       "between 1 and 999 inclusive." % top)
     props = select or [*DEFAULT_USER_PROPERTIES, "id"]
     with svc.state.lock:
-        users = sorted((u for u in svc.state.users[caller.tenant.tenant_id].values()
-                        if not u.deleted and u.created_seq > after), key=lambda u: u.created_seq)
-        page, more = users[:top], len(users) > top
+        live = svc.state.users[caller.tenant.tenant_id]
+        users = (u for u in svc.state.users_created_after(caller.tenant.tenant_id, after)
+                 if not u.deleted and u.oid in live)
+        page = list(itertools.islice(users, top + 1))
+        page, more = page[:top], len(page) > top
         values = [{**{p: u.graph_value(p) for p in props if p != "id"}, "id": u.oid} for u in page]
     context = f"{svc.graph_base_url}/$metadata#users"
     if select:

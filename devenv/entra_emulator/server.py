@@ -260,6 +260,13 @@ class EntraEmulator:
             email_domain_verified=email_domain_verified, oid=oid,
         )
 
+    def add_users(self, tenant_id: str, users: Iterable[dict[str, Any]], password: str = "pw") -> list[str]:
+        """Many member users at once (benchmarks, large directories); returns their object ids.
+        Each item takes ``add_user``'s keyword arguments (``user_principal_name`` required,
+        ``password`` optional). The password is hashed once per distinct value, not per user,
+        and nothing is added when one item is invalid."""
+        return self._state.add_users(tenant_id, users, password)
+
     def get_user(self, tenant_id: str, oid: str) -> User:
         return self._state.snapshot(lambda: self._state.user(tenant_id, oid))
 
@@ -354,7 +361,14 @@ class EntraEmulator:
         return self._log.entries()
 
     def clear_requests_log(self) -> None:
+        """Forget the recent requests and reset ``request_counts``."""
         self._log.clear()
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests served since the last ``clear_requests_log``, by kind: ``token``,
+        ``graph users/delta``, ``graph applications``, ``graph other``, ``other`` (the recent-request
+        log keeps only the last 2,000; these count every one)."""
+        return self._log.counts()
 
     def load_seed(self, seed: dict[str, Any] | str | Path) -> dict[str, Any]:
         return controls.apply_seed(self, seed)

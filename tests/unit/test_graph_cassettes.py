@@ -133,10 +133,9 @@ def test_without_application_read_all_the_credentials_are_simply_unknown() -> No
 def test_the_real_credential_fetches_its_token_then_calls_graph() -> None:
     async def call(client: GraphClient) -> Any:
         round_ = await client.delta_round(None)
-        # The token came from the replayed answer and is cached: asking again sends nothing
+        # The token came from the replayed answer and is kept: asking again sends nothing
         # (a second token request would find no answer left in the cassette).
-        token = await client._credential.get_token(PUBLIC.scope, enable_cae=True)  # as kiota asks
-        return round_, token.token
+        return round_, await client.token.get()
 
     (round_, token), cass = replay("token_then_graph", call, secret="s3cr3t~" + "x" * 33)
     assert cass.all_played

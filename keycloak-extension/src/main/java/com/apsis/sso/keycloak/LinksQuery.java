@@ -1,0 +1,71 @@
+package com.apsis.sso.keycloak;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One request to the bulk links resource, validated: a page ({@code first}, {@code max}) of every
+ * link to an identity provider, or the links of up to {@value #MAX_OIDS} given Entra object ids.
+ * Pure, so the rules are unit-tested without a server; {@link LinksResource} only gathers.
+ */
+public record LinksQuery(int first, int max, List<String> oids) {
+
+    public static final int DEFAULT_MAX = 100;
+    public static final int MAX_PAGE = 1000;
+    public static final int MAX_OIDS = 100;
+
+    /** Null parameters take their defaults; anything else out of range is refused (HTTP 400). */
+    public static LinksQuery of(Integer first, Integer max, List<String> oids) {
+        int f = first == null ? 0 : first;
+        int m = max == null ? DEFAULT_MAX : max;
+        if (f < 0) {
+            throw new IllegalArgumentException("first must be 0 or more");
+        }
+        if (m < 1 || m > MAX_PAGE) {
+            throw new IllegalArgumentException("max must be between 1 and " + MAX_PAGE);
+        }
+        List<String> wanted = new ArrayList<>();
+        for (String oid : oids == null ? List.<String>of() : oids) {
+            if (oid == null || oid.isBlank()) {
+                throw new IllegalArgumentException("an oid must not be empty");
+            }
+            if (!wanted.contains(oid)) {
+                wanted.add(oid);
+            }
+        }
+        if (wanted.size() > MAX_OIDS) {
+            throw new IllegalArgumentException("at most " + MAX_OIDS + " oids per request");
+        }
+        return new LinksQuery(f, m, List.copyOf(wanted));
+    }
+
+    /** By object ids (one lookup each), rather than a page of the whole listing. */
+    public boolean byOid() {
+        return !oids.isEmpty();
+    }
+
+    /** What the daemon needs of one link, and nothing more: no attributes, no credentials. */
+    public static Map<String, Object> row(String userId, String oid, String email, boolean enabled, String username) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("userId", userId);
+        row.put("oid", oid);
+        row.put("email", email);
+        row.put("enabled", enabled);
+        row.put("username", username);
+        return row;
+    }
+
+    /**
+     * Who may read: HTTP 401 without a valid bearer token of the realm, 403 unless its user holds
+     * realm-management's {@code view-users} (directly or through a composite such as
+     * {@code realm-admin}), else 200.
+     */
+    public static int access(boolean authenticated, boolean viewUsers) {
+        if (!authenticated) {
+            return 401;
+        }
+        return viewUsers ? 200 : 403;
+    }
+}

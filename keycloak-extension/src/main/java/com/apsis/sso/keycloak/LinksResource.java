@@ -1,0 +1,98 @@
+package com.apsis.sso.keycloak;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.stream.Stream;
+
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.NotFoundException;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+
+import org.keycloak.models.AdminRoles;
+import org.keycloak.models.ClientModel;
+import org.keycloak.models.Constants;
+import org.keycloak.models.FederatedIdentityModel;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.RealmModel;
+import org.keycloak.models.RoleModel;
+import org.keycloak.models.UserModel;
+import org.keycloak.services.managers.AppAuthManager;
+import org.keycloak.services.managers.AuthenticationManager.AuthResult;
+
+/**
+ * {@code GET /realms/{realm}/apsis-sso/links/{idpAlias}}: the users linked to an identity provider
+ * with the link's user id (the Entra object id), in bulk. Keycloak's Admin API finds one user per
+ * object id, or lists linked users without their link; the sync daemon needs "every link of this
+ * account's provider" for a full resync and "the links of these object ids" for a round's changes,
+ * one request per page, not one per user.
+ *
+ * <p>Query: {@code first} (default 0) and {@code max} (default 100, at most 1000) page through every
+ * link ordered as Keycloak lists users; or {@code oid} (repeatable, at most 100) answers those object
+ * ids only. Answer: {@code [{userId, oid, email, enabled, username}]}. Authorised like the Admin
+ * API's user listing: a bearer token of this realm whose user holds realm-management's
+ * {@code view-users} (401 without a valid token, 403 without the role).
+ */
+public class LinksResource {
+
+    private final KeycloakSession session;
+
+    public LinksResource(KeycloakSession session) {
+        this.session = session;
+    }
+
+    @GET
+    @Path("links/{alias}")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response links(@PathParam("alias") String alias, @QueryParam("first") Integer first,
+                          @QueryParam("max") Integer max, @QueryParam("oid") List<String> oids) {
+        RealmModel realm = session.getContext().getRealm();
+        AuthResult auth = new AppAuthManager.BearerTokenAuthenticator(session).authenticate();
+        int access = LinksQuery.access(auth != null, auth != null && viewUsers(realm, auth.user()));
+        if (access != 200) {
+            return Response.status(access).header("Cache-Control", "no-store").build();
+        }
+        LinksQuery query;
+        try {
+            query = LinksQuery.of(first, max, oids);
+        } catch (IllegalArgumentException e) {
+            return Response.status(400).entity(Map.of("error", e.getMessage())).type(MediaType.APPLICATION_JSON).build();
+        }
+        if (session.identityProviders().getByAlias(alias) == null) {
+            throw new NotFoundException("no identity provider " + alias);
+        }
+        List<Map<String, Object>> rows = (query.byOid() ? byOid(realm, alias, query) : page(realm, alias, query))
+                .filter(Objects::nonNull).toList();
+        return Response.ok(rows).header("Cache-Control", "no-store").build();
+    }
+
+    private Stream<Map<String, Object>> byOid(RealmModel realm, String alias, LinksQuery query) {
+        return query.oids().stream().map(oid -> {
+            UserModel user = session.users().getUserByFederatedIdentity(realm, new FederatedIdentityModel(alias, oid, null));
+            return user == null ? null : row(user, oid);
+        });
+    }
+
+    private Stream<Map<String, Object>> page(RealmModel realm, String alias, LinksQuery query) {
+        return session.users().searchForUserStream(realm, Map.of(UserModel.IDP_ALIAS, alias), query.first(), query.max())
+                .map(user -> {
+                    FederatedIdentityModel link = session.users().getFederatedIdentity(realm, user, alias);
+                    return link == null ? null : row(user, link.getUserId());
+                });
+    }
+
+    private static Map<String, Object> row(UserModel user, String oid) {
+        return LinksQuery.row(user.getId(), oid, user.getEmail(), user.isEnabled(), user.getUsername());
+    }
+
+    private static boolean viewUsers(RealmModel realm, UserModel user) {
+        ClientModel management = realm.getClientByClientId(Constants.REALM_MANAGEMENT_CLIENT_ID);
+        RoleModel role = management == null ? null : management.getRole(AdminRoles.VIEW_USERS);
+        return user != null && role != null && user.hasRole(role);
+    }
+}

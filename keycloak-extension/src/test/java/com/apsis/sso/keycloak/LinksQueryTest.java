@@ -1,0 +1,73 @@
+package com.apsis.sso.keycloak;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.keycloak.services.resource.RealmResourceProviderFactory;
+
+/** The bulk links resource's pure parts: paging and oid limits, the row, who may read. */
+class LinksQueryTest {
+
+    @Test
+    void defaultsToTheFirstPageOfAHundred() {
+        LinksQuery q = LinksQuery.of(null, null, null);
+        assertEquals(new LinksQuery(0, 100, List.of()), q);
+        assertFalse(q.byOid());
+    }
+
+    @Test
+    void pagesAreBoundedAndNeverNegative() {
+        assertEquals(1000, LinksQuery.of(2000, 1000, List.of()).max());
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(-1, 10, null));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(0, 0, null));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(0, 1001, null));
+    }
+
+    @Test
+    void oidsAreDeduplicatedNonEmptyAndAtMostAHundred() {
+        LinksQuery q = LinksQuery.of(null, null, Arrays.asList("a", "b", "a"));
+        assertTrue(q.byOid());
+        assertEquals(List.of("a", "b"), q.oids());
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, null, Arrays.asList("a", " ")));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, null, Arrays.asList("a", null)));
+        List<String> many = new ArrayList<>();
+        for (int i = 0; i < 101; i++) {
+            many.add("oid-" + i);
+        }
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, null, many));
+        assertEquals(100, LinksQuery.of(null, null, many.subList(0, 100)).oids().size());
+    }
+
+    @Test
+    void aRowHoldsExactlyWhatTheDaemonNeeds() {
+        assertEquals(List.of("userId", "oid", "email", "enabled", "username"),
+                List.copyOf(LinksQuery.row("u", "o", "e@x", true, "n").keySet()));
+    }
+
+    @Test
+    void anonymousIs401WithoutViewUsers403() {
+        assertEquals(401, LinksQuery.access(false, false));
+        assertEquals(401, LinksQuery.access(false, true));
+        assertEquals(403, LinksQuery.access(true, false));
+        assertEquals(200, LinksQuery.access(true, true));
+    }
+
+    @Test
+    void theResourceIsRegistered() throws Exception {
+        try (InputStream in = getClass().getResourceAsStream(
+                "/META-INF/services/" + RealmResourceProviderFactory.class.getName())) {
+            assertTrue(new String(in.readAllBytes(), StandardCharsets.UTF_8).lines()
+                    .anyMatch(LinksResourceProviderFactory.class.getName()::equals));
+        }
+        assertEquals("apsis-sso", new LinksResourceProviderFactory().getId());
+    }
+}

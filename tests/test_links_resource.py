@@ -1,0 +1,92 @@
+"""The extension's bulk links resource (``/realms/{realm}/apsis-sso/links/{alias}``) through the
+real Keycloak: what it answers, paged and by object id, and who may read it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from apsis_core.contract import LINKS_RESOURCE
+from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import repository as repo
+from apsis_core.settings import Settings
+from tests.helpers import AccountFactory
+
+
+def test_links_come_in_bulk_with_the_entra_object_id(accounts: AccountFactory, api: KeycloakRepository,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    acct = accounts.create()
+    linked = {}
+    for n in range(5):
+        email, user_id = acct.person(f"l{n}")
+        oid = str(uuid.uuid4())
+        api.link_user(user_id, acct.alias, oid, email)
+        linked[oid] = (user_id, email)
+    api.update_user(linked[next(iter(linked))][0], {"enabled": False})
+    acct.person("unlinked")
+
+    rows = list(api.idp_links(acct.alias))
+    assert {r["oid"]: (r["userId"], r["email"]) for r in rows} == linked
+    assert all(set(r) == {"userId", "oid", "email", "enabled", "username"} for r in rows)
+    assert [r["enabled"] for r in rows if r["oid"] == next(iter(linked))] == [False]
+
+    # Pages of the whole listing: one request per page, every link once.
+    monkeypatch.setattr(repo, "LINKS_PAGE", 2)
+    before = api.requests
+    assert sorted(r["oid"] for r in api.idp_links(acct.alias)) == sorted(linked)
+    assert api.requests - before == 3
+
+    # By object id: only those asked, unknown ones simply absent, one request per 100.
+    some = list(linked)[:2]
+    before = api.requests
+    found = list(api.idp_links(acct.alias, oids=[*some, str(uuid.uuid4())]))
+    assert sorted(r["oid"] for r in found) == sorted(some) and api.requests - before == 1
+
+
+@pytest.fixture
+def weak_client(settings: Settings) -> Iterator[tuple[str, str]]:
+    """A confidential client of the realm whose service account has no realm-management role
+    (made by the master admin: the tooling may not create clients)."""
+    api = KeycloakRepository.for_admin(settings)
+    client_id = f"weak-{uuid.uuid4().hex[:8]}"
+    uuid_ = api.create_client({"clientId": client_id, "publicClient": False, "serviceAccountsEnabled": True,
+                               "standardFlowEnabled": False, "directAccessGrantsEnabled": False})
+    try:
+        yield client_id, api.client_secret(uuid_) or ""
+    finally:
+        api.admin.delete_client(uuid_)
+
+
+def test_only_a_token_of_the_realm_with_view_users_may_read(accounts: AccountFactory, settings: Settings,
+                                                             weak_client: tuple[str, str]) -> None:
+    acct = accounts.create()
+    url = f"{settings.keycloak_url}/realms/{settings.realm}/{LINKS_RESOURCE}/links/{acct.alias}"
+    assert requests.get(url, timeout=30).status_code == 401
+    assert requests.get(url, headers={"Authorization": "Bearer not.a.token"}, timeout=30).status_code == 401
+    token_url = f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token"
+    client_id, secret = weak_client
+    weak = requests.post(token_url, data={"grant_type": "client_credentials", "client_id": client_id,
+                                          "client_secret": secret}, timeout=30).json()["access_token"]
+    assert requests.get(url, headers={"Authorization": f"Bearer {weak}"}, timeout=30).status_code == 403
+    # A master-realm administrator's token is not a token of this realm.
+    admin = requests.post(f"{settings.keycloak_url}/realms/master/protocol/openid-connect/token",
+                          data={"grant_type": "password", "client_id": "admin-cli", "username": "admin",
+                                "password": settings.keycloak_admin_password.get_secret_value()},  # type: ignore[union-attr]
+                          timeout=30).json()["access_token"]
+    assert requests.get(url, headers={"Authorization": f"Bearer {admin}"}, timeout=30).status_code == 401
+    tooling = KeycloakRepository.for_tooling(settings)
+    assert list(tooling.idp_links(acct.alias)) == []
+    bad = requests.get(url, params={"max": 5000}, headers={"Authorization": f"Bearer {weak}"}, timeout=30)
+    assert bad.status_code == 403  # authorisation before anything else
+
+
+def test_an_unknown_provider_or_bad_paging_is_refused(api: KeycloakRepository) -> None:
+    from apsis_core.errors import KeycloakError, NotFound
+
+    with pytest.raises(NotFound):
+        list(api.idp_links("entra-no-such-account"))
+    with pytest.raises(KeycloakError, match="400"):
+        list(api.idp_links("entra-x", oids=[" "]))
