@@ -172,7 +172,8 @@ def sync(
     made: list[SyncHarness] = []
 
     def make(today: date | None = None, **overrides: Any) -> SyncHarness:
-        harness = build_harness(settings, smtp_server, tmp_path / f"sync{len(made)}", today, **overrides)
+        data_dir = overrides.pop("data_dir", tmp_path / f"sync{len(made)}")  # a later day may reuse an earlier state
+        harness = build_harness(settings, smtp_server, data_dir, today, **overrides)
         made.append(harness)
         return harness
 
