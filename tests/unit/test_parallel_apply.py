@@ -133,10 +133,19 @@ def test_one_failure_stops_new_work_and_says_what_was_done(error: Exception, cod
     done = len(shared.log) - 1  # the failed step was entered, not done
     assert message.startswith(f"stopped after {done} of 120 changes (")
     touched = {account for account, _, _ in shared.log}
-    assert len(touched) < 10  # no account starts after the failure; the one under way finished
+    # No account starts once the failure stopped the run; the one under way finished. How many
+    # the other worker got through before that depends on the scheduler (a loaded machine
+    # once let it finish 15), so only "stopped well before the end" is asserted here; the
+    # exact set is asserted with one worker below.
+    assert len(touched) < 40
     for account in touched - {"a3"}:
         assert [s for a, s, _ in shared.log if a == account] == ["step0", "step1", "step2"]
     assert any("a3: create kind0; failed at create kind1" in line for line in progress.lines)
+
+    plan, shared = plan_of(40, work=work)
+    with pytest.raises(Interrupted):
+        apply_plan(plan, Recorder(), workers=1, progress=Progress())  # type: ignore[arg-type]
+    assert {account for account, _, _ in shared.log} == {"a0", "a1", "a2", "a3"}
 
 
 def test_a_failure_before_anything_was_applied_keeps_its_own_error():
