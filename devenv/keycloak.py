@@ -40,13 +40,14 @@ EXTENSION_DIR = REPO_ROOT / "keycloak-extension"
 EXTENSION_JAR_PREFIX = "apsis-sso-keycloak-extension"
 
 # Keycloak's local ``realms`` cache holds 10,000 entries unless told otherwise, and an account
-# takes about six: a listed organization is four (the organization and its cached lookups,
-# measured with the cache's own metrics: 4,000 misses for a first listing of 1,000), its
-# identity provider about two. Past ~1,700 accounts a listing of every organization evicts
-# the entries it needs next (LRU), so every page is read cold from the database, 5-10x a
-# warm one: a no-change plan over 10,000 accounts grew 105x for 10x the accounts. 100,000
-# entries keep ~16,000 accounts warm; the cache is per node (invalidated across a cluster).
-REALMS_CACHE_ENTRIES_PER_ACCOUNT = 6
+# takes about four (the cache's own metrics after a no-change plan: 4,159 entries at 1,000
+# accounts, 41,159 at 10,000; a first listing of 1,000 organizations misses 4,000 times).
+# Past ~2,400 accounts a listing of every organization evicts (LRU) the entries the next
+# page needs, so every page is read cold from the database, 5-10x a warm one: a no-change plan
+# over 10,000 accounts grew 105x for 10x the accounts; with 100,000 entries, 5.4x (README,
+# "Performance"). 100,000 hold ~24,000 accounts; the cache is per node (invalidated across a
+# cluster). Rounded up to 5 per account for headroom when sizing.
+REALMS_CACHE_ENTRIES_PER_ACCOUNT = 5
 REALMS_CACHE_MAX_COUNT = 100_000
 
 

@@ -1,6 +1,6 @@
 """Every Keycloak of the project starts with a realms cache that holds a 10,000-account realm.
 
-Keycloak's default (10,000 entries) holds ~1,700 accounts: past that, listing every
+Keycloak's default (10,000 entries) holds ~2,400 accounts: past that, listing every
 organization evicts what the next page needs and the whole listing is read cold (issue 11's
 no-change plan grew 105x for 10x the accounts). ``bench/plan_noop.py`` measures the effect
 (the realms cache's misses per plan); these tests keep the option on every command line.
