@@ -41,6 +41,21 @@ def load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+def realms_cache(server: KeycloakServer) -> dict[str, float]:
+    """Keycloak's local ``realms`` cache, from its metrics: entries, hits, misses, evictions."""
+    wanted = {"number_of_entries": "entries", "hits": "hits", "misses": "misses", "evictions": "evictions"}
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.management_port}/metrics") as response:
+        text = response.read().decode()
+    out = dict.fromkeys(wanted.values(), 0.0)
+    for line in text.splitlines():
+        name, _, rest = line.partition("{")
+        if 'cache="realms"' in rest and name.startswith("vendor_statistics_"):
+            key = wanted.get(name.removeprefix("vendor_statistics_"))
+            if key:
+                out[key] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def start_keycloak(truststore: list[Path] | None = None) -> tuple[KeycloakServer, Settings]:
     """A throwaway Keycloak (dev mode, in-memory database) and settings for it; the realm of
     those settings is not created yet (``realm``)."""

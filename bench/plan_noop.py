@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import yaml  # noqa: E402
-from _common import accounts, load, ratio, realm, start_keycloak  # noqa: E402
+from _common import accounts, load, ratio, realm, realms_cache, start_keycloak  # noqa: E402
 
 from apsis_core.account import Account  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
@@ -152,19 +152,23 @@ def main() -> int:
                 path = Path(tmp) / f"accounts-{n}.yaml"
                 accounts_file(everything, path)
                 runs: dict[str, list[tuple[int, float]]] = {"library": [], "cli": []}
+                misses = []  # the realms cache's misses during each library round (0: all warm)
                 for _ in range(args.rounds):
+                    before = realms_cache(server)["misses"]
                     runs["library"].append(library(settings, everything))
+                    misses.append(int(realms_cache(server)["misses"] - before))
                     runs["cli"].append((0, cli_plan(path, env)))
                 for name, results in runs.items():
                     row[name] = {"requests": results[0][0], "seconds": statistics.median(s for _, s in results)}
+                row["realms_cache"] = {"misses_per_library_round": misses, **realms_cache(server)}
                 requests, seconds = library(settings, everything, per_provider=True)
                 row["per_provider"] = {"requests": requests, "seconds": seconds}
                 if n <= args.naive_up_to:
                     requests, seconds = naive(settings, everything)
                     row["naive"] = {"requests": requests, "seconds": seconds}
                 report["sizes"][n] = row
-                print(f"  {n}: " + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in row.items()), file=sys.stderr,
-                      flush=True)
+                print(f"  {n}: " + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in row.items() if "seconds" in v)
+                      + f"; realms cache misses per round {misses}", file=sys.stderr, flush=True)
     finally:
         server.stop()
     report["load_after"] = load()
@@ -185,6 +189,10 @@ def main() -> int:
                     if name in report["sizes"][first] else "-"
                 print(f"  {n:>8} {name:<13} {result.get('requests', '-') or '-':>9} {result['seconds']:>9.2f} "
                       f"{growth:>7}x")
+    for n, row in report["sizes"].items():
+        cache = row["realms_cache"]
+        print(f"  {n:>8} Keycloak realms cache: {cache['entries']:.0f} entries, misses per library round "
+              f"{cache['misses_per_library_round']}, {cache['evictions']:.0f} evictions so far")
     print(f"  growth is seconds at N / seconds at {first} ({sizes[-1] // first}x the accounts at the largest size)")
     print(f"creating the first {first} accounts: {report['sizes'][first]['create']['seconds']:.1f} s "
           f"(--parallel {args.workers}); the CLI plan of them is {report['cli_share_of_create'] * 100:.1f} % of that")

@@ -41,6 +41,7 @@ from devenv.keycloak import (
     _log,
     build_extension,
     cache_dir,
+    cache_options,
     install_distribution,
     install_extension,
     instance_home,
@@ -177,6 +178,7 @@ def node_options(public_url: str) -> list[str]:
         f"--hostname={public_url}",
         "--http-enabled=true",
         "--proxy-headers=xforwarded",
+        *cache_options(),
     ]
 
 
