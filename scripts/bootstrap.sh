@@ -73,6 +73,8 @@ cache="${APSIS_SSO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apsis-sso}"
 compose="$cache/bin/docker-compose"
 if [ "${APSIS_SSO_SKIP_COMPOSE:-0}" != "1" ] && [ ! -x "$compose" ] \
    && ! { need docker && docker compose version >/dev/null 2>&1; }; then
+  # Go's own tarball installs to /usr/local/go, which a non-login shell may not have on PATH.
+  if ! need go && [ -x /usr/local/go/bin/go ]; then PATH="$PATH:/usr/local/go/bin"; fi
   if need go; then
     echo "[bootstrap] building the docker compose plugin $COMPOSE_VERSION (for config validation)" >&2
     gopath="$cache/gopath"
