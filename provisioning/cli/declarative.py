@@ -44,7 +44,7 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
     """Show what `apply` would change: creates, updates and deletes per account, with
     secrets shown only as (set)/(changed). Compares what Keycloak holds now (so hand
     edits show up) with the templates: a few paged listings for any number of
-    accounts, plus one read of each account's IdP mappers. With
+    accounts, plus one listing of every IdP mapper (the extension's). With
     APSIS_SSO_SYNC_SECRETS_DIR set, also the daemon's copy of each referenced secret.
     Changes nothing.
 
