@@ -142,7 +142,7 @@ class World:
         return env
 
 
-def run_daemon(world: World, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_daemon(world: World, *args: str, env: dict[str, str] | None = None, profile: Path | None = None) -> dict[str, Any]:
     """One ``apsis-sync run --once`` process: wall seconds, its own CPU seconds (``os.wait4``),
     its peak RSS and its JSON report.
 
@@ -156,6 +156,7 @@ def run_daemon(world: World, *args: str, env: dict[str, str] | None = None) -> d
     proc = subprocess.Popen([sys.executable, "-c", _WITH_HWM, "run", "--once", "-o", "json", *args], cwd=ROOT,
                             env={**(env or world.env()), "BENCH_VMHWM_FILE": str(hwm)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    spy = start_py_spy(proc.pid, profile, idle=True) if profile else None  # ends with the daemon
     import threading
     chunks: dict[str, bytes] = {}
 
@@ -169,6 +170,8 @@ def run_daemon(world: World, *args: str, env: dict[str, str] | None = None) -> d
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
+    if spy is not None:
+        spy.wait(timeout=120)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise RuntimeError(f"apsis-sync exited {code}: {chunks.get('err', b'')[-2000:].decode()}")
@@ -192,9 +195,13 @@ runpy.run_module('sync', run_name='__main__', alter_sys=True)
 # -- idle ---------------------------------------------------------------------------------
 
 
-def run_loop(world: World, env: dict[str, str], cycles: int = 2) -> list[dict[str, Any]]:
+def run_loop(world: World, env: dict[str, str], cycles: int = 2, profile: Path | None = None) -> list[dict[str, Any]]:
     """The daemon itself (``apsis-sync run``): per cycle its report's seconds, the CPU seconds
-    the process spent on it and the emulator's request counts; stopped with SIGTERM."""
+    the process spent on it and the emulator's request counts; stopped with SIGTERM.
+
+    ``profile``: py-spy samples the daemon from the end of the first cycle to the end of the
+    last (the idle cycles only; the wait between cycles is idle, which py-spy leaves out),
+    written to that file as collapsed stacks per thread."""
     import signal
 
     proc = subprocess.Popen([sys.executable, "-m", "sync", "run", "--interval", "10", "-o", "json"], cwd=ROOT,
@@ -208,10 +215,16 @@ def run_loop(world: World, env: dict[str, str], cycles: int = 2) -> list[dict[st
     out = []
     world.emulator.clear_requests_log()
     before = 0.0
+    spy: subprocess.Popen[bytes] | None = None
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
             report = json.loads(line)
+            if spy is None and profile is not None and len(out) + 1 < cycles:
+                spy = start_py_spy(proc.pid, profile)
+            elif spy is not None and len(out) + 1 == cycles:
+                stop_py_spy(spy)
+                spy = None
             used = cpu()
             counts = world.emulator.request_counts()
             world.emulator.clear_requests_log()
@@ -223,12 +236,35 @@ def run_loop(world: World, env: dict[str, str], cycles: int = 2) -> list[dict[st
             if len(out) == cycles:
                 break
     finally:
+        if spy is not None:
+            stop_py_spy(spy)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
     return out
 
 
-def bench_idle(world: World, sizes: list[int], latency_ms: int, workers: int) -> list[dict[str, Any]]:
+def start_py_spy(pid: int, out: Path, idle: bool = False) -> "subprocess.Popen[bytes]":
+    """py-spy (``$PY_SPY`` or on PATH; ``pip install py-spy``) sampling ``pid`` at 250 Hz into
+    ``out`` as collapsed stacks per thread; ``idle`` keeps the samples of waiting threads too
+    (wall-clock rather than CPU). Only for ``--profile``: it costs the daemon a little CPU."""
+    import shutil
+    exe = os.environ.get("PY_SPY") or shutil.which("py-spy")
+    if not exe:
+        raise SystemExit("error: --profile needs py-spy (pip install py-spy; or set PY_SPY to its path)")
+    args = [exe, "record", "--pid", str(pid), "--rate", "250", "--threads", "--format", "raw", "-o", str(out)]
+    spy = subprocess.Popen(args + (["--idle"] if idle else []), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # attached before the work to profile starts
+    return spy
+
+
+def stop_py_spy(spy: "subprocess.Popen[bytes]") -> None:
+    import signal
+    spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    spy.wait(timeout=60)
+
+
+def bench_idle(world: World, sizes: list[int], latency_ms: int, workers: int,
+               profile: Path | None = None) -> list[dict[str, Any]]:
     out = []
     made = 0
     for n in sorted(sizes):
@@ -238,7 +274,7 @@ def bench_idle(world: World, sizes: list[int], latency_ms: int, workers: int) ->
         made = n
         env = world.env(APSIS_SYNC_WORKERS=str(workers))
         world.emulator.configure(graph_latency_ms=latency_ms, token_latency_ms=latency_ms)
-        first, idle = run_loop(world, env)
+        first, idle = run_loop(world, env, profile=profile / f"idle-{n}.txt" if profile else None)
         print(f"[idle] first cycle {first['seconds']:.0f} s, idle cycle {idle['seconds']:.1f} s; run --once next",
               file=sys.stderr, flush=True)
         # ``run --once`` right after: a new process, so a token per account again.
@@ -326,7 +362,8 @@ def make_idp(api: KeycloakRepository, acct: dict[str, Any]) -> None:
                                                "tokenUrl": "https://example.invalid/t"}})
 
 
-def bench_initial(world: World, sizes: list[int], share: float, latency_ms: int) -> list[dict[str, Any]]:
+def bench_initial(world: World, sizes: list[int], share: float, latency_ms: int,
+                  profile: Path | None = None) -> list[dict[str, Any]]:
     out = []
     for n in sorted(sizes):
         acct = world.account(f"big{n}", users=n)
@@ -336,7 +373,7 @@ def bench_initial(world: World, sizes: list[int], share: float, latency_ms: int)
         alone, pages = emulator_alone(world, acct)
         world.emulator.configure(graph_latency_ms=latency_ms, token_latency_ms=latency_ms)
         load = uptime()
-        run = run_daemon(world, "--account", acct["id"])
+        run = run_daemon(world, "--account", acct["id"], profile=profile / f"initial-{n}.txt" if profile else None)
         # The same pages chained by plain httpx with the same latency, right after: what one
         # client reading page after page gets on this machine at this load (the daemon's floor).
         paged, _ = emulator_alone(world, acct)
@@ -428,7 +465,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="small sizes: 100 tenants, 1,000 users, 100 members")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy the daemon (idle: its idle cycle, CPU samples; initial: its whole run, "
+                             "waits included) into DIR; bench/profile_split.py sums the files by component")
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.tenants, args.users, args.deact_members, args.deleted = [100], [1000], 100, 10
     results: dict[str, Any] = {"load_at_start": uptime()}
@@ -436,9 +478,9 @@ def main() -> int:
         world = World(Path(tmp))
         try:
             if args.what in ("idle", "all"):
-                results["idle"] = bench_idle(world, args.tenants, args.latency_ms, args.workers)
+                results["idle"] = bench_idle(world, args.tenants, args.latency_ms, args.workers, args.profile)
             if args.what in ("initial", "all"):
-                results["initial"] = bench_initial(world, args.users, args.members, args.latency_ms)
+                results["initial"] = bench_initial(world, args.users, args.members, args.latency_ms, args.profile)
             if args.what in ("deactivations", "all"):
                 results["deactivations"] = bench_deactivations(world, args.deact_members, args.deleted)
         finally:

@@ -249,8 +249,11 @@ async def _sync(rt: Runtime, account: AccountRecord, dry_run: bool, result: Acco
             await rt.blocking(planner.page, page)
 
         # A quarantined account is not deprovisioned; a dry run still reads what is held.
-        read = await graph_read.read_graph(account, client, before.delta_link, not quarantined or dry_run,
-                                           on_start, on_page, applications)
+        try:
+            read = await graph_read.read_graph(account, client, before.delta_link, not quarantined or dry_run,
+                                               on_start, on_page, applications)
+        finally:
+            rt.release_graph(client)
         applications.record(dry_run)
         result.graph_waits = list(read.waits)
         result.graph_requests = read.requests

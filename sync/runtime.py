@@ -2,8 +2,9 @@
 
 Settings, the state database, where secrets come from, where notices go, metrics and
 health; and the long-lived async runtime every cycle (``run --once`` too) runs in: one event
-loop, one ``GraphStack`` (connection pool, TLS context, request adapter) for every account,
-each account's Graph token kept across cycles, and a bounded pool of Keycloak repositories
+loop, one TLS context, a small ``GraphStack`` (connection pool, request adapter) per account
+in flight, taken from a free list and given back after its Graph reads, each account's Graph
+token kept across cycles, and a bounded pool of Keycloak repositories
 (python-keycloak is blocking: its calls run in threads, at most ``keycloak_concurrency``
 requests in flight). Tests build a ``Runtime`` with their own pieces (a recording ``sleep``,
 a fixed ``today``, another ``SecretSource``).
@@ -63,6 +64,8 @@ class Runtime:
     _apis: "queue.SimpleQueue[KeycloakRepository]" = field(default_factory=queue.SimpleQueue)
     _loop: asyncio.AbstractEventLoop | None = None
     _graph: "GraphStack | None" = None
+    _free_stacks: "list[GraphStack]" = field(default_factory=list)
+    _stacks: "list[GraphStack]" = field(default_factory=list)
     _tokens: "dict[str, AccountToken]" = field(default_factory=dict)
     _threads: ThreadPoolExecutor | None = None
 
@@ -121,21 +124,31 @@ class Runtime:
         return EntraEndpoints.from_settings(self.settings, timeout=self.sync.graph_timeout)
 
     def graph_client(self, account: AccountRecord, secret: "SecretStr", retry: "RetryPolicy") -> "GraphClient":
-        """This cycle's client of the account: the shared stack, the account's kept token
+        """This cycle's client of the account: a stack of its own until ``release_graph``, its kept token
         (a new one when the tenant, app or secret changed), a fresh request count and waits."""
         from sync.graph_client import AccountToken, GraphClient, GraphStack, secret_fingerprint
 
         if self._graph is None:
-            # one connection per account in flight (and its prefetched page): httpcore's pool
-            # scans every connection on each request, so more would only cost CPU
-            self._graph = GraphStack(self.endpoints, max_connections=self.sync.workers + 8)
+            # owns the token transport (aiohttp) every account's token requests share
+            self._graph = GraphStack(self.endpoints, max_connections=2)
+        # httpcore's pool walks every connection it holds (a poll() per idle socket, through
+        # has_expired) on each request and each release: one pool of workers + 8 connections
+        # was 41 % of an idle cycle's event-loop CPU. A stack per account in flight holds two
+        # (the page and its prefetch); released by pipeline._sync when its reads are done.
+        stack = self._free_stacks.pop() if self._free_stacks else None
+        if stack is None:
+            stack = GraphStack(self.endpoints, max_connections=2)
+            self._stacks.append(stack)
         tenant, client_id = account.tenant_id or "", account.client_id or ""
         token = self._tokens.get(account.id)
         if token is None or token.fingerprint != secret_fingerprint(tenant, client_id, secret):
             token = AccountToken.for_secret(self.endpoints, tenant, client_id, secret,
                                             transport=self._graph.token_transport)
             self._tokens[account.id] = token
-        return GraphClient(self.endpoints, tenant, client_id, retry=retry, stack=self._graph, token=token)
+        return GraphClient(self.endpoints, tenant, client_id, retry=retry, stack=stack, token=token)
+
+    def release_graph(self, client: "GraphClient") -> None:
+        self._free_stacks.append(client.stack)
 
     def forget_tokens_except(self, keep: set[str]) -> None:
         for gone in set(self._tokens) - keep:
@@ -144,6 +157,10 @@ class Runtime:
     def close(self) -> None:
         """Close Graph's connections, the event loop and the worker threads."""
         if self._loop is not None:
+            for stack in self._stacks:
+                self._loop.run_until_complete(stack.close())
+            self._stacks.clear()
+            self._free_stacks.clear()
             if self._graph is not None:
                 self._loop.run_until_complete(self._graph.close())
                 self._graph = None
