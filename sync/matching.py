@@ -24,7 +24,8 @@ R = TypeVar("R")
 class Directory(Protocol):
     """What deprovisioning plans read from Keycloak: the repository's read methods (the unit
     tests pass an in-memory one). Links come in bulk (``idp_links``: the extension's links
-    resource, a page per request, optionally only for given object ids); the rest are
+    resource, a page per request, optionally only for given object ids, each row with the
+    user's organizations); the rest are
     lookups for the few users a round names: their accounts, an address, a full user."""
 
     def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterable[dict[str, Any]]: ...
@@ -81,23 +82,27 @@ class Matcher:
     # -- bulk reads ---------------------------------------------------------------------
 
     def prefetch(self, oids: list[str]) -> None:
-        """The links of ``oids`` in one request per page (``idp_links``), then the accounts
-        of every user they name, concurrently: what matching these users will ask."""
+        """The links of ``oids``, with the accounts of every user they name, in one request
+        per 100 (``idp_links``): what matching these users will ask."""
         wanted = [oid for oid in dict.fromkeys(oids) if oid not in self._links]
         if not wanted:
             return
         found = {row["oid"]: row for row in self.api.idp_links(self.account.idp_alias, oids=wanted)}
         for oid in wanted:
-            self._links[oid] = found.get(oid)
-        self.prefetch_organizations([row["userId"] for row in found.values()])
+            self._links[oid] = None
+        self.remember_links(found.values())
 
     def prefetch_organizations(self, user_ids: Iterable[str]) -> None:
         todo = [u for u in dict.fromkeys(user_ids) if u not in self._orgs]
         parallel(self.organizations, todo, self.concurrency)
 
     def remember_links(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Links-resource rows: each carries the user's organizations, so a linked user's
+        memberships cost no request of their own."""
         for row in rows:
             self._links[row["oid"]] = row
+            if "organizations" in row:
+                self._orgs[row["userId"]] = list(row["organizations"])
 
     # -- per user -----------------------------------------------------------------------
 

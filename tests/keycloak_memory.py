@@ -292,7 +292,9 @@ class MemoryKeycloak:
                 continue
             user = self.users_by_id[user_id]
             yield {"userId": user_id, "oid": link["userId"], "email": user.get("email"),
-                   "enabled": user.get("enabled", True), "username": user.get("username")}
+                   "enabled": user.get("enabled", True), "username": user.get("username"),
+                   "organizations": [{"id": o["id"], "alias": o["alias"]} for o in self.orgs.values()
+                                     if user_id in self.membership.get(o["id"], set())]}
 
     def linked_users_count(self, alias: str) -> int:
         return sum(1 for _ in self.linked_users(alias))

@@ -30,7 +30,15 @@ def test_links_come_in_bulk_with_the_entra_object_id(accounts: AccountFactory, a
 
     rows = list(api.idp_links(acct.alias))
     assert {r["oid"]: (r["userId"], r["email"]) for r in rows} == linked
-    assert all(set(r) == {"userId", "oid", "email", "enabled", "username"} for r in rows)
+    assert all(set(r) == {"userId", "oid", "email", "enabled", "username", "organizations"} for r in rows)
+    # Each row names the user's accounts (organizations), as the Admin API's member listing does.
+    assert all(r["organizations"] == [{"id": acct.org_id, "alias": acct.id}] for r in rows)
+    other = accounts.create()
+    also = next(iter(linked))
+    api.add_member(other.org_id, linked[also][0])
+    both = next(r for r in api.idp_links(acct.alias, oids=[also]))
+    assert sorted(o["alias"] for o in both["organizations"]) == sorted([acct.id, other.id])
+    assert sorted(o["alias"] for o in both["organizations"]) == sorted(o["alias"] for o in api.user_organizations(linked[also][0]))
     assert [r["enabled"] for r in rows if r["oid"] == next(iter(linked))] == [False]
 
     # Pages of the whole listing: one request per page, every link once.
@@ -90,3 +98,23 @@ def test_an_unknown_provider_or_bad_paging_is_refused(api: KeycloakRepository) -
         list(api.idp_links("entra-no-such-account"))
     with pytest.raises(KeycloakError, match="400"):
         list(api.idp_links("entra-x", oids=[" "]))
+    with pytest.raises(KeycloakError, match="400"):  # a key and an offset at once
+        api._run(lambda: api._get(f"realms/{api.realm}/{LINKS_RESOURCE}/links/entra-x", first=2, after="u"))
+
+
+def test_key_pages_and_offset_pages_list_the_same_links(accounts: AccountFactory, api: KeycloakRepository) -> None:
+    acct = accounts.create()
+    for n in range(5):
+        email, user_id = acct.person(f"k{n}")
+        api.link_user(user_id, acct.alias, str(uuid.uuid4()), email)
+    url = f"realms/{api.realm}/{LINKS_RESOURCE}/links/{acct.alias}"
+    by_offset = [r for first in (0, 2, 4) for r in api._get(url, first=first, max=2)]
+    by_key, after = [], None
+    while True:
+        page = api._get(url, max=2, **({"after": after} if after else {}))
+        by_key += page
+        if len(page) < 2:
+            break
+        after = page[-1]["userId"]
+    assert len(by_key) == 5 and by_key == by_offset
+    assert [r["userId"] for r in by_key] == sorted(r["userId"] for r in by_key)

@@ -389,16 +389,21 @@ class KeycloakRepository:
 
     def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """Links to the IdP as ``{userId, oid, email, enabled, username}`` (``oid`` is the
-        link's user id): every link, a page of 1,000 per request, or only those of ``oids``,
-        100 per request.
+        link's user id): every link, a page of 1,000 per request (by key: ``after`` the last
+        user id), or only those of ``oids``, 100 per request.
 
         library lacks: Keycloak's Admin API finds one user per link, or lists linked users
         without their link (a request per user to learn it); this reads the extension's bulk
         links resource (docs/contracts.md) with the same service-account token (view-users)."""
         url = f"realms/{self.realm}/{LINKS_RESOURCE}/links/{quote(alias, safe='')}"
         if oids is None:
-            yield from self._pages(lambda q: self._get(url, **q), {}, size=LINKS_PAGE)
-            return
+            after: str | None = None
+            while True:  # keyset pages: each one query, wherever it is in the listing
+                page = self._run(lambda: self._get(url, max=LINKS_PAGE, **({"after": after} if after else {})))
+                yield from page
+                if len(page) < LINKS_PAGE:
+                    return
+                after = page[-1]["userId"]
         wanted = list(dict.fromkeys(oids))
         for i in range(0, len(wanted), LINKS_BY_OID):
             chunk = wanted[i:i + LINKS_BY_OID]

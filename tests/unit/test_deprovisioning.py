@@ -108,6 +108,20 @@ def test_deleted_and_disabled_users_are_deactivated_members_elsewhere_only_leave
     assert plan.deactivating == 3
 
 
+@pytest.mark.parametrize("leavers", [1, 5, 40])
+def test_linked_leavers_cost_one_bulk_read_whatever_their_number(world: World, leavers: int):
+    """Their links and their accounts (organizations) come from the links resource in one request
+    per 100: no membership read per leaver; a member elsewhere is still only removed from acme."""
+    ids = [world.person(f"p{n}", link=f"oid-{n}") for n in range(leavers)]
+    world.kc.add_member(world.other.org_id, ids[0])
+    before = world.kc.requests
+    plan = deprovision.plan_incremental(world.kc, world.acme, delta(
+        *(EntraUser(f"oid-{n}", removed="deleted") for n in range(leavers))), world.state)
+    assert world.kc.requests - before == 1
+    assert {(a.user_id, a.kind) for a in plan.actions} == {
+        (u, "remove_membership" if u == ids[0] else "disable") for u in ids}
+
+
 def test_a_removed_user_without_an_address_is_found_through_the_remembered_one(world: World):
     mel = world.person("mel")
     world.state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0,

@@ -6,19 +6,27 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One request to the bulk links resource, validated: a page ({@code first}, {@code max}) of every
- * link to an identity provider, or the links of up to {@value #MAX_OIDS} given Entra object ids.
+ * One request to the bulk links resource, validated: a page of every link to an identity
+ * provider, ordered by Keycloak user id ({@code after}: the last user id of the previous page, so
+ * a page costs the same wherever it is in a 100,000-user listing; or {@code first}, an offset),
+ * {@code max} rows long; or the links of up to {@value #MAX_OIDS} given Entra object ids.
  * Pure, so the rules are unit-tested without a server; {@link LinksResource} only gathers.
  */
-public record LinksQuery(int first, int max, List<String> oids) {
+public record LinksQuery(int first, int max, String after, List<String> oids) {
 
     public static final int DEFAULT_MAX = 100;
     public static final int MAX_PAGE = 1000;
     public static final int MAX_OIDS = 100;
 
     /** Null parameters take their defaults; anything else out of range is refused (HTTP 400). */
-    public static LinksQuery of(Integer first, Integer max, List<String> oids) {
+    public static LinksQuery of(Integer first, Integer max, String after, List<String> oids) {
         int f = first == null ? 0 : first;
+        if (after != null && after.isBlank()) {
+            throw new IllegalArgumentException("after must not be empty");
+        }
+        if (after != null && f != 0) {
+            throw new IllegalArgumentException("first and after cannot be combined");
+        }
         int m = max == null ? DEFAULT_MAX : max;
         if (f < 0) {
             throw new IllegalArgumentException("first must be 0 or more");
@@ -38,7 +46,7 @@ public record LinksQuery(int first, int max, List<String> oids) {
         if (wanted.size() > MAX_OIDS) {
             throw new IllegalArgumentException("at most " + MAX_OIDS + " oids per request");
         }
-        return new LinksQuery(f, m, List.copyOf(wanted));
+        return new LinksQuery(f, m, after, List.copyOf(wanted));
     }
 
     /** By object ids (one lookup each), rather than a page of the whole listing. */
@@ -46,15 +54,28 @@ public record LinksQuery(int first, int max, List<String> oids) {
         return !oids.isEmpty();
     }
 
-    /** What the daemon needs of one link, and nothing more: no attributes, no credentials. */
-    public static Map<String, Object> row(String userId, String oid, String email, boolean enabled, String username) {
+    /**
+     * What the daemon needs of one link, and nothing more: no attributes, no credentials; with the
+     * organizations (accounts) the user is a member of, which decide whether the daemon may act.
+     */
+    public static Map<String, Object> row(String userId, String oid, String email, boolean enabled, String username,
+                                          List<Map<String, Object>> organizations) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("userId", userId);
         row.put("oid", oid);
         row.put("email", email);
         row.put("enabled", enabled);
         row.put("username", username);
+        row.put("organizations", List.copyOf(organizations));
         return row;
+    }
+
+    /** One organization of a row, named as the Admin API names it. */
+    public static Map<String, Object> organization(String id, String alias) {
+        Map<String, Object> org = new LinkedHashMap<>();
+        org.put("id", id);
+        org.put("alias", alias);
+        return org;
     }
 
     /**

@@ -2,8 +2,6 @@ package com.apsis.sso.keycloak;
 
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
-import java.util.stream.Stream;
 
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.NotFoundException;
@@ -17,7 +15,6 @@ import jakarta.ws.rs.core.Response;
 import org.keycloak.models.AdminRoles;
 import org.keycloak.models.ClientModel;
 import org.keycloak.models.Constants;
-import org.keycloak.models.FederatedIdentityModel;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.RoleModel;
@@ -32,9 +29,12 @@ import org.keycloak.services.managers.AuthenticationManager.AuthResult;
  * account's provider" for a full resync and "the links of these object ids" for a round's changes,
  * one request per page, not one per user.
  *
- * <p>Query: {@code first} (default 0) and {@code max} (default 100, at most 1000) page through every
- * link ordered as Keycloak lists users; or {@code oid} (repeatable, at most 100) answers those object
- * ids only. Answer: {@code [{userId, oid, email, enabled, username}]}. Authorised like the Admin
+ * <p>Query: {@code max} (default 100, at most 1000) with {@code after} (the last {@code userId} of
+ * the previous page) or {@code first} (an offset, default 0) pages through every link ordered by
+ * user id; or {@code oid} (repeatable, at most 100) answers those object ids only. Each request is
+ * two database queries ({@link LinkRows}: the links, their organizations), whatever the page's size
+ * or place in the listing. Answer:
+ * {@code [{userId, oid, email, enabled, username, organizations: [{id, alias}]}]}. Authorised like the Admin
  * API's user listing: a bearer token of this realm whose user holds realm-management's
  * {@code view-users} (401 without a valid token, 403 without the role).
  */
@@ -50,7 +50,8 @@ public class LinksResource {
     @Path("links/{alias}")
     @Produces(MediaType.APPLICATION_JSON)
     public Response links(@PathParam("alias") String alias, @QueryParam("first") Integer first,
-                          @QueryParam("max") Integer max, @QueryParam("oid") List<String> oids) {
+                          @QueryParam("max") Integer max, @QueryParam("after") String after,
+                          @QueryParam("oid") List<String> oids) {
         RealmModel realm = session.getContext().getRealm();
         AuthResult auth = new AppAuthManager.BearerTokenAuthenticator(session).authenticate();
         int access = LinksQuery.access(auth != null, auth != null && viewUsers(realm, auth.user()));
@@ -59,35 +60,14 @@ public class LinksResource {
         }
         LinksQuery query;
         try {
-            query = LinksQuery.of(first, max, oids);
+            query = LinksQuery.of(first, max, after, oids);
         } catch (IllegalArgumentException e) {
             return Response.status(400).entity(Map.of("error", e.getMessage())).type(MediaType.APPLICATION_JSON).build();
         }
         if (session.identityProviders().getByAlias(alias) == null) {
             throw new NotFoundException("no identity provider " + alias);
         }
-        List<Map<String, Object>> rows = (query.byOid() ? byOid(realm, alias, query) : page(realm, alias, query))
-                .filter(Objects::nonNull).toList();
-        return Response.ok(rows).header("Cache-Control", "no-store").build();
-    }
-
-    private Stream<Map<String, Object>> byOid(RealmModel realm, String alias, LinksQuery query) {
-        return query.oids().stream().map(oid -> {
-            UserModel user = session.users().getUserByFederatedIdentity(realm, new FederatedIdentityModel(alias, oid, null));
-            return user == null ? null : row(user, oid);
-        });
-    }
-
-    private Stream<Map<String, Object>> page(RealmModel realm, String alias, LinksQuery query) {
-        return session.users().searchForUserStream(realm, Map.of(UserModel.IDP_ALIAS, alias), query.first(), query.max())
-                .map(user -> {
-                    FederatedIdentityModel link = session.users().getFederatedIdentity(realm, user, alias);
-                    return link == null ? null : row(user, link.getUserId());
-                });
-    }
-
-    private static Map<String, Object> row(UserModel user, String oid) {
-        return LinksQuery.row(user.getId(), oid, user.getEmail(), user.isEnabled(), user.getUsername());
+        return Response.ok(LinkRows.read(session, realm, alias, query)).header("Cache-Control", "no-store").build();
     }
 
     private static boolean viewUsers(RealmModel realm, UserModel user) {

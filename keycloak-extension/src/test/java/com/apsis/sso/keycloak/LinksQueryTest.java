@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.keycloak.services.resource.RealmResourceProviderFactory;
@@ -19,38 +20,47 @@ class LinksQueryTest {
 
     @Test
     void defaultsToTheFirstPageOfAHundred() {
-        LinksQuery q = LinksQuery.of(null, null, null);
-        assertEquals(new LinksQuery(0, 100, List.of()), q);
+        LinksQuery q = LinksQuery.of(null, null, null, null);
+        assertEquals(new LinksQuery(0, 100, null, List.of()), q);
         assertFalse(q.byOid());
     }
 
     @Test
     void pagesAreBoundedAndNeverNegative() {
-        assertEquals(1000, LinksQuery.of(2000, 1000, List.of()).max());
-        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(-1, 10, null));
-        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(0, 0, null));
-        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(0, 1001, null));
+        assertEquals(1000, LinksQuery.of(2000, 1000, null, List.of()).max());
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(-1, 10, null, null));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(0, 0, null, null));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(0, 1001, null, null));
+    }
+
+    @Test
+    void aPageFollowsTheLastUserIdOfThePreviousOneNeverAnOffsetToo() {
+        assertEquals("u-9", LinksQuery.of(null, 1000, "u-9", null).after());
+        assertEquals("u-9", LinksQuery.of(0, 1000, "u-9", null).after());
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(5, 10, "u-9", null));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, 10, " ", null));
     }
 
     @Test
     void oidsAreDeduplicatedNonEmptyAndAtMostAHundred() {
-        LinksQuery q = LinksQuery.of(null, null, Arrays.asList("a", "b", "a"));
+        LinksQuery q = LinksQuery.of(null, null, null, Arrays.asList("a", "b", "a"));
         assertTrue(q.byOid());
         assertEquals(List.of("a", "b"), q.oids());
-        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, null, Arrays.asList("a", " ")));
-        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, null, Arrays.asList("a", null)));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, null, null, Arrays.asList("a", " ")));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, null, null, Arrays.asList("a", null)));
         List<String> many = new ArrayList<>();
         for (int i = 0; i < 101; i++) {
             many.add("oid-" + i);
         }
-        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, null, many));
-        assertEquals(100, LinksQuery.of(null, null, many.subList(0, 100)).oids().size());
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.of(null, null, null, many));
+        assertEquals(100, LinksQuery.of(null, null, null, many.subList(0, 100)).oids().size());
     }
 
     @Test
     void aRowHoldsExactlyWhatTheDaemonNeeds() {
-        assertEquals(List.of("userId", "oid", "email", "enabled", "username"),
-                List.copyOf(LinksQuery.row("u", "o", "e@x", true, "n").keySet()));
+        Map<String, Object> row = LinksQuery.row("u", "o", "e@x", true, "n", List.of(LinksQuery.organization("g", "acme")));
+        assertEquals(List.of("userId", "oid", "email", "enabled", "username", "organizations"), List.copyOf(row.keySet()));
+        assertEquals(List.of(Map.of("id", "g", "alias", "acme")), row.get("organizations"));
     }
 
     @Test
