@@ -155,14 +155,16 @@ def plan_incremental(api: Directory, account: AccountRecord, round_: Any, state:
 
 def plan_changes(matcher: Matcher, users: list[EntraUser], state: StateStore, plan: Plan) -> None:
     """One page of a change round into ``plan``: the links of the page's removed and disabled
-    users in one bulk read, their accounts concurrently, then the decisions."""
+    users with their accounts in one bulk read, the users of the unlinked ones' addresses in
+    another, then the decisions."""
     account = matcher.account
     known = state.known_users_among(account.id, [u.oid for u in users])
     leaving = [u for u in users if u.removed or u.enabled is False]
-    matcher.prefetch([u.oid for u in leaving])
+    addresses = {u.oid: u.emails or _known_emails(known.get(u.oid)) for u in leaving}
+    matcher.prefetch([u.oid for u in leaving], addresses)
 
     def decide(item: EntraUser) -> Action | None:
-        emails = item.emails or _known_emails(known.get(item.oid))
+        emails = addresses[item.oid]
         why = "disabled" if not item.removed else item.removed if item.removed in REASONS else "changed"
         match = matcher.match(item.oid, emails)
         return action_for(matcher, match, item.oid, why, state) if match is not None else None

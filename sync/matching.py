@@ -10,7 +10,7 @@ member of the account's organization: the daemon never touches anyone else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -25,13 +25,15 @@ class Directory(Protocol):
     """What deprovisioning plans read from Keycloak: the repository's read methods (the unit
     tests pass an in-memory one). Links come in bulk (``idp_links``: the extension's links
     resource, a page per request, optionally only for given object ids, each row with the
-    user's organizations); the rest are
+    user's organizations; ``users_by_emails``: the same rows for the users of up to 100
+    addresses, ``oid`` their link to the IdP or None); the rest are
     lookups for the few users a round names: their accounts, an address, a full user."""
 
     def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterable[dict[str, Any]]: ...
     def user(self, user_id: str) -> dict[str, Any] | None: ...
     def user_by_idp_link(self, alias: str, idp_user_id: str) -> dict[str, Any] | None: ...
     def users_by_email(self, email: str) -> list[dict[str, Any]]: ...
+    def users_by_emails(self, alias: str, emails: list[str]) -> Iterable[dict[str, Any]]: ...
     def user_organizations(self, user_id: str) -> list[dict[str, Any]]: ...
     def federated_identities(self, user_id: str) -> list[dict[str, Any]]: ...
     def user_sessions(self, user_id: str) -> list[dict[str, Any]]: ...
@@ -77,20 +79,39 @@ class Matcher:
         self._orgs: dict[str, list[dict[str, Any]]] = {}
         self._links: dict[str, dict[str, Any] | None] = {}  # oid -> link row, or None: known unlinked
         self._users: dict[str, dict[str, Any] | None] = {}
+        self._by_email: dict[str, list[dict[str, Any]]] = {}  # address -> rows of the users who have it
+        self._link_of: dict[str, str | None] = {}  # user id -> oid of its link to this IdP, None: unlinked
         self.notes: list[str] = []
 
     # -- bulk reads ---------------------------------------------------------------------
 
-    def prefetch(self, oids: list[str]) -> None:
-        """The links of ``oids``, with the accounts of every user they name, in one request
-        per 100 (``idp_links``): what matching these users will ask."""
+    def prefetch(self, oids: list[str], emails: Mapping[str, list[str]] | None = None) -> None:
+        """What matching these users will ask, in bulk: the links of ``oids`` with the accounts
+        of every user they name, one request per 100 (``idp_links``); then, for those without
+        a link, the users of their addresses (``emails``: oid -> addresses), likewise."""
         wanted = [oid for oid in dict.fromkeys(oids) if oid not in self._links]
+        if wanted:
+            found = {row["oid"]: row for row in self.api.idp_links(self.account.idp_alias, oids=wanted)}
+            for oid in wanted:
+                self._links[oid] = None
+            self.remember_links(found.values())
+        if emails:
+            self.prefetch_emails(e for oid, addresses in emails.items() if self._links.get(oid) is None for e in addresses)
+
+    def prefetch_emails(self, emails: Iterable[str]) -> None:
+        """The users of these addresses (only the account's own domains: no other is matched),
+        each with its link to this IdP and its accounts, one request per 100 addresses."""
+        wanted = [e for e in dict.fromkeys(e.lower() for e in emails if self.account.owns_email(e))
+                  if e not in self._by_email]
         if not wanted:
             return
-        found = {row["oid"]: row for row in self.api.idp_links(self.account.idp_alias, oids=wanted)}
-        for oid in wanted:
-            self._links[oid] = None
-        self.remember_links(found.values())
+        rows = list(self.api.users_by_emails(self.account.idp_alias, wanted))
+        for email in wanted:
+            self._by_email[email] = []
+        for row in rows:
+            self._by_email.setdefault((row.get("email") or "").lower(), []).append(row)
+            self._orgs[row["userId"]] = list(row.get("organizations") or [])
+            self._link_of[row["userId"]] = row.get("oid")
 
     def prefetch_organizations(self, user_ids: Iterable[str]) -> None:
         todo = [u for u in dict.fromkeys(user_ids) if u not in self._orgs]
@@ -141,7 +162,8 @@ class Matcher:
         for email in emails:
             if not self.account.owns_email(email):
                 continue
-            users = self.api.users_by_email(email)
+            rows = self._by_email.get(email.lower())
+            users = [link_user(r) for r in rows] if rows is not None else self.api.users_by_email(email)
             if len(users) > 1:
                 self.notes.append(f"{len(users)} users have email {email}; none was matched to Entra user {oid}")
                 return None
@@ -161,5 +183,8 @@ class Matcher:
         return self.by_link(oid) or self.by_email(emails, oid)
 
     def _linked_elsewhere(self, user_id: str, oid: str) -> bool:
+        if user_id in self._link_of:
+            linked = self._link_of[user_id]
+            return linked is not None and linked != oid
         links = self.api.federated_identities(user_id) or []
         return any(l.get("identityProvider") == self.account.idp_alias and l.get("userId") != oid for l in links)

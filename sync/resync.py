@@ -55,7 +55,7 @@ def plan_full(api: Directory, account: AccountRecord, round_: Any, state: StateS
 def plan_listed(matcher: Matcher, users: list[EntraUser], state: StateStore, plan: Plan) -> None:
     """One page of the listing: the users it shows disabled in Entra are deactivated."""
     disabled = [u for u in users if not u.removed and u.enabled is False]
-    matcher.prefetch([u.oid for u in disabled])
+    matcher.prefetch([u.oid for u in disabled], {u.oid: u.emails for u in disabled})
 
     def decide(user: EntraUser) -> Any:
         match = matcher.match(user.oid, user.emails)
@@ -98,10 +98,11 @@ def plan_absent(matcher: Matcher, state: StateStore, plan: Plan, staged_as: str)
 
     # Entra users remembered from an earlier round who are gone now (unlinked members).
     remembered = [k for k in state.absent_known_users(account.id, staged_as) if k.oid not in absent_linked]
+    addresses = {k.oid: EntraUser(k.oid, mail=k.mail, upn=k.upn).emails for k in remembered}
+    matcher.prefetch_emails(e for emails in addresses.values() for e in emails)
 
     def by_email(known: KnownUser) -> Any:
-        emails = EntraUser(known.oid, mail=known.mail, upn=known.upn).emails
-        match = matcher.by_email(emails, known.oid)
+        match = matcher.by_email(addresses[known.oid], known.oid)
         return action_for(matcher, match, known.oid, "absent", state) if match is not None else None
 
     for action in parallel(by_email, remembered, matcher.concurrency):

@@ -291,10 +291,24 @@ class MemoryKeycloak:
             if link is None or (wanted is not None and link["userId"] not in wanted):
                 continue
             user = self.users_by_id[user_id]
-            yield {"userId": user_id, "oid": link["userId"], "email": user.get("email"),
-                   "enabled": user.get("enabled", True), "username": user.get("username"),
-                   "organizations": [{"id": o["id"], "alias": o["alias"]} for o in self.orgs.values()
-                                     if user_id in self.membership.get(o["id"], set())]}
+            yield self._row(user_id, link["userId"])
+
+    def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[dict[str, Any]]:
+        """The extension's users-by-address lookup: links-resource rows, ``oid`` None when unlinked."""
+        self._read()
+        wanted = {e.lower() for e in emails}
+        for user_id in sorted(self.users_by_id):
+            if (self.users_by_id[user_id].get("email") or "").lower() in wanted:
+                link = self.links.get(user_id, {}).get(alias)
+                yield self._row(user_id, link["userId"] if link else None)
+
+    def _row(self, user_id: str, oid: str | None) -> dict[str, Any]:
+        user = self.users_by_id[user_id]
+        row = {"userId": user_id, "oid": oid, "email": user.get("email"),
+               "enabled": user.get("enabled", True), "username": user.get("username"),
+               "organizations": [{"id": o["id"], "alias": o["alias"]} for o in self.orgs.values()
+                                 if user_id in self.membership.get(o["id"], set())]}
+        return {k: v for k, v in row.items() if v is not None}  # Keycloak's JSON leaves nulls out
 
     def linked_users_count(self, alias: str) -> int:
         return sum(1 for _ in self.linked_users(alias))

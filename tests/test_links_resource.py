@@ -54,6 +54,35 @@ def test_links_come_in_bulk_with_the_entra_object_id(accounts: AccountFactory, a
     assert sorted(r["oid"] for r in found) == sorted(some) and api.requests - before == 1
 
 
+def test_users_by_address_come_with_their_link_and_accounts(accounts: AccountFactory, api: KeycloakRepository) -> None:
+    acct, other = accounts.create(), accounts.create()
+    linked_email, linked_id = acct.person("linked")
+    oid = str(uuid.uuid4())
+    api.link_user(linked_id, acct.alias, oid, linked_email)
+    plain_email, plain_id = acct.person("plain")
+    api.add_member(other.org_id, plain_id)
+    other_email, other_id = other.person("elsewhere")
+    api.link_user(other_id, other.alias, str(uuid.uuid4()), other_email)  # a link to another IdP only
+
+    before = api.requests
+    rows = {r["email"]: r for r in api.users_by_emails(
+        acct.alias, [linked_email.upper(), plain_email, other_email, f"nobody@{acct.domain}"])}
+    assert api.requests - before == 1
+    assert set(rows) == {linked_email, plain_email, other_email}
+    assert (rows[linked_email]["userId"], rows[linked_email]["oid"]) == (linked_id, oid)
+    # No link: no ``oid`` (Keycloak's JSON leaves nulls out).
+    assert "oid" not in rows[plain_email] and "oid" not in rows[other_email]
+    assert sorted(o["alias"] for o in rows[plain_email]["organizations"]) == sorted([acct.id, other.id])
+    assert [o["alias"] for o in rows[other_email]["organizations"]] == [other.id]
+    assert set(rows[linked_email]) == {"userId", "oid", "email", "enabled", "username", "organizations"}
+
+    from apsis_core.errors import KeycloakError, NotFound
+    with pytest.raises(KeycloakError, match="400"):
+        list(api.users_by_emails(acct.alias, [" "]))
+    with pytest.raises(NotFound):
+        list(api.users_by_emails("entra-no-such-account", [plain_email]))
+
+
 @pytest.fixture
 def weak_client(settings: Settings) -> Iterator[tuple[str, str]]:
     """A confidential client of the realm whose service account has no realm-management role
@@ -79,6 +108,10 @@ def test_only_a_token_of_the_realm_with_view_users_may_read(accounts: AccountFac
     weak = requests.post(token_url, data={"grant_type": "client_credentials", "client_id": client_id,
                                           "client_secret": secret}, timeout=30).json()["access_token"]
     assert requests.get(url, headers={"Authorization": f"Bearer {weak}"}, timeout=30).status_code == 403
+    by_email = f"{settings.keycloak_url}/realms/{settings.realm}/{LINKS_RESOURCE}/users"
+    assert requests.get(by_email, params={"idp": acct.alias, "email": "a@b.example"}, timeout=30).status_code == 401
+    assert requests.get(by_email, params={"idp": acct.alias, "email": "a@b.example"},
+                        headers={"Authorization": f"Bearer {weak}"}, timeout=30).status_code == 403
     # A master-realm administrator's token is not a token of this realm.
     admin = requests.post(f"{settings.keycloak_url}/realms/master/protocol/openid-connect/token",
                           data={"grant_type": "password", "client_id": "admin-cli", "username": "admin",

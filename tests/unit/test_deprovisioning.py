@@ -122,6 +122,29 @@ def test_linked_leavers_cost_one_bulk_read_whatever_their_number(world: World, l
         (u, "remove_membership" if u == ids[0] else "disable") for u in ids}
 
 
+@pytest.mark.parametrize("leavers", [1, 5, 40])
+def test_leavers_who_never_used_sso_cost_one_more_bulk_read(world: World, leavers: int):
+    """Unlinked leavers are matched by address: their users, links and accounts come in one
+    request per 100 addresses; the matching rules hold (another Entra user's link, two users of
+    one address, a foreign domain: left alone)."""
+    ids = [world.person(f"p{n}") for n in range(leavers)]
+    world.kc.add_member(world.other.org_id, ids[0])
+    taken = world.person("taken", link="oid-someone-else")
+    world.kc.add_user("twice@acme.example")
+    twice = world.person("twice")
+    before = world.kc.requests
+    plan = deprovision.plan_incremental(world.kc, world.acme, delta(
+        *(EntraUser(f"oid-{n}", enabled=False, mail=f"p{n}@acme.example") for n in range(leavers)),
+        EntraUser("oid-taken", removed="deleted", mail="taken@acme.example"),
+        EntraUser("oid-twice", removed="deleted", mail="twice@acme.example"),
+        EntraUser("oid-foreign", removed="deleted", mail="p1@elsewhere.example")), world.state)
+    assert world.kc.requests - before == 2
+    assert {(a.user_id, a.kind, a.via) for a in plan.actions} == {
+        (u, "remove_membership" if u == ids[0] else "disable", "email") for u in ids}
+    assert taken not in {a.user_id for a in plan.actions} and twice not in {a.user_id for a in plan.actions}
+    assert any("2 users have email twice@acme.example" in n for n in plan.notes)
+
+
 def test_a_removed_user_without_an_address_is_found_through_the_remembered_one(world: World):
     mel = world.person("mel")
     world.state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0,

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.TypedQuery;
@@ -34,6 +35,12 @@ final class LinkRows {
             + " from FederatedIdentityEntity f join f.user u"
             + " where u.realmId = :realm and f.identityProvider = :alias";
 
+    private static final String USERS_BY_EMAIL = "select u.id, u.email, u.enabled, u.username from UserEntity u"
+            + " where u.realmId = :realm and u.email in :emails";
+
+    private static final String LINKS_OF_USERS = "select f.user.id, f.userId from FederatedIdentityEntity f"
+            + " where f.identityProvider = :alias and f.user.id in :users";
+
     private static final String ORGANIZATIONS = "select m.user.id, o.id, o.alias"
             + " from UserGroupMembershipEntity m, OrganizationEntity o"
             + " where o.groupId = m.groupId and o.realmId = :realm and m.user.id in :users";
@@ -61,10 +68,36 @@ final class LinkRows {
                     .setFirstResult(query.first()).setMaxResults(query.max());
         }
         List<Object[]> links = q.setParameter("realm", realm.getId()).setParameter("alias", alias).getResultList();
+        return rows(em, realm, links, r -> (String) r[1]);
+    }
+
+    /**
+     * The realm's users with these addresses (stored lowercased by Keycloak), each with its link to
+     * {@code alias} ({@code oid} null when there is none) and its organizations: what matching a
+     * user who never signed in with SSO asks, for up to {@value LinksQuery#MAX_OIDS} addresses in
+     * three queries instead of three requests per address.
+     */
+    static List<Map<String, Object>> byEmail(KeycloakSession session, RealmModel realm, String alias, List<String> emails) {
+        EntityManager em = entityManager(session);
+        List<Object[]> users = em.createQuery(USERS_BY_EMAIL, Object[].class)
+                .setParameter("realm", realm.getId()).setParameter("emails", emails).getResultList();
+        Map<String, String> oids = new HashMap<>();
+        if (!users.isEmpty()) {
+            em.createQuery(LINKS_OF_USERS, Object[].class).setParameter("alias", alias)
+                    .setParameter("users", users.stream().map(r -> (String) r[0]).toList())
+                    .getResultStream().forEach(r -> oids.put((String) r[0], (String) r[1]));
+        }
+        return rows(em, realm, users.stream().map(r -> new Object[] {r[0], null, r[1], r[2], r[3]}).toList(),
+                r -> oids.get((String) r[0]));
+    }
+
+    /** {@code [userId, _, email, enabled, username]} rows with their oid and organizations. */
+    private static List<Map<String, Object>> rows(EntityManager em, RealmModel realm, List<Object[]> users,
+                                                  Function<Object[], String> oid) {
         Map<String, List<Map<String, Object>>> organizations = organizations(em, realm,
-                links.stream().map(r -> (String) r[0]).toList());
-        return links.stream()
-                .map(r -> LinksQuery.row((String) r[0], (String) r[1], (String) r[2], (Boolean) r[3], (String) r[4],
+                users.stream().map(r -> (String) r[0]).toList());
+        return users.stream()
+                .map(r -> LinksQuery.row((String) r[0], oid.apply(r), (String) r[2], (Boolean) r[3], (String) r[4],
                         organizations.getOrDefault((String) r[0], List.of())))
                 .toList();
     }

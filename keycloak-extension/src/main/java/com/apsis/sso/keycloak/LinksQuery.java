@@ -3,6 +3,7 @@ package com.apsis.sso.keycloak;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -47,6 +48,27 @@ public record LinksQuery(int first, int max, String after, List<String> oids) {
             throw new IllegalArgumentException("at most " + MAX_OIDS + " oids per request");
         }
         return new LinksQuery(f, m, after, List.copyOf(wanted));
+    }
+
+    /**
+     * The addresses of a by-email lookup, validated: 1 to {@value #MAX_OIDS}, none empty,
+     * lowercased (as Keycloak stores them) and deduplicated.
+     */
+    public static List<String> emails(List<String> emails) {
+        List<String> wanted = new ArrayList<>();
+        for (String email : emails == null ? List.<String>of() : emails) {
+            if (email == null || email.isBlank()) {
+                throw new IllegalArgumentException("an email must not be empty");
+            }
+            String lower = email.trim().toLowerCase(Locale.ROOT);
+            if (!wanted.contains(lower)) {
+                wanted.add(lower);
+            }
+        }
+        if (wanted.isEmpty() || wanted.size() > MAX_OIDS) {
+            throw new IllegalArgumentException("between 1 and " + MAX_OIDS + " emails per request");
+        }
+        return List.copyOf(wanted);
     }
 
     /** By object ids (one lookup each), rather than a page of the whole listing. */

@@ -46,6 +46,31 @@ public class LinksResource {
         this.session = session;
     }
 
+    /**
+     * {@code GET users?idp={alias}&email=…} (repeatable, 1 to 100): the realm's users with those
+     * addresses as {@code [{userId, oid, email, enabled, username, organizations}]}, {@code oid}
+     * being their link to {@code idp}, left out when there is none (Keycloak's JSON omits nulls).
+     * Authorised as {@link #links}.
+     */
+    @GET
+    @Path("users")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response users(@QueryParam("idp") String alias, @QueryParam("email") List<String> emails) {
+        RealmModel realm = session.getContext().getRealm();
+        Response refused = refusal(realm);
+        if (refused != null) {
+            return refused;
+        }
+        List<String> wanted;
+        try {
+            wanted = LinksQuery.emails(emails);
+        } catch (IllegalArgumentException e) {
+            return badRequest(e);
+        }
+        requireProvider(alias);
+        return Response.ok(LinkRows.byEmail(session, realm, alias, wanted)).header("Cache-Control", "no-store").build();
+    }
+
     @GET
     @Path("links/{alias}")
     @Produces(MediaType.APPLICATION_JSON)
@@ -53,21 +78,35 @@ public class LinksResource {
                           @QueryParam("max") Integer max, @QueryParam("after") String after,
                           @QueryParam("oid") List<String> oids) {
         RealmModel realm = session.getContext().getRealm();
-        AuthResult auth = new AppAuthManager.BearerTokenAuthenticator(session).authenticate();
-        int access = LinksQuery.access(auth != null, auth != null && viewUsers(realm, auth.user()));
-        if (access != 200) {
-            return Response.status(access).header("Cache-Control", "no-store").build();
+        Response refused = refusal(realm);
+        if (refused != null) {
+            return refused;
         }
         LinksQuery query;
         try {
             query = LinksQuery.of(first, max, after, oids);
         } catch (IllegalArgumentException e) {
-            return Response.status(400).entity(Map.of("error", e.getMessage())).type(MediaType.APPLICATION_JSON).build();
+            return badRequest(e);
         }
-        if (session.identityProviders().getByAlias(alias) == null) {
+        requireProvider(alias);
+        return Response.ok(LinkRows.read(session, realm, alias, query)).header("Cache-Control", "no-store").build();
+    }
+
+    /** 401/403 before anything else is looked at, or null when the caller may read. */
+    private Response refusal(RealmModel realm) {
+        AuthResult auth = new AppAuthManager.BearerTokenAuthenticator(session).authenticate();
+        int access = LinksQuery.access(auth != null, auth != null && viewUsers(realm, auth.user()));
+        return access == 200 ? null : Response.status(access).header("Cache-Control", "no-store").build();
+    }
+
+    private static Response badRequest(IllegalArgumentException e) {
+        return Response.status(400).entity(Map.of("error", e.getMessage())).type(MediaType.APPLICATION_JSON).build();
+    }
+
+    private void requireProvider(String alias) {
+        if (alias == null || session.identityProviders().getByAlias(alias) == null) {
             throw new NotFoundException("no identity provider " + alias);
         }
-        return Response.ok(LinkRows.read(session, realm, alias, query)).header("Cache-Control", "no-store").build();
     }
 
     private static boolean viewUsers(RealmModel realm, UserModel user) {

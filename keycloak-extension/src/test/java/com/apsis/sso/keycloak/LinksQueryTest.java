@@ -57,6 +57,21 @@ class LinksQueryTest {
     }
 
     @Test
+    void emailsAreLowercasedDeduplicatedNonEmptyAndAtMostAHundred() {
+        assertEquals(List.of("ann@acme.example", "bo@acme.example"),
+                LinksQuery.emails(Arrays.asList("Ann@ACME.example", "bo@acme.example", "ann@acme.example")));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.emails(null));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.emails(List.of()));
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.emails(Arrays.asList("a@x", " ")));
+        List<String> many = new ArrayList<>();
+        for (int i = 0; i < 101; i++) {
+            many.add("u" + i + "@x");
+        }
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.emails(many));
+        assertEquals(100, LinksQuery.emails(many.subList(0, 100)).size());
+    }
+
+    @Test
     void aRowHoldsExactlyWhatTheDaemonNeeds() {
         Map<String, Object> row = LinksQuery.row("u", "o", "e@x", true, "n", List.of(LinksQuery.organization("g", "acme")));
         assertEquals(List.of("userId", "oid", "email", "enabled", "username", "organizations"), List.copyOf(row.keySet()));
