@@ -33,9 +33,11 @@ SSO_GUARD_AUTHENTICATOR: Final = "apsis-sso-guard"
 """The guard as a post-broker-login step, still registered for providers bound to that flow."""
 IDENTITY_FIRST_AUTHENTICATOR: Final = "apsis-identity-first"
 OID_MAPPER: Final = "apsis-entra-oid-mapper"
-LINKS_RESOURCE: Final = "apsis-sso"  # realm REST resource: /realms/{realm}/apsis-sso/links/{idp alias}
-IDP_MAPPERS_RESOURCE: Final = "apsis-idp-mappers"
-"""The extension's realm resource: ``GET /realms/{realm}/apsis-idp-mappers``, every IdP mapper."""
+LINKS_RESOURCE: Final = "apsis-sso"
+"""The extension's realm resource, ``/realms/{realm}/apsis-sso``: ``links/{idp alias}`` and
+``users`` (link rows in bulk) and ``idp-mappers`` (every IdP mapper of the realm)."""
+IDP_MAPPERS_PATH: Final = "idp-mappers"
+IDP_MAPPERS_RESOURCE: Final = f"{LINKS_RESOURCE}/{IDP_MAPPERS_PATH}"
 
 TOOLING_CLIENT: Final = "apsis-sso-admin"
 EXAMPLE_CLIENT: Final = "apsis-one"

@@ -6,7 +6,7 @@ at each size, side by side in one run:
 
 * ``library``: ``declarative.plan`` over every account, as `apsis-sso plan -f` runs it after
   loading the file: paged listings of organizations and identity providers (200 a page) and
-  one listing of every IdP mapper (the extension's ``apsis-idp-mappers``);
+  one listing of every IdP mapper (the extension's ``apsis-sso/idp-mappers``);
 * ``per_provider``: the same plan reading each IdP's mappers with its own request (what a
   plan did before the listing, and what it still does against an older extension);
 * ``cli``: the `apsis-sso plan -f accounts.yaml --detailed-exitcode` process on a file of

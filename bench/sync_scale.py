@@ -14,10 +14,12 @@ Graph and token answer (``--latency-ms``, default 50), the daemon runs as its ow
   a first sync: CPU seconds per user, peak RSS, and the emulator alone paging the same
   listing (plain httpx, no daemon) so its share is known, without latency and then with it
   (the wall-clock floor of a reader chaining pages at that moment's load);
-* ``deactivations``: one account with M linked members; K of them deleted in Entra; the
-  incremental cycle's Keycloak requests (counted by a proxy) per deactivated user, with
-  ``APSIS_SYNC_KEYCLOAK_CONCURRENCY`` 1 and 8 side by side; and a full resync's link reads
-  through the links resource against one Admin API request per linked member.
+* ``deactivations``: one account with M members, all but K linked; K linked ones deleted in
+  Entra per cycle: the incremental cycle's Keycloak requests (counted by a proxy) per
+  deactivated user, with ``APSIS_SYNC_KEYCLOAK_CONCURRENCY`` 1 and 8 side by side; then the K
+  who never signed in with SSO (matched by their remembered address, ``unlinked_c8``); and a
+  full resync's link reads through the links resource against one Admin API request per
+  linked member.
 
 Keycloak accounts are seeded straight through the Admin API, 8 requests at a time (only
 the organization and a minimal IdP: the daemon reads nothing else of an account). ``--quick`` runs the
@@ -397,26 +399,28 @@ def bench_deactivations(world: World, members: int, deleted: int) -> dict[str, A
     acct = world.account("deact", users=members)
     world.seed_organizations([acct])
     seed_members(world, acct, members)
-    # Link every member (the incremental cycle then finds each leaver through the bulk read).
+    # Link every member but ``deleted`` of them (the incremental cycle finds a linked leaver
+    # through the links read, one who never signed in with SSO through the by-address read).
     admin = KeycloakRepository.for_tooling(world.settings)
     linked = {r["oid"] for r in admin.idp_links(f"entra-{acct['id']}")}
+    unlinked = [oid for oid in acct["oids"] if oid not in linked][-deleted:]
     for i, oid in enumerate(acct["oids"]):
-        if oid not in linked:
+        if oid not in linked and oid not in unlinked:
             user = admin.users_by_email(f"u{i}@{acct['domain']}")[0]
             admin.link_user(user["id"], f"entra-{acct['id']}", oid, user["email"])
     out: dict[str, Any] = {"members": members, "deleted_per_run": deleted, "load": uptime()}
     run_daemon(world, "--account", acct["id"])  # first sync: delta link stored
-    victims = iter(acct["oids"])
-    for concurrency in (1, 8):
+    victims = iter(oid for oid in acct["oids"] if oid not in unlinked)
+    for label, concurrency in (("c1", 1), ("c8", 8), ("unlinked_c8", 8)):
         for _ in range(deleted):
-            world.emulator.delete_user(acct["tenant"], next(victims))
+            world.emulator.delete_user(acct["tenant"], next(victims) if label != "unlinked_c8" else unlinked.pop())
         with KeycloakProxy(world.settings.keycloak_url) as proxy:
             counter = _RequestCounter(proxy)
             env = world.env(APSIS_SSO_KEYCLOAK_URL=proxy.url, APSIS_SYNC_KEYCLOAK_CONCURRENCY=str(concurrency))
             run = run_daemon(world, "--account", acct["id"], env=env)
             requests = counter.total()
         applied = run["report"]["accounts"][0]["applied"]
-        out[f"c{concurrency}"] = {"seconds": round(run["wall"], 2), "applied": applied,
+        out[label] = {"seconds": round(run["wall"], 2), "applied": applied,
                                   "keycloak_requests": requests, "writes": len(proxy.writes),
                                   "requests_per_deactivated": round(requests / max(applied, 1), 2)}
     # A full resync's link reads: the links resource against one GET per linked member.

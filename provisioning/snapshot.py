@@ -7,7 +7,7 @@ providers are a few paged listings however many accounts there are. An IdP's map
 the one exception: Keycloak 26 has no listing of mappers across identity providers (they
 left the realm representation), and comparing the real list is what makes a mapper deleted or
 changed by hand visible, so the extension lists every mapper of the realm in one request
-(``apsis-idp-mappers``); a plan of a few accounts asks per provider instead.
+(``apsis-sso/idp-mappers``); a plan of a few accounts asks per provider instead.
 The daemon's copies of the secrets (``APSIS_SSO_SYNC_SECRETS_DIR``) are read here too.
 """
 

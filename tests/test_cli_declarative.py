@@ -410,7 +410,7 @@ def test_a_tenant_given_as_a_domain_is_pinned_as_its_guid(iso: Cli, iso_api, ent
 
 def test_a_no_change_plan_costs_a_few_listings_however_many_accounts(isolated_realm, iso_api, unique, tmp_path):
     """The cost behind bench/plan_noop.py: paged listings of organizations and IdPs, and one
-    listing of every IdP mapper (the extension's ``apsis-idp-mappers``), however many
+    listing of every IdP mapper (the extension's ``apsis-sso/idp-mappers``), however many
     accounts; comparing the real mappers is what makes a hand edit visible."""
 
     def onboard(n: int, tag: str) -> list[Account]:

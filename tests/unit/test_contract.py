@@ -71,8 +71,8 @@ def test_the_extension_uses_the_contracts_names():
     assert _java_constant("SsoGuardAuthenticatorFactory", "PROVIDER_ID") == contract.SSO_GUARD_AUTHENTICATOR
     assert _java_constant("IdentityFirstAuthenticatorFactory", "PROVIDER_ID") == contract.IDENTITY_FIRST_AUTHENTICATOR
     assert _java_constant("EntraObjectIdMapper", "PROVIDER_ID") == contract.OID_MAPPER
-    assert _java_constant("LinksResourceProviderFactory", "PROVIDER_ID") == contract.LINKS_RESOURCE
-    assert _java_constant("IdentityProviderMappersResourceFactory", "PROVIDER_ID") == contract.IDP_MAPPERS_RESOURCE
+    assert _java_constant("ApsisSsoResourceProviderFactory", "PROVIDER_ID") == contract.LINKS_RESOURCE
+    assert _java_constant("LinksResource", "IDP_MAPPERS") == contract.IDP_MAPPERS_PATH
     assert _java_constant("AdminConsent", "STATE") == contract.ADMIN_CONSENT_STATE
     assert _java_constant("Stage", "ATTRIBUTE") == contract.STAGE_KEY
     assert _java_constant("Account", "PILOT_ATTRIBUTE") == contract.PILOT_KEY

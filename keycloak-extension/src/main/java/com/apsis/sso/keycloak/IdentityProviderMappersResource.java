@@ -14,12 +14,11 @@ import org.keycloak.models.utils.ModelToRepresentation;
 import org.keycloak.representations.idm.IdentityProviderMapperRepresentation;
 import org.keycloak.services.managers.AppAuthManager;
 import org.keycloak.services.managers.AuthenticationManager.AuthResult;
-import org.keycloak.services.resource.RealmResourceProvider;
 import org.keycloak.services.resources.admin.AdminAuth;
 import org.keycloak.services.resources.admin.fgap.AdminPermissions;
 
 /**
- * {@code GET /realms/{realm}/apsis-idp-mappers}: every identity-provider mapper of the realm in one
+ * {@code GET /realms/{realm}/apsis-sso/idp-mappers}: every identity-provider mapper of the realm in one
  * answer, each as the Admin API shows it ({@code .../identity-provider/instances/{alias}/mappers},
  * with {@code identityProviderAlias}).
  *
@@ -32,17 +31,12 @@ import org.keycloak.services.resources.admin.fgap.AdminPermissions;
  * {@code view-identity-providers} (the same right the per-provider listing needs); anyone else
  * gets 401 or 403.
  */
-public class IdentityProviderMappersResource implements RealmResourceProvider {
+public class IdentityProviderMappersResource {
 
     private final KeycloakSession session;
 
     public IdentityProviderMappersResource(KeycloakSession session) {
         this.session = session;
-    }
-
-    @Override
-    public Object getResource() {
-        return this;
     }
 
     // @Path("") is not decoration: Quarkus indexes a provider jar's JAX-RS methods only when the jar
@@ -59,9 +53,5 @@ public class IdentityProviderMappersResource implements RealmResourceProvider {
         AdminPermissions.evaluator(session, realm, new AdminAuth(realm, auth.token(), auth.user(), auth.client()))
                 .realm().requireViewIdentityProviders();
         return session.identityProviders().getMappersStream().map(ModelToRepresentation::toRepresentation);
-    }
-
-    @Override
-    public void close() {
     }
 }

@@ -71,6 +71,14 @@ public class LinksResource {
         return Response.ok(LinkRows.byEmail(session, realm, alias, wanted)).header("Cache-Control", "no-store").build();
     }
 
+    /** Where {@link IdentityProviderMappersResource} answers, under this resource. */
+    public static final String IDP_MAPPERS = "idp-mappers";
+
+    @Path(IDP_MAPPERS)
+    public IdentityProviderMappersResource idpMappers() {
+        return new IdentityProviderMappersResource(session);
+    }
+
     @GET
     @Path("links/{alias}")
     @Produces(MediaType.APPLICATION_JSON)

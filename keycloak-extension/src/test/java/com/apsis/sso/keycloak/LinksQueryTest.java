@@ -91,8 +91,8 @@ class LinksQueryTest {
         try (InputStream in = getClass().getResourceAsStream(
                 "/META-INF/services/" + RealmResourceProviderFactory.class.getName())) {
             assertTrue(new String(in.readAllBytes(), StandardCharsets.UTF_8).lines()
-                    .anyMatch(LinksResourceProviderFactory.class.getName()::equals));
+                    .anyMatch(ApsisSsoResourceProviderFactory.class.getName()::equals));
         }
-        assertEquals("apsis-sso", new LinksResourceProviderFactory().getId());
+        assertEquals("apsis-sso", new ApsisSsoResourceProviderFactory().getId());
     }
 }

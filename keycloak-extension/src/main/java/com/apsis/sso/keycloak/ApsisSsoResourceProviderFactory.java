@@ -6,8 +6,12 @@ import org.keycloak.models.KeycloakSessionFactory;
 import org.keycloak.services.resource.RealmResourceProvider;
 import org.keycloak.services.resource.RealmResourceProviderFactory;
 
-/** Serves {@link LinksResource} under {@code /realms/{realm}/}{@value #PROVIDER_ID}. */
-public class LinksResourceProviderFactory implements RealmResourceProviderFactory {
+/**
+ * The extension's one realm resource, {@code /realms/{realm}/}{@value #PROVIDER_ID}: the bulk links
+ * and users-by-address reads ({@link LinksResource}) and the realm-wide IdP mapper listing
+ * ({@link IdentityProviderMappersResource}, at {@value LinksResource#IDP_MAPPERS}).
+ */
+public class ApsisSsoResourceProviderFactory implements RealmResourceProviderFactory {
 
     public static final String PROVIDER_ID = "apsis-sso";
 
