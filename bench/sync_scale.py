@@ -37,6 +37,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -415,14 +416,14 @@ def bench_deactivations(world: World, members: int, deleted: int) -> dict[str, A
         for _ in range(deleted):
             world.emulator.delete_user(acct["tenant"], next(victims) if label != "unlinked_c8" else unlinked.pop())
         with KeycloakProxy(world.settings.keycloak_url) as proxy:
-            counter = _RequestCounter(proxy)
             env = world.env(APSIS_SSO_KEYCLOAK_URL=proxy.url, APSIS_SYNC_KEYCLOAK_CONCURRENCY=str(concurrency))
             run = run_daemon(world, "--account", acct["id"], env=env)
-            requests = counter.total()
+        requests = [r for r in proxy.requests if "/protocol/openid-connect/token" not in r]
         applied = run["report"]["accounts"][0]["applied"]
         out[label] = {"seconds": round(run["wall"], 2), "applied": applied,
-                                  "keycloak_requests": requests, "writes": len(proxy.writes),
-                                  "requests_per_deactivated": round(requests / max(applied, 1), 2)}
+                      "keycloak_requests": len(requests), "writes": len(proxy.writes),
+                      "requests_per_deactivated": round(len(requests) / max(applied, 1), 2),
+                      "by_kind": _kinds(requests)}
     # A full resync's link reads: the links resource against one GET per linked member.
     tooling = KeycloakRepository.for_tooling(world.settings)
     alias = f"entra-{acct['id']}"
@@ -439,22 +440,13 @@ def bench_deactivations(world: World, members: int, deleted: int) -> dict[str, A
     return out
 
 
-class _RequestCounter:
-    """Counts every request through a KeycloakProxy (reads too), without changing it."""
-
-    def __init__(self, proxy: KeycloakProxy) -> None:
-        self.count = 0
-        serve = proxy._serve
-
-        def counting(req: Any) -> None:
-            if "/protocol/openid-connect/token" not in req.path:
-                self.count += 1
-            serve(req)
-
-        proxy._serve = counting  # type: ignore[method-assign]
-
-    def total(self) -> int:
-        return self.count
+def _kinds(requests: list[str]) -> dict[str, int]:
+    """Requests by method and path with ids blanked: where a cycle's requests go."""
+    kinds: dict[str, int] = {}
+    for r in requests:
+        kind = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "{id}", r)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
 def main() -> int:

@@ -34,6 +34,7 @@ class KeycloakProxy:
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.writes: list[str] = []  # "PUT /admin/realms/apsis/users/<id>" of every write Keycloak answered
+        self.requests: list[str] = []  # "GET /realms/apsis/apsis-sso/links/..." of every request relayed
         self.killed: str | None = None  # the write after which the client was killed
         self._lock = threading.Lock()
         self._kill_at: int | None = None
@@ -98,6 +99,8 @@ class KeycloakProxy:
         finally:
             conn.close()
         write = req.command in ("POST", "PUT", "DELETE") and req.path.startswith("/admin/")
+        with self._lock:
+            self.requests.append(f"{req.command} {req.path.split('?')[0]}")
         if write:
             with self._lock:
                 self.writes.append(f"{req.command} {req.path.split('?')[0]}")
