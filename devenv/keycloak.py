@@ -178,6 +178,8 @@ class KeycloakServer:
     database: str = "dev-mem"
     log_file: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    sized_realms_cache: bool = True
+    """False: Keycloak's default realms cache (10,000 entries), for bench/realms_cache.py's comparison."""
     process: subprocess.Popen[bytes] | None = None
     jdk: Jdk | None = None
     home: Path | None = None
@@ -204,7 +206,7 @@ class KeycloakServer:
     def mode_command(self, home: Path) -> list[str]:
         """How the server is started, and the options of its mode: dev mode here."""
         return [str(home / "bin" / "kc.sh"), "start-dev", "--health-enabled=true", "--metrics-enabled=true",
-                f"--db={self.database}", *cache_options()]
+                f"--db={self.database}", *(cache_options() if self.sized_realms_cache else [])]
 
     def prepare_home(self) -> Path:
         """The home this server runs from: dev mode shares the installed distribution's
