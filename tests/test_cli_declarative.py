@@ -422,7 +422,7 @@ def test_plan_shows_its_progress_on_stderr_and_json_stays_alone_on_stdout(iso: C
     # The realm is this module's: it may hold other tests' accounts too (n organizations).
     n = int(re.fullmatch(r"reading organizations: (\d+) organizations", lines[0])[1])  # type: ignore[index]
     assert n >= 2 and re.fullmatch(rf"reading organizations: {n} of {n} organizations in [\d.]+ s(, \d+ organizations/s)?", lines[1])
-    assert lines[2] == "reading identity providers (identity providers)"
+    assert lines[2] == "reading identity providers"
     assert re.fullmatch(r"reading identity providers: \d+ identity providers in [\d.]+ s.*", lines[3])
     assert lines[4:6] == ["resolving tenant domains with Entra: 1 tenants",
                           f"  [1/1] {a.account}: tenant {a.domain} is {a.tenant_id}"]

@@ -64,7 +64,7 @@ class PlainProgress(_Phase):
     def begin(self, label: str, total: int | None, unit: str) -> None:
         super().begin(label, total, unit)
         self._shown = self.started
-        status(f"{label}: {total} {unit}" if total is not None else f"{label} ({unit})")
+        status(f"{label}: {total} {unit}" if total is not None else label)
 
     def advance(self, line: str | None = None, items: int = 1) -> None:
         self.count += items

@@ -61,7 +61,7 @@ def test_a_listing_without_a_known_total_is_counted_in_pages_and_shown_every_few
     plain.advance(items=50)
     plain.end()
     assert capsys.readouterr().err.splitlines() == [
-        "reading identity providers (identity providers)",
+        "reading identity providers",
         "  [400] 80 identity providers/s",
         "reading identity providers: 450 identity providers in 6.0 s, 75 identity providers/s",
     ]
