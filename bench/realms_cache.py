@@ -153,7 +153,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"realms cache sized ({'--cache-embedded-realms-max-count'}) against Keycloak's default, "
+    print(f"realms cache sized (--cache-embedded-realms-max-count) against Keycloak's default, "
           f"{args.accounts} accounts each; load {report['load_before']} -> {report['load_after']}")
     print(f"  {'server':<8} {'create s':>9} {'plan s':>8} {'1st plan s':>10} {'entries':>8} {'evictions':>9} "
           f"{'RSS MB':>7} {'live heap MB':>12}")
