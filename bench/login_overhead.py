@@ -146,6 +146,7 @@ class Site:
 def alternate(variants: dict[str, Any], people: int, rounds: int) -> dict[str, float]:
     """Median seconds per variant; ``run(i)`` is one login of person ``i``. The variants take
     turns login by login, and who goes first rotates (a login right after another differs)."""
+    SPREAD.clear()
     timings: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     turn = 0
@@ -154,7 +155,14 @@ def alternate(variants: dict[str, Any], people: int, rounds: int) -> dict[str, f
             turn += 1
             for name in names[turn % len(names):] + names[:turn % len(names)]:
                 timings[name].append(variants[name](i))
+    for name, values in timings.items():
+        quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+        SPREAD[name] = {"p25": quartiles[0], "p75": quartiles[2], "logins": len(values)}
     return {name: statistics.median(values) for name, values in timings.items()}
+
+
+SPREAD: dict[str, dict[str, float]] = {}
+"""Per variant of the last ``alternate``: the quartiles around its median, and how many logins."""
 
 
 def main() -> int:
@@ -185,11 +193,12 @@ def main() -> int:
             medians = alternate({name: (lambda i, a=alias, n=name: site.login(people[i], a, claim=n != "plain"))
                                  for name, alias in returning.items()}, args.users, args.rounds)
             report["returning"] = {**medians, "guarded_x_plain": ratio(medians["guarded"], medians["plain"]),
-                                   "flow_x_plain": ratio(medians["flow"], medians["plain"])}
+                                   "flow_x_plain": ratio(medians["flow"], medians["plain"]), "spread": dict(SPREAD)}
             print("  first logins ...", file=sys.stderr, flush=True)
             medians = alternate({name: (lambda i, a=alias, n=name: site.login(site.person(), a, claim=n == "safe-link"))
                                  for name, alias in first.items()}, args.users, args.rounds)
-            report["first"] = {**medians, "safe_link_x_built_in": ratio(medians["safe-link"], medians["built-in"])}
+            report["first"] = {**medians, "safe_link_x_built_in": ratio(medians["safe-link"], medians["built-in"]),
+                               "spread": dict(SPREAD)}
             if args.accounts:
                 print(f"  creating a realm of {args.accounts} accounts ...", file=sys.stderr, flush=True)
                 small = Site(realm(base, "scale10"), emulator, "small", fillers=9)
@@ -200,7 +209,8 @@ def main() -> int:
                             str(args.accounts): (large, [large.person((large.alias,)) for _ in range(args.users)])}
                 medians = alternate({name: (lambda i, s=s, ps=ps: s.login(ps[i], s.alias))
                                      for name, (s, ps) in by_realm.items()}, args.users, args.rounds)
-                report["scale"] = {**medians, "large_x_small": ratio(medians[str(args.accounts)], medians["10"])}
+                report["scale"] = {**medians, "large_x_small": ratio(medians[str(args.accounts)], medians["10"]),
+                                   "spread": dict(SPREAD)}
         finally:
             server.stop()
     report["load_after"] = load()
@@ -216,6 +226,10 @@ def main() -> int:
     f = report["first"]
     print(f"  first:     built-in detect + auto-link {f['built-in']:.4f}, safe-link + guard {f['safe-link']:.4f} "
           f"({f['safe_link_x_built_in']}x)")
+    for part in ("returning", "first", "scale"):
+        if part in report:
+            print(f"  {part} quartiles: " + ", ".join(f"{name} {q['p25']:.4f}-{q['p75']:.4f} ({q['logins']} logins)"
+                                                     for name, q in report[part]["spread"].items()))
     if "scale" in report:
         s = report["scale"]
         print(f"  scale:     10 accounts {s['10']:.4f}, {args.accounts} accounts {s[str(args.accounts)]:.4f} "
