@@ -158,7 +158,7 @@ def alternate(variants: dict[str, Any], people: int, rounds: int) -> dict[str, f
             for name in names[turn % len(names):] + names[:turn % len(names)]:
                 timings[name].append(variants[name](i))
     for name, values in timings.items():
-        quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+        quartiles = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
         SPREAD[name] = {"p25": quartiles[0], "p75": quartiles[2], "logins": len(values)}
     return {name: statistics.median(values) for name, values in timings.items()}
 
@@ -197,7 +197,7 @@ def _step(path: str) -> str:
     parts = path.split("?", 1)[0].split("/")
     if len(parts) > 3 and parts[1] == "realms":
         parts = parts[3:]
-    if parts and parts[0] == "broker" and len(parts) > 1:
+    if parts and parts[0] == "broker" and len(parts) > 2:  # broker/{alias}/login, not broker/after-first-broker-login
         parts[1] = "{alias}"
     return "/".join(parts)
 
