@@ -308,12 +308,19 @@ def _json_body(response: Any) -> Any:
 # -- tenants --------------------------------------------------------------------------------
 
 
+def is_tenant_guid(tenant: str) -> bool:
+    """A tenant named by its GUID (else by a domain, resolved with ``resolve_tenant``)."""
+    try:
+        uuid.UUID(tenant)
+    except ValueError:
+        return False
+    return True
+
+
 def resolve_tenant(endpoints: EntraEndpoints, tenant: str) -> str:
     """The tenant GUID for a GUID or a domain, from the tenant's OpenID discovery document."""
-    try:
+    if is_tenant_guid(tenant):
         return str(uuid.UUID(tenant))
-    except ValueError:
-        pass
     import httpx
 
     try:

@@ -56,10 +56,14 @@ def realms_cache(server: KeycloakServer) -> dict[str, float]:
     return out
 
 
-def start_keycloak(truststore: list[Path] | None = None) -> tuple[KeycloakServer, Settings]:
+def start_keycloak(truststore: list[Path] | None = None, *, sized_realms_cache: bool = True,
+                   extra_args: list[str] | None = None, quarkus_properties: dict[str, str] | None = None
+                   ) -> tuple[KeycloakServer, Settings]:
     """A throwaway Keycloak (dev mode, in-memory database) and settings for it; the realm of
-    those settings is not created yet (``realm``)."""
-    server = KeycloakServer(truststore_paths=list(truststore or []))
+    those settings is not created yet (``realm``). ``sized_realms_cache=False``: Keycloak's
+    default realms cache instead of the project's (``devenv.keycloak.cache_options``)."""
+    server = KeycloakServer(truststore_paths=list(truststore or []), sized_realms_cache=sized_realms_cache,
+                            extra_args=list(extra_args or []), quarkus_properties=dict(quarkus_properties or {}))
     server.start()
     settings = Settings(_env_file=None, keycloak_url=server.url,  # type: ignore[call-arg]
                         keycloak_admin_password=server.admin_password,

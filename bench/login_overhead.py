@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -48,6 +49,7 @@ from _common import Emulator, accounts, load, ratio, realm, start_keycloak  # no
 from apsis_core import contract  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from apsis_core.settings import Settings  # noqa: E402
+from devenv.keycloak import KeycloakServer  # noqa: E402
 from devenv.login_driver import Browser  # noqa: E402
 from provisioning import declarative, parallel  # noqa: E402
 from provisioning.links import redirect_uri  # noqa: E402
@@ -146,6 +148,7 @@ class Site:
 def alternate(variants: dict[str, Any], people: int, rounds: int) -> dict[str, float]:
     """Median seconds per variant; ``run(i)`` is one login of person ``i``. The variants take
     turns login by login, and who goes first rotates (a login right after another differs)."""
+    SPREAD.clear()
     timings: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     turn = 0
@@ -154,7 +157,53 @@ def alternate(variants: dict[str, Any], people: int, rounds: int) -> dict[str, f
             turn += 1
             for name in names[turn % len(names):] + names[:turn % len(names)]:
                 timings[name].append(variants[name](i))
+    for name, values in timings.items():
+        quartiles = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+        SPREAD[name] = {"p25": quartiles[0], "p75": quartiles[2], "logins": len(values)}
     return {name: statistics.median(values) for name, values in timings.items()}
+
+
+ACCESS_LOG = ["--http-access-log-enabled=true", "--http-access-log-pattern=ACCESS %m %U %s %D"]
+# %D (time taken) is "-" unless Quarkus records when a request started; Keycloak has no option for it.
+ACCESS_LOG_TIMES = {"quarkus.http.record-request-start-time": "true"}
+ACCESS_LINE = re.compile(r"ACCESS (\S+) (\S+) (\d+) (\d+)")
+
+
+def server_times(server: KeycloakServer, variants: dict[str, Any], logins: int) -> dict[str, dict[str, float]]:
+    """Keycloak's own milliseconds per login and per step (its access log's time taken), each
+    variant's ``logins`` in a block of their own: where a login's server time goes."""
+    assert server.log_file is not None
+    out: dict[str, dict[str, float]] = {}
+    for name, run in variants.items():
+        start = server.log_file.stat().st_size
+        for i in range(logins):
+            run(i)
+        time.sleep(1)  # the access log is written after the response
+        with open(server.log_file, "rb") as log:
+            log.seek(start)
+            text = log.read().decode(errors="replace")
+        steps: dict[str, float] = {}
+        for method, path, _status, millis in ACCESS_LINE.findall(text):
+            if path.startswith("/admin/"):
+                continue
+            step = f"{method} {_step(path)}"
+            steps[step] = steps.get(step, 0.0) + int(millis) / logins
+        out[name] = steps
+    return out
+
+
+def _step(path: str) -> str:
+    """A request path without the realm, the provider's alias and ids: what step of a login it is."""
+    parts = path.split("?", 1)[0].split("/")
+    if len(parts) > 3 and parts[1] == "realms":
+        parts = parts[3:]
+    if parts and parts[0] == "broker" and len(parts) > 2:  # broker/{alias}/login, not broker/after-first-broker-login
+        parts[1] = "{alias}"
+    return "/".join(parts)
+
+
+SPREAD: dict[str, dict[str, float]] = {}
+"""Per variant of the last ``alternate``: the quartiles around its median, and how many logins."""
 
 
 def main() -> int:
@@ -163,6 +212,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="logins per person and variant (default 3)")
     parser.add_argument("--accounts", type=int, default=10000, help="accounts of the large realm (0: skip scale)")
     parser.add_argument("--quick", action="store_true", help="5 users, 2 rounds, 1000 accounts")
+    parser.add_argument("--server-times", type=int, default=0, metavar="N",
+                        help="also N first logins per variant in blocks, with Keycloak's access log: "
+                             "its milliseconds per login step")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     if args.quick:
@@ -170,7 +222,8 @@ def main() -> int:
 
     report: dict[str, Any] = {"load_before": load(), "users": args.users, "rounds": args.rounds}
     with Emulator() as emulator:
-        server, base = start_keycloak(truststore=[emulator.ca_bundle])
+        server, base = start_keycloak(truststore=[emulator.ca_bundle], extra_args=ACCESS_LOG if args.server_times else [],
+                                      quarkus_properties=ACCESS_LOG_TIMES if args.server_times else {})
         try:
             base = emulator.settings_for(base)
             site = Site(realm(base, "login"), emulator, "acme")
@@ -185,11 +238,18 @@ def main() -> int:
             medians = alternate({name: (lambda i, a=alias, n=name: site.login(people[i], a, claim=n != "plain"))
                                  for name, alias in returning.items()}, args.users, args.rounds)
             report["returning"] = {**medians, "guarded_x_plain": ratio(medians["guarded"], medians["plain"]),
-                                   "flow_x_plain": ratio(medians["flow"], medians["plain"])}
+                                   "flow_x_plain": ratio(medians["flow"], medians["plain"]), "spread": dict(SPREAD)}
             print("  first logins ...", file=sys.stderr, flush=True)
             medians = alternate({name: (lambda i, a=alias, n=name: site.login(site.person(), a, claim=n == "safe-link"))
                                  for name, alias in first.items()}, args.users, args.rounds)
-            report["first"] = {**medians, "safe_link_x_built_in": ratio(medians["safe-link"], medians["built-in"])}
+            report["first"] = {**medians, "safe_link_x_built_in": ratio(medians["safe-link"], medians["built-in"]),
+                               "spread": dict(SPREAD)}
+            if args.server_times:
+                print("  first logins with the access log ...", file=sys.stderr, flush=True)
+                fresh = {name: [site.person() for _ in range(args.server_times)] for name in first}  # made up front
+                report["first_server_ms"] = server_times(
+                    server, {name: (lambda i, a=alias, n=name: site.login(fresh[n][i], a, claim=n == "safe-link"))
+                             for name, alias in first.items()}, args.server_times)
             if args.accounts:
                 print(f"  creating a realm of {args.accounts} accounts ...", file=sys.stderr, flush=True)
                 small = Site(realm(base, "scale10"), emulator, "small", fillers=9)
@@ -200,7 +260,8 @@ def main() -> int:
                             str(args.accounts): (large, [large.person((large.alias,)) for _ in range(args.users)])}
                 medians = alternate({name: (lambda i, s=s, ps=ps: s.login(ps[i], s.alias))
                                      for name, (s, ps) in by_realm.items()}, args.users, args.rounds)
-                report["scale"] = {**medians, "large_x_small": ratio(medians[str(args.accounts)], medians["10"])}
+                report["scale"] = {**medians, "large_x_small": ratio(medians[str(args.accounts)], medians["10"]),
+                                   "spread": dict(SPREAD)}
         finally:
             server.stop()
     report["load_after"] = load()
@@ -216,6 +277,17 @@ def main() -> int:
     f = report["first"]
     print(f"  first:     built-in detect + auto-link {f['built-in']:.4f}, safe-link + guard {f['safe-link']:.4f} "
           f"({f['safe_link_x_built_in']}x)")
+    for part in ("returning", "first", "scale"):
+        if part in report:
+            print(f"  {part} quartiles: " + ", ".join(f"{name} {q['p25']:.4f}-{q['p75']:.4f} ({q['logins']} logins)"
+                                                     for name, q in report[part]["spread"].items()))
+    if "first_server_ms" in report:
+        times = report["first_server_ms"]
+        steps = sorted({step for by_step in times.values() for step in by_step})
+        print(f"  Keycloak's milliseconds per first login ({args.server_times} per variant, access log):")
+        for step in steps:
+            print(f"    {step:<60} " + "  ".join(f"{name} {times[name].get(step, 0):7.1f}" for name in times))
+        print(f"    {'total':<60} " + "  ".join(f"{name} {sum(times[name].values()):7.1f}" for name in times))
     if "scale" in report:
         s = report["scale"]
         print(f"  scale:     10 accounts {s['10']:.4f}, {args.accounts} accounts {s[str(args.accounts)]:.4f} "

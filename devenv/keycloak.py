@@ -178,6 +178,11 @@ class KeycloakServer:
     database: str = "dev-mem"
     log_file: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    sized_realms_cache: bool = True
+    """False: Keycloak's default realms cache (10,000 entries), for bench/realms_cache.py's comparison."""
+    quarkus_properties: dict[str, str] = field(default_factory=dict)
+    """Written to the home's conf/quarkus.properties (what Keycloak has no option for, such as
+    the request start time its access log's time taken needs: bench/login_overhead.py)."""
     process: subprocess.Popen[bytes] | None = None
     jdk: Jdk | None = None
     home: Path | None = None
@@ -204,12 +209,16 @@ class KeycloakServer:
     def mode_command(self, home: Path) -> list[str]:
         """How the server is started, and the options of its mode: dev mode here."""
         return [str(home / "bin" / "kc.sh"), "start-dev", "--health-enabled=true", "--metrics-enabled=true",
-                f"--db={self.database}", *cache_options()]
+                f"--db={self.database}", *(cache_options() if self.sized_realms_cache else [])]
 
     def prepare_home(self) -> Path:
         """The home this server runs from: dev mode shares the installed distribution's
         ``lib`` (its re-augmentation for dev mode is the same every time)."""
-        return instance_home(install(), f"{self.http_port}")
+        home = instance_home(install(), f"{self.http_port}")
+        if self.quarkus_properties:
+            (home / "conf" / "quarkus.properties").write_text(
+                "".join(f"{key}={value}\n" for key, value in self.quarkus_properties.items()))
+        return home
 
     def environment(self) -> dict[str, str]:
         assert self.jdk is not None

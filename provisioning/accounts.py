@@ -31,6 +31,7 @@ from apsis_core.errors import Conflict, InvalidInput, NotFound
 from apsis_core.settings import Settings
 from provisioning import mappers, steps
 from provisioning.plan import Change, FieldChange, Plan, diff
+from provisioning.progress import SILENT, Progress, phase
 from provisioning.render import render
 from provisioning.snapshot import Snapshot
 
@@ -164,8 +165,10 @@ def warn_unsent_secrets(settings: Settings, plan: Plan) -> None:
                              "to apsis-sync with `apsis-sync secret set ACCOUNT`")
 
 
-def plan_accounts(settings: Settings, desired: list[Account], snapshot: Snapshot, *, prune: bool = False) -> Plan:
-    """Converge many accounts; with ``prune``, delete managed accounts absent from ``desired``."""
+def plan_accounts(settings: Settings, desired: list[Account], snapshot: Snapshot, *, prune: bool = False,
+                  progress: Progress = SILENT) -> Plan:
+    """Converge many accounts; with ``prune``, delete managed accounts absent from ``desired``.
+    Comparing them is a phase of ``progress``."""
     seen: set[str] = set()
     for account in desired:
         if account.id in seen:
@@ -187,8 +190,10 @@ def plan_accounts(settings: Settings, desired: list[Account], snapshot: Snapshot
         for alias in sorted(set(snapshot.managed()) - seen):
             plan.extend(plan_delete(alias, snapshot))
     view = snapshot.without_pruned(seen) if prune else snapshot
-    for account in desired:
-        plan.extend(plan_account(settings, account, view))
+    with phase(progress, "comparing with the file", len(desired), "accounts"):
+        for account in desired:
+            plan.extend(plan_account(settings, account, view))
+            progress.advance()
     return plan
 
 

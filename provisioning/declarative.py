@@ -43,10 +43,10 @@ from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
-from provisioning import parallel, proofs
+from provisioning import parallel, proofs, yaml_load
 from provisioning.accounts import plan_accounts, warn_unsent_secrets, writes_secret
 from provisioning.plan import Plan
-from provisioning.progress import SILENT, Progress
+from provisioning.progress import SILENT, Progress, phase
 from provisioning.snapshot import Snapshot
 
 
@@ -118,11 +118,11 @@ def load(path: Path) -> Desired:
         column = exc.start - (exc.object.rfind(b"\n", 0, exc.start) + 1) + 1
         raise InvalidInput(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at line {line}, column "
                            f"{column}); save the file as UTF-8") from None
-    # libyaml's loader when PyYAML was built with it: the same safe subset of YAML, about 7
-    # times faster (0.14 s instead of 0.93 s for 1,000 accounts).
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # libyaml's loader when PyYAML was built with it, and a walk of its nodes instead of
+    # PyYAML's constructor: the same objects, 0.08 s instead of 0.15 s (C loader) or 0.93 s
+    # (Python loader) for 1,000 accounts.
     try:
-        raw = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, C or Python
+        raw = yaml_load.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -196,6 +196,7 @@ def plan(
     *,
     prune: bool = False,
     today: date | None = None,
+    progress: Progress = SILENT,
 ) -> Plan:
     """The changes that make Keycloak hold exactly the file's accounts (and, with
     ``prune``, no other managed ones). Reads Keycloak in bulk: a few paged listings and
@@ -204,14 +205,13 @@ def plan(
 
     Tenants given as domains are resolved to their GUIDs (one Entra discovery request
     each; files of many accounts should name GUIDs) and written back into ``desired``, so
-    the secrets proved before apply are proved against the tenant Keycloak will pin."""
+    the secrets proved before apply are proved against the tenant Keycloak will pin.
+    Reading, resolving and comparing are phases of ``progress``."""
     today = today or date.today()
-    snapshot = Snapshot.load(api, mappers_for=[a.id for a in desired.accounts])
-    accounts: list[Account] = []
+    snapshot = Snapshot.load(api, mappers_for=[a.id for a in desired.accounts], progress=progress)
     warnings: list[str] = []
     for account in desired.accounts:
         if account.awaiting_setup:
-            accounts.append(account)
             continue
         assert account.secret_expires is not None
         if account.secret_expires <= today:
@@ -223,16 +223,31 @@ def plan(
                     f"{desired.path}: account {account.id}: secret_expires {account.secret_expires.isoformat()} is not in the future"
                 )
             warnings.append(f"account {account.id}: the client secret expired on {account.secret_expires.isoformat()}")
-        tenant = entra.resolve_tenant(EntraEndpoints.from_settings(settings), account.tenant_id)
-        accounts.append(account.with_changes(tenant_id=tenant))
+    tenants = _resolve_tenants(EntraEndpoints.from_settings(settings), desired.accounts, progress)
+    accounts = [a.with_changes(tenant_id=tenants[a.id]) if a.id in tenants else a for a in desired.accounts]
     listed = {a.id for a in accounts}
     pruned = [alias for alias in snapshot.managed() if alias not in listed] if prune else []
     snapshot.read_daemon_files(settings.sync_secrets_dir, [a.id for a in accounts if a.client_secret] + pruned)
-    result = plan_accounts(settings, accounts, snapshot, prune=prune)
+    result = plan_accounts(settings, accounts, snapshot, prune=prune, progress=progress)
     result.warnings.extend(warnings)
     warn_unsent_secrets(settings, result)
     desired.accounts = accounts
     return result
+
+
+def _resolve_tenants(endpoints: EntraEndpoints, accounts: list[Account], progress: Progress) -> dict[str, str]:
+    """The GUID of each account's tenant given as a domain (by account id): an Entra
+    discovery request each, one after another, so a phase of its own."""
+    by_domain = [a for a in accounts if not a.awaiting_setup and a.tenant_id and not entra.is_tenant_guid(a.tenant_id)]
+    resolved: dict[str, str] = {}
+    if not by_domain:
+        return resolved
+    with phase(progress, "resolving tenant domains with Entra", len(by_domain), "tenants"):
+        for account in by_domain:
+            assert account.tenant_id is not None
+            resolved[account.id] = entra.resolve_tenant(endpoints, account.tenant_id)
+            progress.advance(f"{account.id}: tenant {account.tenant_id} is {resolved[account.id]}")
+    return resolved
 
 
 def secrets_to_prove(plan: Plan, desired: Desired) -> list[Account]:

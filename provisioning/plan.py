@@ -177,8 +177,10 @@ def diff(current: dict[str, Any] | None, desired: dict[str, Any], prefix: str = 
     current = current or {}
     changes: list[FieldChange] = []
     for key, want in desired.items():
-        path = f"{prefix}{key}"
         have = current.get(key)
+        if have == want:  # the common case of a no-change plan, decided without normalising
+            continue
+        path = f"{prefix}{key}"
         secret = key in SECRET_KEYS
         if isinstance(want, dict) and isinstance(have, dict) and not secret:
             changes.extend(diff(have, want, prefix=f"{path}."))

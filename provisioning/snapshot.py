@@ -24,6 +24,8 @@ from apsis_core import secret_files
 from apsis_core.account import idp_alias, is_managed
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak.repository import PAGE_SIZE
+from provisioning.progress import SILENT, Progress, counted, phase
 
 # Relative costs, measured (bench/plan_noop.py): one request for one provider's mappers, against
 # one mapper's share of the realm-wide listing.
@@ -55,10 +57,16 @@ class Snapshot:
 
     @classmethod
     def load(cls, api: KeycloakRepository, *, mappers_for: Iterable[str] = (), secrets_dir: Path | None = None,
-             daemon_files_for: Iterable[str] = ()) -> "Snapshot":
-        """Everything, in bulk; the mappers of the named accounts' IdPs (those that exist)."""
-        snapshot = cls(orgs={o["alias"]: o for o in api.organizations()},
-                       idps={i["alias"]: i for i in api.identity_providers()})
+             daemon_files_for: Iterable[str] = (), progress: Progress = SILENT) -> "Snapshot":
+        """Everything, in bulk; the mappers of the named accounts' IdPs (those that exist).
+        The two listings are phases of ``progress``, a page at a time."""
+        # The count is for the display only (its total and time left): a silent load skips it.
+        total = api.organizations_count() if progress is not SILENT else None
+        with phase(progress, "reading organizations", total, "organizations"):
+            orgs = {o["alias"]: o for o in counted(api.organizations(), progress, PAGE_SIZE)}
+        with phase(progress, "reading identity providers", None, "identity providers"):
+            idps = {i["alias"]: i for i in counted(api.identity_providers(), progress, PAGE_SIZE)}
+        snapshot = cls(orgs=orgs, idps=idps)
         snapshot.read_mappers(api, mappers_for)
         snapshot.read_daemon_files(secrets_dir, daemon_files_for)
         return snapshot

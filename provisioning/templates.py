@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -54,23 +55,7 @@ def render(template: Any, values: dict[str, Any], name: str = "template") -> Any
     missing = sorted(placeholders(template) - values.keys())
     if missing:
         raise InvalidInput(f"{name} uses placeholder {{{{ {missing[0]} }}}} which has no value")
-    return _render(template, values)
-
-
-def _render(node: Any, values: dict[str, Any]) -> Any:
-    if isinstance(node, str):
-        whole = WHOLE.match(node)
-        if whole:
-            return values[whole.group(1)]
-        return PLACEHOLDER.sub(lambda m: _as_text(values[m.group(1)]), node)
-    if isinstance(node, list):
-        return [_render(item, values) for item in node]
-    if isinstance(node, dict):
-        return {
-            PLACEHOLDER.sub(lambda m: _as_text(values[m.group(1)]), key): _render(item, values)
-            for key, item in node.items()
-        }
-    return node
+    return compiled(template)(values)
 
 
 def _as_text(value: Any) -> str:
@@ -87,15 +72,46 @@ def render_file(templates_dir: Path, name: str, values: dict[str, Any]) -> Any:
         version = path.stat().st_mtime_ns
     except OSError:
         version = None  # let load() say what is wrong
-    template, used = _parsed(templates_dir, name, version)
+    renderer, used = _parsed(templates_dir, name, version)
     missing = sorted(used - values.keys())
     if missing:
         raise InvalidInput(f"{name} uses placeholder {{{{ {missing[0]} }}}} which has no value")
-    return _render(template, values)
+    return renderer(values)
 
 
 @lru_cache(maxsize=64)
-def _parsed(templates_dir: Path, name: str, version: int | None) -> tuple[Any, frozenset[str]]:
-    """A template and its placeholders; never handed out to be changed (rendering copies)."""
+def _parsed(templates_dir: Path, name: str, version: int | None) -> tuple[Renderer, frozenset[str]]:
+    """A template compiled (``compiled``) and its placeholders."""
     template = load(templates_dir, name)
-    return template, frozenset(placeholders(template))
+    return compiled(template), frozenset(placeholders(template))
+
+
+Renderer = Callable[[dict[str, Any]], Any]
+
+
+def compiled(template: Any) -> Renderer:
+    """``template`` rendered, as a function of the values, with the placeholders found
+    once: a plan renders three templates per account (30,000 times at 10,000 accounts), and
+    matching every string of them against the placeholder patterns each time was most of a
+    render. Lists and objects are built anew on every call (callers change what they get)."""
+    if isinstance(template, str):
+        whole = WHOLE.match(template)
+        if whole:
+            name = whole.group(1)
+            return lambda values: values[name]
+        if not PLACEHOLDER.search(template):
+            return lambda values: template
+        return lambda values: PLACEHOLDER.sub(lambda m: _as_text(values[m.group(1)]), template)
+    if isinstance(template, list):
+        items = [compiled(item) for item in template]
+        return lambda values: [item(values) for item in items]
+    if isinstance(template, dict):
+        pairs = [(_compiled_key(key), compiled(item)) for key, item in template.items()]
+        return lambda values: {key(values): item(values) for key, item in pairs}
+    return lambda values: template
+
+
+def _compiled_key(key: str) -> Renderer:
+    if not PLACEHOLDER.search(key):
+        return lambda values: key
+    return lambda values: PLACEHOLDER.sub(lambda m: _as_text(values[m.group(1)]), key)

@@ -95,6 +95,10 @@ class MemoryKeycloak:
             if query is None or value in held:
                 yield copy.deepcopy(org)
 
+    def organizations_count(self) -> int:
+        self._read()
+        return len(self.orgs)
+
     def organizations_named(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
         self._read()
         found = [o for o in self.orgs.values()

@@ -5,6 +5,8 @@ file, and the bulk property (a no-change plan's requests do not grow with accoun
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -406,6 +408,31 @@ def test_a_tenant_given_as_a_domain_is_pinned_as_its_guid(iso: Cli, iso_api, ent
     iso.run("apply", "-f", path, "--yes")
     assert iso_api.organization_by_alias(a.account)["attributes"]["apsis.tenantId"] == [a.tenant_id]
     assert iso.json("plan", "-f", path)["changes"] == []
+
+
+def test_plan_shows_its_progress_on_stderr_and_json_stays_alone_on_stdout(iso: Cli, entra_app):
+    a: EntraApp = entra_app()
+    b: EntraApp = entra_app()
+    path = write(iso, entry(a, tenant_id=a.domain), entry(b))
+    iso.run("apply", "-f", path, "--yes")
+
+    planned = iso.run("plan", "-f", path, "-o", "json")
+    assert json.loads(planned.stdout)["changes"] == []  # stdout is the document and nothing else
+    lines = planned.stderr.splitlines()  # not a terminal: plain lines
+    # The realm is this module's: it may hold other tests' accounts too (n organizations).
+    n = int(re.fullmatch(r"reading organizations: (\d+) organizations", lines[0])[1])  # type: ignore[index]
+    assert n >= 2 and re.fullmatch(rf"reading organizations: {n} of {n} organizations in [\d.]+ s(, \d+ organizations/s)?", lines[1])
+    assert lines[2] == "reading identity providers"
+    assert re.fullmatch(r"reading identity providers: \d+ identity providers in [\d.]+ s.*", lines[3])
+    assert lines[4:6] == ["resolving tenant domains with Entra: 1 tenants",
+                          f"  [1/1] {a.account}: tenant {a.domain} is {a.tenant_id}"]
+    assert lines[6].startswith("resolving tenant domains with Entra: 1 of 1 tenants in ")
+    assert lines[7] == "comparing with the file: 2 accounts"
+    assert lines[8].startswith("comparing with the file: 2 of 2 accounts in ") and len(lines) == 9
+
+    table = iso.run("plan", "-f", path)
+    assert "No changes." in table.stdout and "reading" not in table.stdout
+    assert "comparing with the file: 2 of 2 accounts in " in table.stderr
 
 
 def test_a_no_change_plan_costs_a_few_listings_however_many_accounts(isolated_realm, iso_api, unique, tmp_path):

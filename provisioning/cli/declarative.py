@@ -46,7 +46,9 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
     edits show up) with the templates: a few paged listings for any number of
     accounts, plus one listing of every IdP mapper (the extension's). With
     APSIS_SSO_SYNC_SECRETS_DIR set, also the daemon's copy of each referenced secret.
-    Changes nothing.
+    Changes nothing. Progress goes to stderr (reading Keycloak, resolving tenant
+    domains, comparing): a live counter with rate and time left on a terminal, plain
+    lines otherwise; stdout holds only the plan.
 
     \b
     Examples:
@@ -55,9 +57,10 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
       apsis-sso plan -f accounts.yaml --detailed-exitcode || echo "drift"
     """
     from provisioning import declarative
+    from provisioning.cli.progress import for_stderr
 
     desired = declarative.load(path)
-    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune)
+    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune, progress=for_stderr())
     if output_format == "json":
         output.emit_json({"file": str(path), "prune": prune, **plan.to_dict()})
     else:
@@ -102,13 +105,14 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
         counts = plan.counts()
         confirm(f"Apply {counts['create']} create(s), {counts['update']} update(s), {counts['delete']} delete(s)?", yes)
 
+    progress = for_stderr()
     desired = declarative.load(path)
-    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune)
+    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune, progress=progress)
     if output_format != "json":
         plan_output.plan(plan, title=f"plan for {path}")
     output.warnings(plan.warnings)
     applied = not dry_run and declarative.apply(app.api(), app.settings(), desired, plan, confirm=ask,
-                                                workers=workers, progress=for_stderr())
+                                                workers=workers, progress=progress)
     if applied:
         output.status("applied")
     if output_format == "json":

@@ -2,8 +2,9 @@
 
 On a terminal, a phase (reading Keycloak, proving secrets, applying) is one rich progress
 line with the count, the rate and the time left, and only what went wrong is printed above
-it; when stderr is a pipe or a file (CI, logs), each item is one plain line with its count,
-and each phase ends with one summary line with its duration and rate. Both implement
+it; when stderr is a pipe or a file (CI, logs), each item that says what it was is one plain
+line with its count, items that do not (the pages of a listing) a count line at most every
+``PLAIN_EVERY`` seconds, and each phase ends with one summary line with its duration and rate. Both implement
 ``provisioning.progress.Progress``; stdout (plans, ``-o json``) is never touched.
 """
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from provisioning.progress import Progress
 
 PROBLEM_WORDS = ("failed", "NOT ")
+PLAIN_EVERY = 5.0  # seconds between count lines of a phase whose items say nothing
 
 
 def for_stderr() -> Progress:
@@ -33,31 +35,51 @@ class _Phase:
     def __init__(self) -> None:
         self.label = ""
         self.unit = ""
-        self.total = 0
+        self.total: int | None = 0
         self.count = 0
         self.started = 0.0
 
-    def begin(self, label: str, total: int, unit: str) -> None:
+    def begin(self, label: str, total: int | None, unit: str) -> None:
         self.label, self.total, self.unit, self.count, self.started = label, total, unit, 0, time.monotonic()
+
+    def rate(self) -> str:
+        seconds = time.monotonic() - self.started
+        return f"{self.count / seconds:.0f} {self.unit}/s" if seconds > 0 and self.count else ""
 
     def summary(self, summary: str | None) -> str:
         seconds = time.monotonic() - self.started
-        rate = f", {self.count / seconds:.0f} {self.unit}/s" if seconds > 0 and self.count else ""
-        return f"{summary or self.label}: {self.count} of {self.total} {self.unit} in {seconds:.1f} s{rate}"
+        rate = self.rate()
+        of = f" of {self.total}" if self.total is not None else ""
+        return f"{summary or self.label}: {self.count}{of} {self.unit} in {seconds:.1f} s{', ' + rate if rate else ''}"
 
 
 class PlainProgress(_Phase):
-    """A line per item (``[12/1000] ...``), a summary line per phase."""
+    """A line per item that says what it was (``[12/1000] ...``), a count line now and then
+    for items that do not, a summary line per phase."""
 
-    def begin(self, label: str, total: int, unit: str) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown = 0.0
+
+    def begin(self, label: str, total: int | None, unit: str) -> None:
         super().begin(label, total, unit)
-        status(f"{label}: {total} {unit}")
+        self._shown = self.started
+        status(f"{label}: {total} {unit}" if total is not None else label)
 
-    def advance(self, line: str | None = None) -> None:
-        self.count += 1
+    def advance(self, line: str | None = None, items: int = 1) -> None:
+        self.count += items
         if line:
-            width = len(str(self.total))
-            status(f"  [{self.count:>{width}}/{self.total}] {line}")
+            status(f"  {self._counter()} {line}")
+        elif time.monotonic() - self._shown >= PLAIN_EVERY:
+            status(f"  {self._counter()} {self.rate()}")
+        else:
+            return
+        self._shown = time.monotonic()
+
+    def _counter(self) -> str:
+        if self.total is None:
+            return f"[{self.count}]"
+        return f"[{self.count:>{len(str(self.total))}}/{self.total}]"
 
     def end(self, summary: str | None = None) -> None:
         status(self.summary(summary))
@@ -71,7 +93,7 @@ class LiveProgress(_Phase):
         self._live: RichProgress | None = None
         self._task: TaskID | None = None
 
-    def begin(self, label: str, total: int, unit: str) -> None:
+    def begin(self, label: str, total: int | None, unit: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         super().begin(label, total, unit)
@@ -81,15 +103,13 @@ class LiveProgress(_Phase):
         self._live.start()
         self._task = self._live.add_task(esc(label), total=total, rate="")
 
-    def advance(self, line: str | None = None) -> None:
-        self.count += 1
+    def advance(self, line: str | None = None, items: int = 1) -> None:
+        self.count += items
         if self._live is None or self._task is None:
             return
         if line and any(word in line for word in PROBLEM_WORDS):
             self._live.console.print(esc(line))
-        seconds = time.monotonic() - self.started
-        rate = f"{self.count / seconds:.0f} {self.unit}/s" if seconds > 0 else ""
-        self._live.update(self._task, advance=1, rate=rate)
+        self._live.update(self._task, advance=items, rate=self.rate())
 
     def end(self, summary: str | None = None) -> None:
         if self._live is not None:
