@@ -8,7 +8,8 @@ every other scalar (int, date, bool, null, ...) is still built by PyYAML's own
 ``SafeConstructor`` from the tag PyYAML's resolver gave it, so values are identical. Anything
 the walk does not build itself (merge keys ``<<``, a key ``=``, explicitly tagged collections such as
 ``!!set``, a key that cannot be a dict key) sends the whole document to the ordinary loader,
-which also raises PyYAML's own errors for it.
+which also raises PyYAML's own errors for it; so does nesting deeper than this recursive walk
+can go (a few hundred levels), which libyaml composes and PyYAML constructs without recursion.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def safe_load(text: str) -> Any:
             return None
         try:
             return _build(node, loader, {})
-        except _Unusual:
+        except (_Unusual, RecursionError):  # deep nesting: PyYAML's constructor is not recursive
             pass
     finally:
         loader.dispose()

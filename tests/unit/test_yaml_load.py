@@ -58,3 +58,19 @@ def test_bad_documents_raise_pyyamls_errors(text: str):
         yaml.load(text, Loader=yaml.SafeLoader)
     with pytest.raises(yaml.YAMLError):
         yaml_load.safe_load(text)
+
+
+@pytest.mark.parametrize("depth", [400, 900, 3000])
+def test_deep_nesting_gives_what_the_c_loader_gives_not_a_recursion_error(depth: int):
+    """The walk is recursive, libyaml's composer and PyYAML's constructor are not: nesting past
+    Python's recursion limit goes to PyYAML's C loader (a value, or libyaml's 'maximum nesting
+    depth' error), never a RecursionError (which the pure-Python loader itself would raise)."""
+    text = "a: " + "[" * depth + "]" * depth + "\n"
+    try:
+        expected = yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        assert "nesting depth" in str(exc)
+        with pytest.raises(yaml.YAMLError, match="nesting depth"):
+            yaml_load.safe_load(text)
+        return
+    assert yaml_load.safe_load(text) == expected
