@@ -15,12 +15,14 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from pydantic import SecretStr
 
 from apsis_core import contract, stages, validation
 from apsis_core.contract import STAGES, Stage
+from apsis_core.domain_ownership import DomainProof, Ownership, OwnershipOverride
 
 __all__ = ["Account", "AccountRecord", "ItContact", "Stage", "idp_alias", "idp_is_managed", "is_managed",
            "parse_stage", "secret_fingerprint", "secret_hint"]
@@ -86,6 +88,10 @@ class Account:
     stage: Stage = "pilot"
     pilot: tuple[str, ...] = ()
     client_secret: SecretStr | None = field(default=None, compare=False, repr=False)
+    domain_proofs: tuple[DomainProof, ...] | None = field(default=None, compare=False)
+    """The proofs to record (``apsis.domainProofs``); None leaves what the account holds."""
+    ownership_overrides: tuple[OwnershipOverride, ...] | None = field(default=None, compare=False)
+    """The overrides to record (``apsis.ownershipOverride``); None leaves what the account holds."""
 
     @property
     def idp_alias(self) -> str:
@@ -232,14 +238,16 @@ class AccountRecord:
         except ValueError:
             expires = None
         idp_config = (idp or {}).get("config") or {}
+        tenant = one(contract.TENANT_ID_KEY) or ""
+        domains = tuple(str(d["name"]).lower() for d in org.get("domains") or [] if d.get("name"))
         return cls(
             id=str(org["alias"]),
             org_id=str(org["id"]),
             name=str(org.get("name") or org["alias"]),
             stage=parse_stage(attrs.get(contract.STAGE_KEY)),
-            tenant_id=one(contract.TENANT_ID_KEY) or "",
+            tenant_id=tenant,
             client_id=one(contract.CLIENT_ID_KEY) or str(idp_config.get("clientId") or ""),
-            domains=tuple(str(d["name"]).lower() for d in org.get("domains") or [] if d.get("name")),
+            domains=domains,
             pilot=tuple(attrs.get(contract.PILOT_KEY) or ()),
             secret_expires=expires,
             secret_hint=one(contract.SECRET_HINT_KEY),
@@ -255,6 +263,12 @@ class AccountRecord:
     @property
     def awaiting_setup(self) -> bool:
         return self.stage == contract.AWAITING_SETUP
+
+    @cached_property
+    def ownership(self) -> Ownership:
+        """Proofs, overrides and alerts of the account's domains for its current tenant (read
+        when asked: the daemon lists every account each cycle and needs this once a day)."""
+        return Ownership.of(self.attributes, self.tenant_id, self.domains)
 
     def settings(self) -> Account:
         """The account's settings as ``Account`` (what plans, ``show`` and ``export`` compare);

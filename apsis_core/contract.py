@@ -69,6 +69,15 @@ IT_CONTACT_EMAIL_KEY: Final = "apsis.itContactEmail"
 QUARANTINE_KEY: Final = "apsis.quarantined"
 INVITATIONS_KEY: Final = "apsis.invitations"
 """The portal's invitations: one value per link, its token's hash only (``apsis_core.invitations``)."""
+DOMAIN_PROOFS_KEY: Final = "apsis.domainProofs"
+"""One value per proven domain: ``<domain> <tenant id> <time> <method>`` (``apsis_core.domain_ownership``).
+Only proofs of the account's current ``apsis.tenantId`` count; the extension trusts an email
+without ``xms_edov`` only in a domain proven for that tenant."""
+OWNERSHIP_OVERRIDE_KEY: Final = "apsis.ownershipOverride"
+"""One value per domain linked without proof by an operator: ``<domain> <tenant id> <time> <reason>``."""
+DOMAIN_ALERTS_KEY: Final = "apsis.domainAlerts"
+"""One value per domain the last check found not owned by the tenant:
+``<domain> <tenant id> <time> other-tenant|unverified [<owner tenant id>]``."""
 
 # -- identity provider config keys ------------------------------------------------------------
 
@@ -77,6 +86,10 @@ MAPPERS_HASH_KEY: Final = "apsis.mappersHash"
 """Written last by a create: its presence marks a complete account."""
 SECRET_FINGERPRINT_KEY: Final = "apsis.secretFingerprint"
 """A short non-reversible tag of the IdP's client secret (Keycloak masks the secret on read)."""
+SETUP_CLAIM_KEY: Final = "apsis.setupClaim"
+"""``<time> <nonce>``: which run created the IdP of a setup. Creating the IdP is the setup's first
+write and Keycloak refuses a second provider of the alias, so of two setups at once one wins;
+the other sees a claim younger than ``provisioning.onboarding.SETUP_CLAIM_STALE`` and is refused."""
 ORG_DOMAIN_KEY: Final = "kc.org.domain"
 REDIRECT_WHEN_EMAIL_MATCHES_KEY: Final = "kc.org.broker.redirect.mode.email-matches"
 ANY_DOMAIN: Final = "ANY"
@@ -114,7 +127,7 @@ ActionKind = Literal["disable", "remove_membership"]
 """A deactivation: the user is disabled, or (a member of other accounts too) only leaves this one."""
 NoticeKind = Literal[
     "secret-expiry", "secret-expired", "token-expired", "token-invalid", "secret-file-stale", "quarantine",
-    "restored",
+    "restored", "domain-ownership",
 ]
 """What a notification is about: the mail header ``X-Apsis-Sync-Kind`` and the webhook's ``kind``."""
 
@@ -122,6 +135,6 @@ NoticeKind = Literal[
 
 REFUSAL_EVENT_ERROR: Final = "apsis_sso_refused"
 RefusalReason = Literal[
-    "no_organization", "sso_disabled", "email_missing", "email_unverified", "domain_not_allowed", "no_user",
-    "ambiguous_email", "user_disabled", "not_member", "not_pilot", "linked_to_other_identity",
+    "no_organization", "sso_disabled", "email_missing", "email_unverified", "domain_not_allowed", "domain_unproven",
+    "no_user", "ambiguous_email", "user_disabled", "not_member", "not_pilot", "linked_to_other_identity",
 ]

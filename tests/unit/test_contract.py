@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from apsis_core import contract
+from apsis_core import contract, domain_ownership
 from apsis_core.settings import TEMPLATES_DIR
 
 pytestmark = pytest.mark.unit
@@ -76,6 +76,9 @@ def test_the_extension_uses_the_contracts_names():
     assert _java_constant("AdminConsent", "STATE") == contract.ADMIN_CONSENT_STATE
     assert _java_constant("Stage", "ATTRIBUTE") == contract.STAGE_KEY
     assert _java_constant("Account", "PILOT_ATTRIBUTE") == contract.PILOT_KEY
+    assert _java_constant("Account", "TENANT_ATTRIBUTE") == contract.TENANT_ID_KEY
+    assert _java_constant("Account", "PROOFS_ATTRIBUTE") == contract.DOMAIN_PROOFS_KEY
+    assert _java_constant("Account", "PROOF_METHOD") == domain_ownership.METHOD_DISCOVERY
     assert _java_constant("EntraIdentityProvider", "TENANT_ATTRIBUTE") == contract.TENANT_ID_KEY
     assert _java_constant("EntraIdentityProviderFactory", "MANAGED_BY_KEY") == contract.MANAGED_BY_KEY
     assert _java_constant("EntraIdentityProviderFactory", "MANAGED_BY") == contract.MANAGED_BY
@@ -95,6 +98,10 @@ def test_docs_contracts_lists_every_refusal_reason_and_attribute():
         assert f"| `{reason}` |" in doc, reason
     for stage in contract.STAGES:
         assert f"| `{stage}` |" in doc, stage
+    for kind in typing.get_args(contract.NoticeKind):
+        assert f"`{kind}`" in doc, kind
     for key in (contract.MANAGED_BY_KEY, contract.ACCOUNT_KEY, contract.STAGE_KEY, contract.PILOT_KEY,
-                contract.TENANT_ID_KEY, contract.QUARANTINE_KEY, contract.DISABLED_BY_KEY, contract.INVITATIONS_KEY):
+                contract.TENANT_ID_KEY, contract.QUARANTINE_KEY, contract.DISABLED_BY_KEY, contract.INVITATIONS_KEY,
+                contract.DOMAIN_PROOFS_KEY, contract.OWNERSHIP_OVERRIDE_KEY, contract.DOMAIN_ALERTS_KEY,
+                contract.SETUP_CLAIM_KEY):
         assert f"`{key}`" in doc, key
