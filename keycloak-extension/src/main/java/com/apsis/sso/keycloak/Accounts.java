@@ -36,7 +36,10 @@ final class Accounts {
         return organizations.getById(organizationId);
     }
 
-    /** The policy's view of an organization; a disabled organization means SSO is disabled. */
+    /**
+     * The policy's view of an organization; a disabled organization means SSO is disabled. Its
+     * proven domains are those whose proof names the organization's current tenant.
+     */
     static Account accountOf(OrganizationModel organization) {
         if (organization == null) {
             return null;
@@ -46,7 +49,10 @@ final class Accounts {
         List<Account.Domain> domains = organization.getDomains()
                 .map(d -> new Account.Domain(d.getName(), d.isVerified()))
                 .collect(Collectors.toList());
-        return Account.of(stage, attributes.get(Account.PILOT_ATTRIBUTE), domains);
+        List<String> tenant = attributes.get(Account.TENANT_ATTRIBUTE);
+        return Account.of(stage, attributes.get(Account.PILOT_ATTRIBUTE), domains,
+                Account.provenDomains(attributes.get(Account.PROOFS_ATTRIBUTE),
+                        tenant == null || tenant.isEmpty() ? null : tenant.get(0)));
     }
 
     static boolean isMember(KeycloakSession session, OrganizationModel organization,

@@ -20,7 +20,10 @@ public final class LinkPolicy {
      *
      * @param account       the identity provider's organization, or null if it has none
      * @param email         the {@code email} claim, or null
-     * @param emailVerified the ID token's {@code xms_edov} claim as sent (present or absent)
+     * @param emailVerified the ID token's {@code xms_edov} claim as sent (present or absent): present,
+     *                      it must be the JSON boolean true; absent, the email is trusted only in a
+     *                      domain proven to belong to the account's tenant (any tenant admin can set
+     *                      any {@code mail}, and leave the optional claim out)
      * @param brokeredId    the brokered user id (the Entra object id once the oid mapper ran)
      * @param usersByEmail  finds the realm users with an email, case-insensitively (never by
      *                      username); only called once the cheaper checks passed
@@ -41,6 +44,9 @@ public final class LinkPolicy {
         }
         if (!account.allowsDomainOf(email)) {
             return LinkDecision.refuse(Reason.DOMAIN_NOT_ALLOWED);
+        }
+        if (!emailVerified.present() && !account.provesDomainOf(email)) {
+            return LinkDecision.refuse(Reason.DOMAIN_UNPROVEN);
         }
         List<Candidate> matches = sameEmail(email, usersByEmail.apply(email));
         if (matches.isEmpty()) {

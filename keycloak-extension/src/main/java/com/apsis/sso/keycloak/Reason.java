@@ -11,6 +11,7 @@ public enum Reason {
     EMAIL_MISSING("email_missing"),
     EMAIL_UNVERIFIED("email_unverified"),
     DOMAIN_NOT_ALLOWED("domain_not_allowed"),
+    DOMAIN_UNPROVEN("domain_unproven"),
     NO_USER("no_user"),
     AMBIGUOUS_EMAIL("ambiguous_email"),
     USER_DISABLED("user_disabled"),

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 
 import org.junit.jupiter.api.Nested;
@@ -21,12 +22,22 @@ class LinkPolicyTest {
     static final String OID = "00000000-0000-0000-0000-0000000000a1";
     static final String EMAIL = "alice@acme.com";
 
+    static final String TENANT = "aaaaaaaa-0000-4000-8000-000000000001";
+    static final String OTHER_TENANT = "bbbbbbbb-0000-4000-8000-000000000002";
+
     static final List<Account.Domain> ACME_DOMAINS = List.of(
             new Account.Domain("acme.com", true),
+            new Account.Domain("acme.se", true),
             new Account.Domain("acme-unverified.com", false));
 
+    /** The usual account: acme.com proven for its tenant (acme.se not). */
     static Account account(Stage stage, String... pilot) {
-        return Account.of(stage, Arrays.asList(pilot), ACME_DOMAINS);
+        return Account.of(stage, Arrays.asList(pilot), ACME_DOMAINS, Set.of("acme.com"));
+    }
+
+    /** The same account with no domain proven (an override, or a proof lost to the daily re-check). */
+    static Account unproven(Stage stage, String... pilot) {
+        return Account.of(stage, Arrays.asList(pilot), ACME_DOMAINS, Set.of());
     }
 
     static Candidate alice() {
@@ -111,9 +122,44 @@ class LinkPolicyTest {
         }
 
         @Test
-        void edovAbsentIsAccepted() {
+        void edovAbsentIsAcceptedInADomainProvenForTheTenant() {
             assertLinked("u-alice", link(account(Stage.LIVE), EMAIL, null, alice()));
             assertLinked("u-alice", link(account(Stage.LIVE), EMAIL, Claim.ABSENT, alice()));
+        }
+
+        /**
+         * Issue 19: any tenant admin can set a user's mail to victim@acme.com and leave the optional
+         * claim out. Without xms_edov the address is trusted only where the tenant proved the domain.
+         */
+        @Test
+        void edovAbsentIsRefusedInADomainNotProvenForTheTenant() {
+            assertRefused(Reason.DOMAIN_UNPROVEN, link(unproven(Stage.LIVE), EMAIL, null, alice()));
+            Candidate sven = new Candidate("u-sven", "sven@acme.se", true, true, null);
+            assertRefused(Reason.DOMAIN_UNPROVEN, link(account(Stage.LIVE), "sven@acme.se", null, sven));
+            assertRefused(Reason.DOMAIN_UNPROVEN, link(unproven(Stage.PILOT, EMAIL), EMAIL, Claim.ABSENT, alice()));
+        }
+
+        @Test
+        void edovTrueNeedsNoProofAndEdovFalseIsRefusedEvenInAProvenDomain() {
+            assertLinked("u-alice", link(unproven(Stage.LIVE), EMAIL, Claim.of(Boolean.TRUE), alice()));
+            assertRefused(Reason.EMAIL_UNVERIFIED, link(account(Stage.LIVE), EMAIL, Claim.of(Boolean.FALSE), alice()));
+        }
+
+        @Test
+        void aProofCountsOnlyForAVerifiedOrganizationDomain() {
+            Account proofOfARemovedDomain = Account.of(Stage.LIVE, List.of(), ACME_DOMAINS,
+                    Set.of("acme.com", "acme-unverified.com", "evil.com"));
+            Candidate bob = new Candidate("u-bob", "bob@acme-unverified.com", true, true, null);
+            assertRefused(Reason.DOMAIN_NOT_ALLOWED,
+                    link(proofOfARemovedDomain, "bob@acme-unverified.com", null, bob));
+            assertRefused(Reason.DOMAIN_NOT_ALLOWED, link(proofOfARemovedDomain, "eve@evil.com", null));
+        }
+
+        @Test
+        void theProofCheckComesBeforeTheUserLookup() {
+            Store store = new Store(alice());
+            assertRefused(Reason.DOMAIN_UNPROVEN, LinkPolicy.link(unproven(Stage.LIVE), EMAIL, Claim.ABSENT, OID, store));
+            assertTrue(store.asked.isEmpty());
         }
 
         /** The rule is "carries xms_edov and it is not true": only the JSON boolean true passes. */
@@ -159,6 +205,13 @@ class LinkPolicyTest {
             assertRefused(Reason.DOMAIN_NOT_ALLOWED, link(account(Stage.LIVE), "a@notacme.com", null));
             assertRefused(Reason.DOMAIN_NOT_ALLOWED, link(account(Stage.LIVE), "no-at-sign", null));
             assertRefused(Reason.DOMAIN_NOT_ALLOWED, link(account(Stage.LIVE), "trailing@", null));
+        }
+
+        @Test
+        void provenDomainsAreComparedIgnoringCase() {
+            Account upper = Account.of(Stage.LIVE, List.of(), ACME_DOMAINS, Set.of(" ACME.com "));
+            assertLinked("u-alice", link(upper, "Alice@Acme.COM", null,
+                    new Candidate("u-alice", EMAIL, true, true, null)));
         }
 
         @Test
@@ -314,6 +367,35 @@ class LinkPolicyTest {
     }
 
     @Nested
+    class Proofs {
+
+        static final String PROOF = "acme.com " + TENANT + " 2030-05-01T12:00:00Z discovery";
+
+        @Test
+        void aProofNamesTheDomainForTheAccountsCurrentTenant() {
+            assertEquals(Set.of("acme.com"), Account.provenDomains(List.of(PROOF), TENANT));
+            assertEquals(Set.of("acme.com"), Account.provenDomains(List.of(" ACME.com " + TENANT.toUpperCase()
+                    + " 2030-05-01T12:00:00Z discovery"), TENANT));
+        }
+
+        @Test
+        void aProofOfAnotherTenantProvesNothing() {
+            // The account moved to another tenant: its old proofs must not carry over.
+            assertEquals(Set.of(), Account.provenDomains(List.of(PROOF), OTHER_TENANT));
+            assertEquals(Set.of(), Account.provenDomains(List.of(PROOF), null));
+            assertEquals(Set.of(), Account.provenDomains(List.of(PROOF), " "));
+        }
+
+        @ParameterizedTest
+        @ValueSource(strings = {"", "acme.com", "acme.com " + TENANT,
+                "acme.com " + TENANT + " 2030-05-01T12:00:00Z guessed",
+                "acme.com " + TENANT + " 2030-05-01T12:00:00Z discovery extra"})
+        void aMalformedValueProvesNothing(String value) {
+            assertEquals(Set.of(), Account.provenDomains(Arrays.asList(value, null), TENANT));
+        }
+    }
+
+    @Nested
     class Stages {
 
         @Test
@@ -344,8 +426,8 @@ class LinkPolicyTest {
         @Test
         void codesAreTheContractOnes() {
             List<String> contract = List.of("no_organization", "sso_disabled", "email_missing", "email_unverified",
-                    "domain_not_allowed", "no_user", "ambiguous_email", "user_disabled", "not_member", "not_pilot",
-                    "linked_to_other_identity");
+                    "domain_not_allowed", "domain_unproven", "no_user", "ambiguous_email", "user_disabled",
+                    "not_member", "not_pilot", "linked_to_other_identity");
             assertEquals(contract, Arrays.stream(Reason.values()).map(Reason::code).toList());
             assertEquals("apsis_sso_refused", Reason.EVENT_ERROR);
         }

@@ -164,6 +164,24 @@ class WiringTest {
     }
 
     @Test
+    void organizationProofsOfItsCurrentTenantBecomeProvenDomains() {
+        String tenant = "aaaaaaaa-0000-4000-8000-000000000001";
+        OrganizationModel org = organization(true, Map.of(
+                "apsis.tenantId", List.of(tenant),
+                "apsis.domainProofs", List.of(
+                        "acme.com " + tenant + " 2030-05-01T12:00:00Z discovery",
+                        "acme.se bbbbbbbb-0000-4000-8000-000000000002 2030-05-01T12:00:00Z discovery")),
+                Set.of(new OrganizationDomainModel("acme.com", true), new OrganizationDomainModel("acme.se", true)));
+        Account account = Accounts.accountOf(org);
+        assertEquals(Set.of("acme.com"), account.provenDomains());
+        assertTrue(account.provesDomainOf("x@acme.com"));
+        assertFalse(account.provesDomainOf("x@acme.se"));
+        assertEquals(Set.of(), Accounts.accountOf(organization(true, Map.of(
+                "apsis.domainProofs", List.of("acme.com " + tenant + " 2030-05-01T12:00:00Z discovery")),
+                Set.of(new OrganizationDomainModel("acme.com", true)))).provenDomains());
+    }
+
+    @Test
     void missingStageIsPilotAndDisabledOrganizationIsDisabled() {
         assertEquals(Stage.PILOT, Accounts.accountOf(organization(true, Map.of(), Set.of())).stage());
         assertEquals(Stage.DISABLED, Accounts.accountOf(
