@@ -367,6 +367,60 @@ def test_email_and_xms_edov_claims(em: EntraEmulator, http: requests.Session, wo
     assert "email" not in claims and "preferred_username" not in claims
 
 
+def test_xms_edov_says_whether_the_mails_domain_is_verified_in_the_tenant(em: EntraEmulator, http: requests.Session,
+                                                                        world: World) -> None:
+    """Microsoft's optional claims reference: xms_edov is whether the domain owner of the user's
+    email was verified. A tenant's admin may set any mail; in a domain of another tenant it is
+    not verified here (issue 19: the attacker's token says false, or leaves the claim out)."""
+    victim = em.add_tenant([f"victim-{world.domain}"])
+    mallory = em.add_user(world.tid, f"mallory@{world.domain}", PASSWORD, mail=f"ceo@victim-{world.domain}")
+    token = login_tokens(http, em, world, login=mallory.user_principal_name)["id_token"]
+    claims = verify_id_token(http, em, world.tid, token, world.app_id)
+    assert claims["email"] == f"ceo@victim-{world.domain}" and claims["xms_edov"] is False
+    # The same mail once the domain is verified in the user's own tenant: true.
+    em.move_domain(f"victim-{world.domain}", world.tid)
+    assert victim.tenant_id != world.tid
+    token = login_tokens(http, em, world, login=mallory.user_principal_name)["id_token"]
+    assert verify_id_token(http, em, world.tid, token, world.app_id)["xms_edov"] is True
+
+
+def test_domains_can_be_added_removed_and_moved_and_discovery_follows(em: EntraEmulator, http: requests.Session,
+                                                                     world: World) -> None:
+    other = em.add_tenant([f"other-{world.domain}"])
+    extra = f"extra-{world.domain}"
+    assert_aad_error(http.get(em.discovery_url(extra)), 400, "invalid_tenant", 90002)
+    em.add_domain(world.tid, extra)
+    assert http.get(em.discovery_url(extra)).json()["issuer"] == em.issuer(world.tid)
+    with pytest.raises(ValueError, match="already verified in tenant"):
+        em.add_domain(other.tenant_id, extra)  # one tenant only
+    # Over the control API: moved to the other tenant.
+    moved = http.post(f"{em.url}/_emulator/domains/{extra}/move", json={"to_tenant": other.tenant_id})
+    assert moved.status_code == 200, moved.text
+    assert extra in moved.json()["domains"]
+    assert http.get(em.discovery_url(extra)).json()["issuer"] == em.issuer(other.tenant_id)
+    gone = http.delete(f"{em.url}/_emulator/tenants/{other.tenant_id}/domains/{extra}")
+    assert gone.status_code == 200 and extra not in gone.json()["domains"]
+    assert_aad_error(http.get(em.discovery_url(extra)), 400, "invalid_tenant", 90002)
+    initial = em.get_tenant(world.tid).initial_domain
+    with pytest.raises(ValueError, match="initial domain"):
+        em.remove_domain(world.tid, initial)
+
+
+def test_a_domain_in_use_is_deleted_only_by_force_which_renames_its_users(em: EntraEmulator, http: requests.Session,
+                                                                           world: World) -> None:
+    refused = http.delete(f"{em.url}/_emulator/tenants/{world.tid}/domains/{world.domain}")
+    assert refused.status_code == 400 and "user principal name" in refused.json()["error"]
+    token = app_token(http, em, world)
+    link = walk(http, f"{em.graph_base_url}/users/delta?$select={SELECT}", token)[2]
+    forced = http.delete(f"{em.url}/_emulator/tenants/{world.tid}/domains/{world.domain}?force=true")
+    assert forced.status_code == 200, forced.text
+    initial = em.get_tenant(world.tid).initial_domain
+    assert em.get_user(world.tid, world.user_oid).user_principal_name == f"ann@{initial}"
+    changed = walk(http, link, token)[0]
+    assert [(u["id"], u.get("userPrincipalName")) for u in changed] == [(world.user_oid, f"ann@{initial}")]
+    assert_aad_error(http.get(em.discovery_url(world.domain)), 400, "invalid_tenant", 90002)
+
+
 def test_id_token_claim_overrides_for_attack_tests(em: EntraEmulator, http: requests.Session, world: World) -> None:
     """Not Entra behaviour: a control that makes tokens say what a hostile or broken issuer might."""
     for sent in (None, "true", 1, [True]):

@@ -218,6 +218,23 @@ def _get_tenant(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
     return _ok(tenant_dict(em.get_tenant(m["tid"])))
 
 
+@route("POST", "/tenants/(?P<tid>[^/]+)/domains")
+def _add_domain(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
+    return _ok(tenant_dict(em.add_domain(m["tid"], req.json()["domain"])), 201)
+
+
+@route("DELETE", "/tenants/(?P<tid>[^/]+)/domains/(?P<domain>[^/]+)")
+def _remove_domain(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
+    force = req.query.get("force", "").lower() in ("1", "true", "yes")
+    return _ok(tenant_dict(em.remove_domain(m["tid"], m["domain"], force=force)))
+
+
+@route("POST", "/domains/(?P<domain>[^/]+)/move")
+def _move_domain(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
+    body = req.json()
+    return _ok(tenant_dict(em.move_domain(m["domain"], body["to_tenant"], force=bool(body.get("force", False)))))
+
+
 @route("POST", "/tenants/(?P<tid>[^/]+)/delta/expire")
 def _expire_delta(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
     em.expire_delta_tokens(m["tid"], response=req.json().get("response", "syncStateNotFound"))

@@ -424,7 +424,8 @@ def _authorization_code_grant(
     }
     if "openid" in code.scopes:
         body["id_token"] = svc.issuer.id_token(
-            svc.base_url, tenant, app, user, code.scopes, code.nonce, lifetime)
+            svc.base_url, tenant, app, user, code.scopes, code.nonce, lifetime,
+            email_domain_verified=svc.state.email_domain_verified(tenant.tenant_id, user))
     return Response.json(200, body, dict(_NO_STORE))
 
 

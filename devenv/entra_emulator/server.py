@@ -180,6 +180,21 @@ class EntraEmulator:
     def list_tenants(self) -> list[Tenant]:
         return self._state.snapshot(lambda: list(self._state.tenants.values()))
 
+    def add_domain(self, tenant_id: str, domain: str) -> Tenant:
+        """Add ``domain`` to the tenant, verified (discovery for it then names this tenant).
+        Refused when another tenant has it verified: Entra verifies a domain in one tenant only."""
+        return self._state.add_domain(tenant_id, domain)
+
+    def remove_domain(self, tenant_id: str, domain: str, *, force: bool = False) -> Tenant:
+        """Delete the tenant's custom ``domain`` (discovery for it then answers AADSTS90002).
+        Refused while user principal names use it, unless ``force``: those users are renamed to
+        the initial domain, as Graph's ``forceDelete`` does."""
+        return self._state.remove_domain(tenant_id, domain, force=force)
+
+    def move_domain(self, domain: str, to_tenant: str, *, force: bool = False) -> Tenant:
+        """``remove_domain`` where it is verified, then ``add_domain`` to ``to_tenant``."""
+        return self._state.move_domain(domain, to_tenant, force=force)
+
     # -------------------------------------------------------- applications
 
     def add_application(
@@ -251,9 +266,11 @@ class EntraEmulator:
     def add_user(
         self, tenant_id: str, user_principal_name: str, password: str, mail: str | None = None,
         display_name: str | None = None, given_name: str | None = None, surname: str | None = None,
-        account_enabled: bool = True, email_domain_verified: bool = True, oid: str | None = None,
+        account_enabled: bool = True, email_domain_verified: bool | None = None, oid: str | None = None,
     ) -> User:
-        """A member user; the UPN's domain must be one of the tenant's domains."""
+        """A member user; the UPN's domain must be one of the tenant's domains. Its ID tokens'
+        ``xms_edov`` says whether its ``mail``'s domain is verified in the tenant (as Entra
+        computes it); ``email_domain_verified`` fixes it instead, for tests."""
         return self._state.add_user(
             tenant_id, user_principal_name, password, mail=mail, display_name=display_name,
             given_name=given_name, surname=surname, account_enabled=account_enabled,
@@ -291,8 +308,8 @@ class EntraEmulator:
     def enable_user(self, tenant_id: str, oid: str) -> User:
         return self._state.update_user(tenant_id, oid, account_enabled=True)
 
-    def set_email_domain_verified(self, tenant_id: str, oid: str, verified: bool) -> User:
-        """Drives the ``xms_edov`` claim; not a Graph property, so no delta change."""
+    def set_email_domain_verified(self, tenant_id: str, oid: str, verified: bool | None) -> User:
+        """Fixes the ``xms_edov`` claim (None: computed again); not a Graph property, so no delta change."""
         return self._state.update_user(tenant_id, oid, email_domain_verified=verified)
 
     def override_id_token_claims(self, tenant_id: str, oid: str, claims: dict[str, Any]) -> User:

@@ -158,7 +158,9 @@ class User:
     given_name: str | None
     surname: str | None
     account_enabled: bool
-    email_domain_verified: bool
+    # None (the default): computed as Entra does, whether mail's domain is a verified domain
+    # of the tenant now (``Directory.email_domain_verified``); True/False: a test's override.
+    email_domain_verified: bool | None
     password_hash: str
     created: dt.datetime
     created_seq: int
@@ -354,6 +356,82 @@ class EmulatorState:
 
         return self._mutate(action)
 
+    def email_domain_verified(self, tenant_id: str, user: User) -> bool:
+        """``xms_edov``: whether the domain of the user's ``mail`` is a verified domain of the
+        tenant ("the user's email domain owner has been verified", Microsoft's optional-claims
+        reference); a test may fix it per user."""
+        if user.email_domain_verified is not None:
+            return user.email_domain_verified
+        domain = (user.mail or "").rpartition("@")[2].lower()
+        with self._lock:
+            return bool(domain) and self._by_domain.get(domain) == tenant_id
+
+    # ------------------------------------------------------------- domains
+
+    def add_domain(self, tenant_id: str, domain: str) -> Tenant:
+        """A custom domain added to the tenant and verified there. Entra verifies a domain in
+        one tenant only: one verified elsewhere is refused (remove it there first)."""
+        def action() -> Tenant:
+            tenant = self.tenant(tenant_id)
+            name = _domain_name(domain)
+            owner = self._by_domain.get(name)
+            if owner is not None:
+                raise ValueError(f"domain {name} is already verified in tenant {owner}")
+            tenant.domains.append(name)
+            self._by_domain[name] = tenant.tenant_id
+            return tenant
+
+        return self._mutate(action)
+
+    def remove_domain(self, tenant_id: str, domain: str, force: bool = False) -> Tenant:
+        """Delete a custom domain from the tenant. As in Entra, the initial
+        ``*.onmicrosoft.com`` domain cannot be deleted, nor a domain user principal names still
+        use — unless ``force``, which renames those users to the initial domain, as Graph's
+        ``domain: forceDelete`` does (a ``userPrincipalName`` change in delta)."""
+        def action() -> Tenant:
+            tenant = self.tenant(tenant_id)
+            name = _domain_name(domain)
+            if name not in tenant.domains:
+                raise NotFound(f"domain {name} is not a domain of tenant {tenant.tenant_id}")
+            if name == tenant.initial_domain:
+                raise ValueError(f"{name} is the tenant's initial domain; Entra does not delete it")
+            users = [u for u in self.users[tenant.tenant_id].values()
+                     if u.user_principal_name.rpartition("@")[2].lower() == name]
+            if users and not force:
+                raise ValueError(f"domain {name} is the user principal name of {len(users)} user(s); rename them "
+                                 "first, or force the deletion")
+            for user in users:
+                local = user.user_principal_name.rpartition("@")[0]
+                candidate, n = f"{local}@{tenant.initial_domain}", 1
+                while self.user_by_upn(tenant.tenant_id, candidate) is not None:
+                    n += 1
+                    candidate = f"{local}{n}@{tenant.initial_domain}"
+                index = self._by_upn[tenant.tenant_id]
+                index.pop(user.user_principal_name.lower(), None)
+                index[candidate.lower()] = user.oid
+                user.user_principal_name = candidate
+                seq = self._bump(tenant)
+                user.prop_seq["userPrincipalName"] = seq
+                self._changed(tenant.tenant_id, seq, user.oid)
+            tenant.domains.remove(name)
+            self._by_domain.pop(name, None)
+            return tenant
+
+        return self._mutate(action)
+
+    def move_domain(self, domain: str, to_tenant: str, force: bool = False) -> Tenant:
+        """The domain deleted from the tenant it is verified in (``force`` as for
+        ``remove_domain``) and verified in ``to_tenant``, as an owner moving it would."""
+        with self._lock:
+            name = _domain_name(domain)
+            target = self.tenant(to_tenant)
+            owner = self._by_domain.get(name)
+            if owner == target.tenant_id:
+                raise ValueError(f"domain {name} is already verified in tenant {owner}")
+            if owner is not None:
+                self.remove_domain(owner, name, force=force)
+            return self.add_domain(target.tenant_id, name)
+
     def _register_tenant(self, tenant: Tenant) -> None:
         tid = tenant.tenant_id
         self.tenants[tid] = tenant
@@ -500,7 +578,7 @@ class EmulatorState:
     def add_user(
         self, tenant_id: str, user_principal_name: str, password: str, mail: str | None = None,
         display_name: str | None = None, given_name: str | None = None, surname: str | None = None,
-        account_enabled: bool = True, email_domain_verified: bool = True, oid: str | None = None,
+        account_enabled: bool = True, email_domain_verified: bool | None = None, oid: str | None = None,
     ) -> User:
         def action() -> User:
             tenant = self.tenant(tenant_id)
@@ -560,7 +638,7 @@ class EmulatorState:
     def _new_user(
         self, tenant: Tenant, user_principal_name: str, password_hash: str, mail: str | None = None,
         display_name: str | None = None, given_name: str | None = None, surname: str | None = None,
-        account_enabled: bool = True, email_domain_verified: bool = True, oid: str | None = None,
+        account_enabled: bool = True, email_domain_verified: bool | None = None, oid: str | None = None,
     ) -> User:
         upn = user_principal_name.strip()
         self._check_upn(tenant, upn)
@@ -781,6 +859,13 @@ class EmulatorState:
                 ]
                 app = _load_dataclass(Application, raw)
                 self.apps[tid][app.app_id] = app
+
+
+def _domain_name(domain: str) -> str:
+    name = str(domain).strip().lower().rstrip(".")
+    if not re.fullmatch(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", name):
+        raise ValueError(f"invalid domain {domain!r}")
+    return name
 
 
 def _check_permission(permission: str) -> None:

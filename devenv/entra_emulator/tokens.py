@@ -58,7 +58,7 @@ class TokenIssuer:
 
     def id_token(
         self, base_url: str, tenant: Tenant, app: Application, user: User, scopes: list[str],
-        nonce: str | None, lifetime: int,
+        nonce: str | None, lifetime: int, email_domain_verified: bool = False,
     ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -87,7 +87,7 @@ class TokenIssuer:
             "ver": "2.0",
         })
         if "email" in claims and "xms_edov" in app.optional_claims:
-            claims["xms_edov"] = bool(user.email_domain_verified)
+            claims["xms_edov"] = email_domain_verified
         claims.update(user.id_token_overrides)  # attack control (state.User), never set by Entra itself
         return self._sign(claims)
 
