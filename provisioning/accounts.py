@@ -26,7 +26,7 @@ from typing import Any
 
 from apsis_core import secret_files
 from apsis_core.account import Account, idp_alias, idp_is_managed, is_managed
-from apsis_core.contract import SECRET_FINGERPRINT_KEY
+from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY
 from apsis_core.errors import Conflict, InvalidInput, NotFound
 from apsis_core.settings import Settings
 from provisioning import mappers, steps
@@ -38,10 +38,16 @@ from provisioning.snapshot import Snapshot
 DAEMON_SECRET = "daemon-secret"
 
 
-def plan_account(settings: Settings, account: Account, snapshot: Snapshot) -> Plan:
-    """Changes that make Keycloak hold ``account``, from the snapshot alone."""
+def plan_account(settings: Settings, account: Account, snapshot: Snapshot, *, claim: str | None = None) -> Plan:
+    """Changes that make Keycloak hold ``account``, from the snapshot alone.
+
+    ``claim`` (a setup, ``onboarding.setup_claim``): the identity provider carries it and is
+    written first, so creating it is the setup's first write and, of two setups at once,
+    only one can (the other's create is refused by Keycloak and changes nothing)."""
     plan = Plan()
     rendered = render(account, settings)
+    if claim is not None:
+        rendered.identity_provider["config"][SETUP_CLAIM_KEY] = claim
     alias = account.idp_alias
     org = snapshot.orgs.get(account.id)
     idp = snapshot.idps.get(alias)
@@ -68,28 +74,37 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot) -> Pl
     organization, desired_idp = rendered.organization, rendered.identity_provider
 
     # 1. organization
+    org_change: Change | None = None
     if org is None:
-        plan.add(Change("create", "organization", account.id, account=account.id,
-                        fields=_org_fields(None, organization),
-                        apply=lambda api: steps.create_or_update_org(api, ref, organization)))
+        org_change = Change("create", "organization", account.id, account=account.id,
+                            fields=_org_fields(None, organization),
+                            apply=lambda api: steps.create_or_update_org(api, ref, organization))
     else:
         changes = diff(org, organization)
         if changes:
-            plan.add(Change("update", "organization", account.id, account=account.id, fields=changes,
-                            apply=lambda api: steps.create_or_update_org(api, ref, organization)))
+            org_change = Change("update", "organization", account.id, account=account.id, fields=changes,
+                                apply=lambda api: steps.create_or_update_org(api, ref, organization))
     if account.awaiting_setup:
+        if org_change is not None:
+            plan.add(org_change)
         return plan  # no identity provider until the customer's IT sets it up (the portal)
 
     # 2. identity provider, not yet linked: until step 4 links it, it refuses every login
+    idp_change: Change | None = None
+    exclusive = claim is not None
     if idp is None:
-        plan.add(Change("create", "identity-provider", alias, account=account.id,
-                        fields=_idp_fields(None, desired_idp),
-                        apply=lambda api: steps.create_idp(api, idp_ref, desired_idp)))
+        idp_change = Change("create", "identity-provider", alias, account=account.id,
+                            fields=_idp_fields(None, desired_idp),
+                            apply=lambda api: steps.create_idp(api, idp_ref, desired_idp, exclusive=exclusive))
     else:
         changes = _idp_changes(idp, desired_idp)
         if changes:
-            plan.add(Change("update", "identity-provider", alias, account=account.id, fields=changes,
-                            apply=lambda api: steps.update_idp(api, alias, desired_idp)))
+            idp_change = Change("update", "identity-provider", alias, account=account.id, fields=changes,
+                                apply=lambda api: steps.update_idp(api, alias, desired_idp))
+    first, second = (idp_change, org_change) if claim is not None else (org_change, idp_change)
+    for change in (first, second):
+        if change is not None:
+            plan.add(change)
 
     # 3. mappers, compared as the IdP has them now (a hand edit shows here)
     mapper_changes = mappers.field_changes(mappers.mapper_actions(snapshot.mappers_of(alias), rendered.mappers))

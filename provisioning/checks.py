@@ -1,41 +1,30 @@
 """What an operator should fix before people try to sign in: warnings, never refusals.
 
 A create, the pilot commands and ``account show`` end with these: a secret about to
-expire, a test user who has no APSIS One user or is not a member, a domain Entra places in
-another tenant, a stage nobody can use yet. Each is one line that says what to do.
+expire, a test user who has no APSIS One user or is not a member, a domain whose ownership
+is not proven or was lost, a stage nobody can use yet. Each is one line that says what to do.
+(A domain Entra places in another tenant is no warning at create: it is refused before
+anything is written, ``provisioning.ownership``.)
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from apsis_core import entra
 from apsis_core.account import Account, AccountRecord
-from apsis_core.entra import EntraEndpoints
-from apsis_core.errors import EntraError, EntraRefused
 from apsis_core.keycloak import KeycloakRepository
-from apsis_core.settings import Settings
 
 EXPIRY_WARNING_DAYS = 30
 
 
-def account_warnings(
-    api: KeycloakRepository, account: Account, today: date | None = None, *, settings: Settings | None = None
-) -> list[str]:
-    """What an operator should fix before the customer's test users try to sign in.
-
-    With ``settings``, Entra is asked which tenant claims each domain (one discovery request
-    per domain): a domain verified in another tenant, or in none, means those users' SSO
-    sign-ins will not work as the customer expects.
-    """
+def account_warnings(api: KeycloakRepository, account: Account, today: date | None = None) -> list[str]:
+    """What an operator should fix before the customer's test users try to sign in."""
     out: list[str] = []
     if account.secret_expires is not None:
         days = (account.secret_expires - (today or date.today())).days
         if days <= EXPIRY_WARNING_DAYS:
             out.append(f"the client secret expires in {days} days ({account.secret_expires.isoformat()}); "
                        "ask for a new one soon")
-    if settings is not None and not account.awaiting_setup:
-        out.extend(_domain_claims(settings, account))
     org = api.organization_by_alias(account.id)
     for email in account.pilot:
         if email.rpartition("@")[2] not in account.domains:
@@ -53,18 +42,22 @@ def account_warnings(
     return out
 
 
-def _domain_claims(settings: Settings, account: Account) -> list[str]:
-    out: list[str] = []
-    for domain in account.domains:
-        try:
-            owner = entra.resolve_tenant(EntraEndpoints.from_settings(settings), domain)
-        except EntraRefused:
-            out.append(f"domain {domain} is not a verified domain of any Entra tenant; its users' emails are unverified there")
+def ownership_warnings(record: AccountRecord) -> list[str]:
+    """Domains of an account with SSO whose binding to the tenant is not (or no longer) proven."""
+    if record.awaiting_setup:
+        return []
+    held = record.ownership
+    out = [f"domain {a.describe()}; its users' emails are trusted only with Entra's xms_edov claim; "
+           "ask the customer's IT, then `apsis-sso account prove-domains " + record.id + "`" for a in held.alerts]
+    alerted = {a.domain for a in held.alerts}
+    for domain in held.unproven:
+        if domain in alerted:
             continue
-        except EntraError:
-            continue  # Entra unreachable: the secret check already passed or was skipped; nothing to say
-        if owner != account.tenant_id:
-            out.append(f"domain {domain} is claimed by another Entra tenant ({owner}), not by {account.tenant_id}")
+        if domain in held.overridden:
+            out.append(f"domain {domain} is linked without proof of ownership (override recorded on the account)")
+        else:
+            out.append(f"domain {domain} has no proof of ownership for tenant {record.tenant_id} yet: run "
+                       f"`apsis-sso account prove-domains {record.id}` (apsis-sync proves it at its next daily check)")
     return out
 
 

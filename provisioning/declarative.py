@@ -43,7 +43,7 @@ from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
-from provisioning import parallel, proofs, yaml_load
+from provisioning import ownership, parallel, proofs, yaml_load
 from provisioning.accounts import plan_accounts, warn_unsent_secrets, writes_secret
 from provisioning.plan import Plan
 from provisioning.progress import SILENT, Progress, phase
@@ -197,6 +197,7 @@ def plan(
     prune: bool = False,
     today: date | None = None,
     progress: Progress = SILENT,
+    allow_unproven: str | None = None,
 ) -> Plan:
     """The changes that make Keycloak hold exactly the file's accounts (and, with
     ``prune``, no other managed ones). Reads Keycloak in bulk: a few paged listings and
@@ -206,7 +207,12 @@ def plan(
     Tenants given as domains are resolved to their GUIDs (one Entra discovery request
     each; files of many accounts should name GUIDs) and written back into ``desired``, so
     the secrets proved before apply are proved against the tenant Keycloak will pin.
-    Reading, resolving and comparing are phases of ``progress``."""
+
+    Every account with (or getting) an identity provider must have each domain proven for
+    its tenant (``provisioning.ownership``): domains without a proof are asked of Entra and
+    the proofs become part of the plan; one verified in another tenant or in none is refused
+    for the whole file, unless ``allow_unproven`` (the operator's reason) is recorded for it.
+    Reading, resolving, proving and comparing are phases of ``progress``."""
     today = today or date.today()
     snapshot = Snapshot.load(api, mappers_for=[a.id for a in desired.accounts], progress=progress)
     warnings: list[str] = []
@@ -223,8 +229,13 @@ def plan(
                     f"{desired.path}: account {account.id}: secret_expires {account.secret_expires.isoformat()} is not in the future"
                 )
             warnings.append(f"account {account.id}: the client secret expired on {account.secret_expires.isoformat()}")
-    tenants = _resolve_tenants(EntraEndpoints.from_settings(settings), desired.accounts, progress)
+    endpoints = EntraEndpoints.from_settings(settings)
+    tenants = _resolve_tenants(endpoints, desired.accounts, progress)
     accounts = [a.with_changes(tenant_id=tenants[a.id]) if a.id in tenants else a for a in desired.accounts]
+    held = {a.id: snapshot.orgs[a.id].get("attributes") or {} for a in accounts if a.id in snapshot.orgs}
+    established = ownership.establish_all(endpoints, accounts, held, override=allow_unproven, progress=progress)
+    accounts = [e.account for e in established]
+    warnings.extend(w for e in established for w in e.warnings())
     listed = {a.id for a in accounts}
     pruned = [alias for alias in snapshot.managed() if alias not in listed] if prune else []
     snapshot.read_daemon_files(settings.sync_secrets_dir, [a.id for a in accounts if a.client_secret] + pruned)

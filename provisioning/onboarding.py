@@ -8,9 +8,10 @@ so ``--dry-run`` shows exactly what would happen.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,23 @@ from pydantic import SecretStr
 
 from apsis_core import entra, validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
-from apsis_core.contract import SECRET_FINGERPRINT_KEY, SSO_STAGES
+from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STAGES
+from apsis_core import domain_ownership
+from apsis_core.domain_ownership import DomainsNotProven, Recorded, Verdict, iso
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import Conflict, InvalidInput, NotFound
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
-from provisioning import checks, link_check, links
+from provisioning import checks, link_check, links, ownership
 from provisioning.accounts import plan_account, plan_delete, warn_unsent_secrets, written_daemon_file
 from provisioning.plan import Change, Plan
 from provisioning.snapshot import Snapshot
+from provisioning.steps import SetupInProgress
+
+SETUP_CLAIM_STALE = timedelta(minutes=10)
+"""A setup's claim on its identity provider (``apsis.setupClaim``) older than this belongs to a
+run that stopped midway: another run may take it over and complete the setup. A setup takes
+seconds; any run that still holds it after ten minutes is not coming back."""
 
 
 @dataclass
@@ -81,6 +90,8 @@ def create(
     check_secret: bool = True,
     require_graph_access: bool = False,
     today: date | None = None,
+    allow_unproven: str | None = None,
+    now: datetime | None = None,
 ) -> Result:
     """Onboard an account in pilot stage, or (without Entra details) create it awaiting
     setup; for an account awaiting setup, this is the setup. Running it twice changes nothing
@@ -97,6 +108,13 @@ def create(
     tenant given as a domain is always resolved to its GUID, which is what Keycloak pins.
     ``require_graph_access`` also proves, with the app's own token, that Graph lets it read
     users (admin consent for User.Read.All), as the portal's setup does.
+
+    The tenant must own every domain of the account (``provisioning.ownership``: Entra's
+    discovery, before the first write); ``allow_unproven`` (the operator's reason) links the
+    ones it does not own anyway and records that. Two setups of one account at once: the
+    first write of a setup creates its identity provider carrying a claim, and Keycloak
+    refuses a second provider of the alias, so the later one is refused (``SetupInProgress``)
+    before it changed anything.
     """
     if account.awaiting_setup:
         return _create_awaiting_setup(api, settings, account, dry_run=dry_run, today=today)
@@ -120,7 +138,11 @@ def create(
     if exists:
         assert record is not None
         account = account.with_changes(stage=record.stage)  # create does not choose the stage of an account
-    plan = plan_account(settings, account, snapshot)
+    claim = setup_claim(record, idp, now)
+    established = ownership.establish(endpoints, account, org.get("attributes") if org else None,
+                                      override=allow_unproven, now=now)
+    account = established.account
+    plan = plan_account(settings, account, snapshot, claim=claim)
     # The links it prints must work: a test-login link Keycloak refuses stops it here.
     link_check.check_test_login(settings, links.test_login_url(settings, account.id))
     if check_secret and not exists:
@@ -134,9 +156,34 @@ def create(
         plan=plan,
         applied=not dry_run,
         links=customer_links(settings, account),
-        warnings=checks.account_warnings(api, account, today=today, settings=settings if check_secret else None),
+        warnings=established.warnings() + checks.account_warnings(api, account, today=today),
         secret_file=written_daemon_file(settings, plan) if not dry_run else None,
     )
+
+
+def setup_claim(record: AccountRecord | None, idp: dict[str, Any] | None, now: datetime | None = None) -> str | None:
+    """The claim this run puts on the account's identity provider, when it sets one up.
+
+    A setup (an account awaiting setup, no provider yet) claims it by creating it: of two at
+    once, Keycloak lets one create the alias. A provider of an unfinished create or setup
+    carries the claim of the run making it: younger than ``SETUP_CLAIM_STALE`` it is refused
+    here (``SetupInProgress``), older it is taken over (that run stopped midway)."""
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    fresh = f"{iso(moment)} {secrets.token_hex(8)}"
+    if idp is not None and not (record is not None and record.complete):
+        held = str((idp.get("config") or {}).get(SETUP_CLAIM_KEY) or "")
+        try:
+            since = datetime.strptime(held.split(" ")[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            since = None
+        if since is not None and moment - since < SETUP_CLAIM_STALE:
+            account = record.id if record is not None else str(idp.get("alias"))
+            raise SetupInProgress(f"account {account} is being set up right now (since {held.split(' ')[0]}); "
+                                  "nothing was changed; try again in a few minutes")
+        return fresh
+    if idp is None and record is not None and record.managed and record.awaiting_setup:
+        return fresh
+    return None
 
 
 def _create_awaiting_setup(api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool,
@@ -239,18 +286,67 @@ def update(api: KeycloakRepository, settings: Settings, account: Account, *, dry
     return Result(account=account, plan=plan, applied=not dry_run)
 
 
-def set_stage(api: KeycloakRepository, settings: Settings, account_id: str, stage: Stage, *, dry_run: bool = False) -> Result:
+def set_stage(api: KeycloakRepository, settings: Settings, account_id: str, stage: Stage, *, dry_run: bool = False,
+              allow_unproven: str | None = None, now: datetime | None = None) -> Result:
     """Move an account between pilot, live and disabled. ``disabled`` turns the IdP off;
-    password logins of the account's users are untouched."""
+    password logins of the account's users are untouched. Going live needs every domain
+    proven for the account's tenant (those without a proof are asked of Entra now and
+    recorded) or ``allow_unproven``, the operator's recorded reason."""
     record = load(api, account_id)
     if stage not in SSO_STAGES:
         raise InvalidInput(f"an account cannot be moved to stage {stage}")
     require_setup_done(record)
     account = record.settings()
-    result = update(api, settings, account.with_changes(stage=stage), dry_run=dry_run)
+    established = ownership.Established(account)
+    if stage == "live":
+        established = ownership.establish(EntraEndpoints.from_settings(settings), account, record.attributes,
+                                          override=allow_unproven, now=now)
+    elif allow_unproven is not None:
+        raise InvalidInput("--allow-unproven-domains is for go-live (and create, apply): no other stage links domains")
+    result = update(api, settings, established.account.with_changes(stage=stage), dry_run=dry_run)
     result.links, result.warnings = checked_links(settings, result.account, stage=stage)
+    result.warnings.extend(established.warnings())
     result.warnings.extend(checks.stage_warnings(api, record, stage))
     return result
+
+
+@dataclass
+class ProvenDomains:
+    """``account prove-domains``: what Entra said of each domain, and what was recorded."""
+
+    account: AccountRecord
+    verdicts: list[Verdict]
+    recorded: Recorded | None
+    applied: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account.id,
+            "tenant_id": self.account.tenant_id,
+            "applied": self.applied,
+            "domains": [{"domain": v.domain, "status": v.status, "owner": v.owner, "detail": v.detail or None}
+                        for v in self.verdicts],
+        }
+
+
+def prove_domains(api: KeycloakRepository, settings: Settings, account_id: str, *, dry_run: bool = False,
+                  now: datetime | None = None) -> ProvenDomains:
+    """Ask Entra now which tenant owns each of the account's domains and record it, as the
+    daemon's daily re-check does: a proven domain gets a fresh proof, one verified in another
+    tenant or in none loses its proof and is flagged. The upgrade path for accounts created
+    before proofs existed; also the way to clear a flag once the customer fixed the domain.
+    Raises after recording when a domain is not proven (exit 2), or Entra did not answer (75)."""
+    record = load(api, account_id)
+    require_setup_done(record)
+    verdicts = domain_ownership.check(EntraEndpoints.from_settings(settings), record.tenant_id, record.domains, now)
+    recorded = None if dry_run else domain_ownership.store(api, record.org_id, record.tenant_id, record.domains,
+                                                           verdicts, now)
+    return ProvenDomains(record, verdicts, recorded, not dry_run)
+
+
+def require_proven(result: ProvenDomains) -> None:
+    """The exit code of ``prove-domains``: 0 when every domain is proven."""
+    domain_ownership.require(result.account.id, result.verdicts)
 
 
 def pilot_add(api: KeycloakRepository, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:

@@ -17,7 +17,13 @@ from typing import Any
 
 from apsis_core import stages
 from apsis_core.account import Account, secret_fingerprint, secret_hint
-from apsis_core.contract import MAPPERS_HASH_KEY, SECRET_FINGERPRINT_KEY, SECRET_HINT_KEY
+from apsis_core.contract import (
+    DOMAIN_PROOFS_KEY,
+    MAPPERS_HASH_KEY,
+    OWNERSHIP_OVERRIDE_KEY,
+    SECRET_FINGERPRINT_KEY,
+    SECRET_HINT_KEY,
+)
 from apsis_core.settings import Settings
 from provisioning import templates
 from provisioning.plan import merge
@@ -54,6 +60,12 @@ def render(account: Account, settings: Settings) -> Rendered:
     if not account.client_secret:
         org["attributes"].pop(SECRET_HINT_KEY, None)
     org["attributes"] = {k: v for k, v in org["attributes"].items() if v not in ([""], "")}
+    # Domain ownership is recorded only when the account carries new records (a create, a
+    # tenant or domain change, an override); otherwise what Keycloak holds stays as it is.
+    if account.domain_proofs is not None:
+        org["attributes"][DOMAIN_PROOFS_KEY] = [p.value() for p in account.domain_proofs]
+    if account.ownership_overrides is not None:
+        org["attributes"][OWNERSHIP_OVERRIDE_KEY] = [o.value() for o in account.ownership_overrides]
     idp = merge(templates.render_file(settings.templates_dir, "entra-idp.json", values),
                 stages.identity_provider_settings(account.stage))
     if account.client_secret:

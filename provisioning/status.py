@@ -109,6 +109,7 @@ class AccountStatus:
             "linked_users": self.linked_users,
             "last_sso_login": self.last_sso_login.isoformat() if self.last_sso_login else None,
             "quarantined": r.quarantined,
+            "domain_ownership": None if r.awaiting_setup else r.ownership.to_dict(),
             **({"linked": [u.to_dict() for u in self.linked]} if self.linked is not None else {}),
             "redirects_by_domain": r.redirects_by_domain,
         }
@@ -217,7 +218,7 @@ def account_report(api: KeycloakRepository, settings: Settings, account_id: str,
     shown = linked[:linked_limit] if linked_limit else linked
     status = replace(status, linked=shown)
     links, refused = checked_links(settings, status.account)
-    warnings = refused + checks.account_warnings(api, status.account)
+    warnings = refused + checks.ownership_warnings(status.record) + checks.account_warnings(api, status.account)
     if status.record.awaiting_setup:
         warnings.insert(0, f"account {status.record.id} awaits setup by its IT: send them a link with "
                            f"`apsis-sso account invite {status.record.id}`")

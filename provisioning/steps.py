@@ -20,6 +20,10 @@ from provisioning.plan import merge
 from provisioning.render import Rendered
 
 
+class SetupInProgress(Conflict):
+    """Another run is setting the account up (or did, a moment ago): nothing was changed."""
+
+
 class OrgRef:
     """The organization's id as the apply steps learn it: from the snapshot, from the
     create's Location header, or (only when both are unknown) from a lookup by alias,
@@ -66,14 +70,18 @@ class IdpRef:
         self.created = False
 
 
-def create_idp(api: KeycloakRepository, ref: IdpRef, desired: dict[str, Any]) -> None:
+def create_idp(api: KeycloakRepository, ref: IdpRef, desired: dict[str, Any], *, exclusive: bool = False) -> None:
     """The planned-new provider in one POST (its mappers hash included, no link yet: the link
     is the create's last step, so a provider half-made refuses every login); one created
-    meanwhile by another run is converged instead."""
+    meanwhile by another run is converged instead — unless ``exclusive`` (a setup, whose
+    first write this is): then that other run set the account up, and this one stops."""
     try:
         api.create_identity_provider(desired)
     except Conflict:
         current = api.identity_provider(ref.alias)
+        if exclusive and current is not None:
+            raise SetupInProgress(f"identity provider {ref.alias} was created meanwhile by another setup of the "
+                                  "account; nothing was changed") from None
         if current is None or not idp_is_managed(current):
             raise
         api.update_identity_provider(ref.alias, merge(current, desired))

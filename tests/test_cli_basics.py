@@ -34,7 +34,7 @@ def test_the_command_tree_is_the_documented_one():
     assert names == {
         "realm apply",
         "account create", "account show", "account list", "account go-live", "account back-to-pilot",
-        "account disable", "account delete", "account rotate-secret", "account invite",
+        "account disable", "account delete", "account rotate-secret", "account invite", "account prove-domains",
         "account pilot add", "account pilot remove",
         "account members add", "account members remove", "account members list",
         "plan", "apply", "export",

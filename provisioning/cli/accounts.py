@@ -23,6 +23,15 @@ account_argument = click.argument("account_id", metavar="ACCOUNT")
 CLIENT_SECRET_ENV = "APSIS_SSO_ENTRA_CLIENT_SECRET"
 
 
+def unproven_option(f: F) -> F:
+    return click.option(
+        "--allow-unproven-domains", "allow_unproven", metavar="REASON",
+        help="Link domains Entra does not place in the account's tenant anyway, for this reason (recorded on the "
+             "account per domain, shown by `account show` and `apsis-sync status`). Sign-ins without Entra's "
+             "xms_edov claim stay refused in such a domain.",
+    )(f)
+
+
 def secret_options(f: F) -> F:
     f = click.option(
         "--client-secret-env", metavar="NAME",
@@ -84,14 +93,15 @@ def _report(result: Result, output_format: str, *, done: str, dry_run: bool, hea
 @click.option("--test-user", "test_users", multiple=True, metavar="EMAIL",
               help="A pilot user allowed to sign in with SSO before go-live (repeat for several).")
 @secret_options
+@unproven_option
 @dry_run_option
 @output_option
 @pass_app
 def create(
     app: AppContext, account_id: str, name: str, tenant_id: str | None, client_id: str | None,
     domains: tuple[str, ...], secret_expires: str | None, it_contact_name: str, it_contact_email: str,
-    test_users: tuple[str, ...], client_secret_file: str | None, client_secret_env: str | None, dry_run: bool,
-    output_format: str,
+    test_users: tuple[str, ...], client_secret_file: str | None, client_secret_env: str | None,
+    allow_unproven: str | None, dry_run: bool, output_format: str,
 ) -> None:
     """Onboard an account in pilot stage, or create it awaiting setup by its IT.
 
@@ -99,10 +109,12 @@ def create(
     organization (domains, SSO metadata), the Entra identity provider from
     realm-templates/ (tenant-specific v2.0 endpoints, issuer pinned, mappers) and links
     them. Before writing anything it validates every option, resolves a tenant domain
-    to its GUID, checks that Keycloak accepts the test-login link it will print (the
-    realm must have been applied with APSIS_SSO_KEYCLOAK_PUBLIC_URL), and proves the
-    client secret with a client-credentials token request to the tenant. It prints
-    what the customer's IT needs next, and warnings.
+    to its GUID, proves that the tenant owns every --domain (Entra's discovery resolves
+    the domain to that tenant; otherwise it is refused, exit 2, unless
+    --allow-unproven-domains REASON), checks that Keycloak accepts the test-login link it
+    will print (the realm must have been applied with APSIS_SSO_KEYCLOAK_PUBLIC_URL), and
+    proves the client secret with a client-credentials token request to the tenant. It
+    prints what the customer's IT needs next, and warnings.
 
     Without those three: the organization alone (name, domains, IT contact), stage
     awaiting-setup, no SSO yet. `apsis-sso account invite ACCOUNT` then mails the IT
@@ -136,6 +148,9 @@ def create(
     if desired.awaiting_setup:
         if client_secret_file is not None or client_secret_env is not None:
             raise click.UsageError("a client secret needs --tenant-id, --client-id and --secret-expires")
+        if allow_unproven is not None:
+            raise click.UsageError("--allow-unproven-domains needs the Entra details: an account awaiting setup "
+                                   "links no domain to a tenant yet")
         result = onboarding.create(app.api(), app.settings(), desired, dry_run=dry_run)
         _report(result, output_format, done=f"account {result.account.id} created, awaiting setup by its IT",
                 dry_run=dry_run, heading=f"For {result.account.id}'s IT ({result.account.it_contact.email}):")
@@ -144,8 +159,8 @@ def create(
         return
     secret = _read_client_secret(client_secret_file, client_secret_env)
     desired = desired.with_changes(client_secret=SecretStr(secret))
-    output.status(f"checking tenant, Keycloak and the client secret for account {desired.id} ...")
-    result = onboarding.create(app.api(), app.settings(), desired, dry_run=dry_run)
+    output.status(f"checking tenant, domain ownership, Keycloak and the client secret for account {desired.id} ...")
+    result = onboarding.create(app.api(), app.settings(), desired, dry_run=dry_run, allow_unproven=allow_unproven)
     _report(result, output_format, done=f"account {result.account.id} created in pilot stage", dry_run=dry_run,
             heading=f"Send to {result.account.id}'s IT ({result.account.it_contact.email}):")
 
@@ -191,6 +206,9 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
             ("IT contact", f"{a.it_contact.name} <{a.it_contact.email}>"),
             ("last SSO login", _when(st.last_sso_login)),
             ("quarantined", r.quarantined),
+            ("domain ownership", None if r.awaiting_setup else r.ownership.summary()),
+            *[(f"override ({o.domain})", f"{o.reason} (recorded {o.at.strftime('%Y-%m-%d %H:%M UTC')})")
+              for o in r.ownership.overrides],
         ])
         plan_output.links(report.links, heading="Links:")
         if st.linked:
@@ -250,11 +268,13 @@ def _sso_column(record: AccountRecord) -> str:
     return "on" if record.sso_enabled else "off"
 
 
-def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, output_format: str, done: str) -> None:
+def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, output_format: str, done: str,
+               allow_unproven: str | None = None) -> None:
     from apsis_core import stages
     from provisioning import onboarding
 
-    result = onboarding.set_stage(app.api(), app.settings(), account_id, stage, dry_run=dry_run)  # type: ignore[arg-type]
+    result = onboarding.set_stage(app.api(), app.settings(), account_id, stage, dry_run=dry_run,  # type: ignore[arg-type]
+                                  allow_unproven=allow_unproven)
     _report(result, output_format, done=done.format(account=result.account.id), dry_run=dry_run, heading="Links:")
     if output_format != "json":
         output.status(stages.login_page(result.account.stage, result.account.domains))
@@ -262,20 +282,62 @@ def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, outp
 
 @account.command("go-live", short_help="Enable SSO for every member.")
 @account_argument
+@unproven_option
 @dry_run_option
 @output_option
 @pass_app
-def go_live(app: AppContext, account_id: str, dry_run: bool, output_format: str) -> None:
+def go_live(app: AppContext, account_id: str, allow_unproven: str | None, dry_run: bool, output_format: str) -> None:
     """Enable SSO for every member of the account (leaves pilot; also re-enables a
     disabled account). From now on an address in the account's domains typed on the
     normal login page goes straight to the tenant's Entra sign-in; other addresses
     (contractors) keep the password form. Prints the test-login link.
 
+    Every domain must be proven for the account's tenant: those without a proof are
+    asked of Entra first and the proofs recorded; a domain verified in another tenant or
+    in none is refused (exit 2) unless --allow-unproven-domains REASON; Entra not
+    answering exits 75 (try again).
+
     \b
-    Example:
+    Examples:
       apsis-sso account go-live acme
+      apsis-sso account go-live acme --allow-unproven-domains "acme.se verified by phone, ticket 4711"
     """
-    _set_stage(app, account_id, "live", dry_run, output_format, "account {account} is live")
+    _set_stage(app, account_id, "live", dry_run, output_format, "account {account} is live", allow_unproven)
+
+
+@account.command("prove-domains", short_help="Ask Entra now which tenant owns each domain; record it.")
+@account_argument
+@dry_run_option
+@output_option
+@pass_app
+def prove_domains(app: AppContext, account_id: str, dry_run: bool, output_format: str) -> None:
+    """Ask Entra now which tenant each of the account's domains is verified in, and record
+    it on the account, as apsis-sync does once a day: a domain of the account's tenant is
+    proven (the extension then trusts its users' emails also without Entra's xms_edov
+    claim); one verified in another tenant or in none loses its proof and is flagged.
+
+    The way to prove the domains of an account created before proofs were recorded
+    without waiting for the daemon, and to clear a flag once the customer fixed it.
+    Exits 0 when every domain is proven, 2 when one is not (recorded either way), 75
+    when Entra did not answer.
+
+    \b
+    Examples:
+      apsis-sso account prove-domains acme
+      apsis-sso account prove-domains acme --dry-run -o json
+    """
+    from provisioning import onboarding
+
+    result = onboarding.prove_domains(app.api(), app.settings(), account_id, dry_run=dry_run)
+    if output_format == "json":
+        output.emit_json(result.to_dict())
+    else:
+        output.table(["domain", "verdict", "tenant Entra names"],
+                     [[v.domain, v.describe(), v.owner or "-"] for v in result.verdicts])
+        if result.recorded is not None and result.recorded.new_alerts:
+            output.status(f"flagged: {', '.join(a.domain for a in result.recorded.new_alerts)}")
+        output.status("recorded on the account" if result.applied else "dry run: nothing recorded")
+    onboarding.require_proven(result)
 
 
 @account.command("back-to-pilot", short_help="Limit SSO to the test users again.")

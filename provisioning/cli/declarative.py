@@ -28,6 +28,11 @@ file_option = click.option(
 prune_option = click.option(
     "--prune", is_flag=True, help="Also delete accounts managed by apsis-sso that the file does not list.",
 )
+unproven_option = click.option(
+    "--allow-unproven-domains", "allow_unproven", metavar="REASON",
+    help="Link the domains Entra does not place in their account's tenant anyway, for this reason (recorded on "
+         "each such account per domain; the plan shows where).",
+)
 parallel_option = click.option(
     "--parallel", "workers", type=click.IntRange(1, MAX_WORKERS), default=DEFAULT_WORKERS, show_default=True,
     metavar="N", help="Accounts applied at once (each account's changes stay in order; 1: one after another).",
@@ -38,16 +43,20 @@ parallel_option = click.option(
 @file_option
 @prune_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when there are changes, 0 when there are none.")
+@unproven_option
 @output_option
 @pass_app
-def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool, output_format: str) -> None:
+def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool, allow_unproven: str | None,
+              output_format: str) -> None:
     """Show what `apply` would change: creates, updates and deletes per account, with
     secrets shown only as (set)/(changed). Compares what Keycloak holds now (so hand
     edits show up) with the templates: a few paged listings for any number of
     accounts, plus one listing of every IdP mapper (the extension's). With
     APSIS_SSO_SYNC_SECRETS_DIR set, also the daemon's copy of each referenced secret.
-    Changes nothing. Progress goes to stderr (reading Keycloak, resolving tenant
-    domains, comparing): a live counter with rate and time left on a terminal, plain
+    Domains not yet proven for their account's tenant are asked of Entra: new proofs
+    show as changes, and a domain verified in another tenant or in none is refused (exit
+    2) as apply would refuse it. Changes nothing. Progress goes to stderr (reading
+    Keycloak, resolving tenant domains, proving domains, comparing): a live counter with rate and time left on a terminal, plain
     lines otherwise; stdout holds only the plan.
 
     \b
@@ -60,7 +69,8 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
     from provisioning.cli.progress import for_stderr
 
     desired = declarative.load(path)
-    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune, progress=for_stderr())
+    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune, progress=for_stderr(),
+                            allow_unproven=allow_unproven)
     if output_format == "json":
         output.emit_json({"file": str(path), "prune": prune, **plan.to_dict()})
     else:
@@ -76,16 +86,22 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
 @yes_option
 @click.option("--dry-run", is_flag=True, help="Same as plan: print the plan and change nothing.")
 @parallel_option
+@unproven_option
 @output_option
 @pass_app
 def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: bool, workers: int,
-               output_format: str) -> None:
+               allow_unproven: str | None, output_format: str) -> None:
     """Make Keycloak hold the file's accounts. Prints the plan, proves every new or
     changed client secret with Entra, asks for confirmation (unless --yes), then
     applies, repairing hand edits of what the templates own. With
     APSIS_SSO_SYNC_SECRETS_DIR set, every referenced secret apsis-sync lacks (or holds
     an older copy of) is written there in the same run. Applying twice changes nothing
     the second time; an apply that stops midway is completed by running it again.
+
+    Every account with an identity provider needs each domain proven for its tenant:
+    domains without a proof are asked of Entra before anything changes, and a domain
+    verified in another tenant or in none stops the whole apply (exit 2; Entra not
+    answering: 75) unless --allow-unproven-domains REASON, recorded on those accounts.
 
     Accounts are applied --parallel N at a time, each account's changes in order. The
     first failure stops new work: accounts under way finish, none starts, and the error
@@ -107,7 +123,8 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
 
     progress = for_stderr()
     desired = declarative.load(path)
-    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune, progress=progress)
+    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune, progress=progress,
+                            allow_unproven=allow_unproven)
     if output_format != "json":
         plan_output.plan(plan, title=f"plan for {path}")
     output.warnings(plan.warnings)

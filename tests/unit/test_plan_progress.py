@@ -3,12 +3,13 @@ count; the organizations' count (for a total and a time left) only when somethin
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from apsis_core.account import Account
+from apsis_core.domain_ownership import DomainProof
 from apsis_core.keycloak.repository import PAGE_SIZE
 from apsis_core.settings import Settings
 from provisioning import declarative
@@ -63,8 +64,12 @@ def accounts(n: int, secret: str | None = None) -> list[Account]:
 
 
 def onboarded(kc: MemoryKeycloak, n: int) -> list[Account]:
-    """``n`` accounts in ``kc``, and the same as a file lists them (no secret: keep it)."""
-    plan_accounts(CFG, accounts(n, "Abc~secret-value-of-forty-characters-123"), Snapshot.load(kc)).apply(kc)  # type: ignore[arg-type]
+    """``n`` accounts in ``kc`` with their domains proven (as a create records them), and the
+    same as a file lists them (no secret: keep it). A plan of them asks Entra nothing."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    made = [a.with_changes(domain_proofs=tuple(DomainProof(d, a.tenant_id, now) for d in a.domains))
+            for a in accounts(n, "Abc~secret-value-of-forty-characters-123")]
+    plan_accounts(CFG, made, Snapshot.load(kc)).apply(kc)  # type: ignore[arg-type]
     return accounts(n)
 
 
