@@ -59,6 +59,13 @@ class SyncMetrics:
             buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800), registry=r,
         )
         self.last_cycle = Gauge("apsis_sync_last_cycle_timestamp_seconds", "When the last cycle ended", registry=r)
+        self.domain_checks = Counter(
+            "apsis_sync_domain_checks", "Daily domain ownership checks by outcome (proven, other-tenant, unverified, "
+            "unavailable)", ["outcome"], registry=r,
+        )
+        self.domain_flagged = Gauge(
+            "apsis_sync_domain_flagged_accounts", "Accounts with a domain their tenant no longer owns", registry=r
+        )
 
     def record_cycle(self, report: CycleReport, accounts: int, thresholds: list[int]) -> None:
         """The gauges and counters a finished cycle sets."""
@@ -69,6 +76,7 @@ class SyncMetrics:
         self.quarantined.set(sum(r.status == "quarantined" for r in results))
         errors = sum(r.status == "error" for r in results)
         self.failing.set(errors)
+        self.domain_flagged.set(sum(1 for r in results if r.domain_alerts))
         windows: dict[str, int] = {}
         for r in results:
             if r.expiry is not None:

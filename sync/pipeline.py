@@ -32,7 +32,7 @@ from apsis_core import invitations
 from apsis_core.account import AccountRecord
 from apsis_core.errors import ApsisError, is_temporary
 from apsis_core.keycloak import KeycloakRepository
-from sync import deprovision, expiry, graph_read, guard, resync
+from sync import deprovision, domain_check, expiry, graph_read, guard, resync
 from sync.deprovision import Action, Plan, Restored
 from sync.graph_client import PasswordCredential, TokenRejected
 from sync.graph_pages import DeltaPage
@@ -261,6 +261,7 @@ async def _sync(rt: Runtime, account: AccountRecord, dry_run: bool, result: Acco
             result.fail(str(read.failure), temporary=is_temporary(read.failure))
 
     await rt.blocking(_after, rt, account, dry_run, result, progress, before, read, planner)
+    await domain_check.run(rt, account, dry_run, before.outbox)  # once a day per domain; needs no secret
 
 
 def _after(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountResult, progress: _Progress,

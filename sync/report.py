@@ -42,6 +42,7 @@ class AccountResult:
     graph_requests: int = 0
     seconds: float = 0.0
     permanent_errors: int = 0  # errors that need a person (the others: retry later)
+    domain_alerts: int = 0  # domains the tenant no longer owns (sync.domain_check)
 
     def fail(self, message: str, *, temporary: bool = False) -> None:
         self.errors.append(message)
@@ -73,6 +74,7 @@ class AccountResult:
             "days_until_secret_expires": self.expiry.days_left if self.expiry else None,
             "graph_waits": [{"reason": r, "seconds": s} for r, s in self.graph_waits],
             "graph_requests": self.graph_requests,
+            "domain_alerts": self.domain_alerts,
             "seconds": round(self.seconds, 3),
         }
 

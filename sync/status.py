@@ -109,6 +109,7 @@ def _row(today: date, account_id: str, st: AccountState | None, state: StateStor
         "days_until_secret_expires": (expires - today).days if expires else None,
         "has_delta_link": st.delta_link is not None,
         "last_errors": st.last_errors,
+        "domain_ownership": account.ownership.to_dict() if account is not None and not account.awaiting_setup else None,
     }
 
 
@@ -118,7 +119,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
         title += " (state database only: Keycloak could not be read)"
     table = Table(title=title, show_lines=False)
     for column in ("account", "stage", "last success", "last run", "deactivated (last/total)", "quarantine",
-                   "secret expires in", "last errors"):
+                   "secret expires in", "domains", "last errors"):
         table.add_column(column, overflow="fold")
     for row in doc["accounts"]:
         days = row["days_until_secret_expires"]
@@ -136,6 +137,20 @@ def render(doc: dict[str, Any], console: Console) -> None:
             f"{row['deactivated_last_run']}/{row['deactivated_total']}",
             f"yes: {row['quarantined']}" if row["quarantined"] else "no",
             expiry,
+            _domains(row["domain_ownership"]),
             "; ".join(row["last_errors"]) or "-",
         )
     console.print(table)
+
+
+def _domains(held: dict[str, Any] | None) -> str:
+    """The domain ownership column: what needs a look (flags, overrides, not yet proven), or ok."""
+    if held is None:
+        return "-"
+    parts = [f"{a['domain']}: {'in tenant ' + a['owner'] if a['status'] == 'other-tenant' else 'verified nowhere'}"
+             for a in held["alerts"]]
+    alerted = {a["domain"] for a in held["alerts"]}
+    parts += [f"{d}: override ({held['override'][d]['reason']})" for d in held["unproven"]
+              if d in held["override"] and d not in alerted]
+    parts += [f"{d}: not proven yet" for d in held["unproven"] if d not in held["override"] and d not in alerted]
+    return "; ".join(parts) or "proven"
