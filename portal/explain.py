@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from collections.abc import Sequence
+
+from apsis_core import domain_ownership
 from apsis_core.contract import RefusalReason
 from apsis_core.errors import EntraRefused
 from apsis_core.invitations import Invitation, Verdict
@@ -36,12 +39,32 @@ def entra_refusal(error: EntraRefused, tenant: str, client_id: str) -> str:
     return text.format(tenant=tenant, client_id=client_id) if text else error.format_message()
 
 
+def domain_refusal(verdicts: Sequence[domain_ownership.Verdict], tenant: str, contact: str | None) -> str:
+    """Why a setup was refused because the tenant does not own every domain of the account,
+    and what the IT contact can do: one sentence per domain, then the way out."""
+    said: list[str] = []
+    for v in verdicts:
+        if v.status == "other-tenant":
+            said.append(f"{v.domain} is a verified domain of another Microsoft Entra tenant ({v.owner}), not of the "
+                        f"tenant you entered ({tenant}).")
+        else:
+            said.append(f"{v.domain} is not a verified domain of any Microsoft Entra tenant.")
+    ask = f"your APSIS contact{f' ({contact})' if contact else ''}"
+    return (" ".join(said) + " Single sign-on can only be set up with the tenant where every domain of this account "
+            "is verified, so nothing was set up. Enter the Directory (tenant) ID of that tenant, with an app "
+            "registered there; or, if the domain belongs to your tenant, add and verify it there (Microsoft Entra "
+            "admin center, Settings, Domain names) and submit again. If the domain should not be part of this "
+            f"account, ask {ask}.")
+
+
 SIGN_IN_REFUSED: dict[str, str] = {
     "no_organization": "single sign-on is not connected for this account",
     "sso_disabled": "single sign-on is off for this account",
     "email_missing": "Entra sent no email address for this user: fill in the user's Email in Entra",
     "email_unverified": "the address's domain is not a verified domain of your tenant",
     "domain_not_allowed": "the user signed in with an address outside this account's domains",
+    "domain_unproven": "Entra sent no xms_edov claim, and the address's domain is not proven to be verified in your "
+                       "tenant yet: add the optional claim xms_edov to the app's ID token, or ask your APSIS contact",
     "no_user": "there is no APSIS One user with this address",
     "ambiguous_email": "more than one APSIS One user has this address: ask your APSIS contact",
     "user_disabled": "this APSIS One user is deactivated",
@@ -90,6 +113,11 @@ def link_problem(verdict: Verdict, invitation: Invitation | None, contact: str |
                    f"If it still does not work, {ask[0].lower()}{ask[1:]}")
 
 
+SETUP_BUSY = Problem(
+    409, "This setup is already under way",
+    "Another submission through this link set up single sign-on for this account a moment ago, or is doing it "
+    "right now. Nothing was changed by this one.",
+    "Open the page again in a minute to see the result.")
 SESSION_ENDED = Problem(
     401, "Your session has ended",
     "For your security, a session lasts at most an hour from the moment you opened the link.",

@@ -1,6 +1,8 @@
 """The platform team hears about what customers did through the portal: a setup in test
-phase, a setup declared ready for everyone, a renewed secret. Mail through the daemon's
-SMTP settings to ``APSIS_SYNC_PLATFORM_TEAM_EMAIL``; facts only, never a secret.
+phase, a setup refused because the tenant does not own the account's domains (someone
+holding the link tried another tenant), a setup declared ready for everyone, a renewed
+secret. Mail through the daemon's SMTP settings to ``APSIS_SYNC_PLATFORM_TEAM_EMAIL``; facts
+only, never a secret.
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ import logging
 import smtplib
 from datetime import date
 
+from collections.abc import Sequence
+
 from apsis_core import mail
 from apsis_core.account import AccountRecord
+from apsis_core.domain_ownership import Verdict
 from apsis_core.mail import Mail, MailSettings
 
 log = logging.getLogger("apsis_portal.notify")
@@ -38,6 +43,7 @@ def setup_submitted(settings: MailSettings, record: AccountRecord, test_users: t
 test-login link.
 
 Tenant {record.tenant_id}, application (client) ID {record.client_id}.
+Domains proven to be verified in that tenant (Entra's discovery): {', '.join(record.ownership.proven) or 'none'}
 Test users: {', '.join(test_users)}
 
 Nothing to do yet: you will hear when they declare it ready for everyone
@@ -46,6 +52,28 @@ Nothing to do yet: you will hear when they declare it ready for everyone
 -- apsis-portal
 """
     return _send(settings, record.id, "SSO set up through the portal (pilot)", body, "setup-submitted")
+
+
+def setup_refused(settings: MailSettings, record: AccountRecord, tenant: str, client_id: str,
+                  verdicts: Sequence[Verdict], client: str) -> bool:
+    """A setup named a tenant that does not own every domain of the account: refused, nothing
+    created. Whoever holds a setup link can try this, so the platform team hears of it."""
+    lines = "\n".join(f"  - {v.describe()}" for v in verdicts)
+    body = f"""A setup of single sign-on for account {record.id} ({record.name}) through the portal was
+REFUSED: the tenant it named does not own every domain of the account. Nothing was created.
+
+Tenant named: {tenant}, application (client) ID {client_id}, from {client}.
+{lines}
+
+The setup link was sent to {record.it_contact.name} <{record.it_contact.email}>. If they did not
+submit this, the link may have been forwarded or intercepted: check with them, and end it with
+
+    apsis-sso account invite {record.id} --revoke
+
+-- apsis-portal
+"""
+    return _send(settings, record.id, "portal setup REFUSED: the tenant does not own the account's domains", body,
+                 "setup-refused")
 
 
 def ready(settings: MailSettings, record: AccountRecord, signed_in: list[str], went_live: bool) -> bool:

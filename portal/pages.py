@@ -23,14 +23,16 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from apsis_core import invitations, secret_input, validation
 from apsis_core.account import Account, AccountRecord
-from apsis_core.errors import ApsisError, EntraRefused, is_temporary
+from apsis_core.domain_ownership import DomainsNotProven
+from apsis_core.errors import ApsisError, EntraRefused, InvalidInput, is_temporary
 from apsis_core.invitations import Invitation
-from portal import explain, forms, notify, results
+from portal import explain, forms, link_lookup, notify, results
 from portal.app import Portal
 from portal.explain import Problem
 from portal.security import CSRF_FIELD, Session, csrf_ok, origin_ok
 from provisioning import onboarding
 from provisioning.links import redirect_uri
+from provisioning.steps import SetupInProgress
 
 log = logging.getLogger("apsis_portal")
 
@@ -99,7 +101,8 @@ async def failed(request: Request, exc: Exception) -> Response:
 
 async def open_link(request: Request) -> Response:
     """``/i/<account>/<token>``: check the link, open a session, go to its page. The token
-    itself leaves the address bar at once (the page after the redirect has a plain URL)."""
+    itself leaves the address bar at once (the page after the redirect has a plain URL).
+    Checking it is the same work whether the account exists or not (``link_lookup``)."""
     portal = _portal(request)
     account, token = request.path_params["account"], request.path_params["token"]
     wait = portal.opens.hit(f"open:{_client(request)}")
@@ -108,14 +111,17 @@ async def open_link(request: Request) -> Response:
                             reason="rate-limited")
         return too_many(request, wait)
     contact = portal.mail.platform_team_email
+    found = link_lookup.Found(None, None)
     try:
         validation.account_id(account)
-        record = await portal.call(onboarding.load, account) if invitations.well_formed(token) else None
+        if invitations.well_formed(token):
+            found = await portal.call(link_lookup.lookup, account, token)
+    except InvalidInput:
+        pass  # no such account can exist: nothing to look up
     except ApsisError as exc:
         if is_temporary(exc):
             return problem(request, UNAVAILABLE)
-        record = None
-    invitation = invitations.find(invitations.of_record(record), token) if record is not None else None
+    record, invitation = found.record, found.invitation
     verdict = invitations.verdict(invitation)
     if record is None or invitation is None or verdict != "valid":
         portal.audit.record("link-opened", account=record.id if record else None, outcome="refused",
@@ -225,6 +231,7 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
         return form
     record = visit.record
     if not _needs_form(record):
+        _audit(portal, request, "setup-submitted", record, visit.invitation, "refused", reason="already-set-up")
         return RedirectResponse("/setup", status_code=303)
     submitted, parsed = forms.read_setup(_fields(form), record)
     if parsed is None:
@@ -238,6 +245,12 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
         secret_expires=parsed.expires, pilot=parsed.test_users, client_secret=parsed.secret)
     try:
         created = await portal.call(onboarding.create, portal.settings, account, require_graph_access=True)
+    except SetupInProgress:
+        # Another submission through the link got there first: like a second one after it.
+        _audit(portal, request, "setup-submitted", record, visit.invitation, "refused", reason="concurrent")
+        return problem(request, explain.SETUP_BUSY)
+    except DomainsNotProven as exc:
+        return await _not_owned(request, visit, exc, submitted, parsed.tenant, parsed.client_id)
     except ApsisError as exc:
         return await _refused(request, visit, "setup-submitted", exc, submitted, parsed.tenant, parsed.client_id)
     done = await portal.call(onboarding.load, record.id)
@@ -271,6 +284,22 @@ async def _refused(request: Request, visit: Visit, action: str, exc: ApsisError,
                error=secret_input.scrub(exc.format_message()))
     if action == "renewal-submitted":
         return _renew_page(request, visit, status=400, submitted=submitted, error=text)
+    return await _setup_page(request, visit, status=400, submitted=submitted, error=text)
+
+
+async def _not_owned(request: Request, visit: Visit, exc: DomainsNotProven, submitted: forms.Submitted,
+                     tenant: str, client_id: str) -> Response:
+    """The tenant does not own every domain of the account: nothing was created. The page says
+    which domain and what to do; the audit trail and the platform team record it (whoever
+    holds a setup link could try another tenant)."""
+    portal = _portal(request)
+    resolved = exc.verdicts[0].tenant_id if exc.verdicts else tenant
+    domains = [{"domain": v.domain, "status": v.status, "owner": v.owner} for v in exc.verdicts]
+    _audit(portal, request, "setup-submitted", visit.record, visit.invitation, "refused", reason="domain-ownership",
+           tenant=resolved, client_id=client_id, domains=domains)
+    await portal.call(lambda _api: notify.setup_refused(portal.mail, visit.record, resolved, client_id, exc.verdicts,
+                                                        _client(request)))
+    text = explain.domain_refusal(exc.verdicts, resolved, portal.mail.platform_team_email)
     return await _setup_page(request, visit, status=400, submitted=submitted, error=text)
 
 
