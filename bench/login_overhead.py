@@ -44,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pydantic import SecretStr  # noqa: E402
-from _common import Emulator, accounts, load, ratio, realm, start_keycloak  # noqa: E402
+from _common import Emulator, accounts, load, made_up_tenants_own_their_domains, ratio, realm, start_keycloak  # noqa: E402
 
 from apsis_core import contract  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
@@ -72,7 +72,8 @@ class Site:
         account = accounts(name, 1, tenant=self.tenant, client=self.app)[0].with_changes(
             id=name, domains=(self.domain,), stage="live", pilot=(), client_secret=SecretStr(secret))
         batch = [account, *accounts(f"{name}f", fillers, secret=True)]
-        plan = declarative.plan(self.api, settings, declarative.Desired(path=Path("bench.yaml"), accounts=batch))
+        plan = declarative.plan(self.api, settings, declarative.Desired(path=Path("bench.yaml"), accounts=batch),
+                                check_domains=made_up_tenants_own_their_domains)
         parallel.apply_plan(plan, self.api, workers=parallel.DEFAULT_WORKERS)
         self.alias = account.idp_alias
         org = self.api.organization_by_alias(name)

@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import yaml  # noqa: E402
-from _common import accounts, load, ratio, realm, realms_cache, start_keycloak  # noqa: E402
+from _common import accounts, load, made_up_tenants_own_their_domains, ratio, realm, realms_cache, start_keycloak  # noqa: E402
 
 from apsis_core.account import Account  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
@@ -55,7 +55,8 @@ PREFIX = "bench"
 def create(settings: Settings, batch: list[Account], workers: int) -> float:
     api = _warm(settings)
     started = time.perf_counter()
-    plan = declarative.plan(api, settings, declarative.Desired(path=Path("bench.yaml"), accounts=batch))
+    plan = declarative.plan(api, settings, declarative.Desired(path=Path("bench.yaml"), accounts=batch),
+                            check_domains=made_up_tenants_own_their_domains)
     parallel.apply_plan(plan, api, workers=workers)
     return time.perf_counter() - started
 

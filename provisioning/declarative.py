@@ -198,6 +198,7 @@ def plan(
     today: date | None = None,
     progress: Progress = SILENT,
     allow_unproven: str | None = None,
+    check_domains: ownership.Check | None = None,
 ) -> Plan:
     """The changes that make Keycloak hold exactly the file's accounts (and, with
     ``prune``, no other managed ones). Reads Keycloak in bulk: a few paged listings and
@@ -212,6 +213,7 @@ def plan(
     its tenant (``provisioning.ownership``): domains without a proof are asked of Entra and
     the proofs become part of the plan; one verified in another tenant or in none is refused
     for the whole file, unless ``allow_unproven`` (the operator's reason) is recorded for it.
+    ``check_domains`` stands in for Entra (benchmarks with made-up tenants).
     Reading, resolving, proving and comparing are phases of ``progress``."""
     today = today or date.today()
     snapshot = Snapshot.load(api, mappers_for=[a.id for a in desired.accounts], progress=progress)
@@ -233,7 +235,8 @@ def plan(
     tenants = _resolve_tenants(endpoints, desired.accounts, progress)
     accounts = [a.with_changes(tenant_id=tenants[a.id]) if a.id in tenants else a for a in desired.accounts]
     held = {a.id: snapshot.orgs[a.id].get("attributes") or {} for a in accounts if a.id in snapshot.orgs}
-    established = ownership.establish_all(endpoints, accounts, held, override=allow_unproven, progress=progress)
+    established = ownership.establish_all(endpoints, accounts, held, override=allow_unproven, progress=progress,
+                                          check=check_domains)
     accounts = [e.account for e in established]
     warnings.extend(w for e in established for w in e.warnings())
     listed = {a.id for a in accounts}
