@@ -52,22 +52,7 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot, *, cl
     org = snapshot.orgs.get(account.id)
     idp = snapshot.idps.get(alias)
 
-    if org is not None and not is_managed(org):
-        raise Conflict(f"organization {account.id!r} exists but is not managed by apsis-sso; leaving it alone")
-    if idp is not None and not idp_is_managed(idp):
-        raise Conflict(f"identity provider {alias!r} exists but is not managed by apsis-sso; leaving it alone")
-    for domain in account.domains:
-        owner = snapshot.domain_owner(domain)
-        if owner is not None and owner != account.id:
-            raise Conflict(f"domain {domain} belongs to account {owner!r}")
-    named = snapshot.name_owner(account.name)
-    if named is not None and named != account.id:
-        raise Conflict(f"the name {account.name!r} is taken by account {named!r} (Keycloak needs unique names)")
-    if account.awaiting_setup and idp is not None:
-        raise Conflict(f"account {account.id!r} has SSO set up (identity provider {alias}); it cannot go back to "
-                       "awaiting setup (export the accounts again, or delete the account)")
-    if idp is None and account.client_secret is None and not account.awaiting_setup:
-        raise InvalidInput(f"account {account.id!r} has no identity provider yet: a client secret is required")
+    check_account(account, snapshot)
 
     ref = steps.OrgRef(account.id, org["id"] if org else None)
     idp_ref = steps.IdpRef(alias)
@@ -124,6 +109,59 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot, *, cl
     if daemon is not None:
         plan.add(daemon)
     return plan
+
+
+def check_account(account: Account, snapshot: Snapshot) -> None:
+    """What refuses an account before anything else is asked (Entra included): not ours, a
+    domain or name of another account, an impossible stage change, no secret for a new IdP."""
+    alias = account.idp_alias
+    org = snapshot.orgs.get(account.id)
+    idp = snapshot.idps.get(alias)
+    if org is not None and not is_managed(org):
+        raise Conflict(f"organization {account.id!r} exists but is not managed by apsis-sso; leaving it alone")
+    if idp is not None and not idp_is_managed(idp):
+        raise Conflict(f"identity provider {alias!r} exists but is not managed by apsis-sso; leaving it alone")
+    for domain in account.domains:
+        owner = snapshot.domain_owner(domain)
+        if owner is not None and owner != account.id:
+            raise Conflict(f"domain {domain} belongs to account {owner!r}")
+    named = snapshot.name_owner(account.name)
+    if named is not None and named != account.id:
+        raise Conflict(f"the name {account.name!r} is taken by account {named!r} (Keycloak needs unique names)")
+    if account.awaiting_setup and idp is not None:
+        raise Conflict(f"account {account.id!r} has SSO set up (identity provider {alias}); it cannot go back to "
+                       "awaiting setup (export the accounts again, or delete the account)")
+    if idp is None and account.client_secret is None and not account.awaiting_setup:
+        raise InvalidInput(f"account {account.id!r} has no identity provider yet: a client secret is required")
+
+
+def check_accounts(desired: list[Account], snapshot: Snapshot, *, prune: bool = False) -> None:
+    """``check_account`` for a whole file, with what the file itself must not contain: an
+    account or domain or name listed twice."""
+    seen = _check_file(desired)
+    view = snapshot.without_pruned(seen) if prune else snapshot
+    for account in desired:
+        check_account(account, view)
+
+
+def _check_file(desired: list[Account]) -> set[str]:
+    """The file lists each account, domain and name once; returns the account ids."""
+    seen: set[str] = set()
+    for account in desired:
+        if account.id in seen:
+            raise InvalidInput(f"account {account.id!r} is listed twice")
+        seen.add(account.id)
+    claimed: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for account in desired:
+        for domain in account.domains:
+            if domain in claimed:
+                raise Conflict(f"domain {domain} is listed for both {claimed[domain]!r} and {account.id!r}")
+            claimed[domain] = account.id
+        if account.name in names:
+            raise Conflict(f"the name {account.name!r} is listed for both {names[account.name]!r} and {account.id!r}")
+        names[account.name] = account.id
+    return seen
 
 
 def plan_daemon_secret(settings: Settings, account: Account, snapshot: Snapshot) -> Change | None:
@@ -184,21 +222,7 @@ def plan_accounts(settings: Settings, desired: list[Account], snapshot: Snapshot
                   progress: Progress = SILENT) -> Plan:
     """Converge many accounts; with ``prune``, delete managed accounts absent from ``desired``.
     Comparing them is a phase of ``progress``."""
-    seen: set[str] = set()
-    for account in desired:
-        if account.id in seen:
-            raise InvalidInput(f"account {account.id!r} is listed twice")
-        seen.add(account.id)
-    claimed: dict[str, str] = {}
-    names: dict[str, str] = {}
-    for account in desired:
-        for domain in account.domains:
-            if domain in claimed:
-                raise Conflict(f"domain {domain} is listed for both {claimed[domain]!r} and {account.id!r}")
-            claimed[domain] = account.id
-        if account.name in names:
-            raise Conflict(f"the name {account.name!r} is listed for both {names[account.name]!r} and {account.id!r}")
-        names[account.name] = account.id
+    seen = _check_file(desired)
     plan = Plan()
     if prune:
         # Deletes go first: a desired account may take over a domain of a pruned one.

@@ -44,7 +44,7 @@ from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from provisioning import ownership, parallel, proofs, yaml_load
-from provisioning.accounts import plan_accounts, warn_unsent_secrets, writes_secret
+from provisioning.accounts import check_accounts, plan_accounts, warn_unsent_secrets, writes_secret
 from provisioning.plan import Plan
 from provisioning.progress import SILENT, Progress, phase
 from provisioning.snapshot import Snapshot
@@ -234,13 +234,14 @@ def plan(
     endpoints = EntraEndpoints.from_settings(settings)
     tenants = _resolve_tenants(endpoints, desired.accounts, progress)
     accounts = [a.with_changes(tenant_id=tenants[a.id]) if a.id in tenants else a for a in desired.accounts]
+    listed = {a.id for a in accounts}
+    pruned = [alias for alias in snapshot.managed() if alias not in listed] if prune else []
+    check_accounts(accounts, snapshot, prune=prune)  # what the file and Keycloak refuse, before Entra is asked
     held = {a.id: snapshot.orgs[a.id].get("attributes") or {} for a in accounts if a.id in snapshot.orgs}
     established = ownership.establish_all(endpoints, accounts, held, override=allow_unproven, progress=progress,
                                           check=check_domains)
     accounts = [e.account for e in established]
     warnings.extend(w for e in established for w in e.warnings())
-    listed = {a.id for a in accounts}
-    pruned = [alias for alias in snapshot.managed() if alias not in listed] if prune else []
     snapshot.read_daemon_files(settings.sync_secrets_dir, [a.id for a in accounts if a.client_secret] + pruned)
     result = plan_accounts(settings, accounts, snapshot, prune=prune, progress=progress)
     result.warnings.extend(warnings)

@@ -27,7 +27,7 @@ from apsis_core.errors import Conflict, InvalidInput, NotFound
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from provisioning import checks, link_check, links, ownership
-from provisioning.accounts import plan_account, plan_delete, warn_unsent_secrets, written_daemon_file
+from provisioning.accounts import check_account, plan_account, plan_delete, warn_unsent_secrets, written_daemon_file
 from provisioning.plan import Change, Plan
 from provisioning.snapshot import Snapshot
 from provisioning.steps import SetupInProgress
@@ -139,15 +139,17 @@ def create(
         assert record is not None
         account = account.with_changes(stage=record.stage)  # create does not choose the stage of an account
     claim = setup_claim(record, idp, now)
-    established = ownership.establish(endpoints, account, org.get("attributes") if org else None,
-                                      override=allow_unproven, now=now)
-    account = established.account
-    plan = plan_account(settings, account, snapshot, claim=claim)
+    check_account(account, snapshot)  # another account's domain or name: refused before Entra is asked
     # The links it prints must work: a test-login link Keycloak refuses stops it here.
     link_check.check_test_login(settings, links.test_login_url(settings, account.id))
     if check_secret and not exists:
         prove = entra.prove_graph_access if require_graph_access else entra.prove_secret
         prove(endpoints, tenant, account.client_id, secret.get_secret_value())
+    # The tenant is real and the app is its (a typo is explained first); does it own the domains?
+    established = ownership.establish(endpoints, account, org.get("attributes") if org else None,
+                                      override=allow_unproven, now=now)
+    account = established.account
+    plan = plan_account(settings, account, snapshot, claim=claim)
     warn_unsent_secrets(settings, plan)
     if not dry_run:
         plan.apply(api)
@@ -165,15 +167,17 @@ def setup_claim(record: AccountRecord | None, idp: dict[str, Any] | None, now: d
     """The claim this run puts on the account's identity provider, when it sets one up.
 
     A setup (an account awaiting setup, no provider yet) claims it by creating it: of two at
-    once, Keycloak lets one create the alias. A provider of an unfinished create or setup
-    carries the claim of the run making it: younger than ``SETUP_CLAIM_STALE`` it is refused
-    here (``SetupInProgress``), older it is taken over (that run stopped midway)."""
+    once, Keycloak lets one create the alias. The provider of an unfinished setup carries the
+    claim of the run making it: younger than ``SETUP_CLAIM_STALE`` it is refused here
+    (``SetupInProgress``), older it is taken over (that run stopped midway). An unfinished
+    create of the CLI (no claim) is completed as before."""
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     fresh = f"{iso(moment)} {secrets.token_hex(8)}"
-    if idp is not None and not (record is not None and record.complete):
-        held = str((idp.get("config") or {}).get(SETUP_CLAIM_KEY) or "")
+    held = str(((idp or {}).get("config") or {}).get(SETUP_CLAIM_KEY) or "")
+    if idp is not None and held and not (record is not None and record.complete):
         try:
-            since = datetime.strptime(held.split(" ")[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+            since: datetime | None = datetime.strptime(held.split(" ")[0], "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=timezone.utc)
         except ValueError:
             since = None
         if since is not None and moment - since < SETUP_CLAIM_STALE:
