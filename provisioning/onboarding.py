@@ -21,7 +21,7 @@ from apsis_core import entra, validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
 from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STAGES
 from apsis_core import domain_ownership
-from apsis_core.domain_ownership import DomainsNotProven, Recorded, Verdict, iso
+from apsis_core.domain_ownership import Recorded, Verdict, iso
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import Conflict, InvalidInput, NotFound
 from apsis_core.keycloak import KeycloakRepository
