@@ -75,7 +75,7 @@ def test_records_round_trip_and_malformed_values_prove_nothing():
     a = DomainAlert("acme.example", A, NOW, "other-tenant", X)
     assert DomainAlert.parse(a.value()) == a
     for bad in ("", "acme.example", f"acme.example {A} yesterday discovery", "acme.example not-a-guid "
-                f"2030-05-01T12:00:00Z discovery", f"acme.example {A} 2030-05-01T12:00:00Z guessed",
+                "2030-05-01T12:00:00Z discovery", f"acme.example {A} 2030-05-01T12:00:00Z guessed",
                 f"acme.example {A} 2030-05-01T12:00:00Z discovery extra"):
         assert DomainProof.parse(bad) is None, bad
     assert OwnershipOverride.parse(f"acme.example {A} 2030-05-01T12:00:00Z ") is None
