@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlencode, urljoin
 
 import pytest
 
 from apsis_core.keycloak import KeycloakRepository
-from devenv.login_driver import LoginResult
+from devenv.login_driver import CLIENT_ID, REDIRECT_URI, Browser, LoginResult, forms
 from tests.helpers import PASSWORD, AccountFactory, now_ms, user_count
 from tests.login_checks import assert_refused, linked_idp_user_ids
 
@@ -119,3 +124,73 @@ def test_no_refusal_and_no_broker_round_trip_counts_as_a_failed_password(account
     assert login_failures(api, contractor_id)["numFailures"] >= 1
     counted = {email: login_failures(api, user_id) for email, user_id in people.items()}
     assert {e: (s["numFailures"], s["disabled"]) for e, s in counted.items() if s["numFailures"] or s["disabled"]} == {}
+
+
+def entra_round_trip(b: Browser, email: str, alias: str) -> tuple[str, str]:
+    """An SSO login up to Entra's redirect back to Keycloak's broker endpoint, not followed:
+    (the callback URL, the PKCE verifier that finishes the login)."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": "openid",
+             "code_challenge": challenge, "code_challenge_method": "S256", "kc_idp_hint": alias}
+    broker = f"{b.keycloak_url}/realms/{b.realm}/broker/{alias}/endpoint"
+    prompt = b._follow(b._request("GET", f"{b.keycloak_url}/realms/{b.realm}/protocol/openid-connect/auth?"
+                                         f"{urlencode(query)}"), broker)
+    assert not isinstance(prompt, str)
+    form = next(f for f in forms(prompt.text) if {"login", "passwd"} <= set(f.fields))
+    callback = b._follow(b._request("POST", urljoin(prompt.url, html.unescape(form.action)),
+                                    data={**form.fields, "login": email, "passwd": PASSWORD}), broker)
+    assert isinstance(callback, str), callback
+    return callback, verifier
+
+
+def finish(b: Browser, callback: str, verifier: str) -> LoginResult:
+    """Follow Entra's redirect back into Keycloak to the application (or a page)."""
+    outcome = b._follow(b._request("GET", callback), REDIRECT_URI)
+    if isinstance(outcome, str):
+        return b._finish(outcome, verifier)
+    return LoginResult(code=None, status=outcome.status_code, page=outcome.text, url=outcome.url)
+
+
+def test_concurrent_sso_logins_of_one_person_are_never_locked_out(accounts: AccountFactory, api, browser):
+    """Several tabs or devices of one linked person come back from Entra at the same moment.
+    Keycloak's default brute-force protector treats a second login of a user still in flight
+    on another thread as an attack (``user_temporarily_disabled``, although nobody typed a
+    password); no SSO callback of ours may be answered that way."""
+    acct = accounts.create(stage="live")
+    email, user_id = acct.person("six")
+    assert browser().sso_login(email, PASSWORD, acct.alias).ok  # linked: the returning path from now on
+    since = now_ms()
+    for _ in range(4):
+        tabs = [browser() for _ in range(6)]
+        callbacks = [entra_round_trip(b, email, acct.alias) for b in tabs]
+        start = threading.Barrier(len(tabs))
+
+        def back(i: int) -> LoginResult:
+            start.wait()
+            return finish(tabs[i], *callbacks[i])
+
+        with ThreadPoolExecutor(len(tabs)) as pool:
+            results = list(pool.map(back, range(len(tabs))))
+        assert [r.ok for r in results] == [True] * len(tabs), [r.text[:200] for r in results if not r.ok]
+        assert all(r.id_claims["sub"] == user_id for r in results)
+    errors = [e for e in api.events(max=200, type="IDENTITY_PROVIDER_LOGIN_ERROR") if e.get("time", 0) >= since]
+    assert [e.get("error") for e in errors] == []
+    status = login_failures(api, user_id)
+    assert (status["numFailures"], status["disabled"]) == (0, False)
+
+
+def test_wrong_passwords_still_lock_the_password_login(accounts: AccountFactory, api, browser):
+    """The control for the test above: brute-force protection of passwords is intact."""
+    acct = accounts.create(stage="live")
+    contractor = f"locked-{acct.id}@agency.example"
+    user_id = acct.apsis_user(contractor)
+    for _ in range(3):
+        assert not browser().login_page(contractor, "wrong-password").ok
+    deadline = time.monotonic() + 10  # the protector records on a background executor
+    while not login_failures(api, user_id)["disabled"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status = login_failures(api, user_id)
+    assert status["numFailures"] >= 2 and status["disabled"]
+    refused = browser().login_page(contractor, PASSWORD)  # the right password, too soon
+    assert not refused.ok

@@ -37,6 +37,8 @@ import org.keycloak.sessions.AuthenticationSessionModel;
  * ({@code user_disabled}) instead of Keycloak's "Account is disabled" error page.</li>
  * <li>Two tabs finishing one person's first login at once are serialised ({@link FirstLogins}).</li>
  * <li>{@code xms_edov} is kept exactly as sent, also when sent as JSON null ({@link Claims#keepAsSent}).</li>
+ * <li>Several tabs of one linked person coming back at once are not taken for a password attack
+ * ({@link SsoCallbackBruteForceProtector}).</li>
  * <li>Every login that succeeded passes the {@link Guard} (enabled, member, stage) before Keycloak
  * creates the session, and the session is marked with its account ({@link Guard#ACCOUNT_NOTE}).</li>
  * </ul>
@@ -64,6 +66,9 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
 
     @Override
     public void preprocessFederatedIdentity(KeycloakSession session, RealmModel realm, BrokeredIdentityContext context) {
+        // Keycloak asks its brute-force protector about the linked user next; no password is
+        // checked in this request (SsoCallbackBruteForceProtector).
+        SsoCallbackBruteForceProtector.markSsoCallback(session);
         super.preprocessFederatedIdentity(session, realm, context);
         Claims.keepAsSent(context, SafeLinkAuthenticator.EDOV_CLAIM);
         AuthenticationSessionModel authSession = session.getContext().getAuthenticationSession();
