@@ -42,7 +42,8 @@ public class EntraObjectIdMapper extends AbstractIdentityProviderMapper {
         String tenant = text(mapperModel.getConfig().get(TENANT_ID));
         String tid = text(Claims.claim(context, "tid"));
         if (tenant != null && !tenant.equalsIgnoreCase(tid)) {
-            LOG.warnf("Login through %s refused: token tenant %s is not the configured tenant %s", alias, tid, tenant);
+            LOG.warnf("Login through %s refused: token tenant %s is not the configured tenant %s", alias,
+                    LogText.clean(tid), tenant);
             throw new IdentityBrokerException("Entra token from tenant " + tid + " at identity provider " + alias)
                     .withMessageCode(TENANT_MISMATCH_MESSAGE);
         }
