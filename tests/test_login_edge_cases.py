@@ -10,14 +10,16 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from pathlib import Path
 from urllib.parse import urlencode, urljoin
 
 import pytest
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.keycloak import KeycloakServer
 from devenv.login_driver import CLIENT_ID, REDIRECT_URI, Browser, LoginResult, forms
 from tests.helpers import PASSWORD, AccountFactory, now_ms, user_count
-from tests.login_checks import assert_refused, linked_idp_user_ids
+from tests.login_checks import assert_refused, linked_idp_user_ids, message
 
 
 @pytest.mark.parametrize("sent", [None, "true", 1, [True]], ids=["null", "string", "number", "array"])
@@ -194,3 +196,58 @@ def test_wrong_passwords_still_lock_the_password_login(accounts: AccountFactory,
     assert status["numFailures"] >= 2 and status["disabled"]
     refused = browser().login_page(contractor, PASSWORD)  # the right password, too soon
     assert not refused.ok
+
+
+WAITS = "A first login through {alias} waits for another first login of the same person"
+
+
+def waits(keycloak: KeycloakServer, alias: str) -> int:
+    """How many first logins through ``alias`` waited for another one (the server's log says so)."""
+    return Path(str(keycloak.log_file)).read_text(errors="replace").count(WAITS.format(alias=alias))
+
+
+def test_a_first_login_waits_only_for_another_one_still_in_flight(accounts: AccountFactory, api, browser, emulator,
+                                                                   keycloak):
+    """A person's first-login claim ends with that login: a retry after the link was removed,
+    or after a refusal, starts at once (it waited the full 10 s for a link that never came);
+    a second tab while the first is still on its way does wait, and signs in through its link."""
+    acct = accounts.create(stage="live")
+
+    # Linked, then unlinked by an administrator: the retry is a first login again, and nobody is in flight.
+    email, user_id = acct.person("again")
+    assert browser().sso_login(email, PASSWORD, acct.alias).ok
+    api.unlink_user(user_id, acct.alias)
+    again = browser().sso_login(email, PASSWORD, acct.alias)
+    assert again.ok and again.id_claims["sub"] == user_id
+    assert linked_idp_user_ids(api, user_id, acct.alias) == [emulator.find_user(acct.tenant_id, email).oid]
+
+    # Refused after the claim (the object id mapper: a token of another tenant), then tried again.
+    other = accounts.create(stage="live")
+    refused_email, _ = other.person("refused")
+    mapper = next(m for m in api.idp_mappers(other.alias) if m["identityProviderMapper"] == "apsis-entra-oid-mapper")
+    api.update_idp_mapper(other.alias, mapper["id"],
+                          {**mapper, "config": {**mapper["config"], "tenantId": "11111111-1111-4111-8111-111111111111"}})
+    for _ in range(2):
+        result = browser().sso_login(refused_email, PASSWORD, other.alias)
+        assert not result.ok and message("tenant_mismatch") in result.text
+    assert (waits(keycloak, acct.alias), waits(keycloak, other.alias)) == (0, 0)
+
+    # The first tab came back from Entra and is on its way to first-broker-login when the second arrives.
+    email, user_id = acct.person("tabs")
+    first, second = browser(), browser()
+    callback, verifier = entra_round_trip(first, email, acct.alias)
+    on_its_way = first._request("GET", callback)  # the broker endpoint: this login claims the person
+    assert on_its_way.status_code in (302, 303), on_its_way.text[:300]
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(finish, second, *entra_round_trip(second, email, acct.alias))
+        deadline = time.monotonic() + 60
+        while waits(keycloak, acct.alias) == 0 and time.monotonic() < deadline and not waiting.done():
+            time.sleep(0.1)
+        assert waits(keycloak, acct.alias) == 1, "the second tab waits while the first login is in flight"
+        outcome = first._follow(first._request("GET", urljoin(callback, on_its_way.headers["Location"])), REDIRECT_URI)
+        assert isinstance(outcome, str)
+        signed_in = [first._finish(outcome, verifier), waiting.result()]
+    assert [r.ok for r in signed_in] == [True, True], [r.text[:300] for r in signed_in]
+    assert {r.id_claims["sub"] for r in signed_in} == {user_id}
+    assert linked_idp_user_ids(api, user_id, acct.alias) == [emulator.find_user(acct.tenant_id, email).oid]
+    assert waits(keycloak, acct.alias) == 1

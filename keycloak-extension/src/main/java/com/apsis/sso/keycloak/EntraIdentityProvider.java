@@ -35,7 +35,8 @@ import org.keycloak.sessions.AuthenticationSessionModel;
  * "Missing state parameter" error (or its "We are sorry" page for a refusal).</li>
  * <li>A user already linked but disabled in APSIS One gets the extension's refusal
  * ({@code user_disabled}) instead of Keycloak's "Account is disabled" error page.</li>
- * <li>Two tabs finishing one person's first login at once are serialised ({@link FirstLogins}).</li>
+ * <li>Two tabs finishing one person's first login at once are serialised ({@link FirstLogins});
+ * the claim ends with the first login (linked, refused or gone), so nobody waits for nothing.</li>
  * <li>{@code xms_edov} is kept exactly as sent, also when sent as JSON null ({@link Claims#keepAsSent}).</li>
  * <li>Several tabs of one linked person coming back at once are not taken for a password attack
  * ({@link SsoCallbackBruteForceProtector}).</li>
@@ -86,7 +87,7 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
             linked = FirstLogins.linked(session, realm, alias, context.getId()); // a link made with the sub
         }
         if (linked == null) {
-            FirstLogins.awaitConcurrent(session, realm, alias, oid);
+            FirstLogins.awaitConcurrent(session, realm, alias, oid, authSession);
             return;
         }
         if (!linked.isEnabled()) {
@@ -108,6 +109,8 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
     @Override
     public void authenticationFinished(AuthenticationSessionModel authSession, BrokeredIdentityContext context) {
         super.authenticationFinished(authSession, context);
+        // A first login ends here, linked or refused: a second tab of the person need not wait.
+        FirstLogins.finished(session, authSession);
         UserModel user = authSession.getAuthenticatedUser();
         IdentityProviderModel idp = getConfig();
         Guard.Verdict verdict = Guard.check(session, idp, user);

@@ -42,6 +42,8 @@ public class EntraObjectIdMapper extends AbstractIdentityProviderMapper {
         String tenant = text(mapperModel.getConfig().get(TENANT_ID));
         String tid = text(Claims.claim(context, "tid"));
         if (tenant != null && !tenant.equalsIgnoreCase(tid)) {
+            // The provider claimed this person's first login just before; it ends here.
+            FirstLogins.release(session, realm, alias, oid);
             LOG.warnf("Login through %s refused: token tenant %s is not the configured tenant %s", alias,
                     LogText.clean(tid), tenant);
             throw new IdentityBrokerException("Entra token from tenant " + tid + " at identity provider " + alias)
