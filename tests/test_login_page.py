@@ -219,6 +219,12 @@ def typed(b: Browser, address: str) -> requests.Response:
     return b._request("POST", urljoin(page.url, html.unescape(form.action)), data={**form.fields, "username": address})
 
 
+def with_password(b: Browser, page: requests.Response, password: str) -> requests.Response:
+    """The password form of ``page`` submitted (not followed)."""
+    form = next(f for f in forms(page.text) if "password" in f.fields)
+    return b._request("POST", urljoin(page.url, html.unescape(form.action)), data={**form.fields, "password": password})
+
+
 def seen(answer: requests.Response, address: str) -> tuple[int, str, list[list[str]], str]:
     """What a person (or a script) can tell from the answer: status, where it leads, the forms'
     fields, the words on the page (the typed address itself taken out)."""
@@ -241,13 +247,18 @@ def test_the_login_page_never_tells_who_has_an_account(accounts: AccountFactory,
         known, gone, unknown = f"known@{domain}", f"gone@{domain}", f"nobody@{domain}"
         create_apsis_user(api, known)
         create_apsis_user(api, gone, enabled=False)
-        answers = {who: seen(typed(browser(), who), who) for who in (known, gone, unknown)}
+        browsers = {who: browser() for who in (known, gone, unknown)}
+        pages = {who: typed(b, who) for who, b in browsers.items()}
+        answers = {who: seen(page, who) for who, page in pages.items()}
         assert answers[known] == answers[gone] == answers[unknown], (stage, answers)
         status, leads_to, fields, text = answers[unknown]
         if stage == "live":
             assert status in (302, 303) and leads_to.endswith(f"/broker/{live.alias}/login"), (stage, answers[unknown])
-        else:
-            assert (status, fields) == (200, [["credentialId", "password"]]), (stage, answers[unknown])
-            assert "don't have an account" not in text
+            continue
+        assert (status, fields) == (200, [["credentialId", "password"]]), (stage, answers[unknown])
+        assert "don't have an account" not in text
+        # The right password of a deactivated user is answered as any password of an unknown address.
+        after = {who: seen(with_password(browsers[who], pages[who], PASSWORD), who) for who in (gone, unknown)}
+        assert after[gone] == after[unknown] and "Invalid username or password" in after[gone][3], (stage, after)
     # The password form still signs the existing user in.
     assert browser().login_page(f"known@{domains['awaiting-setup']}", PASSWORD).ok

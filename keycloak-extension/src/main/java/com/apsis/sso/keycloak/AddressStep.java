@@ -35,9 +35,9 @@ public enum AddressStep {
 
     /**
      * Whether the password form is shown for the found user or for nobody. Keycloak needs the
-     * user set to check the password, but setting a disabled user (or a service account) throws
-     * straight to an error page; those get the page an unknown address gets, and their password
-     * is refused like a wrong one.
+     * user set to check the password, but a disabled user (or a service account) set there is
+     * refused on the spot, before any password ("Account is disabled"): those get the page of an
+     * address nobody has, and whatever they type is "Invalid username or password", as for it.
      */
     public static boolean identifies(boolean found, boolean enabled, boolean serviceAccount) {
         return found && enabled && !serviceAccount;

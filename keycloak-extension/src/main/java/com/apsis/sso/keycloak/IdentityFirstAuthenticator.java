@@ -111,13 +111,14 @@ public class IdentityFirstAuthenticator extends IdentityProviderAuthenticator {
         if (form != null && form.containsKey("rememberMe")) {
             AuthenticatorUtils.processRememberMe(context, form);
         }
+        String typed = address.trim();
         AuthenticationSessionModel authSession = context.getAuthenticationSession();
         authSession.removeAuthNote(OrganizationModel.ORGANIZATION_ATTRIBUTE);
-        UserModel user = existingUser(context, address);
+        UserModel user = existingUser(context, typed);
         if (user != null && AddressStep.identifies(true, user.isEnabled(), user.getServiceAccountClientLink() != null)) {
             context.setUser(user);
         }
-        authSession.setAuthNote(AbstractUsernameFormAuthenticator.ATTEMPTED_USERNAME, address);
+        authSession.setAuthNote(AbstractUsernameFormAuthenticator.ATTEMPTED_USERNAME, typed);
         authSession.setAuthNote(AbstractUsernameFormAuthenticator.USERNAME_HIDDEN, Boolean.TRUE.toString());
         context.attempted();
     }
