@@ -3,8 +3,13 @@ real Keycloak: what it answers, paged and by object id, and who may read it."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -13,7 +18,8 @@ from apsis_core.contract import LINKS_RESOURCE
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.keycloak import repository as repo
 from apsis_core.settings import Settings
-from tests.helpers import AccountFactory
+from devenv.login_driver import Browser
+from tests.helpers import PASSWORD, AccountFactory, create_apsis_user
 
 
 def test_links_come_in_bulk_with_the_entra_object_id(accounts: AccountFactory, api: KeycloakRepository,
@@ -133,6 +139,111 @@ def test_an_unknown_provider_or_bad_paging_is_refused(api: KeycloakRepository) -
         list(api.idp_links("entra-x", oids=[" "]))
     with pytest.raises(KeycloakError, match="400"):  # a key and an offset at once
         api._run(lambda: api._get(f"realms/{api.realm}/{LINKS_RESOURCE}/links/entra-x", first=2, after="u"))
+
+
+@pytest.mark.parametrize("params, why", [({"first": "2147483648"}, "first is out of range"),
+                                         ({"max": "abc"}, "max must be a whole number"),
+                                         ({"first": "1.5"}, "first must be a whole number")])
+def test_a_paging_parameter_that_is_no_whole_number_is_a_bad_request(accounts: AccountFactory, settings: Settings,
+                                                                     params: dict[str, str], why: str) -> None:
+    """Not JAX-RS's 404 for a parameter it cannot convert: 400, saying which and why."""
+    acct = accounts.create()
+    url = f"{settings.keycloak_url}/realms/{settings.realm}/{LINKS_RESOURCE}/links/{acct.alias}"
+    answer = requests.get(url, params=params, headers={"Authorization": f"Bearer {tooling_token(settings)}"},
+                          timeout=30)
+    assert (answer.status_code, answer.json()) == (400, {"error": why})
+
+
+def tooling_token(settings: Settings) -> str:
+    """The tooling's service account (what the daemon and the CLI call with)."""
+    assert settings.keycloak_client_secret is not None
+    answer = requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
+                           data={"grant_type": "client_credentials", "client_id": settings.keycloak_client_id,
+                                 "client_secret": settings.keycloak_client_secret.get_secret_value()}, timeout=30)
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+@dataclass
+class Reader:
+    """A person of the realm allowed to view users and identity providers (realm-management's
+    ``view-users`` and ``view-identity-providers``), and two clients to get tokens through."""
+
+    username: str
+    full_scope_client: tuple[str, str]
+    narrow_client: tuple[str, str]
+
+
+@pytest.fixture
+def reader(settings: Settings, unique: str) -> Iterator[Reader]:
+    admin = KeycloakRepository.for_admin(settings)
+    username = f"reader-{unique}@agency.example"
+    user_id = create_apsis_user(admin, username)
+    management = admin.admin.get_client_id("realm-management")
+    assert management
+    admin.admin.assign_client_role(user_id, management, [admin.admin.get_client_role(management, role)
+                                                         for role in ("view-users", "view-identity-providers")])
+    made = []
+    for full_scope in (True, False):
+        client_id = f"reader-{'full' if full_scope else 'narrow'}-{uuid.uuid4().hex[:8]}"
+        made.append(admin.create_client({"clientId": client_id, "publicClient": False, "fullScopeAllowed": full_scope,
+                                         "directAccessGrantsEnabled": True, "standardFlowEnabled": False}))
+    try:
+        yield Reader(username, *[(admin.admin.get_client(m)["clientId"], admin.client_secret(m) or "") for m in made])
+    finally:
+        for m in made:
+            admin.admin.delete_client(m)
+
+
+def password_token(settings: Settings, client: tuple[str, str], username: str) -> str:
+    answer = requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
+                           data={"grant_type": "password", "client_id": client[0], "client_secret": client[1],
+                                 "username": username, "password": PASSWORD, "scope": "openid"}, timeout=30)
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+def account_console_token(settings: Settings, browser: Browser, username: str) -> str:
+    """The token Keycloak's Account Console (a public browser app) gets for a person who signs in."""
+    landing = f"{settings.keycloak_url}/realms/{settings.realm}/account/"
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"client_id": "account-console", "redirect_uri": landing, "response_type": "code", "scope": "openid",
+             "code_challenge": challenge, "code_challenge_method": "S256"}
+    signed_in = browser.follow(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/auth?"
+                               f"{urlencode(query)}", PASSWORD, login=username, landing=landing)
+    assert signed_in.ok, signed_in.text[:300]
+    code = parse_qs(urlsplit(signed_in.url).query)["code"][0]
+    answer = requests.post(f"{settings.keycloak_url}/realms/{settings.realm}/protocol/openid-connect/token",
+                           data={"grant_type": "authorization_code", "client_id": "account-console", "code": code,
+                                 "redirect_uri": landing, "code_verifier": verifier}, timeout=30)
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
+
+
+def test_the_token_is_judged_as_the_admin_api_judges_it(accounts: AccountFactory, settings: Settings, browser,
+                                                        reader: Reader) -> None:
+    """The user's roles are not enough: the token must carry them, as for Keycloak's own Admin
+    API. A client without full scope, or the Account Console, gets 403 with the same person."""
+    acct = accounts.create()
+    base = f"{settings.keycloak_url}/realms/{settings.realm}"
+    reads = {
+        "links": f"{base}/{LINKS_RESOURCE}/links/{acct.alias}",
+        "users": f"{base}/{LINKS_RESOURCE}/users?idp={acct.alias}&email=a@b.example",
+        "idp-mappers": f"{base}/{LINKS_RESOURCE}/idp-mappers",
+        "admin users": f"{settings.keycloak_url}/admin/realms/{settings.realm}/users?max=1",  # Keycloak's own
+    }
+
+    def answers(token: str | None) -> dict[str, int]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return {name: requests.get(url, headers=headers, timeout=30).status_code for name, url in reads.items()}
+
+    assert answers(tooling_token(settings)) == dict.fromkeys(reads, 200)
+    assert answers(password_token(settings, reader.full_scope_client, reader.username)) == dict.fromkeys(reads, 200)
+    assert answers(password_token(settings, reader.narrow_client, reader.username)) == dict.fromkeys(reads, 403)
+    assert answers(account_console_token(settings, browser(), reader.username)) == dict.fromkeys(reads, 403)
+    assert {k: v for k, v in answers(None).items() if k != "admin users"} == dict.fromkeys(
+        ["links", "users", "idp-mappers"], 401)
 
 
 def test_key_pages_and_offset_pages_list_the_same_links(accounts: AccountFactory, api: KeycloakRepository) -> None:

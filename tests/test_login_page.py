@@ -9,18 +9,26 @@ a way to the password form.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
+import os
+from urllib.parse import urlencode, urljoin, urlsplit
+
 import pytest
+import requests
 
 from apsis_core import stages
+from apsis_core.account import Account
 from apsis_core.contract import REDIRECT_WHEN_EMAIL_MATCHES_KEY
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
-from devenv.login_driver import Browser
+from devenv.login_driver import CLIENT_ID, REDIRECT_URI, Browser, forms, visible_text
 from provisioning import onboarding
 from provisioning.accounts import plan_account
 from provisioning.realm import plan_realm
 from provisioning.snapshot import Snapshot
-from tests.helpers import PASSWORD, AccountFactory, now_ms, refusals, user_count
+from tests.helpers import PASSWORD, AccountFactory, create_apsis_user, now_ms, refusals, user_count
 from tests.login_checks import assert_refused, linked_idp_user_ids
 
 
@@ -198,3 +206,59 @@ def test_show_says_what_the_login_page_does_and_flags_drift(cli, onboarded, api)
     idp["config"][REDIRECT_WHEN_EMAIL_MATCHES_KEY] = "false"
     api.update_identity_provider(acct.alias, idp)
     assert "password form (drift: the live stage says otherwise)" in cli.run("account", "show", acct.id).stdout
+
+
+def typed(b: Browser, address: str) -> requests.Response:
+    """Keycloak's answer to an address typed on its login page (not followed)."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": "openid",
+             "code_challenge": challenge, "code_challenge_method": "S256"}
+    page = b._request("GET", f"{b.keycloak_url}/realms/{b.realm}/protocol/openid-connect/auth?{urlencode(query)}")
+    form = next(f for f in forms(page.text) if "username" in f.fields)
+    return b._request("POST", urljoin(page.url, html.unescape(form.action)), data={**form.fields, "username": address})
+
+
+def with_password(b: Browser, page: requests.Response, password: str) -> requests.Response:
+    """The password form of ``page`` submitted (not followed)."""
+    form = next(f for f in forms(page.text) if "password" in f.fields)
+    return b._request("POST", urljoin(page.url, html.unescape(form.action)), data={**form.fields, "password": password})
+
+
+def seen(answer: requests.Response, address: str) -> tuple[int, str, list[list[str]], str]:
+    """What a person (or a script) can tell from the answer: status, where it leads, the forms'
+    fields, the words on the page (the typed address itself taken out)."""
+    location = urlsplit(answer.headers.get("Location", ""))
+    return (answer.status_code, f"{location.netloc}{location.path}", [sorted(f.fields) for f in forms(answer.text)],
+            visible_text(answer.text).replace(address, "<address>"))
+
+
+def test_the_login_page_never_tells_who_has_an_account(accounts: AccountFactory, api, settings, browser, unique):
+    """An unknown, a deactivated and an existing address get the same answer in every stage:
+    the password form, or (live) the account's Entra sign-in. Keycloak's own step said "Your
+    email domain matches an organization but you don't have an account yet" to the unknown one."""
+    awaiting = f"{unique}w"
+    onboarding.create(api, settings, Account.build(id=awaiting, name=f"Awaiting {awaiting}", domains=[f"{awaiting}.example"],
+                                                   it_contact_name="Ivy IT", it_contact_email=f"it@{awaiting}.example"))
+    pilot, live, off = accounts.create(), accounts.create(stage="live"), accounts.create(stage="disabled")
+    domains = {"awaiting-setup": f"{awaiting}.example", "pilot": pilot.domain, "live": live.domain,
+               "disabled": off.domain, "no account": f"agency-{unique}.example"}
+    for stage, domain in domains.items():
+        known, gone, unknown = f"known@{domain}", f"gone@{domain}", f"nobody@{domain}"
+        create_apsis_user(api, known)
+        create_apsis_user(api, gone, enabled=False)
+        browsers = {who: browser() for who in (known, gone, unknown)}
+        pages = {who: typed(b, who) for who, b in browsers.items()}
+        answers = {who: seen(page, who) for who, page in pages.items()}
+        assert answers[known] == answers[gone] == answers[unknown], (stage, answers)
+        status, leads_to, fields, text = answers[unknown]
+        if stage == "live":
+            assert status in (302, 303) and leads_to.endswith(f"/broker/{live.alias}/login"), (stage, answers[unknown])
+            continue
+        assert (status, fields) == (200, [["credentialId", "password"]]), (stage, answers[unknown])
+        assert "don't have an account" not in text
+        # The right password of a deactivated user is answered as any password of an unknown address.
+        after = {who: seen(with_password(browsers[who], pages[who], PASSWORD), who) for who in (gone, unknown)}
+        assert after[gone] == after[unknown] and "Invalid username or password" in after[gone][3], (stage, after)
+    # The password form still signs the existing user in.
+    assert browser().login_page(f"known@{domains['awaiting-setup']}", PASSWORD).ok

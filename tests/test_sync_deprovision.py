@@ -66,7 +66,8 @@ def test_a_user_deleted_in_entra_cannot_log_in_after_one_cycle_and_has_no_sessio
     assert not sso.ok
     password = browser().password_login(email, PASSWORD)  # Keycloak refuses her password
     assert not password.ok
-    assert "disabled" in password.text.lower()
+    # The same answer as for an address nobody has: the login page tells nobody who exists.
+    assert "invalid username or password" in password.text.lower()
 
     # Kim, untouched, still signs in.
     assert api.user(keep_id)["enabled"] is True  # type: ignore[index]

@@ -30,13 +30,16 @@ import org.keycloak.sessions.AuthenticationSessionModel;
  * these additions at the broker endpoint (the redirect URI the customer registered):
  *
  * <ul>
- * <li>Entra's admin-consent answer ({@link AdminConsent}) gets a plain page saying whether
- * consent for the account was granted and what comes next, instead of Keycloak's "Missing
- * state parameter" error.</li>
+ * <li>Entra's admin-consent answer ({@link AdminConsent}) gets a plain page of ours saying
+ * whether consent was granted, what Entra said and what comes next, instead of Keycloak's
+ * "Missing state parameter" error (or its "We are sorry" page for a refusal).</li>
  * <li>A user already linked but disabled in APSIS One gets the extension's refusal
  * ({@code user_disabled}) instead of Keycloak's "Account is disabled" error page.</li>
- * <li>Two tabs finishing one person's first login at once are serialised ({@link FirstLogins}).</li>
+ * <li>Two tabs finishing one person's first login at once are serialised ({@link FirstLogins});
+ * the claim ends with the first login (linked, refused or gone), so nobody waits for nothing.</li>
  * <li>{@code xms_edov} is kept exactly as sent, also when sent as JSON null ({@link Claims#keepAsSent}).</li>
+ * <li>Several tabs of one linked person coming back at once are not taken for a password attack
+ * ({@link SsoCallbackBruteForceProtector}).</li>
  * <li>Every login that succeeded passes the {@link Guard} (enabled, member, stage) before Keycloak
  * creates the session, and the session is marked with its account ({@link Guard#ACCOUNT_NOTE}).</li>
  * </ul>
@@ -49,8 +52,12 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
 
     static final String CONSENT_GRANTED_TITLE = "apsisSso.consent_granted_title";
     static final String CONSENT_GRANTED = "apsisSso.consent_granted";
-    static final String CONSENT_OTHER_TENANT = "apsisSso.consent_other_tenant";
-    static final String CONSENT_REFUSED = "apsisSso.consent_refused";
+    static final String CONSENT_GRANTED_UNNAMED = "apsisSso.consent_granted_unnamed";
+    static final String CONSENT_DECLINED_TITLE = "apsisSso.consent_declined_title";
+    static final String CONSENT_DECLINED = "apsisSso.consent_declined";
+    static final String CONSENT_REASON_PREFIX = "apsisSso.consent_reason.";
+    static final String CONSENT_CODE = "apsisSso.consent_code";
+    static final String CONSENT_NO_CODE = "apsisSso.consent_no_code";
     static final String TENANT_ATTRIBUTE = "apsis.tenantId";
 
     public EntraIdentityProvider(KeycloakSession session, OIDCIdentityProviderConfig config) {
@@ -64,6 +71,9 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
 
     @Override
     public void preprocessFederatedIdentity(KeycloakSession session, RealmModel realm, BrokeredIdentityContext context) {
+        // Keycloak asks its brute-force protector about the linked user next; no password is
+        // checked in this request (SsoCallbackBruteForceProtector).
+        SsoCallbackBruteForceProtector.markSsoCallback(session);
         super.preprocessFederatedIdentity(session, realm, context);
         Claims.keepAsSent(context, SafeLinkAuthenticator.EDOV_CLAIM);
         AuthenticationSessionModel authSession = session.getContext().getAuthenticationSession();
@@ -77,7 +87,7 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
             linked = FirstLogins.linked(session, realm, alias, context.getId()); // a link made with the sub
         }
         if (linked == null) {
-            FirstLogins.awaitConcurrent(session, realm, alias, oid);
+            FirstLogins.awaitConcurrent(session, realm, alias, oid, authSession);
             return;
         }
         if (!linked.isEnabled()) {
@@ -99,6 +109,8 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
     @Override
     public void authenticationFinished(AuthenticationSessionModel authSession, BrokeredIdentityContext context) {
         super.authenticationFinished(authSession, context);
+        // A first login ends here, linked or refused: a second tab of the person need not wait.
+        FirstLogins.finished(session, authSession);
         UserModel user = authSession.getAuthenticatedUser();
         IdentityProviderModel idp = getConfig();
         Guard.Verdict verdict = Guard.check(session, idp, user);
@@ -143,30 +155,37 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
             return consentPage(consent);
         }
 
+        /**
+         * The page after Entra's admin-consent answer. Anybody can send one (nothing in it is
+         * signed), so the page repeats only what the query said, in our words: never the
+         * account's name or configured tenant, never Entra's free text. Consent granted in a
+         * tenant other than the account's is a warning in the log for the platform team.
+         */
         private Response consentPage(AdminConsent consent) {
-            IdentityProviderModel idp = provider.getConfig();
-            OrganizationModel organization = Accounts.organizationOf(session, idp);
-            String account = organization == null ? idp.getAlias()
-                    : organization.getName() + " (APSIS One account " + organization.getAlias() + ")";
-            String expectedTenant = organization == null ? null
-                    : first(organization.getAttributes().get(TENANT_ATTRIBUTE));
+            String alias = provider.getConfig().getAlias();
             LoginFormsProvider form = session.getProvider(LoginFormsProvider.class);
-            if (consent.grantedInOtherTenant(expectedTenant)) {
-                LOG.warnf("Admin consent for %s reported in tenant %s, but the account's tenant is %s",
-                        idp.getAlias(), consent.tenant(), expectedTenant);
-                return form.setError(CONSENT_OTHER_TENANT, account, AdminConsent.shown(consent.tenant()), expectedTenant)
-                        .createErrorPage(Response.Status.CONFLICT);
-            }
             if (consent.granted()) {
-                LOG.infof("Admin consent for %s reported granted by Entra (tenant %s)", idp.getAlias(), consent.tenant());
+                OrganizationModel organization = Accounts.organizationOf(session, provider.getConfig());
+                String expected = organization == null ? null : first(organization.getAttributes().get(TENANT_ATTRIBUTE));
+                if (consent.grantedInOtherTenant(expected)) {
+                    LOG.warnf("Admin consent for %s reported in tenant %s, but the account's tenant is %s",
+                            alias, LogText.clean(consent.tenant()), expected);
+                } else {
+                    LOG.infof("Admin consent for %s reported granted by Entra (tenant %s)", alias,
+                            LogText.clean(consent.tenant()));
+                }
+                String tenant = consent.shownTenant();
                 return form.setAttribute("messageHeader", CONSENT_GRANTED_TITLE)
-                        .setInfo(CONSENT_GRANTED, account)
+                        .setInfo(tenant == null ? CONSENT_GRANTED_UNNAMED : CONSENT_GRANTED, tenant)
                         .createInfoPage();
             }
-            String why = consent.errorDescription() != null ? consent.errorDescription()
-                    : consent.error() != null ? consent.error() : "no reason given";
-            LOG.infof("Admin consent for %s not granted: %s", idp.getAlias(), consent.error());
-            return form.setError(CONSENT_REFUSED, account, AdminConsent.shown(why)).createErrorPage(Response.Status.FORBIDDEN);
+            LOG.infof("Admin consent for %s not granted: error %s, code %s (%s)", alias, LogText.clean(consent.error()),
+                    consent.code(), LogText.clean(consent.errorDescription()));
+            String said = form.getMessage(CONSENT_REASON_PREFIX + consent.reason());
+            String code = consent.code() == null ? form.getMessage(CONSENT_NO_CODE) : form.getMessage(CONSENT_CODE, consent.code());
+            return form.setAttribute("messageHeader", CONSENT_DECLINED_TITLE)
+                    .setInfo(CONSENT_DECLINED, said, code)
+                    .createInfoPage();
         }
 
         private static Map<String, String> firstValues(MultivaluedMap<String, String> query) {

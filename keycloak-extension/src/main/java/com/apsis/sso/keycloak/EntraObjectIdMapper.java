@@ -42,7 +42,10 @@ public class EntraObjectIdMapper extends AbstractIdentityProviderMapper {
         String tenant = text(mapperModel.getConfig().get(TENANT_ID));
         String tid = text(Claims.claim(context, "tid"));
         if (tenant != null && !tenant.equalsIgnoreCase(tid)) {
-            LOG.warnf("Login through %s refused: token tenant %s is not the configured tenant %s", alias, tid, tenant);
+            // The provider claimed this person's first login just before; it ends here.
+            FirstLogins.release(session, realm, alias, oid);
+            LOG.warnf("Login through %s refused: token tenant %s is not the configured tenant %s", alias,
+                    LogText.clean(tid), tenant);
             throw new IdentityBrokerException("Entra token from tenant " + tid + " at identity provider " + alias)
                     .withMessageCode(TENANT_MISMATCH_MESSAGE);
         }

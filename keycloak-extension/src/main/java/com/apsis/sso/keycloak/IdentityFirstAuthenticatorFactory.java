@@ -52,6 +52,6 @@ public class IdentityFirstAuthenticatorFactory extends ApsisAuthenticatorFactory
     public String getHelpText() {
         return "Keycloak's Organization identity-first login, except that an address in the domain of an organization"
                 + " whose identity provider redirects when the email domain matches goes to that provider even when the"
-                + " user has a password. Other addresses get Keycloak's usual pages.";
+                + " user has a password. Every other address gets the password form, whether or not a user has it.";
     }
 }

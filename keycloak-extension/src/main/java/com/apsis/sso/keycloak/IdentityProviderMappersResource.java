@@ -3,19 +3,13 @@ package com.apsis.sso.keycloak;
 import java.util.stream.Stream;
 
 import jakarta.ws.rs.GET;
-import jakarta.ws.rs.NotAuthorizedException;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 
 import org.keycloak.models.KeycloakSession;
-import org.keycloak.models.RealmModel;
 import org.keycloak.models.utils.ModelToRepresentation;
 import org.keycloak.representations.idm.IdentityProviderMapperRepresentation;
-import org.keycloak.services.managers.AppAuthManager;
-import org.keycloak.services.managers.AuthenticationManager.AuthResult;
-import org.keycloak.services.resources.admin.AdminAuth;
-import org.keycloak.services.resources.admin.fgap.AdminPermissions;
 
 /**
  * {@code GET /realms/{realm}/apsis-sso/idp-mappers}: every identity-provider mapper of the realm in one
@@ -27,8 +21,8 @@ import org.keycloak.services.resources.admin.fgap.AdminPermissions;
  * no-change plan over 10,000 accounts 10,000 requests; Keycloak's store has the realm-wide
  * listing ({@code IdentityProviderStorageProvider#getMappersStream}), its Admin API does not.
  *
- * <p>Who may: a bearer token of this realm whose user holds realm-management's
- * {@code view-identity-providers} (the same right the per-provider listing needs); anyone else
+ * <p>Who may: whoever may list the realm's identity providers in the Admin API
+ * ({@code view-identity-providers}, judged from the token by {@link AdminAccess}); anyone else
  * gets 401 or 403.
  */
 public class IdentityProviderMappersResource {
@@ -45,13 +39,7 @@ public class IdentityProviderMappersResource {
     @Path("")
     @Produces(MediaType.APPLICATION_JSON)
     public Stream<IdentityProviderMapperRepresentation> list() {
-        RealmModel realm = session.getContext().getRealm();
-        AuthResult auth = new AppAuthManager.BearerTokenAuthenticator(session).authenticate();
-        if (auth == null) {
-            throw new NotAuthorizedException("Bearer");
-        }
-        AdminPermissions.evaluator(session, realm, new AdminAuth(realm, auth.token(), auth.user(), auth.client()))
-                .realm().requireViewIdentityProviders();
+        AdminAccess.of(session).realm().requireViewIdentityProviders();
         return session.identityProviders().getMappersStream().map(ModelToRepresentation::toRepresentation);
     }
 }

@@ -19,6 +19,29 @@ public record LinksQuery(int first, int max, String after, List<String> oids) {
     public static final int MAX_PAGE = 1000;
     public static final int MAX_OIDS = 100;
 
+    /**
+     * The query string's parameters as sent: {@code first} and {@code max} must be whole numbers
+     * (HTTP 400 otherwise, not JAX-RS's 404 for a parameter it cannot convert).
+     */
+    public static LinksQuery parse(String first, String max, String after, List<String> oids) {
+        return of(number("first", first), number("max", max), after, oids);
+    }
+
+    /** A whole number in a query parameter, or null when absent. */
+    static Integer number(String name, String text) {
+        if (text == null) {
+            return null;
+        }
+        if (!text.matches("[+-]?[0-9]+")) {
+            throw new IllegalArgumentException(name + " must be a whole number");
+        }
+        try {
+            return Integer.parseInt(text);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + " is out of range");
+        }
+    }
+
     /** Null parameters take their defaults; anything else out of range is refused (HTTP 400). */
     public static LinksQuery of(Integer first, Integer max, String after, List<String> oids) {
         int f = first == null ? 0 : first;
@@ -98,17 +121,5 @@ public record LinksQuery(int first, int max, String after, List<String> oids) {
         org.put("id", id);
         org.put("alias", alias);
         return org;
-    }
-
-    /**
-     * Who may read: HTTP 401 without a valid bearer token of the realm, 403 unless its user holds
-     * realm-management's {@code view-users} (directly or through a composite such as
-     * {@code realm-admin}), else 200.
-     */
-    public static int access(boolean authenticated, boolean viewUsers) {
-        if (!authenticated) {
-            return 401;
-        }
-        return viewUsers ? 200 : 403;
     }
 }

@@ -12,15 +12,8 @@ import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 
-import org.keycloak.models.AdminRoles;
-import org.keycloak.models.ClientModel;
-import org.keycloak.models.Constants;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
-import org.keycloak.models.RoleModel;
-import org.keycloak.models.UserModel;
-import org.keycloak.services.managers.AppAuthManager;
-import org.keycloak.services.managers.AuthenticationManager.AuthResult;
 
 /**
  * {@code GET /realms/{realm}/apsis-sso/links/{idpAlias}}: the users linked to an identity provider
@@ -34,9 +27,10 @@ import org.keycloak.services.managers.AuthenticationManager.AuthResult;
  * user id; or {@code oid} (repeatable, at most 100) answers those object ids only. Each request is
  * two database queries ({@link LinkRows}: the links, their organizations), whatever the page's size
  * or place in the listing. Answer:
- * {@code [{userId, oid, email, enabled, username, organizations: [{id, alias}]}]}. Authorised like the Admin
- * API's user listing: a bearer token of this realm whose user holds realm-management's
- * {@code view-users} (401 without a valid token, 403 without the role).
+ * {@code [{userId, oid, email, enabled, username, organizations: [{id, alias}]}]}. Authorised as the Admin
+ * API authorises viewing every user ({@link AdminAccess}: a bearer token of this realm whose
+ * token carries realm-management's {@code view-users}; 401 without a valid token, 403 without
+ * the right), before any parameter is looked at; a malformed parameter is 400.
  */
 public class LinksResource {
 
@@ -57,10 +51,7 @@ public class LinksResource {
     @Produces(MediaType.APPLICATION_JSON)
     public Response users(@QueryParam("idp") String alias, @QueryParam("email") List<String> emails) {
         RealmModel realm = session.getContext().getRealm();
-        Response refused = refusal(realm);
-        if (refused != null) {
-            return refused;
-        }
+        requireViewUsers();
         List<String> wanted;
         try {
             wanted = LinksQuery.emails(emails);
@@ -82,17 +73,16 @@ public class LinksResource {
     @GET
     @Path("links/{alias}")
     @Produces(MediaType.APPLICATION_JSON)
-    public Response links(@PathParam("alias") String alias, @QueryParam("first") Integer first,
-                          @QueryParam("max") Integer max, @QueryParam("after") String after,
+    public Response links(@PathParam("alias") String alias, @QueryParam("first") String first,
+                          @QueryParam("max") String max, @QueryParam("after") String after,
                           @QueryParam("oid") List<String> oids) {
+        // first and max are read as text: JAX-RS answers 404 to an Integer parameter it cannot
+        // convert (max=abc, first=2147483648); LinksQuery says 400 and why.
         RealmModel realm = session.getContext().getRealm();
-        Response refused = refusal(realm);
-        if (refused != null) {
-            return refused;
-        }
+        requireViewUsers();
         LinksQuery query;
         try {
-            query = LinksQuery.of(first, max, after, oids);
+            query = LinksQuery.parse(first, max, after, oids);
         } catch (IllegalArgumentException e) {
             return badRequest(e);
         }
@@ -100,11 +90,13 @@ public class LinksResource {
         return Response.ok(LinkRows.read(session, realm, alias, query)).header("Cache-Control", "no-store").build();
     }
 
-    /** 401/403 before anything else is looked at, or null when the caller may read. */
-    private Response refusal(RealmModel realm) {
-        AuthResult auth = new AppAuthManager.BearerTokenAuthenticator(session).authenticate();
-        int access = LinksQuery.access(auth != null, auth != null && viewUsers(realm, auth.user()));
-        return access == 200 ? null : Response.status(access).header("Cache-Control", "no-store").build();
+    /**
+     * 401/403 before anything else is looked at: whoever may view every user of the realm in the
+     * Admin API ({@code view-users} or {@code manage-users} in the token's scope, or the
+     * fine-grained "view" of users), judged by {@link AdminAccess}.
+     */
+    private void requireViewUsers() {
+        AdminAccess.of(session).users().requireView();
     }
 
     private static Response badRequest(IllegalArgumentException e) {
@@ -115,11 +107,5 @@ public class LinksResource {
         if (alias == null || session.identityProviders().getByAlias(alias) == null) {
             throw new NotFoundException("no identity provider " + alias);
         }
-    }
-
-    private static boolean viewUsers(RealmModel realm, UserModel user) {
-        ClientModel management = realm.getClientByClientId(Constants.REALM_MANAGEMENT_CLIENT_ID);
-        RoleModel role = management == null ? null : management.getRole(AdminRoles.VIEW_USERS);
-        return user != null && role != null && user.hasRole(role);
     }
 }

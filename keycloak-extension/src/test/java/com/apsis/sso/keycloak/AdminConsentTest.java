@@ -58,11 +58,38 @@ class AdminConsentTest {
     }
 
     @Test
-    void entrasTextIsShownAsTextOnly() {
-        assertEquals("AADSTS65004: User declined to consent.",
-                AdminConsent.shown("AADSTS65004: User declined to consent.\r\nTrace ID: 1\r\nCorrelation ID: 2"));
-        assertEquals("a href=https://evil.example/click/a", AdminConsent.shown("<a href=\"https://evil.example/\">click</a>"));
-        assertEquals("lt;scriptgt;", AdminConsent.shown("&lt;script&gt;"));
-        assertEquals(AdminConsent.MAX_SHOWN + 3, AdminConsent.shown("x".repeat(1000)).length());
+    void onlyATenantIdIsRepeated() {
+        assertEquals(TENANT, AdminConsent.read(Map.of("admin_consent", "True", "tenant", TENANT.toUpperCase())).shownTenant());
+        assertNull(AdminConsent.read(Map.of("admin_consent", "True", "tenant", "contoso.example")).shownTenant());
+        assertNull(AdminConsent.read(Map.of("admin_consent", "True", "tenant", TENANT + "\r\nforged")).shownTenant());
+        assertNull(AdminConsent.read(Map.of("admin_consent", "True")).shownTenant());
+    }
+
+    @Test
+    void aRefusalIsEntrasCodeInOurWordsNeverItsText() {
+        AdminConsent declined = AdminConsent.read(Map.of("error", "access_denied", "error_description",
+                "AADSTS65004: User declined to consent to access the app.\r\nTrace ID: 1", "state", AdminConsent.STATE));
+        assertEquals("AADSTS65004", declined.code());
+        assertEquals("declined", declined.reason());
+
+        // Microsoft's documented cancel of the tenant-wide admin consent carries no AADSTS code.
+        AdminConsent cancelled = AdminConsent.read(Map.of("error", "permission_denied",
+                "error_description", "The admin canceled the request"));
+        assertEquals("permission_denied", cancelled.code());
+        assertEquals("cancelled", cancelled.reason());
+
+        AdminConsent notAdmin = AdminConsent.read(Map.of("error", "consent_required",
+                "error_description", "AADSTS90094: The grant requires admin permission."));
+        assertEquals("AADSTS90094", notAdmin.code());
+        assertEquals("not_admin", notAdmin.reason(), "the AADSTS code is more precise than the OAuth error");
+
+        AdminConsent unknownCode = AdminConsent.read(Map.of("error", "access_denied", "error_description", "AADSTS99999: x"));
+        assertEquals("AADSTS99999", unknownCode.code());
+        assertEquals("declined", unknownCode.reason(), "an unknown AADSTS code falls back to the OAuth error");
+
+        AdminConsent forged = AdminConsent.read(Map.of("error", "Your account is suspended, call +1 555",
+                "error_description", "<a href='https://evil.example'>click</a>", "state", AdminConsent.STATE));
+        assertNull(forged.code(), "free text is no code");
+        assertEquals(AdminConsent.UNKNOWN_REASON, forged.reason());
     }
 }

@@ -15,7 +15,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.keycloak.services.resource.RealmResourceProviderFactory;
 
-/** The bulk links resource's pure parts: paging and oid limits, the row, who may read. */
+/** The bulk links resource's pure parts: paging and oid limits, the row. */
 class LinksQueryTest {
 
     @Test
@@ -79,11 +79,17 @@ class LinksQueryTest {
     }
 
     @Test
-    void anonymousIs401WithoutViewUsers403() {
-        assertEquals(401, LinksQuery.access(false, false));
-        assertEquals(401, LinksQuery.access(false, true));
-        assertEquals(403, LinksQuery.access(true, false));
-        assertEquals(200, LinksQuery.access(true, true));
+    void pagingParametersAreWholeNumbersOrRefused() {
+        assertEquals(new LinksQuery(20, 5, null, List.of()), LinksQuery.parse("20", "+5", null, null));
+        assertEquals(new LinksQuery(0, 100, null, List.of()), LinksQuery.parse(null, null, null, null));
+        assertEquals("max must be a whole number",
+                assertThrows(IllegalArgumentException.class, () -> LinksQuery.parse(null, "abc", null, null)).getMessage());
+        assertEquals("first is out of range",
+                assertThrows(IllegalArgumentException.class, () -> LinksQuery.parse("2147483648", null, null, null)).getMessage());
+        for (String bad : List.of("", " 1", "1.5", "1e3", "0x10", "-", "99999999999999999999")) {
+            assertThrows(IllegalArgumentException.class, () -> LinksQuery.parse(bad, null, null, null), bad);
+        }
+        assertThrows(IllegalArgumentException.class, () -> LinksQuery.parse("-1", null, null, null), "still never negative");
     }
 
     @Test

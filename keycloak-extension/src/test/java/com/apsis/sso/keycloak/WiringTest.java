@@ -137,8 +137,8 @@ class WiringTest {
             messages.load(in);
         }
         Map<String, Integer> params = Map.of(Refusals.PASSWORD_INSTEAD_MESSAGE, 1,
-                EntraIdentityProvider.CONSENT_GRANTED, 1, EntraIdentityProvider.CONSENT_REFUSED, 2,
-                EntraIdentityProvider.CONSENT_OTHER_TENANT, 3);
+                EntraIdentityProvider.CONSENT_GRANTED, 1, EntraIdentityProvider.CONSENT_DECLINED, 2,
+                EntraIdentityProvider.CONSENT_CODE, 1);
         params.forEach((key, count) -> {
             String text = messages.getProperty(key);
             assertNotNull(text, key);
@@ -148,6 +148,19 @@ class WiringTest {
                 assertTrue(shown.contains((String) value), key + " shows " + value);
             }
         });
+    }
+
+    @Test
+    void everyConsentPageAndReasonHasItsWords() throws Exception {
+        Properties messages = new Properties();
+        try (InputStream in = getClass().getResourceAsStream("/theme-resources/messages/messages_en.properties")) {
+            messages.load(in);
+        }
+        Stream.concat(Stream.concat(AdminConsent.REASONS.values().stream(), Stream.of(AdminConsent.UNKNOWN_REASON))
+                        .map(reason -> EntraIdentityProvider.CONSENT_REASON_PREFIX + reason),
+                Stream.of(EntraIdentityProvider.CONSENT_GRANTED_TITLE, EntraIdentityProvider.CONSENT_GRANTED_UNNAMED,
+                        EntraIdentityProvider.CONSENT_DECLINED_TITLE, EntraIdentityProvider.CONSENT_NO_CODE))
+                .forEach(key -> assertNotNull(messages.getProperty(key), key));
     }
 
     @Test
