@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS pending_deactivations (
 
 
 # applications cadence: when read (ISO date), what was read (JSON; NULL after a 403), and the
-# key of the credentials and consent it was read with
+# key (fingerprint) of the credentials it was read with
 _APPS_COLUMNS = ("apps_checked", "apps_credentials", "apps_key")
 _CHUNK = 500  # ids per IN (...) query: far below SQLite's limit on variables
 
