@@ -18,8 +18,8 @@ What it keeps, and why it is safe to lose:
   it becomes the account's ``entra_users`` only in the transaction that stores the round's
   delta link (``record_run``), and a round cut short leaves nothing behind that counts;
 * when the app's client secrets were last read from Graph (``applications``, at most once a
-  day) and what they were, and the credentials a 403 was answered to (not asked again until
-  the secret or the granted permissions change).
+  day, after a 403 too) and what they were, and with which credentials (a new secret is asked
+  with at once).
 
 The quarantine's source of truth is the organization attribute ``apsis.quarantined``; the
 copy here only remembers how many deactivations were held, so a release can let them through.
@@ -118,6 +118,37 @@ def round_key(account: str, dry_run: bool = False) -> str:
     """Where a round is staged: a dry run's round apart from the daemon's (``#`` is not
     allowed in account ids), so a dry run next to a running daemon never mixes the two."""
     return f"{account}#dry-run" if dry_run else account
+
+
+class DeactivationTurn:
+    """What ``StateStore.deactivation_turn`` lets its holder read and write, inside its transaction."""
+
+    def __init__(self, db: sqlite3.Connection, account: str, user_id: str) -> None:
+        self._db, self.account, self.user_id = db, account, user_id
+
+    def recorded(self) -> bool:
+        """This user's deactivation in this account is on record (done, by whoever)."""
+        return bool(self._db.execute("SELECT 1 FROM deactivations WHERE account=? AND user_id=?",
+                                     (self.account, self.user_id)).fetchall())
+
+    def record(self, oid: str | None, email: str | None, action: str, reason: str) -> None:
+        _record_deactivation(self._db, self.account, self.user_id, oid, email, action, reason)
+
+    def drop_pending(self) -> None:
+        self._db.execute("DELETE FROM pending_deactivations WHERE account=? AND user_id=?", (self.account, self.user_id))
+
+
+def _record_deactivation(db: sqlite3.Connection, account: str, user_id: str, oid: str | None, email: str | None,
+                         action: str, reason: str) -> None:
+    db.execute("INSERT OR IGNORE INTO accounts (account) VALUES (?)", (account,))
+    db.execute(
+        "INSERT INTO deactivations VALUES (?,?,?,?,?,?,?,NULL) ON CONFLICT (account, user_id) DO UPDATE SET "
+        "oid=excluded.oid, email=excluded.email, action=excluded.action, reason=excluded.reason, "
+        "at=excluded.at, restored_reported=NULL",
+        (account, user_id, oid, email, action, reason, utcnow()),
+    )
+    db.execute("DELETE FROM pending_deactivations WHERE account=? AND user_id=?", (account, user_id))
+    db.execute("UPDATE accounts SET deactivated_total=deactivated_total+1 WHERE account=?", (account,))
 
 
 def utcnow() -> str:
@@ -413,15 +444,16 @@ class StateStore:
     def record_deactivation(self, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str) -> None:
         """A finished deactivation: recorded, counted and no longer pending, in one transaction."""
         with self.transaction() as db:
-            self._ensure(db, account)
-            db.execute(
-                "INSERT INTO deactivations VALUES (?,?,?,?,?,?,?,NULL) ON CONFLICT (account, user_id) DO UPDATE SET "
-                "oid=excluded.oid, email=excluded.email, action=excluded.action, reason=excluded.reason, "
-                "at=excluded.at, restored_reported=NULL",
-                (account, user_id, oid, email, action, reason, utcnow()),
-            )
-            db.execute("DELETE FROM pending_deactivations WHERE account=? AND user_id=?", (account, user_id))
-            db.execute("UPDATE accounts SET deactivated_total=deactivated_total+1 WHERE account=?", (account,))
+            _record_deactivation(db, account, user_id, oid, email, action, reason)
+
+    @contextmanager
+    def deactivation_turn(self, account: str, user_id: str) -> Iterator["DeactivationTurn"]:
+        """One write transaction held while the caller looks at a user in Keycloak, changes it
+        and records it: every process and thread sharing this file waits its turn, so of two
+        that set out to deactivate one user the second finds it done and recorded, and only
+        the first counts it. (Keycloak has no conditional write of a user.)"""
+        with self.transaction() as db:
+            yield DeactivationTurn(db, account, user_id)
 
     def deactivation(self, account: str, user_id: str) -> Deactivation | None:
         rows = self._query("SELECT * FROM deactivations WHERE account=? AND user_id=?", (account, user_id))
