@@ -96,7 +96,7 @@ def domain(value: str) -> str:
     """A DNS name in ASCII, lower case, without the root dot; an internationalised name as its
     A-label. Refuses what IDNA 2008 refuses instead of mapping it (see the module's doc)."""
     name = value.strip().rstrip(".")
-    labels = [_ascii_lower(label) for label in name.split(".")]
+    labels = [ascii_lower(label) for label in name.split(".")]
     try:
         normalised = ".".join(_a_label(label) for label in labels)
     except InvalidInput as exc:
@@ -106,7 +106,7 @@ def domain(value: str) -> str:
     return normalised
 
 
-def _ascii_lower(text: str) -> str:
+def ascii_lower(text: str) -> str:
     """Lower-case ASCII letters only: ``str.lower`` also turns U+212A KELVIN SIGN into ``k``."""
     return "".join(c.lower() if c.isascii() else c for c in text)
 

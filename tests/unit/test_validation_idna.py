@@ -143,3 +143,9 @@ def test_the_portals_fields_refuse_a_kelvin_sign():
                                         "client_secret": "Abc8Q~" + "x" * 34, "secret_expires": "2099-01-31",
                                         "test_users": "ann@kelvin.example"}, account)
     assert form is None and set(submitted.errors) == {"tenant"}
+
+
+def test_ascii_lower_folds_only_ascii_letters():
+    """For values read back from Keycloak or Entra (``str.lower`` turns U+212A into ``k``)."""
+    assert validation.ascii_lower(f"Ivy@{KELVIN}ELVIN.Example") == f"ivy@{KELVIN}elvin.example"
+    assert validation.ascii_lower("\N{LATIN CAPITAL LETTER I WITH DOT ABOVE}X") == "\N{LATIN CAPITAL LETTER I WITH DOT ABOVE}x"
