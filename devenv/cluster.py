@@ -44,6 +44,7 @@ from devenv.keycloak import (
     cache_options,
     install_distribution,
     install_extension,
+    install_lock,
     instance_home,
 )
 from devenv.postgres import PostgresServer
@@ -64,8 +65,9 @@ class ClusterNotFormed(RuntimeError):
 
 def production_home() -> Path:
     """The distribution built for production (PostgreSQL, health, metrics, the extension)."""
-    dist = install_distribution()
-    jar = build_extension()
+    with install_lock():
+        dist = install_distribution()
+        jar = build_extension()
     digest = hashlib.sha256()
     digest.update(KEYCLOAK_VERSION.encode())
     digest.update(" ".join(BUILD_OPTIONS).encode())
@@ -92,8 +94,10 @@ def production_home() -> Path:
     else:
         staging.rename(home)
     _log(f"production build ready in {time.monotonic() - started:.0f}s at {home}")
+    in_use = {Path(os.readlink(link)).parent for link in (cache_dir() / "instances").glob("*/themes")
+              if link.is_symlink()}
     for old in cache_dir().glob(f"keycloak-{KEYCLOAK_VERSION}-production-*"):
-        if old != home:
+        if old != home and old not in in_use:  # a running node (another checkout's jar) reads it
             shutil.rmtree(old, ignore_errors=True)
     return home
 

@@ -15,6 +15,8 @@ Used by the test session, the demo and ``.ci/run``::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -25,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +136,8 @@ def build_extension(force: bool = False) -> Path:
 
 
 def install_extension(home: Path, jar: Path) -> None:
+    """Put ``jar`` in ``home/providers``: a new file (never rewritten in place), so a home
+    that hard-linked or copied the previous one keeps what it started with."""
     providers = home / "providers"
     providers.mkdir(exist_ok=True)
     for old in providers.glob(f"{EXTENSION_JAR_PREFIX}-*.jar"):
@@ -140,29 +145,77 @@ def install_extension(home: Path, jar: Path) -> None:
             old.unlink()
     dest = providers / jar.name
     if not dest.exists():
-        shutil.copy2(jar, dest)
+        staged = providers / f".{jar.name}.{os.getpid()}"
+        shutil.copy2(jar, staged)
+        staged.rename(dest)
+
+
+# What Quarkus (re-)augmentation writes: the build of the application in ``lib/quarkus``
+# (generated-bytecode.jar, transformed-bytecode.jar, quarkus-application.dat,
+# build-system.properties). Dev mode augments at every start, so a home of its own needs its
+# own copy; every other part of ``lib`` is read only and shared.
+AUGMENTED = "quarkus"
 
 
 def instance_home(shared: Path, name: str) -> Path:
-    """A home of its own for one server: Keycloak writes a merged truststore (and its dev
-    database) under ``<home>/data``, so concurrent servers (tests, the demo, benchmarks)
-    must not share one. ``bin`` and ``conf`` are copied (kc.sh resolves its own path),
-    ``lib``, ``themes`` and ``providers`` are shared read-mostly by symlink."""
+    """A home of its own for one server, so concurrent servers (tests, the demo, benchmarks)
+    never write where another reads: Keycloak writes a merged truststore (and its dev
+    database) under ``<home>/data``, and dev mode rewrites ``lib/quarkus`` at every start
+    (two starts sharing it fail with ``NoSuchFileException: .../quarkus-application.dat`` or
+    "zip file is empty"). ``bin``, ``conf`` and ``lib/quarkus`` are copied (3.5 MB; kc.sh
+    resolves its own path, and Quarkus finds ``lib/quarkus`` beside ``quarkus-run.jar``, which
+    is copied too); ``providers`` is a directory of hard links (copies across file systems), so
+    a jar installed later into the shared home (another checkout's build) never changes a
+    running server; the jars of ``lib`` and the ``themes`` are shared by symlink."""
     home = cache_dir() / "instances" / name
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     for part in ("bin", "conf"):
         shutil.copytree(shared / part, home / part, symlinks=True)
-    for part in ("lib", "themes", "providers"):
-        (home / part).symlink_to(shared / part)
+    (home / "lib").mkdir()
+    for entry in (shared / "lib").iterdir():
+        if entry.name == AUGMENTED:
+            shutil.copytree(entry, home / "lib" / entry.name)
+        elif entry.is_dir():
+            (home / "lib" / entry.name).symlink_to(entry)
+        else:
+            shutil.copy2(entry, home / "lib" / entry.name)
+    (home / "providers").mkdir()
+    for entry in (shared / "providers").iterdir():
+        if entry.is_file() and not entry.name.startswith("."):
+            _link_or_copy(entry, home / "providers" / entry.name)
+    (home / "themes").symlink_to(shared / "themes")
     (home / "data").mkdir()
     return home
 
 
+def _link_or_copy(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
+@contextlib.contextmanager
+def install_lock() -> Iterator[None]:
+    """One install (download, Maven build, providers) at a time per cache, across processes:
+    two servers started at the same moment would otherwise run two Maven builds in one
+    ``target`` or swap the jar under each other."""
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def install(force_build: bool = False) -> Path:
     """Everything a machine needs before Keycloak can start: distribution and extension."""
-    home = install_distribution()
-    install_extension(home, build_extension(force=force_build))
+    with install_lock():
+        home = install_distribution()
+        install_extension(home, build_extension(force=force_build))
     return home
 
 
@@ -212,8 +265,8 @@ class KeycloakServer:
                 f"--db={self.database}", *(cache_options() if self.sized_realms_cache else [])]
 
     def prepare_home(self) -> Path:
-        """The home this server runs from: dev mode shares the installed distribution's
-        ``lib`` (its re-augmentation for dev mode is the same every time)."""
+        """The home this server runs from (``instance_home``): its own ``lib/quarkus``, which
+        dev mode re-augments at every start, and its own ``providers``."""
         home = instance_home(install(), f"{self.http_port}")
         if self.quarkus_properties:
             (home / "conf" / "quarkus.properties").write_text(

@@ -194,16 +194,17 @@ def _came_back(done: Deactivation | None, item: EntraUser, known: KnownUser | No
 
 
 def apply(api: KeycloakRepository | Any, account: AccountRecord, actions: list[Action], state: StateStore,
-          concurrency: int = 1) -> int:
+          concurrency: int = 1) -> list[Action]:
     """Carry out the plan, up to ``concurrency`` users at once (each user's own steps in
-    order); returns how many actions were done. Each action's intent is stored before its
-    first write and cleared with its record, so wherever the process dies, the next cycle's
-    ``resume`` finishes every action in flight (and re-reads the changes for the rest)."""
+    order); returns the actions this process did (not those another did first). Each
+    action's intent is stored before its first write and cleared with its record, so wherever
+    the process dies, the next cycle's ``resume`` finishes every action in flight (and
+    re-reads the changes for the rest)."""
     def one(action: Action) -> bool:
         state.intend_deactivation(account.id, action.user_id, action.to_dict(account.id))
         return _carry_out(api, account, action, state)
 
-    return sum(parallel(one, actions, concurrency))
+    return [action for action, done in zip(actions, parallel(one, actions, concurrency)) if done]
 
 
 def resume(api: KeycloakRepository | Any, account: AccountRecord, state: StateStore,
@@ -216,22 +217,38 @@ def resume(api: KeycloakRepository | Any, account: AccountRecord, state: StateSt
 
 
 def _carry_out(api: KeycloakRepository | Any, account: AccountRecord, action: Action, state: StateStore) -> bool:
-    """Every step is idempotent, so a repeat after a crash completes what is missing."""
-    user = api.user(action.user_id)
-    if user is None:  # deleted from Keycloak meanwhile: nothing left to deactivate
-        state.drop_pending_deactivation(account.id, action.user_id)
-        return False
-    if action.kind == "disable":
-        _disable(api, account, action, user)
-    else:
-        _remove_membership(api, account, action)
-    state.record_deactivation(account.id, action.user_id, action.oid, action.email, action.kind, action.reason(account.id))
+    """Every step is idempotent, so a repeat after a crash completes what is missing. True
+    when this call deactivated the user: the read, the writes and the record happen in one
+    turn of the state (``deactivation_turn``), so another process or thread that set out to
+    deactivate the same user finds it done and recorded and neither counts, logs nor
+    records it again."""
+    with state.deactivation_turn(account.id, action.user_id) as turn:
+        user = api.user(action.user_id)
+        if user is None:  # deleted from Keycloak meanwhile: nothing left to deactivate
+            turn.drop_pending()
+            return False
+        if turn.recorded() and _in_effect(api, account, action, user):
+            turn.drop_pending()  # another run got there first, or an earlier one of ours
+            log.debug("already deactivated", extra={"account": account.id, "user_id": action.user_id})
+            return False
+        if action.kind == "disable":
+            _disable(api, account, action, user)
+        else:
+            _remove_membership(api, account, action)
+        turn.record(action.oid, action.email, action.kind, action.reason(account.id))
     log.info(
         "deactivated user",
         extra={"account": account.id, "user_id": action.user_id, "action": action.kind,
                "reason": action.reason(account.id), "matched_by": action.via, "finished_earlier_run": action.finish},
     )
     return True
+
+
+def _in_effect(api: KeycloakRepository | Any, account: AccountRecord, action: Action, user: dict[str, Any]) -> bool:
+    """The user is as ``action`` leaves it: disabled, or no longer a member of the account."""
+    if action.kind == "disable":
+        return not user.get("enabled", True)
+    return all(org.get("id") != account.org_id for org in api.user_organizations(action.user_id))
 
 
 def _disable(api: KeycloakRepository | Any, account: AccountRecord, action: Action, user: dict[str, Any]) -> None:

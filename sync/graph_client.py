@@ -230,6 +230,11 @@ class AccountToken:
         """The token in hand (None before the first request)."""
         return self._token
 
+    def renew(self) -> None:
+        """Ask Entra for a new token at the next request: permissions granted since the held
+        one was issued are only in a new token."""
+        self._token = None
+
     async def get(self) -> str:
         token = self._token
         if token is not None and token.expires_on - time.time() > REFRESH_SECONDS:

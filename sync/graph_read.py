@@ -7,16 +7,14 @@ next one is already on its way. Failures are kept, not raised: a token Entra ref
 something to flag, not a reason to stop the account's other work.
 
 ``applications`` (the app's client secrets, for the expiry check) is asked at most once a
-day per account, and not again after a 403 (``Application.Read.All`` is optional) until the
-secret or the app's granted permissions change; in between, what it answered last stands.
+day per account, and at once for other credentials; a 403 (``Application.Read.All`` is
+optional) is asked again the next day, so a permission granted later is used within a day. A
+grant cannot be noticed sooner: access tokens are opaque to clients (Microsoft), so nothing
+here reads one. In between, what Graph answered last stands.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -105,9 +103,8 @@ async def _round(client: GraphClient, link: str | None, out: GraphRead, on_start
 class Applications:
     """When to ask Graph for the app's client secrets, and what to use in between.
 
-    ``key`` names the credentials and what they were granted: the secret's fingerprint plus
-    the ``roles`` of the current Graph token when it can be read (an app-only token lists the
-    granted application permissions; where it cannot be read, only a new secret asks again)."""
+    ``key`` names the credentials asked with (the fingerprint of tenant, client id and
+    secret): for other credentials Graph is asked at once, whatever it answered today."""
 
     def __init__(self, rt: Runtime, account: AccountRecord, today: date) -> None:
         self.rt, self.account, self.today = rt, account, today
@@ -115,19 +112,16 @@ class Applications:
         self.fresh = False  # asked this cycle
 
     def due(self, key: str) -> bool:
-        """Never asked; after a 403 only for other credentials or consent; else once a day
-        and for a new secret."""
-        if self.checked is None or self.key is None:
-            return True
-        if self.cached is None:
-            return key != self.key
-        return self.checked != self.today.isoformat() or key.split(":")[0] != self.key.split(":")[0]
+        """Never asked, not yet today (after a 200 as after a 403), or other credentials."""
+        return self.checked != self.today.isoformat() or self.key != key
 
     async def read(self, client: GraphClient) -> list[PasswordCredential] | None:
         """Graph's answer when due (then recorded by ``record``), else the last answer."""
-        key = await self._key(client)
+        key = client.token.fingerprint
         if not self.due(key):
             return _credentials(self.cached)
+        if self.checked is not None and self.cached is None and self.key == key:
+            client.token.renew()  # asking again after a 403: a grant shows only in a new token
         found = await client.password_credentials(self.account.client_id or "")
         self.fresh = True
         self.cached = None if found is None else [_dump(c) for c in found]
@@ -138,26 +132,6 @@ class Applications:
     def record(self, dry_run: bool) -> None:
         if self.fresh and not dry_run:
             self.rt.state.record_applications(self.account.id, self.checked or "", self.cached, self.key or "")
-
-    @staticmethod
-    async def _key(client: GraphClient) -> str:
-        await client.ensure_token()
-        held = client.token.held
-        return f"{client.token.fingerprint}:{_roles(held.token if held else '')}"
-
-
-@functools.lru_cache(maxsize=4096)
-def _roles(token: str) -> str:
-    """A digest of the token's ``roles`` claim, read without validation and only to notice a
-    change of consent (an unreadable or encrypted token reads as ``?``). Cached: a token is
-    reused for an hour."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        roles = sorted(str(r) for r in claims.get("roles") or [])
-    except (IndexError, ValueError, AttributeError):
-        return "?"
-    return hashlib.sha256("\n".join(roles).encode()).hexdigest()[:12]
 
 
 def _dump(c: PasswordCredential) -> dict[str, str | None]:

@@ -286,9 +286,9 @@ def _after(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountRe
             result.notes.append("held by the quarantine until `apsis-sync release`")
         elif not _guarded(rt, rt.keycloak, account, plan, before.allowance, dry_run, outbox):
             if not dry_run:
-                result.applied += deprovision.apply(rt.keycloak, account, plan.actions, rt.state,
-                                                    rt.sync.keycloak_concurrency)
-                for action in plan.actions:
+                done = deprovision.apply(rt.keycloak, account, plan.actions, rt.state, rt.sync.keycloak_concurrency)
+                result.applied += len(done)
+                for action in done:  # not those another process carried out first
                     rt.metrics.deactivations.labels(action.kind, action.why).inc()
                 if before.released:
                     rt.state.clear_quarantine(account.id)

@@ -12,14 +12,16 @@ What it keeps, and why it is safe to lose:
   user restored in Entra is reported exactly once);
 * the deactivation in flight (written before its first Keycloak change, removed in the same
   transaction that records it as done), so a daemon killed midway finishes it next cycle.
-  Lost with the database, it is still found: the user carries ``apsis.disabledBy``;
+  Lost with the database, it is still found: the user carries ``apsis.disabledBy``. Processes
+  sharing the file take turns per user (byte-range locks on ``<state>.locks``), so a user is
+  deactivated and counted once whoever gets there first;
 * the users of the round in progress (``entra_staged``): a round is read page by page and
   each page is written here as it arrives, so a 100,000-user listing never sits in memory;
   it becomes the account's ``entra_users`` only in the transaction that stores the round's
   delta link (``record_run``), and a round cut short leaves nothing behind that counts;
 * when the app's client secrets were last read from Graph (``applications``, at most once a
-  day) and what they were, and the credentials a 403 was answered to (not asked again until
-  the secret or the granted permissions change).
+  day, after a 403 too) and what they were, and with which credentials (a new secret is asked
+  with at once).
 
 The quarantine's source of truth is the organization attribute ``apsis.quarantined``; the
 copy here only remembers how many deactivations were held, so a release can let them through.
@@ -29,6 +31,8 @@ readable while a cycle writes.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import sqlite3
 import threading
@@ -37,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from apsis_core.errors import EX_USAGE, ApsisError
 
@@ -109,7 +113,7 @@ CREATE TABLE IF NOT EXISTS pending_deactivations (
 
 
 # applications cadence: when read (ISO date), what was read (JSON; NULL after a 403), and the
-# key of the credentials and consent it was read with
+# key (fingerprint) of the credentials it was read with
 _APPS_COLUMNS = ("apps_checked", "apps_credentials", "apps_key")
 _CHUNK = 500  # ids per IN (...) query: far below SQLite's limit on variables
 
@@ -118,6 +122,64 @@ def round_key(account: str, dry_run: bool = False) -> str:
     """Where a round is staged: a dry run's round apart from the daemon's (``#`` is not
     allowed in account ids), so a dry run next to a running daemon never mixes the two."""
     return f"{account}#dry-run" if dry_run else account
+
+
+class DeactivationTurn:
+    """What ``StateStore.deactivation_turn`` lets its holder read and write about its user."""
+
+    def __init__(self, store: "StateStore", account: str, user_id: str) -> None:
+        self._store, self.account, self.user_id = store, account, user_id
+
+    def recorded(self) -> bool:
+        """This user's deactivation in this account is on record (done, by whoever)."""
+        return self._store.deactivation(self.account, self.user_id) is not None
+
+    def record(self, oid: str | None, email: str | None, action: str, reason: str) -> None:
+        self._store.record_deactivation(self.account, self.user_id, oid, email, action, reason)
+
+    def drop_pending(self) -> None:
+        self._store.drop_pending_deactivation(self.account, self.user_id)
+
+
+class _UserLocks:
+    """Thread locks per (state file, key), process-wide: two ``StateStore`` objects on one file
+    in one process exclude each other too (``fcntl`` locks do not within a process)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, path: str, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._held.get((path, key), (threading.Lock(), 0))
+            self._held[(path, key)] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._held[(path, key)]
+                if users == 1:
+                    del self._held[(path, key)]
+                else:
+                    self._held[(path, key)] = (lock, users - 1)
+
+
+_user_locks = _UserLocks()
+
+
+def _record_deactivation(db: sqlite3.Connection, account: str, user_id: str, oid: str | None, email: str | None,
+                         action: str, reason: str) -> None:
+    db.execute("INSERT OR IGNORE INTO accounts (account) VALUES (?)", (account,))
+    db.execute(
+        "INSERT INTO deactivations VALUES (?,?,?,?,?,?,?,NULL) ON CONFLICT (account, user_id) DO UPDATE SET "
+        "oid=excluded.oid, email=excluded.email, action=excluded.action, reason=excluded.reason, "
+        "at=excluded.at, restored_reported=NULL",
+        (account, user_id, oid, email, action, reason, utcnow()),
+    )
+    db.execute("DELETE FROM pending_deactivations WHERE account=? AND user_id=?", (account, user_id))
+    db.execute("UPDATE accounts SET deactivated_total=deactivated_total+1 WHERE account=?", (account,))
 
 
 def utcnow() -> str:
@@ -170,6 +232,12 @@ class StateStore:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._locks: IO[bytes] | None = None  # <state>.locks: per-user turns across processes
+        try:
+            if str(path) != ":memory:":
+                self._locks = open(f"{self.path}.locks", "a+b")  # noqa: SIM115 - kept open, closed by close()
+        except OSError as exc:
+            raise StateUnavailable(f"cannot open {self.path}.locks: {exc.strerror}") from None
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
             self._db.row_factory = sqlite3.Row
@@ -196,6 +264,8 @@ class StateStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._locks is not None:
+                self._locks.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -413,15 +483,27 @@ class StateStore:
     def record_deactivation(self, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str) -> None:
         """A finished deactivation: recorded, counted and no longer pending, in one transaction."""
         with self.transaction() as db:
-            self._ensure(db, account)
-            db.execute(
-                "INSERT INTO deactivations VALUES (?,?,?,?,?,?,?,NULL) ON CONFLICT (account, user_id) DO UPDATE SET "
-                "oid=excluded.oid, email=excluded.email, action=excluded.action, reason=excluded.reason, "
-                "at=excluded.at, restored_reported=NULL",
-                (account, user_id, oid, email, action, reason, utcnow()),
-            )
-            db.execute("DELETE FROM pending_deactivations WHERE account=? AND user_id=?", (account, user_id))
-            db.execute("UPDATE accounts SET deactivated_total=deactivated_total+1 WHERE account=?", (account,))
+            _record_deactivation(db, account, user_id, oid, email, action, reason)
+
+    @contextmanager
+    def deactivation_turn(self, account: str, user_id: str) -> Iterator["DeactivationTurn"]:
+        """This user's turn, among every thread and process sharing this file: held while the
+        caller looks at the user in Keycloak, changes it and records it, so of two that set
+        out to deactivate one user the second finds it done and recorded, and only the first
+        counts it (Keycloak has no conditional write of a user). Other users' turns run
+        meanwhile: a lock per user, a byte-range lock (``fcntl``) on ``<state>.locks``
+        across processes, a thread lock within one."""
+        key = f"{account}\n{user_id}"
+        with _user_locks.hold(str(self.path.resolve()) if self.path.name != ":memory:" else f":memory:{id(self)}", key):
+            if self._locks is not None:
+                offset = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+                fcntl.lockf(self._locks, fcntl.LOCK_EX, 1, offset)
+                try:
+                    yield DeactivationTurn(self, account, user_id)
+                finally:
+                    fcntl.lockf(self._locks, fcntl.LOCK_UN, 1, offset)
+            else:
+                yield DeactivationTurn(self, account, user_id)
 
     def deactivation(self, account: str, user_id: str) -> Deactivation | None:
         rows = self._query("SELECT * FROM deactivations WHERE account=? AND user_id=?", (account, user_id))

@@ -843,6 +843,28 @@ def test_graph_rejects_missing_and_bad_tokens(em: EntraEmulator, http: requests.
     assert claims["exp"] - claims["iat"] == 1
 
 
+def test_opaque_access_tokens_carry_nothing_a_client_can_read_and_graph_accepts_them(
+    em: EntraEmulator, http: requests.Session, world: World,
+) -> None:
+    """Microsoft: access tokens are opaque to clients; their format may change without notice."""
+    em.configure(opaque_access_tokens=1)
+    try:
+        token = app_token(http, em, world)
+        assert em.settings()["opaque_access_tokens"] == 1
+    finally:
+        em.configure(opaque_access_tokens=0)
+    assert "." not in token and world.app_id not in token
+    with pytest.raises(jwt.DecodeError):
+        jwt.decode(token, options={"verify_signature": False})
+    resp = graph_get(http, f"{em.graph_base_url}/users/delta", token)
+    assert resp.status_code == 200, resp.text  # still valid after the setting is turned off
+    assert_graph_error(graph_get(http, f"{em.graph_base_url}/users/delta", token[:-4] + "AAAA"), 401,
+                       "InvalidAuthenticationToken")
+    assert app_token(http, em, world).count(".") == 2
+    with pytest.raises(ValueError, match="0 or 1"):
+        em.configure(opaque_access_tokens=2)
+
+
 def test_users_by_id_and_upn(em: EntraEmulator, http: requests.Session, world: World) -> None:
     token = app_token(http, em, world)
     by_id = graph_get(http, f"{em.graph_base_url}/users/{world.user_oid}", token).json()

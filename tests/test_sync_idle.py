@@ -1,5 +1,5 @@
 """An idle account costs one Graph request per cycle: tokens are kept across cycles and
-``applications`` is asked at most daily (and not again after a 403), through the real client
+``applications`` is asked at most daily (after a 403 too, with a new token), through the real client
 stack, the emulator and Keycloak."""
 
 from __future__ import annotations
@@ -35,10 +35,15 @@ def test_an_idle_cycle_is_one_delta_request_per_account(
     assert idle.result(granted.id).expiry.source == "graph"  # type: ignore[union-attr]  # from the last answer
     assert [r.graph_requests for r in idle.results] == [1, 1]
 
-    # The next day: the granted app is asked again; the 403 stands until consent changes.
+    # The next day: both apps are asked again, the denied one with a new token (a grant since
+    # the held token was issued shows only in a new one); the day's other cycles stay idle.
     tomorrow = sync(today=date.today() + timedelta(days=1), data_dir=harness.sync_settings.data_dir,
                     secrets_dir=harness.sync_settings.secrets_path)
     emulator.clear_requests_log()
     assert tomorrow.cycle(granted, denied).ok
     counts = emulator.request_counts()
-    assert counts["graph applications"] == 1 and counts["graph users/delta"] == 2
+    # tokens: one per account for this new runtime, and the denied one's renewal
+    assert counts == {"token": 3, "graph users/delta": 2, "graph applications": 2}
+    emulator.clear_requests_log()
+    assert tomorrow.cycle(granted, denied).ok
+    assert emulator.request_counts() == {"graph users/delta": 2}

@@ -88,6 +88,7 @@ def _authenticate(svc: Services, req: Request) -> _Caller | Response:
     value = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
     if not value:
         return _error(req, 401, "InvalidAuthenticationToken", "Access token is empty.", challenge)
+    value = svc.issuer.reveal(value)
     if value.count(".") != 2:
         return _error(req, 401, "InvalidAuthenticationToken",
                       "IDX14100: JWT is not well formed, there are no dots (.).", challenge)

@@ -350,13 +350,18 @@ def _client_credentials_grant(
     else:
         return _aad_json(errors.resource_not_found(resource, tenant.tenant_id), req)
     lifetime = svc.state.token_lifetime
-    access_token = svc.issuer.app_token(tenant, app, audience, lifetime)
+    access_token = _shape(svc, svc.issuer.app_token(tenant, app, audience, lifetime))
     return Response.json(200, {
         "token_type": "Bearer",
         "expires_in": lifetime,
         "ext_expires_in": lifetime,
         "access_token": access_token,
     }, dict(_NO_STORE))
+
+
+def _shape(svc: Services, access_token: str) -> str:
+    """The access token as issued: a JWT, or opaque when the setting says so."""
+    return svc.issuer.opaque(access_token) if svc.state.opaque_access_tokens else access_token
 
 
 def _pkce_ok(code: AuthCode, verifier: str | None) -> bool:
@@ -420,7 +425,7 @@ def _authorization_code_grant(
         "scope": " ".join(oidc + [f"{GRAPH_RESOURCE}/{s}" for s in graph_scopes]),
         "expires_in": lifetime,
         "ext_expires_in": lifetime,
-        "access_token": svc.issuer.user_token(tenant, app, user, oidc + graph_scopes, lifetime),
+        "access_token": _shape(svc, svc.issuer.user_token(tenant, app, user, oidc + graph_scopes, lifetime)),
     }
     if "openid" in code.scopes:
         body["id_token"] = svc.issuer.id_token(

@@ -366,7 +366,7 @@ class EntraEmulator:
         self._state.set_settings(delta_page_size=size)
 
     def configure(self, **settings: int) -> dict[str, int]:
-        """``delta_page_size``, ``token_lifetime`` (seconds), ``delta_token_lifetime`` (seconds), ``graph_latency_ms`` and ``token_latency_ms`` (injected latency per Graph / token answer, benchmarks)."""
+        """``delta_page_size``, ``token_lifetime`` (seconds), ``delta_token_lifetime`` (seconds), ``opaque_access_tokens`` (1: access tokens are opaque strings, not JWTs), ``graph_latency_ms`` and ``token_latency_ms`` (injected latency per Graph / token answer, benchmarks)."""
         return self._state.set_settings(**settings)
 
     def settings(self) -> dict[str, int]:

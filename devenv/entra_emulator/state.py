@@ -234,6 +234,8 @@ class EmulatorState:
         self.delta_page_size = 100
         self.token_lifetime = 3599
         self.delta_token_lifetime = 7 * 24 * 3600
+        # 1: access tokens are opaque strings instead of JWTs (clients must not read them)
+        self.opaque_access_tokens = 0
         # Injected latency (benchmarks): milliseconds added to every Graph answer and to every
         # token-endpoint answer, as a far-away Microsoft would. Zero by default.
         self.graph_latency_ms = 0
@@ -766,11 +768,15 @@ class EmulatorState:
         self._mutate(action)
 
     def set_settings(self, **settings: int) -> dict[str, int]:
-        allowed = {"delta_page_size", "token_lifetime", "delta_token_lifetime", *_LATENCIES}
+        allowed = {"delta_page_size", "token_lifetime", "delta_token_lifetime", "opaque_access_tokens", *_LATENCIES}
         unknown = set(settings) - allowed
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
         for key, value in settings.items():
+            if key == "opaque_access_tokens":
+                if int(value) not in (0, 1):
+                    raise ValueError("opaque_access_tokens must be 0 or 1")
+                continue
             if int(value) < (0 if key in _LATENCIES else 1):
                 raise ValueError(f"{key} must be {'zero or more' if key in _LATENCIES else 'positive'}")
 
@@ -786,6 +792,7 @@ class EmulatorState:
             "delta_page_size": self.delta_page_size,
             "token_lifetime": self.token_lifetime,
             "delta_token_lifetime": self.delta_token_lifetime,
+            "opaque_access_tokens": self.opaque_access_tokens,
             "graph_latency_ms": self.graph_latency_ms,
             "token_latency_ms": self.token_latency_ms,
         }

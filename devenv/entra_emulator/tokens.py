@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 import jwt
+from cryptography.fernet import Fernet, InvalidToken
 
 from .certs import SigningKey
 from .state import Application, Tenant, User
@@ -49,6 +50,24 @@ class TokenIssuer:
     def __init__(self, signing: SigningKey) -> None:
         self._signing = signing
         self._public_key = signing.private_key.public_key()
+        # Opaque access tokens (setting ``opaque_access_tokens``): the JWT encrypted with a key
+        # only this process knows, as Microsoft reserves the right to do ("access tokens are
+        # opaque to clients"; Graph tokens for personal accounts already are): a client that
+        # reads claims out of an access token breaks here as it would there.
+        self._opaque = Fernet(Fernet.generate_key())
+
+    def opaque(self, token: str) -> str:
+        """``token`` as an opaque string: no dots, nothing a client can decode."""
+        return self._opaque.encrypt(token.encode()).decode().rstrip("=")
+
+    def reveal(self, token: str) -> str:
+        """The JWT inside an opaque token; any other string unchanged (then it fails to decode)."""
+        if "." in token:
+            return token
+        try:
+            return self._opaque.decrypt((token + "=" * (-len(token) % 4)).encode()).decode()
+        except (InvalidToken, ValueError):
+            return token
 
     def _sign(self, claims: dict[str, Any], typ: str = "JWT") -> str:
         headers = {"typ": typ, "alg": "RS256", "kid": self._signing.kid, "x5t": self._signing.kid}
@@ -156,6 +175,6 @@ class TokenIssuer:
     def decode(self, token: str, audiences: list[str]) -> dict[str, Any]:
         """Validate signature, lifetime and audience; raises ``jwt.InvalidTokenError``."""
         return jwt.decode(
-            token, self._public_key, algorithms=["RS256"], audience=audiences,
+            self.reveal(token), self._public_key, algorithms=["RS256"], audience=audiences,
             options={"require": ["exp", "iat", "aud", "tid"]}, leeway=5,
         )

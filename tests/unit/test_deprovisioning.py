@@ -185,7 +185,7 @@ def test_a_deactivation_disables_marks_and_ends_sessions_and_is_recorded(world: 
     lin = world.person("lin", link="oid-lin", sessions=2)
     plan = deprovision.plan_incremental(world.kc, world.acme, delta(EntraUser("oid-lin", removed="deleted")),
                                         world.state)
-    assert deprovision.apply(world.kc, world.acme, plan.actions, world.state) == 1
+    assert len(deprovision.apply(world.kc, world.acme, plan.actions, world.state)) == 1
     user = world.kc.users_by_id[lin]
     assert user["enabled"] is False and user["attributes"][contract.DISABLED_BY_KEY] == [contract.SYNC_DAEMON]
     assert user["attributes"][contract.DISABLED_REASON_KEY] == ["entra user permanently deleted (acme)"]

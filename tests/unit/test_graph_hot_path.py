@@ -4,7 +4,6 @@ account's token kept across cycles, the applications cadence, and the state's st
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import sqlite3
 import time
@@ -18,7 +17,7 @@ from azure.core.credentials import AccessToken
 
 from sync.graph_client import REFRESH_SECONDS, AccountToken
 from sync.graph_pages import EntraUser, MalformedAnswer, parse_delta_page, parse_password_credentials
-from sync.graph_read import Applications, _roles
+from sync.graph_read import Applications
 from sync.state import SCHEMA_VERSION, KnownUser, StateStore, round_key
 
 pytestmark = pytest.mark.unit
@@ -89,37 +88,47 @@ def test_the_token_is_kept_until_shortly_before_it_expires() -> None:
     assert asyncio.run(token.get()) == "token-1" and len(made) == 2
 
 
-def _jwt(claims: dict[str, Any]) -> str:
-    def part(doc: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'RS256'})}.{part(claims)}.sig"
-
-
-def test_roles_digest_changes_with_consent_and_tolerates_opaque_tokens() -> None:
-    assert _roles(_jwt({"roles": ["User.Read.All"]})) != _roles(_jwt({"roles": ["User.Read.All", "Application.Read.All"]}))
-    assert _roles(_jwt({"roles": ["b", "a"]})) == _roles(_jwt({"roles": ["a", "b"]}))
-    assert _roles("opaque") == "?"
-
-
-def test_applications_are_asked_daily_and_after_a_403_only_for_new_credentials_or_consent() -> None:
+def test_applications_are_asked_daily_after_a_200_or_a_403_and_at_once_for_new_credentials() -> None:
     state = StateStore(":memory:")
     rt = SimpleNamespace(state=state)
     account = SimpleNamespace(id="acme")
     day = date(2030, 1, 1)
     apps = Applications(rt, account, day)  # type: ignore[arg-type]
-    assert apps.due("s1:r1")  # never asked
+    assert apps.due("s1")  # never asked
     state.record_applications("acme", day.isoformat(), [{"key_id": "k", "hint": "abc", "display_name": None,
-                                                         "end": "2030-02-01T00:00:00+00:00"}], "s1:r1")
-    apps = Applications(rt, account, day)  # type: ignore[arg-type]
-    assert not apps.due("s1:r1") and not apps.due("s1:r2")  # same day, same secret
-    assert apps.due("s2:r1")  # a new secret
-    assert Applications(rt, account, date(2030, 1, 2)).due("s1:r1")  # the next day  # type: ignore[arg-type]
-    state.record_applications("acme", day.isoformat(), None, "s1:r1")  # a 403
-    for later in (day, date(2030, 6, 1)):
-        denied = Applications(rt, account, later)  # type: ignore[arg-type]
-        assert not denied.due("s1:r1")  # not again, whatever the day...
-        assert denied.due("s1:r2") and denied.due("s2:r1")  # ...until consent or the secret changes
+                                                         "end": "2030-02-01T00:00:00+00:00"}], "s1")
+    for answer in ("200", "403"):
+        apps = Applications(rt, account, day)  # type: ignore[arg-type]
+        assert not apps.due("s1"), answer  # same day, same secret
+        assert apps.due("s2"), answer  # a new secret: at once
+        assert Applications(rt, account, date(2030, 1, 2)).due("s1"), answer  # type: ignore[arg-type]  # next day
+        state.record_applications("acme", day.isoformat(), None, "s1")  # then a 403
+    state.close()
+
+
+def test_a_retry_after_a_403_asks_with_a_new_token_and_no_token_is_ever_read() -> None:
+    """A permission granted since the held token was issued shows only in a new token; the
+    token itself is opaque to the daemon (only its fingerprint of the credentials counts)."""
+    state = StateStore(":memory:")
+    state.record_applications("acme", "2030-01-01", None, "s1")  # a 403 yesterday
+    renewed: list[bool] = []
+
+    class Client:
+        token = SimpleNamespace(fingerprint="s1", renew=lambda: renewed.append(True), held=None)
+
+        async def password_credentials(self, app_id: str) -> list[Any]:
+            assert app_id == "app"
+            return []
+
+    rt = SimpleNamespace(state=state)
+    account = SimpleNamespace(id="acme", client_id="app")
+    apps = Applications(rt, account, date(2030, 1, 2))  # type: ignore[arg-type]
+    assert asyncio.run(apps.read(Client())) == [] and renewed == [True]  # type: ignore[arg-type]
+    apps.record(dry_run=False)
+    assert state.applications_read("acme") == ("2030-01-02", [], "s1")
+    again = Applications(rt, account, date(2030, 1, 3))  # type: ignore[arg-type]
+    asyncio.run(again.read(Client()))  # type: ignore[arg-type]
+    assert renewed == [True]  # after a 200 the held token serves
     state.close()
 
 
