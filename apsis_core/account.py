@@ -239,7 +239,7 @@ class AccountRecord:
             expires = None
         idp_config = (idp or {}).get("config") or {}
         tenant = one(contract.TENANT_ID_KEY) or ""
-        domains = tuple(str(d["name"]).lower() for d in org.get("domains") or [] if d.get("name"))
+        domains = tuple(validation.ascii_lower(str(d["name"])) for d in org.get("domains") or [] if d.get("name"))
         return cls(
             id=str(org["alias"]),
             org_id=str(org["id"]),
@@ -288,7 +288,7 @@ class AccountRecord:
     def owns_email(self, email: str) -> bool:
         """Only addresses in the account's own domains are matched by email: the same rule the
         login extension applies, so a tenant cannot reach users of other domains by setting mail."""
-        return email.rpartition("@")[2].lower() in self.domains
+        return validation.ascii_lower(email.rpartition("@")[2]) in self.domains
 
 
 def _complete(org: Mapping[str, Any], idp: Mapping[str, Any] | None) -> bool:

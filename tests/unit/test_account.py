@@ -37,6 +37,14 @@ def idp(**changes: Any) -> dict[str, Any]:
     return {"alias": "entra-acme", "enabled": True, "organizationId": "org-1", "config": config, **changes}
 
 
+def test_only_ascii_letters_fold_when_an_address_is_matched_to_the_account():
+    # str.lower() turns U+212A KELVIN SIGN into "k": a Graph mail spelled with it is not the account's
+    kelvin = {**org(), "domains": [{"name": "Kelvin.example", "verified": True}]}
+    record = AccountRecord.parse(kelvin, idp())
+    assert record.domains == ("kelvin.example",)
+    assert record.owns_email("bo@KELVIN.example") and not record.owns_email("bo@\u212aelvin.example")
+
+
 def test_an_organization_and_its_idp_read_as_one_record():
     record = AccountRecord.parse(org(), idp())
     assert (record.id, record.org_id, record.name, record.stage) == ("acme", "org-1", "Acme AB", "live")

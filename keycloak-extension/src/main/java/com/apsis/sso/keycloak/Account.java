@@ -2,7 +2,6 @@ package com.apsis.sso.keycloak;
 
 import java.util.Collection;
 import java.util.List;
-import java.util.Locale;
 import java.util.Set;
 import java.util.stream.Collectors;
 
@@ -96,6 +95,6 @@ public record Account(Stage stage, Set<String> pilotEmails, List<Domain> domains
     }
 
     static String normalize(String value) {
-        return value.trim().toLowerCase(Locale.ROOT);
+        return Ascii.lower(value.trim());
     }
 }

@@ -1,7 +1,6 @@
 package com.apsis.sso.keycloak;
 
 import java.util.List;
-import java.util.Locale;
 
 /**
  * Which identity provider an address typed on the login page goes to, free of Keycloak types.
@@ -35,7 +34,7 @@ public final class DomainRedirect {
         if (at <= 0 || at == trimmed.length() - 1) {
             return null;
         }
-        return trimmed.substring(at + 1).toLowerCase(Locale.ROOT);
+        return Ascii.lower(trimmed.substring(at + 1));
     }
 
     /**
@@ -51,7 +50,7 @@ public final class DomainRedirect {
         List<Broker> matching = brokers.stream()
                 .filter(b -> b != null && b.alias() != null && b.enabled() && b.redirectWhenEmailMatches())
                 .filter(b -> b.domain() != null
-                        && (ANY_DOMAIN.equals(b.domain()) || b.domain().trim().equalsIgnoreCase(domain)))
+                        && (ANY_DOMAIN.equals(b.domain()) || Ascii.equalsIgnoreCase(b.domain().trim(), domain)))
                 .toList();
         return matching.size() == 1 ? matching.get(0).alias() : null;
     }

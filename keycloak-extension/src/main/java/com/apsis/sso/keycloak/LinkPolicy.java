@@ -105,7 +105,7 @@ public final class LinkPolicy {
         if (found != null) {
             for (Candidate c : found) {
                 if (c != null && c.id() != null && c.email() != null
-                        && c.email().trim().equalsIgnoreCase(email.trim())) {
+                        && Ascii.equalsIgnoreCase(c.email().trim(), email.trim())) {
                     byId.putIfAbsent(c.id(), c);
                 }
             }

@@ -3,7 +3,6 @@ package com.apsis.sso.keycloak;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -83,7 +82,7 @@ public record LinksQuery(int first, int max, String after, List<String> oids) {
             if (email == null || email.isBlank()) {
                 throw new IllegalArgumentException("an email must not be empty");
             }
-            String lower = email.trim().toLowerCase(Locale.ROOT);
+            String lower = Ascii.lower(email.trim());
             if (!wanted.contains(lower)) {
                 wanted.add(lower);
             }

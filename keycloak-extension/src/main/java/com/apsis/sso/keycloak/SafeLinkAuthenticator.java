@@ -70,7 +70,7 @@ public class SafeLinkAuthenticator extends AbstractIdpAuthenticator {
                 UserModel.EXACT, Boolean.TRUE.toString(),
                 UserModel.INCLUDE_SERVICE_ACCOUNT, Boolean.FALSE.toString());
         return session.users().searchForUserStream(realm, query)
-                .filter(user -> user.getEmail() != null && user.getEmail().equalsIgnoreCase(email.trim()))
+                .filter(user -> user.getEmail() != null && Ascii.equalsIgnoreCase(user.getEmail(), email.trim()))
                 .map(user -> {
                     found.put(user.getId(), user);
                     FederatedIdentityModel link = session.users().getFederatedIdentity(realm, user, alias);

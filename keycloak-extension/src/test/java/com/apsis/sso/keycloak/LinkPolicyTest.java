@@ -191,6 +191,17 @@ class LinkPolicyTest {
             assertRefused(Reason.DOMAIN_NOT_ALLOWED, link(account(Stage.LIVE), "eve@evil.com", null, eve));
         }
 
+        /** Java's own case folding turns U+212A KELVIN SIGN into 'k': only ASCII letters fold here. */
+        @Test
+        void aCompatibilityCharacterNeverFoldsIntoAnAccountDomainOrAnotherUsersAddress() {
+            Account kelvin = Account.of(Stage.LIVE, List.of(), List.of(new Account.Domain("kelvin.example", true)),
+                    Set.of("kelvin.example"));
+            Candidate victim = new Candidate("u-victim", "victim@kelvin.example", true, true, null);
+            assertRefused(Reason.DOMAIN_NOT_ALLOWED, link(kelvin, "victim@\u212Aelvin.example", null, victim));
+            assertRefused(Reason.NO_USER, link(kelvin, "\u212Aim@kelvin.example", null,
+                    new Candidate("u-kim", "kim@kelvin.example", true, true, null)));
+        }
+
         @Test
         void domainIsTakenAfterTheLastAtAndComparedIgnoringCase() {
             Candidate odd = new Candidate("u-odd", "odd@evil.com@ACME.com", true, true, null);
