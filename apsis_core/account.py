@@ -24,8 +24,18 @@ from apsis_core import contract, stages, validation
 from apsis_core.contract import STAGES, Stage
 from apsis_core.domain_ownership import DomainProof, Ownership, OwnershipOverride
 
-__all__ = ["Account", "AccountRecord", "ItContact", "Stage", "idp_alias", "idp_is_managed", "is_managed",
-           "parse_stage", "secret_fingerprint", "secret_hint"]
+__all__ = [
+    "Account",
+    "AccountRecord",
+    "ItContact",
+    "Stage",
+    "idp_alias",
+    "idp_is_managed",
+    "is_managed",
+    "parse_stage",
+    "secret_fingerprint",
+    "secret_hint",
+]
 
 UNKNOWN_EXPIRY = date(1970, 1, 1)
 """What an organization without ``apsis.secretExpires`` shows as its secret's expiry."""
@@ -142,18 +152,27 @@ class Account:
         if not given:
             if stage not in (None, contract.AWAITING_SETUP):
                 raise validation.InvalidInput(
-                    f"account {account}: stage {stage} needs --tenant-id, --client-id and --secret-expires")
+                    f"account {account}: stage {stage} needs --tenant-id, --client-id and --secret-expires"
+                )
             if client_secret is not None:
                 raise validation.InvalidInput(f"account {account}: a client secret needs --tenant-id and --client-id")
-            return cls(id=account, name=clean_name, tenant_id="", client_id="", domains=clean_domains,
-                       secret_expires=None, it_contact=ItContact(contact_name, validation.email(it_contact_email)),
-                       stage=contract.AWAITING_SETUP,
-                       pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)))
+            return cls(
+                id=account,
+                name=clean_name,
+                tenant_id="",
+                client_id="",
+                domains=clean_domains,
+                secret_expires=None,
+                it_contact=ItContact(contact_name, validation.email(it_contact_email)),
+                stage=contract.AWAITING_SETUP,
+                pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
+            )
         if len(given) < len(entra):
             missing = ", ".join(option for option in entra if option not in given)
             raise validation.InvalidInput(
                 f"account {account}: {missing} missing: give --tenant-id, --client-id and --secret-expires "
-                "together, or none of them (the customer's IT fills them in through the portal)")
+                "together, or none of them (the customer's IT fills them in through the portal)"
+            )
         if stage == contract.AWAITING_SETUP:
             raise validation.InvalidInput(f"account {account}: an account awaiting setup has no Entra details yet")
         assert tenant_id is not None and client_id is not None and secret_expires is not None
@@ -296,5 +315,8 @@ def _complete(org: Mapping[str, Any], idp: Mapping[str, Any] | None) -> bool:
     SSO, the IdP linked to it and its mappers in place (the hash is written last)."""
     if parse_stage((org.get("attributes") or {}).get(contract.STAGE_KEY)) == contract.AWAITING_SETUP:
         return idp is None
-    return bool(idp is not None and idp.get("organizationId") == org.get("id")
-                and (idp.get("config") or {}).get(contract.MAPPERS_HASH_KEY))
+    return bool(
+        idp is not None
+        and idp.get("organizationId") == org.get("id")
+        and (idp.get("config") or {}).get(contract.MAPPERS_HASH_KEY)
+    )

@@ -148,13 +148,22 @@ def env_file_option(f: F) -> F:
             raise click.BadParameter(f"{value} does not exist", ctx=ctx, param=param)
         return value
 
-    return click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), callback=check,
-                        help="Read settings from this file instead of ./.env.")(f)
+    return click.option(
+        "--env-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        callback=check,
+        help="Read settings from this file instead of ./.env.",
+    )(f)
 
 
 def output_option(f: F) -> F:
     return click.option(
-        "--output", "-o", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True,
+        "--output",
+        "-o",
+        "output_format",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
         help="table for people; json (stable keys) for scripts.",
     )(f)
 

@@ -126,8 +126,14 @@ CycleOutcome = Literal["ok", "partial", "failed"]
 ActionKind = Literal["disable", "remove_membership"]
 """A deactivation: the user is disabled, or (a member of other accounts too) only leaves this one."""
 NoticeKind = Literal[
-    "secret-expiry", "secret-expired", "token-expired", "token-invalid", "secret-file-stale", "quarantine",
-    "restored", "domain-ownership",
+    "secret-expiry",
+    "secret-expired",
+    "token-expired",
+    "token-invalid",
+    "secret-file-stale",
+    "quarantine",
+    "restored",
+    "domain-ownership",
 ]
 """What a notification is about: the mail header ``X-Apsis-Sync-Kind`` and the webhook's ``kind``."""
 
@@ -135,6 +141,16 @@ NoticeKind = Literal[
 
 REFUSAL_EVENT_ERROR: Final = "apsis_sso_refused"
 RefusalReason = Literal[
-    "no_organization", "sso_disabled", "email_missing", "email_unverified", "domain_not_allowed", "domain_unproven",
-    "no_user", "ambiguous_email", "user_disabled", "not_member", "not_pilot", "linked_to_other_identity",
+    "no_organization",
+    "sso_disabled",
+    "email_missing",
+    "email_unverified",
+    "domain_not_allowed",
+    "domain_unproven",
+    "no_user",
+    "ambiguous_email",
+    "user_disabled",
+    "not_member",
+    "not_pilot",
+    "linked_to_other_identity",
 ]

@@ -159,8 +159,10 @@ class DomainAlert:
 
     def describe(self) -> str:
         if self.status == "other-tenant":
-            return (f"{self.domain} is verified in another Entra tenant ({self.owner}), not in {self.tenant_id} "
-                    f"(checked {iso(self.at)})")
+            return (
+                f"{self.domain} is verified in another Entra tenant ({self.owner}), not in {self.tenant_id} "
+                f"(checked {iso(self.at)})"
+            )
         return f"{self.domain} is not a verified domain of any Entra tenant (checked {iso(self.at)})"
 
 
@@ -190,7 +192,8 @@ class Ownership:
             return tuple(latest[d] for d in wanted if d in latest)
 
         return cls(
-            tenant, wanted,
+            tenant,
+            wanted,
             ours(DomainProof.parse(v) for v in attributes.get(DOMAIN_PROOFS_KEY) or []),
             ours(OwnershipOverride.parse(v) for v in attributes.get(OWNERSHIP_OVERRIDE_KEY) or []),
             ours(DomainAlert.parse(v) for v in attributes.get(DOMAIN_ALERTS_KEY) or []),
@@ -236,7 +239,9 @@ class Ownership:
             "proven": {p.domain: {"at": iso(p.at), "method": p.method} for p in self.proofs},
             "unproven": list(self.unproven),
             "override": {o.domain: {"at": iso(o.at), "reason": o.reason} for o in self.overrides},
-            "alerts": [{"domain": a.domain, "status": a.status, "owner": a.owner, "at": iso(a.at)} for a in self.alerts],
+            "alerts": [
+                {"domain": a.domain, "status": a.status, "owner": a.owner, "at": iso(a.at)} for a in self.alerts
+            ],
         }
 
     def summary(self) -> str:
@@ -259,8 +264,9 @@ class Ownership:
         return "; ".join(parts)
 
 
-def recheck_due(attributes: Mapping[str, list[str]], tenant_id: str, domains: Sequence[str],
-                now: datetime | None = None) -> tuple[str, ...]:
+def recheck_due(
+    attributes: Mapping[str, list[str]], tenant_id: str, domains: Sequence[str], now: datetime | None = None
+) -> tuple[str, ...]:
     """``Ownership.of(...).due(now)`` without parsing a time: the daemon asks this of every
     account every cycle, and ISO times of one format compare as strings."""
     if not domains or not tenant_id:
@@ -326,8 +332,13 @@ def judge(found: Discovery, tenant_id: str, now: datetime | None = None) -> Verd
     if found.answer == "resolved" and found.owner:
         owner = found.owner.lower()
         if owner == tenant:
-            return Verdict(found.domain, tenant, "proven", owner,
-                           proof=DomainProof(found.domain, tenant, _utc(now), METHOD_DISCOVERY))
+            return Verdict(
+                found.domain,
+                tenant,
+                "proven",
+                owner,
+                proof=DomainProof(found.domain, tenant, _utc(now), METHOD_DISCOVERY),
+            )
         return Verdict(found.domain, tenant, "other-tenant", owner)
     if found.answer == "unknown":
         return Verdict(found.domain, tenant, "unverified", detail=found.detail)
@@ -355,8 +366,13 @@ class Recorded:
     unavailable: tuple[Verdict, ...] = ()
 
 
-def after_check(attributes: Mapping[str, list[str]], tenant_id: str, domains: Sequence[str],
-                verdicts: Sequence[Verdict], now: datetime | None = None) -> Recorded:
+def after_check(
+    attributes: Mapping[str, list[str]],
+    tenant_id: str,
+    domains: Sequence[str],
+    verdicts: Sequence[Verdict],
+    now: datetime | None = None,
+) -> Recorded:
     """The proofs and alerts after checking ``verdicts``' domains for ``tenant_id``: a proven
     domain gets a fresh proof and loses its alert; a refused one loses its proof and gets an
     alert (the same alert seen again is no news); an unanswered one keeps what it had. Records
@@ -374,8 +390,9 @@ def after_check(attributes: Mapping[str, list[str]], tenant_id: str, domains: Se
         if domain not in held.domains:
             continue
         if verdict.status == "proven":
-            proofs[domain] = replace(verdict.proof, at=moment) if verdict.proof else \
-                DomainProof(domain, held.tenant_id, moment)
+            proofs[domain] = (
+                replace(verdict.proof, at=moment) if verdict.proof else DomainProof(domain, held.tenant_id, moment)
+            )
             if alerts.pop(domain, None) is not None:
                 recovered.append(domain)
         elif verdict.refused:
@@ -392,7 +409,10 @@ def after_check(attributes: Mapping[str, list[str]], tenant_id: str, domains: Se
     return Recorded(
         proofs=[proofs[d].value() for d in held.domains if d in proofs],
         alerts=[alerts[d].value() for d in held.domains if d in alerts],
-        new_alerts=tuple(new_alerts), lost=tuple(lost), recovered=tuple(recovered), unavailable=tuple(unavailable),
+        new_alerts=tuple(new_alerts),
+        lost=tuple(lost),
+        recovered=tuple(recovered),
+        unavailable=tuple(unavailable),
     )
 
 
@@ -418,12 +438,17 @@ def require(account_id: str, verdicts: Sequence[Verdict], *, override: str | Non
     given, then the refused verdicts are returned, to be recorded as overrides."""
     unavailable = [v for v in verdicts if v.status == "unavailable"]
     if unavailable:
-        raise EntraUnavailable(f"account {account_id}: {unavailable[0].describe()}; domain ownership is not proven "
-                               "until Entra answers; try again later")
+        raise EntraUnavailable(
+            f"account {account_id}: {unavailable[0].describe()}; domain ownership is not proven "
+            "until Entra answers; try again later"
+        )
     refused = [v for v in verdicts if v.refused]
     if refused and override is None:
-        raise DomainsNotProven(f"account {account_id}: {'; '.join(v.describe() for v in refused)}: the tenant must "
-                               f"own every domain of the account; {OVERRIDE_HINT}", refused)
+        raise DomainsNotProven(
+            f"account {account_id}: {'; '.join(v.describe() for v in refused)}: the tenant must "
+            f"own every domain of the account; {OVERRIDE_HINT}",
+            refused,
+        )
     return refused
 
 
@@ -433,11 +458,13 @@ def override_reason(reason: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise InvalidInput("the reason for --allow-unproven-domains must be one line without control characters")
     if not text:
-        raise InvalidInput("--allow-unproven-domains needs a reason, e.g. \"domain verified by phone with Acme IT, "
-                           "ticket 4711\"")
+        raise InvalidInput(
+            '--allow-unproven-domains needs a reason, e.g. "domain verified by phone with Acme IT, ticket 4711"'
+        )
     if len(text) > REASON_MAX:
-        raise InvalidInput(f"the reason for --allow-unproven-domains is {len(text)} characters long; keep it to "
-                           f"{REASON_MAX}")
+        raise InvalidInput(
+            f"the reason for --allow-unproven-domains is {len(text)} characters long; keep it to {REASON_MAX}"
+        )
     return text
 
 
@@ -446,8 +473,10 @@ def overrides_for(refused: Sequence[Verdict], reason: str, now: datetime | None 
     out = [OwnershipOverride(v.domain, v.tenant_id, moment, reason) for v in refused]
     for o in out:
         if len(o.value()) > VALUE_MAX:
-            raise InvalidInput(f"the override of {o.domain} would be {len(o.value())} characters; Keycloak stores at "
-                               f"most {VALUE_MAX}: shorten the reason")
+            raise InvalidInput(
+                f"the override of {o.domain} would be {len(o.value())} characters; Keycloak stores at "
+                f"most {VALUE_MAX}: shorten the reason"
+            )
     return out
 
 
@@ -518,7 +547,9 @@ def discover(endpoints: EntraEndpoints, domains: Sequence[str]) -> list[Discover
     return asyncio.run(discover_async(endpoints, domains))
 
 
-def check(endpoints: EntraEndpoints, tenant_id: str, domains: Sequence[str], now: datetime | None = None) -> list[Verdict]:
+def check(
+    endpoints: EntraEndpoints, tenant_id: str, domains: Sequence[str], now: datetime | None = None
+) -> list[Verdict]:
     """Ask Entra about ``domains`` and judge each for ``tenant_id``."""
     return judge_all(discover(endpoints, domains), tenant_id, now)
 
@@ -526,8 +557,14 @@ def check(endpoints: EntraEndpoints, tenant_id: str, domains: Sequence[str], now
 # -- recording a check on the account ----------------------------------------------------
 
 
-def store(api: Any, org_id: str, tenant_id: str, domains: Sequence[str], verdicts: Sequence[Verdict],
-          now: datetime | None = None) -> Recorded | None:
+def store(
+    api: Any,
+    org_id: str,
+    tenant_id: str,
+    domains: Sequence[str],
+    verdicts: Sequence[Verdict],
+    now: datetime | None = None,
+) -> Recorded | None:
     """Record a check on the organization (``api``: a ``KeycloakRepository``): its proofs and
     alerts as ``after_check`` says, from the organization as it is now (read, changed, written
     in one PUT: Keycloak has no version check, so a write at the same instant can be lost, as

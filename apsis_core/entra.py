@@ -50,8 +50,12 @@ class EntraEndpoints:
 
     @classmethod
     def from_settings(cls, settings: Settings, timeout: float | None = None) -> "EntraEndpoints":
-        return cls(settings.entra_authority, settings.graph_base_url, settings.entra_ca_bundle,
-                   timeout if timeout is not None else cls.timeout)
+        return cls(
+            settings.entra_authority,
+            settings.graph_base_url,
+            settings.entra_ca_bundle,
+            timeout if timeout is not None else cls.timeout,
+        )
 
     @property
     def authority_host(self) -> str:
@@ -97,16 +101,26 @@ class Refusal:
 
 
 AADSTS: dict[int, Refusal] = {
-    7000215: Refusal("invalid", "the client secret is wrong or was removed",
-                     "Entra rejected the client secret (AADSTS7000215: invalid secret); send the secret's Value, "
-                     "not its Secret ID"),
-    7000222: Refusal("expired", "the client secret has expired",
-                     "the client secret has expired in Entra (AADSTS7000222); ask the customer for a new one"),
-    700016: Refusal("other", "the credentials were refused",
-                    "Entra has no application {client_id} in tenant {tenant} (AADSTS700016); "
-                    "check the Application (client) ID"),
-    90002: Refusal("other", "the credentials were refused",
-                   "Entra has no tenant {tenant} (AADSTS90002); check the Directory (tenant) ID"),
+    7000215: Refusal(
+        "invalid",
+        "the client secret is wrong or was removed",
+        "Entra rejected the client secret (AADSTS7000215: invalid secret); send the secret's Value, not its Secret ID",
+    ),
+    7000222: Refusal(
+        "expired",
+        "the client secret has expired",
+        "the client secret has expired in Entra (AADSTS7000222); ask the customer for a new one",
+    ),
+    700016: Refusal(
+        "other",
+        "the credentials were refused",
+        "Entra has no application {client_id} in tenant {tenant} (AADSTS700016); check the Application (client) ID",
+    ),
+    90002: Refusal(
+        "other",
+        "the credentials were refused",
+        "Entra has no tenant {tenant} (AADSTS90002); check the Directory (tenant) ID",
+    ),
 }
 OTHER = Refusal("other", "the credentials were refused", "")
 
@@ -136,8 +150,9 @@ def retryable(status: int | None) -> bool:
 # -- tokens ---------------------------------------------------------------------------------
 
 
-def client_secret_credential(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str,
-                             transport: Any = None) -> ClientSecretCredential:
+def client_secret_credential(
+    endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str, transport: Any = None
+) -> ClientSecretCredential:
     """The account's app registration as azure-identity sees it (async; aiohttp transport).
 
     ``transport`` (an azure-core ``AioHttpTransport`` that does not own its session, from
@@ -197,15 +212,15 @@ def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret:
     asyncio.run(prove_secret_async(endpoints, tenant, client_id, secret))
 
 
-async def prove_secret_async(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str,
-                             transport: Any = None) -> None:
+async def prove_secret_async(
+    endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str, transport: Any = None
+) -> None:
     """``prove_secret`` for callers that already run an event loop (``transport``: see
     ``client_secret_credential``)."""
     await app_token(endpoints, tenant, client_id, secret, transport)
 
 
-async def app_token(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str,
-                    transport: Any = None) -> str:
+async def app_token(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str, transport: Any = None) -> str:
     """An app-only Graph access token of the account's app registration (its refusals as
     one-line errors). The token is opaque to us (Microsoft documents Graph's tokens as not
     for clients to read): what it allows is learnt by using it."""
@@ -245,12 +260,16 @@ async def prove_graph_access_async(endpoints: EntraEndpoints, tenant: str, clien
     token = await app_token(endpoints, tenant, client_id, secret)
     try:
         async with httpx.AsyncClient(verify=endpoints.ssl_context, timeout=endpoints.timeout) as client:
-            resp = await client.get(f"{endpoints.graph_base_url}/users", params={"$top": "1", "$select": "id"},
-                                    headers={"Authorization": f"Bearer {token}"})
+            resp = await client.get(
+                f"{endpoints.graph_base_url}/users",
+                params={"$top": "1", "$select": "id"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
     except httpx.HTTPError as exc:
         what = "did not answer in time" if _is_timeout(exc) else "is unreachable"
-        raise EntraUnavailable(f"Microsoft Graph at {endpoints.graph_base_url} {what} ({type(exc).__name__}); "
-                               "try again later") from None
+        raise EntraUnavailable(
+            f"Microsoft Graph at {endpoints.graph_base_url} {what} ({type(exc).__name__}); try again later"
+        ) from None
     if resp.status_code == 200:
         return
     if retryable(resp.status_code):
@@ -261,8 +280,10 @@ async def prove_graph_access_async(endpoints: EntraEndpoints, tenant: str, clien
         code = ""
     if resp.status_code == 403 and code == "Authorization_RequestDenied":
         raise EntraRefused(CONSENT_MISSING.format(client_id=client_id, tenant=tenant), "consent")
-    raise EntraError(f"Microsoft Graph answered HTTP {resp.status_code} ({code or 'no code'}) to listing users "
-                     f"with application {client_id}")
+    raise EntraError(
+        f"Microsoft Graph answered HTTP {resp.status_code} ({code or 'no code'}) to listing users "
+        f"with application {client_id}"
+    )
 
 
 def token_refused(exc: Any, client_id: str, tenant: str) -> EntraError:

@@ -99,8 +99,13 @@ class Invitation:
         """A stored value, or None for anything malformed (edited by hand, a future format):
         such a value never makes a link valid."""
         parts = value.split()
-        if len(parts) not in (6, 7) or parts[0] != "v1" or parts[1] not in INVITATION_INTENTS \
-                or parts[2] not in _STATES or not re.fullmatch(r"[0-9a-f]{64}", parts[5]):
+        if (
+            len(parts) not in (6, 7)
+            or parts[0] != "v1"
+            or parts[1] not in INVITATION_INTENTS
+            or parts[2] not in _STATES
+            or not re.fullmatch(r"[0-9a-f]{64}", parts[5])
+        ):
             return None
         try:
             issued, expires = _parse_time(parts[3]), _parse_time(parts[4])
@@ -147,13 +152,15 @@ def verdict(invitation: Invitation | None, now: datetime | None = None) -> Verdi
 def with_issued(invitations: list[Invitation], new: Invitation) -> list[Invitation]:
     """``new`` added; an open invitation of the same intent is superseded by it (its link's
     page then says a newer link was sent)."""
-    kept = [i.close("superseded", new.issued) if i.intent == new.intent and i.state == "open" else i
-            for i in invitations]
+    kept = [
+        i.close("superseded", new.issued) if i.intent == new.intent and i.state == "open" else i for i in invitations
+    ]
     return pruned([*kept, new])
 
 
-def with_revoked(invitations: list[Invitation], intent: InvitationIntent | None = None,
-                 now: datetime | None = None) -> tuple[list[Invitation], list[Invitation]]:
+def with_revoked(
+    invitations: list[Invitation], intent: InvitationIntent | None = None, now: datetime | None = None
+) -> tuple[list[Invitation], list[Invitation]]:
     """Every open invitation (of ``intent``, or all) revoked; returns (all, the revoked ones)."""
     ended = [i for i in invitations if i.state == "open" and (intent is None or i.intent == intent)]
     return [i.close("revoked", now) if i in ended else i for i in invitations], ended
@@ -179,8 +186,9 @@ def of_record(record: AccountRecord) -> list[Invitation]:
     return parse_all(record.attributes.get(INVITATIONS_KEY) or [])
 
 
-def open_invitation(invitations: Iterable[Invitation], intent: InvitationIntent,
-                    now: datetime | None = None) -> Invitation | None:
+def open_invitation(
+    invitations: Iterable[Invitation], intent: InvitationIntent, now: datetime | None = None
+) -> Invitation | None:
     """The account's usable invitation of ``intent``, if there is one."""
     return next((i for i in invitations if i.intent == intent and i.verdict(now) == "valid"), None)
 
@@ -194,7 +202,9 @@ def parse_validity(text: str) -> timedelta:
     if not match:
         raise InvalidInput(f"invalid validity {text!r}: expected a number and d, h or m, e.g. 7d")
     amount, unit = int(match.group(1)), match.group(2)
-    valid = timedelta(days=amount) if unit == "d" else timedelta(hours=amount) if unit == "h" else timedelta(minutes=amount)
+    valid = (
+        timedelta(days=amount) if unit == "d" else timedelta(hours=amount) if unit == "h" else timedelta(minutes=amount)
+    )
     check_validity(valid)
     return valid
 
@@ -211,8 +221,9 @@ def link(portal_url: str, account_id: str, token: str) -> str:
 # -- in Keycloak ------------------------------------------------------------------------------
 
 
-def _change(api: KeycloakRepository, record: AccountRecord,
-            change: Callable[[list[Invitation]], list[Invitation]]) -> list[Invitation]:
+def _change(
+    api: KeycloakRepository, record: AccountRecord, change: Callable[[list[Invitation]], list[Invitation]]
+) -> list[Invitation]:
     """Read the organization's invitations now, change them, write them back."""
     result: list[Invitation] = []
 
@@ -227,16 +238,22 @@ def _change(api: KeycloakRepository, record: AccountRecord,
     return result
 
 
-def issue(api: KeycloakRepository, record: AccountRecord, intent: InvitationIntent, valid: timedelta,
-          now: datetime | None = None) -> tuple[str, Invitation]:
+def issue(
+    api: KeycloakRepository,
+    record: AccountRecord,
+    intent: InvitationIntent,
+    valid: timedelta,
+    now: datetime | None = None,
+) -> tuple[str, Invitation]:
     """Mint a link for the account and record its hash (replacing an open one of the intent)."""
     token, invitation = mint(intent, valid, now)
     _change(api, record, lambda current: with_issued(current, invitation))
     return token, invitation
 
 
-def revoke(api: KeycloakRepository, record: AccountRecord, intent: InvitationIntent | None = None,
-           now: datetime | None = None) -> list[Invitation]:
+def revoke(
+    api: KeycloakRepository, record: AccountRecord, intent: InvitationIntent | None = None, now: datetime | None = None
+) -> list[Invitation]:
     """End the account's open invitations (of ``intent``); returns those ended."""
     ended: list[Invitation] = []
 
@@ -249,7 +266,8 @@ def revoke(api: KeycloakRepository, record: AccountRecord, intent: InvitationInt
     return ended
 
 
-def complete(api: KeycloakRepository, record: AccountRecord, invitation: Invitation,
-             now: datetime | None = None) -> None:
+def complete(
+    api: KeycloakRepository, record: AccountRecord, invitation: Invitation, now: datetime | None = None
+) -> None:
     """The invitation's intent is done: its link shows "already used" from now on."""
     _change(api, record, lambda current: with_used(current, invitation.digest, now))

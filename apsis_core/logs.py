@@ -28,7 +28,9 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": datetime.fromtimestamp(record.created, timezone.utc)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -73,8 +75,9 @@ class ScrubSecrets(logging.Filter):
         return True
 
 
-def configure(fmt: str = "text", level: str = "INFO", stream: TextIO | None = None, *,
-              logger: str = "apsis_sync") -> None:
+def configure(
+    fmt: str = "text", level: str = "INFO", stream: TextIO | None = None, *, logger: str = "apsis_sync"
+) -> None:
     """Our loggers (``logger`` and below) at ``level``. Third-party loggers are silenced unless ``level`` is DEBUG:
     then they log at DEBUG too, through the same handler and with secrets scrubbed, because
     a DEBUG run is how one finds out what Graph, Entra or the HTTP stack actually did."""

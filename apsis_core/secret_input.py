@@ -86,12 +86,14 @@ def _prompt(options: SecretOptions) -> str:
 
     what = options.what
     try:
-        return str(click.prompt(
-            f"{what.capitalize()} (the Value column in Entra; input hidden)",
-            hide_input=True,
-            confirmation_prompt=f"Repeat the {what}",
-            err=True,
-        ))
+        return str(
+            click.prompt(
+                f"{what.capitalize()} (the Value column in Entra; input hidden)",
+                hide_input=True,
+                confirmation_prompt=f"Repeat the {what}",
+                err=True,
+            )
+        )
     except click.Abort:
         raise InvalidInput(
             f"no {what} given: use {options.file_option} PATH, set {options.default_env}, or type it at the prompt"

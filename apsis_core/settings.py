@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     keycloak_admin_password: SecretStr | None = Field(None, description="Its password")
     keycloak_admin_password_file: Path | None = Field(None, description="File holding that password")
     keycloak_timeout: float = Field(30.0, description="Seconds per Keycloak request")
-    keycloak_verify: str | bool = Field(True, description="TLS verification for Keycloak: true, false or a CA bundle path")
+    keycloak_verify: str | bool = Field(
+        True, description="TLS verification for Keycloak: true, false or a CA bundle path"
+    )
 
     entra_authority: str = Field(PUBLIC_CLOUD_AUTHORITY, description="Entra authority (national clouds, the emulator)")
     graph_base_url: str = Field(PUBLIC_CLOUD_GRAPH, description="Microsoft Graph base URL")
@@ -53,7 +55,9 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*"],
         description="Redirect URIs of the example apsis-one client",
     )
-    templates_dir: Path = Field(TEMPLATES_DIR, description="Where the realm templates live (default: the package's own)")
+    templates_dir: Path = Field(
+        TEMPLATES_DIR, description="Where the realm templates live (default: the package's own)"
+    )
     sync_secrets_dir: Path | None = Field(
         None, description="The sync daemon's secrets directory: create and rotate-secret also store the secret there"
     )

@@ -42,18 +42,25 @@ def identity_provider_settings(stage: Stage) -> dict[str, Any]:
 def redirects_by_domain(identity_provider: Mapping[str, Any]) -> bool:
     """Whether Keycloak's copy of the provider sends the account's addresses to Entra."""
     config = identity_provider.get("config") or {}
-    return bool(identity_provider.get("enabled")) and config.get(REDIRECT_WHEN_EMAIL_MATCHES_KEY) == "true" \
+    return (
+        bool(identity_provider.get("enabled"))
+        and config.get(REDIRECT_WHEN_EMAIL_MATCHES_KEY) == "true"
         and bool(config.get(ORG_DOMAIN_KEY))
+    )
 
 
 def login_page(stage: Stage, domains: tuple[str, ...]) -> str:
     """What the ordinary login page does for the account's people in this stage, in one line."""
     if stage == "live":
-        return (f"the login page sends every address in {', '.join(domains)} straight to the account's Entra "
-                "sign-in; other addresses (contractors) get the password form")
+        return (
+            f"the login page sends every address in {', '.join(domains)} straight to the account's Entra "
+            "sign-in; other addresses (contractors) get the password form"
+        )
     if stage == "pilot":
         return "the login page shows everyone the password form; test users sign in with the test-login link"
     if stage == "awaiting-setup":
-        return ("no SSO yet (awaiting the customer's setup through the portal): everyone signs in with their "
-                "APSIS One password")
+        return (
+            "no SSO yet (awaiting the customer's setup through the portal): everyone signs in with their "
+            "APSIS One password"
+        )
     return "SSO is off: everyone signs in with their APSIS One password"

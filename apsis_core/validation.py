@@ -53,8 +53,11 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(
 EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 A_LABEL_PREFIX = "xn--"
 # UTS 39 "highly restrictive": one script per label, or Latin with these CJK combinations.
-SCRIPT_SETS = (frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}), frozenset({"LATIN", "HAN", "BOPOMOFO"}),
-               frozenset({"LATIN", "HAN", "HANGUL"}))
+SCRIPT_SETS = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
 
 
 def shown(value: str) -> str:
@@ -86,9 +89,7 @@ def free_text(value: str, what: str, *, max_length: int = TEXT_MAX) -> str:
 def account_id(value: str) -> str:
     value = value.strip()
     if not ACCOUNT_ID.match(value):
-        raise InvalidInput(
-            f"invalid account id {shown(value)}: use 1-40 lower-case letters, digits and inner hyphens"
-        )
+        raise InvalidInput(f"invalid account id {shown(value)}: use 1-40 lower-case letters, digits and inner hyphens")
     return value
 
 
@@ -162,7 +163,8 @@ def _one_script(label: str) -> None:
     if len(scripts) > 1 and not any(scripts <= allowed for allowed in SCRIPT_SETS):
         raise InvalidInput(
             f"the label {label!r} mixes scripts ({', '.join(sorted(s.title() for s in scripts))}), "
-            "as look-alikes of other names do")
+            "as look-alikes of other names do"
+        )
 
 
 def email(value: str) -> str:
@@ -213,9 +215,7 @@ def client_id(value: str) -> str:
     try:
         return str(uuid.UUID(raw)) if len(raw) == 36 else _not_guid(raw)
     except ValueError:
-        raise InvalidInput(
-            f"invalid client id {shown(value)}: expected the Application (client) ID, a GUID"
-        ) from None
+        raise InvalidInput(f"invalid client id {shown(value)}: expected the Application (client) ID, a GUID") from None
 
 
 def future_date(value: str, today: date | None = None) -> date:

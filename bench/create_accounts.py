@@ -102,11 +102,15 @@ def main() -> int:
         for n in args.sizes:
             row: dict[str, Any] = {"partialImport": partial_import(realm(base, f"ref{n}"), n)}
             for workers in args.workers:
-                row[f"library_p{workers}"] = library(realm(base, f"lib{n}p{workers}"), accounts("lib", n, secret=True),
-                                                     workers)
+                row[f"library_p{workers}"] = library(
+                    realm(base, f"lib{n}p{workers}"), accounts("lib", n, secret=True), workers
+                )
             report["sizes"][n] = row
-            print(f"  {n} accounts: " + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in row.items()),
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {n} accounts: " + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in row.items()),
+                file=sys.stderr,
+                flush=True,
+            )
         if args.entra:
             with Emulator() as emulator:
                 settings = emulator.settings_for(base)
@@ -117,9 +121,10 @@ def main() -> int:
                 emulator.configure(token_latency_ms=args.token_latency_ms)
                 workers = args.workers[-1]
                 report["entra"] = {
-                    "accounts": args.entra, "token_latency_ms": args.token_latency_ms, "workers": workers,
-                    "library": library(realm(settings, "entralib"), batch,
-                                       workers),
+                    "accounts": args.entra,
+                    "token_latency_ms": args.token_latency_ms,
+                    "workers": workers,
+                    "library": library(realm(settings, "entralib"), batch, workers),
                     "checked": library(realm(settings, "entrachk"), batch, workers, check=True),
                 }
     finally:
@@ -131,19 +136,25 @@ def main() -> int:
         return 0
     smallest = min(report["sizes"])
     print(f"creating accounts, Keycloak 26.7.3 dev mode; load {report['load_before']} -> {report['load_after']}")
-    print(f"  {'accounts':>8} {'variant':<16} {'seconds':>8} {'req/acct':>9} {'x partialImport':>16} {'s/acct growth':>14}")
+    print(
+        f"  {'accounts':>8} {'variant':<16} {'seconds':>8} {'req/acct':>9} {'x partialImport':>16} {'s/acct growth':>14}"
+    )
     for n, row in report["sizes"].items():
         reference = row["partialImport"]["seconds"]
         for name, result in row.items():
             per = result["seconds"] / n
             base_per = report["sizes"][smallest][name]["seconds"] / smallest
-            print(f"  {n:>8} {name:<16} {result['seconds']:>8.2f} {result['requests_per_account']:>9.2f} "
-                  f"{ratio(result['seconds'], reference):>15}x {ratio(per, base_per):>13}x")
+            print(
+                f"  {n:>8} {name:<16} {result['seconds']:>8.2f} {result['requests_per_account']:>9.2f} "
+                f"{ratio(result['seconds'], reference):>15}x {ratio(per, base_per):>13}x"
+            )
     if "entra" in report:
         e = report["entra"]
-        print(f"apply -f of {e['accounts']} accounts with the Entra check ({e['token_latency_ms']} ms per token answer, "
-              f"--parallel {e['workers']}): library {e['library']['seconds']:.2f} s, checked {e['checked']['seconds']:.2f} s, "
-              f"{ratio(e['checked']['seconds'], e['library']['seconds'])}x")
+        print(
+            f"apply -f of {e['accounts']} accounts with the Entra check ({e['token_latency_ms']} ms per token answer, "
+            f"--parallel {e['workers']}): library {e['library']['seconds']:.2f} s, checked {e['checked']['seconds']:.2f} s, "
+            f"{ratio(e['checked']['seconds'], e['library']['seconds'])}x"
+        )
     return 0
 
 

@@ -70,10 +70,15 @@ class Site:
         self.tenant, self.app, secret = emulator.app(self.domain)
         self.secret = secret
         account = accounts(name, 1, tenant=self.tenant, client=self.app)[0].with_changes(
-            id=name, domains=(self.domain,), stage="live", pilot=(), client_secret=SecretStr(secret))
+            id=name, domains=(self.domain,), stage="live", pilot=(), client_secret=SecretStr(secret)
+        )
         batch = [account, *accounts(f"{name}f", fillers, secret=True)]
-        plan = declarative.plan(self.api, settings, declarative.Desired(path=Path("bench.yaml"), accounts=batch),
-                                check_domains=made_up_tenants_own_their_domains)
+        plan = declarative.plan(
+            self.api,
+            settings,
+            declarative.Desired(path=Path("bench.yaml"), accounts=batch),
+            check_domains=made_up_tenants_own_their_domains,
+        )
         parallel.apply_plan(plan, self.api, workers=parallel.DEFAULT_WORKERS)
         self.alias = account.idp_alias
         org = self.api.organization_by_alias(name)
@@ -86,10 +91,13 @@ class Site:
     def register(self, uri: str) -> None:
         """A redirect URI of the app registration (Entra sends the browser back only there)."""
         self.redirects.append(uri)
-        self.emulator.control("PATCH", f"/tenants/{self.tenant}/applications/{self.app}", {"redirect_uris": self.redirects})
+        self.emulator.control(
+            "PATCH", f"/tenants/{self.tenant}/applications/{self.app}", {"redirect_uris": self.redirects}
+        )
 
-    def variant(self, suffix: str, *, managed: bool = True, post_flow: str | None = None,
-                first_flow: str | None = None) -> str:
+    def variant(
+        self, suffix: str, *, managed: bool = True, post_flow: str | None = None, first_flow: str | None = None
+    ) -> str:
         """A copy of the account's provider, linked to its organization (a link of its own:
         Keycloak 26.7.3 ignores ``organizationId`` in a create)."""
         idp = self.api.identity_provider(self.alias)
@@ -105,14 +113,17 @@ class Site:
         self.api.create_identity_provider(rep)
         self.api.link_organization_idp(self.org_id, alias)
         for mapper in self.api.idp_mappers(self.alias):
-            self.api.create_idp_mapper(alias, {k: v for k, v in mapper.items() if k != "id"} | {"identityProviderAlias": alias})
+            self.api.create_idp_mapper(
+                alias, {k: v for k, v in mapper.items() if k != "id"} | {"identityProviderAlias": alias}
+            )
         self.register(redirect_uri(self.settings, self.alias.removeprefix("entra-")).replace(self.alias, alias))
         return alias
 
     def flow(self, alias: str, *steps: str) -> str:
         """A top-level flow of REQUIRED steps (the admin: the tooling may not manage flows)."""
-        self.admin.create_flow({"alias": alias, "providerId": "basic-flow", "topLevel": True, "builtIn": False,
-                                "description": "benchmark"})
+        self.admin.create_flow(
+            {"alias": alias, "providerId": "basic-flow", "topLevel": True, "builtIn": False, "description": "benchmark"}
+        )
         for step in steps:
             self.admin.add_execution(alias, step)
         for execution in self.admin.executions(alias):
@@ -123,11 +134,20 @@ class Site:
         """Someone in the tenant and in APSIS One (a member), linked to ``links``."""
         self.people += 1
         email = f"user{self.people}@{self.domain}"
-        oid = self.emulator.control("POST", f"/tenants/{self.tenant}/users",
-                                    {"user_principal_name": email, "password": PASSWORD, "mail": email})["oid"]
-        user_id = self.api.create_user({"username": email, "email": email, "enabled": True, "emailVerified": True,
-                                        "firstName": "Bench", "lastName": "User",
-                                        "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}]})
+        oid = self.emulator.control(
+            "POST", f"/tenants/{self.tenant}/users", {"user_principal_name": email, "password": PASSWORD, "mail": email}
+        )["oid"]
+        user_id = self.api.create_user(
+            {
+                "username": email,
+                "email": email,
+                "enabled": True,
+                "emailVerified": True,
+                "firstName": "Bench",
+                "lastName": "User",
+                "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
+            }
+        )
         self.api.add_member(self.org_id, user_id)
         for alias in links:
             self.api.link_user(user_id, alias, oid, email)
@@ -156,7 +176,7 @@ def alternate(variants: dict[str, Any], people: int, rounds: int) -> dict[str, f
     for _ in range(rounds):
         for i in range(people):
             turn += 1
-            for name in names[turn % len(names):] + names[:turn % len(names)]:
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:
                 timings[name].append(variants[name](i))
     for name, values in timings.items():
         quartiles = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
@@ -213,9 +233,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="logins per person and variant (default 3)")
     parser.add_argument("--accounts", type=int, default=10000, help="accounts of the large realm (0: skip scale)")
     parser.add_argument("--quick", action="store_true", help="5 users, 2 rounds, 1000 accounts")
-    parser.add_argument("--server-times", type=int, default=0, metavar="N",
-                        help="also N first logins per variant in blocks, with Keycloak's access log: "
-                             "its milliseconds per login step")
+    parser.add_argument(
+        "--server-times",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N first logins per variant in blocks, with Keycloak's access log: its milliseconds per login step",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     if args.quick:
@@ -223,46 +247,86 @@ def main() -> int:
 
     report: dict[str, Any] = {"load_before": load(), "users": args.users, "rounds": args.rounds}
     with Emulator() as emulator:
-        server, base = start_keycloak(truststore=[emulator.ca_bundle], extra_args=ACCESS_LOG if args.server_times else [],
-                                      quarkus_properties=ACCESS_LOG_TIMES if args.server_times else {})
+        server, base = start_keycloak(
+            truststore=[emulator.ca_bundle],
+            extra_args=ACCESS_LOG if args.server_times else [],
+            quarkus_properties=ACCESS_LOG_TIMES if args.server_times else {},
+        )
         try:
             base = emulator.settings_for(base)
             site = Site(realm(base, "login"), emulator, "acme")
             site.flow(contract.POST_BROKER_LOGIN_FLOW, contract.SSO_GUARD_AUTHENTICATOR)
             built_in_flow = site.flow(BUILT_IN_FLOW, "idp-detect-existing-broker-user", "idp-auto-link")
-            returning = {"plain": site.variant("plain", managed=False), "guarded": site.alias,
-                         "flow": site.variant("flow", post_flow=contract.POST_BROKER_LOGIN_FLOW)}
-            first = {"built-in": site.variant("builtin", managed=False, first_flow=built_in_flow),
-                     "safe-link": site.alias}
+            returning = {
+                "plain": site.variant("plain", managed=False),
+                "guarded": site.alias,
+                "flow": site.variant("flow", post_flow=contract.POST_BROKER_LOGIN_FLOW),
+            }
+            first = {
+                "built-in": site.variant("builtin", managed=False, first_flow=built_in_flow),
+                "safe-link": site.alias,
+            }
             people = [site.person(tuple(returning.values())) for _ in range(args.users)]
             print("  returning logins ...", file=sys.stderr, flush=True)
-            medians = alternate({name: (lambda i, a=alias, n=name: site.login(people[i], a, claim=n != "plain"))
-                                 for name, alias in returning.items()}, args.users, args.rounds)
-            report["returning"] = {**medians, "guarded_x_plain": ratio(medians["guarded"], medians["plain"]),
-                                   "flow_x_plain": ratio(medians["flow"], medians["plain"]), "spread": dict(SPREAD)}
+            medians = alternate(
+                {
+                    name: (lambda i, a=alias, n=name: site.login(people[i], a, claim=n != "plain"))
+                    for name, alias in returning.items()
+                },
+                args.users,
+                args.rounds,
+            )
+            report["returning"] = {
+                **medians,
+                "guarded_x_plain": ratio(medians["guarded"], medians["plain"]),
+                "flow_x_plain": ratio(medians["flow"], medians["plain"]),
+                "spread": dict(SPREAD),
+            }
             print("  first logins ...", file=sys.stderr, flush=True)
-            medians = alternate({name: (lambda i, a=alias, n=name: site.login(site.person(), a, claim=n == "safe-link"))
-                                 for name, alias in first.items()}, args.users, args.rounds)
-            report["first"] = {**medians, "safe_link_x_built_in": ratio(medians["safe-link"], medians["built-in"]),
-                               "spread": dict(SPREAD)}
+            medians = alternate(
+                {
+                    name: (lambda i, a=alias, n=name: site.login(site.person(), a, claim=n == "safe-link"))
+                    for name, alias in first.items()
+                },
+                args.users,
+                args.rounds,
+            )
+            report["first"] = {
+                **medians,
+                "safe_link_x_built_in": ratio(medians["safe-link"], medians["built-in"]),
+                "spread": dict(SPREAD),
+            }
             if args.server_times:
                 print("  first logins with the access log ...", file=sys.stderr, flush=True)
                 fresh = {name: [site.person() for _ in range(args.server_times)] for name in first}  # made up front
                 report["first_server_ms"] = server_times(
-                    server, {name: (lambda i, a=alias, n=name: site.login(fresh[n][i], a, claim=n == "safe-link"))
-                             for name, alias in first.items()}, args.server_times)
+                    server,
+                    {
+                        name: (lambda i, a=alias, n=name: site.login(fresh[n][i], a, claim=n == "safe-link"))
+                        for name, alias in first.items()
+                    },
+                    args.server_times,
+                )
             if args.accounts:
                 print(f"  creating a realm of {args.accounts} accounts ...", file=sys.stderr, flush=True)
                 small = Site(realm(base, "scale10"), emulator, "small", fillers=9)
                 started = time.perf_counter()
                 large = Site(realm(base, "scalebig"), emulator, "large", fillers=args.accounts - 1)
                 report["scale_create_seconds"] = time.perf_counter() - started
-                by_realm = {"10": (small, [small.person((small.alias,)) for _ in range(args.users)]),
-                            str(args.accounts): (large, [large.person((large.alias,)) for _ in range(args.users)])}
-                medians = alternate({name: (lambda i, s=s, ps=ps: s.login(ps[i], s.alias))
-                                     for name, (s, ps) in by_realm.items()}, args.users, args.rounds)
-                report["scale"] = {**medians, "large_x_small": ratio(medians[str(args.accounts)], medians["10"]),
-                                   "spread": dict(SPREAD)}
+                by_realm = {
+                    "10": (small, [small.person((small.alias,)) for _ in range(args.users)]),
+                    str(args.accounts): (large, [large.person((large.alias,)) for _ in range(args.users)]),
+                }
+                medians = alternate(
+                    {name: (lambda i, s=s, ps=ps: s.login(ps[i], s.alias)) for name, (s, ps) in by_realm.items()},
+                    args.users,
+                    args.rounds,
+                )
+                report["scale"] = {
+                    **medians,
+                    "large_x_small": ratio(medians[str(args.accounts)], medians["10"]),
+                    "spread": dict(SPREAD),
+                }
         finally:
             server.stop()
     report["load_after"] = load()
@@ -270,18 +334,29 @@ def main() -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"SSO logins, median seconds; {args.users} people x {args.rounds} rounds per variant; "
-          f"load {report['load_before']} -> {report['load_after']}")
+    print(
+        f"SSO logins, median seconds; {args.users} people x {args.rounds} rounds per variant; "
+        f"load {report['load_before']} -> {report['load_after']}"
+    )
     r = report["returning"]
-    print(f"  returning: plain {r['plain']:.4f}, guarded {r['guarded']:.4f} ({r['guarded_x_plain']}x), "
-          f"post-broker flow {r['flow']:.4f} ({r['flow_x_plain']}x)")
+    print(
+        f"  returning: plain {r['plain']:.4f}, guarded {r['guarded']:.4f} ({r['guarded_x_plain']}x), "
+        f"post-broker flow {r['flow']:.4f} ({r['flow_x_plain']}x)"
+    )
     f = report["first"]
-    print(f"  first:     built-in detect + auto-link {f['built-in']:.4f}, safe-link + guard {f['safe-link']:.4f} "
-          f"({f['safe_link_x_built_in']}x)")
+    print(
+        f"  first:     built-in detect + auto-link {f['built-in']:.4f}, safe-link + guard {f['safe-link']:.4f} "
+        f"({f['safe_link_x_built_in']}x)"
+    )
     for part in ("returning", "first", "scale"):
         if part in report:
-            print(f"  {part} quartiles: " + ", ".join(f"{name} {q['p25']:.4f}-{q['p75']:.4f} ({q['logins']} logins)"
-                                                     for name, q in report[part]["spread"].items()))
+            print(
+                f"  {part} quartiles: "
+                + ", ".join(
+                    f"{name} {q['p25']:.4f}-{q['p75']:.4f} ({q['logins']} logins)"
+                    for name, q in report[part]["spread"].items()
+                )
+            )
     if "first_server_ms" in report:
         times = report["first_server_ms"]
         steps = sorted({step for by_step in times.values() for step in by_step})
@@ -291,8 +366,10 @@ def main() -> int:
         print(f"    {'total':<60} " + "  ".join(f"{name} {sum(times[name].values()):7.1f}" for name in times))
     if "scale" in report:
         s = report["scale"]
-        print(f"  scale:     10 accounts {s['10']:.4f}, {args.accounts} accounts {s[str(args.accounts)]:.4f} "
-              f"({s['large_x_small']}x; creating them took {report['scale_create_seconds']:.0f} s)")
+        print(
+            f"  scale:     10 accounts {s['10']:.4f}, {args.accounts} accounts {s[str(args.accounts)]:.4f} "
+            f"({s['large_x_small']}x; creating them took {report['scale_create_seconds']:.0f} s)"
+        )
     return 0
 
 

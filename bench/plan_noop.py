@@ -55,8 +55,12 @@ PREFIX = "bench"
 def create(settings: Settings, batch: list[Account], workers: int) -> float:
     api = _warm(settings)
     started = time.perf_counter()
-    plan = declarative.plan(api, settings, declarative.Desired(path=Path("bench.yaml"), accounts=batch),
-                            check_domains=made_up_tenants_own_their_domains)
+    plan = declarative.plan(
+        api,
+        settings,
+        declarative.Desired(path=Path("bench.yaml"), accounts=batch),
+        check_domains=made_up_tenants_own_their_domains,
+    )
     parallel.apply_plan(plan, api, workers=workers)
     return time.perf_counter() - started
 
@@ -93,11 +97,28 @@ def _warm(settings: Settings) -> KeycloakRepository:
 
 
 def accounts_file(batch: list[Account], path: Path) -> None:
-    path.write_text(yaml.safe_dump({"version": 1, "accounts": [{
-        "id": a.id, "name": a.name, "tenant_id": a.tenant_id, "client_id": a.client_id,
-        "secret_expires": a.secret_expires, "domains": list(a.domains),
-        "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
-        "stage": a.stage, "pilot": list(a.pilot)} for a in batch]}, sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "accounts": [
+                    {
+                        "id": a.id,
+                        "name": a.name,
+                        "tenant_id": a.tenant_id,
+                        "client_id": a.client_id,
+                        "secret_expires": a.secret_expires,
+                        "domains": list(a.domains),
+                        "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
+                        "stage": a.stage,
+                        "pilot": list(a.pilot),
+                    }
+                    for a in batch
+                ],
+            },
+            sort_keys=False,
+        )
+    )
 
 
 def compile_project() -> None:
@@ -115,8 +136,13 @@ def compile_project() -> None:
 def cli_plan(path: Path, env: dict[str, str]) -> float:
     script = Path(sys.executable).parent / "apsis-sso"
     started = time.perf_counter()
-    done = subprocess.run([str(script), "plan", "-f", str(path), "--detailed-exitcode"], env=env,
-                          capture_output=True, text=True, cwd=path.parent)
+    done = subprocess.run(
+        [str(script), "plan", "-f", str(path), "--detailed-exitcode"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"apsis-sso plan exited {done.returncode}: {done.stderr.strip()[-500:]}")
@@ -181,16 +207,22 @@ def main() -> int:
                     requests, seconds = naive(settings, everything)
                     row["naive"] = {"requests": requests, "seconds": seconds}
                 report["sizes"][n] = row
-                print(f"  {n}: " + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in row.items() if "seconds" in v)
-                      + f"; realms cache misses per round {misses}", file=sys.stderr, flush=True)
+                print(
+                    f"  {n}: "
+                    + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in row.items() if "seconds" in v)
+                    + f"; realms cache misses per round {misses}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         server.stop()
     report["load_after"] = load()
 
     first = sizes[0]
     # A share of a few per cent: ratio()'s two decimals would print 1.74 % as 2.0 %.
-    report["cli_share_of_create"] = round(report["sizes"][first]["cli"]["seconds"]
-                                          / report["sizes"][first]["create"]["seconds"], 4)
+    report["cli_share_of_create"] = round(
+        report["sizes"][first]["cli"]["seconds"] / report["sizes"][first]["create"]["seconds"], 4
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -200,17 +232,26 @@ def main() -> int:
         for name in ("library", "cli", "per_provider", "naive"):
             if name in row:
                 result = row[name]
-                growth = ratio(result["seconds"], report["sizes"][first][name]["seconds"]) \
-                    if name in report["sizes"][first] else "-"
-                print(f"  {n:>8} {name:<13} {result.get('requests', '-') or '-':>9} {result['seconds']:>9.2f} "
-                      f"{growth:>7}x")
+                growth = (
+                    ratio(result["seconds"], report["sizes"][first][name]["seconds"])
+                    if name in report["sizes"][first]
+                    else "-"
+                )
+                print(
+                    f"  {n:>8} {name:<13} {result.get('requests', '-') or '-':>9} {result['seconds']:>9.2f} "
+                    f"{growth:>7}x"
+                )
     for n, row in report["sizes"].items():
         cache = row["realms_cache"]
-        print(f"  {n:>8} Keycloak realms cache: {cache['entries']:.0f} entries, misses per library round "
-              f"{cache['misses_per_library_round']}, {cache['evictions']:.0f} evictions so far")
+        print(
+            f"  {n:>8} Keycloak realms cache: {cache['entries']:.0f} entries, misses per library round "
+            f"{cache['misses_per_library_round']}, {cache['evictions']:.0f} evictions so far"
+        )
     print(f"  growth is seconds at N / seconds at {first} ({sizes[-1] // first}x the accounts at the largest size)")
-    print(f"creating the first {first} accounts: {report['sizes'][first]['create']['seconds']:.1f} s "
-          f"(--parallel {args.workers}); the CLI plan of them is {report['cli_share_of_create'] * 100:.1f} % of that")
+    print(
+        f"creating the first {first} accounts: {report['sizes'][first]['create']['seconds']:.1f} s "
+        f"(--parallel {args.workers}); the CLI plan of them is {report['cli_share_of_create'] * 100:.1f} % of that"
+    )
     return 0
 
 

@@ -89,9 +89,15 @@ def parse(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
 # innermost frames that are a thread blocked, not computing: py-spy's own idle detection
 # misses some (a pool thread blocked in ``SimpleQueue.get`` counts as active)
 WAITS: list[tuple[str, str]] = [
-    ("_worker", "concurrent/futures/thread.py"), ("wait", "threading.py"), ("_wait_for_tstate_lock", "threading.py"),
-    ("select", "selectors.py"), ("recv_into", "ssl.py"), ("read", "ssl.py"), ("readinto", "socket.py"),
-    ("acquire", "threading.py"), ("sleep", ""),
+    ("_worker", "concurrent/futures/thread.py"),
+    ("wait", "threading.py"),
+    ("_wait_for_tstate_lock", "threading.py"),
+    ("select", "selectors.py"),
+    ("recv_into", "ssl.py"),
+    ("read", "ssl.py"),
+    ("readinto", "socket.py"),
+    ("acquire", "threading.py"),
+    ("sleep", ""),
 ]
 
 
@@ -138,8 +144,12 @@ def split(path: Path, rate: int, per: int) -> dict[str, object]:
         return round(n * 1000 / rate / per, 3)
 
     return {
-        "file": str(path), "samples": total, "ms_total": ms(total) * per, "per": per,
-        "ms_per_unit": ms(total), "ms_busy_per_unit": ms(busy),
+        "file": str(path),
+        "samples": total,
+        "ms_total": ms(total) * per,
+        "per": per,
+        "ms_per_unit": ms(total),
+        "ms_busy_per_unit": ms(busy),
         "threads": {k: ms(v) for k, v in threads.most_common()},
         "self": {k: {"ms": ms(v), "share": round(v / total, 3)} for k, v in selfs.most_common()},
         "self_by_thread": {t: {k: ms(v) for k, v in c.most_common()} for t, c in by_thread_self.items()},

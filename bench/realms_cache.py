@@ -70,8 +70,11 @@ def heap_used(server: KeycloakServer) -> float:
     """Bytes of heap in use (every G1 pool), from Keycloak's metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{server.management_port}/metrics") as response:
         text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith('jvm_memory_used_bytes{area="heap"'))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('jvm_memory_used_bytes{area="heap"')
+    )
 
 
 def jvm_pid(server: KeycloakServer) -> int:
@@ -140,27 +143,38 @@ def main() -> int:
             row["live_heap_mb"] = live_heap(server) / MB
             row["rss_after_gc_mb"] = server.rss_bytes() / MB
             row["load"] = load()
-            print(f"  {name}: plan {row['plan_seconds']:.2f} s, RSS {row['rss_mb']:.0f} MB, "
-                  f"live heap {row['live_heap_mb']:.0f} MB ({row['load']})", file=sys.stderr, flush=True)
+            print(
+                f"  {name}: plan {row['plan_seconds']:.2f} s, RSS {row['rss_mb']:.0f} MB, "
+                f"live heap {row['live_heap_mb']:.0f} MB ({row['load']})",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         for server, _ in servers.values():
             server.stop()
     report["load_after"] = load()
     sized, default = report["servers"]["sized"], report["servers"]["default"]
-    report["sized_x_default"] = {key: ratio(sized[key], default[key])
-                                 for key in ("plan_seconds", "rss_mb", "live_heap_mb", "create_seconds")}
+    report["sized_x_default"] = {
+        key: ratio(sized[key], default[key]) for key in ("plan_seconds", "rss_mb", "live_heap_mb", "create_seconds")
+    }
 
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"realms cache sized (--cache-embedded-realms-max-count) against Keycloak's default, "
-          f"{args.accounts} accounts each; load {report['load_before']} -> {report['load_after']}")
-    print(f"  {'server':<8} {'create s':>9} {'plan s':>8} {'1st plan s':>10} {'entries':>8} {'evictions':>9} "
-          f"{'RSS MB':>7} {'live heap MB':>12}")
+    print(
+        f"realms cache sized (--cache-embedded-realms-max-count) against Keycloak's default, "
+        f"{args.accounts} accounts each; load {report['load_before']} -> {report['load_after']}"
+    )
+    print(
+        f"  {'server':<8} {'create s':>9} {'plan s':>8} {'1st plan s':>10} {'entries':>8} {'evictions':>9} "
+        f"{'RSS MB':>7} {'live heap MB':>12}"
+    )
     for name, row in report["servers"].items():
         cache = row["realms_cache"]
-        print(f"  {name:<8} {row['create_seconds']:>9.1f} {row['plan_seconds']:>8.2f} {row['plan_first_seconds']:>10.2f} "
-              f"{cache['entries']:>8.0f} {cache['evictions']:>9.0f} {row['rss_mb']:>7.0f} {row['live_heap_mb']:>12.0f}")
+        print(
+            f"  {name:<8} {row['create_seconds']:>9.1f} {row['plan_seconds']:>8.2f} {row['plan_first_seconds']:>10.2f} "
+            f"{cache['entries']:>8.0f} {cache['evictions']:>9.0f} {row['rss_mb']:>7.0f} {row['live_heap_mb']:>12.0f}"
+        )
     print(f"  sized x default: {report['sized_x_default']}")
     return 0
 

@@ -32,16 +32,24 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     runs = 5 if args.quick else args.runs
-    commands = {"python -c pass": [sys.executable, "-c", "pass"], "apsis-sync --help": [str(SCRIPT), "--help"],
-                "apsis-sync --version": [str(SCRIPT), "--version"]}
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "apsis-sync --help": [str(SCRIPT), "--help"],
+        "apsis-sync --version": [str(SCRIPT), "--version"],
+    }
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, cmd in commands.items():
             times[name].append(timed(cmd))
     base = statistics.median(times["python -c pass"])
     out = {name: round(statistics.median(v), 3) for name, v in times.items()}
-    out.update({f"{name} over python": round(statistics.median(v) - base, 3)
-                for name, v in times.items() if name != "python -c pass"})
+    out.update(
+        {
+            f"{name} over python": round(statistics.median(v) - base, 3)
+            for name, v in times.items()
+            if name != "python -c pass"
+        }
+    )
     out["load"] = Path("/proc/loadavg").read_text().split()[0]
     print(json.dumps(out))
     return 0

@@ -60,7 +60,9 @@ def main() -> int:
         print(f"one account, {result['users']} users, {result['rounds']} rounds, median seconds per cycle:")
         for kind in ("incremental", "deletions", "full"):
             print(f"  {kind:<12} {result[kind + '_median_s']:.3f}  ({result[kind + '_ratio']:.1f}x incremental)")
-        print(f"  Graph requests: full {result['full_graph_requests']}, incremental {result['incremental_graph_requests']}")
+        print(
+            f"  Graph requests: full {result['full_graph_requests']}, incremental {result['incremental_graph_requests']}"
+        )
     return 0
 
 
@@ -80,8 +82,12 @@ def run(server: KeycloakServer, emulator: EntraEmulator, tmp: Path, users: int, 
             api.link_user(user_id, acct.alias, oid, email)
         people.append((email, oid))
 
-    sync_settings = SyncSettings(_env_file=None, data_dir=tmp / "sync", guard_max_users=10_000,  # type: ignore[call-arg]
-                                 guard_max_percent=100)
+    sync_settings = SyncSettings(
+        _env_file=None,
+        data_dir=tmp / "sync",
+        guard_max_users=10_000,  # type: ignore[call-arg]
+        guard_max_percent=100,
+    )
     rt = Runtime.build(settings, sync_settings)
     rt.secrets.put(acct.id, SecretStr(acct.secret))  # type: ignore[attr-defined]
     account = discover(api, [acct.id])

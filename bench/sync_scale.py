@@ -95,20 +95,37 @@ class World:
         tenant = self.emulator.add_tenant([domain])
         app = self.emulator.add_application(tenant.tenant_id, "APSIS", permissions=["User.Read.All"])
         secret = self.emulator.add_secret(tenant.tenant_id, app.app_id, FUTURE)
-        oids = self.emulator.add_users(tenant.tenant_id, ({"user_principal_name": f"u{i}@{domain}",
-                                                          "mail": f"u{i}@{domain}"} for i in range(users)))
+        oids = self.emulator.add_users(
+            tenant.tenant_id,
+            ({"user_principal_name": f"u{i}@{domain}", "mail": f"u{i}@{domain}"} for i in range(users)),
+        )
         (self.secrets / account_id).write_text(secret)
         (self.secrets / account_id).chmod(0o600)
-        return {"id": account_id, "domain": domain, "tenant": tenant.tenant_id, "app": app.app_id,
-                "secret": secret, "oids": oids}
+        return {
+            "id": account_id,
+            "domain": domain,
+            "tenant": tenant.tenant_id,
+            "app": app.app_id,
+            "secret": secret,
+            "oids": oids,
+        }
 
     def organization(self, api: KeycloakRepository, acct: dict[str, Any]) -> str:
-        rep = {"name": acct["id"], "alias": acct["id"], "enabled": True,
-               "domains": [{"name": acct["domain"], "verified": True}],
-               "attributes": {contract.MANAGED_BY_KEY: [contract.MANAGED_BY], contract.ACCOUNT_KEY: [acct["id"]],
-                              contract.STAGE_KEY: ["live"], contract.TENANT_ID_KEY: [acct["tenant"]],
-                              contract.CLIENT_ID_KEY: [acct["app"]], contract.SECRET_EXPIRES_KEY: ["2035-01-01"],
-                              contract.SECRET_HINT_KEY: [acct["secret"][:3]]}}
+        rep = {
+            "name": acct["id"],
+            "alias": acct["id"],
+            "enabled": True,
+            "domains": [{"name": acct["domain"], "verified": True}],
+            "attributes": {
+                contract.MANAGED_BY_KEY: [contract.MANAGED_BY],
+                contract.ACCOUNT_KEY: [acct["id"]],
+                contract.STAGE_KEY: ["live"],
+                contract.TENANT_ID_KEY: [acct["tenant"]],
+                contract.CLIENT_ID_KEY: [acct["app"]],
+                contract.SECRET_EXPIRES_KEY: ["2035-01-01"],
+                contract.SECRET_HINT_KEY: [acct["secret"][:3]],
+            },
+        }
         api.create_organization(rep)
         org = api.organization_by_alias(acct["id"])
         assert org is not None
@@ -120,6 +137,7 @@ class World:
 
         def one(acct: dict[str, Any]) -> None:
             import threading
+
             key = threading.get_ident()
             if key not in local:
                 local[key] = KeycloakRepository.for_tooling(self.settings)
@@ -133,19 +151,28 @@ class World:
     def env(self, **extra: str) -> dict[str, str]:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith(("APSIS_SSO_", "APSIS_SYNC_"))}
-        env.update({
-            "APSIS_SSO_KEYCLOAK_URL": s.keycloak_url, "APSIS_SSO_REALM": s.realm,
-            "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": s.keycloak_client_secret.get_secret_value(),  # type: ignore[union-attr]
-            "APSIS_SSO_ENTRA_AUTHORITY": s.entra_authority, "APSIS_SSO_GRAPH_BASE_URL": s.graph_base_url,
-            "APSIS_SSO_ENTRA_CA_BUNDLE": str(s.entra_ca_bundle), "APSIS_SYNC_DATA_DIR": str(self.tmp / "sync"),
-            "APSIS_SYNC_SECRETS_DIR": str(self.secrets), "APSIS_SYNC_GUARD_MAX_USERS": "1000000",
-            "APSIS_SYNC_GUARD_MAX_PERCENT": "100", "APSIS_SYNC_LOG_LEVEL": "WARNING",
-        })
+        env.update(
+            {
+                "APSIS_SSO_KEYCLOAK_URL": s.keycloak_url,
+                "APSIS_SSO_REALM": s.realm,
+                "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": s.keycloak_client_secret.get_secret_value(),  # type: ignore[union-attr]
+                "APSIS_SSO_ENTRA_AUTHORITY": s.entra_authority,
+                "APSIS_SSO_GRAPH_BASE_URL": s.graph_base_url,
+                "APSIS_SSO_ENTRA_CA_BUNDLE": str(s.entra_ca_bundle),
+                "APSIS_SYNC_DATA_DIR": str(self.tmp / "sync"),
+                "APSIS_SYNC_SECRETS_DIR": str(self.secrets),
+                "APSIS_SYNC_GUARD_MAX_USERS": "1000000",
+                "APSIS_SYNC_GUARD_MAX_PERCENT": "100",
+                "APSIS_SYNC_LOG_LEVEL": "WARNING",
+            }
+        )
         env.update(extra)
         return env
 
 
-def run_daemon(world: World, *args: str, env: dict[str, str] | None = None, profile: Path | None = None) -> dict[str, Any]:
+def run_daemon(
+    world: World, *args: str, env: dict[str, str] | None = None, profile: Path | None = None
+) -> dict[str, Any]:
     """One ``apsis-sync run --once`` process: wall seconds, its own CPU seconds (``os.wait4``),
     its peak RSS and its JSON report.
 
@@ -156,11 +183,16 @@ def run_daemon(world: World, *args: str, env: dict[str, str] | None = None, prof
     hwm = world.tmp / "daemon.vmhwm"
     hwm.unlink(missing_ok=True)
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _WITH_HWM, "run", "--once", "-o", "json", *args], cwd=ROOT,
-                            env={**(env or world.env()), "BENCH_VMHWM_FILE": str(hwm)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WITH_HWM, "run", "--once", "-o", "json", *args],
+        cwd=ROOT,
+        env={**(env or world.env()), "BENCH_VMHWM_FILE": str(hwm)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     spy = start_py_spy(proc.pid, profile, idle=True) if profile else None  # ends with the daemon
     import threading
+
     chunks: dict[str, bytes] = {}
 
     def drain(name: str, stream: Any) -> None:
@@ -207,8 +239,14 @@ def run_loop(world: World, env: dict[str, str], cycles: int = 2, profile: Path |
     written to that file as collapsed stacks per thread."""
     import signal
 
-    proc = subprocess.Popen([sys.executable, "-m", "sync", "run", "--interval", "10", "-o", "json"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync", "run", "--interval", "10", "-o", "json"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     tick = os.sysconf("SC_CLK_TCK")
 
     def cpu() -> float:
@@ -231,10 +269,16 @@ def run_loop(world: World, env: dict[str, str], cycles: int = 2, profile: Path |
             used = cpu()
             counts = world.emulator.request_counts()
             world.emulator.clear_requests_log()
-            out.append({"seconds": report["seconds"], "cpu": used - before, "counts": counts,
-                        "failed": [a["id"] for a in report["accounts"] if a["status"] != "ok"][:5],
-                        "rss_mb": int(Path(f"/proc/{proc.pid}/status").read_text().split("VmHWM:")[1].split()[0]) / 1024,
-                        "load": uptime()})
+            out.append(
+                {
+                    "seconds": report["seconds"],
+                    "cpu": used - before,
+                    "counts": counts,
+                    "failed": [a["id"] for a in report["accounts"] if a["status"] != "ok"][:5],
+                    "rss_mb": int(Path(f"/proc/{proc.pid}/status").read_text().split("VmHWM:")[1].split()[0]) / 1024,
+                    "load": uptime(),
+                }
+            )
             before = used
             if len(out) == cycles:
                 break
@@ -251,6 +295,7 @@ def start_py_spy(pid: int, out: Path, idle: bool = False) -> "subprocess.Popen[b
     ``out`` as collapsed stacks per thread; ``idle`` keeps the samples of waiting threads too
     (wall-clock rather than CPU). Only for ``--profile``: it costs the daemon a little CPU."""
     import shutil
+
     exe = os.environ.get("PY_SPY") or shutil.which("py-spy")
     if not exe:
         raise SystemExit("error: --profile needs py-spy (pip install py-spy; or set PY_SPY to its path)")
@@ -262,24 +307,33 @@ def start_py_spy(pid: int, out: Path, idle: bool = False) -> "subprocess.Popen[b
 
 def stop_py_spy(spy: "subprocess.Popen[bytes]") -> None:
     import signal
+
     spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
     spy.wait(timeout=60)
 
 
-def bench_idle(world: World, sizes: list[int], latency_ms: int, workers: int,
-               profile: Path | None = None) -> list[dict[str, Any]]:
+def bench_idle(
+    world: World, sizes: list[int], latency_ms: int, workers: int, profile: Path | None = None
+) -> list[dict[str, Any]]:
     out = []
     made = 0
     for n in sorted(sizes):
         new = [world.account(f"idle{i}") for i in range(made, n)]
         seed = world.seed_organizations(new)
-        print(f"[idle] {n} accounts seeded in {seed:.0f} s (load {uptime()}); daemon cycles next", file=sys.stderr, flush=True)
+        print(
+            f"[idle] {n} accounts seeded in {seed:.0f} s (load {uptime()}); daemon cycles next",
+            file=sys.stderr,
+            flush=True,
+        )
         made = n
         env = world.env(APSIS_SYNC_WORKERS=str(workers))
         world.emulator.configure(graph_latency_ms=latency_ms, token_latency_ms=latency_ms)
         first, idle = run_loop(world, env, profile=profile / f"idle-{n}.txt" if profile else None)
-        print(f"[idle] first cycle {first['seconds']:.0f} s, idle cycle {idle['seconds']:.1f} s; run --once next",
-              file=sys.stderr, flush=True)
+        print(
+            f"[idle] first cycle {first['seconds']:.0f} s, idle cycle {idle['seconds']:.1f} s; run --once next",
+            file=sys.stderr,
+            flush=True,
+        )
         # ``run --once`` right after: a new process, so a token per account again.
         world.emulator.clear_requests_log()
         once = run_daemon(world, env=env)
@@ -288,17 +342,29 @@ def bench_idle(world: World, sizes: list[int], latency_ms: int, workers: int,
         once_graph = sum(v for k, v in once_counts.items() if k == "token" or k.startswith("graph"))
         ideal = graph * latency_ms / 1000 / workers
         once_ideal = once_graph * latency_ms / 1000 / workers
-        row = {"tenants": n, "seed_s": round(seed, 1), "first_cycle_s": round(first["seconds"], 2),
-               "first_requests_per_tenant": round(sum(first["counts"].values()) / n, 2),
-               "idle_cycle_s": round(idle["seconds"], 2), "ideal_s": round(ideal, 2),
-               "ratio_to_ideal": round(idle["seconds"] / ideal, 2) if ideal else None,
-               "graph_requests_per_tenant": round(graph / n, 3), "requests": idle["counts"],
-               "idle_cpu_s": round(idle["cpu"], 2), "idle_cpu_ms_per_tenant": round(idle["cpu"] * 1000 / n, 2),
-               "daemon_rss_mb": round(idle["rss_mb"], 1), "failed": idle["failed"],
-               "once_s": round(once["wall"], 2), "once_ideal_s": round(once_ideal, 2),
-               "once_ratio": round(once["wall"] / once_ideal, 2) if once_ideal else None,
-               "once_requests_per_tenant": round(once_graph / n, 3), "once_cpu_s": round(once["cpu"], 2),
-               "load": idle["load"], "latency_ms": latency_ms, "workers": workers}
+        row = {
+            "tenants": n,
+            "seed_s": round(seed, 1),
+            "first_cycle_s": round(first["seconds"], 2),
+            "first_requests_per_tenant": round(sum(first["counts"].values()) / n, 2),
+            "idle_cycle_s": round(idle["seconds"], 2),
+            "ideal_s": round(ideal, 2),
+            "ratio_to_ideal": round(idle["seconds"] / ideal, 2) if ideal else None,
+            "graph_requests_per_tenant": round(graph / n, 3),
+            "requests": idle["counts"],
+            "idle_cpu_s": round(idle["cpu"], 2),
+            "idle_cpu_ms_per_tenant": round(idle["cpu"] * 1000 / n, 2),
+            "daemon_rss_mb": round(idle["rss_mb"], 1),
+            "failed": idle["failed"],
+            "once_s": round(once["wall"], 2),
+            "once_ideal_s": round(once_ideal, 2),
+            "once_ratio": round(once["wall"] / once_ideal, 2) if once_ideal else None,
+            "once_requests_per_tenant": round(once_graph / n, 3),
+            "once_cpu_s": round(once["cpu"], 2),
+            "load": idle["load"],
+            "latency_ms": latency_ms,
+            "workers": workers,
+        }
         out.append(row)
         print(json.dumps(row), flush=True)
     world.emulator.configure(graph_latency_ms=0, token_latency_ms=0)
@@ -313,9 +379,15 @@ def emulator_alone(world: World, acct: dict[str, Any]) -> tuple[float, int]:
     em = world.emulator
     ctx = ssl.create_default_context(cafile=str(em.ca_bundle))
     with httpx.Client(verify=ctx, timeout=120) as c:
-        token = c.post(em.token_endpoint(acct["tenant"]), data={
-            "grant_type": "client_credentials", "client_id": acct["app"], "client_secret": acct["secret"],
-            "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+        token = c.post(
+            em.token_endpoint(acct["tenant"]),
+            data={
+                "grant_type": "client_credentials",
+                "client_id": acct["app"],
+                "client_secret": acct["secret"],
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        ).json()["access_token"]
         url = f"{em.graph_base_url}/users/delta?$select=id,accountEnabled,mail,userPrincipalName"
         started, pages = time.perf_counter(), 0
         while url:
@@ -335,18 +407,22 @@ def seed_members(world: World, acct: dict[str, Any], count: int) -> float:
         email = f"u{i}@{acct['domain']}"
         rep: dict[str, Any] = {"username": email, "email": email, "enabled": True, "emailVerified": True}
         if i % 2 == 0:
-            rep["federatedIdentities"] = [{"identityProvider": f"entra-{acct['id']}", "userId": acct["oids"][i],
-                                           "userName": email}]
+            rep["federatedIdentities"] = [
+                {"identityProvider": f"entra-{acct['id']}", "userId": acct["oids"][i], "userName": email}
+            ]
         users.append(rep)
     for i in range(0, len(users), 2000):
-        admin.admin.connection.raw_post(f"admin/realms/{world.settings.realm}/partialImport",
-                                        data=json.dumps({"ifResourceExists": "SKIP", "users": users[i:i + 2000]}))
+        admin.admin.connection.raw_post(
+            f"admin/realms/{world.settings.realm}/partialImport",
+            data=json.dumps({"ifResourceExists": "SKIP", "users": users[i : i + 2000]}),
+        )
     ids = [u["id"] for u in admin.users(search=f"*@{acct['domain']}", briefRepresentation="true")]
     assert len(ids) == count, (len(ids), count)
     local: dict[int, KeycloakRepository] = {}
 
     def add(user_id: str) -> None:
         import threading
+
         key = threading.get_ident()
         if key not in local:
             local[key] = KeycloakRepository.for_tooling(world.settings)
@@ -359,14 +435,24 @@ def seed_members(world: World, acct: dict[str, Any], count: int) -> float:
 
 def make_idp(api: KeycloakRepository, acct: dict[str, Any]) -> None:
     """The account's IdP, for its links (a minimal one: the daemon only reads links)."""
-    api.create_identity_provider({"alias": f"entra-{acct['id']}", "providerId": "oidc", "enabled": True,
-                                    "config": {"clientId": acct["app"], "clientSecret": "x",
-                                               "authorizationUrl": "https://example.invalid/a",
-                                               "tokenUrl": "https://example.invalid/t"}})
+    api.create_identity_provider(
+        {
+            "alias": f"entra-{acct['id']}",
+            "providerId": "oidc",
+            "enabled": True,
+            "config": {
+                "clientId": acct["app"],
+                "clientSecret": "x",
+                "authorizationUrl": "https://example.invalid/a",
+                "tokenUrl": "https://example.invalid/t",
+            },
+        }
+    )
 
 
-def bench_initial(world: World, sizes: list[int], share: float, latency_ms: int,
-                  profile: Path | None = None) -> list[dict[str, Any]]:
+def bench_initial(
+    world: World, sizes: list[int], share: float, latency_ms: int, profile: Path | None = None
+) -> list[dict[str, Any]]:
     out = []
     for n in sorted(sizes):
         acct = world.account(f"big{n}", users=n)
@@ -382,12 +468,24 @@ def bench_initial(world: World, sizes: list[int], share: float, latency_ms: int,
         paged, _ = emulator_alone(world, acct)
         world.emulator.configure(graph_latency_ms=0, token_latency_ms=0)
         result = run["report"]["accounts"][0]
-        row = {"users": n, "members": members, "seed_members_s": round(seed, 1), "pages": pages,
-               "emulator_alone_s": round(alone, 2), "wall_s": round(run["wall"], 2), "cpu_s": round(run["cpu"], 2),
-               "cpu_ms_per_user": round(run["cpu"] * 1000 / n, 3), "peak_rss_mb": round(run["rss_mb"], 1),
-               "latency_floor_s": round(pages * latency_ms / 1000, 2), "plain_paging_s": round(paged, 2),
-               "ratio_to_plain_paging": round(run["wall"] / paged, 2), "status": result["status"],
-               "mode": result["mode"], "load": load, "latency_ms": latency_ms}
+        row = {
+            "users": n,
+            "members": members,
+            "seed_members_s": round(seed, 1),
+            "pages": pages,
+            "emulator_alone_s": round(alone, 2),
+            "wall_s": round(run["wall"], 2),
+            "cpu_s": round(run["cpu"], 2),
+            "cpu_ms_per_user": round(run["cpu"] * 1000 / n, 3),
+            "peak_rss_mb": round(run["rss_mb"], 1),
+            "latency_floor_s": round(pages * latency_ms / 1000, 2),
+            "plain_paging_s": round(paged, 2),
+            "ratio_to_plain_paging": round(run["wall"] / paged, 2),
+            "status": result["status"],
+            "mode": result["mode"],
+            "load": load,
+            "latency_ms": latency_ms,
+        }
         out.append(row)
         print(json.dumps(row), flush=True)
     return out
@@ -420,17 +518,24 @@ def bench_deactivations(world: World, members: int, deleted: int) -> dict[str, A
             run = run_daemon(world, "--account", acct["id"], env=env)
         requests = [r for r in proxy.requests if "/protocol/openid-connect/token" not in r]
         applied = run["report"]["accounts"][0]["applied"]
-        out[label] = {"seconds": round(run["wall"], 2), "applied": applied,
-                      "keycloak_requests": len(requests), "writes": len(proxy.writes),
-                      "requests_per_deactivated": round(len(requests) / max(applied, 1), 2),
-                      "by_kind": _kinds(requests)}
+        out[label] = {
+            "seconds": round(run["wall"], 2),
+            "applied": applied,
+            "keycloak_requests": len(requests),
+            "writes": len(proxy.writes),
+            "requests_per_deactivated": round(len(requests) / max(applied, 1), 2),
+            "by_kind": _kinds(requests),
+        }
     # A full resync's link reads: the links resource against one GET per linked member.
     tooling = KeycloakRepository.for_tooling(world.settings)
     alias = f"entra-{acct['id']}"
     before, started = tooling.requests, time.perf_counter()
     bulk = list(tooling.idp_links(alias))
-    out["links_bulk"] = {"links": len(bulk), "requests": tooling.requests - before,
-                         "seconds": round(time.perf_counter() - started, 3)}
+    out["links_bulk"] = {
+        "links": len(bulk),
+        "requests": tooling.requests - before,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
     before, started = tooling.requests, time.perf_counter()
     for user in tooling.linked_users(alias):
         tooling.federated_identities(user["id"])
@@ -461,9 +566,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="small sizes: 100 tenants, 1,000 users, 100 members")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="py-spy the daemon (idle: its idle cycle, CPU samples; initial: its whole run, "
-                             "waits included) into DIR; bench/profile_split.py sums the files by component")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the daemon (idle: its idle cycle, CPU samples; initial: its whole run, "
+        "waits included) into DIR; bench/profile_split.py sums the files by component",
+    )
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)

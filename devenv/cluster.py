@@ -83,8 +83,9 @@ def production_home() -> Path:
     env = {**os.environ, "JAVA_HOME": str(jdk.home), "PATH": f"{jdk.home / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     _log(f"building Keycloak for production ({' '.join(BUILD_OPTIONS)})")
     started = time.monotonic()
-    done = subprocess.run([str(staging / "bin" / "kc.sh"), "build", *BUILD_OPTIONS], cwd=staging, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(staging / "bin" / "kc.sh"), "build", *BUILD_OPTIONS], cwd=staging, env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"kc.sh build failed: {(done.stdout + done.stderr)[-2000:]}")
@@ -94,8 +95,9 @@ def production_home() -> Path:
     else:
         staging.rename(home)
     _log(f"production build ready in {time.monotonic() - started:.0f}s at {home}")
-    in_use = {Path(os.readlink(link)).parent for link in (cache_dir() / "instances").glob("*/themes")
-              if link.is_symlink()}
+    in_use = {
+        Path(os.readlink(link)).parent for link in (cache_dir() / "instances").glob("*/themes") if link.is_symlink()
+    }
     for old in cache_dir().glob(f"keycloak-{KEYCLOAK_VERSION}-production-*"):
         if old != home and old not in in_use:  # a running node (another checkout's jar) reads it
             shutil.rmtree(old, ignore_errors=True)
@@ -155,8 +157,9 @@ class ClusterNode(KeycloakServer):
         deadline = time.monotonic() + timeout
         while self.logged_view() == "none":
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"Keycloak exited with code {self.process.returncode} during start; "
-                                   f"see {self.log_file}")
+                raise RuntimeError(
+                    f"Keycloak exited with code {self.process.returncode} during start; see {self.log_file}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"Keycloak formed no cluster view within {timeout:.0f}s; see {self.log_file}")
@@ -226,9 +229,16 @@ class KeycloakCluster:
             self.proxy = ReverseProxy(tls.server_cert, tls.server_key).start()
             mark = time.monotonic()
             self.nodes = [
-                ClusterNode(name=f"node{i}", public_url=self.public_url, db=self.db, secrets_dir=secrets_dir,
-                            admin_username=self.admin_username, admin_password=self.admin_password,
-                            truststore_paths=self.truststore_paths, log_file=self.state_dir / f"node{i}.log")
+                ClusterNode(
+                    name=f"node{i}",
+                    public_url=self.public_url,
+                    db=self.db,
+                    secrets_dir=secrets_dir,
+                    admin_username=self.admin_username,
+                    admin_password=self.admin_password,
+                    truststore_paths=self.truststore_paths,
+                    log_file=self.state_dir / f"node{i}.log",
+                )
                 for i in range(1, self.size + 1)
             ]
             first, *others = self.nodes
@@ -269,7 +279,8 @@ class KeycloakCluster:
                 raise ClusterNotFormed(
                     f"the Keycloak nodes did not form one cluster of {len(running)} within {timeout:.0f}s: "
                     f"cluster sizes {sizes}, latest views logged {views}; "
-                    f"see {', '.join(str(n.log_file) for n in running)}")
+                    f"see {', '.join(str(n.log_file) for n in running)}"
+                )
             time.sleep(0.5)
 
     def node(self, name: str) -> ClusterNode:

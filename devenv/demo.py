@@ -83,9 +83,20 @@ def start_smtp(mail_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     """A real SMTP server process (aiosmtpd) delivering into a Maildir."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-         "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(mail_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 20
@@ -105,8 +116,13 @@ def start_smtp(mail_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
 def start_portal(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     """``apsis-portal run`` as a process of its own; returns once it answers ``/healthz``."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen([bin_path("apsis-portal"), "run", "--port", str(port)], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [bin_path("apsis-portal"), "run", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -130,13 +146,17 @@ def link_from_mail(mail_dir: Path, to: str, portal_url: str) -> str:
     for message in sorted((mail_dir / "new").glob("*"), key=lambda p: p.stat().st_mtime):
         msg = email.message_from_bytes(message.read_bytes(), policy=email.policy.default)
         if to in str(msg.get("To", "")):
-            links += re.findall(rf"{re.escape(portal_url)}/i/[a-z0-9-]+/[A-Za-z0-9_-]{{43}}", msg.get_body().get_content())  # type: ignore[union-attr]
+            links += re.findall(
+                rf"{re.escape(portal_url)}/i/[a-z0-9-]+/[A-Za-z0-9_-]{{43}}", msg.get_body().get_content()
+            )  # type: ignore[union-attr]
     if not links:
         raise SystemExit(f"demo: no portal link in a mail to {to}")
     return links[-1]
 
 
-def submit(session: requests.Session, page: requests.Response, action: str, fields: dict[str, str]) -> requests.Response:
+def submit(
+    session: requests.Session, page: requests.Response, action: str, fields: dict[str, str]
+) -> requests.Response:
     """Fill the page's form (its CSRF token included) and send it, as the browser would."""
     form = next(f for f in forms(page.text) if f.action == action)
     return session.post(page.url.rsplit("/", 1)[0] + action, data={**form.fields, **fields}, timeout=120)
@@ -196,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         step(f"Starting Keycloak {KEYCLOAK_VERSION} with the apsis-sso extension (first start takes a minute)")
         keycloak = KeycloakServer(truststore_paths=[Path(emulator.ca_bundle)], log_file=state / "keycloak.log")
         keycloak.start()
-        summary.append(("Keycloak", f"{keycloak.url} (admin console: user admin, password in {state / 'admin-password'})"))
+        summary.append(
+            ("Keycloak", f"{keycloak.url} (admin console: user admin, password in {state / 'admin-password'})")
+        )
         admin_password_file = write_private(state / "admin-password", keycloak.admin_password)
         tooling_secret = secrets.token_urlsafe(32)
         tooling_secret_file = write_private(state / "tooling-client-secret", tooling_secret)
@@ -237,9 +259,12 @@ def main(argv: list[str] | None = None) -> int:
 
         step("Contoso's Entra tenant (the emulator) has alice, bob and carol")
         tenant = emulator.add_tenant([DOMAIN], display_name="Contoso")
-        people = {name: emulator.add_user(tenant.tenant_id, f"{name}@{DOMAIN}", PASSWORD, mail=f"{name}@{DOMAIN}",
-                                          display_name=name.capitalize()).oid
-                  for name in ("alice", "bob", "carol")}
+        people = {
+            name: emulator.add_user(
+                tenant.tenant_id, f"{name}@{DOMAIN}", PASSWORD, mail=f"{name}@{DOMAIN}", display_name=name.capitalize()
+            ).oid
+            for name in ("alice", "bob", "carol")
+        }
 
         step("APSIS One users exist beforehand, with passwords")
         from apsis_core.keycloak import KeycloakRepository
@@ -248,18 +273,41 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(_env_file=None, keycloak_url=keycloak.url, keycloak_client_secret=tooling_secret)  # type: ignore[call-arg]
         api = KeycloakRepository.for_tooling(settings)
         for name in people:
-            api.create_user({
-                "username": f"{name}@{DOMAIN}", "email": f"{name}@{DOMAIN}", "firstName": name.capitalize(),
-                "lastName": "Contoso", "enabled": True, "emailVerified": True,
-                "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
-            })
+            api.create_user(
+                {
+                    "username": f"{name}@{DOMAIN}",
+                    "email": f"{name}@{DOMAIN}",
+                    "firstName": name.capitalize(),
+                    "lastName": "Contoso",
+                    "enabled": True,
+                    "emailVerified": True,
+                    "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
+                }
+            )
 
         step("The platform team creates the account (name, domain, IT contact) and invites its IT to the portal")
-        run_cli([bin_path("apsis-sso"), "account", "create", ACCOUNT, "--name", "Contoso Ltd", "--domain", DOMAIN,
-                 "--it-contact-name", "Ivy IT", "--it-contact-email", f"it@{DOMAIN}"], env)
+        run_cli(
+            [
+                bin_path("apsis-sso"),
+                "account",
+                "create",
+                ACCOUNT,
+                "--name",
+                "Contoso Ltd",
+                "--domain",
+                DOMAIN,
+                "--it-contact-name",
+                "Ivy IT",
+                "--it-contact-email",
+                f"it@{DOMAIN}",
+            ],
+            env,
+        )
         run_cli([bin_path("apsis-sso"), "account", "members", "add", ACCOUNT, "--from-domains"], env)
         portal = start_portal(env, portal_port, state / "portal.log")
-        summary.append(("Portal", f"{portal_url} (log {state / 'portal.log'}, audit trail {state / 'portal-audit.jsonl'})"))
+        summary.append(
+            ("Portal", f"{portal_url} (log {state / 'portal.log'}, audit trail {state / 'portal-audit.jsonl'})")
+        )
         run_cli([bin_path("apsis-sso"), "account", "invite", ACCOUNT], env)
 
         step("Their IT opens the link from the mail, registers the app in Entra as the page says, and submits it")
@@ -272,14 +320,26 @@ def main(argv: list[str] | None = None) -> int:
         app = emulator.add_application(tenant.tenant_id, "APSIS One SSO", [redirect_uri])
         expires = datetime.now(timezone.utc) + timedelta(days=SECRET_DAYS)
         client_secret = emulator.add_secret(tenant.tenant_id, app.app_id, expires)
-        page = submit(it_contact, page, "/setup", {
-            "tenant": DOMAIN, "client_id": app.app_id, "client_secret": client_secret,
-            "secret_expires": (date.today() + timedelta(days=SECRET_DAYS)).isoformat(),
-            "test_users": f"alice@{DOMAIN}\nbob@{DOMAIN}"})
+        page = submit(
+            it_contact,
+            page,
+            "/setup",
+            {
+                "tenant": DOMAIN,
+                "client_id": app.app_id,
+                "client_secret": client_secret,
+                "secret_expires": (date.today() + timedelta(days=SECRET_DAYS)).isoformat(),
+                "test_users": f"alice@{DOMAIN}\nbob@{DOMAIN}",
+            },
+        )
         if page.status_code != 200 or "set up for testing" not in page.text:
             raise SystemExit(f"demo: the portal refused the setup: {visible_text(page.text)[:400]}")
-        summary.append(("Account", f"{ACCOUNT}: set up by its IT through the portal: Entra IdP entra-{ACCOUNT}, "
-                                   "pilot with alice and bob"))
+        summary.append(
+            (
+                "Account",
+                f"{ACCOUNT}: set up by its IT through the portal: Entra IdP entra-{ACCOUNT}, pilot with alice and bob",
+            )
+        )
         summary.append(("Redirect URI for their app", redirect_uri))
         daemon_copy = state / "secrets" / ACCOUNT  # the portal handed the secret to apsis-sync
 
@@ -287,21 +347,46 @@ def main(argv: list[str] | None = None) -> int:
 
         step("alice (a test user) signs in through Entra: linked to her existing APSIS One user")
         alice = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle)).sso_login(
-            f"alice@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}")
+            f"alice@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}"
+        )
         if not alice.ok:
             raise SystemExit(f"demo: alice's SSO login failed: {alice.text[:300]}")
-        summary.append(("SSO login (alice)", f"signed in as {alice.id_claims.get('email')} (account {alice.id_claims.get('apsis_account')})"))
+        summary.append(
+            (
+                "SSO login (alice)",
+                f"signed in as {alice.id_claims.get('email')} (account {alice.id_claims.get('apsis_account')})",
+            )
+        )
         carol = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle)).sso_login(
-            f"carol@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}")
-        summary.append(("SSO login (carol, not a test user)", "refused: " + ("not on the pilot list" if not carol.ok else "UNEXPECTEDLY ALLOWED")))
+            f"carol@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}"
+        )
+        summary.append(
+            (
+                "SSO login (carol, not a test user)",
+                "refused: " + ("not on the pilot list" if not carol.ok else "UNEXPECTEDLY ALLOWED"),
+            )
+        )
         status = it_contact.get(f"{portal_url}/setup", timeout=60)
         tested = visible_text(status.text)
-        summary.append(("Portal page (test results)", (
-            "alice signed in, bob not yet" if f"alice@{DOMAIN} Signed in" in tested and f"bob@{DOMAIN} Not yet" in tested
-            else f"UNEXPECTED: {tested[:200]}")))
+        summary.append(
+            (
+                "Portal page (test results)",
+                (
+                    "alice signed in, bob not yet"
+                    if f"alice@{DOMAIN} Signed in" in tested and f"bob@{DOMAIN} Not yet" in tested
+                    else f"UNEXPECTED: {tested[:200]}"
+                ),
+            )
+        )
         ready = submit(it_contact, status, "/setup/ready", {})
-        summary.append(("Ready for everyone (portal)", "the platform team was told" if "take it from here" in ready.text
-                        else f"NOT ACCEPTED: {visible_text(ready.text)[:200]}"))
+        summary.append(
+            (
+                "Ready for everyone (portal)",
+                "the platform team was told"
+                if "take it from here" in ready.text
+                else f"NOT ACCEPTED: {visible_text(ready.text)[:200]}",
+            )
+        )
         bob = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle))
         if not bob.sso_login(f"bob@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}").ok:
             raise SystemExit("demo: bob's SSO login failed")
@@ -321,32 +406,59 @@ def main(argv: list[str] | None = None) -> int:
         again = bob.sso_login(f"bob@{DOMAIN}", PASSWORD, f"entra-{ACCOUNT}")
         password = Browser(keycloak.url, "apsis").password_login(f"bob@{DOMAIN}", PASSWORD)
         attrs = bob_user.get("attributes", {})
-        summary.append(("Deprovisioning (bob)", (
-            f"{'disabled' if not bob_user['enabled'] else 'STILL ENABLED'} by {attrs.get('apsis.disabledBy', ['?'])[0]}"
-            f" ({attrs.get('apsis.disabledReason', ['?'])[0]}); sessions left: {len(sessions)}; "
-            f"SSO login {'refused' if not again.ok else 'ALLOWED'}, password login {'refused' if not password.ok else 'ALLOWED'}")))
+        summary.append(
+            (
+                "Deprovisioning (bob)",
+                (
+                    f"{'disabled' if not bob_user['enabled'] else 'STILL ENABLED'} by {attrs.get('apsis.disabledBy', ['?'])[0]}"
+                    f" ({attrs.get('apsis.disabledReason', ['?'])[0]}); sessions left: {len(sessions)}; "
+                    f"SSO login {'refused' if not again.ok else 'ALLOWED'}, password login {'refused' if not password.ok else 'ALLOWED'}"
+                ),
+            )
+        )
 
         step("The pilot went well: the account goes live; carol types her address on the normal login page")
         run_cli([bin_path("apsis-sso"), "account", "go-live", ACCOUNT], env)
         carol_live = Browser(keycloak.url, "apsis", ca_bundle=str(emulator.ca_bundle)).login_page(
-            f"carol@{DOMAIN}", PASSWORD)
-        pages = " -> ".join({"username": "email field", "entra": "Entra sign-in", "password": "password form"}[f]
-                            for f in carol_live.forms)
-        summary.append(("Login page (carol, live)", (
-            f"{pages}: signed in as {carol_live.id_claims.get('email')}" if carol_live.ok
-            else f"NOT SIGNED IN ({pages}): {carol_live.text[:200]}")))
+            f"carol@{DOMAIN}", PASSWORD
+        )
+        pages = " -> ".join(
+            {"username": "email field", "entra": "Entra sign-in", "password": "password form"}[f]
+            for f in carol_live.forms
+        )
+        summary.append(
+            (
+                "Login page (carol, live)",
+                (
+                    f"{pages}: signed in as {carol_live.id_claims.get('email')}"
+                    if carol_live.ok
+                    else f"NOT SIGNED IN ({pages}): {carol_live.text[:200]}"
+                ),
+            )
+        )
 
         step("The expiry mail carries a renewal link: their IT enters a new secret, and it is swapped in")
         renewer = requests.Session()
         page = renewer.get(link_from_mail(mail_dir, f"it@{DOMAIN}", portal_url), timeout=60)
         new_secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=365))
-        renewed = submit(renewer, page, "/renew", {
-            "client_secret": new_secret, "secret_expires": (date.today() + timedelta(days=365)).isoformat()})
+        renewed = submit(
+            renewer,
+            page,
+            "/renew",
+            {"client_secret": new_secret, "secret_expires": (date.today() + timedelta(days=365)).isoformat()},
+        )
         held = daemon_copy.read_text().strip() if daemon_copy.exists() else ""
         renewal_ok = "The new client secret is in place" in renewed.text and held == new_secret
-        summary.append(("Renewal through the portal", (
-            f"new secret in Keycloak and in apsis-sync's copy, old one (\"{client_secret[:3]}...\") can go"
-            if renewal_ok else f"NOT DONE: {visible_text(renewed.text)[:200]}")))
+        summary.append(
+            (
+                "Renewal through the portal",
+                (
+                    f'new secret in Keycloak and in apsis-sync\'s copy, old one ("{client_secret[:3]}...") can go'
+                    if renewal_ok
+                    else f"NOT DONE: {visible_text(renewed.text)[:200]}"
+                ),
+            )
+        )
 
         mails = read_mailbox(mail_dir)
         for mail in mails:
@@ -354,21 +466,51 @@ def main(argv: list[str] | None = None) -> int:
         if not mails:
             summary.append(("Mail", "none arrived (see the sync output above)"))
         else:
-            summary.append(("Mails", f"{len(mails)}: the invitation, the platform team's three from the portal, and "
-                                     "one expiry notice over two sync cycles (each threshold is notified once)"))
+            summary.append(
+                (
+                    "Mails",
+                    f"{len(mails)}: the invitation, the platform team's three from the portal, and "
+                    "one expiry notice over two sync cycles (each threshold is notified once)",
+                )
+            )
         summary.append(("Mailbox", str(mail_dir)))
 
-        healthy = (alice.ok and not carol.ok and renewal_ok and "take it from here" in ready.text
-                   and carol_live.ok and carol_live.forms == ["username", "entra"]
-                   and not bob_user["enabled"] and not sessions
-                   and not again.ok and not password.ok and any("expire" in m["subject"].lower() for m in mails))
-        services = {"keycloak": keycloak.url, "entra": emulator.url, "smtp": f"127.0.0.1:{smtp_port}", "portal": portal_url,
-                    "env_file": str(env_file), "tooling_client_secret_file": str(tooling_secret_file),
-                    "admin_password_file": str(admin_password_file)}
+        healthy = (
+            alice.ok
+            and not carol.ok
+            and renewal_ok
+            and "take it from here" in ready.text
+            and carol_live.ok
+            and carol_live.forms == ["username", "entra"]
+            and not bob_user["enabled"]
+            and not sessions
+            and not again.ok
+            and not password.ok
+            and any("expire" in m["subject"].lower() for m in mails)
+        )
+        services = {
+            "keycloak": keycloak.url,
+            "entra": emulator.url,
+            "smtp": f"127.0.0.1:{smtp_port}",
+            "portal": portal_url,
+            "env_file": str(env_file),
+            "tooling_client_secret_file": str(tooling_secret_file),
+            "admin_password_file": str(admin_password_file),
+        }
         if args.output == "json":
-            print(json.dumps({"ok": healthy, "seconds": round(time.monotonic() - started, 1),
-                              "summary": [{"what": w, "result": r} for w, r in summary], "mails": mails,
-                              "services": services}, indent=2), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "ok": healthy,
+                        "seconds": round(time.monotonic() - started, 1),
+                        "summary": [{"what": w, "result": r} for w, r in summary],
+                        "mails": mails,
+                        "services": services,
+                    },
+                    indent=2,
+                ),
+                flush=True,
+            )
         else:
             table = Table(title=f"apsis-sso demo finished in {time.monotonic() - started:.0f}s", show_lines=False)
             table.add_column("what", style="bold")
@@ -384,7 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"Explore: {bin_path('apsis-sso')} --env-file {env_file} account show {ACCOUNT}\n"
                 f"         {bin_path('apsis-sync')} --env-file {env_file} status\n"
                 "Press Ctrl-C (or send SIGTERM) to stop everything.",
-                soft_wrap=True, highlight=False,
+                soft_wrap=True,
+                highlight=False,
             )
             try:
                 while True:

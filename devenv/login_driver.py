@@ -106,11 +106,15 @@ class Browser:
         self.session.verify = ca_bundle if ca_bundle else True
 
     def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        resp = self.session.request(method, url, allow_redirects=False, timeout=30, verify=self.session.verify, **kwargs)
+        resp = self.session.request(
+            method, url, allow_redirects=False, timeout=30, verify=self.session.verify, **kwargs
+        )
         # Browsers treat http://127.0.0.1 and localhost as secure contexts and send
         # ``Secure`` cookies there (Keycloak's session cookies are Secure); do the same.
         for cookie in self.session.cookies:
-            if cookie.secure and (cookie.domain.startswith("127.") or cookie.domain in ("localhost", "localhost.local")):
+            if cookie.secure and (
+                cookie.domain.startswith("127.") or cookie.domain in ("localhost", "localhost.local")
+            ):
                 cookie.secure = False
         return resp
 
@@ -184,16 +188,24 @@ class Browser:
             return self._finish(outcome, verifier)
         return self._fill_forms(outcome, login, password, entra, verifier)
 
-    def _fill_forms(self, outcome: requests.Response, login: str, password: str, entra: bool | None,
-                    verifier: str, landing: str = REDIRECT_URI) -> LoginResult:
+    def _fill_forms(
+        self,
+        outcome: requests.Response,
+        login: str,
+        password: str,
+        entra: bool | None,
+        verifier: str,
+        landing: str = REDIRECT_URI,
+    ) -> LoginResult:
         # Entra shows one form (login + passwd); Keycloak with organizations asks for the
         # username first and the password on a second page.
         submitted: list[str] = []
         for _ in range(4):
             found = self._login_form(outcome.text, entra)
             if found is None:
-                return LoginResult(code=None, status=outcome.status_code, page=outcome.text, url=outcome.url,
-                                   forms=submitted)
+                return LoginResult(
+                    code=None, status=outcome.status_code, page=outcome.text, url=outcome.url, forms=submitted
+                )
             kind, form = found
             submitted.append(kind)
             data = dict(form.fields)
@@ -224,7 +236,10 @@ class Browser:
     @staticmethod
     def links(page: str) -> dict[str, str]:
         """Links on a page by their id attribute."""
-        return {m.group(1): html.unescape(m.group(2)) for m in re.finditer(r'<a[^>]*\bid="([^"]+)"[^>]*\bhref="([^"]+)"', page)}
+        return {
+            m.group(1): html.unescape(m.group(2))
+            for m in re.finditer(r'<a[^>]*\bid="([^"]+)"[^>]*\bhref="([^"]+)"', page)
+        }
 
     def _finish(self, location: str, verifier: str, landing: str = REDIRECT_URI) -> LoginResult:
         params = parse_qs(urlsplit(location).query)

@@ -31,15 +31,18 @@ class PostgresUnavailable(RuntimeError):
 
 def server_bindir() -> Path:
     """Where Debian keeps the server programs (``initdb`` and ``postgres`` are not on PATH there)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
-                   if p.parent.parent.name.isdigit() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
     if found:
         return found[-1].parent
     on_path = shutil.which("initdb")
     if on_path:
         return Path(on_path).resolve().parent
-    raise PostgresUnavailable("PostgreSQL's server programs are missing: install Debian's postgresql package "
-                              "(scripts/bootstrap.sh does)")
+    raise PostgresUnavailable(
+        "PostgreSQL's server programs are missing: install Debian's postgresql package (scripts/bootstrap.sh does)"
+    )
 
 
 def _server_account() -> tuple[int, int] | None:
@@ -49,8 +52,10 @@ def _server_account() -> tuple[int, int] | None:
     try:
         user = pwd.getpwnam(SERVER_USER)
     except KeyError:
-        raise PostgresUnavailable(f"running as root, and there is no {SERVER_USER!r} user to run PostgreSQL as: "
-                                  "install Debian's postgresql package") from None
+        raise PostgresUnavailable(
+            f"running as root, and there is no {SERVER_USER!r} user to run PostgreSQL as: "
+            "install Debian's postgresql package"
+        ) from None
     return user.pw_uid, user.pw_gid
 
 
@@ -89,24 +94,65 @@ class PostgresServer:
         self._own(account, sockets, superuser_password)
         run = self._runner(account)
         # Local socket: trust (the socket directory is private); TCP: passwords, SCRAM only.
-        run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
-             "--auth-host=scram-sha-256", f"--pwfile={superuser_password}", "-E", "UTF8", "--locale=C.UTF-8"])
+        run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={superuser_password}",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
         superuser_password.unlink()
         log = open(self.log_file, "ab")
         self.process = subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-k", str(sockets),
-             "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(sockets),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
             **self._as(account),
         )
         log.close()
         self._wait_ready(bindir, sockets, timeout)
         # The role's password goes to psql on stdin, never on a command line.
         password = self.password.replace("'", "''")
-        run([str(bindir / "psql"), "-h", str(sockets), "-p", str(self.port), "-U", "postgres", "-d", "postgres",
-             "-v", "ON_ERROR_STOP=1", "-q"],
+        run(
+            [
+                str(bindir / "psql"),
+                "-h",
+                str(sockets),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+            ],
             input=f"CREATE ROLE {self.user} LOGIN PASSWORD '{password}';\n"
-                  f"CREATE DATABASE {self.database} OWNER {self.user};\n")
+            f"CREATE DATABASE {self.database} OWNER {self.user};\n",
+        )
         self.version = run([str(bindir / "postgres"), "--version"]).strip()
         return self
 
@@ -134,16 +180,22 @@ class PostgresServer:
     def _as(account: tuple[int, int] | None) -> dict[str, object]:
         if account is None:
             return {}
-        return {"user": account[0], "group": account[1], "extra_groups": [],
-                "env": {**os.environ, "HOME": pwd.getpwuid(account[0]).pw_dir}}
+        return {
+            "user": account[0],
+            "group": account[1],
+            "extra_groups": [],
+            "env": {**os.environ, "HOME": pwd.getpwuid(account[0]).pw_dir},
+        }
 
     def _runner(self, account: tuple[int, int] | None):  # type: ignore[no-untyped-def]
         def run(argv: list[str], input: str | None = None) -> str:
-            done = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=120,
-                                  cwd=self.root, **self._as(account))  # type: ignore[call-overload]
+            done = subprocess.run(
+                argv, input=input, capture_output=True, text=True, timeout=120, cwd=self.root, **self._as(account)
+            )  # type: ignore[call-overload]
             if done.returncode != 0:
                 raise PostgresUnavailable(f"{Path(argv[0]).name} failed: {done.stderr.strip()[-500:]}")
             return str(done.stdout)
+
         return run
 
     def _wait_ready(self, bindir: Path, sockets: Path, timeout: float) -> None:
@@ -151,10 +203,12 @@ class PostgresServer:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise PostgresUnavailable(f"PostgreSQL exited with code {self.process.returncode} during start; "
-                                          f"see {self.log_file}")
-            ready = subprocess.run([str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
-                                   capture_output=True)
+                raise PostgresUnavailable(
+                    f"PostgreSQL exited with code {self.process.returncode} during start; see {self.log_file}"
+                )
+            ready = subprocess.run(
+                [str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+            )
             if ready.returncode == 0:
                 return
             time.sleep(0.2)
@@ -165,9 +219,23 @@ class PostgresServer:
         """Run one statement as the superuser over the private socket; its rows, unaligned."""
         assert self.root is not None
         bindir, account = server_bindir(), _server_account()
-        return self._runner(account)([str(bindir / "psql"), "-h", str(self.root / "sockets"), "-p", str(self.port),
-                                      "-U", "postgres", "-d", self.database, "-v", "ON_ERROR_STOP=1", "-qAt"],
-                                     input=statement + "\n")
+        return self._runner(account)(
+            [
+                str(bindir / "psql"),
+                "-h",
+                str(self.root / "sockets"),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                self.database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAt",
+            ],
+            input=statement + "\n",
+        )
 
     def rss_bytes(self) -> int:
         return group_rss_bytes(self.process.pid) if self.process is not None else 0

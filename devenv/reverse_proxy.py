@@ -57,8 +57,9 @@ class ReverseProxy:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(cert, key)
         self._server = _TlsServer((host, 0), handler_for(self._serve), context)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="reverse-proxy", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="reverse-proxy", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -107,12 +108,14 @@ class ReverseProxy:
         body = req.rfile.read(length) if length else None
         host_header = req.headers.get("Host") or self.url.removeprefix("https://")
         headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in FORWARDED}
-        headers.update({
-            "X-Forwarded-For": req.client_address[0],
-            "X-Forwarded-Proto": "https",
-            "X-Forwarded-Host": host_header,
-            "X-Forwarded-Port": str(self._server.server_address[1]),
-        })
+        headers.update(
+            {
+                "X-Forwarded-For": req.client_address[0],
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": host_header,
+                "X-Forwarded-Port": str(self._server.server_address[1]),
+            }
+        )
         path = req.path.split("?", 1)[0]
         status, answer, backend = 502, None, None
         for name in self._order(req.command, path):
@@ -180,8 +183,9 @@ def relay(req: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str
 class _TlsServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 context: ssl.SSLContext) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext
+    ) -> None:
         self._context = context
         super().__init__(address, handler)
 

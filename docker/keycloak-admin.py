@@ -70,19 +70,26 @@ class Keycloak:
                 return resp.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
             if exc.code == 429 or exc.code >= 500:
-                raise Failure(f"Keycloak at {self.url} answered HTTP {exc.code} to {method} {path}; "
-                              "try again later", EX_TEMPFAIL) from None
+                raise Failure(
+                    f"Keycloak at {self.url} answered HTTP {exc.code} to {method} {path}; try again later", EX_TEMPFAIL
+                ) from None
             return exc.code, None
         except (urllib.error.URLError, OSError) as exc:
-            raise Failure(f"Keycloak at {self.url} is unreachable ({getattr(exc, 'reason', exc)})",
-                          EX_TEMPFAIL) from None
+            raise Failure(
+                f"Keycloak at {self.url} is unreachable ({getattr(exc, 'reason', exc)})", EX_TEMPFAIL
+            ) from None
 
     def sign_in(self, username: str, password: str) -> bool:
         """A master-realm token for this user (admin-cli, as Keycloak's own tools do)."""
-        form = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli",
-                                       "username": username, "password": password}).encode()
-        status, answer = self._send("POST", "/realms/master/protocol/openid-connect/token", form,
-                                    {"Content-Type": "application/x-www-form-urlencoded"})
+        form = urllib.parse.urlencode(
+            {"grant_type": "password", "client_id": "admin-cli", "username": username, "password": password}
+        ).encode()
+        status, answer = self._send(
+            "POST",
+            "/realms/master/protocol/openid-connect/token",
+            form,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
         if status == 200 and answer:
             self.token = answer["access_token"]
             return True
@@ -90,8 +97,12 @@ class Keycloak:
 
     def call(self, method: str, path: str, payload: Any = None, expect: tuple[int, ...] = (200, 201, 204)) -> Any:
         body = json.dumps(payload).encode() if payload is not None else None
-        status, answer = self._send(method, "/admin/realms/master" + path, body,
-                                    {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        status, answer = self._send(
+            method,
+            "/admin/realms/master" + path,
+            body,
+            {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         if status not in expect:
             raise Failure(f"Keycloak refused {method} /admin/realms/master{path} (HTTP {status})")
         return answer
@@ -112,14 +123,18 @@ def ensure_permanent_admin() -> str:
     password = secret("APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE")
     bootstrap_user = os.environ.get("KC_BOOTSTRAP_ADMIN_USERNAME") or "temp-admin"
     if username == bootstrap_user:
-        raise Failure("APSIS_SSO_KEYCLOAK_ADMIN_USERNAME must differ from KC_BOOTSTRAP_ADMIN_USERNAME: "
-                      "the bootstrap admin is temporary and gets deleted")
+        raise Failure(
+            "APSIS_SSO_KEYCLOAK_ADMIN_USERNAME must differ from KC_BOOTSTRAP_ADMIN_USERNAME: "
+            "the bootstrap admin is temporary and gets deleted"
+        )
     kc = Keycloak(url)
     if kc.sign_in(username, password):
         return f"permanent admin {username} ready" + retire_temporary_admins(kc)
     if not kc.sign_in(bootstrap_user, secret("KC_BOOTSTRAP_ADMIN_PASSWORD_FILE")):
-        raise Failure(f"neither {username} nor the bootstrap admin {bootstrap_user} can sign in to Keycloak "
-                      f"at {url}: check both password files")
+        raise Failure(
+            f"neither {username} nor the bootstrap admin {bootstrap_user} can sign in to Keycloak "
+            f"at {url}: check both password files"
+        )
     credential = [{"type": "password", "value": password, "temporary": False}]
     found = kc.call("GET", f"/users?username={urllib.parse.quote(username)}&exact=true") or []
     if found:
@@ -127,8 +142,7 @@ def ensure_permanent_admin() -> str:
         kc.call("PUT", f"/users/{user_id}/reset-password", credential[0])
         action = "password updated"
     else:
-        kc.call("POST", "/users", {"username": username, "enabled": True, "credentials": credential},
-                expect=(201,))
+        kc.call("POST", "/users", {"username": username, "enabled": True, "credentials": credential}, expect=(201,))
         user_id = kc.call("GET", f"/users?username={urllib.parse.quote(username)}&exact=true")[0]["id"]
         action = "created"
     role = kc.call("GET", "/roles/admin")

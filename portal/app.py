@@ -64,8 +64,9 @@ class Portal:
 
     def __post_init__(self) -> None:
         assert self.settings.portal_url and self.portal.session_key
-        self.sessions = SessionCodec(self.portal.session_key.get_secret_value(), self.portal.session_minutes * 60,
-                                     secure=self.https)
+        self.sessions = SessionCodec(
+            self.portal.session_key.get_secret_value(), self.portal.session_minutes * 60, secure=self.https
+        )
         self.submissions = RateLimiter(self.portal.submissions_per_link, self.portal.submission_window_seconds)
         self.opens = RateLimiter(self.portal.opens_per_minute, 60)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -84,8 +85,9 @@ class Portal:
         """``fn(api, *args)`` in the thread pool with this thread's Keycloak repository."""
         return await run_in_threadpool(lambda: fn(self.repositories.get(), *args, **kwargs))
 
-    def page(self, request: Request, name: str, status: int = 200, headers: dict[str, str] | None = None,
-             **context: Any) -> Response:
+    def page(
+        self, request: Request, name: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+    ) -> Response:
         return self.templates.TemplateResponse(request, name, context, status_code=status, headers=headers)
 
 
@@ -101,7 +103,10 @@ def create_app(portal: Portal) -> Starlette:
         Route("/renew", pages.renew, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, https=portal.https)],
-                    exception_handlers={404: pages.not_found, 405: pages.not_allowed, 500: pages.failed})
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders, https=portal.https)],
+        exception_handlers={404: pages.not_found, 405: pages.not_allowed, 500: pages.failed},
+    )
     app.state.portal = portal
     return app

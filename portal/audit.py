@@ -23,18 +23,39 @@ LOGGER = "apsis_portal.audit"
 class Audit:
     def __init__(self, path: Path | None = None) -> None:
         self.log = logging.getLogger(LOGGER)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8") if path else \
-            logging.StreamHandler(sys.stderr)
+        handler: logging.Handler = (
+            logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler(sys.stderr)
+        )
         handler.setFormatter(JsonFormatter())
         handler.addFilter(ScrubSecrets())  # the last line of defence; nothing here should need it
         self.log.handlers[:] = [handler]
         self.log.setLevel(logging.INFO)
         self.log.propagate = False
 
-    def record(self, action: str, *, account: str | None, outcome: Outcome, actor: str | None = None,
-               invitation: str | None = None, client: str | None = None, **details: Any) -> None:
-        self.log.info(action, extra={"audit": True, "action": action, "account": account, "outcome": outcome,
-                                     "actor": actor, "invitation": invitation, "client": client, **details})
+    def record(
+        self,
+        action: str,
+        *,
+        account: str | None,
+        outcome: Outcome,
+        actor: str | None = None,
+        invitation: str | None = None,
+        client: str | None = None,
+        **details: Any,
+    ) -> None:
+        self.log.info(
+            action,
+            extra={
+                "audit": True,
+                "action": action,
+                "account": account,
+                "outcome": outcome,
+                "actor": actor,
+                "invitation": invitation,
+                "client": client,
+                **details,
+            },
+        )
 
     def close(self) -> None:
         for handler in self.log.handlers:

@@ -27,8 +27,12 @@ class PortalCli(ApsisCli):
     debug_option = False
 
 
-@click.group(name="apsis-portal", cls=PortalCli, epilog=EXIT_CODES,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    name="apsis-portal",
+    cls=PortalCli,
+    epilog=EXIT_CODES,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @env_file_option
 @click.version_option(package_name="apsis-sso", prog_name="apsis-portal")
 @click.pass_context

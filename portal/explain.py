@@ -20,16 +20,16 @@ from apsis_core.invitations import Invitation, Verdict
 
 ENTRA: dict[str, str] = {
     "AADSTS90002": "Microsoft Entra has no tenant \u201c{tenant}\u201d. Copy the Directory (tenant) ID from the app's "
-                   "Overview page, or enter a verified domain of your tenant.",
+    "Overview page, or enter a verified domain of your tenant.",
     "AADSTS700016": "Your tenant has no application with the Application (client) ID {client_id}. Copy it from the "
-                    "app's Overview page (the Application (client) ID, not the Object ID).",
+    "app's Overview page (the Application (client) ID, not the Object ID).",
     "AADSTS7000215": "Entra did not accept the client secret. Enter the secret's Value (shown only right after you "
-                     "create it), not its Secret ID.",
+    "create it), not its Secret ID.",
     "AADSTS7000222": "This client secret has expired in Entra. Create a new one under Certificates & secrets.",
     "consent": "Entra accepted the app and its secret, but the app may not read your directory yet: the application "
-               "permission User.Read.All has no admin consent. Under API permissions, choose \u201cGrant admin "
-               "consent for your organization\u201d (a Global Administrator or Privileged Role Administrator can), "
-               "then submit again. Nothing was set up yet.",
+    "permission User.Read.All has no admin consent. Under API permissions, choose \u201cGrant admin "
+    "consent for your organization\u201d (a Global Administrator or Privileged Role Administrator can), "
+    "then submit again. Nothing was set up yet.",
 }
 
 
@@ -45,16 +45,20 @@ def domain_refusal(verdicts: Sequence[domain_ownership.Verdict], tenant: str, co
     said: list[str] = []
     for v in verdicts:
         if v.status == "other-tenant":
-            said.append(f"{v.domain} is a verified domain of another Microsoft Entra tenant ({v.owner}), not of the "
-                        f"tenant you entered ({tenant}).")
+            said.append(
+                f"{v.domain} is a verified domain of another Microsoft Entra tenant ({v.owner}), not of the "
+                f"tenant you entered ({tenant})."
+            )
         else:
             said.append(f"{v.domain} is not a verified domain of any Microsoft Entra tenant.")
     ask = f"your APSIS contact{f' ({contact})' if contact else ''}"
-    return (" ".join(said) + " Single sign-on can only be set up with the tenant where every domain of this account "
-            "is verified, so nothing was set up. Enter the Directory (tenant) ID of that tenant, with an app "
-            "registered there; or, if the domain belongs to your tenant, add and verify it there (Microsoft Entra "
-            "admin center, Settings, Domain names) and submit again. If the domain should not be part of this "
-            f"account, ask {ask}.")
+    return (
+        " ".join(said) + " Single sign-on can only be set up with the tenant where every domain of this account "
+        "is verified, so nothing was set up. Enter the Directory (tenant) ID of that tenant, with an app "
+        "registered there; or, if the domain belongs to your tenant, add and verify it there (Microsoft Entra "
+        "admin center, Settings, Domain names) and submit again. If the domain should not be part of this "
+        f"account, ask {ask}."
+    )
 
 
 SIGN_IN_REFUSED: dict[str, str] = {
@@ -64,7 +68,7 @@ SIGN_IN_REFUSED: dict[str, str] = {
     "email_unverified": "the address's domain is not a verified domain of your tenant",
     "domain_not_allowed": "the user signed in with an address outside this account's domains",
     "domain_unproven": "Entra sent no xms_edov claim, and the address's domain is not proven to be verified in your "
-                       "tenant yet: add the optional claim xms_edov to the app's ID token, or ask your APSIS contact",
+    "tenant yet: add the optional claim xms_edov to the app's ID token, or ask your APSIS contact",
     "no_user": "there is no APSIS One user with this address",
     "ambiguous_email": "more than one APSIS One user has this address: ask your APSIS contact",
     "user_disabled": "this APSIS One user is deactivated",
@@ -98,31 +102,50 @@ def link_problem(verdict: Verdict, invitation: Invitation | None, contact: str |
     if verdict == "expired" and invitation is not None:
         return Problem(410, "This link has expired", f"It worked until {_when(invitation.expires)}.", ask)
     if verdict == "used" and invitation is not None:
-        done = ("The single sign-on setup was completed" if invitation.intent == "setup"
-                else "The new client secret was put in place")
-        return Problem(410, "This link has been used", f"{done} on {_when(invitation.closed)}; the link ended then.",
-                       f"If something needs changing, {ask[0].lower()}{ask[1:]}")
+        done = (
+            "The single sign-on setup was completed"
+            if invitation.intent == "setup"
+            else "The new client secret was put in place"
+        )
+        return Problem(
+            410,
+            "This link has been used",
+            f"{done} on {_when(invitation.closed)}; the link ended then.",
+            f"If something needs changing, {ask[0].lower()}{ask[1:]}",
+        )
     if verdict == "revoked" and invitation is not None:
         return Problem(410, "This link was withdrawn", f"It was withdrawn on {_when(invitation.closed)}.", ask)
     if verdict == "superseded" and invitation is not None:
-        return Problem(410, "A newer link was sent",
-                       f"On {_when(invitation.closed)} a newer link for the same task was sent to you, and this one "
-                       "ended.", "Use the link in the newest mail.")
-    return Problem(404, "This link is not valid",
-                   "Check that you opened the whole link from the mail (some mail programs break long links).",
-                   f"If it still does not work, {ask[0].lower()}{ask[1:]}")
+        return Problem(
+            410,
+            "A newer link was sent",
+            f"On {_when(invitation.closed)} a newer link for the same task was sent to you, and this one ended.",
+            "Use the link in the newest mail.",
+        )
+    return Problem(
+        404,
+        "This link is not valid",
+        "Check that you opened the whole link from the mail (some mail programs break long links).",
+        f"If it still does not work, {ask[0].lower()}{ask[1:]}",
+    )
 
 
 SETUP_BUSY = Problem(
-    409, "This setup is already under way",
+    409,
+    "This setup is already under way",
     "Another submission through this link set up single sign-on for this account a moment ago, or is doing it "
     "right now. Nothing was changed by this one.",
-    "Open the page again in a minute to see the result.")
+    "Open the page again in a minute to see the result.",
+)
 SESSION_ENDED = Problem(
-    401, "Your session has ended",
+    401,
+    "Your session has ended",
     "For your security, a session lasts at most an hour from the moment you opened the link.",
-    "Open the link from your mail again: it keeps working until the task is done or it expires.")
+    "Open the link from your mail again: it keeps working until the task is done or it expires.",
+)
 FORM_EXPIRED = Problem(
-    403, "This form could not be accepted",
+    403,
+    "This form could not be accepted",
     "It did not come with this session's security token (it may be from an older tab, or another site).",
-    "Go back, reload the page and submit it again.")
+    "Go back, reload the page and submit it again.",
+)

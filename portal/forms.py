@@ -103,7 +103,9 @@ def parse_test_users(raw: str, account: AccountRecord) -> tuple[tuple[str, ...],
     return tuple(found), None
 
 
-def read_setup(fields: Mapping[str, str], account: AccountRecord, today: date | None = None) -> tuple[Submitted, SetupForm | None]:
+def read_setup(
+    fields: Mapping[str, str], account: AccountRecord, today: date | None = None
+) -> tuple[Submitted, SetupForm | None]:
     submitted = Submitted()
     tenant = _text(fields, "tenant").strip()
     client_id = _text(fields, "client_id").strip()

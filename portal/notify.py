@@ -29,10 +29,19 @@ def _send(settings: MailSettings, account: str, subject: str, body: str, kind: s
         log.warning("platform team not notified: no SMTP host or platform team address", extra={"account": account})
         return False
     try:
-        mail.send(settings, Mail((settings.platform_team_email,), f"{PREFIX} {account}: {subject}", body,
-                                 headers={"X-Apsis-Portal": kind, "X-Apsis-Account": account}))
+        mail.send(
+            settings,
+            Mail(
+                (settings.platform_team_email,),
+                f"{PREFIX} {account}: {subject}",
+                body,
+                headers={"X-Apsis-Portal": kind, "X-Apsis-Account": account},
+            ),
+        )
     except (OSError, smtplib.SMTPException) as exc:
-        log.error("platform team not notified", extra={"account": account, "error": f"{type(exc).__name__}: {exc}"[:200]})
+        log.error(
+            "platform team not notified", extra={"account": account, "error": f"{type(exc).__name__}: {exc}"[:200]}
+        )
         return False
     return True
 
@@ -43,8 +52,8 @@ def setup_submitted(settings: MailSettings, record: AccountRecord, test_users: t
 test-login link.
 
 Tenant {record.tenant_id}, application (client) ID {record.client_id}.
-Domains proven to be verified in that tenant (Entra's discovery): {', '.join(record.ownership.proven) or 'none'}
-Test users: {', '.join(test_users)}
+Domains proven to be verified in that tenant (Entra's discovery): {", ".join(record.ownership.proven) or "none"}
+Test users: {", ".join(test_users)}
 
 Nothing to do yet: you will hear when they declare it ready for everyone
 (`apsis-sso account show {record.id}` shows the test users' sign-ins meanwhile).
@@ -54,8 +63,9 @@ Nothing to do yet: you will hear when they declare it ready for everyone
     return _send(settings, record.id, "SSO set up through the portal (pilot)", body, "setup-submitted")
 
 
-def setup_refused(settings: MailSettings, record: AccountRecord, tenant: str, client_id: str,
-                  verdicts: Sequence[Verdict], client: str) -> bool:
+def setup_refused(
+    settings: MailSettings, record: AccountRecord, tenant: str, client_id: str, verdicts: Sequence[Verdict], client: str
+) -> bool:
     """A setup named a tenant that does not own every domain of the account: refused, nothing
     created. Whoever holds a setup link can try this, so the platform team hears of it."""
     lines = "\n".join(f"  - {v.describe()}" for v in verdicts)
@@ -72,8 +82,13 @@ submit this, the link may have been forwarded or intercepted: check with them, a
 
 -- apsis-portal
 """
-    return _send(settings, record.id, "portal setup REFUSED: the tenant does not own the account's domains", body,
-                 "setup-refused")
+    return _send(
+        settings,
+        record.id,
+        "portal setup REFUSED: the tenant does not own the account's domains",
+        body,
+        "setup-refused",
+    )
 
 
 def ready(settings: MailSettings, record: AccountRecord, signed_in: list[str], went_live: bool) -> bool:
@@ -84,7 +99,7 @@ def ready(settings: MailSettings, record: AccountRecord, signed_in: list[str], w
     body = f"""{record.it_contact.name} <{record.it_contact.email}> declared single sign-on of account {record.id}
 ({record.name}) ready for everyone.
 
-Test users who signed in through SSO: {', '.join(signed_in) or 'none'}
+Test users who signed in through SSO: {", ".join(signed_in) or "none"}
 
 {next_step}
 
@@ -97,11 +112,12 @@ Test users who signed in through SSO: {', '.join(signed_in) or 'none'}
 def renewed(settings: MailSettings, record: AccountRecord, hint: str, expires: date, old_hint: str | None) -> bool:
     body = f"""{record.it_contact.name} <{record.it_contact.email}> renewed the Entra client secret of account {record.id}
 ({record.name}) through the portal: the new secret (starting with "{hint}") was proved with
-Entra and is in use, valid until {expires.isoformat()}. The previous one started with "{old_hint or '?'}".
+Entra and is in use, valid until {expires.isoformat()}. The previous one started with "{old_hint or "?"}".
 
 Nothing to do: Keycloak and apsis-sync use the new secret.
 
 -- apsis-portal
 """
-    return _send(settings, record.id, f"client secret renewed through the portal (until {expires.isoformat()})",
-                 body, "renewed")
+    return _send(
+        settings, record.id, f"client secret renewed through the portal (until {expires.isoformat()})", body, "renewed"
+    )

@@ -37,9 +37,12 @@ from provisioning.steps import SetupInProgress
 log = logging.getLogger("apsis_portal")
 
 FORM_LIMITS: dict[str, Any] = {"max_files": 0, "max_fields": 20, "max_part_size": 64 * 1024}
-UNAVAILABLE = Problem(503, "Please try again in a few minutes",
-                      "Microsoft Entra or our sign-in service could not be reached just now. Nothing was changed.",
-                      "Go back and submit the form again in a few minutes.")
+UNAVAILABLE = Problem(
+    503,
+    "Please try again in a few minutes",
+    "Microsoft Entra or our sign-in service could not be reached just now. Nothing was changed.",
+    "Go back and submit the form again in a few minutes.",
+)
 
 
 def _portal(request: Request) -> Portal:
@@ -61,10 +64,16 @@ def problem(request: Request, found: Problem, *, clear: bool = False, retry_afte
 
 def too_many(request: Request, wait: float) -> Response:
     minutes = max(1, math.ceil(wait / 60))
-    return problem(request, Problem(429, "Too many attempts",
-                                    "This link was used for many submissions in a short time; nothing more was sent.",
-                                    f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again."),
-                   retry_after=wait)
+    return problem(
+        request,
+        Problem(
+            429,
+            "Too many attempts",
+            "This link was used for many submissions in a short time; nothing more was sent.",
+            f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
+        ),
+        retry_after=wait,
+    )
 
 
 # -- pages without an account ---------------------------------------------------------------
@@ -80,20 +89,29 @@ async def healthz(request: Request) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    return problem(request, Problem(404, "Page not found", "There is no such page here.",
-                                    "Open the link from your mail."))
+    return problem(
+        request, Problem(404, "Page not found", "There is no such page here.", "Open the link from your mail.")
+    )
 
 
 async def not_allowed(request: Request, exc: Exception) -> Response:
-    return problem(request, Problem(405, "Not allowed", "This page does not take that kind of request.",
-                                    "Open the link from your mail."))
+    return problem(
+        request,
+        Problem(405, "Not allowed", "This page does not take that kind of request.", "Open the link from your mail."),
+    )
 
 
 async def failed(request: Request, exc: Exception) -> Response:
     log.error("unexpected error", extra={"path": request.url.path, "error": type(exc).__name__})
-    return problem(request, Problem(500, "Something went wrong on our side",
-                                    "We could not finish this request; we have been told.",
-                                    "Try again in a few minutes."))
+    return problem(
+        request,
+        Problem(
+            500,
+            "Something went wrong on our side",
+            "We could not finish this request; we have been told.",
+            "Try again in a few minutes.",
+        ),
+    )
 
 
 # -- opening a link -------------------------------------------------------------------------
@@ -107,8 +125,9 @@ async def open_link(request: Request) -> Response:
     account, token = request.path_params["account"], request.path_params["token"]
     wait = portal.opens.hit(f"open:{_client(request)}")
     if wait is not None:
-        portal.audit.record("link-opened", account=None, outcome="refused", client=_client(request),
-                            reason="rate-limited")
+        portal.audit.record(
+            "link-opened", account=None, outcome="refused", client=_client(request), reason="rate-limited"
+        )
         return too_many(request, wait)
     contact = portal.mail.platform_team_email
     found = link_lookup.Found(None, None)
@@ -124,8 +143,14 @@ async def open_link(request: Request) -> Response:
     record, invitation = found.record, found.invitation
     verdict = invitations.verdict(invitation)
     if record is None or invitation is None or verdict != "valid":
-        portal.audit.record("link-opened", account=record.id if record else None, outcome="refused",
-                            client=_client(request), invitation=invitation.id if invitation else None, reason=verdict)
+        portal.audit.record(
+            "link-opened",
+            account=record.id if record else None,
+            outcome="refused",
+            client=_client(request),
+            invitation=invitation.id if invitation else None,
+            reason=verdict,
+        )
         return problem(request, explain.link_problem(verdict, invitation, contact))
     _, cookie = portal.sessions.new(record.id, invitation.digest)
     _audit(portal, request, "link-opened", record, invitation, "ok", intent=invitation.intent)
@@ -154,8 +179,9 @@ async def visit(request: Request, intent: str) -> Visit | Response:
         if is_temporary(exc):
             return problem(request, UNAVAILABLE)
         return problem(request, explain.link_problem("unknown", None, portal.mail.platform_team_email), clear=True)
-    invitation = next((i for i in invitations.of_record(record)
-                       if hmac.compare_digest(i.digest, session.invitation)), None)
+    invitation = next(
+        (i for i in invitations.of_record(record) if hmac.compare_digest(i.digest, session.invitation)), None
+    )
     verdict = invitations.verdict(invitation)
     if invitation is None or verdict != "valid":
         return problem(request, explain.link_problem(verdict, invitation, portal.mail.platform_team_email), clear=True)
@@ -164,11 +190,24 @@ async def visit(request: Request, intent: str) -> Visit | Response:
     return Visit(record, invitation, session)
 
 
-def _audit(portal: Portal, request: Request, action: str, record: AccountRecord, invitation: Invitation,
-           outcome: str, **details: Any) -> None:
-    portal.audit.record(action, account=record.id, outcome=outcome,  # type: ignore[arg-type]
-                        actor=record.it_contact.email or "it-contact", invitation=invitation.id,
-                        client=_client(request), **details)
+def _audit(
+    portal: Portal,
+    request: Request,
+    action: str,
+    record: AccountRecord,
+    invitation: Invitation,
+    outcome: str,
+    **details: Any,
+) -> None:
+    portal.audit.record(
+        action,
+        account=record.id,
+        outcome=outcome,  # type: ignore[arg-type]
+        actor=record.it_contact.email or "it-contact",
+        invitation=invitation.id,
+        client=_client(request),
+        **details,
+    )
 
 
 async def submission(request: Request, visit: Visit, action: str) -> FormData | Response:
@@ -176,8 +215,7 @@ async def submission(request: Request, visit: Visit, action: str) -> FormData | 
     limit allows it; otherwise the refusal page (audited)."""
     portal = _portal(request)
     form = await request.form(**FORM_LIMITS)
-    if not origin_ok(request.headers.get("origin"), portal.url) or \
-            not csrf_ok(visit.session, form.get(CSRF_FIELD)):  # type: ignore[arg-type]
+    if not origin_ok(request.headers.get("origin"), portal.url) or not csrf_ok(visit.session, form.get(CSRF_FIELD)):  # type: ignore[arg-type]
         _audit(portal, request, action, visit.record, visit.invitation, "refused", reason="csrf")
         return problem(request, explain.FORM_EXPIRED)
     wait = portal.submissions.hit(f"submit:{visit.invitation.digest}")
@@ -208,20 +246,48 @@ async def setup(request: Request) -> Response:
     return await _setup_page(request, found)
 
 
-async def _setup_page(request: Request, visit: Visit, *, status: int = 200, submitted: forms.Submitted | None = None,
-                      error: str | None = None, warnings: list[str] | None = None) -> Response:
+async def _setup_page(
+    request: Request,
+    visit: Visit,
+    *,
+    status: int = 200,
+    submitted: forms.Submitted | None = None,
+    error: str | None = None,
+    warnings: list[str] | None = None,
+) -> Response:
     portal = _portal(request)
     record = visit.record
-    context: dict[str, Any] = {"record": record, "invitation": visit.invitation, "csrf": visit.session.csrf,
-                               "error": error, "warnings": warnings or []}
+    context: dict[str, Any] = {
+        "record": record,
+        "invitation": visit.invitation,
+        "csrf": visit.session.csrf,
+        "error": error,
+        "warnings": warnings or [],
+    }
     if _needs_form(record):
         values = submitted.values if submitted else {"test_users": "\n".join(record.pilot)}
-        return portal.page(request, "setup.html", status, redirect_uri=redirect_uri(portal.settings, record.id),
-                           values=values, errors=submitted.errors if submitted else {}, **context)
+        return portal.page(
+            request,
+            "setup.html",
+            status,
+            redirect_uri=redirect_uri(portal.settings, record.id),
+            values=values,
+            errors=submitted.errors if submitted else {},
+            **context,
+        )
     tested = await portal.call(results.read, record)
-    return portal.page(request, "status.html", status, links=onboarding.customer_links(portal.settings, record.settings()),
-                       results=tested, ready=any(r.ok for r in tested), refresh=portal.portal.refresh_seconds,
-                       explain=explain.sign_in_refused, go_live=portal.portal.go_live, **context)
+    return portal.page(
+        request,
+        "status.html",
+        status,
+        links=onboarding.customer_links(portal.settings, record.settings()),
+        results=tested,
+        ready=any(r.ok for r in tested),
+        refresh=portal.portal.refresh_seconds,
+        explain=explain.sign_in_refused,
+        go_live=portal.portal.go_live,
+        **context,
+    )
 
 
 async def _setup_submit(request: Request, visit: Visit) -> Response:
@@ -235,14 +301,30 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
         return RedirectResponse("/setup", status_code=303)
     submitted, parsed = forms.read_setup(_fields(form), record)
     if parsed is None:
-        _audit(portal, request, "setup-submitted", record, visit.invitation, "refused", reason="form",
-               fields=sorted(submitted.errors))
+        _audit(
+            portal,
+            request,
+            "setup-submitted",
+            record,
+            visit.invitation,
+            "refused",
+            reason="form",
+            fields=sorted(submitted.errors),
+        )
         return await _setup_page(request, visit, status=400, submitted=submitted)
     secret_input.remember(parsed.secret.get_secret_value())  # blanked out of any log line that might show it
     account = Account.build(
-        id=record.id, name=record.name, domains=record.domains, it_contact_name=record.it_contact.name,
-        it_contact_email=record.it_contact.email, tenant_id=parsed.tenant, client_id=parsed.client_id,
-        secret_expires=parsed.expires, pilot=parsed.test_users, client_secret=parsed.secret)
+        id=record.id,
+        name=record.name,
+        domains=record.domains,
+        it_contact_name=record.it_contact.name,
+        it_contact_email=record.it_contact.email,
+        tenant_id=parsed.tenant,
+        client_id=parsed.client_id,
+        secret_expires=parsed.expires,
+        pilot=parsed.test_users,
+        client_secret=parsed.secret,
+    )
     try:
         created = await portal.call(onboarding.create, portal.settings, account, require_graph_access=True)
     except SetupInProgress:
@@ -254,15 +336,32 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
     except ApsisError as exc:
         return await _refused(request, visit, "setup-submitted", exc, submitted, parsed.tenant, parsed.client_id)
     done = await portal.call(onboarding.load, record.id)
-    _audit(portal, request, "setup-submitted", done, visit.invitation, "ok", tenant=done.tenant_id,
-           client_id=done.client_id, test_users=len(parsed.test_users), secret_hint=done.secret_hint)
+    _audit(
+        portal,
+        request,
+        "setup-submitted",
+        done,
+        visit.invitation,
+        "ok",
+        tenant=done.tenant_id,
+        client_id=done.client_id,
+        test_users=len(parsed.test_users),
+        secret_hint=done.secret_hint,
+    )
     await portal.call(lambda _api: notify.setup_submitted(portal.mail, done, parsed.test_users))
     warnings = [w for w in created.warnings if not w.startswith("test user ")]  # the page lists test users itself
     return await _setup_page(request, Visit(done, visit.invitation, visit.session), warnings=warnings)
 
 
-async def _refused(request: Request, visit: Visit, action: str, exc: ApsisError, submitted: forms.Submitted,
-                   tenant: str, client_id: str) -> Response:
+async def _refused(
+    request: Request,
+    visit: Visit,
+    action: str,
+    exc: ApsisError,
+    submitted: forms.Submitted,
+    tenant: str,
+    client_id: str,
+) -> Response:
     """Entra or the library said no: the form again with the reason in plain words (nothing
     was changed: the library refuses before its first write). Entra's refusals are the
     customer's to fix and are explained; anything else (a conflict in Keycloak, a realm
@@ -270,41 +369,73 @@ async def _refused(request: Request, visit: Visit, action: str, exc: ApsisError,
     line."""
     portal = _portal(request)
     if is_temporary(exc):
-        _audit(portal, request, action, visit.record, visit.invitation, "failed", reason="unavailable",
-               error=secret_input.scrub(exc.format_message()))
+        _audit(
+            portal,
+            request,
+            action,
+            visit.record,
+            visit.invitation,
+            "failed",
+            reason="unavailable",
+            error=secret_input.scrub(exc.format_message()),
+        )
         return problem(request, UNAVAILABLE)
     if isinstance(exc, EntraRefused):
         reason, text = exc.reason, explain.entra_refusal(exc, tenant, client_id)
         _audit(portal, request, action, visit.record, visit.invitation, "refused", reason=reason)
     else:
         text = "We could not finish this on our side, and have been told; nothing was changed. Please try again later."
-        log.error("action failed", extra={"account": visit.record.id, "action": action,
-                                          "error": secret_input.scrub(exc.format_message())})
-        _audit(portal, request, action, visit.record, visit.invitation, "failed", reason="error",
-               error=secret_input.scrub(exc.format_message()))
+        log.error(
+            "action failed",
+            extra={"account": visit.record.id, "action": action, "error": secret_input.scrub(exc.format_message())},
+        )
+        _audit(
+            portal,
+            request,
+            action,
+            visit.record,
+            visit.invitation,
+            "failed",
+            reason="error",
+            error=secret_input.scrub(exc.format_message()),
+        )
     if action == "renewal-submitted":
         return _renew_page(request, visit, status=400, submitted=submitted, error=text)
     return await _setup_page(request, visit, status=400, submitted=submitted, error=text)
 
 
-async def _not_owned(request: Request, visit: Visit, exc: DomainsNotProven, submitted: forms.Submitted,
-                     tenant: str, client_id: str) -> Response:
+async def _not_owned(
+    request: Request, visit: Visit, exc: DomainsNotProven, submitted: forms.Submitted, tenant: str, client_id: str
+) -> Response:
     """The tenant does not own every domain of the account: nothing was created. The page says
     which domain and what to do; the audit trail and the platform team record it (whoever
     holds a setup link could try another tenant)."""
     portal = _portal(request)
     resolved = exc.verdicts[0].tenant_id if exc.verdicts else tenant
     domains = [{"domain": v.domain, "status": v.status, "owner": v.owner} for v in exc.verdicts]
-    _audit(portal, request, "setup-submitted", visit.record, visit.invitation, "refused", reason="domain-ownership",
-           tenant=resolved, client_id=client_id, domains=domains)
-    await portal.call(lambda _api: notify.setup_refused(portal.mail, visit.record, resolved, client_id, exc.verdicts,
-                                                        _client(request)))
+    _audit(
+        portal,
+        request,
+        "setup-submitted",
+        visit.record,
+        visit.invitation,
+        "refused",
+        reason="domain-ownership",
+        tenant=resolved,
+        client_id=client_id,
+        domains=domains,
+    )
+    await portal.call(
+        lambda _api: notify.setup_refused(
+            portal.mail, visit.record, resolved, client_id, exc.verdicts, _client(request)
+        )
+    )
     text = explain.domain_refusal(exc.verdicts, resolved, portal.mail.platform_team_email)
     return await _setup_page(request, visit, status=400, submitted=submitted, error=text)
 
 
 async def ready(request: Request) -> Response:
-    """"Ready for everyone": the setup link's intent is done. The platform team is told (or,
+    """ "Ready for everyone": the setup link's intent is done. The platform team is told (or,
     with ``APSIS_PORTAL_GO_LIVE``, the account goes live here and now)."""
     portal = _portal(request)
     found = await visit(request, "setup")
@@ -320,9 +451,15 @@ async def ready(request: Request) -> Response:
     signed_in = [r.email for r in tested if r.ok]
     if not signed_in:
         _audit(portal, request, "ready", record, found.invitation, "refused", reason="no-test-sign-in")
-        return await _setup_page(request, found, status=409, error=(
-            "None of your test users has signed in through single sign-on yet. Send them the test-login link, "
-            "and declare it ready once it worked."))
+        return await _setup_page(
+            request,
+            found,
+            status=409,
+            error=(
+                "None of your test users has signed in through single sign-on yet. Send them the test-login link, "
+                "and declare it ready once it worked."
+            ),
+        )
     try:
         if portal.portal.go_live:
             await portal.call(onboarding.set_stage, portal.settings, record.id, "live")
@@ -331,8 +468,16 @@ async def ready(request: Request) -> Response:
         if is_temporary(exc):
             return problem(request, UNAVAILABLE)
         raise
-    _audit(portal, request, "ready", record, found.invitation, "ok", went_live=portal.portal.go_live,
-           test_users_signed_in=len(signed_in))
+    _audit(
+        portal,
+        request,
+        "ready",
+        record,
+        found.invitation,
+        "ok",
+        went_live=portal.portal.go_live,
+        test_users_signed_in=len(signed_in),
+    )
     await portal.call(lambda _api: notify.ready(portal.mail, record, signed_in, portal.portal.go_live))
     response = portal.page(request, "done.html", record=record, intent="setup", went_live=portal.portal.go_live)
     response.headers.append("set-cookie", portal.sessions.clear_header())
@@ -342,11 +487,25 @@ async def ready(request: Request) -> Response:
 # -- renewal --------------------------------------------------------------------------------
 
 
-def _renew_page(request: Request, visit: Visit, *, status: int = 200, submitted: forms.Submitted | None = None,
-                error: str | None = None) -> Response:
-    return _portal(request).page(request, "renew.html", status, record=visit.record, invitation=visit.invitation,
-                                 csrf=visit.session.csrf, values=submitted.values if submitted else {},
-                                 errors=submitted.errors if submitted else {}, error=error)
+def _renew_page(
+    request: Request,
+    visit: Visit,
+    *,
+    status: int = 200,
+    submitted: forms.Submitted | None = None,
+    error: str | None = None,
+) -> Response:
+    return _portal(request).page(
+        request,
+        "renew.html",
+        status,
+        record=visit.record,
+        invitation=visit.invitation,
+        csrf=visit.session.csrf,
+        values=submitted.values if submitted else {},
+        errors=submitted.errors if submitted else {},
+        error=error,
+    )
 
 
 async def renew(request: Request) -> Response:
@@ -362,23 +521,43 @@ async def renew(request: Request) -> Response:
     record = found.record
     submitted, parsed = forms.read_renew(_fields(form))
     if parsed is None:
-        _audit(portal, request, "renewal-submitted", record, found.invitation, "refused", reason="form",
-               fields=sorted(submitted.errors))
+        _audit(
+            portal,
+            request,
+            "renewal-submitted",
+            record,
+            found.invitation,
+            "refused",
+            reason="form",
+            fields=sorted(submitted.errors),
+        )
         return _renew_page(request, found, status=400, submitted=submitted)
     secret_input.remember(parsed.secret.get_secret_value())
     try:
-        await portal.call(onboarding.rotate_secret, portal.settings, record.id, parsed.secret.get_secret_value(),
-                          parsed.expires)
+        await portal.call(
+            onboarding.rotate_secret, portal.settings, record.id, parsed.secret.get_secret_value(), parsed.expires
+        )
         await portal.call(invitations.complete, record, found.invitation)
     except ApsisError as exc:
         return await _refused(request, found, "renewal-submitted", exc, submitted, record.tenant_id, record.client_id)
     done = await portal.call(onboarding.load, record.id)
-    _audit(portal, request, "renewal-submitted", done, found.invitation, "ok", secret_hint=done.secret_hint,
-           secret_expires=parsed.expires.isoformat(), previous_hint=record.secret_hint)
-    await portal.call(lambda _api: notify.renewed(portal.mail, done, done.secret_hint or "", parsed.expires,
-                                                  record.secret_hint))
-    response = portal.page(request, "done.html", record=done, intent="renew", old_hint=record.secret_hint,
-                           expires=parsed.expires)
+    _audit(
+        portal,
+        request,
+        "renewal-submitted",
+        done,
+        found.invitation,
+        "ok",
+        secret_hint=done.secret_hint,
+        secret_expires=parsed.expires.isoformat(),
+        previous_hint=record.secret_hint,
+    )
+    await portal.call(
+        lambda _api: notify.renewed(portal.mail, done, done.secret_hint or "", parsed.expires, record.secret_hint)
+    )
+    response = portal.page(
+        request, "done.html", record=done, intent="renew", old_hint=record.secret_hint, expires=parsed.expires
+    )
     response.headers.append("set-cookie", portal.sessions.clear_header())
     return response
 

@@ -44,8 +44,9 @@ def _time(event: Mapping[str, Any]) -> datetime:
     return datetime.fromtimestamp(int(event.get("time", 0)) / 1000, tz=timezone.utc)
 
 
-def summarise(email: str, alias: str, events: Iterable[Mapping[str, Any]], *, known: bool = True,
-              member: bool = True) -> PilotResult:
+def summarise(
+    email: str, alias: str, events: Iterable[Mapping[str, Any]], *, known: bool = True, member: bool = True
+) -> PilotResult:
     """The newest SSO sign-in and the newest refusal through ``alias`` among ``events``; a
     refusal older than the last sign-in is history, not the current state."""
     signed_in = refused_at = None
@@ -70,8 +71,7 @@ def read(api: KeycloakRepository, record: AccountRecord) -> list[PilotResult]:
     for email in record.pilot:
         users = api.users_by_email(email)
         if len(users) != 1:
-            out.append(PilotResult(email, known=False) if not users else
-                       PilotResult(email, refused="ambiguous_email"))
+            out.append(PilotResult(email, known=False) if not users else PilotResult(email, refused="ambiguous_email"))
             continue
         user = users[0]
         member = any(o.get("id") == record.org_id for o in api.user_organizations(user["id"]))

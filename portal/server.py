@@ -25,11 +25,15 @@ def build(app: AppContext) -> Portal:
     portal_settings = load_settings(PortalSettings, app.env_file)
     mail = app.mail_settings()
     if not settings.portal_url:
-        raise InvalidInput("configuration: APSIS_SSO_PORTAL_URL must be set: the portal's address as browsers reach "
-                           "it (links, cookies and the origin check follow it)")
+        raise InvalidInput(
+            "configuration: APSIS_SSO_PORTAL_URL must be set: the portal's address as browsers reach "
+            "it (links, cookies and the origin check follow it)"
+        )
     if settings.sync_secrets_dir is None:
-        raise InvalidInput("configuration: APSIS_SSO_SYNC_SECRETS_DIR must be set: the portal hands every secret it "
-                           "accepts to apsis-sync there")
+        raise InvalidInput(
+            "configuration: APSIS_SSO_SYNC_SECRETS_DIR must be set: the portal hands every secret it "
+            "accepts to apsis-sync there"
+        )
     if settings.keycloak_client_secret is None:
         raise InvalidInput("configuration: no Keycloak client secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or _FILE")
     assert portal_settings.session_key is not None
@@ -41,8 +45,13 @@ def build(app: AppContext) -> Portal:
     for name in ("uvicorn", "uvicorn.error"):  # its errors (a traceback of ours) in the same stream, scrubbed
         logging.getLogger(name).handlers[:] = ours
         logging.getLogger(name).propagate = False
-    return Portal(settings, portal_settings, mail, Audit(portal_settings.audit_log),
-                  Repositories(lambda: KeycloakRepository.for_tooling(settings)))
+    return Portal(
+        settings,
+        portal_settings,
+        mail,
+        Audit(portal_settings.audit_log),
+        Repositories(lambda: KeycloakRepository.for_tooling(settings)),
+    )
 
 
 def serve(portal: Portal, host: str, port: int) -> None:
@@ -50,6 +59,14 @@ def serve(portal: Portal, host: str, port: int) -> None:
 
     log = logging.getLogger("apsis_portal")
     log.info("portal listening", extra={"address": f"{host}:{port}", "url": portal.url})
-    uvicorn.run(create_app(portal), host=host, port=port, access_log=False, log_config=None,
-                proxy_headers=True, forwarded_allow_ips=portal.portal.forwarded_allow_ips, server_header=False)
+    uvicorn.run(
+        create_app(portal),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=portal.portal.forwarded_allow_ips,
+        server_header=False,
+    )
     portal.audit.close()

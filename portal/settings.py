@@ -29,8 +29,11 @@ class PortalSettings(BaseSettings):
     submissions_per_link: int = Field(10, ge=1, description="Form submissions per link within the window")
     submission_window_seconds: int = Field(900, ge=10, description="The window of that limit")
     opens_per_minute: int = Field(30, ge=1, description="Links opened per client address per minute")
-    go_live: bool = Field(False, description="'Ready for everyone' takes the account live itself "
-                                             "(otherwise the platform team is asked to run go-live)")
+    go_live: bool = Field(
+        False,
+        description="'Ready for everyone' takes the account live itself "
+        "(otherwise the platform team is asked to run go-live)",
+    )
     refresh_seconds: int = Field(15, ge=5, le=300, description="How often the test results page reloads itself")
     audit_log: Path | None = Field(None, description="Append the audit trail (JSON lines) here; default stderr")
     log_format: Literal["text", "json"] = Field("text", description="text for people, json for log shippers")
@@ -47,8 +50,10 @@ class PortalSettings(BaseSettings):
         if self.session_key is None and self.session_key_file:
             self.session_key = SecretStr(read_secret_file(self.session_key_file))
         if self.session_key is None:
-            raise ValueError("APSIS_PORTAL_SESSION_KEY or APSIS_PORTAL_SESSION_KEY_FILE is required "
-                             "(a random key of 32+ characters, e.g. `openssl rand -base64 48`)")
+            raise ValueError(
+                "APSIS_PORTAL_SESSION_KEY or APSIS_PORTAL_SESSION_KEY_FILE is required "
+                "(a random key of 32+ characters, e.g. `openssl rand -base64 48`)"
+            )
         if len(self.session_key.get_secret_value()) < SESSION_KEY_MIN:
             raise ValueError(f"the session key must be at least {SESSION_KEY_MIN} characters long")
         return self

@@ -61,14 +61,25 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot, *, cl
     # 1. organization
     org_change: Change | None = None
     if org is None:
-        org_change = Change("create", "organization", account.id, account=account.id,
-                            fields=_org_fields(None, organization),
-                            apply=lambda api: steps.create_or_update_org(api, ref, organization))
+        org_change = Change(
+            "create",
+            "organization",
+            account.id,
+            account=account.id,
+            fields=_org_fields(None, organization),
+            apply=lambda api: steps.create_or_update_org(api, ref, organization),
+        )
     else:
         changes = diff(org, organization)
         if changes:
-            org_change = Change("update", "organization", account.id, account=account.id, fields=changes,
-                                apply=lambda api: steps.create_or_update_org(api, ref, organization))
+            org_change = Change(
+                "update",
+                "organization",
+                account.id,
+                account=account.id,
+                fields=changes,
+                apply=lambda api: steps.create_or_update_org(api, ref, organization),
+            )
     if account.awaiting_setup:
         if org_change is not None:
             plan.add(org_change)
@@ -78,14 +89,25 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot, *, cl
     idp_change: Change | None = None
     exclusive = claim is not None
     if idp is None:
-        idp_change = Change("create", "identity-provider", alias, account=account.id,
-                            fields=_idp_fields(None, desired_idp),
-                            apply=lambda api: steps.create_idp(api, idp_ref, desired_idp, exclusive=exclusive))
+        idp_change = Change(
+            "create",
+            "identity-provider",
+            alias,
+            account=account.id,
+            fields=_idp_fields(None, desired_idp),
+            apply=lambda api: steps.create_idp(api, idp_ref, desired_idp, exclusive=exclusive),
+        )
     else:
         changes = _idp_changes(idp, desired_idp)
         if changes:
-            idp_change = Change("update", "identity-provider", alias, account=account.id, fields=changes,
-                                apply=lambda api: steps.update_idp(api, alias, desired_idp))
+            idp_change = Change(
+                "update",
+                "identity-provider",
+                alias,
+                account=account.id,
+                fields=changes,
+                apply=lambda api: steps.update_idp(api, alias, desired_idp),
+            )
     first, second = (idp_change, org_change) if claim is not None else (org_change, idp_change)
     for change in (first, second):
         if change is not None:
@@ -94,15 +116,30 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot, *, cl
     # 3. mappers, compared as the IdP has them now (a hand edit shows here)
     mapper_changes = mappers.field_changes(mappers.mapper_actions(snapshot.mappers_of(alias), rendered.mappers))
     if mapper_changes:
-        plan.add(Change("update" if idp is not None else "create", "idp-mappers", alias, account=account.id,
-                        fields=mapper_changes, apply=lambda api: steps.sync_mappers(api, idp_ref, rendered)))
+        plan.add(
+            Change(
+                "update" if idp is not None else "create",
+                "idp-mappers",
+                alias,
+                account=account.id,
+                fields=mapper_changes,
+                apply=lambda api: steps.sync_mappers(api, idp_ref, rendered),
+            )
+        )
 
     # 4. link IdP -> organization: last, so a linked provider is a complete one
     linked_to = (idp or {}).get("organizationId")
     if idp is None or org is None or linked_to != org.get("id"):
-        plan.add(Change("create", "organization-link", f"{account.id} <- {alias}", account=account.id,
-                        fields=[FieldChange("organizationId", linked_to, account.id)],
-                        apply=lambda api: steps.link(api, ref, idp_ref)))
+        plan.add(
+            Change(
+                "create",
+                "organization-link",
+                f"{account.id} <- {alias}",
+                account=account.id,
+                fields=[FieldChange("organizationId", linked_to, account.id)],
+                apply=lambda api: steps.link(api, ref, idp_ref),
+            )
+        )
 
     # 5. the daemon's copy of the secret, in the same run as Keycloak's
     daemon = plan_daemon_secret(settings, account, snapshot)
@@ -129,8 +166,10 @@ def check_account(account: Account, snapshot: Snapshot) -> None:
     if named is not None and named != account.id:
         raise Conflict(f"the name {account.name!r} is taken by account {named!r} (Keycloak needs unique names)")
     if account.awaiting_setup and idp is not None:
-        raise Conflict(f"account {account.id!r} has SSO set up (identity provider {alias}); it cannot go back to "
-                       "awaiting setup (export the accounts again, or delete the account)")
+        raise Conflict(
+            f"account {account.id!r} has SSO set up (identity provider {alias}); it cannot go back to "
+            "awaiting setup (export the accounts again, or delete the account)"
+        )
     if idp is None and account.client_secret is None and not account.awaiting_setup:
         raise InvalidInput(f"account {account.id!r} has no identity provider yet: a client secret is required")
 
@@ -176,21 +215,30 @@ def plan_daemon_secret(settings: Settings, account: Account, snapshot: Snapshot)
     if held is None:
         raise KeyError(f"the snapshot did not read apsis-sync's secret file of {account.id}")
     wanted = account.client_secret
-    if held.secret is not None and hmac.compare_digest(held.secret.get_secret_value().encode(),
-                                                       wanted.get_secret_value().encode()):
+    if held.secret is not None and hmac.compare_digest(
+        held.secret.get_secret_value().encode(), wanted.get_secret_value().encode()
+    ):
         return None
-    return Change("create" if held.secret is None else "update", DAEMON_SECRET, account.id, account=account.id,
-                  fields=[FieldChange("secret", "(set)" if held.secret is not None else None, "(new)", secret=True)],
-                  note=f"for apsis-sync: {held.path}",
-                  apply=lambda _api: steps.write_daemon_secret(directory, account.id, wanted))
+    return Change(
+        "create" if held.secret is None else "update",
+        DAEMON_SECRET,
+        account.id,
+        account=account.id,
+        fields=[FieldChange("secret", "(set)" if held.secret is not None else None, "(new)", secret=True)],
+        note=f"for apsis-sync: {held.path}",
+        apply=lambda _api: steps.write_daemon_secret(directory, account.id, wanted),
+    )
 
 
 def writes_secret(plan: Plan) -> set[str]:
     """Accounts whose IdP secret the plan sets (a new IdP, or a changed secret): the ones
     whose secret is proved with Entra before the first change."""
     return {
-        c.account for c in plan.changes
-        if c.account and c.kind == "identity-provider" and c.action != "delete"
+        c.account
+        for c in plan.changes
+        if c.account
+        and c.kind == "identity-provider"
+        and c.action != "delete"
         and (c.action == "create" or any(f.path == "config.clientSecret" for f in c.fields))
     }
 
@@ -214,12 +262,15 @@ def warn_unsent_secrets(settings: Settings, plan: Plan) -> None:
     fail."""
     accounts = sorted(writes_secret(plan))
     if settings.sync_secrets_dir is None and accounts:
-        plan.warnings.append(f"APSIS_SSO_SYNC_SECRETS_DIR is not set: hand the new secret of {', '.join(accounts)} "
-                             "to apsis-sync with `apsis-sync secret set ACCOUNT`")
+        plan.warnings.append(
+            f"APSIS_SSO_SYNC_SECRETS_DIR is not set: hand the new secret of {', '.join(accounts)} "
+            "to apsis-sync with `apsis-sync secret set ACCOUNT`"
+        )
 
 
-def plan_accounts(settings: Settings, desired: list[Account], snapshot: Snapshot, *, prune: bool = False,
-                  progress: Progress = SILENT) -> Plan:
+def plan_accounts(
+    settings: Settings, desired: list[Account], snapshot: Snapshot, *, prune: bool = False, progress: Progress = SILENT
+) -> Plan:
     """Converge many accounts; with ``prune``, delete managed accounts absent from ``desired``.
     Comparing them is a phase of ``progress``."""
     seen = _check_file(desired)
@@ -256,17 +307,39 @@ def plan_delete(account_id: str, snapshot: Snapshot) -> Plan:
     if idp is not None and not idp_is_managed(idp):
         raise Conflict(f"identity provider {alias!r} is not managed by apsis-sso; leaving it alone")
     if idp is not None:
-        plan.add(Change("delete", "identity-provider", alias, account=account_id,
-                        apply=lambda api: api.delete_identity_provider(alias)))
+        plan.add(
+            Change(
+                "delete",
+                "identity-provider",
+                alias,
+                account=account_id,
+                apply=lambda api: api.delete_identity_provider(alias),
+            )
+        )
     if org is not None:
         org_id = org["id"]
-        plan.add(Change("delete", "organization", account_id, account=account_id,
-                        note="members are kept as realm users",
-                        apply=lambda api: api.delete_organization(org_id)))
+        plan.add(
+            Change(
+                "delete",
+                "organization",
+                account_id,
+                account=account_id,
+                note="members are kept as realm users",
+                apply=lambda api: api.delete_organization(org_id),
+            )
+        )
     if secret_file is not None:
         path = secret_file
-        plan.add(Change("delete", DAEMON_SECRET, account_id, account=account_id, note=f"for apsis-sync: {path}",
-                        apply=lambda _api: path.unlink(missing_ok=True)))
+        plan.add(
+            Change(
+                "delete",
+                DAEMON_SECRET,
+                account_id,
+                account=account_id,
+                note=f"for apsis-sync: {path}",
+                apply=lambda _api: path.unlink(missing_ok=True),
+            )
+        )
     return plan
 
 
@@ -296,6 +369,7 @@ def _idp_changes(current: dict[str, Any], desired: dict[str, Any]) -> list[Field
 
 def _idp_fields(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[FieldChange]:
     shown = {k: v for k, v in desired.items() if k in {"enabled", "hideOnLogin", "displayName"}}
-    shown["config"] = {k: v for k, v in desired["config"].items()
-                       if k in {"issuer", "clientId", "clientSecret", "defaultScope"}}
+    shown["config"] = {
+        k: v for k, v in desired["config"].items() if k in {"issuer", "clientId", "clientSecret", "defaultScope"}
+    }
     return diff(current, shown)

@@ -23,12 +23,16 @@ def account_warnings(api: KeycloakRepository, account: Account, today: date | No
     if account.secret_expires is not None:
         days = (account.secret_expires - (today or date.today())).days
         if days <= EXPIRY_WARNING_DAYS:
-            out.append(f"the client secret expires in {days} days ({account.secret_expires.isoformat()}); "
-                       "ask for a new one soon")
+            out.append(
+                f"the client secret expires in {days} days ({account.secret_expires.isoformat()}); "
+                "ask for a new one soon"
+            )
     org = api.organization_by_alias(account.id)
     for email in account.pilot:
         if email.rpartition("@")[2] not in account.domains:
-            out.append(f"test user {email} is outside the account's domains ({', '.join(account.domains)}); SSO will refuse them")
+            out.append(
+                f"test user {email} is outside the account's domains ({', '.join(account.domains)}); SSO will refuse them"
+            )
         users = api.users_by_email(email)
         if not users:
             out.append(f"test user {email} has no APSIS One user in Keycloak")
@@ -47,8 +51,11 @@ def ownership_warnings(record: AccountRecord) -> list[str]:
     if record.awaiting_setup:
         return []
     held = record.ownership
-    out = [f"domain {a.describe()}; its users' emails are trusted only with Entra's xms_edov claim; "
-           "ask the customer's IT, then `apsis-sso account prove-domains " + record.id + "`" for a in held.alerts]
+    out = [
+        f"domain {a.describe()}; its users' emails are trusted only with Entra's xms_edov claim; "
+        "ask the customer's IT, then `apsis-sso account prove-domains " + record.id + "`"
+        for a in held.alerts
+    ]
     alerted = {a.domain for a in held.alerts}
     for domain in held.unproven:
         if domain in alerted:
@@ -56,8 +63,10 @@ def ownership_warnings(record: AccountRecord) -> list[str]:
         if domain in held.overridden:
             out.append(f"domain {domain} is linked without proof of ownership (override recorded on the account)")
         else:
-            out.append(f"domain {domain} has no proof of ownership for tenant {record.tenant_id} yet: run "
-                       f"`apsis-sso account prove-domains {record.id}` (apsis-sync proves it at its next daily check)")
+            out.append(
+                f"domain {domain} has no proof of ownership for tenant {record.tenant_id} yet: run "
+                f"`apsis-sso account prove-domains {record.id}` (apsis-sync proves it at its next daily check)"
+            )
     return out
 
 

@@ -59,8 +59,10 @@ def check_intent(record: AccountRecord, intent: InvitationIntent) -> None:
     if intent not in INVITATION_INTENTS:
         raise InvalidInput(f"invalid intent {intent!r}: expected one of {', '.join(INVITATION_INTENTS)}")
     if intent == "setup" and record.stage not in ("awaiting-setup", "pilot"):
-        raise InvalidInput(f"account {record.id} is set up already (stage {record.stage}); "
-                           "to let its IT renew the client secret, use --intent renew")
+        raise InvalidInput(
+            f"account {record.id} is set up already (stage {record.stage}); "
+            "to let its IT renew the client secret, use --intent renew"
+        )
     if intent == "renew" and record.awaiting_setup:
         raise InvalidInput(f"account {record.id} awaits setup: it has no client secret to renew; use --intent setup")
 
@@ -81,8 +83,10 @@ def invite(
     if not settings.portal_url:
         raise InvalidInput("APSIS_SSO_PORTAL_URL is not set: the link needs the portal's address")
     if mail_settings is not None and not mail_settings.can_send:
-        raise InvalidInput("APSIS_SYNC_SMTP_HOST is not set, so no mail can be sent (the same SMTP settings as "
-                           "apsis-sync); use --no-mail to print the link only")
+        raise InvalidInput(
+            "APSIS_SYNC_SMTP_HOST is not set, so no mail can be sent (the same SMTP settings as "
+            "apsis-sync); use --no-mail to print the link only"
+        )
     record = load(api, account_id)
     intent = intent or default_intent(record)
     check_intent(record, intent)
@@ -105,8 +109,9 @@ def invite(
     return result
 
 
-def revoke(api: KeycloakRepository, account_id: str, intent: InvitationIntent | None = None,
-           now: datetime | None = None) -> list[Invitation]:
+def revoke(
+    api: KeycloakRepository, account_id: str, intent: InvitationIntent | None = None, now: datetime | None = None
+) -> list[Invitation]:
     """End the account's open links (of ``intent``, or all): they show "revoked" from now on."""
     return invitations.revoke(api, load(api, account_id), intent, now)
 
@@ -140,5 +145,6 @@ Enter the client secret on that page only: never send it by mail.
 
 -- APSIS One SSO
 """
-    return Mail((record.it_contact.email,), subject, body,
-                headers={MAIL_KIND_HEADER: intent, "X-Apsis-Account": record.id})
+    return Mail(
+        (record.it_contact.email,), subject, body, headers={MAIL_KIND_HEADER: intent, "X-Apsis-Account": record.id}
+    )

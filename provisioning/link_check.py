@@ -31,8 +31,9 @@ def check_test_login(settings: Settings, url: str) -> None:
     """Raise ``LinkRefused`` unless Keycloak accepts the test-login link ``url``."""
     probe = settings.keycloak_url + url.removeprefix(settings.public_url)
     try:
-        resp = requests.get(probe, allow_redirects=False, timeout=settings.keycloak_timeout,
-                            verify=settings.keycloak_verify)
+        resp = requests.get(
+            probe, allow_redirects=False, timeout=settings.keycloak_timeout, verify=settings.keycloak_verify
+        )
     except requests.RequestException:
         raise KeycloakUnavailable(f"Keycloak at {settings.keycloak_url} is unreachable") from None
     if resp.status_code < 400:

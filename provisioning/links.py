@@ -22,11 +22,13 @@ def admin_consent_url(settings: Settings, account: Account) -> str:
     Its ``redirect_uri`` is the broker endpoint the customer already registered (Entra
     redirects only to a registered URI), so no second redirect URI is needed.
     """
-    query = urlencode({
-        "client_id": account.client_id,
-        "redirect_uri": redirect_uri(settings, account.id),
-        "state": ADMIN_CONSENT_STATE,
-    })
+    query = urlencode(
+        {
+            "client_id": account.client_id,
+            "redirect_uri": redirect_uri(settings, account.id),
+            "state": ADMIN_CONSENT_STATE,
+        }
+    )
     return f"{settings.entra_authority}/{account.tenant_id}/adminconsent?{query}"
 
 
@@ -40,13 +42,15 @@ def test_login_url(settings: Settings, account_id: str) -> str:
     """
     landing = f"{settings.public_url}/realms/{settings.realm}/account/"
     challenge = base64.urlsafe_b64encode(hashlib.sha256(f"test-login-{account_id}".encode()).digest()).rstrip(b"=")
-    query = urlencode({
-        "client_id": EXAMPLE_CLIENT,
-        "redirect_uri": landing,
-        "response_type": "code",
-        "scope": "openid",
-        "kc_idp_hint": idp_alias(account_id),
-        "code_challenge": challenge.decode(),
-        "code_challenge_method": "S256",
-    })
+    query = urlencode(
+        {
+            "client_id": EXAMPLE_CLIENT,
+            "redirect_uri": landing,
+            "response_type": "code",
+            "scope": "openid",
+            "kc_idp_hint": idp_alias(account_id),
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        }
+    )
     return f"{settings.public_url}/realms/{settings.realm}/protocol/openid-connect/auth?{query}"

@@ -37,8 +37,9 @@ def _user_for(api: KeycloakRepository, email: str) -> dict[str, Any] | None:
     return users[0] if users else None
 
 
-def members_add(api: KeycloakRepository, account_id: str, emails: list[str], *, from_domains: bool = False,
-                dry_run: bool = False) -> list[MemberChange]:
+def members_add(
+    api: KeycloakRepository, account_id: str, emails: list[str], *, from_domains: bool = False, dry_run: bool = False
+) -> list[MemberChange]:
     """Add existing users (by email) to the account, and with ``from_domains`` every realm
     user whose email is in one of its domains. Unknown emails fail the whole call before
     anything changes."""
@@ -87,7 +88,9 @@ def members_add_from_domains(api: KeycloakRepository, account_id: str, *, dry_ru
     return out
 
 
-def members_remove(api: KeycloakRepository, account_id: str, emails: list[str], *, dry_run: bool = False) -> list[MemberChange]:
+def members_remove(
+    api: KeycloakRepository, account_id: str, emails: list[str], *, dry_run: bool = False
+) -> list[MemberChange]:
     """Remove users from the account and drop their link to its IdP, so their next SSO
     login is refused; their APSIS One user and password stay."""
     clean = [validation.email(e) for e in emails]
@@ -120,8 +123,15 @@ class MemberRow:
     disabled_by: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "username": self.username, "email": self.email, "enabled": self.enabled,
-                "linked": self.linked, "pilot": self.pilot, "disabled_by": self.disabled_by}
+        return {
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "enabled": self.enabled,
+            "linked": self.linked,
+            "pilot": self.pilot,
+            "disabled_by": self.disabled_by,
+        }
 
 
 def member_rows(api: KeycloakRepository, account_id: str) -> list[MemberRow]:
@@ -133,8 +143,15 @@ def member_rows(api: KeycloakRepository, account_id: str) -> list[MemberRow]:
     rows: list[MemberRow] = []
     for user in sorted(api.members(record.org_id), key=lambda u: (u.get("email") or u.get("username") or "").lower()):
         email = (user.get("email") or "").lower()
-        rows.append(MemberRow(
-            id=user["id"], username=user.get("username"), email=email or None, enabled=bool(user.get("enabled", True)),
-            linked=user["id"] in linked, pilot=email in pilot,
-            disabled_by=((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [None])[0]))
+        rows.append(
+            MemberRow(
+                id=user["id"],
+                username=user.get("username"),
+                email=email or None,
+                enabled=bool(user.get("enabled", True)),
+                linked=user["id"] in linked,
+                pilot=email in pilot,
+                disabled_by=((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [None])[0],
+            )
+        )
     return rows

@@ -76,9 +76,11 @@ def require_setup_done(record: AccountRecord) -> None:
     """Stage and secret commands need the account's identity provider: an account awaiting
     setup has none yet."""
     if record.awaiting_setup:
-        raise InvalidInput(f"account {record.id} awaits setup: it has no Entra connection yet; its IT sets it up "
-                           f"through the portal (`apsis-sso account invite {record.id}`), or run `apsis-sso account "
-                           f"create {record.id}` with the Entra details")
+        raise InvalidInput(
+            f"account {record.id} awaits setup: it has no Entra connection yet; its IT sets it up "
+            f"through the portal (`apsis-sso account invite {record.id}`), or run `apsis-sso account "
+            f"create {record.id}` with the Entra details"
+        )
 
 
 def create(
@@ -124,8 +126,9 @@ def create(
     endpoints = EntraEndpoints.from_settings(settings)
     tenant = entra.resolve_tenant(endpoints, account.tenant_id)
     account = account.with_changes(tenant_id=tenant)
-    snapshot = Snapshot.for_account(api, account.id, account.domains, account.name,
-                                    secrets_dir=settings.sync_secrets_dir)
+    snapshot = Snapshot.for_account(
+        api, account.id, account.domains, account.name, secrets_dir=settings.sync_secrets_dir
+    )
     org, idp = snapshot.orgs.get(account.id), snapshot.idps.get(account.idp_alias)
     record = AccountRecord.parse(org, idp) if org is not None else None
     exists = record is not None and record.managed and record.complete and not record.awaiting_setup
@@ -133,8 +136,9 @@ def create(
         differences = create_differences(record.settings(), account, idp)
         if differences:
             held = "awaits setup" if record.awaiting_setup else "already exists"
-            raise Conflict(f"account {account.id!r} {held} with other settings: {'; '.join(differences)}; "
-                           "nothing was changed")
+            raise Conflict(
+                f"account {account.id!r} {held} with other settings: {'; '.join(differences)}; nothing was changed"
+            )
     if exists:
         assert record is not None
         account = account.with_changes(stage=record.stage)  # create does not choose the stage of an account
@@ -146,8 +150,9 @@ def create(
         prove = entra.prove_graph_access if require_graph_access else entra.prove_secret
         prove(endpoints, tenant, account.client_id, secret.get_secret_value())
     # The tenant is real and the app is its (a typo is explained first); does it own the domains?
-    established = ownership.establish(endpoints, account, org.get("attributes") if org else None,
-                                      override=allow_unproven, now=now)
+    established = ownership.establish(
+        endpoints, account, org.get("attributes") if org else None, override=allow_unproven, now=now
+    )
     account = established.account
     plan = plan_account(settings, account, snapshot, claim=claim)
     warn_unsent_secrets(settings, plan)
@@ -177,21 +182,25 @@ def setup_claim(record: AccountRecord | None, idp: dict[str, Any] | None, now: d
     if idp is not None and held and not (record is not None and record.complete):
         try:
             since: datetime | None = datetime.strptime(held.split(" ")[0], "%Y-%m-%dT%H:%M:%SZ").replace(
-                tzinfo=timezone.utc)
+                tzinfo=timezone.utc
+            )
         except ValueError:
             since = None
         if since is not None and moment - since < SETUP_CLAIM_STALE:
             account = record.id if record is not None else str(idp.get("alias"))
-            raise SetupInProgress(f"account {account} is being set up right now (since {held.split(' ')[0]}); "
-                                  "nothing was changed; try again in a few minutes")
+            raise SetupInProgress(
+                f"account {account} is being set up right now (since {held.split(' ')[0]}); "
+                "nothing was changed; try again in a few minutes"
+            )
         return fresh
     if idp is None and record is not None and record.managed and record.awaiting_setup:
         return fresh
     return None
 
 
-def _create_awaiting_setup(api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool,
-                           today: date | None) -> Result:
+def _create_awaiting_setup(
+    api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool, today: date | None
+) -> Result:
     """The organization alone (name, domains, IT contact, test users if given): no SSO until
     the customer's IT fills in the Entra details through the portal (``account invite``)."""
     snapshot = Snapshot.for_account(api, account.id, account.domains, account.name, with_mappers=False)
@@ -202,14 +211,20 @@ def _create_awaiting_setup(api: KeycloakRepository, settings: Settings, account:
     if record is not None and record.managed:
         differences = create_differences(record.settings(), account, idp)
         if differences:
-            raise Conflict(f"account {account.id!r} already exists with other settings: {'; '.join(differences)}; "
-                           "nothing was changed")
+            raise Conflict(
+                f"account {account.id!r} already exists with other settings: {'; '.join(differences)}; "
+                "nothing was changed"
+            )
     plan = plan_account(settings, account, snapshot)
     if not dry_run:
         plan.apply(api)
-    return Result(account=account, plan=plan, applied=not dry_run,
-                  links={"redirect_uri": links.redirect_uri(settings, account.id)},
-                  warnings=checks.account_warnings(api, account, today=today))
+    return Result(
+        account=account,
+        plan=plan,
+        applied=not dry_run,
+        links={"redirect_uri": links.redirect_uri(settings, account.id)},
+        warnings=checks.account_warnings(api, account, today=today),
+    )
 
 
 def create_differences(current: Account, asked: Account, idp: dict[str, Any] | None) -> list[str]:
@@ -231,11 +246,16 @@ def create_differences(current: Account, asked: Account, idp: dict[str, Any] | N
         differs("tenant id", current.tenant_id, asked.tenant_id, file_cmd)
         differs("client id", current.client_id, asked.client_id, file_cmd)
     differs("domains", sorted(current.domains), sorted(asked.domains), file_cmd)
-    differs("IT contact", f"{current.it_contact.name} <{current.it_contact.email}>",
-            f"{asked.it_contact.name} <{asked.it_contact.email}>", file_cmd)
+    differs(
+        "IT contact",
+        f"{current.it_contact.name} <{current.it_contact.email}>",
+        f"{asked.it_contact.name} <{asked.it_contact.email}>",
+        file_cmd,
+    )
     if entra_held or asked.awaiting_setup:
-        differs("test users", sorted(current.pilot), sorted(asked.pilot),
-                f"`apsis-sso account pilot add|remove {asked.id}`")
+        differs(
+            "test users", sorted(current.pilot), sorted(asked.pilot), f"`apsis-sso account pilot add|remove {asked.id}`"
+        )
     if not entra_held or current.secret_expires is None or asked.secret_expires is None:
         return out
     differs("secret expiry", current.secret_expires.isoformat(), asked.secret_expires.isoformat(), rotate)
@@ -259,7 +279,9 @@ def customer_links(settings: Settings, account: Account) -> dict[str, str]:
     }
 
 
-def checked_links(settings: Settings, account: Account, *, stage: Stage | None = None) -> tuple[dict[str, str], list[str]]:
+def checked_links(
+    settings: Settings, account: Account, *, stage: Stage | None = None
+) -> tuple[dict[str, str], list[str]]:
     """The links to print, and a warning instead of a link Keycloak would refuse.
 
     With ``stage``, just what the stage commands show: the test-login link while SSO is on.
@@ -282,16 +304,25 @@ def checked_links(settings: Settings, account: Account, *, stage: Stage | None =
 
 def update(api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool = False) -> Result:
     """Converge one existing account to ``account`` (stage, pilot list, metadata, secret)."""
-    snapshot = Snapshot.for_account(api, account.id, account.domains, account.name,
-                                    secrets_dir=settings.sync_secrets_dir)
+    snapshot = Snapshot.for_account(
+        api, account.id, account.domains, account.name, secrets_dir=settings.sync_secrets_dir
+    )
     plan = plan_account(settings, account, snapshot)
     if not dry_run:
         plan.apply(api)
     return Result(account=account, plan=plan, applied=not dry_run)
 
 
-def set_stage(api: KeycloakRepository, settings: Settings, account_id: str, stage: Stage, *, dry_run: bool = False,
-              allow_unproven: str | None = None, now: datetime | None = None) -> Result:
+def set_stage(
+    api: KeycloakRepository,
+    settings: Settings,
+    account_id: str,
+    stage: Stage,
+    *,
+    dry_run: bool = False,
+    allow_unproven: str | None = None,
+    now: datetime | None = None,
+) -> Result:
     """Move an account between pilot, live and disabled. ``disabled`` turns the IdP off;
     password logins of the account's users are untouched. Going live needs every domain
     proven for the account's tenant (those without a proof are asked of Entra now and
@@ -303,8 +334,9 @@ def set_stage(api: KeycloakRepository, settings: Settings, account_id: str, stag
     account = record.settings()
     established = ownership.Established(account)
     if stage == "live":
-        established = ownership.establish(EntraEndpoints.from_settings(settings), account, record.attributes,
-                                          override=allow_unproven, now=now)
+        established = ownership.establish(
+            EntraEndpoints.from_settings(settings), account, record.attributes, override=allow_unproven, now=now
+        )
     elif allow_unproven is not None:
         raise InvalidInput("--allow-unproven-domains is for go-live (and create, apply): no other stage links domains")
     result = update(api, settings, established.account.with_changes(stage=stage), dry_run=dry_run)
@@ -328,13 +360,16 @@ class ProvenDomains:
             "account": self.account.id,
             "tenant_id": self.account.tenant_id,
             "applied": self.applied,
-            "domains": [{"domain": v.domain, "status": v.status, "owner": v.owner, "detail": v.detail or None}
-                        for v in self.verdicts],
+            "domains": [
+                {"domain": v.domain, "status": v.status, "owner": v.owner, "detail": v.detail or None}
+                for v in self.verdicts
+            ],
         }
 
 
-def prove_domains(api: KeycloakRepository, settings: Settings, account_id: str, *, dry_run: bool = False,
-                  now: datetime | None = None) -> ProvenDomains:
+def prove_domains(
+    api: KeycloakRepository, settings: Settings, account_id: str, *, dry_run: bool = False, now: datetime | None = None
+) -> ProvenDomains:
     """Ask Entra now which tenant owns each of the account's domains and record it, as the
     daemon's daily re-check does: a proven domain gets a fresh proof, one verified in another
     tenant or in none loses its proof and is flagged. The upgrade path for accounts created
@@ -343,8 +378,9 @@ def prove_domains(api: KeycloakRepository, settings: Settings, account_id: str, 
     record = load(api, account_id)
     require_setup_done(record)
     verdicts = domain_ownership.check(EntraEndpoints.from_settings(settings), record.tenant_id, record.domains, now)
-    recorded = None if dry_run else domain_ownership.store(api, record.org_id, record.tenant_id, record.domains,
-                                                           verdicts, now)
+    recorded = (
+        None if dry_run else domain_ownership.store(api, record.org_id, record.tenant_id, record.domains, verdicts, now)
+    )
     return ProvenDomains(record, verdicts, recorded, not dry_run)
 
 
@@ -353,7 +389,9 @@ def require_proven(result: ProvenDomains) -> None:
     domain_ownership.require(result.account.id, result.verdicts)
 
 
-def pilot_add(api: KeycloakRepository, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
+def pilot_add(
+    api: KeycloakRepository, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False
+) -> Result:
     """Put test users on the pilot list; warns about the new ones that cannot sign in yet."""
     added = [validation.email(e) for e in emails]
     account = load(api, account_id).settings()
@@ -363,13 +401,17 @@ def pilot_add(api: KeycloakRepository, settings: Settings, account_id: str, emai
     return result
 
 
-def pilot_remove(api: KeycloakRepository, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False) -> Result:
+def pilot_remove(
+    api: KeycloakRepository, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False
+) -> Result:
     drop = {validation.email(e) for e in emails}
     account = load(api, account_id).settings()
     unknown = sorted(drop - set(account.pilot))
     if unknown:
         raise NotFound(f"{unknown[0]} is not on the pilot list of {account.id}")
-    return update(api, settings, account.with_changes(pilot=tuple(e for e in account.pilot if e not in drop)), dry_run=dry_run)
+    return update(
+        api, settings, account.with_changes(pilot=tuple(e for e in account.pilot if e not in drop)), dry_run=dry_run
+    )
 
 
 def rotate_secret(

@@ -40,8 +40,11 @@ class Established:
     overridden: list[Verdict] = field(default_factory=list)
 
     def warnings(self) -> list[str]:
-        return [f"domain ownership not proven: {v.describe()}; linked under the override recorded on the account "
-                "(sign-ins without Entra's xms_edov claim are refused in that domain)" for v in self.overridden]
+        return [
+            f"domain ownership not proven: {v.describe()}; linked under the override recorded on the account "
+            "(sign-ins without Entra's xms_edov claim are refused in that domain)"
+            for v in self.overridden
+        ]
 
 
 def held(attributes: Mapping[str, list[str]] | None, account: Account) -> Ownership:
@@ -49,8 +52,14 @@ def held(attributes: Mapping[str, list[str]] | None, account: Account) -> Owners
     return Ownership.of(attributes or {}, account.tenant_id, account.domains)
 
 
-def _with_records(account: Account, have: Ownership, verdicts: list[Verdict], refused: list[Verdict],
-                  reason: str | None, now: datetime | None) -> Established:
+def _with_records(
+    account: Account,
+    have: Ownership,
+    verdicts: list[Verdict],
+    refused: list[Verdict],
+    reason: str | None,
+    now: datetime | None,
+) -> Established:
     proofs = [v.proof for v in verdicts if v.proof is not None]
     changes: dict[str, object] = {}
     if proofs:
@@ -61,9 +70,15 @@ def _with_records(account: Account, have: Ownership, verdicts: list[Verdict], re
     return Established(account.with_changes(**changes) if changes else account, verdicts, refused)
 
 
-def establish(endpoints: EntraEndpoints, account: Account, attributes: Mapping[str, list[str]] | None, *,
-              override: str | None = None, now: datetime | None = None,
-              check: Check = ownership.check) -> Established:
+def establish(
+    endpoints: EntraEndpoints,
+    account: Account,
+    attributes: Mapping[str, list[str]] | None,
+    *,
+    override: str | None = None,
+    now: datetime | None = None,
+    check: Check = ownership.check,
+) -> Established:
     """``account`` with the proofs of the domains not yet proven for its tenant (asked of
     Entra now), or ``DomainsNotProven`` (exit 2) / ``EntraUnavailable`` (exit 75). An account
     awaiting setup links nothing and needs nothing."""
@@ -79,10 +94,16 @@ def establish(endpoints: EntraEndpoints, account: Account, attributes: Mapping[s
     return _with_records(account, have, verdicts, refused, reason, now)
 
 
-def establish_all(endpoints: EntraEndpoints, accounts: list[Account],
-                  attributes: Mapping[str, Mapping[str, list[str]]], *, override: str | None = None,
-                  now: datetime | None = None, progress: Progress = SILENT,
-                  check: Check | None = None) -> list[Established]:
+def establish_all(
+    endpoints: EntraEndpoints,
+    accounts: list[Account],
+    attributes: Mapping[str, Mapping[str, list[str]]],
+    *,
+    override: str | None = None,
+    now: datetime | None = None,
+    progress: Progress = SILENT,
+    check: Check | None = None,
+) -> list[Established]:
     """``establish`` for many accounts (``apply -f``): the domains to ask about, concurrently
     over one connection pool; every account is judged, and one error names every refused one
     (exit 2 before 75, as a refused secret does). ``check`` replaces Entra, one account at a
@@ -94,8 +115,11 @@ def establish_all(endpoints: EntraEndpoints, accounts: list[Account],
     if asking and check is not None:
         judged = {i: check(endpoints, accounts[i].tenant_id, haves[i].uncovered, now) for i in asking}
     elif asking:
-        found = asyncio.run(_discover_all(endpoints, [(i, haves[i].uncovered) for i in asking], progress,
-                                          {i: accounts[i].id for i in asking}))
+        found = asyncio.run(
+            _discover_all(
+                endpoints, [(i, haves[i].uncovered) for i in asking], progress, {i: accounts[i].id for i in asking}
+            )
+        )
         judged = {i: ownership.judge_all(found[i], accounts[i].tenant_id, now) for i in asking}
     out: list[Established] = []
     failures: list[tuple[str, ApsisError]] = []
@@ -114,8 +138,11 @@ def establish_all(endpoints: EntraEndpoints, accounts: list[Account],
         refusals = [f for f in failures if not is_temporary(f[1])]
         first = (refusals or failures)[0][1]
         others = [a for a, e in failures if e is not first]
-        more = f" ({len(others)} more account(s) too: {', '.join(others[:5])}{', ...' if len(others) > 5 else ''})" \
-            if others else ""
+        more = (
+            f" ({len(others)} more account(s) too: {', '.join(others[:5])}{', ...' if len(others) > 5 else ''})"
+            if others
+            else ""
+        )
         if isinstance(first, DomainsNotProven):
             raise DomainsNotProven(f"{first.format_message()}{more}", first.verdicts)
         first.message = f"{first.format_message()}{more}"
@@ -123,17 +150,23 @@ def establish_all(endpoints: EntraEndpoints, accounts: list[Account],
     return out
 
 
-async def _discover_all(endpoints: EntraEndpoints, work: list[tuple[int, Sequence[str]]], progress: Progress,
-                        names: dict[int, str]) -> dict[int, list[ownership.Discovery]]:
+async def _discover_all(
+    endpoints: EntraEndpoints, work: list[tuple[int, Sequence[str]]], progress: Progress, names: dict[int, str]
+) -> dict[int, list[ownership.Discovery]]:
     import httpx
 
     found: dict[int, list[ownership.Discovery]] = {}
-    order = InOrder([i for i, _ in work], lambda i: progress.advance(f"{names[i]}: " + ", ".join(
-        f"{d.domain} {'-> ' + d.owner if d.owner else d.answer}" for d in found[i])))
+    order = InOrder(
+        [i for i, _ in work],
+        lambda i: progress.advance(
+            f"{names[i]}: " + ", ".join(f"{d.domain} {'-> ' + d.owner if d.owner else d.answer}" for d in found[i])
+        ),
+    )
     progress.begin("proving domain ownership with Entra", len(work), "accounts")
     gate = asyncio.Semaphore(ownership.CONCURRENCY)
     try:
         async with httpx.AsyncClient(verify=endpoints.ssl_context) as client:
+
             async def one(index: int, domains: Sequence[str]) -> int:
                 async with gate:
                     found[index] = await ownership.discover_async(endpoints, domains, client)

@@ -50,7 +50,7 @@ class Lane:
         return self.changes[self.done] if self.failure is not None else None
 
     def describe(self) -> str:
-        done = ", ".join(f"{c.action} {c.kind}" for c in self.changes[:self.done]) or "nothing done"
+        done = ", ".join(f"{c.action} {c.kind}" for c in self.changes[: self.done]) or "nothing done"
         line = f"{self.account or 'realm'}: {done}"
         if self.failure is not None and self.failed_at is not None:
             line += f"; failed at {self.failed_at.action} {self.failed_at.kind}: {first_line(self.failure)}"
@@ -102,8 +102,9 @@ def lanes(plan: Plan) -> list[list[Lane]]:
     return [wave for wave in (deleted, rest) if wave]
 
 
-def apply_plan(plan: Plan, api: KeycloakRepository, *, workers: int = DEFAULT_WORKERS,
-               progress: Progress = SILENT) -> int:
+def apply_plan(
+    plan: Plan, api: KeycloakRepository, *, workers: int = DEFAULT_WORKERS, progress: Progress = SILENT
+) -> int:
     """Apply ``plan`` with up to ``workers`` accounts at once; returns the changes applied.
 
     Raises the first failure itself when nothing was applied (its own exit code), else

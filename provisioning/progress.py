@@ -88,7 +88,7 @@ class InOrder(Generic[K]):
 
     def flush(self) -> None:
         """Work stopped early: report what was done after the first item that was not."""
-        for key in self._keys[self._next:]:
+        for key in self._keys[self._next :]:
             if key in self._done:
                 self._report(key)
         self._next = len(self._keys)

@@ -23,8 +23,9 @@ CONCURRENCY = 32
 there to keep a file of thousands of accounts from opening thousands of connections."""
 
 
-def prove_all(endpoints: EntraEndpoints, accounts: list[Account], *, concurrency: int = CONCURRENCY,
-              progress: Progress = SILENT) -> None:
+def prove_all(
+    endpoints: EntraEndpoints, accounts: list[Account], *, concurrency: int = CONCURRENCY, progress: Progress = SILENT
+) -> None:
     """Raise unless Entra accepts every account's secret (all are asked either way)."""
     if not accounts:
         return
@@ -34,8 +35,12 @@ def prove_all(endpoints: EntraEndpoints, accounts: list[Account], *, concurrency
     refused = [f for f in failures if not is_temporary(f[1])]
     account, error = (refused or failures)[0]
     others = [a.id for a, _ in failures if a.id != account.id]
-    more = f" ({len(others)} more account(s) failed the check too: {', '.join(others[:5])}" \
-           f"{', ...' if len(others) > 5 else ''})" if others else ""
+    more = (
+        f" ({len(others)} more account(s) failed the check too: {', '.join(others[:5])}"
+        f"{', ...' if len(others) > 5 else ''})"
+        if others
+        else ""
+    )
     # The same error (class, exit code, and whatever else it carries, e.g. EntraRefused.reason)
     # with the account and the others named in its one line.
     combined = type(error).__new__(type(error))  # not copy.copy: it calls __init__ with args alone
@@ -45,8 +50,9 @@ def prove_all(endpoints: EntraEndpoints, accounts: list[Account], *, concurrency
     raise combined from None
 
 
-async def _prove_all(endpoints: EntraEndpoints, accounts: list[Account], concurrency: int,
-                     progress: Progress) -> list[tuple[Account, ApsisError]]:
+async def _prove_all(
+    endpoints: EntraEndpoints, accounts: list[Account], concurrency: int, progress: Progress
+) -> list[tuple[Account, ApsisError]]:
     failures: dict[int, ApsisError] = {}
     order = InOrder(list(range(len(accounts))), lambda i: progress.advance(_line(accounts[i], failures.get(i))))
     gate = asyncio.Semaphore(concurrency)
@@ -56,8 +62,9 @@ async def _prove_all(endpoints: EntraEndpoints, accounts: list[Account], concurr
         assert account.client_secret is not None
         async with gate:
             try:
-                await entra.prove_secret_async(endpoints, account.tenant_id, account.client_id,
-                                               account.client_secret.get_secret_value(), transport)
+                await entra.prove_secret_async(
+                    endpoints, account.tenant_id, account.client_id, account.client_secret.get_secret_value(), transport
+                )
             except ApsisError as exc:
                 failures[index] = exc
         return index

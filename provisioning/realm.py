@@ -67,8 +67,9 @@ class RealmState:
         if desired.get("userProfile"):
             state.user_profile = api.get_user_profile()
         state.flows = {f["alias"]: f for f in api.flows()}
-        for alias in [f["alias"] for f in desired.get("authenticationFlows", [])] + \
-                [c["alias"] for c in desired.get("flowCopies", [])]:
+        for alias in [f["alias"] for f in desired.get("authenticationFlows", [])] + [
+            c["alias"] for c in desired.get("flowCopies", [])
+        ]:
             if alias in state.flows:
                 state.executions[alias] = api.executions(alias)
         for client in desired.get("clients", []):
@@ -86,7 +87,8 @@ class RealmState:
                 role_client = api.client_by_client_id(role_client_id)
                 if role_client is not None:
                     state.service_account_roles[(client_id, role_client_id)] = sorted(
-                        r["name"] for r in api.user_client_roles(user["id"], role_client["id"]))
+                        r["name"] for r in api.user_client_roles(user["id"], role_client["id"])
+                    )
         return state
 
 
@@ -102,8 +104,15 @@ def realm_plan(desired: dict[str, Any], state: RealmState, realm: str) -> Plan:
     settings_rep = {k: v for k, v in desired.items() if k not in OWN_KEYS}
     current = state.realm or {}
     if not state.exists:
-        plan.add(Change("create", "realm", realm, apply=lambda api: api.create_realm(settings_rep),
-                        fields=[FieldChange(k, None, v) for k, v in settings_rep.items() if k != "realm"]))
+        plan.add(
+            Change(
+                "create",
+                "realm",
+                realm,
+                apply=lambda api: api.create_realm(settings_rep),
+                fields=[FieldChange(k, None, v) for k, v in settings_rep.items() if k != "realm"],
+            )
+        )
     else:
         changes = diff(current, settings_rep)
         if changes:
@@ -126,7 +135,11 @@ def realm_plan(desired: dict[str, Any], state: RealmState, realm: str) -> Plan:
 
 def _require_providers(state: RealmState, desired: dict[str, Any]) -> None:
     """Fail before changing anything when the server lacks an authenticator a flow needs."""
-    needed = {e["authenticator"] for f in desired.get("authenticationFlows", []) for e in f.get("authenticationExecutions", [])}
+    needed = {
+        e["authenticator"]
+        for f in desired.get("authenticationFlows", [])
+        for e in f.get("authenticationExecutions", [])
+    }
     needed |= {new for copy in desired.get("flowCopies", []) for new in copy.get("replace", {}).values()}
     missing = sorted(needed - state.providers)
     if missing:
@@ -141,10 +154,19 @@ def _plan_user_profile(state: RealmState, desired: dict[str, Any]) -> Plan:
         return plan
     changes = diff(state.user_profile, desired)
     if changes or not state.exists:
+
         def apply(api: KeycloakRepository) -> None:
             api.put_user_profile(merge(api.get_user_profile(), desired))
-        plan.add(Change("update", "user-profile", "user profile", fields=changes or [
-            FieldChange(k, None, v) for k, v in desired.items()], apply=apply))
+
+        plan.add(
+            Change(
+                "update",
+                "user-profile",
+                "user profile",
+                fields=changes or [FieldChange(k, None, v) for k, v in desired.items()],
+                apply=apply,
+            )
+        )
     return plan
 
 
@@ -153,16 +175,28 @@ def _plan_flow(state: RealmState, flow: dict[str, Any]) -> Plan:
     alias = flow["alias"]
     wanted = [(e["authenticator"], e["requirement"]) for e in flow.get("authenticationExecutions", [])]
     if alias not in state.flows:
+
         def create(api: KeycloakRepository) -> None:
             api.create_flow({k: flow[k] for k in ("alias", "description", "providerId", "topLevel", "builtIn")})
             for provider, _ in wanted:
                 api.add_execution(alias, provider)
             _set_requirements(api, alias, wanted)
-        plan.add(Change("create", "flow", alias, apply=create,
-                        fields=[FieldChange("executions", None, [f"{p} {r}" for p, r in wanted])]))
+
+        plan.add(
+            Change(
+                "create",
+                "flow",
+                alias,
+                apply=create,
+                fields=[FieldChange("executions", None, [f"{p} {r}" for p, r in wanted])],
+            )
+        )
         return plan
-    have = [(e.get("providerId"), e.get("requirement")) for e in state.executions.get(alias, []) if e.get("level", 0) == 0]
+    have = [
+        (e.get("providerId"), e.get("requirement")) for e in state.executions.get(alias, []) if e.get("level", 0) == 0
+    ]
     if have != wanted:
+
         def fix(api: KeycloakRepository) -> None:
             for execution in api.executions(alias):
                 if execution.get("level", 0) == 0:
@@ -170,8 +204,16 @@ def _plan_flow(state: RealmState, flow: dict[str, Any]) -> Plan:
             for provider, _ in wanted:
                 api.add_execution(alias, provider)
             _set_requirements(api, alias, wanted)
-        plan.add(Change("update", "flow", alias, apply=fix, fields=[
-            FieldChange("executions", [f"{p} {r}" for p, r in have], [f"{p} {r}" for p, r in wanted])]))
+
+        plan.add(
+            Change(
+                "update",
+                "flow",
+                alias,
+                apply=fix,
+                fields=[FieldChange("executions", [f"{p} {r}" for p, r in have], [f"{p} {r}" for p, r in wanted])],
+            )
+        )
     return plan
 
 
@@ -183,22 +225,39 @@ def _plan_flow_copy(state: RealmState, copy: dict[str, Any]) -> Plan:
     plan = Plan()
     alias, source, replace = copy["alias"], copy["from"], dict(copy.get("replace", {}))
     if alias not in state.flows:
+
         def create(api: KeycloakRepository) -> None:
             if not any(f["alias"] == alias for f in api.flows()):  # a rerun after a partial apply
                 api.copy_flow(source, alias)
             flow = next(f for f in api.flows() if f["alias"] == alias)
             api.update_flow(flow["id"], {**flow, "description": copy.get("description", flow.get("description"))})
             _replace_authenticators(api, alias, replace)
-        plan.add(Change("create", "flow", alias, apply=create, fields=[
-            FieldChange("copy of", None, source),
-            *[FieldChange(f"replace {old}", None, new) for old, new in replace.items()]]))
+
+        plan.add(
+            Change(
+                "create",
+                "flow",
+                alias,
+                apply=create,
+                fields=[
+                    FieldChange("copy of", None, source),
+                    *[FieldChange(f"replace {old}", None, new) for old, new in replace.items()],
+                ],
+            )
+        )
         return plan
     providers = {e.get("providerId") for e in state.executions.get(alias, [])}
-    drift = [FieldChange(f"replace {old}", old if old in providers else None, new)
-             for old, new in replace.items() if old in providers or new not in providers]
+    drift = [
+        FieldChange(f"replace {old}", old if old in providers else None, new)
+        for old, new in replace.items()
+        if old in providers or new not in providers
+    ]
     if drift:
-        plan.add(Change("update", "flow", alias, fields=drift,
-                        apply=lambda api: _replace_authenticators(api, alias, replace)))
+        plan.add(
+            Change(
+                "update", "flow", alias, fields=drift, apply=lambda api: _replace_authenticators(api, alias, replace)
+            )
+        )
     return plan
 
 
@@ -227,7 +286,7 @@ def _with_parents(api: KeycloakRepository, alias: str) -> list[tuple[dict[str, A
     out: list[tuple[dict[str, Any], str]] = []
     for execution in api.executions(alias):
         level = int(execution.get("level", 0))
-        del parents[level + 1:]
+        del parents[level + 1 :]
         out.append((execution, parents[level]))
         if execution.get("authenticationFlow"):
             parents.append(str(execution.get("displayName")))
@@ -238,8 +297,15 @@ def _plan_browser_flow_binding(realm: str, alias: str, current: dict[str, Any]) 
     """Bind the login page's flow once it exists (a realm update naming a missing flow fails)."""
     plan = Plan()
     if current.get("browserFlow") != alias:
-        plan.add(Change("update", "realm", realm, fields=[FieldChange("browserFlow", current.get("browserFlow"), alias)],
-                        apply=lambda api: api.update_realm({"realm": realm, "browserFlow": alias})))
+        plan.add(
+            Change(
+                "update",
+                "realm",
+                realm,
+                fields=[FieldChange("browserFlow", current.get("browserFlow"), alias)],
+                apply=lambda api: api.update_realm({"realm": realm, "browserFlow": alias}),
+            )
+        )
     return plan
 
 
@@ -258,9 +324,19 @@ def _plan_client(state: RealmState, client: dict[str, Any]) -> Plan:
     settings_rep = {k: v for k, v in client.items() if k not in {"protocolMappers", "secret"}}
     current = state.clients.get(client_id)
     if current is None:
-        plan.add(Change("create", "client", client_id, apply=lambda api: api.create_client(client),
-                        fields=[FieldChange(k, None, v, secret=k == "secret") for k, v in client.items()
-                                if k not in {"clientId", "protocolMappers"}]))
+        plan.add(
+            Change(
+                "create",
+                "client",
+                client_id,
+                apply=lambda api: api.create_client(client),
+                fields=[
+                    FieldChange(k, None, v, secret=k == "secret")
+                    for k, v in client.items()
+                    if k not in {"clientId", "protocolMappers"}
+                ],
+            )
+        )
         return plan
     uuid = current["id"]
     changes = diff(current, settings_rep)
@@ -275,6 +351,7 @@ def _plan_client(state: RealmState, client: dict[str, Any]) -> Plan:
             changes.extend(mapper_changes)
             mapper_updates.append(mapper)
     if changes:
+
         def apply(api: KeycloakRepository) -> None:
             fresh = api.client_by_client_id(client_id) or current
             body = merge(fresh, settings_rep)
@@ -285,6 +362,7 @@ def _plan_client(state: RealmState, client: dict[str, Any]) -> Plan:
                 kept[mapper["name"]] = merge(kept.get(mapper["name"], {}), mapper)
             body["protocolMappers"] = list(kept.values())
             api.update_client(uuid, body)
+
         plan.add(Change("update", "client", client_id, fields=changes, apply=apply))
     return plan
 
@@ -315,8 +393,15 @@ def _plan_service_account_roles(state: RealmState, client_id: str, by_client: di
             if remove:
                 api.remove_user_client_roles(user["id"], role_client["id"], remove)
 
-        plan.add(Change("update" if state.exists else "create", "service-account-roles",
-                        f"{client_id} -> {role_client_id}", fields=[FieldChange("roles", have, wanted)], apply=apply))
+        plan.add(
+            Change(
+                "update" if state.exists else "create",
+                "service-account-roles",
+                f"{client_id} -> {role_client_id}",
+                fields=[FieldChange("roles", have, wanted)],
+                apply=apply,
+            )
+        )
     return plan
 
 

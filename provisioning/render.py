@@ -66,8 +66,10 @@ def render(account: Account, settings: Settings) -> Rendered:
         org["attributes"][DOMAIN_PROOFS_KEY] = [p.value() for p in account.domain_proofs]
     if account.ownership_overrides is not None:
         org["attributes"][OWNERSHIP_OVERRIDE_KEY] = [o.value() for o in account.ownership_overrides]
-    idp = merge(templates.render_file(settings.templates_dir, "entra-idp.json", values),
-                stages.identity_provider_settings(account.stage))
+    idp = merge(
+        templates.render_file(settings.templates_dir, "entra-idp.json", values),
+        stages.identity_provider_settings(account.stage),
+    )
     if account.client_secret:
         idp["config"][SECRET_FINGERPRINT_KEY] = secret_fingerprint(account.client_secret.get_secret_value())
     else:

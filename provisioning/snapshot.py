@@ -56,8 +56,15 @@ class Snapshot:
     _names: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
-    def load(cls, api: KeycloakRepository, *, mappers_for: Iterable[str] = (), secrets_dir: Path | None = None,
-             daemon_files_for: Iterable[str] = (), progress: Progress = SILENT) -> "Snapshot":
+    def load(
+        cls,
+        api: KeycloakRepository,
+        *,
+        mappers_for: Iterable[str] = (),
+        secrets_dir: Path | None = None,
+        daemon_files_for: Iterable[str] = (),
+        progress: Progress = SILENT,
+    ) -> "Snapshot":
         """Everything, in bulk; the mappers of the named accounts' IdPs (those that exist).
         The two listings are phases of ``progress``, a page at a time."""
         # The count is for the display only (its total and time left): a silent load skips it.
@@ -72,9 +79,16 @@ class Snapshot:
         return snapshot
 
     @classmethod
-    def for_account(cls, api: KeycloakRepository, account_id: str, domains: tuple[str, ...] = (),
-                    name: str | None = None, *, secrets_dir: Path | None = None,
-                    with_mappers: bool = True) -> "Snapshot":
+    def for_account(
+        cls,
+        api: KeycloakRepository,
+        account_id: str,
+        domains: tuple[str, ...] = (),
+        name: str | None = None,
+        *,
+        secrets_dir: Path | None = None,
+        with_mappers: bool = True,
+    ) -> "Snapshot":
         """Just what one account's plan needs: its organization, its IdP and that IdP's
         mappers, the owners of its domains (one search per domain) and of its name (one
         search), and the daemon's copy of its secret."""
@@ -96,7 +110,9 @@ class Snapshot:
         realm (the extension's) when that is cheaper than a request per provider, which it is
         from a few dozen providers on; per provider otherwise, or when the server's extension
         has no such listing."""
-        wanted = [alias for alias in (idp_alias(a) for a in account_ids) if alias in self.idps and alias not in self.mappers]
+        wanted = [
+            alias for alias in (idp_alias(a) for a in account_ids) if alias in self.idps and alias not in self.mappers
+        ]
         if len(wanted) * PER_PROVIDER_COST > len(self.idps) * PER_MAPPER_COST:
             everything = api.all_idp_mappers()
             if everything is not None:
@@ -129,7 +145,9 @@ class Snapshot:
     def domain_owner(self, domain: str) -> str | None:
         # An index built once: a plan over N accounts asks this N times.
         if self._owners is None:
-            self._owners = {d.get("name", ""): alias for alias, org in self.orgs.items() for d in org.get("domains", [])}
+            self._owners = {
+                d.get("name", ""): alias for alias, org in self.orgs.items() for d in org.get("domains", [])
+            }
         return self._owners.get(domain)
 
     def name_owner(self, name: str) -> str | None:

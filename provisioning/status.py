@@ -156,7 +156,9 @@ def last_sso_logins(api: KeycloakRepository, aliases: set[str], events_scan: int
     return found
 
 
-def linked_users(api: KeycloakRepository, account_id: str, events_scan: int = EVENTS_SCAN) -> tuple[list[LinkedUser], datetime | None]:
+def linked_users(
+    api: KeycloakRepository, account_id: str, events_scan: int = EVENTS_SCAN
+) -> tuple[list[LinkedUser], datetime | None]:
     """Every user linked to the account's IdP with their last SSO login through it (most
     recent first, then never-seen ones by email), and the account's last SSO login."""
     alias = idp_alias(account_id)
@@ -173,17 +175,28 @@ def linked_users(api: KeycloakRepository, account_id: str, events_scan: int = EV
                 last[user_id] = when
             if len(last) == len(ids):
                 break
-    rows = [LinkedUser(id=u["id"], username=u.get("username", ""), email=u.get("email"),
-                       enabled=bool(u.get("enabled", True)), last_sso_login=last.get(u["id"])) for u in users]
-    rows.sort(key=lambda u: (u.last_sso_login is None, -(u.last_sso_login or _EPOCH).timestamp(), u.email or u.username))
+    rows = [
+        LinkedUser(
+            id=u["id"],
+            username=u.get("username", ""),
+            email=u.get("email"),
+            enabled=bool(u.get("enabled", True)),
+            last_sso_login=last.get(u["id"]),
+        )
+        for u in users
+    ]
+    rows.sort(
+        key=lambda u: (u.last_sso_login is None, -(u.last_sso_login or _EPOCH).timestamp(), u.email or u.username)
+    )
     return rows, newest
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def list_accounts(api: KeycloakRepository, *, counts: bool = True, events_scan: int = EVENTS_SCAN,
-                  stages: tuple[str, ...] = ()) -> list[AccountStatus]:
+def list_accounts(
+    api: KeycloakRepository, *, counts: bool = True, events_scan: int = EVENTS_SCAN, stages: tuple[str, ...] = ()
+) -> list[AccountStatus]:
     """Every account the tool manages (or those in ``stages``), sorted by id."""
     snapshot = Snapshot.load(api)
     statuses = [_status(org, snapshot.idps.get(idp_alias(alias))) for alias, org in sorted(snapshot.managed().items())]
@@ -210,8 +223,14 @@ class AccountReport:
         return {**self.status.to_dict(), "links": self.links, "warnings": self.warnings}
 
 
-def account_report(api: KeycloakRepository, settings: Settings, account_id: str, *, events_scan: int = EVENTS_SCAN,
-                   linked_limit: int = 0) -> AccountReport:
+def account_report(
+    api: KeycloakRepository,
+    settings: Settings,
+    account_id: str,
+    *,
+    events_scan: int = EVENTS_SCAN,
+    linked_limit: int = 0,
+) -> AccountReport:
     """Everything about one account; ``linked_limit`` (0: all) caps the linked users listed."""
     status = show_account(api, account_id, events_scan=events_scan)
     linked = status.linked or []
@@ -220,10 +239,15 @@ def account_report(api: KeycloakRepository, settings: Settings, account_id: str,
     links, refused = checked_links(settings, status.account)
     warnings = refused + checks.ownership_warnings(status.record) + checks.account_warnings(api, status.account)
     if status.record.awaiting_setup:
-        warnings.insert(0, f"account {status.record.id} awaits setup by its IT: send them a link with "
-                           f"`apsis-sso account invite {status.record.id}`")
+        warnings.insert(
+            0,
+            f"account {status.record.id} awaits setup by its IT: send them a link with "
+            f"`apsis-sso account invite {status.record.id}`",
+        )
     elif not status.record.complete:
-        warnings.insert(0, f"account {status.record.id} is only partly created: run `account create` again to complete it")
+        warnings.insert(
+            0, f"account {status.record.id} is only partly created: run `account create` again to complete it"
+        )
     return AccountReport(status, links, warnings, len(linked) - len(shown))
 
 
@@ -231,4 +255,3 @@ def show_account(api: KeycloakRepository, account_id: str, *, events_scan: int =
     status = _with_counts(api, AccountStatus(load(api, account_id)))
     linked, newest = linked_users(api, status.record.id, events_scan)
     return replace(status, last_sso_login=newest, linked=linked)
-

@@ -80,8 +80,10 @@ def create_idp(api: KeycloakRepository, ref: IdpRef, desired: dict[str, Any], *,
     except Conflict:
         current = api.identity_provider(ref.alias)
         if exclusive and current is not None:
-            raise SetupInProgress(f"identity provider {ref.alias} was created meanwhile by another setup of the "
-                                  "account; nothing was changed") from None
+            raise SetupInProgress(
+                f"identity provider {ref.alias} was created meanwhile by another setup of the "
+                "account; nothing was changed"
+            ) from None
         if current is None or not idp_is_managed(current):
             raise
         api.update_identity_provider(ref.alias, merge(current, desired))

@@ -28,12 +28,14 @@ def fingerprint() -> str:
     for path in PROJECTS:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         project = data.get("project", {})
-        inputs.append({
-            "requires-python": project.get("requires-python"),
-            "dependencies": project.get("dependencies", []),
-            "optional-dependencies": project.get("optional-dependencies", {}),
-            "build-system": data.get("build-system", {}).get("requires", []),
-        })
+        inputs.append(
+            {
+                "requires-python": project.get("requires-python"),
+                "dependencies": project.get("dependencies", []),
+                "optional-dependencies": project.get("optional-dependencies", {}),
+                "build-system": data.get("build-system", {}).get("requires", []),
+            }
+        )
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
@@ -53,8 +55,11 @@ def main() -> int:
     if sys.argv[1:] == ["--check"]:
         stale = stale_locks()
         if stale:
-            print(f"error: {', '.join(stale)} do not match the dependencies in pyproject.toml: "
-                  "run scripts/lock.sh and commit the result", file=sys.stderr)
+            print(
+                f"error: {', '.join(stale)} do not match the dependencies in pyproject.toml: "
+                "run scripts/lock.sh and commit the result",
+                file=sys.stderr,
+            )
             return 1
         return 0
     print(fingerprint())

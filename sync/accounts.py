@@ -56,8 +56,9 @@ def managed(api: KeycloakRepository) -> list[AccountRecord]:
     return sorted((a for a in found if a.managed), key=lambda a: a.id)
 
 
-def select(accounts: list[AccountRecord], only: list[str] | None = None,
-           shard: Shard | None = None) -> list[AccountRecord]:
+def select(
+    accounts: list[AccountRecord], only: list[str] | None = None, shard: Shard | None = None
+) -> list[AccountRecord]:
     """The accounts to sync among ``accounts``. Named accounts that do not exist are an error
     (a typo must not silently sync nothing); accounts with SSO disabled are left out."""
     wanted = [validation.account_id(a) for a in only] if only else None
@@ -66,8 +67,11 @@ def select(accounts: list[AccountRecord], only: list[str] | None = None,
         missing = [a for a in wanted if a not in known]
         if missing:
             raise NotFound(f"no account {missing[0]!r} managed by apsis-sso")
-    return [a for a in accounts if (wanted is None or a.id in wanted) and a.stage in SYNCED_STAGES
-            and (shard is None or shard.owns(a.id))]
+    return [
+        a
+        for a in accounts
+        if (wanted is None or a.id in wanted) and a.stage in SYNCED_STAGES and (shard is None or shard.owns(a.id))
+    ]
 
 
 def discover(api: KeycloakRepository, only: list[str] | None = None, shard: Shard | None = None) -> list[AccountRecord]:

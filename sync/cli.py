@@ -71,11 +71,19 @@ pass_sync = click.make_pass_decorator(SyncContext)
 
 @click.group(cls=SyncCli, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
 @env_file_option
-@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-              help="Log lines as text or JSON (default: APSIS_SYNC_LOG_FORMAT, else text). Logs go to stderr.")
-@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default=None,
-              help="Default: APSIS_SYNC_LOG_LEVEL, else INFO. DEBUG also shows what the Graph, Entra and HTTP "
-                   "libraries log (secrets scrubbed).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text or JSON (default: APSIS_SYNC_LOG_FORMAT, else text). Logs go to stderr.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default=None,
+    help="Default: APSIS_SYNC_LOG_LEVEL, else INFO. DEBUG also shows what the Graph, Entra and HTTP "
+    "libraries log (secrets scrubbed).",
+)
 @click.version_option(package_name="apsis-sso", prog_name="apsis-sync")
 @click.pass_context
 def main(ctx: click.Context, env_file: Path | None, log_format: str | None, log_level: str | None) -> None:
@@ -101,12 +109,23 @@ def main(ctx: click.Context, env_file: Path | None, log_format: str | None, log_
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing, send nothing, store nothing.")
 @click.option("--account", "accounts", multiple=True, metavar="ID", help="Only this account (repeatable).")
 @click.option("--shard", metavar="I/N", help="Only accounts whose stable hash falls in shard I of N (0 <= I < N).")
-@click.option("--interval", type=click.IntRange(min=10), metavar="SECONDS",
-              help="Seconds between cycles (default: APSIS_SYNC_INTERVAL_SECONDS, else 300).")
+@click.option(
+    "--interval",
+    type=click.IntRange(min=10),
+    metavar="SECONDS",
+    help="Seconds between cycles (default: APSIS_SYNC_INTERVAL_SECONDS, else 300).",
+)
 @output_option
 @pass_sync
-def run(ctx: SyncContext, once: bool, dry_run: bool, accounts: tuple[str, ...], shard: str | None,
-        interval: int | None, output_format: str) -> int:
+def run(
+    ctx: SyncContext,
+    once: bool,
+    dry_run: bool,
+    accounts: tuple[str, ...],
+    shard: str | None,
+    interval: int | None,
+    output_format: str,
+) -> int:
     """Sync the accounts: every interval until SIGTERM, or once with --once.
 
     A dry run implies --once unless an interval is given. With -o json each cycle's
@@ -133,8 +152,15 @@ def run(ctx: SyncContext, once: bool, dry_run: bool, accounts: tuple[str, ...], 
 
     selected = Shard.parse(shard) if shard is not None else None
     only = [validation.account_id(a) for a in accounts] or None
-    return scheduler.run(ctx.runtime(), only, selected, dry_run=dry_run, once=once or (dry_run and interval is None),
-                         interval=interval, on_report=show)
+    return scheduler.run(
+        ctx.runtime(),
+        only,
+        selected,
+        dry_run=dry_run,
+        once=once or (dry_run and interval is None),
+        interval=interval,
+        on_report=show,
+    )
 
 
 @main.command()
@@ -163,8 +189,10 @@ def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, outpu
     selected = Shard.parse(shard) if shard is not None else None
     doc = report.status(lambda: managed(ctx.api()), ctx.sync_settings().database, only, selected)
     if "keycloak_error" in doc:
-        output.warn(f"{doc['keycloak_error']}: showing the state database only "
-                    "(accounts created or deleted since are not reflected)")
+        output.warn(
+            f"{doc['keycloak_error']}: showing the state database only "
+            "(accounts created or deleted since are not reflected)"
+        )
     if output_format == "json":
         output.emit_json(doc)
     else:
@@ -232,9 +260,17 @@ def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run
 
     account_id = validation.account_id(account_id)
     value = read_secret(from_file, None, SecretOptions("--from-file", "APSIS_SYNC_CLIENT_SECRET"))
-    path, warning = secrets.store(ctx.sync_settings().secrets_path, account_id, SecretStr(value),
-                                  lambda: load(ctx.api(), account_id), dry_run=dry_run)
-    done = f"would store the client secret of {account_id} in {path} (dry run, nothing written)" if dry_run \
+    path, warning = secrets.store(
+        ctx.sync_settings().secrets_path,
+        account_id,
+        SecretStr(value),
+        lambda: load(ctx.api(), account_id),
+        dry_run=dry_run,
+    )
+    done = (
+        f"would store the client secret of {account_id} in {path} (dry run, nothing written)"
+        if dry_run
         else f"stored the client secret of {account_id} in {path}"
+    )
     click.echo(done + (f"; {warning}" if warning else ""))
     return 0

@@ -63,13 +63,17 @@ class Action:
     def describe(self, account: str) -> str:
         who = self.email or self.username
         if self.finish:
-            return (f"finish deactivating {who} (disabled by apsis-sync earlier): end its sessions and record it; "
-                    f"{self.reason(account)}, matched by {self.via}")
+            return (
+                f"finish deactivating {who} (disabled by apsis-sync earlier): end its sessions and record it; "
+                f"{self.reason(account)}, matched by {self.via}"
+            )
         if self.kind == "disable":
             return f"disable {who} and end its sessions: {self.reason(account)}, matched by {self.via}"
         others = ", ".join(self.other_accounts)
-        return (f"remove {who} from account {account} (still in {others}) and end its sessions: "
-                f"{self.reason(account)}, matched by {self.via}")
+        return (
+            f"remove {who} from account {account} (still in {others}) and end its sessions: "
+            f"{self.reason(account)}, matched by {self.via}"
+        )
 
     def to_dict(self, account: str) -> dict[str, Any]:
         out = asdict(self)
@@ -94,8 +98,10 @@ class Restored:
     how: str  # restored | re-enabled
 
     def describe(self) -> str:
-        return (f"{self.email or self.user_id} was {self.how} in Entra; the APSIS One user stays deactivated "
-                "until someone re-enables it")
+        return (
+            f"{self.email or self.user_id} was {self.how} in Entra; the APSIS One user stays deactivated "
+            "until someone re-enables it"
+        )
 
 
 @dataclass
@@ -124,15 +130,28 @@ def action_for(matcher: Matcher, match: Match, oid: str, why: str, state: StateS
     user = match.user
     others = matcher.other_accounts(match.user_id)
     if others:
-        return Action("remove_membership", match.user_id, str(user.get("username")), match.email, oid, why,
-                      match.via, tuple(others))
+        return Action(
+            "remove_membership",
+            match.user_id,
+            str(user.get("username")),
+            match.email,
+            oid,
+            why,
+            match.via,
+            tuple(others),
+        )
     if not user.get("enabled", True):
         full = matcher.full_user(match.user_id) if "attributes" not in user else user
-        if full is None or not disabled_by_us(full) or state.deactivation(matcher.account.id, match.user_id) is not None \
-                or not matcher.api.user_sessions(match.user_id):
+        if (
+            full is None
+            or not disabled_by_us(full)
+            or state.deactivation(matcher.account.id, match.user_id) is not None
+            or not matcher.api.user_sessions(match.user_id)
+        ):
             return None
-        return Action("disable", match.user_id, str(user.get("username")), match.email, oid, why, match.via,
-                      finish=True)
+        return Action(
+            "disable", match.user_id, str(user.get("username")), match.email, oid, why, match.via, finish=True
+        )
     return Action("disable", match.user_id, str(user.get("username")), match.email, oid, why, match.via)
 
 
@@ -141,8 +160,9 @@ def disabled_by_us(user: dict[str, Any]) -> bool:
     return SYNC_DAEMON in ((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [])
 
 
-def plan_incremental(api: Directory, account: AccountRecord, round_: Any, state: StateStore,
-                     concurrency: int = 1) -> Plan:
+def plan_incremental(
+    api: Directory, account: AccountRecord, round_: Any, state: StateStore, concurrency: int = 1
+) -> Plan:
     """Changes since the stored delta link: removed or disabled users are deactivated; users
     we deactivated who reappear enabled are reported. Reads Keycloak only (``Directory``).
     ``round_.users`` may be one page of a round (the daemon plans page by page)."""
@@ -193,13 +213,19 @@ def _came_back(done: Deactivation | None, item: EntraUser, known: KnownUser | No
     return Restored(done.user_id, done.email, item.oid, how)
 
 
-def apply(api: KeycloakRepository | Any, account: AccountRecord, actions: list[Action], state: StateStore,
-          concurrency: int = 1) -> list[Action]:
+def apply(
+    api: KeycloakRepository | Any,
+    account: AccountRecord,
+    actions: list[Action],
+    state: StateStore,
+    concurrency: int = 1,
+) -> list[Action]:
     """Carry out the plan, up to ``concurrency`` users at once (each user's own steps in
     order); returns the actions this process did (not those another did first). Each
     action's intent is stored before its first write and cleared with its record, so wherever
     the process dies, the next cycle's ``resume`` finishes every action in flight (and
     re-reads the changes for the rest)."""
+
     def one(action: Action) -> bool:
         state.intend_deactivation(account.id, action.user_id, action.to_dict(account.id))
         return _carry_out(api, account, action, state)
@@ -207,8 +233,9 @@ def apply(api: KeycloakRepository | Any, account: AccountRecord, actions: list[A
     return [action for action, done in zip(actions, parallel(one, actions, concurrency)) if done]
 
 
-def resume(api: KeycloakRepository | Any, account: AccountRecord, state: StateStore,
-           concurrency: int = 1) -> list[Action]:
+def resume(
+    api: KeycloakRepository | Any, account: AccountRecord, state: StateStore, concurrency: int = 1
+) -> list[Action]:
     """Finish the deactivations an earlier run started and did not record (it was killed,
     or Keycloak went away midway). The guard judged them when they were planned."""
     pending = [Action.from_dict(data) for data in state.pending_deactivations(account.id)]
@@ -238,8 +265,14 @@ def _carry_out(api: KeycloakRepository | Any, account: AccountRecord, action: Ac
         turn.record(action.oid, action.email, action.kind, action.reason(account.id))
     log.info(
         "deactivated user",
-        extra={"account": account.id, "user_id": action.user_id, "action": action.kind,
-               "reason": action.reason(account.id), "matched_by": action.via, "finished_earlier_run": action.finish},
+        extra={
+            "account": account.id,
+            "user_id": action.user_id,
+            "action": action.kind,
+            "reason": action.reason(account.id),
+            "matched_by": action.via,
+            "finished_earlier_run": action.finish,
+        },
     )
     return True
 
@@ -256,11 +289,13 @@ def _disable(api: KeycloakRepository | Any, account: AccountRecord, action: Acti
         # A PUT replaces attributes as a whole: start from what is there.
         body = {k: v for k, v in user.items() if k not in ("federatedIdentities", "access", "credentials")}
         attributes = dict(user.get("attributes") or {})
-        attributes.update({
-            DISABLED_BY_KEY: [SYNC_DAEMON],
-            DISABLED_AT_KEY: [datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")],
-            DISABLED_REASON_KEY: [action.reason(account.id)],
-        })
+        attributes.update(
+            {
+                DISABLED_BY_KEY: [SYNC_DAEMON],
+                DISABLED_AT_KEY: [datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")],
+                DISABLED_REASON_KEY: [action.reason(account.id)],
+            }
+        )
         body["enabled"] = False
         body["attributes"] = attributes
         api.update_user(action.user_id, body)

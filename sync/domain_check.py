@@ -42,8 +42,11 @@ async def run(rt: Runtime, account: AccountRecord, dry_run: bool, outbox: Outbox
         verdicts = domain_ownership.judge_all(found, account.tenant_id, now)
         for verdict in verdicts:
             rt.metrics.domain_checks.labels(verdict.status).inc()
-        recorded = _record(rt, account, verdicts, now, dry_run) if dry_run else \
-            await rt.blocking(_record, rt, account, verdicts, now, dry_run)
+        recorded = (
+            _record(rt, account, verdicts, now, dry_run)
+            if dry_run
+            else await rt.blocking(_record, rt, account, verdicts, now, dry_run)
+        )
         if recorded is not None:
             _report(account, recorded, outbox, dry_run)
             alerts = tuple(a for a in (DomainAlert.parse(v) for v in recorded.alerts) if a is not None)
@@ -55,8 +58,9 @@ async def run(rt: Runtime, account: AccountRecord, dry_run: bool, outbox: Outbox
         await rt.blocking(_notify, rt, account, alerts, outbox)
 
 
-def _record(rt: Runtime, account: AccountRecord, verdicts: list[Verdict], now: datetime,
-            dry_run: bool) -> Recorded | None:
+def _record(
+    rt: Runtime, account: AccountRecord, verdicts: list[Verdict], now: datetime, dry_run: bool
+) -> Recorded | None:
     if dry_run:
         return domain_ownership.after_check(account.attributes, account.tenant_id, account.domains, verdicts, now)
     return domain_ownership.store(rt.keycloak, account.org_id, account.tenant_id, account.domains, verdicts, now)
@@ -68,15 +72,19 @@ def _report(account: AccountRecord, recorded: Recorded, outbox: Outbox, dry_run:
     for domain in recorded.lost:
         result.notes.append(f"domain {domain}: proof {would}removed (no longer verified in tenant {account.tenant_id})")
     for alert in recorded.new_alerts:
-        log.warning("domain ownership lost", extra={"account": account.id, "domain": alert.domain,
-                                                    "status": alert.status, "owner": alert.owner})
+        log.warning(
+            "domain ownership lost",
+            extra={"account": account.id, "domain": alert.domain, "status": alert.status, "owner": alert.owner},
+        )
         result.notes.append(f"domain {alert.describe()}")
     for domain in recorded.recovered:
         log.info("domain ownership proven again", extra={"account": account.id, "domain": domain})
         result.notes.append(f"domain {domain} is verified in tenant {account.tenant_id} again")
     for verdict in recorded.unavailable:
-        log.warning("domain ownership not checked", extra={"account": account.id, "domain": verdict.domain,
-                                                           "detail": verdict.detail})
+        log.warning(
+            "domain ownership not checked",
+            extra={"account": account.id, "domain": verdict.domain, "detail": verdict.detail},
+        )
         result.notes.append(f"{verdict.describe()}; asked again next cycle")
 
 
@@ -91,13 +99,18 @@ def _notify(rt: Runtime, account: AccountRecord, alerts: tuple[DomainAlert, ...]
 def domain_notice(account: AccountRecord, alert: DomainAlert, settings: SyncSettings) -> Notice:
     to = (settings.platform_team_email,) if settings.platform_team_email else ()
     if alert.status == "other-tenant":
-        what = (f"Entra's discovery now places {alert.domain} in another tenant ({alert.owner}), not in the "
-                f"account's tenant {alert.tenant_id}.")
+        what = (
+            f"Entra's discovery now places {alert.domain} in another tenant ({alert.owner}), not in the "
+            f"account's tenant {alert.tenant_id}."
+        )
     else:
         what = f"{alert.domain} is no longer a verified domain of any Entra tenant (AADSTS90002)."
-    live = ("\nThe account is live: addresses in that domain typed on the login page still go to the account's "
-            "Entra sign-in; consider `apsis-sso account back-to-pilot " + account.id + "` until this is clear.\n"
-            if account.stage == "live" else "")
+    live = (
+        "\nThe account is live: addresses in that domain typed on the login page still go to the account's "
+        "Entra sign-in; consider `apsis-sso account back-to-pilot " + account.id + "` until this is clear.\n"
+        if account.stage == "live"
+        else ""
+    )
     body = f"""The daily check of account {account.id} ({account.name}) found that its tenant no longer owns
 one of its domains: {what}
 
@@ -105,13 +118,19 @@ Its proof was removed: single sign-on no longer trusts an email address in {aler
 Entra vouches for it with the xms_edov claim, so new links of users in that domain are refused.
 Users already linked keep signing in (their link is by Entra object id).
 {live}
-Ask the customer's IT contact ({account.it_contact.name} <{account.it_contact.email or 'unknown'}>) what
+Ask the customer's IT contact ({account.it_contact.name} <{account.it_contact.email or "unknown"}>) what
 happened. When the domain is verified in the tenant again, `apsis-sso account prove-domains {account.id}`
 records it at once (the daily check does too). If the domain has left the customer, remove it
 from the account (`apsis-sso apply -f` with the domain removed).
 
 -- apsis-sync
 """
-    return Notice("domain-ownership", account.id,
-                  f"{PREFIX} {account.id}: {alert.domain} is no longer proven for its Entra tenant", body, to, (),
-                  {"domain": alert.domain, "status": alert.status, "owner": alert.owner, "tenant": alert.tenant_id})
+    return Notice(
+        "domain-ownership",
+        account.id,
+        f"{PREFIX} {account.id}: {alert.domain} is no longer proven for its Entra tenant",
+        body,
+        to,
+        (),
+        {"domain": alert.domain, "status": alert.status, "owner": alert.owner, "tenant": alert.tenant_id},
+    )

@@ -205,8 +205,14 @@ class AccountToken:
     it: a credential object is ~30 KB, a token ~2 KB, and one request an hour per account
     does not need a credential in between."""
 
-    def __init__(self, scope: str, *, credential: AsyncTokenCredential | None = None,
-                 fetch: Callable[[], AsyncTokenCredential] | None = None, fingerprint: str = "") -> None:
+    def __init__(
+        self,
+        scope: str,
+        *,
+        credential: AsyncTokenCredential | None = None,
+        fetch: Callable[[], AsyncTokenCredential] | None = None,
+        fingerprint: str = "",
+    ) -> None:
         if credential is None and fetch is None:
             raise ValueError("a credential or a way to build one is required")
         self.scope = scope
@@ -217,11 +223,13 @@ class AccountToken:
         self._lock: asyncio.Lock | None = None
 
     @classmethod
-    def for_secret(cls, endpoints: EntraEndpoints, tenant_id: str, client_id: str, secret: SecretStr,
-                   transport: Any = None) -> "AccountToken":
+    def for_secret(
+        cls, endpoints: EntraEndpoints, tenant_id: str, client_id: str, secret: SecretStr, transport: Any = None
+    ) -> "AccountToken":
         def fetch() -> AsyncTokenCredential:
-            return entra.client_secret_credential(endpoints, tenant_id, client_id, secret.get_secret_value(),
-                                                  transport=transport)
+            return entra.client_secret_credential(
+                endpoints, tenant_id, client_id, secret.get_secret_value(), transport=transport
+            )
 
         return cls(endpoints.scope, fetch=fetch, fingerprint=secret_fingerprint(tenant_id, client_id, secret))
 
@@ -301,8 +309,9 @@ class GraphStack:
             client=httpx.AsyncClient(verify=endpoints.ssl_context, timeout=endpoints.timeout, limits=limits),
             options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False)},
         )
-        self.adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(_AccountTokens(endpoints)),
-                                           client=self.http)
+        self.adapter = GraphRequestAdapter(
+            BaseBearerTokenAuthenticationProvider(_AccountTokens(endpoints)), client=self.http
+        )
         self.adapter.base_url = endpoints.graph_base_url  # before the client is built
         self.client = GraphServiceClient(request_adapter=self.adapter)
         self._token_transport: Any = None
@@ -448,6 +457,7 @@ class GraphClient:
 
     async def _send(self, what: str, request: Callable[[], RequestInformation]) -> bytes | None:
         """One GET through msgraph-sdk's stack, its body as bytes (see ``sync.graph_pages``)."""
+
         async def send() -> bytes | None:
             reset = _account.set(self.token)
             try:
@@ -489,22 +499,36 @@ class GraphClient:
                 headers = getattr(exc.response, "headers", None)
                 await self._retry("Entra's token endpoint", reason, status, headers, attempt)
             except httpx.TransportError as exc:
-                await self._retry(f"Graph at {self.endpoints.graph_host}", "transport", 0, None, attempt,
-                                  f"is unreachable ({type(exc).__name__})")
+                await self._retry(
+                    f"Graph at {self.endpoints.graph_host}",
+                    "transport",
+                    0,
+                    None,
+                    attempt,
+                    f"is unreachable ({type(exc).__name__})",
+                )
             except (ServiceRequestError, ServiceResponseError) as exc:
-                await self._retry(f"Entra at {self.endpoints.authority_host}", "transport", 0, None,
-                                  attempt, f"is unreachable for tenant {self.tenant_id} ({type(exc).__name__})")
+                await self._retry(
+                    f"Entra at {self.endpoints.authority_host}",
+                    "transport",
+                    0,
+                    None,
+                    attempt,
+                    f"is unreachable for tenant {self.tenant_id} ({type(exc).__name__})",
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _retry(self, who: str, reason: str, status: int, headers: Any, attempt: int,
-                     gave_up: str | None = None) -> None:
+    async def _retry(
+        self, who: str, reason: str, status: int, headers: Any, attempt: int, gave_up: str | None = None
+    ) -> None:
         """Wait before the next attempt (Retry-After when given, else backoff), or give up
         with a one-line GraphUnavailable after the last attempt or when asked to wait too long."""
         policy = self.retry
         if attempt == policy.max_attempts:
             raise GraphUnavailable(
-                f"{who} {gave_up}" if gave_up else
-                f"{who} for tenant {self.tenant_id} kept failing with HTTP {status} after {attempt} attempts"
+                f"{who} {gave_up}"
+                if gave_up
+                else f"{who} for tenant {self.tenant_id} kept failing with HTTP {status} after {attempt} attempts"
             )
         asked = retry_after_seconds(headers)
         wait = asked if asked is not None else policy.backoff_for(attempt)

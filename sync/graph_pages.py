@@ -83,8 +83,14 @@ def parse_password_credentials(body: bytes | str) -> list[PasswordCredential]:
     out = []
     for c in doc.get("passwordCredentials") or []:
         if isinstance(c, dict):
-            out.append(PasswordCredential(str(c.get("keyId") or ""), _str(c.get("hint")), _str(c.get("displayName")),
-                                          _time(c.get("endDateTime"))))
+            out.append(
+                PasswordCredential(
+                    str(c.get("keyId") or ""),
+                    _str(c.get("hint")),
+                    _str(c.get("displayName")),
+                    _time(c.get("endDateTime")),
+                )
+            )
     return out
 
 
@@ -96,8 +102,13 @@ def _user(item: dict[str, Any]) -> EntraUser:
     elif removed is not None:
         reason = "changed"
     enabled = item.get("accountEnabled")
-    return EntraUser(str(item.get("id")), enabled if isinstance(enabled, bool) else None,
-                     _str(item.get("mail")), _str(item.get("userPrincipalName")), reason)
+    return EntraUser(
+        str(item.get("id")),
+        enabled if isinstance(enabled, bool) else None,
+        _str(item.get("mail")),
+        _str(item.get("userPrincipalName")),
+        reason,
+    )
 
 
 def _object(body: bytes | str, what: str) -> dict[str, Any]:

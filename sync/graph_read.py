@@ -59,8 +59,15 @@ class GraphRead:
         return self.delta_link is not None
 
 
-async def read_graph(account: AccountRecord, client: GraphClient, delta_link: str | None, want_delta: bool,
-                     on_start: OnStart, on_page: OnPage, applications: "Applications | None" = None) -> GraphRead:
+async def read_graph(
+    account: AccountRecord,
+    client: GraphClient,
+    delta_link: str | None,
+    want_delta: bool,
+    on_start: OnStart,
+    on_page: OnPage,
+    applications: "Applications | None" = None,
+) -> GraphRead:
     """The round (``on_start(full)`` before its first page, ``on_page`` for each), then the
     app's secrets when ``applications`` says they are due."""
     out = GraphRead(waits=client.retry.waits)
@@ -86,8 +93,9 @@ async def read_graph(account: AccountRecord, client: GraphClient, delta_link: st
     return out
 
 
-async def _round(client: GraphClient, link: str | None, out: GraphRead, on_start: OnStart, on_page: OnPage,
-                 full: bool = False) -> None:
+async def _round(
+    client: GraphClient, link: str | None, out: GraphRead, on_start: OnStart, on_page: OnPage, full: bool = False
+) -> None:
     out.full = full or link is None
     out.pages = out.users = 0
     out.delta_link = None
@@ -135,24 +143,38 @@ class Applications:
 
 
 def _dump(c: PasswordCredential) -> dict[str, str | None]:
-    return {"key_id": c.key_id, "hint": c.hint, "display_name": c.display_name,
-            "end": c.end.isoformat() if c.end else None}
+    return {
+        "key_id": c.key_id,
+        "hint": c.hint,
+        "display_name": c.display_name,
+        "end": c.end.isoformat() if c.end else None,
+    }
 
 
 def _credentials(cached: list[dict[str, str | None]] | None) -> list[PasswordCredential] | None:
     if cached is None:
         return None
-    return [PasswordCredential(c.get("key_id") or "", c.get("hint"), c.get("display_name"),
-                               datetime.fromisoformat(c["end"]) if c.get("end") else None) for c in cached]
+    return [
+        PasswordCredential(
+            c.get("key_id") or "",
+            c.get("hint"),
+            c.get("display_name"),
+            datetime.fromisoformat(c["end"]) if c.get("end") else None,
+        )
+        for c in cached
+    ]
 
 
 def retry_policy(rt: Runtime, account: AccountRecord) -> RetryPolicy:
     """The daemon's retry policy for one account's cycle (waits logged and counted)."""
+
     def on_wait(reason: str, seconds: float, status: int) -> None:
         rt.metrics.graph_retries.labels(reason).inc()
         rt.metrics.graph_wait_seconds.inc(seconds)
-        log.warning("graph retry", extra={"account": account.id, "reason": reason, "status": status,
-                                           "wait_seconds": round(seconds, 3)})
+        log.warning(
+            "graph retry",
+            extra={"account": account.id, "reason": reason, "status": status, "wait_seconds": round(seconds, 3)},
+        )
 
     return RetryPolicy(
         max_attempts=rt.sync.graph_max_attempts,

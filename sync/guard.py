@@ -53,8 +53,10 @@ def verdict(count: int, members: int | None, limits: GuardLimits, allowance: int
     if members and excess >= limits.percent_min_users:
         share = 100.0 * excess / members
         if share > limits.max_percent:
-            return (f"{count} deactivations in one cycle are {share:.0f}% of {members} members, "
-                    f"over the limit of {limits.max_percent:g}%")
+            return (
+                f"{count} deactivations in one cycle are {share:.0f}% of {members} members, "
+                f"over the limit of {limits.max_percent:g}%"
+            )
     return None
 
 

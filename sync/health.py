@@ -53,16 +53,27 @@ class Health:
 
     def verdict(self) -> Verdict:
         with self._lock:
-            body: dict[str, Any] = {"last_cycle_finished": self._finished_wall, "accounts": self._accounts,
-                                    "failing_accounts": self._failing}
+            body: dict[str, Any] = {
+                "last_cycle_finished": self._finished_wall,
+                "accounts": self._accounts,
+                "failing_accounts": self._failing,
+            }
             if self._finished_at is None:
                 return Verdict(False, {"status": "starting", **body, "reason": "no cycle has finished yet"})
             age = self._clock() - self._finished_at
             if age > 3 * self.interval + self._duration:
-                return Verdict(False, {"status": "stalled", **body,
-                                       "reason": f"the last cycle finished {age:.0f}s ago (interval {self.interval:.0f}s)"})
+                return Verdict(
+                    False,
+                    {
+                        "status": "stalled",
+                        **body,
+                        "reason": f"the last cycle finished {age:.0f}s ago (interval {self.interval:.0f}s)",
+                    },
+                )
             if self._error is not None:
                 return Verdict(False, {"status": "failing", **body, "reason": self._error})
             if self._accounts and self._failing == self._accounts:
-                return Verdict(False, {"status": "failing", **body, "reason": "the last cycle failed for every account"})
+                return Verdict(
+                    False, {"status": "failing", **body, "reason": "the last cycle failed for every account"}
+                )
             return Verdict(True, {"status": "ok", **body})

@@ -51,8 +51,12 @@ def parallel(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> list
 
 def link_user(row: dict[str, Any]) -> dict[str, Any]:
     """A links-resource row as the (brief) user it names."""
-    return {"id": row["userId"], "username": row.get("username"), "email": row.get("email"),
-            "enabled": row.get("enabled", True)}
+    return {
+        "id": row["userId"],
+        "username": row.get("username"),
+        "email": row.get("email"),
+        "enabled": row.get("enabled", True),
+    }
 
 
 @dataclass(frozen=True)
@@ -96,13 +100,16 @@ class Matcher:
                 self._links[oid] = None
             self.remember_links(found.values())
         if emails:
-            self.prefetch_emails(e for oid, addresses in emails.items() if self._links.get(oid) is None for e in addresses)
+            self.prefetch_emails(
+                e for oid, addresses in emails.items() if self._links.get(oid) is None for e in addresses
+            )
 
     def prefetch_emails(self, emails: Iterable[str]) -> None:
         """The users of these addresses (only the account's own domains: no other is matched),
         each with its link to this IdP and its accounts, one request per 100 addresses."""
-        wanted = [e for e in dict.fromkeys(e.lower() for e in emails if self.account.owns_email(e))
-                  if e not in self._by_email]
+        wanted = [
+            e for e in dict.fromkeys(e.lower() for e in emails if self.account.owns_email(e)) if e not in self._by_email
+        ]
         if not wanted:
             return
         rows = list(self.api.users_by_emails(self.account.idp_alias, wanted))
@@ -154,7 +161,9 @@ class Matcher:
         if user is None:
             return None
         if not self.is_member(user["id"]):
-            self.notes.append(f"user {user.get('username')} is linked to {oid} but not a member of {self.account.id}; left alone")
+            self.notes.append(
+                f"user {user.get('username')} is linked to {oid} but not a member of {self.account.id}; left alone"
+            )
             return None
         return Match(user, "link", (user.get("email") or "").lower() or None)
 

@@ -45,8 +45,15 @@ class Notice:
         text = self.body
         for part in self.private:
             text = text.replace(part, "(sent to the IT contact by mail)")
-        return {"kind": self.kind, "account": self.account, "subject": self.subject, "to": list(self.to),
-                "cc": list(self.cc), "text": text, "data": self.data}
+        return {
+            "kind": self.kind,
+            "account": self.account,
+            "subject": self.subject,
+            "to": list(self.to),
+            "cc": list(self.cc),
+            "text": text,
+            "data": self.data,
+        }
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,7 @@ class RenewalLink:
 class Sender(Protocol):
     """Anything that takes notices: ``send`` is True when the notice was delivered."""
 
-    def send(self, notice: Notice) -> bool:
-        ...
+    def send(self, notice: Notice) -> bool: ...
 
 
 class RecordingNotifier:
@@ -94,8 +100,10 @@ class Notifier:
         """True when at least one channel accepted the notice (or none is configured: then the
         log is the channel, and retrying every cycle would only repeat the same line)."""
         if not self.channels:
-            log.warning("notification not delivered: no SMTP host or webhook configured",
-                        extra={"account": notice.account, "kind": notice.kind, "subject": notice.subject})
+            log.warning(
+                "notification not delivered: no SMTP host or webhook configured",
+                extra={"account": notice.account, "kind": notice.kind, "subject": notice.subject},
+            )
             return True
         delivered = False
         if self.settings.smtp_host and (notice.to or notice.cc):
@@ -103,23 +111,45 @@ class Notifier:
                 self._mail(notice)
                 delivered = True
             except (OSError, smtplib.SMTPException) as exc:
-                log.error("mail not sent", extra={"account": notice.account, "kind": notice.kind,
-                                                  "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+                log.error(
+                    "mail not sent",
+                    extra={
+                        "account": notice.account,
+                        "kind": notice.kind,
+                        "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+                    },
+                )
         if self.settings.webhook_url:
             try:
                 self._webhook(notice)
                 delivered = True
             except httpx.HTTPError as exc:
-                log.error("webhook not called", extra={"account": notice.account, "kind": notice.kind,
-                                                       "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+                log.error(
+                    "webhook not called",
+                    extra={
+                        "account": notice.account,
+                        "kind": notice.kind,
+                        "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+                    },
+                )
         if delivered:
-            log.info("notification sent", extra={"account": notice.account, "kind": notice.kind,
-                                                  "to": list(notice.to), "cc": list(notice.cc)})
+            log.info(
+                "notification sent",
+                extra={"account": notice.account, "kind": notice.kind, "to": list(notice.to), "cc": list(notice.cc)},
+            )
         return delivered
 
     def _mail(self, notice: Notice) -> None:
-        mail.send(self.settings, mail.Mail(notice.to, notice.subject, notice.body, notice.cc, {
-            "X-Apsis-Sync-Kind": notice.kind, "X-Apsis-Sync-Account": notice.account}))
+        mail.send(
+            self.settings,
+            mail.Mail(
+                notice.to,
+                notice.subject,
+                notice.body,
+                notice.cc,
+                {"X-Apsis-Sync-Kind": notice.kind, "X-Apsis-Sync-Account": notice.account},
+            ),
+        )
 
     def _webhook(self, notice: Notice) -> None:
         resp = httpx.post(self.settings.webhook_url or "", json=notice.to_dict(), timeout=self.settings.webhook_timeout)
@@ -154,25 +184,32 @@ def _renewal_steps(account: AccountRecord, renewal: RenewalLink | None) -> str:
     return f"""{add}
 2. Open this link and enter the new secret's value and its expiry date. We check it with
    Entra and switch to it at once, with no interruption for your users. The link is for
-   you only and works until {renewal.expires.strftime('%Y-%m-%d %H:%M UTC')}:
+   you only and works until {renewal.expires.strftime("%Y-%m-%d %H:%M UTC")}:
 
        {renewal.url}
 
 3. Then you may delete the old secret. Please never send a secret by mail."""
 
 
-def expiry_notice(account: AccountRecord, expiry: SecretExpiry, threshold: int, settings: SyncSettings,
-                  renewal: RenewalLink | None = None) -> Notice:
+def expiry_notice(
+    account: AccountRecord,
+    expiry: SecretExpiry,
+    threshold: int,
+    settings: SyncSettings,
+    renewal: RenewalLink | None = None,
+) -> Notice:
     to, cc = _recipients(account, settings)
-    which = f"the secret whose value starts with \"{expiry.hint}\"" if expiry.hint else "the client secret"
+    which = f'the secret whose value starts with "{expiry.hint}"' if expiry.hint else "the client secret"
     if threshold == EXPIRED:
         subject = f"{PREFIX} {account.id}: the Entra client secret has expired ({expiry.expires.isoformat()})"
         when = f"expired on {expiry.expires.isoformat()}"
         effect = "Single sign-on for your users stops working until a new secret is in place."
     else:
         days = expiry.days_left
-        subject = (f"{PREFIX} {account.id}: the Entra client secret expires in {days} day{'s' if days != 1 else ''} "
-                   f"({expiry.expires.isoformat()})")
+        subject = (
+            f"{PREFIX} {account.id}: the Entra client secret expires in {days} day{'s' if days != 1 else ''} "
+            f"({expiry.expires.isoformat()})"
+        )
         when = f"expires on {expiry.expires.isoformat()}, in {days} day{'s' if days != 1 else ''}"
         effect = "When it expires, single sign-on for your users stops working."
     body = f"""{_greeting(account)}
@@ -185,28 +222,43 @@ APSIS One single sign-on (account {account.id}, application (client) ID {account
 To renew it:
 {_renewal_steps(account, renewal)}
 
-Source of the date: {'the app registration in your tenant' if expiry.source == 'graph' else 'the date you gave us at onboarding'}.
+Source of the date: {"the app registration in your tenant" if expiry.source == "graph" else "the date you gave us at onboarding"}.
 
 -- APSIS One SSO (apsis-sync)
 """
     kind = "secret-expired" if threshold == EXPIRED else "secret-expiry"
-    return Notice(kind, account.id, subject, body, to, cc, {
-        "expires": expiry.expires.isoformat(), "days_left": expiry.days_left, "source": expiry.source,
-        "hint": expiry.hint, "threshold": "expired" if threshold == EXPIRED else threshold,
-        "renewal_link": renewal is not None,
-    }, private=(renewal.url,) if renewal else ())
+    return Notice(
+        kind,
+        account.id,
+        subject,
+        body,
+        to,
+        cc,
+        {
+            "expires": expiry.expires.isoformat(),
+            "days_left": expiry.days_left,
+            "source": expiry.source,
+            "hint": expiry.hint,
+            "threshold": "expired" if threshold == EXPIRED else threshold,
+            "renewal_link": renewal is not None,
+        },
+        private=(renewal.url,) if renewal else (),
+    )
 
 
-def token_notice(account: AccountRecord, kind: str, aadsts: int | None, settings: SyncSettings,
-                 renewal: RenewalLink | None = None) -> Notice:
+def token_notice(
+    account: AccountRecord, kind: str, aadsts: int | None, settings: SyncSettings, renewal: RenewalLink | None = None
+) -> Notice:
     to, cc = _recipients(account, settings)
     if kind == "expired":
         subject = f"{PREFIX} {account.id}: Entra reports the client secret as expired (AADSTS{aadsts})"
         what = "Entra refused our sign-in with the client secret because the secret has expired."
     else:
         subject = f"{PREFIX} {account.id}: Entra rejects the client secret (AADSTS{aadsts})"
-        what = ("Entra refused our sign-in with the client secret: it is not a valid secret of the app "
-                "(it may have been deleted, or replaced without telling us).")
+        what = (
+            "Entra refused our sign-in with the client secret: it is not a valid secret of the app "
+            "(it may have been deleted, or replaced without telling us)."
+        )
     body = f"""{_greeting(account)}
 
 {what}
@@ -219,9 +271,16 @@ To renew it:
 
 -- APSIS One SSO (apsis-sync)
 """
-    return Notice("token-expired" if kind == "expired" else "token-invalid", account.id, subject, body, to, cc,
-                  {"aadsts": aadsts, "hint": account.secret_hint, "renewal_link": renewal is not None},
-                  private=(renewal.url,) if renewal else ())
+    return Notice(
+        "token-expired" if kind == "expired" else "token-invalid",
+        account.id,
+        subject,
+        body,
+        to,
+        cc,
+        {"aadsts": aadsts, "hint": account.secret_hint, "renewal_link": renewal is not None},
+        private=(renewal.url,) if renewal else (),
+    )
 
 
 def quarantine_notice(account: AccountRecord, reason: str, held: list[Action], settings: SyncSettings) -> Notice:
@@ -234,7 +293,7 @@ def quarantine_notice(account: AccountRecord, reason: str, held: list[Action], s
 Nothing was deactivated. Held back:
 {shown}{more}
 
-If these changes are intended (check with the account's IT contact, {account.it_contact.email or 'unknown'}),
+If these changes are intended (check with the account's IT contact, {account.it_contact.email or "unknown"}),
 release the account and the next cycle carries them out:
 
     apsis-sync release {account.id}
@@ -243,8 +302,15 @@ If they are not, ask the customer to restore the users in Entra before releasing
 
 -- apsis-sync
 """
-    return Notice("quarantine", account.id, f"{PREFIX} {account.id}: quarantined by the deletion guard", body, to, (),
-                  {"reason": reason, "held": len(held)})
+    return Notice(
+        "quarantine",
+        account.id,
+        f"{PREFIX} {account.id}: quarantined by the deletion guard",
+        body,
+        to,
+        (),
+        {"reason": reason, "held": len(held)},
+    )
 
 
 def stale_secret_notice(account: AccountRecord, path: str, settings: SyncSettings) -> Notice:
@@ -260,8 +326,15 @@ Store the current secret:
 
 -- apsis-sync
 """
-    return Notice("secret-file-stale", account.id, f"{PREFIX} {account.id}: apsis-sync holds an outdated client secret",
-                  body, to, (), {"hint": account.secret_hint, "path": path})
+    return Notice(
+        "secret-file-stale",
+        account.id,
+        f"{PREFIX} {account.id}: apsis-sync holds an outdated client secret",
+        body,
+        to,
+        (),
+        {"hint": account.secret_hint, "path": path},
+    )
 
 
 def restored_notice(account: AccountRecord, restored: list[Restored], settings: SyncSettings) -> Notice:
@@ -275,5 +348,12 @@ They were not re-enabled automatically. If access should be restored, re-enable 
 
 -- apsis-sync
 """
-    return Notice("restored", account.id, f"{PREFIX} {account.id}: {len(restored)} deactivated user(s) back in Entra",
-                  body, to, (), {"users": [r.email or r.user_id for r in restored]})
+    return Notice(
+        "restored",
+        account.id,
+        f"{PREFIX} {account.id}: {len(restored)} deactivated user(s) back in Entra",
+        body,
+        to,
+        (),
+        {"users": [r.email or r.user_id for r in restored]},
+    )

@@ -79,8 +79,10 @@ class Outbox:
         if not self.dry_run:
             self.rt.metrics.notifications.labels(notice.kind, "sent" if delivered else "failed").inc()
         if not delivered:
-            self.result.fail(f"{notice.kind} notification for {self.account.id} could not be delivered; "
-                             "retrying next cycle", temporary=True)
+            self.result.fail(
+                f"{notice.kind} notification for {self.account.id} could not be delivered; retrying next cycle",
+                temporary=True,
+            )
             return False
         self.result.notices.append(notice)
         if not self.dry_run:
@@ -160,12 +162,24 @@ async def sync_account(rt: Runtime, account: AccountRecord, dry_run: bool = Fals
     else:
         await rt.blocking(rt.state.clear_staged, round_key(account.id, dry_run))
     rt.metrics.account_runs.labels(result.status).inc()
-    eventful = result.errors or result.actions or result.resumed or result.notices or result.restored or result.status != "ok"
+    eventful = (
+        result.errors or result.actions or result.resumed or result.notices or result.restored or result.status != "ok"
+    )
     level = logging.ERROR if result.status == "error" else logging.INFO if eventful else logging.DEBUG
-    log.log(level, "account synced", extra={
-        "account": account.id, "status": result.status, "mode": result.mode, "deactivated": result.applied,
-        "planned": len(result.actions), "errors": result.errors, "dry_run": dry_run, "seconds": round(result.seconds, 3),
-    })
+    log.log(
+        level,
+        "account synced",
+        extra={
+            "account": account.id,
+            "status": result.status,
+            "mode": result.mode,
+            "deactivated": result.applied,
+            "planned": len(result.actions),
+            "errors": result.errors,
+            "dry_run": dry_run,
+            "seconds": round(result.seconds, 3),
+        },
+    )
     return result
 
 
@@ -220,16 +234,18 @@ def _before(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountR
         allowance = st.quarantine_held  # released since the last cycle: let the held changes through
         result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
     _resume(rt, account, dry_run, result)
-    stale = secret is not None and bool(account.secret_hint) and \
-        not secret.get_secret_value().startswith(account.secret_hint or "")
+    stale = (
+        secret is not None
+        and bool(account.secret_hint)
+        and not secret.get_secret_value().startswith(account.secret_hint or "")
+    )
     if stale:
         assert secret is not None
         _flag_stale_secret(rt, account, secret, outbox)
     return _Before(secret, st.delta_link, quarantined, released, allowance, stale, outbox)
 
 
-async def _sync(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountResult,
-                progress: _Progress) -> None:
+async def _sync(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountResult, progress: _Progress) -> None:
     before = await rt.blocking(_before, rt, account, dry_run, result)
     secret, quarantined = before.secret, before.quarantined
     read = GraphRead()
@@ -250,8 +266,9 @@ async def _sync(rt: Runtime, account: AccountRecord, dry_run: bool, result: Acco
 
         # A quarantined account is not deprovisioned; a dry run still reads what is held.
         try:
-            read = await graph_read.read_graph(account, client, before.delta_link, not quarantined or dry_run,
-                                               on_start, on_page, applications)
+            read = await graph_read.read_graph(
+                account, client, before.delta_link, not quarantined or dry_run, on_start, on_page, applications
+            )
         finally:
             rt.release_graph(client)
         applications.record(dry_run)
@@ -264,8 +281,16 @@ async def _sync(rt: Runtime, account: AccountRecord, dry_run: bool, result: Acco
     await domain_check.run(rt, account, dry_run, before.outbox)  # once a day per domain; needs no secret
 
 
-def _after(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountResult, progress: _Progress,
-           before: _Before, read: GraphRead, planner: RoundPlan) -> None:
+def _after(
+    rt: Runtime,
+    account: AccountRecord,
+    dry_run: bool,
+    result: AccountResult,
+    progress: _Progress,
+    before: _Before,
+    read: GraphRead,
+    planner: RoundPlan,
+) -> None:
     outbox, secret = before.outbox, before.secret
     progress.staged = planner.staged  # kept with the delta link, or dropped without one
     if read.token_error is not None and not before.stale:  # a stale file of ours is not the customer's problem
@@ -310,12 +335,21 @@ def _resume(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountR
     for action in result.resumed:
         rt.metrics.deactivations.labels(action.kind, action.why).inc()
     if result.resumed:
-        log.warning("finished deactivations of an interrupted run", extra={"account": account.id,
-                                                                            "users": [a.user_id for a in result.resumed]})
+        log.warning(
+            "finished deactivations of an interrupted run",
+            extra={"account": account.id, "users": [a.user_id for a in result.resumed]},
+        )
 
 
-def _guarded(rt: Runtime, api: PooledKeycloak | Any, account: AccountRecord, plan: Plan, allowance: int, dry_run: bool,
-             outbox: Outbox) -> bool:
+def _guarded(
+    rt: Runtime,
+    api: PooledKeycloak | Any,
+    account: AccountRecord,
+    plan: Plan,
+    allowance: int,
+    dry_run: bool,
+    outbox: Outbox,
+) -> bool:
     """True when the guard holds the plan back (and, unless dry, quarantines the account)."""
     count = plan.deactivating
     limits = rt.limits
@@ -343,8 +377,10 @@ def _report_restored(rt: Runtime, account: AccountRecord, restored: list[Restore
     if not restored:
         return
     for r in restored:
-        log.warning("user back in Entra, left deactivated", extra={"account": account.id, "user_id": r.user_id,
-                                                                     "email": r.email, "how": r.how})
+        log.warning(
+            "user back in Entra, left deactivated",
+            extra={"account": account.id, "user_id": r.user_id, "email": r.email, "how": r.how},
+        )
 
     def reported() -> None:
         for r in restored:
@@ -353,7 +389,9 @@ def _report_restored(rt: Runtime, account: AccountRecord, restored: list[Restore
     outbox.send(restored_notice(account, restored, rt.sync), after=reported)
 
 
-def _renewal(rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: AccountRecord, outbox: Outbox) -> RenewalLink | None:
+def _renewal(
+    rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: AccountRecord, outbox: Outbox
+) -> RenewalLink | None:
     """A fresh ``renew`` link for a notice about the secret, when the portal is configured
     (``APSIS_SSO_PORTAL_URL``). It replaces the account's previous renew link, whose page then
     says a newer one was sent. A dry run mints nothing and shows where the link would go."""
@@ -361,8 +399,9 @@ def _renewal(rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: Acc
     if not portal:
         return None
     if outbox.dry_run:
-        return RenewalLink(invitations.link(portal, account.id, "<minted when the notice is sent>"),
-                           datetime.now(timezone.utc) + valid)
+        return RenewalLink(
+            invitations.link(portal, account.id, "<minted when the notice is sent>"), datetime.now(timezone.utc) + valid
+        )
     try:
         token, invitation = invitations.issue(api, account, "renew", valid)
     except ApsisError as exc:  # the notice still goes out, with the old instructions
@@ -371,8 +410,13 @@ def _renewal(rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: Acc
     return RenewalLink(invitations.link(portal, account.id, token), invitation.expires)
 
 
-def _check_expiry(rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: AccountRecord,
-                  credentials: list[PasswordCredential] | None, outbox: Outbox) -> None:
+def _check_expiry(
+    rt: Runtime,
+    api: PooledKeycloak | KeycloakRepository,
+    account: AccountRecord,
+    credentials: list[PasswordCredential] | None,
+    outbox: Outbox,
+) -> None:
     exp = expiry.effective(account.secret_expires, account.secret_hint, credentials, rt.today())
     outbox.result.expiry = exp
     if exp is None:
@@ -385,8 +429,14 @@ def _check_expiry(rt: Runtime, api: PooledKeycloak | KeycloakRepository, account
         outbox.send(expiry_notice(account, exp, due, rt.sync, _renewal(rt, api, account, outbox)), key)
 
 
-def _flag_token_error(rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: AccountRecord, error: TokenRejected,
-                      secret: SecretStr | None, outbox: Outbox) -> None:
+def _flag_token_error(
+    rt: Runtime,
+    api: PooledKeycloak | KeycloakRepository,
+    account: AccountRecord,
+    error: TokenRejected,
+    secret: SecretStr | None,
+    outbox: Outbox,
+) -> None:
     rt.metrics.token_errors.labels(error.kind).inc()
     if error.kind not in ("expired", "invalid"):
         return

@@ -64,7 +64,9 @@ class AccountResult:
             "resumed": [a.to_dict(self.account) for a in self.resumed],
             "applied": self.applied,
             "restored": [r.describe() for r in self.restored],
-            "notifications": [{"kind": n.kind, "to": list(n.to), "cc": list(n.cc), "subject": n.subject} for n in self.notices],
+            "notifications": [
+                {"kind": n.kind, "to": list(n.to), "cc": list(n.cc), "subject": n.subject} for n in self.notices
+            ],
             "errors": self.errors,
             "temporary_failure": self.status == "error" and self.temporary_failure,
             "notes": self.notes,
@@ -105,8 +107,14 @@ class CycleReport:
         raise KeyError(account)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "started": self.started, "seconds": round(self.seconds, 3),
-                "ok": self.ok, "exit_code": self.exit_code, "accounts": [r.to_dict() for r in self.results]}
+        return {
+            "dry_run": self.dry_run,
+            "started": self.started,
+            "seconds": round(self.seconds, 3),
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "accounts": [r.to_dict() for r in self.results],
+        }
 
 
 def print_text(report: CycleReport) -> None:
@@ -120,7 +128,9 @@ def print_text(report: CycleReport) -> None:
             head += f" ({r.mode}{', ' + r.resync_cause if r.resync_cause else ''})"
         click.echo(head)
         for action in r.resumed:
-            click.echo(f"  {'would finish' if report.dry_run else 'finished'} (interrupted earlier): {action.describe(r.account)}")
+            click.echo(
+                f"  {'would finish' if report.dry_run else 'finished'} (interrupted earlier): {action.describe(r.account)}"
+            )
         for action in r.actions:
             held = r.status == "quarantined"
             prefix = "held" if held else verb
@@ -128,10 +138,14 @@ def print_text(report: CycleReport) -> None:
         for restored in r.restored:
             click.echo(f"  report: {restored.describe()}")
         for notice in r.notices:
-            click.echo(f"  {'would notify' if report.dry_run else 'notified'} {', '.join([*notice.to, *notice.cc]) or 'log'}: "
-                       f"{notice.subject}")
+            click.echo(
+                f"  {'would notify' if report.dry_run else 'notified'} {', '.join([*notice.to, *notice.cc]) or 'log'}: "
+                f"{notice.subject}"
+            )
         if r.expiry is not None:
-            click.echo(f"  secret expires {r.expiry.expires.isoformat()} ({r.expiry.days_left} days, {r.expiry.source})")
+            click.echo(
+                f"  secret expires {r.expiry.expires.isoformat()} ({r.expiry.days_left} days, {r.expiry.source})"
+            )
         for note in r.notes:
             click.echo(f"  note: {note}")
         for error in r.errors:

@@ -77,8 +77,11 @@ def plan_absent(matcher: Matcher, state: StateStore, plan: Plan, staged_as: str)
         # Linked users the listing no longer has (their Entra user is gone), and linked users
         # disabled in Keycloak whom it shows enabled (maybe ours to report).
         gone = [r for r in rows if r["oid"] not in listed]
-        back = [r for r in rows if r["oid"] in listed and listed[r["oid"]].enabled is not False
-                and not r.get("enabled", True)]
+        back = [
+            r
+            for r in rows
+            if r["oid"] in listed and listed[r["oid"]].enabled is not False and not r.get("enabled", True)
+        ]
         matcher.prefetch_organizations(r["userId"] for r in gone + back)
 
         def decide(row: dict[str, Any]) -> Any:
@@ -86,8 +89,9 @@ def plan_absent(matcher: Matcher, state: StateStore, plan: Plan, staged_as: str)
                 return None
             absent_linked.add(row["oid"])
             user = link_user(row)
-            return action_for(matcher, Match(user, "link", (user.get("email") or "").lower() or None),
-                              row["oid"], "absent", state)
+            return action_for(
+                matcher, Match(user, "link", (user.get("email") or "").lower() or None), row["oid"], "absent", state
+            )
 
         for action in parallel(decide, gone, matcher.concurrency):
             if action is not None:
@@ -143,4 +147,6 @@ def _report_if_ours(plan: Plan, state: StateStore, matcher: Matcher, row: dict[s
     if done is not None and done.restored_reported:
         return
     if all(r.user_id != user["id"] for r in plan.restored):
-        plan.restored.append(Restored(str(user["id"]), (user.get("email") or None), row["oid"], "restored or re-enabled"))
+        plan.restored.append(
+            Restored(str(user["id"]), (user.get("email") or None), row["oid"], "restored or re-enabled")
+        )

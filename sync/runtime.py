@@ -105,8 +105,9 @@ class Runtime:
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking work (Keycloak, the state database) off the event loop."""
         if self._threads is None:
-            self._threads = ThreadPoolExecutor(max_workers=self.sync.keycloak_concurrency + 2,
-                                               thread_name_prefix="apsis-sync")
+            self._threads = ThreadPoolExecutor(
+                max_workers=self.sync.keycloak_concurrency + 2, thread_name_prefix="apsis-sync"
+            )
         return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
     # -- the event loop and Graph -----------------------------------------------------
@@ -142,8 +143,9 @@ class Runtime:
         tenant, client_id = account.tenant_id or "", account.client_id or ""
         token = self._tokens.get(account.id)
         if token is None or token.fingerprint != secret_fingerprint(tenant, client_id, secret):
-            token = AccountToken.for_secret(self.endpoints, tenant, client_id, secret,
-                                            transport=self._graph.token_transport)
+            token = AccountToken.for_secret(
+                self.endpoints, tenant, client_id, secret, transport=self._graph.token_transport
+            )
             self._tokens[account.id] = token
         return GraphClient(self.endpoints, tenant, client_id, retry=retry, stack=stack, token=token)
 
@@ -174,7 +176,9 @@ class Runtime:
 
     @property
     def limits(self) -> guard.GuardLimits:
-        return guard.GuardLimits(self.sync.guard_max_users, self.sync.guard_max_percent, self.sync.guard_percent_min_users)
+        return guard.GuardLimits(
+            self.sync.guard_max_users, self.sync.guard_max_percent, self.sync.guard_percent_min_users
+        )
 
 
 class PooledKeycloak:

@@ -39,12 +39,18 @@ def run_cycle(rt: Runtime, accounts: list[AccountRecord], dry_run: bool = False)
     seconds = time.monotonic() - started
     report = CycleReport(results, dry_run, started_at, seconds)
     rt.metrics.record_cycle(report, len(accounts), rt.sync.expiry_thresholds)
-    log.info("cycle done", extra={
-        "accounts": len(results), "ok": sum(r.status == "ok" for r in results),
-        "errors": sum(r.status == "error" for r in results),
-        "quarantined": sum(r.status == "quarantined" for r in results),
-        "deactivated": sum(r.applied for r in results), "dry_run": dry_run, "seconds": round(seconds, 3),
-    })
+    log.info(
+        "cycle done",
+        extra={
+            "accounts": len(results),
+            "ok": sum(r.status == "ok" for r in results),
+            "errors": sum(r.status == "error" for r in results),
+            "quarantined": sum(r.status == "quarantined" for r in results),
+            "deactivated": sum(r.applied for r in results),
+            "dry_run": dry_run,
+            "seconds": round(seconds, 3),
+        },
+    )
     return report
 
 
@@ -67,7 +73,9 @@ async def _cycle(rt: Runtime, accounts: list[AccountRecord], dry_run: bool) -> l
     return [r for r in results if r is not None]
 
 
-def run_once(rt: Runtime, only: list[str] | None = None, shard: Shard | None = None, dry_run: bool = False) -> CycleReport:
+def run_once(
+    rt: Runtime, only: list[str] | None = None, shard: Shard | None = None, dry_run: bool = False
+) -> CycleReport:
     """List the accounts (Keycloak errors propagate: nothing can be synced), forget the state
     of accounts deleted since, and run a cycle."""
     with rt.api() as api:
@@ -116,8 +124,15 @@ def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, stop)
     try:
-        log.info("daemon started", extra={"interval_seconds": every, "shard": str(shard) if shard else None,
-                                          "accounts": only, "dry_run": dry_run})
+        log.info(
+            "daemon started",
+            extra={
+                "interval_seconds": every,
+                "shard": str(shard) if shard else None,
+                "accounts": only,
+                "dry_run": dry_run,
+            },
+        )
         scheduler.every(every).seconds.do(job)
         job()
         while not rt.stop.is_set():
@@ -130,9 +145,16 @@ def serve(
         log.info("daemon stopped")
 
 
-def run(rt: Runtime, only: list[str] | None = None, shard: Shard | None = None, *, dry_run: bool = False,
-        once: bool = False, interval: int | None = None,
-        on_report: Callable[[CycleReport], None] | None = None) -> int:
+def run(
+    rt: Runtime,
+    only: list[str] | None = None,
+    shard: Shard | None = None,
+    *,
+    dry_run: bool = False,
+    once: bool = False,
+    interval: int | None = None,
+    on_report: Callable[[CycleReport], None] | None = None,
+) -> int:
     """``apsis-sync run``: one cycle (its exit code), or the daemon with ``/metrics`` and
     ``/health`` on ``APSIS_SYNC_METRICS_PORT`` when set, until stopped (exit 0)."""
     try:

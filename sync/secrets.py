@@ -63,8 +63,14 @@ class DirectorySecrets:
         return secret_files.write(self.directory, account_id, secret)
 
 
-def store(directory: Path, account_id: str, secret: SecretStr, load_account: Callable[[], AccountRecord], *,
-          dry_run: bool = False) -> tuple[Path, str | None]:
+def store(
+    directory: Path,
+    account_id: str,
+    secret: SecretStr,
+    load_account: Callable[[], AccountRecord],
+    *,
+    dry_run: bool = False,
+) -> tuple[Path, str | None]:
     """``apsis-sync secret set``: check the secret against the hint Keycloak recorded for the
     account (``apsis.secretHint``), then store it where the daemon reads it. Returns the file
     and, when Keycloak could not be asked, a warning saying the secret was not checked."""

@@ -35,11 +35,14 @@ class SyncSettings(MailSettings):
     data_dir: Path = Field(default_factory=_default_data_dir, description="Where the state database lives")
     state_path: Path | None = Field(None, description="SQLite state database (default <data_dir>/state.sqlite3)")
     secrets_dir: Path | None = Field(
-        None, description="Directory with one file per account, named by account id, holding its client secret "
-                          "(default <data_dir>/secrets)"
+        None,
+        description="Directory with one file per account, named by account id, holding its client secret "
+        "(default <data_dir>/secrets)",
     )
 
-    guard_max_users: int = Field(25, ge=0, description="Deactivations per account per cycle that quarantine it when exceeded")
+    guard_max_users: int = Field(
+        25, ge=0, description="Deactivations per account per cycle that quarantine it when exceeded"
+    )
     guard_max_percent: float = Field(
         10.0, ge=0, le=100, description="Percentage of an account's members that quarantines it when exceeded"
     )

@@ -169,8 +169,9 @@ class _UserLocks:
 _user_locks = _UserLocks()
 
 
-def _record_deactivation(db: sqlite3.Connection, account: str, user_id: str, oid: str | None, email: str | None,
-                         action: str, reason: str) -> None:
+def _record_deactivation(
+    db: sqlite3.Connection, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str
+) -> None:
     db.execute("INSERT OR IGNORE INTO accounts (account) VALUES (?)", (account,))
     db.execute(
         "INSERT INTO deactivations VALUES (?,?,?,?,?,?,?,NULL) ON CONFLICT (account, user_id) DO UPDATE SET "
@@ -258,8 +259,10 @@ class StateStore:
             for column in _APPS_COLUMNS:
                 if column not in have:
                     db.execute(f"ALTER TABLE accounts ADD COLUMN {column} TEXT")  # noqa: S608 - fixed names
-            db.execute("INSERT INTO meta VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
-                       (str(SCHEMA_VERSION),))
+            db.execute(
+                "INSERT INTO meta VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -331,7 +334,9 @@ class StateStore:
             if ok:
                 db.execute("UPDATE accounts SET last_success=? WHERE account=?", (now, account))
             if delta_link is not None:
-                db.execute("UPDATE accounts SET delta_link=?, delta_updated=? WHERE account=?", (delta_link, now, account))
+                db.execute(
+                    "UPDATE accounts SET delta_link=?, delta_updated=? WHERE account=?", (delta_link, now, account)
+                )
             if secret_expires is not None:
                 db.execute(
                     "UPDATE accounts SET secret_expires=?, secret_expires_source=? WHERE account=?",
@@ -339,15 +344,18 @@ class StateStore:
                 )
             if seen:
                 db.execute("DELETE FROM entra_staged WHERE account=?", (account,))
-                db.executemany("INSERT OR REPLACE INTO entra_staged VALUES (?,?,?,?,?,?)",
-                               ((account, *_row(u)) for u in seen))
+                db.executemany(
+                    "INSERT OR REPLACE INTO entra_staged VALUES (?,?,?,?,?,?)", ((account, *_row(u)) for u in seen)
+                )
             if not (staged or seen or full_listing):
                 return  # an empty round: nothing staged to keep or drop
             if full_listing:
                 # A full listing is the whole truth: whoever it does not list is gone.
                 db.execute(
                     "UPDATE entra_users SET removed='absent', seen=? WHERE account=? AND removed IS NULL AND oid NOT IN "
-                    "(SELECT oid FROM entra_staged WHERE account=?)", (now, account, account))
+                    "(SELECT oid FROM entra_staged WHERE account=?)",
+                    (now, account, account),
+                )
             if delta_link is not None or seen:
                 db.execute(
                     "INSERT INTO entra_users (account, oid, mail, upn, enabled, removed, seen) "
@@ -365,8 +373,14 @@ class StateStore:
         gone = [a.account for a in self.accounts() if a.account not in keep]
         with self.transaction() as db:
             for account in gone:
-                for table in ("accounts", "entra_users", "entra_staged", "notices", "deactivations",
-                              "pending_deactivations"):
+                for table in (
+                    "accounts",
+                    "entra_users",
+                    "entra_staged",
+                    "notices",
+                    "deactivations",
+                    "pending_deactivations",
+                ):
                     db.execute(f"DELETE FROM {table} WHERE account=?", (account,))  # noqa: S608 - fixed names
         return gone
 
@@ -389,7 +403,8 @@ class StateStore:
         rows = self._query(
             "SELECT * FROM entra_users k WHERE k.account=? AND k.removed IS NULL AND NOT EXISTS "
             "(SELECT 1 FROM entra_staged s WHERE s.account=? AND s.oid=k.oid AND s.removed IS NULL)",
-            (account, staged_as or account))
+            (account, staged_as or account),
+        )
         return [_known(r) for r in rows]
 
     # -- the round in progress --------------------------------------------------------
@@ -397,8 +412,9 @@ class StateStore:
     def stage(self, account: str, users: Iterable[Any]) -> None:
         """One page of the round in progress (``EntraUser``s or ``KnownUser``s)."""
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO entra_staged VALUES (?,?,?,?,?,?)",
-                           ((account, *_row(u)) for u in users))
+            db.executemany(
+                "INSERT OR REPLACE INTO entra_staged VALUES (?,?,?,?,?,?)", ((account, *_row(u)) for u in users)
+            )
 
     def clear_staged(self, account: str) -> None:
         with self.transaction() as db:
@@ -411,29 +427,31 @@ class StateStore:
     def _among(self, table: str, account: str, oids: list[str]) -> list[KnownUser]:
         out: list[KnownUser] = []
         for i in range(0, len(oids), _CHUNK):
-            chunk = oids[i:i + _CHUNK]
+            chunk = oids[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            out += [_known(r) for r in self._query(
-                f"SELECT * FROM {table} WHERE account=? AND oid IN ({marks})", (account, *chunk))]  # noqa: S608
+            out += [
+                _known(r)
+                for r in self._query(f"SELECT * FROM {table} WHERE account=? AND oid IN ({marks})", (account, *chunk))
+            ]  # noqa: S608
         return out
 
     # -- the app's client secrets from Graph ------------------------------------------
 
     def applications_read(self, account: str) -> tuple[str | None, list[dict[str, Any]] | None, str | None]:
         """(date last read, the credentials read then or None after a 403, the key read with)."""
-        rows = self._query("SELECT apps_checked, apps_credentials, apps_key FROM accounts WHERE account=?",
-                           (account,))
+        rows = self._query("SELECT apps_checked, apps_credentials, apps_key FROM accounts WHERE account=?", (account,))
         if not rows:
             return None, None, None
         checked, creds, denied = rows[0]
         return checked, (json.loads(creds) if creds else None), denied
 
-    def record_applications(self, account: str, day: str, credentials: list[dict[str, Any]] | None,
-                            key: str) -> None:
+    def record_applications(self, account: str, day: str, credentials: list[dict[str, Any]] | None, key: str) -> None:
         with self.transaction() as db:
             self._ensure(db, account)
-            db.execute("UPDATE accounts SET apps_checked=?, apps_credentials=?, apps_key=? WHERE account=?",
-                       (day, json.dumps(credentials) if credentials is not None else None, key, account))
+            db.execute(
+                "UPDATE accounts SET apps_checked=?, apps_credentials=?, apps_key=? WHERE account=?",
+                (day, json.dumps(credentials) if credentials is not None else None, key, account),
+            )
 
     # -- quarantine -------------------------------------------------------------------
 
@@ -480,7 +498,9 @@ class StateStore:
         with self.transaction() as db:
             db.execute("DELETE FROM pending_deactivations WHERE account=? AND user_id=?", (account, user_id))
 
-    def record_deactivation(self, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str) -> None:
+    def record_deactivation(
+        self, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str
+    ) -> None:
         """A finished deactivation: recorded, counted and no longer pending, in one transaction."""
         with self.transaction() as db:
             _record_deactivation(db, account, user_id, oid, email, action, reason)
@@ -510,7 +530,10 @@ class StateStore:
         return Deactivation(**dict(rows[0])) if rows else None
 
     def deactivations(self, account: str) -> list[Deactivation]:
-        return [Deactivation(**dict(r)) for r in self._query("SELECT * FROM deactivations WHERE account=? ORDER BY at", (account,))]
+        return [
+            Deactivation(**dict(r))
+            for r in self._query("SELECT * FROM deactivations WHERE account=? ORDER BY at", (account,))
+        ]
 
     def deactivation_by_oid(self, account: str, oid: str) -> Deactivation | None:
         rows = self._query("SELECT * FROM deactivations WHERE account=? AND oid=?", (account, oid))
@@ -520,14 +543,18 @@ class StateStore:
         """Deactivations of the Entra users among ``oids``, by object id."""
         out: dict[str, Deactivation] = {}
         for i in range(0, len(oids), _CHUNK):
-            chunk = oids[i:i + _CHUNK]
+            chunk = oids[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            for row in self._query(f"SELECT * FROM deactivations WHERE account=? AND oid IN ({marks})",  # noqa: S608
-                                   (account, *chunk)):
+            for row in self._query(
+                f"SELECT * FROM deactivations WHERE account=? AND oid IN ({marks})",  # noqa: S608
+                (account, *chunk),
+            ):
                 out[row["oid"]] = Deactivation(**dict(row))
         return out
 
-    def mark_restored_reported(self, account: str, user_id: str, oid: str | None = None, email: str | None = None) -> None:
+    def mark_restored_reported(
+        self, account: str, user_id: str, oid: str | None = None, email: str | None = None
+    ) -> None:
         """Remember the report, also for a deactivation this (possibly new) database never saw."""
         now = utcnow()
         with self.transaction() as db:

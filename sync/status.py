@@ -81,8 +81,9 @@ def report(
     return doc
 
 
-def _row(today: date, account_id: str, st: AccountState | None, state: StateStore | None,
-         account: AccountRecord | None) -> dict[str, Any]:
+def _row(
+    today: date, account_id: str, st: AccountState | None, state: StateStore | None, account: AccountRecord | None
+) -> dict[str, Any]:
     st = st or AccountState(account_id)
     expires, source = st.secret_expires, st.secret_expires_source
     if account is not None and source != "graph":  # the record may have been rotated since the last run
@@ -118,8 +119,17 @@ def render(doc: dict[str, Any], console: Console) -> None:
     if doc["source"] == SOURCE_STATE:
         title += " (state database only: Keycloak could not be read)"
     table = Table(title=title, show_lines=False)
-    for column in ("account", "stage", "last success", "last run", "deactivated (last/total)", "quarantine",
-                   "secret expires in", "domains", "last errors"):
+    for column in (
+        "account",
+        "stage",
+        "last success",
+        "last run",
+        "deactivated (last/total)",
+        "quarantine",
+        "secret expires in",
+        "domains",
+        "last errors",
+    ):
         table.add_column(column, overflow="fold")
     for row in doc["accounts"]:
         days = row["days_until_secret_expires"]
@@ -147,10 +157,15 @@ def _domains(held: dict[str, Any] | None) -> str:
     """The domain ownership column: what needs a look (flags, overrides, not yet proven), or ok."""
     if held is None:
         return "-"
-    parts = [f"{a['domain']}: {'in tenant ' + a['owner'] if a['status'] == 'other-tenant' else 'verified nowhere'}"
-             for a in held["alerts"]]
+    parts = [
+        f"{a['domain']}: {'in tenant ' + a['owner'] if a['status'] == 'other-tenant' else 'verified nowhere'}"
+        for a in held["alerts"]
+    ]
     alerted = {a["domain"] for a in held["alerts"]}
-    parts += [f"{d}: override ({held['override'][d]['reason']})" for d in held["unproven"]
-              if d in held["override"] and d not in alerted]
+    parts += [
+        f"{d}: override ({held['override'][d]['reason']})"
+        for d in held["unproven"]
+        if d in held["override"] and d not in alerted
+    ]
     parts += [f"{d}: not proven yet" for d in held["unproven"] if d not in held["override"] and d not in alerted]
     return "; ".join(parts) or "proven"

@@ -43,16 +43,18 @@ def cli_environment(settings: Settings, **overrides: str | None) -> dict[str, st
     any other APSIS_SSO_* variable of the developer's shell is removed (None)."""
     assert settings.keycloak_client_secret and settings.keycloak_admin_password
     env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("APSIS_SSO_")}
-    env.update({
-        "APSIS_SSO_KEYCLOAK_URL": settings.keycloak_url,
-        "APSIS_SSO_REALM": settings.realm,
-        "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": settings.keycloak_client_secret.get_secret_value(),
-        "APSIS_SSO_KEYCLOAK_ADMIN_USERNAME": settings.keycloak_admin_username,
-        "APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD": settings.keycloak_admin_password.get_secret_value(),
-        "APSIS_SSO_ENTRA_AUTHORITY": settings.entra_authority,
-        "APSIS_SSO_GRAPH_BASE_URL": settings.graph_base_url,
-        "APSIS_SSO_ENTRA_CA_BUNDLE": str(settings.entra_ca_bundle),
-    })
+    env.update(
+        {
+            "APSIS_SSO_KEYCLOAK_URL": settings.keycloak_url,
+            "APSIS_SSO_REALM": settings.realm,
+            "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": settings.keycloak_client_secret.get_secret_value(),
+            "APSIS_SSO_KEYCLOAK_ADMIN_USERNAME": settings.keycloak_admin_username,
+            "APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD": settings.keycloak_admin_password.get_secret_value(),
+            "APSIS_SSO_ENTRA_AUTHORITY": settings.entra_authority,
+            "APSIS_SSO_GRAPH_BASE_URL": settings.graph_base_url,
+            "APSIS_SSO_ENTRA_CA_BUNDLE": str(settings.entra_ca_bundle),
+        }
+    )
     env.update(overrides)
     return env
 
@@ -81,8 +83,9 @@ class Cli:
             path.write_text("")
         return path
 
-    def run(self, *args: str, input: str | None = None, expect: int | None = 0,
-            env: Mapping[str, str | None] | None = None) -> Result:
+    def run(
+        self, *args: str, input: str | None = None, expect: int | None = 0, env: Mapping[str, str | None] | None = None
+    ) -> Result:
         argv = ["--env-file", str(self.env_file), *args]
         result = CliRunner().invoke(main, argv, input=input, env={**self.env, **(env or {})})
         assert_no_secret(result.stdout, result.stderr)
@@ -154,7 +157,9 @@ class EntraApp:
         return args
 
     def new_secret(self, days: int = 400) -> str:
-        secret = self.emulator.add_secret(self.tenant_id, self.app_id, datetime.now(timezone.utc) + timedelta(days=days))
+        secret = self.emulator.add_secret(
+            self.tenant_id, self.app_id, datetime.now(timezone.utc) + timedelta(days=days)
+        )
         KNOWN_SECRETS.add(secret)
         return secret
 
@@ -170,7 +175,9 @@ def entra_app(emulator: EntraEmulator, settings: Settings, unique: str, tmp_path
         account = account or f"{unique}c{made}"
         domain = f"{account}.example"
         tenant = emulator.add_tenant([domain])
-        app = emulator.add_application(tenant.tenant_id, f"APSIS One SSO ({account})", [redirect_uri(settings, account)])
+        app = emulator.add_application(
+            tenant.tenant_id, f"APSIS One SSO ({account})", [redirect_uri(settings, account)]
+        )
         secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=365))
         KNOWN_SECRETS.add(secret)
         secret_file = tmp_path / f"{account}.secret"
@@ -219,12 +226,14 @@ def isolated_realm(settings: Settings, realm: str) -> Iterator[Settings]:
         KeycloakRepository.for_admin(own).delete_realm()
 
 
-def run_console_script(*args: str, env: dict[str, str | None], input: str | None = None,
-                       cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_console_script(
+    *args: str, env: dict[str, str | None], input: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """The installed `apsis-sso` entry point in a real process."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("APSIS_SSO_")}
     full.update({k: v for k, v in env.items() if v is not None})
-    done = subprocess.run([str(CONSOLE_SCRIPT), *args], env=full, input=input, capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    done = subprocess.run(
+        [str(CONSOLE_SCRIPT), *args], env=full, input=input, capture_output=True, text=True, cwd=cwd, timeout=120
+    )
     assert_no_secret(done.stdout, done.stderr)
     return done

@@ -75,8 +75,9 @@ def keycloak(emulator: EntraEmulator, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="session")
 def settings(keycloak: KeycloakServer, emulator: EntraEmulator) -> Settings:
-    return local_settings(keycloak.url, keycloak.admin_password, emulator,
-                          realm="apsis", keycloak_admin_username=keycloak.admin_username)
+    return local_settings(
+        keycloak.url, keycloak.admin_password, emulator, realm="apsis", keycloak_admin_username=keycloak.admin_username
+    )
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,11 @@ class RealmContents:
 
     @classmethod
     def read(cls, api: KeycloakRepository) -> "RealmContents":
-        return cls(frozenset(o["id"] for o in api.organizations()),
-                   frozenset(i["alias"] for i in api.identity_providers()),
-                   frozenset(u["id"] for u in api.users(briefRepresentation="true")))
+        return cls(
+            frozenset(o["id"] for o in api.organizations()),
+            frozenset(i["alias"] for i in api.identity_providers()),
+            frozenset(u["id"] for u in api.users(briefRepresentation="true")),
+        )
 
     def destroy_all_but(self, api: KeycloakRepository, keep: "RealmContents") -> None:
         for alias in sorted(self.idps - keep.idps):  # first: deleting an IdP drops its links
@@ -102,8 +105,11 @@ class RealmContents:
             api.delete_user(user_id)
 
     def leftovers(self, baseline: "RealmContents") -> dict[str, list[str]]:
-        return {kind: sorted(getattr(self, kind) - getattr(baseline, kind)) for kind in ("orgs", "idps", "users")
-                if getattr(self, kind) - getattr(baseline, kind)}
+        return {
+            kind: sorted(getattr(self, kind) - getattr(baseline, kind))
+            for kind in ("orgs", "idps", "users")
+            if getattr(self, kind) - getattr(baseline, kind)
+        }
 
 
 @pytest.fixture(scope="session")
@@ -154,6 +160,8 @@ def accounts(api: KeycloakRepository, settings: Settings, emulator: EntraEmulato
 @pytest.fixture
 def browser(settings: Settings, emulator: EntraEmulator, realm: str):
     """`browser()`: a fresh person's browser (cookies of its own) against the session's Keycloak."""
+
     def make() -> Browser:
         return Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle))
+
     return make

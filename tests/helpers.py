@@ -43,15 +43,17 @@ def create_apsis_user(
     email_verified: bool = True,
 ) -> str:
     """An APSIS One user as they exist before SSO: a password, no link."""
-    user_id = api.create_user({
-        "username": username or email,
-        "email": email,
-        "firstName": email.split("@")[0].capitalize(),
-        "lastName": "Tester",
-        "enabled": enabled,
-        "emailVerified": email_verified,
-        "credentials": [{"type": "password", "value": password, "temporary": False}],
-    })
+    user_id = api.create_user(
+        {
+            "username": username or email,
+            "email": email,
+            "firstName": email.split("@")[0].capitalize(),
+            "lastName": "Tester",
+            "enabled": enabled,
+            "emailVerified": email_verified,
+            "credentials": [{"type": "password", "value": password, "temporary": False}],
+        }
+    )
     return str(user_id)
 
 
@@ -91,9 +93,7 @@ class OnboardedAccount:
     def entra_user(self, local: str, *, mail: str | None = "same", password: str = PASSWORD, **kw: Any) -> str:
         """A person in the customer's Entra tenant; returns the object id."""
         upn = f"{local}@{self.domain}"
-        user = self.emulator.add_user(
-            self.tenant_id, upn, password, mail=upn if mail == "same" else mail, **kw
-        )
+        user = self.emulator.add_user(self.tenant_id, upn, password, mail=upn if mail == "same" else mail, **kw)
         return user.oid
 
     def apsis_user(self, email: str, *, member: bool = True, pilot: bool = False, **kw: Any) -> str:
@@ -150,8 +150,15 @@ class AccountFactory:
         org = self.api.organization_by_alias(account_id)
         assert org is not None
         onboarded = OnboardedAccount(
-            id=account_id, domain=domain, tenant_id=tenant.tenant_id, app_id=app.app_id, secret=secret,
-            api=self.api, settings=self.settings, emulator=self.emulator, org_id=org["id"],
+            id=account_id,
+            domain=domain,
+            tenant_id=tenant.tenant_id,
+            app_id=app.app_id,
+            secret=secret,
+            api=self.api,
+            settings=self.settings,
+            emulator=self.emulator,
+            org_id=org["id"],
         )
         if stage != "pilot":
             onboarding.set_stage(self.api, self.settings, account_id, stage)  # type: ignore[arg-type]

@@ -70,19 +70,34 @@ class MemoryKeycloak:
                 raise KeycloakUnavailable("Keycloak at memory:// is unreachable")
             self.writes.append((what, target))
 
-    def add_user(self, email: str, *, enabled: bool = True, username: str | None = None, sessions: int = 0,
-                 attributes: dict[str, list[str]] | None = None) -> str:
+    def add_user(
+        self,
+        email: str,
+        *,
+        enabled: bool = True,
+        username: str | None = None,
+        sessions: int = 0,
+        attributes: dict[str, list[str]] | None = None,
+    ) -> str:
         """An APSIS One user as it exists before SSO (no request counted)."""
         user_id = _new_id("user")
-        self.users_by_id[user_id] = {"id": user_id, "username": username or email, "email": email,
-                                     "enabled": enabled, "attributes": dict(attributes or {})}
+        self.users_by_id[user_id] = {
+            "id": user_id,
+            "username": username or email,
+            "email": email,
+            "enabled": enabled,
+            "attributes": dict(attributes or {}),
+        }
         self.sessions[user_id] = sessions
         return user_id
 
     def add_link(self, user_id: str, alias: str, idp_user_id: str) -> None:
         user = self.users_by_id[user_id]
-        self.links.setdefault(user_id, {})[alias] = {"identityProvider": alias, "userId": idp_user_id,
-                                                     "userName": user.get("email")}
+        self.links.setdefault(user_id, {})[alias] = {
+            "identityProvider": alias,
+            "userId": idp_user_id,
+            "userName": user.get("email"),
+        }
 
     # -- organizations ----------------------------------------------------------------
 
@@ -101,8 +116,11 @@ class MemoryKeycloak:
 
     def organizations_named(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
         self._read()
-        found = [o for o in self.orgs.values()
-                 if o.get("name") == text or any(d.get("name") == text for d in o.get("domains", []))]
+        found = [
+            o
+            for o in self.orgs.values()
+            if o.get("name") == text or any(d.get("name") == text for d in o.get("domains", []))
+        ]
         return copy.deepcopy(found[:limit])
 
     def organization_by_alias(self, alias: str) -> dict[str, Any] | None:
@@ -175,8 +193,11 @@ class MemoryKeycloak:
 
     def user_organizations(self, user_id: str) -> list[dict[str, Any]]:
         self._read()
-        return [{"id": o["id"], "alias": o["alias"], "name": o.get("name")} for o in self.orgs.values()
-                if user_id in self.membership.get(o["id"], set())]
+        return [
+            {"id": o["id"], "alias": o["alias"], "name": o.get("name")}
+            for o in self.orgs.values()
+            if user_id in self.membership.get(o["id"], set())
+        ]
 
     # -- identity providers -----------------------------------------------------------
 
@@ -237,8 +258,9 @@ class MemoryKeycloak:
 
     def update_idp_mapper(self, alias: str, mapper_id: str, rep: dict[str, Any]) -> None:
         self._write("update_idp_mapper", alias)
-        self.mappers[alias] = [{**copy.deepcopy(rep), "id": mapper_id} if m["id"] == mapper_id else m
-                               for m in self.mappers.get(alias, [])]
+        self.mappers[alias] = [
+            {**copy.deepcopy(rep), "id": mapper_id} if m["id"] == mapper_id else m for m in self.mappers.get(alias, [])
+        ]
 
     def delete_idp_mapper(self, alias: str, mapper_id: str) -> None:
         self._write("delete_idp_mapper", alias)
@@ -308,10 +330,18 @@ class MemoryKeycloak:
 
     def _row(self, user_id: str, oid: str | None) -> dict[str, Any]:
         user = self.users_by_id[user_id]
-        row = {"userId": user_id, "oid": oid, "email": user.get("email"),
-               "enabled": user.get("enabled", True), "username": user.get("username"),
-               "organizations": [{"id": o["id"], "alias": o["alias"]} for o in self.orgs.values()
-                                 if user_id in self.membership.get(o["id"], set())]}
+        row = {
+            "userId": user_id,
+            "oid": oid,
+            "email": user.get("email"),
+            "enabled": user.get("enabled", True),
+            "username": user.get("username"),
+            "organizations": [
+                {"id": o["id"], "alias": o["alias"]}
+                for o in self.orgs.values()
+                if user_id in self.membership.get(o["id"], set())
+            ],
+        }
         return {k: v for k, v in row.items() if v is not None}  # Keycloak's JSON leaves nulls out
 
     def linked_users_count(self, alias: str) -> int:

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 from devenv.reverse_proxy import HOP_BY_HOP, handler_for, relay
 
 
-
 class KeycloakProxy:
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)

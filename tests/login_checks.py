@@ -9,7 +9,10 @@ from apsis_core.keycloak import KeycloakRepository
 from devenv.login_driver import LoginResult
 from tests.helpers import refusals
 
-MESSAGES = Path(__file__).resolve().parent.parent / "keycloak-extension/src/main/resources/theme-resources/messages/messages_en.properties"
+MESSAGES = (
+    Path(__file__).resolve().parent.parent
+    / "keycloak-extension/src/main/resources/theme-resources/messages/messages_en.properties"
+)
 
 
 def message(reason: str) -> str:

@@ -72,29 +72,32 @@ class PortalProcess:
                 self.process.wait(10)
 
 
-def portal_environment(settings: Settings, smtp: SmtpServer, *, url: str, secrets_dir: Path, audit: Path,
-                       **extra: str) -> dict[str, str]:
+def portal_environment(
+    settings: Settings, smtp: SmtpServer, *, url: str, secrets_dir: Path, audit: Path, **extra: str
+) -> dict[str, str]:
     assert settings.keycloak_client_secret is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APSIS_SSO_", "APSIS_SYNC_", "APSIS_PORTAL_"))}
-    env.update({
-        "APSIS_SSO_KEYCLOAK_URL": settings.keycloak_url,
-        "APSIS_SSO_REALM": settings.realm,
-        "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": settings.keycloak_client_secret.get_secret_value(),
-        "APSIS_SSO_ENTRA_AUTHORITY": settings.entra_authority,
-        "APSIS_SSO_GRAPH_BASE_URL": settings.graph_base_url,
-        "APSIS_SSO_ENTRA_CA_BUNDLE": str(settings.entra_ca_bundle),
-        "APSIS_SSO_PORTAL_URL": url,
-        "APSIS_SSO_SYNC_SECRETS_DIR": str(secrets_dir),
-        "APSIS_SYNC_SMTP_HOST": smtp.host,
-        "APSIS_SYNC_SMTP_PORT": str(smtp.port),
-        "APSIS_SYNC_MAIL_FROM": "sso@apsis.example",
-        "APSIS_SYNC_PLATFORM_TEAM_EMAIL": PLATFORM_TEAM,
-        "APSIS_PORTAL_SESSION_KEY": secrets.token_urlsafe(40),
-        "APSIS_PORTAL_AUDIT_LOG": str(audit),
-        "APSIS_PORTAL_LOG_FORMAT": "json",
-        "APSIS_PORTAL_LOG_LEVEL": "DEBUG",
-        **extra,
-    })
+    env.update(
+        {
+            "APSIS_SSO_KEYCLOAK_URL": settings.keycloak_url,
+            "APSIS_SSO_REALM": settings.realm,
+            "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": settings.keycloak_client_secret.get_secret_value(),
+            "APSIS_SSO_ENTRA_AUTHORITY": settings.entra_authority,
+            "APSIS_SSO_GRAPH_BASE_URL": settings.graph_base_url,
+            "APSIS_SSO_ENTRA_CA_BUNDLE": str(settings.entra_ca_bundle),
+            "APSIS_SSO_PORTAL_URL": url,
+            "APSIS_SSO_SYNC_SECRETS_DIR": str(secrets_dir),
+            "APSIS_SYNC_SMTP_HOST": smtp.host,
+            "APSIS_SYNC_SMTP_PORT": str(smtp.port),
+            "APSIS_SYNC_MAIL_FROM": "sso@apsis.example",
+            "APSIS_SYNC_PLATFORM_TEAM_EMAIL": PLATFORM_TEAM,
+            "APSIS_PORTAL_SESSION_KEY": secrets.token_urlsafe(40),
+            "APSIS_PORTAL_AUDIT_LOG": str(audit),
+            "APSIS_PORTAL_LOG_FORMAT": "json",
+            "APSIS_PORTAL_LOG_LEVEL": "DEBUG",
+            **extra,
+        }
+    )
     return env
 
 
@@ -110,8 +113,13 @@ def start_portal(settings: Settings, smtp: SmtpServer, workdir: Path, **extra: s
     empty = workdir / "empty.env"
     empty.write_text("")
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(PORTAL_SCRIPT), "--env-file", str(empty), "run", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+        proc = subprocess.Popen(
+            [str(PORTAL_SCRIPT), "--env-file", str(empty), "run", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
     running = PortalProcess(url, proc, log, audit, secrets_dir, env)
     deadline = time.monotonic() + 30
     while True:
@@ -133,8 +141,9 @@ def assert_no_portal_secret(*texts: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def portal(settings: Settings, realm: str, smtp_server: SmtpServer,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalProcess]:
+def portal(
+    settings: Settings, realm: str, smtp_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PortalProcess]:
     running = start_portal(settings, smtp_server, tmp_path_factory.mktemp("portal"))
     try:
         yield running
@@ -170,14 +179,20 @@ class Customer:
 
     def form(self, **overrides: str) -> dict[str, str]:
         """What the IT contact types into the setup form (overrides replace fields)."""
-        values = {"tenant": self.tenant_id, "client_id": self.app_id, "client_secret": self.secret,
-                  "secret_expires": (date.today() + timedelta(days=200)).isoformat(),
-                  "test_users": "\n".join(self.test_users)}
+        values = {
+            "tenant": self.tenant_id,
+            "client_id": self.app_id,
+            "client_secret": self.secret,
+            "secret_expires": (date.today() + timedelta(days=200)).isoformat(),
+            "test_users": "\n".join(self.test_users),
+        }
         values.update(overrides)
         return values
 
     def new_secret(self, days: int = 400) -> str:
-        secret = self.emulator.add_secret(self.tenant_id, self.app_id, datetime.now(timezone.utc) + timedelta(days=days))
+        secret = self.emulator.add_secret(
+            self.tenant_id, self.app_id, datetime.now(timezone.utc) + timedelta(days=days)
+        )
         PORTAL_SECRETS.add(secret)
         return secret
 
@@ -190,8 +205,9 @@ class Customer:
 
 
 @pytest.fixture
-def customer(api: KeycloakRepository, settings: Settings, emulator: EntraEmulator, portal: PortalProcess,
-             unique: str) -> Callable[..., Customer]:
+def customer(
+    api: KeycloakRepository, settings: Settings, emulator: EntraEmulator, portal: PortalProcess, unique: str
+) -> Callable[..., Customer]:
     """`customer(consented=True)`: a fresh customer whose setup link points at ``portal``."""
     made = 0
 
@@ -201,13 +217,19 @@ def customer(api: KeycloakRepository, settings: Settings, emulator: EntraEmulato
         account_id = f"{unique}p{made}"
         domain = f"{account_id}.example"
         tenant = emulator.add_tenant([domain], display_name=f"Tenant of {account_id}")
-        app = emulator.add_application(tenant.tenant_id, "APSIS One SSO", [redirect_uri(settings, account_id)],
-                                       consented=consented)
+        app = emulator.add_application(
+            tenant.tenant_id, "APSIS One SSO", [redirect_uri(settings, account_id)], consented=consented
+        )
         secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=200))
         PORTAL_SECRETS.add(secret)
         own = settings.model_copy(update={"portal_url": portal.url})
-        account = Account.build(id=account_id, name=name or f"Customer {account_id}", domains=[domain],
-                                it_contact_name="Ivy IT", it_contact_email=f"it@{domain}")
+        account = Account.build(
+            id=account_id,
+            name=name or f"Customer {account_id}",
+            domains=[domain],
+            it_contact_name="Ivy IT",
+            it_contact_email=f"it@{domain}",
+        )
         onboarding.create(api, own, account)
         org = api.organization_by_alias(account_id)
         assert org is not None
@@ -217,8 +239,9 @@ def customer(api: KeycloakRepository, settings: Settings, emulator: EntraEmulato
             emulator.add_user(tenant.tenant_id, email, "Entra-Passw0rd!", mail=email)
             people[email] = create_apsis_user(api, email)
             api.add_member(org["id"], people[email])  # APSIS One's users of the account
-        found = Customer(account_id, domain, tenant.tenant_id, app.app_id, secret, "", "", api, own, emulator,
-                         org["id"], people)
+        found = Customer(
+            account_id, domain, tenant.tenant_id, app.app_id, secret, "", "", api, own, emulator, org["id"], people
+        )
         found.link, found.token = found.link_for("setup")
         return found
 

@@ -74,8 +74,19 @@ def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer
     maildir = tmp_path_factory.mktemp("mail") / "Maildir"
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Mailbox", str(maildir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(maildir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 20
     while True:
@@ -120,26 +131,31 @@ class SyncHarness:
         """The same configuration as environment variables, for the CLI in a subprocess."""
         s, k = self.sync_settings, self.rt.settings
         env = {key: value for key, value in os.environ.items() if not key.startswith(("APSIS_SSO_", "APSIS_SYNC_"))}
-        env.update({
-            "APSIS_SSO_KEYCLOAK_URL": k.keycloak_url,
-            "APSIS_SSO_REALM": k.realm,
-            "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": k.keycloak_client_secret.get_secret_value() if k.keycloak_client_secret else "",
-            "APSIS_SSO_ENTRA_AUTHORITY": k.entra_authority,
-            "APSIS_SSO_GRAPH_BASE_URL": k.graph_base_url,
-            "APSIS_SSO_ENTRA_CA_BUNDLE": str(k.entra_ca_bundle),
-            "APSIS_SYNC_STATE_PATH": str(s.database),
-            "APSIS_SYNC_SECRETS_DIR": str(s.secrets_path),
-            "APSIS_SYNC_DATA_DIR": str(s.data_dir),
-            "APSIS_SYNC_PLATFORM_TEAM_EMAIL": s.platform_team_email or "",
-            "APSIS_SYNC_GRAPH_BACKOFF_SECONDS": "0",
-        })
+        env.update(
+            {
+                "APSIS_SSO_KEYCLOAK_URL": k.keycloak_url,
+                "APSIS_SSO_REALM": k.realm,
+                "APSIS_SSO_KEYCLOAK_CLIENT_SECRET": k.keycloak_client_secret.get_secret_value()
+                if k.keycloak_client_secret
+                else "",
+                "APSIS_SSO_ENTRA_AUTHORITY": k.entra_authority,
+                "APSIS_SSO_GRAPH_BASE_URL": k.graph_base_url,
+                "APSIS_SSO_ENTRA_CA_BUNDLE": str(k.entra_ca_bundle),
+                "APSIS_SYNC_STATE_PATH": str(s.database),
+                "APSIS_SYNC_SECRETS_DIR": str(s.secrets_path),
+                "APSIS_SYNC_DATA_DIR": str(s.data_dir),
+                "APSIS_SYNC_PLATFORM_TEAM_EMAIL": s.platform_team_email or "",
+                "APSIS_SYNC_GRAPH_BACKOFF_SECONDS": "0",
+            }
+        )
         if s.smtp_host:
             env.update({"APSIS_SYNC_SMTP_HOST": s.smtp_host, "APSIS_SYNC_SMTP_PORT": str(s.smtp_port)})
         return env
 
 
-def build_harness(settings: Settings, smtp_server: SmtpServer, data_dir: Path, today: date | None = None,
-                  **overrides: Any) -> SyncHarness:
+def build_harness(
+    settings: Settings, smtp_server: SmtpServer, data_dir: Path, today: date | None = None, **overrides: Any
+) -> SyncHarness:
     """A daemon runtime on the Keycloak of ``settings`` with its state in ``data_dir``; keyword
     arguments override ``SyncSettings`` (``today=`` fixes the date the daemon believes it is)."""
     values: dict[str, Any] = {
@@ -158,8 +174,12 @@ def build_harness(settings: Settings, smtp_server: SmtpServer, data_dir: Path, t
         waits.append(seconds)
 
     rt = Runtime.build(
-        settings, sync_settings, api_factory=lambda: KeycloakRepository.for_tooling(settings), sleep=record,
-        metrics=SyncMetrics(), **({"today": lambda: today} if today else {}),
+        settings,
+        sync_settings,
+        api_factory=lambda: KeycloakRepository.for_tooling(settings),
+        sleep=record,
+        metrics=SyncMetrics(),
+        **({"today": lambda: today} if today else {}),
     )
     return SyncHarness(rt, DirectorySecrets(sync_settings.secrets_path), sync_settings, waits)
 

@@ -19,13 +19,20 @@ def test_the_recorder_writes_cassettes_without_credentials(accounts, emulator, t
     acct.person("rec")
     secret_file = tmp_path / "secret"
     secret_file.write_text(acct.secret)
-    env = dict(os.environ, APSIS_SYNC_RECORD_TENANT_ID=acct.tenant_id, APSIS_SYNC_RECORD_CLIENT_ID=acct.app_id,
-               APSIS_SYNC_RECORD_CLIENT_SECRET_FILE=str(secret_file), APSIS_SSO_ENTRA_AUTHORITY=emulator.authority,
-               APSIS_SSO_GRAPH_BASE_URL=emulator.graph_base_url, APSIS_SSO_ENTRA_CA_BUNDLE=str(emulator.ca_bundle))
+    env = dict(
+        os.environ,
+        APSIS_SYNC_RECORD_TENANT_ID=acct.tenant_id,
+        APSIS_SYNC_RECORD_CLIENT_ID=acct.app_id,
+        APSIS_SYNC_RECORD_CLIENT_SECRET_FILE=str(secret_file),
+        APSIS_SSO_ENTRA_AUTHORITY=emulator.authority,
+        APSIS_SSO_GRAPH_BASE_URL=emulator.graph_base_url,
+        APSIS_SSO_ENTRA_CA_BUNDLE=str(emulator.ca_bundle),
+    )
     out = tmp_path / "recorded"
     script = CASSETTES.parent / "record_graph.py"
-    proc = subprocess.run([sys.executable, str(script), "--out", str(out)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(script), "--out", str(out)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "denied (no Application.Read.All)" in proc.stdout
     written = sorted(p.name for p in out.glob("*.yaml"))

@@ -20,9 +20,25 @@ if TYPE_CHECKING:
     from tests.helpers import OnboardedAccount
 
 STATUS_KEYS = {
-    "id", "name", "stage", "sso_enabled", "complete", "tenant_id", "client_id", "domains", "pilot",
-    "secret_expires", "days_until_secret_expires", "secret_hint", "it_contact", "members", "linked_users",
-    "last_sso_login", "quarantined", "redirects_by_domain", "domain_ownership",
+    "id",
+    "name",
+    "stage",
+    "sso_enabled",
+    "complete",
+    "tenant_id",
+    "client_id",
+    "domains",
+    "pilot",
+    "secret_expires",
+    "days_until_secret_expires",
+    "secret_hint",
+    "it_contact",
+    "members",
+    "linked_users",
+    "last_sso_login",
+    "quarantined",
+    "redirects_by_domain",
+    "domain_ownership",
 }
 
 
@@ -89,7 +105,9 @@ def test_show_lists_who_is_linked_with_their_last_sso_login(cli: Cli, onboarded,
     assert len(cli.json("account", "show", acct.id, "--linked-limit", "1")["linked"]) == 1
 
     blind = cli.json("account", "show", acct.id, "--events-scan", "0")
-    assert {u["email"] for u in blind["linked"]} == {ann, bo} and all(u["last_sso_login"] is None for u in blind["linked"])
+    assert {u["email"] for u in blind["linked"]} == {ann, bo} and all(
+        u["last_sso_login"] is None for u in blind["linked"]
+    )
 
 
 def test_list_is_one_row_per_account_with_stage_counts_and_filters(cli: Cli, onboarded, browser):
@@ -117,12 +135,21 @@ def test_list_is_one_row_per_account_with_stage_counts_and_filters(cli: Cli, onb
     assert "live" in line and "in 365 days" in line
 
 
-@pytest.mark.parametrize("command", [
-    "account show {id}", "account go-live {id}", "account back-to-pilot {id}", "account disable {id} --yes",
-    "account delete {id} --yes", "account members list {id}", "account members add {id} x@y.example",
-    "account members remove {id} x@y.example", "account pilot add {id} x@y.example",
-    "account pilot remove {id} x@y.example",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "account show {id}",
+        "account go-live {id}",
+        "account back-to-pilot {id}",
+        "account disable {id} --yes",
+        "account delete {id} --yes",
+        "account members list {id}",
+        "account members add {id} x@y.example",
+        "account members remove {id} x@y.example",
+        "account pilot add {id} x@y.example",
+        "account pilot remove {id} x@y.example",
+    ],
+)
 def test_an_unknown_account_is_one_line_exit_2(cli: Cli, unique, command):
     missing = f"{unique}-missing"
     result = cli.run(*command.format(id=missing).split(), expect=2)
@@ -138,7 +165,7 @@ def test_go_live_then_back_to_pilot_take_effect_at_the_next_login(cli: Cli, onbo
 
     dry = cli.run("account", "go-live", acct.id, "--dry-run")
     assert "(dry run, nothing changed)" in dry.stdout
-    assert "attributes.apsis.stage: [\"pilot\"] -> [\"live\"]" in dry.stdout
+    assert 'attributes.apsis.stage: ["pilot"] -> ["live"]' in dry.stdout
     assert api.organization_by_alias(acct.id)["attributes"]["apsis.stage"] == ["pilot"]
 
     since = now_ms()
@@ -217,7 +244,9 @@ def test_delete_removes_the_daemons_copy_of_the_secret(cli: Cli, entra_app, api,
     assert stored.read_text().strip() == app.secret
 
     dry = cli.json("account", "delete", app.account, "--dry-run", env=env)
-    assert ("delete", "daemon-secret", app.account) in [(c["action"], c["kind"], c["name"]) for c in dry["plan"]["changes"]]
+    assert ("delete", "daemon-secret", app.account) in [
+        (c["action"], c["kind"], c["name"]) for c in dry["plan"]["changes"]
+    ]
     assert stored.exists()
     cli.run("account", "delete", app.account, "--yes", env=env)
     assert not stored.exists()
@@ -229,7 +258,8 @@ def test_delete_removes_the_daemons_copy_of_the_secret(cli: Cli, entra_app, api,
     assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [("delete", "daemon-secret")]
     assert not stored.exists()
     assert cli.run("account", "delete", app.account, "--yes", env=env, expect=2).stderr.endswith(
-        f"error: no account '{app.account}'\n")
+        f"error: no account '{app.account}'\n"
+    )
 
 
 def test_delete_with_confirmation_typed_yes(cli: Cli, onboarded, api):
@@ -248,9 +278,19 @@ def test_delete_leaves_resources_the_tool_does_not_own(cli: Cli, api, unique):
         assert api.organization(str(org_id)) is not None
     finally:
         api.delete_organization(str(org_id))
-    api.create_identity_provider({"alias": f"entra-{alias}", "providerId": "oidc", "config": {
-        "clientId": "x", "authorizationUrl": "https://x.example/a", "tokenUrl": "https://x.example/t",
-        "clientAuthMethod": "client_secret_post", "clientSecret": "x"}})
+    api.create_identity_provider(
+        {
+            "alias": f"entra-{alias}",
+            "providerId": "oidc",
+            "config": {
+                "clientId": "x",
+                "authorizationUrl": "https://x.example/a",
+                "tokenUrl": "https://x.example/t",
+                "clientAuthMethod": "client_secret_post",
+                "clientSecret": "x",
+            },
+        }
+    )
     try:
         result = cli.run("account", "delete", alias, "--yes", expect=2)
         assert f"identity provider 'entra-{alias}' is not managed by apsis-sso" in result.stderr
@@ -275,8 +315,9 @@ def test_rotate_secret_proves_then_swaps_and_logins_keep_working(cli: Cli, onboa
     secret_file = tmp_path / "new.secret"
     secret_file.write_text(new)
 
-    doc = cli.json("account", "rotate-secret", acct.id, "--secret-expires", _in(700),
-                   "--client-secret-file", str(secret_file))
+    doc = cli.json(
+        "account", "rotate-secret", acct.id, "--secret-expires", _in(700), "--client-secret-file", str(secret_file)
+    )
     fields = {f["path"]: f for c in doc["plan"]["changes"] for f in c.get("fields", [])}
     assert fields["config.clientSecret"] == {"path": "config.clientSecret", "before": "(set)", "after": "(changed)"}
     assert fields["attributes.apsis.secretExpires"]["after"] == [_in(700)]
@@ -289,8 +330,9 @@ def test_rotate_secret_proves_then_swaps_and_logins_keep_working(cli: Cli, onboa
     result = _sso(browser, email, acct)
     assert result.ok and result.id_claims["sub"] == user_id
 
-    again = cli.run("account", "rotate-secret", acct.id, "--secret-expires", _in(700),
-                    "--client-secret-file", str(secret_file))
+    again = cli.run(
+        "account", "rotate-secret", acct.id, "--secret-expires", _in(700), "--client-secret-file", str(secret_file)
+    )
     assert "nothing to change" in again.stdout
 
 
@@ -300,16 +342,30 @@ def _onboard_unchecked(api: KeycloakRepository, settings, unique: str, *, tenant
     account_id = f"{unique}gone"
     secret = "Old~" + uuid.uuid4().hex
     KNOWN_SECRETS.add(secret)
-    onboarding.create(api, settings, Account.build(
-        id=account_id, name=f"Gone {account_id}", tenant_id=tenant, client_id=client, domains=[f"{account_id}.example"],
-        secret_expires=_in(100), it_contact_name="Ivy", it_contact_email=f"it@{account_id}.example",
-        client_secret=secret), check_secret=False, allow_unproven="a bulk import of an account whose tenant is gone")
+    onboarding.create(
+        api,
+        settings,
+        Account.build(
+            id=account_id,
+            name=f"Gone {account_id}",
+            tenant_id=tenant,
+            client_id=client,
+            domains=[f"{account_id}.example"],
+            secret_expires=_in(100),
+            it_contact_name="Ivy",
+            it_contact_email=f"it@{account_id}.example",
+            client_secret=secret,
+        ),
+        check_secret=False,
+        allow_unproven="a bulk import of an account whose tenant is gone",
+    )
     return account_id
 
 
 @pytest.mark.parametrize("case", ["7000215", "7000222", "700016", "90002"])
-def test_rotate_secret_explains_entra_refusals_and_changes_nothing(cli: Cli, onboarded, api, settings, emulator,
-                                                                   unique, tmp_path, case):
+def test_rotate_secret_explains_entra_refusals_and_changes_nothing(
+    cli: Cli, onboarded, api, settings, emulator, unique, tmp_path, case
+):
     secret_file = tmp_path / "new.secret"
     if case in ("7000215", "7000222"):
         acct = onboarded()
@@ -329,8 +385,16 @@ def test_rotate_secret_explains_entra_refusals_and_changes_nothing(cli: Cli, onb
     secret_file.write_text(candidate)
     before = api.organization_by_alias(account_id)["attributes"]
 
-    result = cli.run("account", "rotate-secret", account_id, "--secret-expires", _in(300),
-                     "--client-secret-file", str(secret_file), expect=2)
+    result = cli.run(
+        "account",
+        "rotate-secret",
+        account_id,
+        "--secret-expires",
+        _in(300),
+        "--client-secret-file",
+        str(secret_file),
+        expect=2,
+    )
     expected = {
         "7000215": "Entra rejected the client secret (AADSTS7000215: invalid secret)",
         "7000222": "the client secret has expired in Entra (AADSTS7000222)",
@@ -348,8 +412,19 @@ def test_rotate_secret_bad_input(cli: Cli, onboarded, tmp_path):
     base = ["account", "rotate-secret", acct.id, "--client-secret-file", str(secret_file)]
     assert "is not in the future" in cli.run(*base, "--secret-expires", "2021-06-01", expect=2).stderr
     assert "expected YYYY-MM-DD" in cli.run(*base, "--secret-expires", "next year", expect=2).stderr
-    assert "no account" in cli.run("account", "rotate-secret", f"{acct.id}x", "--secret-expires", _in(30),
-                                   "--client-secret-file", str(secret_file), expect=2).stderr
+    assert (
+        "no account"
+        in cli.run(
+            "account",
+            "rotate-secret",
+            f"{acct.id}x",
+            "--secret-expires",
+            _in(30),
+            "--client-secret-file",
+            str(secret_file),
+            expect=2,
+        ).stderr
+    )
     both = cli.run(*base, "--secret-expires", _in(30), "--client-secret-env", "X", expect=2)
     assert "either by --client-secret-file or by --client-secret-env" in both.stderr
 
@@ -369,13 +444,30 @@ def test_rotate_secret_hands_the_new_secret_to_the_sync_daemon(cli: Cli, onboard
     secret_file = tmp_path / "new.secret"
     secret_file.write_text(new)
 
-    dry = cli.json("account", "rotate-secret", acct.id, "--secret-expires", _in(400), "--client-secret-file",
-                   str(secret_file), "--dry-run", env={"APSIS_SSO_SYNC_SECRETS_DIR": str(secrets_dir)})
+    dry = cli.json(
+        "account",
+        "rotate-secret",
+        acct.id,
+        "--secret-expires",
+        _in(400),
+        "--client-secret-file",
+        str(secret_file),
+        "--dry-run",
+        env={"APSIS_SSO_SYNC_SECRETS_DIR": str(secrets_dir)},
+    )
     assert dry["secret_file"] is None
     assert DirectorySecrets(secrets_dir).get(acct.id).get_secret_value() == acct.secret
 
-    doc = cli.json("account", "rotate-secret", acct.id, "--secret-expires", _in(400), "--client-secret-file",
-                   str(secret_file), env={"APSIS_SSO_SYNC_SECRETS_DIR": str(secrets_dir)})
+    doc = cli.json(
+        "account",
+        "rotate-secret",
+        acct.id,
+        "--secret-expires",
+        _in(400),
+        "--client-secret-file",
+        str(secret_file),
+        env={"APSIS_SSO_SYNC_SECRETS_DIR": str(secrets_dir)},
+    )
     stored = secrets_dir / acct.id
     assert doc["secret_file"] == str(stored)
     assert DirectorySecrets(secrets_dir).get(acct.id).get_secret_value() == new

@@ -33,11 +33,24 @@ def test_the_command_tree_is_the_documented_one():
     names = {" ".join(path) for path, _ in LEAF_COMMANDS}
     assert names == {
         "realm apply",
-        "account create", "account show", "account list", "account go-live", "account back-to-pilot",
-        "account disable", "account delete", "account rotate-secret", "account invite", "account prove-domains",
-        "account pilot add", "account pilot remove",
-        "account members add", "account members remove", "account members list",
-        "plan", "apply", "export",
+        "account create",
+        "account show",
+        "account list",
+        "account go-live",
+        "account back-to-pilot",
+        "account disable",
+        "account delete",
+        "account rotate-secret",
+        "account invite",
+        "account prove-domains",
+        "account pilot add",
+        "account pilot remove",
+        "account members add",
+        "account members remove",
+        "account members list",
+        "plan",
+        "apply",
+        "export",
     }
 
 
@@ -54,8 +67,13 @@ def test_every_command_has_help_with_examples(path, tmp_path):
 @pytest.mark.unit
 def test_top_level_help_documents_exit_codes(tmp_path):
     out = Cli(env={}, workdir=tmp_path).run("--help").stdout
-    for code in ("0  success", "1  unexpected failure", "2  bad input", "3  plan --detailed-exitcode",
-                 "75 temporary failure (EX_TEMPFAIL)"):
+    for code in (
+        "0  success",
+        "1  unexpected failure",
+        "2  bad input",
+        "3  plan --detailed-exitcode",
+        "75 temporary failure (EX_TEMPFAIL)",
+    ):
         assert code in out
 
 
@@ -112,8 +130,12 @@ def test_configuration_errors_are_one_line_with_exit_2(cli: Cli, tmp_path):
     result = cli.run("account", "list", env={"APSIS_SSO_KEYCLOAK_TIMEOUT": "soon"}, expect=2)
     assert "configuration: APSIS_SSO_KEYCLOAK_TIMEOUT" in result.stderr
     missing = tmp_path / "missing.secret"
-    result = cli.run("account", "list", env={"APSIS_SSO_KEYCLOAK_CLIENT_SECRET": None,
-                                              "APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE": str(missing)}, expect=2)
+    result = cli.run(
+        "account",
+        "list",
+        env={"APSIS_SSO_KEYCLOAK_CLIENT_SECRET": None, "APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE": str(missing)},
+        expect=2,
+    )
     assert "cannot read secret file" in result.stderr
     result = cli.run("account", "list", env={"APSIS_SSO_KEYCLOAK_CLIENT_SECRET": None}, expect=2)
     assert "no Keycloak client secret" in result.stderr
@@ -140,12 +162,15 @@ def _in_workdir(cli: Cli, args: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(path) if a == "accounts.yaml" else a for a in args)
 
 
-@pytest.mark.parametrize("args", [
-    ("account", "list"),
-    ("account", "show", "acme"),
-    ("plan", "-f", "accounts.yaml"),
-    ("realm", "apply", "--dry-run"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("account", "list"),
+        ("account", "show", "acme"),
+        ("plan", "-f", "accounts.yaml"),
+        ("realm", "apply", "--dry-run"),
+    ],
+)
 def test_keycloak_unreachable_is_one_line_with_exit_75(cli: Cli, args):
     args = _in_workdir(cli, args)
     result = cli.run(*args, env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"}, expect=75)

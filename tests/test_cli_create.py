@@ -25,8 +25,9 @@ from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
 from tests.helpers import PASSWORD, create_apsis_user
 
 
-def test_create_builds_the_account_and_prints_what_the_customer_needs(cli: Cli, entra_app, api: KeycloakRepository, settings,
-                                                                     emulator):
+def test_create_builds_the_account_and_prints_what_the_customer_needs(
+    cli: Cli, entra_app, api: KeycloakRepository, settings, emulator
+):
     app: EntraApp = entra_app()
     emulator.add_domain(app.tenant_id, f"mail.{app.domain}")  # a second domain of the customer's tenant
     doc = cli.json(*app.create_args(**{"--tenant-id": app.domain, "--domain": [app.domain, f"mail.{app.domain}"]}))
@@ -49,7 +50,8 @@ def test_create_builds_the_account_and_prints_what_the_customer_needs(cli: Cli, 
     assert attrs["apsis.managedBy"] == ["apsis-sso"]
     assert sorted(d["name"] for d in org["domains"]) == sorted([app.domain, f"mail.{app.domain}"])
     assert sorted(v.split(" ")[:2] for v in attrs["apsis.domainProofs"]) == sorted(  # each domain proven for the tenant
-        [[app.domain, app.tenant_id], [f"mail.{app.domain}", app.tenant_id]])
+        [[app.domain, app.tenant_id], [f"mail.{app.domain}", app.tenant_id]]
+    )
     idp = api.identity_provider(f"entra-{app.account}")
     assert idp is not None and idp["enabled"] and idp["hideOnLogin"]
     assert idp["organizationId"] == org["id"]
@@ -68,7 +70,8 @@ def test_a_created_account_lets_its_test_user_sign_in(cli: Cli, entra_app, api: 
     user_id = create_apsis_user(api, email)
     cli.run("account", "members", "add", app.account, email)
     result = Browser(settings.keycloak_url, "apsis", ca_bundle=str(emulator.ca_bundle)).sso_login(
-        email, PASSWORD, f"entra-{app.account}")
+        email, PASSWORD, f"entra-{app.account}"
+    )
     assert result.ok, result.text[:300]
     assert result.id_claims["sub"] == user_id
 
@@ -84,8 +87,10 @@ def test_create_table_output_names_links_and_warnings(cli: Cli, entra_app):
     assert "Redirect URI (app registration, platform Web):" in out
     assert "Admin-consent link" in out and "Test-login link" in out
     assert f"warning: the client secret expires in 10 days ({expires})" in result.stderr
-    assert f"warning: APSIS_SSO_SYNC_SECRETS_DIR is not set: hand the new secret of {app.account} to apsis-sync" \
+    assert (
+        f"warning: APSIS_SSO_SYNC_SECRETS_DIR is not set: hand the new secret of {app.account} to apsis-sync"
         in result.stderr
+    )
 
 
 @pytest.mark.parametrize("how", ["env-default", "env-named", "prompt", "stdin"])
@@ -136,17 +141,25 @@ BAD_INPUT = {
     "expiry in the past": ({"--secret-expires": "2020-01-01"}, "date 2020-01-01 is not in the future"),
     "expiry today": ({"--secret-expires": date.today().isoformat()}, "is not in the future"),
     "empty name": ({"--name": " "}, "the name is empty"),
-    "name of 100,000 characters": ({"--name": "N" * 100_000},
-                                   "the name is 100000 characters long; Keycloak stores at most 255"),
+    "name of 100,000 characters": (
+        {"--name": "N" * 100_000},
+        "the name is 100000 characters long; Keycloak stores at most 255",
+    ),
     "name of 256 characters": ({"--name": "N" * 256}, "the name is 256 characters long; Keycloak stores at most 255"),
-    "name of 255 characters, one an emoji (256 in Java)": ({"--name": "N" * 254 + "\N{GRINNING FACE}"},
-                                                           "the name is 256 characters long"),
+    "name of 255 characters, one an emoji (256 in Java)": (
+        {"--name": "N" * 254 + "\N{GRINNING FACE}"},
+        "the name is 256 characters long",
+    ),
     "name with a tab": ({"--name": "Acme\tAB"}, "the name 'Acme\\tAB' contains a control character"),
-    "IT contact name of 256 characters": ({"--it-contact-name": "I" * 256},
-                                          "the IT contact's name is 256 characters long"),
+    "IT contact name of 256 characters": (
+        {"--it-contact-name": "I" * 256},
+        "the IT contact's name is 256 characters long",
+    ),
     "empty IT contact name": ({"--it-contact-name": "  "}, "the IT contact's name is empty"),
-    "IT contact email longer than 254": ({"--it-contact-email": f"{'i' * 64}@{'d' * 60}.{'e' * 60}.{'f' * 60}.{'g' * 60}.example"},
-                                         "longer than 254 characters"),
+    "IT contact email longer than 254": (
+        {"--it-contact-email": f"{'i' * 64}@{'d' * 60}.{'e' * 60}.{'f' * 60}.{'g' * 60}.example"},
+        "longer than 254 characters",
+    ),
     "domain of 100,000 characters": ({"--domain": ["d" * 100_000]}, "invalid domain 'ddd"),
 }
 
@@ -187,7 +200,12 @@ def _secret_case(app: EntraApp, case: str, emulator, tmp_path: Path) -> tuple[di
     secret_file = tmp_path / f"{case}.secret"
     if case == "secret is the secret id":
         secret_file.write_text(str(uuid.uuid4()))
-        return {"--client-secret-file": str(secret_file)}, {}, None, "that is a secret ID (a GUID), not the secret value"
+        return (
+            {"--client-secret-file": str(secret_file)},
+            {},
+            None,
+            "that is a secret ID (a GUID), not the secret value",
+        )
     if case == "empty secret file":
         secret_file.write_text("\n")
         return {"--client-secret-file": str(secret_file)}, {}, None, "the client secret is empty"
@@ -196,8 +214,12 @@ def _secret_case(app: EntraApp, case: str, emulator, tmp_path: Path) -> tuple[di
     if case == "no secret at the prompt":
         return {"--client-secret-file": None}, {}, "", "no client secret given"
     if case == "named variable unset":
-        return {"--client-secret-file": None, "--client-secret-env": "NOT_SET_ANYWHERE"}, {}, None, \
-            "environment variable NOT_SET_ANYWHERE is not set"
+        return (
+            {"--client-secret-file": None, "--client-secret-env": "NOT_SET_ANYWHERE"},
+            {},
+            None,
+            "environment variable NOT_SET_ANYWHERE is not set",
+        )
     if case == "wrong secret (AADSTS7000215)":
         wrong = "Wr0ng~" + uuid.uuid4().hex
         KNOWN_SECRETS.add(wrong)
@@ -218,9 +240,16 @@ def _secret_case(app: EntraApp, case: str, emulator, tmp_path: Path) -> tuple[di
 
 
 SECRET_CASES = [
-    "secret is the secret id", "empty secret file", "missing secret file", "no secret at the prompt",
-    "named variable unset", "wrong secret (AADSTS7000215)", "expired secret (AADSTS7000222)",
-    "unknown application (AADSTS700016)", "unknown tenant guid (AADSTS90002)", "unknown tenant domain (AADSTS90002)",
+    "secret is the secret id",
+    "empty secret file",
+    "missing secret file",
+    "no secret at the prompt",
+    "named variable unset",
+    "wrong secret (AADSTS7000215)",
+    "expired secret (AADSTS7000222)",
+    "unknown application (AADSTS700016)",
+    "unknown tenant guid (AADSTS90002)",
+    "unknown tenant domain (AADSTS90002)",
 ]
 
 
@@ -272,17 +301,26 @@ def test_an_identical_create_repairs_what_the_templates_own(cli: Cli, entra_app,
 
 
 DIFFERENT = {
-    "name": ({"--name": "Another name"}, "name: 'Account {account}' in Keycloak, 'Another name' asked "
-             "(change with `apsis-sso apply -f FILE`, starting from `apsis-sso export`)"),
-    "test users": ({"--test-user": ["bo@{domain}"]},
-                   "test users: [ann@{domain}] in Keycloak, [bo@{domain}] asked (change with "
-                   "`apsis-sso account pilot add|remove {account}`)"),
+    "name": (
+        {"--name": "Another name"},
+        "name: 'Account {account}' in Keycloak, 'Another name' asked "
+        "(change with `apsis-sso apply -f FILE`, starting from `apsis-sso export`)",
+    ),
+    "test users": (
+        {"--test-user": ["bo@{domain}"]},
+        "test users: [ann@{domain}] in Keycloak, [bo@{domain}] asked (change with "
+        "`apsis-sso account pilot add|remove {account}`)",
+    ),
     "expiry": ({"--secret-expires": "{expires}"}, "secret expiry: "),
     "secret": ({}, "client secret: another one asked (change with `apsis-sso account rotate-secret {account}`)"),
-    "domains": ({"--domain": ["{domain}", "eu.{domain}"]},
-                "domains: [{domain}] in Keycloak, [eu.{domain}, {domain}] asked"),
-    "it contact": ({"--it-contact-email": "other@{domain}"},
-                   "IT contact: 'Ivy IT <it@{domain}>' in Keycloak, 'Ivy IT <other@{domain}>' asked"),
+    "domains": (
+        {"--domain": ["{domain}", "eu.{domain}"]},
+        "domains: [{domain}] in Keycloak, [eu.{domain}, {domain}] asked",
+    ),
+    "it contact": (
+        {"--it-contact-email": "other@{domain}"},
+        "IT contact: 'Ivy IT <it@{domain}>' in Keycloak, 'Ivy IT <other@{domain}>' asked",
+    ),
 }
 
 
@@ -295,8 +333,9 @@ def test_a_create_that_differs_from_the_account_says_what_and_which_command_chan
     before = _state(api, app.account)
     overrides, message = DIFFERENT[case]
     fill = {"account": app.account, "domain": app.domain, "expires": _days(200)}
-    overrides = {k: [i.format(**fill) for i in v] if isinstance(v, list) else v.format(**fill)
-                 for k, v in overrides.items()}
+    overrides = {
+        k: [i.format(**fill) for i in v] if isinstance(v, list) else v.format(**fill) for k, v in overrides.items()
+    }
     if case == "secret":
         other = tmp_path / "other.secret"
         other.write_text(app.new_secret())
@@ -321,8 +360,9 @@ def test_a_domain_of_another_account_is_refused(cli: Cli, entra_app, nothing_cre
 
 def test_an_organization_not_managed_by_the_tool_is_left_alone(cli: Cli, entra_app, api, nothing_created):
     app: EntraApp = entra_app()
-    org_id = api.create_organization({"name": f"hand-made {app.account}", "alias": app.account,
-                                      "domains": [{"name": f"hand.{app.domain}"}]})
+    org_id = api.create_organization(
+        {"name": f"hand-made {app.account}", "alias": app.account, "domains": [{"name": f"hand.{app.domain}"}]}
+    )
     try:
         result = cli.run(*app.create_args(), expect=2)
         assert f"organization '{app.account}' exists but is not managed by apsis-sso" in result.stderr
@@ -337,8 +377,9 @@ def test_an_organization_not_managed_by_the_tool_is_left_alone(cli: Cli, entra_a
         api.delete_organization(str(org_id))
 
 
-def test_a_missing_template_placeholder_is_refused_before_anything_is_written(cli: Cli, entra_app, nothing_created,
-                                                                             tmp_path, settings):
+def test_a_missing_template_placeholder_is_refused_before_anything_is_written(
+    cli: Cli, entra_app, nothing_created, tmp_path, settings
+):
     templates = tmp_path / "templates"
     shutil.copytree(settings.templates_dir, templates)
     idp = json.loads((templates / "entra-idp.json").read_text())
@@ -346,7 +387,9 @@ def test_a_missing_template_placeholder_is_refused_before_anything_is_written(cl
     (templates / "entra-idp.json").write_text(json.dumps(idp))
     app: EntraApp = entra_app()
     result = cli.run(*app.create_args(), env={"APSIS_SSO_TEMPLATES_DIR": str(templates)}, expect=2)
-    assert result.stderr.splitlines()[-1] == "error: entra-idp.json uses placeholder {{ login_prompt }} which has no value"
+    assert (
+        result.stderr.splitlines()[-1] == "error: entra-idp.json uses placeholder {{ login_prompt }} which has no value"
+    )
     nothing_created(app.account)
 
 
@@ -368,8 +411,10 @@ def test_a_create_interrupted_midway_is_completed_by_running_it_again(cli: Cli, 
     # The last step (linking the IdP to the organization) fails after three have been applied.
     monkeypatch.setattr(KeycloakRepository, "link_organization_idp", fail)
     result = cli.run(*app.create_args(), expect=1)
-    assert ("stopped after 3 of 4 changes, at create organization-link "
-            f"{app.account} <- entra-{app.account}: injected failure") in result.stderr
+    assert (
+        "stopped after 3 of 4 changes, at create organization-link "
+        f"{app.account} <- entra-{app.account}: injected failure"
+    ) in result.stderr
     assert "run the same command again to complete it" in result.stderr
     monkeypatch.undo()
 
@@ -390,9 +435,16 @@ def test_a_create_interrupted_midway_is_completed_by_running_it_again(cli: Cli, 
 def test_a_create_that_only_made_the_organization_is_completed_by_a_rerun(cli: Cli, entra_app, api, settings):
     app: EntraApp = entra_app()
     desired = Account.build(
-        id=app.account, name=f"Account {app.account}", tenant_id=app.tenant_id, client_id=app.app_id,
-        domains=[app.domain], secret_expires=_days(365), it_contact_name="Ivy IT",
-        it_contact_email=f"it@{app.domain}", pilot=[f"ann@{app.domain}"], client_secret=app.secret,
+        id=app.account,
+        name=f"Account {app.account}",
+        tenant_id=app.tenant_id,
+        client_id=app.app_id,
+        domains=[app.domain],
+        secret_expires=_days(365),
+        it_contact_name="Ivy IT",
+        it_contact_email=f"it@{app.domain}",
+        pilot=[f"ann@{app.domain}"],
+        client_secret=app.secret,
     )
     plan = plan_account(settings, desired, Snapshot.for_account(api, app.account, desired.domains))
     plan.changes[0].apply(api)  # the organization only, as if the process died right after
@@ -401,7 +453,10 @@ def test_a_create_that_only_made_the_organization_is_completed_by_a_rerun(cli: C
     doc = cli.json(*app.create_args())
     assert [(c["action"], c["kind"]) for c in doc["plan"]["changes"]] == [
         ("update", "organization"),  # the domain's proof, recorded by this run (the first asked Entra nothing)
-        ("create", "identity-provider"), ("create", "idp-mappers"), ("create", "organization-link")]
+        ("create", "identity-provider"),
+        ("create", "idp-mappers"),
+        ("create", "organization-link"),
+    ]
     assert cli.json("account", "show", app.account)["complete"] is True
 
 
@@ -414,7 +469,9 @@ def test_create_warns_about_test_users_that_will_not_work(cli: Cli, entra_app, a
     args = app.create_args(**{"--test-user": [member_email, outsider, stranger]})
     doc = cli.json(*args)
     warnings = doc["warnings"]
-    assert f"test user {member_email} is not a member of account {app.account}; add with `account members add`" in warnings
+    assert (
+        f"test user {member_email} is not a member of account {app.account}; add with `account members add`" in warnings
+    )
     assert any(w.startswith(f"test user {stranger} is outside the account's domains") for w in warnings), warnings
     assert not any(w.startswith(f"domain {app.domain} ") for w in warnings), warnings
 

@@ -83,7 +83,10 @@ def test_plan_apply_plan_is_empty_and_apply_twice_changes_nothing(iso: Cli, iso_
     assert "proving client secrets with Entra: 2 secrets" in applied.stderr
     assert f"] client secret of account {a.account} accepted by Entra" in applied.stderr
     assert "applying: 2 accounts" in applied.stderr and f"] {a.account}: create organization, " in applied.stderr
-    assert iso_api.identity_provider(f"entra-{b.account}")["organizationId"] == iso_api.organization_by_alias(b.account)["id"]
+    assert (
+        iso_api.identity_provider(f"entra-{b.account}")["organizationId"]
+        == iso_api.organization_by_alias(b.account)["id"]
+    )
     assert iso_api.organization_by_alias(b.account)["attributes"]["apsis.stage"] == ["live"]
 
     assert iso.json("plan", "-f", path, env=env)["changes"] == []
@@ -100,8 +103,11 @@ def test_updates_are_listed_per_account_and_converge(iso: Cli, iso_api, entra_ap
     path = write(iso, entry(a), entry(b))
     iso.run("apply", "-f", path, "--yes")
 
-    path = write(iso, entry(a, stage="live", pilot=[], name=f"Renamed {a.account}",
-                            domains=[a.domain, f"eu.{a.domain}"]), entry(b))
+    path = write(
+        iso,
+        entry(a, stage="live", pilot=[], name=f"Renamed {a.account}", domains=[a.domain, f"eu.{a.domain}"]),
+        entry(b),
+    )
     plan = iso.json("plan", "-f", path)
     assert {c["account"] for c in plan["changes"]} == {a.account}
     paths = {f["path"] for c in plan["changes"] for f in c.get("fields", [])}
@@ -112,8 +118,11 @@ def test_updates_are_listed_per_account_and_converge(iso: Cli, iso_api, entra_ap
     assert "apsis.pilot" not in org["attributes"] or org["attributes"]["apsis.pilot"] == []
     assert iso.json("plan", "-f", path)["changes"] == []
 
-    path = write(iso, entry(a, stage="disabled", pilot=[], name=f"Renamed {a.account}",
-                            domains=[a.domain, f"eu.{a.domain}"]), entry(b))
+    path = write(
+        iso,
+        entry(a, stage="disabled", pilot=[], name=f"Renamed {a.account}", domains=[a.domain, f"eu.{a.domain}"]),
+        entry(b),
+    )
     iso.run("apply", "-f", path, "--yes")
     assert iso_api.identity_provider(f"entra-{a.account}")["enabled"] is False
     assert iso.json("plan", "-f", path)["changes"] == []
@@ -174,14 +183,15 @@ def test_prune_deletes_only_managed_accounts_missing_from_the_file(iso: Cli, iso
     a: EntraApp = entra_app()
     b: EntraApp = entra_app()
     iso.run("apply", "-f", write(iso, entry(a), entry(b)), "--yes")
-    hand = iso_api.create_organization({"name": f"hand {unique}", "alias": f"{unique}-hand",
-                                        "domains": [{"name": f"{unique}-hand.example"}]})
+    hand = iso_api.create_organization(
+        {"name": f"hand {unique}", "alias": f"{unique}-hand", "domains": [{"name": f"{unique}-hand.example"}]}
+    )
     only_a = write(iso, entry(a), name="only-a.yaml")
 
     assert iso.json("plan", "-f", only_a)["changes"] == []  # without --prune nothing is deleted
     plan = iso.json("plan", "-f", only_a, "--prune")
     deletes = [(c["kind"], c["name"]) for c in plan["changes"] if c["action"] == "delete"]
-    assert (("identity-provider", f"entra-{b.account}") in deletes and ("organization", b.account) in deletes)
+    assert ("identity-provider", f"entra-{b.account}") in deletes and ("organization", b.account) in deletes
     assert all(c["account"] != f"{unique}-hand" for c in plan["changes"])
 
     declined = iso.run("apply", "-f", only_a, "--prune", input="n\n", expect=1)
@@ -205,13 +215,16 @@ def test_a_pruned_accounts_domain_can_move_to_another_account_in_one_apply(iso: 
     moved = write(iso, entry(a, domains=[a.domain, b.domain]), name="moved.yaml")
     result = iso.run("apply", "-f", moved, "--prune", "--yes")
     assert "applied" in result.stderr
-    assert sorted(d["name"] for d in iso_api.organization_by_alias(a.account)["domains"]) == sorted([a.domain, b.domain])
+    assert sorted(d["name"] for d in iso_api.organization_by_alias(a.account)["domains"]) == sorted(
+        [a.domain, b.domain]
+    )
 
 
 def test_an_organization_the_tool_does_not_own_is_never_changed(iso: Cli, iso_api, entra_app):
     a: EntraApp = entra_app()
-    org_id = iso_api.create_organization({"name": f"hand {a.account}", "alias": a.account,
-                                          "domains": [{"name": f"hand.{a.domain}"}]})
+    org_id = iso_api.create_organization(
+        {"name": f"hand {a.account}", "alias": a.account, "domains": [{"name": f"hand.{a.domain}"}]}
+    )
     result = iso.run("apply", "-f", write(iso, entry(a)), "--yes", expect=2)
     assert f"organization '{a.account}' exists but is not managed by apsis-sso; leaving it alone" in result.stderr
     assert iso_api.organization(str(org_id))["name"] == f"hand {a.account}"
@@ -266,9 +279,14 @@ BAD_FILES: dict[str, tuple[str | bytes, str]] = {
     "not a mapping": ("- just\n- a list\n", "expected a mapping with an `accounts:` list"),
     "no accounts key": ("version: 1\n", "accounts: Field required"),
     "unknown version": ("version: 2\naccounts: []\n", "version: Input should be 1"),
-    "not utf-8 (latin-1)": ("version: 1\naccounts:\n  - id: acme\n    name: Åbro AB\n".encode("latin-1"),
-                            "not UTF-8 text (byte 0xc5 at line 4, column 11); save the file as UTF-8"),
-    "not utf-8 (utf-16)": ("version: 1\naccounts: []\n".encode("utf-16"), "not UTF-8 text (byte 0xff at line 1, column 1)"),
+    "not utf-8 (latin-1)": (
+        "version: 1\naccounts:\n  - id: acme\n    name: Åbro AB\n".encode("latin-1"),
+        "not UTF-8 text (byte 0xc5 at line 4, column 11); save the file as UTF-8",
+    ),
+    "not utf-8 (utf-16)": (
+        "version: 1\naccounts: []\n".encode("utf-16"),
+        "not UTF-8 text (byte 0xff at line 1, column 1)",
+    ),
 }
 
 
@@ -334,8 +352,11 @@ def _bad_entry(case: str, a: EntraApp, b: EntraApp) -> tuple[list[dict[str, Any]
         return [bad], "at least one --domain is required"
     if case == "name of 100,000 characters":
         bad["name"] = "A" * 100_000
-        return [bad], f"accounts[0] ({a.account}): account {a.account}: the name is 100000 characters long; " \
-                      "Keycloak stores at most 255"
+        return (
+            [bad],
+            f"accounts[0] ({a.account}): account {a.account}: the name is 100000 characters long; "
+            "Keycloak stores at most 255",
+        )
     if case == "IT contact name of 256 characters":
         bad["it_contact"] = {"name": "I" * 256, "email": f"it@{a.domain}"}
         return [bad], "the IT contact's name is 256 characters long; Keycloak stores at most 255"
@@ -354,10 +375,26 @@ def _bad_entry(case: str, a: EntraApp, b: EntraApp) -> tuple[list[dict[str, Any]
 
 
 BAD_ENTRIES = [
-    "unknown key", "inline secret", "secret ref with env and file", "secret env unset", "secret file missing",
-    "duplicate account", "duplicate domain", "bad email", "bad domain", "bad tenant", "bad date",
-    "past date for a new account", "bad stage", "bad account id", "no domains", "name of 100,000 characters",
-    "IT contact name of 256 characters", "name with a newline", "email longer than 254", "secret file not utf-8",
+    "unknown key",
+    "inline secret",
+    "secret ref with env and file",
+    "secret env unset",
+    "secret file missing",
+    "duplicate account",
+    "duplicate domain",
+    "bad email",
+    "bad domain",
+    "bad tenant",
+    "bad date",
+    "past date for a new account",
+    "bad stage",
+    "bad account id",
+    "no domains",
+    "name of 100,000 characters",
+    "IT contact name of 256 characters",
+    "name with a newline",
+    "email longer than 254",
+    "secret file not utf-8",
 ]
 
 
@@ -380,8 +417,10 @@ def test_bad_input_in_the_file_is_refused_before_any_request(iso: Cli, entra_app
     nothing was asked of Keycloak or Entra before validation."""
     a: EntraApp = entra_app()
     entries, message = _bad_entry(case, a, entra_app())
-    nowhere = {"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}", "APSIS_SSO_ENTRA_AUTHORITY":
-               f"https://127.0.0.1:{free_port()}"}
+    nowhere = {
+        "APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}",
+        "APSIS_SSO_ENTRA_AUTHORITY": f"https://127.0.0.1:{free_port()}",
+    }
     for command in ("plan", "apply"):
         result = iso.run(command, "-f", write(iso, *entries), env=nowhere, expect=2)
         assert message in result.stderr
@@ -390,8 +429,9 @@ def test_bad_input_in_the_file_is_refused_before_any_request(iso: Cli, entra_app
 def test_a_non_utf8_file_is_refused_before_any_request(iso: Cli):
     path = iso.workdir / "latin1.yaml"
     path.write_bytes("version: 1\naccounts:\n  - id: acme\n    name: Åbro AB\n".encode("latin-1"))
-    result = iso.run("plan", "-f", str(path), env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"},
-                     expect=2)
+    result = iso.run(
+        "plan", "-f", str(path), env={"APSIS_SSO_KEYCLOAK_URL": f"http://127.0.0.1:{free_port()}"}, expect=2
+    )
     assert result.stderr == f"error: {path}: not UTF-8 text (byte 0xc5 at line 4, column 11); save the file as UTF-8\n"
 
 
@@ -399,7 +439,9 @@ def test_a_domain_of_an_existing_account_is_refused(iso: Cli, iso_api, entra_app
     a: EntraApp = entra_app()
     b: EntraApp = entra_app()
     iso.run("apply", "-f", write(iso, entry(a)), "--yes")
-    result = iso.run("apply", "-f", write(iso, entry(b, domains=[b.domain, a.domain]), name="b.yaml"), "--yes", expect=2)
+    result = iso.run(
+        "apply", "-f", write(iso, entry(b, domains=[b.domain, a.domain]), name="b.yaml"), "--yes", expect=2
+    )
     assert f"domain {a.domain} belongs to account '{a.account}'" in result.stderr
     assert iso_api.organization_by_alias(b.account) is None
 
@@ -423,11 +465,15 @@ def test_plan_shows_its_progress_on_stderr_and_json_stays_alone_on_stdout(iso: C
     lines = planned.stderr.splitlines()  # not a terminal: plain lines
     # The realm is this module's: it may hold other tests' accounts too (n organizations).
     n = int(re.fullmatch(r"reading organizations: (\d+) organizations", lines[0])[1])  # type: ignore[index]
-    assert n >= 2 and re.fullmatch(rf"reading organizations: {n} of {n} organizations in [\d.]+ s(, \d+ organizations/s)?", lines[1])
+    assert n >= 2 and re.fullmatch(
+        rf"reading organizations: {n} of {n} organizations in [\d.]+ s(, \d+ organizations/s)?", lines[1]
+    )
     assert lines[2] == "reading identity providers"
     assert re.fullmatch(r"reading identity providers: \d+ identity providers in [\d.]+ s.*", lines[3])
-    assert lines[4:6] == ["resolving tenant domains with Entra: 1 tenants",
-                          f"  [1/1] {a.account}: tenant {a.domain} is {a.tenant_id}"]
+    assert lines[4:6] == [
+        "resolving tenant domains with Entra: 1 tenants",
+        f"  [1/1] {a.account}: tenant {a.domain} is {a.tenant_id}",
+    ]
     assert lines[6].startswith("resolving tenant domains with Entra: 1 of 1 tenants in ")
     assert lines[7] == "comparing with the file: 2 accounts"
     assert lines[8].startswith("comparing with the file: 2 of 2 accounts in ") and len(lines) == 9
@@ -448,12 +494,19 @@ def test_a_no_change_plan_costs_a_few_listings_however_many_accounts(isolated_re
             account_id = f"{unique}{tag}{i}"
             secret = f"Bulk~{account_id}~secret"
             account = Account.build(
-                id=account_id, name=f"Bulk {account_id}", tenant_id="00000000-0000-0000-0000-0000000000aa",
-                client_id="00000000-0000-0000-0000-0000000000bb", domains=[f"{account_id}.example"],
-                secret_expires=date.today() + timedelta(days=90), it_contact_name="Ivy",
-                it_contact_email=f"it@{account_id}.example", client_secret=secret)
-            onboarding.create(iso_api, isolated_realm, account, check_secret=False,
-                              allow_unproven="bulk accounts of a made-up tenant")
+                id=account_id,
+                name=f"Bulk {account_id}",
+                tenant_id="00000000-0000-0000-0000-0000000000aa",
+                client_id="00000000-0000-0000-0000-0000000000bb",
+                domains=[f"{account_id}.example"],
+                secret_expires=date.today() + timedelta(days=90),
+                it_contact_name="Ivy",
+                it_contact_email=f"it@{account_id}.example",
+                client_secret=secret,
+            )
+            onboarding.create(
+                iso_api, isolated_realm, account, check_secret=False, allow_unproven="bulk accounts of a made-up tenant"
+            )
             made.append(account.with_changes(client_secret=None))
         return made
 
@@ -486,13 +539,26 @@ def test_the_mapper_listing_needs_the_right_to_view_identity_providers(isolated_
     assert requests.get(url, timeout=30).status_code == 401
     admin = KeycloakRepository.for_admin(isolated_realm)
     # A client of this realm with a service account but no realm-management role.
-    uuid = admin.create_client({"clientId": "no-roles", "serviceAccountsEnabled": True, "publicClient": False,
-                                "standardFlowEnabled": False, "secret": "no-roles-secret-0123456789"})
+    uuid = admin.create_client(
+        {
+            "clientId": "no-roles",
+            "serviceAccountsEnabled": True,
+            "publicClient": False,
+            "standardFlowEnabled": False,
+            "secret": "no-roles-secret-0123456789",
+        }
+    )
     master_token = admin.admin.connection.token["access_token"]  # a master-realm admin: not this realm's
     assert requests.get(url, headers={"Authorization": f"Bearer {master_token}"}, timeout=30).status_code == 401
-    token = requests.post(f"{isolated_realm.keycloak_url}/realms/{isolated_realm.realm}/protocol/openid-connect/token",
-                          data={"grant_type": "client_credentials", "client_id": "no-roles",
-                                "client_secret": "no-roles-secret-0123456789"}, timeout=30).json()["access_token"]
+    token = requests.post(
+        f"{isolated_realm.keycloak_url}/realms/{isolated_realm.realm}/protocol/openid-connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "no-roles",
+            "client_secret": "no-roles-secret-0123456789",
+        },
+        timeout=30,
+    ).json()["access_token"]
     assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 403
     listed = iso_api.all_idp_mappers()  # the tooling may, and sees every provider's own
     assert uuid and listed is not None
@@ -516,8 +582,10 @@ def test_apply_hands_every_new_or_changed_secret_to_the_daemon(cli: Cli, entra_a
 
     unset = cli.json("plan", "-f", path, env={**env, "APSIS_SSO_SYNC_SECRETS_DIR": None})
     assert not [c for c in unset["changes"] if c["kind"] == "daemon-secret"]
-    assert (f"APSIS_SSO_SYNC_SECRETS_DIR is not set: hand the new secret of {a.account}, {b.account} to apsis-sync "
-            "with `apsis-sync secret set ACCOUNT`") in unset["warnings"]
+    assert (
+        f"APSIS_SSO_SYNC_SECRETS_DIR is not set: hand the new secret of {a.account}, {b.account} to apsis-sync "
+        "with `apsis-sync secret set ACCOUNT`"
+    ) in unset["warnings"]
 
     plan = cli.json("plan", "-f", path, env=env)
     assert not [w for w in plan["warnings"] if "APSIS_SSO_SYNC_SECRETS_DIR" in w]
@@ -567,8 +635,9 @@ def test_an_unusable_daemon_secrets_dir_is_refused_before_any_change(cli: Cli, e
     a: EntraApp = entra_app()
     not_a_dir = tmp_path / "plain-file"
     not_a_dir.write_text("")
-    result = cli.run("apply", "-f", write(cli, entry(a)), "--yes",
-                     env={"APSIS_SSO_SYNC_SECRETS_DIR": str(not_a_dir)}, expect=2)
+    result = cli.run(
+        "apply", "-f", write(cli, entry(a)), "--yes", env={"APSIS_SSO_SYNC_SECRETS_DIR": str(not_a_dir)}, expect=2
+    )
     assert f"cannot read apsis-sync's secret file {not_a_dir / a.account}" in result.stderr
     nothing_created(a.account)
 
@@ -617,7 +686,10 @@ def test_a_mapper_deleted_edited_retyped_or_added_by_hand_shows_and_is_repaired(
     iso_api.delete_idp_mapper(alias, ours()[0]["id"])
     paths = _plan_paths(iso, path)
     assert paths[("idp-mappers", f"mapper[{MAPPER}].identityProviderMapper")] == {
-        "path": f"mapper[{MAPPER}].identityProviderMapper", "before": None, "after": "apsis-entra-oid-mapper"}
+        "path": f"mapper[{MAPPER}].identityProviderMapper",
+        "before": None,
+        "after": "apsis-entra-oid-mapper",
+    }
     _repaired(iso, path)
     assert [m["identityProviderMapper"] for m in ours()] == ["apsis-entra-oid-mapper"]
 
@@ -632,18 +704,32 @@ def test_a_mapper_deleted_edited_retyped_or_added_by_hand_shows_and_is_repaired(
 
     # replaced by a mapper of another type under the same name
     iso_api.delete_idp_mapper(alias, ours()[0]["id"])
-    iso_api.create_idp_mapper(alias, {"name": MAPPER, "identityProviderAlias": alias,
-                                      "identityProviderMapper": "hardcoded-attribute-idp-mapper",
-                                      "config": {"syncMode": "INHERIT", "attribute": "x", "attribute.value": "y"}})
+    iso_api.create_idp_mapper(
+        alias,
+        {
+            "name": MAPPER,
+            "identityProviderAlias": alias,
+            "identityProviderMapper": "hardcoded-attribute-idp-mapper",
+            "config": {"syncMode": "INHERIT", "attribute": "x", "attribute.value": "y"},
+        },
+    )
     paths = _plan_paths(iso, path)
-    assert paths[("idp-mappers", f"mapper[{MAPPER}].identityProviderMapper")]["before"] == "hardcoded-attribute-idp-mapper"
+    assert (
+        paths[("idp-mappers", f"mapper[{MAPPER}].identityProviderMapper")]["before"] == "hardcoded-attribute-idp-mapper"
+    )
     _repaired(iso, path)
     assert [m["identityProviderMapper"] for m in ours()] == ["apsis-entra-oid-mapper"]
 
     # one added by hand: the template owns the IdP's whole mapper list
-    iso_api.create_idp_mapper(alias, {"name": "grant admin", "identityProviderAlias": alias,
-                                      "identityProviderMapper": "oidc-hardcoded-role-idp-mapper",
-                                      "config": {"syncMode": "INHERIT", "role": "admin"}})
+    iso_api.create_idp_mapper(
+        alias,
+        {
+            "name": "grant admin",
+            "identityProviderAlias": alias,
+            "identityProviderMapper": "oidc-hardcoded-role-idp-mapper",
+            "config": {"syncMode": "INHERIT", "role": "admin"},
+        },
+    )
     paths = _plan_paths(iso, path)
     assert paths[("idp-mappers", "mapper[grant admin]")]["after"] is None
     _repaired(iso, path)
@@ -668,10 +754,14 @@ def test_hand_edits_of_the_identity_provider_and_organization_show_and_are_repai
 
     paths = _plan_paths(iso, path)
     for kind, field in [
-        ("identity-provider", "hideOnLogin"), ("identity-provider", "trustEmail"),
-        ("identity-provider", "firstBrokerLoginFlowAlias"), ("identity-provider", "config.validateIssuer"),
-        ("identity-provider", "config.disableUserInfo"), ("identity-provider", "config.defaultScope"),
-        ("organization", "description"), ("organization", "attributes.apsis.stage"),
+        ("identity-provider", "hideOnLogin"),
+        ("identity-provider", "trustEmail"),
+        ("identity-provider", "firstBrokerLoginFlowAlias"),
+        ("identity-provider", "config.validateIssuer"),
+        ("identity-provider", "config.disableUserInfo"),
+        ("identity-provider", "config.defaultScope"),
+        ("organization", "description"),
+        ("organization", "attributes.apsis.stage"),
         ("organization", "attributes.apsis.pilot"),
     ]:
         assert (kind, field) in paths, (kind, field)

@@ -38,8 +38,12 @@ def test_keycloak_answering_5xx_to_an_admin_request_is_temporary(settings: Setti
 def test_keycloak_timing_out_exits_75(cli: Cli, settings: Settings) -> None:
     with KeycloakProxy(settings.keycloak_url) as proxy:
         proxy.stall(3)
-        result = cli.run("account", "list", env={"APSIS_SSO_KEYCLOAK_URL": proxy.url, "APSIS_SSO_KEYCLOAK_TIMEOUT": "1"},
-                         expect=EX_TEMPFAIL)
+        result = cli.run(
+            "account",
+            "list",
+            env={"APSIS_SSO_KEYCLOAK_URL": proxy.url, "APSIS_SSO_KEYCLOAK_TIMEOUT": "1"},
+            expect=EX_TEMPFAIL,
+        )
     assert "did not answer in time" in result.stderr
 
 
@@ -49,19 +53,27 @@ def test_a_typo_still_exits_2(cli: Cli) -> None:
 
 def test_entra_unreachable_during_create_exits_75_and_creates_nothing(cli: Cli, entra_app, nothing_created) -> None:
     app: EntraApp = entra_app()
-    result = cli.run(*app.create_args(), env={"APSIS_SSO_ENTRA_AUTHORITY": f"https://127.0.0.1:{free_port()}"},
-                     expect=EX_TEMPFAIL)
+    result = cli.run(
+        *app.create_args(), env={"APSIS_SSO_ENTRA_AUTHORITY": f"https://127.0.0.1:{free_port()}"}, expect=EX_TEMPFAIL
+    )
     assert "is unreachable" in result.stderr and "try again later" in result.stderr
     nothing_created(app.account)
-    by_domain = cli.run(*app.create_args(**{"--tenant-id": app.domain}),
-                        env={"APSIS_SSO_ENTRA_AUTHORITY": f"https://127.0.0.1:{free_port()}"}, expect=EX_TEMPFAIL)
+    by_domain = cli.run(
+        *app.create_args(**{"--tenant-id": app.domain}),
+        env={"APSIS_SSO_ENTRA_AUTHORITY": f"https://127.0.0.1:{free_port()}"},
+        expect=EX_TEMPFAIL,
+    )
     assert "is unreachable" in by_domain.stderr
     nothing_created(app.account)
 
 
 @pytest.mark.parametrize("kind", ["server_error", "throttle"])
 def test_entra_overloaded_during_create_exits_75_and_creates_nothing(
-    cli: Cli, entra_app, nothing_created, emulator: EntraEmulator, kind: str,
+    cli: Cli,
+    entra_app,
+    nothing_created,
+    emulator: EntraEmulator,
+    kind: str,
 ) -> None:
     app: EntraApp = entra_app()
     emulator.inject_token_fault(kind, count=1, retry_after=20, tenant_id=app.tenant_id)

@@ -25,12 +25,25 @@ def mail_env(smtp: SmtpServer) -> dict[str, str | None]:
 
 
 def create_waiting(cli: Cli, account: str, domain: str, *extra: str) -> dict:
-    return cli.json("account", "create", account, "--name", f"Account {account}", "--domain", domain,
-                    "--it-contact-name", "Ivy IT", "--it-contact-email", f"it@{domain}", *extra)
+    return cli.json(
+        "account",
+        "create",
+        account,
+        "--name",
+        f"Account {account}",
+        "--domain",
+        domain,
+        "--it-contact-name",
+        "Ivy IT",
+        "--it-contact-email",
+        f"it@{domain}",
+        *extra,
+    )
 
 
 def test_create_without_entra_details_makes_an_account_awaiting_setup(
-        cli: Cli, entra_app, api: KeycloakRepository) -> None:
+    cli: Cli, entra_app, api: KeycloakRepository
+) -> None:
     app: EntraApp = entra_app()
     done = create_waiting(cli, app.account, app.domain, "--test-user", f"ann@{app.domain}")
     assert [c["kind"] for c in done["plan"]["changes"]] == ["organization"]
@@ -42,7 +55,11 @@ def test_create_without_entra_details_makes_an_account_awaiting_setup(
     assert again["plan"]["changes"] == []  # running it twice changes nothing
 
     shown = cli.json("account", "show", app.account)
-    assert (shown["stage"], shown["secret_expires"], shown["days_until_secret_expires"]) == ("awaiting-setup", None, None)
+    assert (shown["stage"], shown["secret_expires"], shown["days_until_secret_expires"]) == (
+        "awaiting-setup",
+        None,
+        None,
+    )
     assert any(f"apsis-sso account invite {app.account}" in w for w in shown["warnings"])
     table = cli.run("account", "list", "--stage", "awaiting-setup", "--no-counts").stdout
     assert app.account in table and "awaiting setup" in table
@@ -51,14 +68,35 @@ def test_create_without_entra_details_makes_an_account_awaiting_setup(
     for command in (["go-live"], ["back-to-pilot"], ["disable", "--yes"]):
         refused = cli.run("account", *command, app.account, expect=2)
         assert "awaits setup" in refused.stderr and "account invite" in refused.stderr
-    refused = cli.run("account", "rotate-secret", app.account, "--secret-expires", "2031-01-01",
-                      "--client-secret-file", str(app.secret_file), expect=2)
+    refused = cli.run(
+        "account",
+        "rotate-secret",
+        app.account,
+        "--secret-expires",
+        "2031-01-01",
+        "--client-secret-file",
+        str(app.secret_file),
+        expect=2,
+    )
     assert "awaits setup" in refused.stderr
     assert load(api, app.account).stage == "awaiting-setup"
 
-    half = cli.run("account", "create", app.account, "--name", f"Account {app.account}", "--domain", app.domain,
-                   "--it-contact-name", "Ivy IT", "--it-contact-email", f"it@{app.domain}", "--tenant-id", app.tenant_id,
-                   expect=2)
+    half = cli.run(
+        "account",
+        "create",
+        app.account,
+        "--name",
+        f"Account {app.account}",
+        "--domain",
+        app.domain,
+        "--it-contact-name",
+        "Ivy IT",
+        "--it-contact-email",
+        f"it@{app.domain}",
+        "--tenant-id",
+        app.tenant_id,
+        expect=2,
+    )
     assert "--client-id, --secret-expires missing" in half.stderr
 
 
@@ -72,13 +110,22 @@ def test_create_with_the_entra_details_sets_up_an_account_awaiting_setup(cli: Cl
     # In pilot a setup link still makes sense (the test results and "ready for everyone"); live, not.
     cli.run("account", "invite", app.account, "--intent", "setup", "--no-mail", env={"APSIS_SSO_PORTAL_URL": PORTAL})
     cli.run("account", "go-live", app.account)
-    live = cli.run("account", "invite", app.account, "--intent", "setup", "--no-mail", expect=2,
-                   env={"APSIS_SSO_PORTAL_URL": PORTAL})
+    live = cli.run(
+        "account",
+        "invite",
+        app.account,
+        "--intent",
+        "setup",
+        "--no-mail",
+        expect=2,
+        env={"APSIS_SSO_PORTAL_URL": PORTAL},
+    )
     assert "set up already (stage live)" in live.stderr and "--intent renew" in live.stderr
 
 
 def test_invite_mails_the_it_contact_a_link_whose_token_is_stored_only_as_a_hash(
-        cli: Cli, entra_app, api: KeycloakRepository, smtp_server: SmtpServer) -> None:
+    cli: Cli, entra_app, api: KeycloakRepository, smtp_server: SmtpServer
+) -> None:
     app: EntraApp = entra_app()
     create_waiting(cli, app.account, app.domain)
     result = cli.json("account", "invite", app.account, "--valid", "36h", env=mail_env(smtp_server))
@@ -102,7 +149,9 @@ def test_invite_mails_the_it_contact_a_link_whose_token_is_stored_only_as_a_hash
 
     revoked = cli.json("account", "invite", app.account, "--revoke")
     assert [r["invitation"] for r in revoked["revoked"]] == [newer["invitation"]]
-    assert cli.run("account", "invite", app.account, "--revoke").stderr.startswith(f"account {app.account} has no open link")
+    assert cli.run("account", "invite", app.account, "--revoke").stderr.startswith(
+        f"account {app.account} has no open link"
+    )
 
 
 def test_invite_refuses_before_storing_anything(cli: Cli, entra_app, api, smtp_server: SmtpServer) -> None:
@@ -112,15 +161,30 @@ def test_invite_refuses_before_storing_anything(cli: Cli, entra_app, api, smtp_s
     assert "APSIS_SSO_PORTAL_URL is not set" in no_portal.stderr
     no_smtp = cli.run("account", "invite", app.account, expect=2, env={"APSIS_SSO_PORTAL_URL": PORTAL})
     assert "APSIS_SYNC_SMTP_HOST is not set" in no_smtp.stderr and "--no-mail" in no_smtp.stderr
-    renew = cli.run("account", "invite", app.account, "--intent", "renew", "--no-mail", expect=2,
-                    env={"APSIS_SSO_PORTAL_URL": PORTAL})
+    renew = cli.run(
+        "account",
+        "invite",
+        app.account,
+        "--intent",
+        "renew",
+        "--no-mail",
+        expect=2,
+        env={"APSIS_SSO_PORTAL_URL": PORTAL},
+    )
     assert "no client secret to renew" in renew.stderr
-    cli.run("account", "invite", app.account, "--valid", "2y", "--no-mail", expect=2, env={"APSIS_SSO_PORTAL_URL": PORTAL})
+    cli.run(
+        "account", "invite", app.account, "--valid", "2y", "--no-mail", expect=2, env={"APSIS_SSO_PORTAL_URL": PORTAL}
+    )
     cli.run("account", "invite", "no-such-account", "--no-mail", expect=2, env={"APSIS_SSO_PORTAL_URL": PORTAL})
     assert INVITATIONS_KEY not in load(api, app.account).attributes
 
-    down = cli.run("account", "invite", app.account, expect=75,
-                   env={**mail_env(smtp_server), "APSIS_SYNC_SMTP_PORT": str(free_port())})
+    down = cli.run(
+        "account",
+        "invite",
+        app.account,
+        expect=75,
+        env={**mail_env(smtp_server), "APSIS_SYNC_SMTP_PORT": str(free_port())},
+    )
     assert "was not sent" in down.stderr and "withdrawn" in down.stderr and PORTAL not in down.stdout + down.stderr
     (withdrawn,) = invitations.of_record(load(api, app.account))
     assert withdrawn.state == "revoked"  # no link exists that nobody received

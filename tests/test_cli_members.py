@@ -43,8 +43,11 @@ def test_members_add_list_remove(cli: Cli, onboarded, api, settings, emulator):
     assert _member_ids(api, acct) == {ids[contractor]}
     assert api.federated_identities(ids[ann]) == []  # the link went with the membership
     assert user_count(api) == users  # nobody was deleted
-    assert not Browser(settings.keycloak_url, "apsis", ca_bundle=str(emulator.ca_bundle)).sso_login(
-        ann, PASSWORD, acct.alias).ok
+    assert (
+        not Browser(settings.keycloak_url, "apsis", ca_bundle=str(emulator.ca_bundle))
+        .sso_login(ann, PASSWORD, acct.alias)
+        .ok
+    )
 
 
 def test_members_add_refuses_unknown_or_malformed_emails_before_changing_anything(cli: Cli, onboarded, api):

@@ -26,20 +26,56 @@ def test_no_command_prints_the_secret(cli: Cli, entra_app, tmp_path):
     run("account", "show", app.account, "-o", "json")
     run("account", "list", "-o", "json")
     new = app.new_secret()
-    run("account", "rotate-secret", app.account, "--secret-expires", (date.today() + timedelta(days=99)).isoformat(),
-        env={"APSIS_SSO_ENTRA_CLIENT_SECRET": new})
-    run("--debug", "account", "rotate-secret", app.account, "--secret-expires", "2020-01-01",
-        env={"APSIS_SSO_ENTRA_CLIENT_SECRET": new}, expect=2)
+    run(
+        "account",
+        "rotate-secret",
+        app.account,
+        "--secret-expires",
+        (date.today() + timedelta(days=99)).isoformat(),
+        env={"APSIS_SSO_ENTRA_CLIENT_SECRET": new},
+    )
+    run(
+        "--debug",
+        "account",
+        "rotate-secret",
+        app.account,
+        "--secret-expires",
+        "2020-01-01",
+        env={"APSIS_SSO_ENTRA_CLIENT_SECRET": new},
+        expect=2,
+    )
     wrong = "Wrong~" + secret[6:]
     KNOWN_SECRETS.add(wrong)
-    run("--debug", "account", "rotate-secret", app.account, "--secret-expires",
-        (date.today() + timedelta(days=99)).isoformat(), env={"APSIS_SSO_ENTRA_CLIENT_SECRET": wrong}, expect=2)
+    run(
+        "--debug",
+        "account",
+        "rotate-secret",
+        app.account,
+        "--secret-expires",
+        (date.today() + timedelta(days=99)).isoformat(),
+        env={"APSIS_SSO_ENTRA_CLIENT_SECRET": wrong},
+        expect=2,
+    )
     path = tmp_path / "accounts.yaml"
-    path.write_text(json.dumps({"accounts": [{
-        "id": app.account, "name": f"Account {app.account}", "tenant_id": app.tenant_id, "client_id": app.app_id,
-        "client_secret": {"env": "S"}, "secret_expires": (date.today() + timedelta(days=99)).isoformat(),
-        "domains": [app.domain], "it_contact": {"name": "Ivy IT", "email": f"it@{app.domain}"},
-        "pilot": [f"ann@{app.domain}"]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "accounts": [
+                    {
+                        "id": app.account,
+                        "name": f"Account {app.account}",
+                        "tenant_id": app.tenant_id,
+                        "client_id": app.app_id,
+                        "client_secret": {"env": "S"},
+                        "secret_expires": (date.today() + timedelta(days=99)).isoformat(),
+                        "domains": [app.domain],
+                        "it_contact": {"name": "Ivy IT", "email": f"it@{app.domain}"},
+                        "pilot": [f"ann@{app.domain}"],
+                    }
+                ]
+            }
+        )
+    )
     run("plan", "-f", str(path), env={"S": secret})
     run("plan", "-f", str(path), "-o", "json", env={"S": secret})
     run("export")
@@ -66,8 +102,9 @@ def test_a_secret_inside_an_unexpected_error_is_blanked(cli: Cli, entra_app, mon
 def test_the_console_script_in_a_real_process(cli: Cli, entra_app):
     app: EntraApp = entra_app()
     args = app.create_args(**{"--client-secret-file": None})
-    created = run_console_script(*args, "-o", "json", env={**cli.env, "APSIS_SSO_ENTRA_CLIENT_SECRET": app.secret},
-                                 cwd=cli.workdir)
+    created = run_console_script(
+        *args, "-o", "json", env={**cli.env, "APSIS_SSO_ENTRA_CLIENT_SECRET": app.secret}, cwd=cli.workdir
+    )
     assert created.returncode == 0, created.stderr
     doc = json.loads(created.stdout)
     assert doc["applied"] is True and doc["account"] == app.account
@@ -76,9 +113,18 @@ def test_the_console_script_in_a_real_process(cli: Cli, entra_app):
     assert shown.returncode == 0 and json.loads(shown.stdout)["tenant_id"] == app.tenant_id
 
     new = app.new_secret()
-    piped = run_console_script("account", "rotate-secret", app.account, "--secret-expires",
-                               (date.today() + timedelta(days=200)).isoformat(), "--client-secret-file", "-",
-                               env=cli.env, input=new + "\n", cwd=cli.workdir)
+    piped = run_console_script(
+        "account",
+        "rotate-secret",
+        app.account,
+        "--secret-expires",
+        (date.today() + timedelta(days=200)).isoformat(),
+        "--client-secret-file",
+        "-",
+        env=cli.env,
+        input=new + "\n",
+        cwd=cli.workdir,
+    )
     assert piped.returncode == 0, piped.stderr
     assert "proving the new client secret" in piped.stderr
 

@@ -12,8 +12,11 @@ KELVIN = "\N{KELVIN SIGN}"
 
 def test_create_refuses_a_kelvin_sign_domain_instead_of_planning_kelvin(cli: Cli, entra_app, nothing_created):
     app: EntraApp = entra_app()
-    for option, value in (("--domain", [f"{KELVIN}elvin.example"]), ("--it-contact-email", f"ivy@{KELVIN}elvin.example"),
-                          ("--test-user", [f"ann@{KELVIN}{app.domain[1:]}"])):
+    for option, value in (
+        ("--domain", [f"{KELVIN}elvin.example"]),
+        ("--it-contact-email", f"ivy@{KELVIN}elvin.example"),
+        ("--test-user", [f"ann@{KELVIN}{app.domain[1:]}"]),
+    ):
         result = cli.run(*app.create_args(**{option: value}), "--dry-run", expect=2)
         assert "U+212A KELVIN SIGN" in result.stderr, result.stderr
         assert len(result.stderr.splitlines()) == 1 and result.stdout == ""

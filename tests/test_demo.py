@@ -35,7 +35,7 @@ def descendants(pid: int) -> dict[int, str]:
     while todo:
         child = todo.pop()
         try:
-            found[child] = (Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         todo.extend(children.get(child, []))
@@ -62,8 +62,9 @@ def listening(host_port: str) -> bool:
 @contextmanager
 def started(args: list[str]) -> Iterator[subprocess.Popen[str]]:
     # A session of its own: the test can send "Ctrl-C" to its whole process group, as a terminal does.
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         yield proc
     finally:
@@ -127,13 +128,16 @@ def assert_demo_report(report: dict, state: Path) -> None:
     assert "Ready for everyone (portal): the platform team was told" in summary
     assert "Renewal through the portal: new secret in Keycloak and in apsis-sync's copy" in summary
     later = lambda days: (date.today() + timedelta(days=days)).isoformat()  # noqa: E731
-    assert sorted(m["subject"] for m in report["mails"]) == sorted(f"[APSIS One SSO] {subject}" for subject in (
-        "Set up single sign-on for Contoso Ltd",  # the invitation, to their IT
-        "contoso: SSO set up through the portal (pilot)",  # the platform team hears of each step
-        "contoso: ready for everyone: please go live",
-        f"contoso: the Entra client secret expires in 10 days ({later(10)})",  # with the renewal link
-        f"contoso: client secret renewed through the portal (until {later(365)})",
-    ))
+    assert sorted(m["subject"] for m in report["mails"]) == sorted(
+        f"[APSIS One SSO] {subject}"
+        for subject in (
+            "Set up single sign-on for Contoso Ltd",  # the invitation, to their IT
+            "contoso: SSO set up through the portal (pilot)",  # the platform team hears of each step
+            "contoso: ready for everyone: please go live",
+            f"contoso: the Entra client secret expires in 10 days ({later(10)})",  # with the renewal link
+            f"contoso: client secret renewed through the portal (until {later(365)})",
+        )
+    )
     assert len(list((state / "mailbox" / "new").iterdir())) == 5
     # Where the tooling client's secret is: a path, never the value.
     secret_file = Path(report["services"]["tooling_client_secret_file"])
@@ -145,22 +149,39 @@ def test_demo_keep_running_stops_everything_on_ctrl_c_and_on_sigterm_through_mak
     state = tmp_path / "demo"
 
     # 1. Ctrl-C: SIGINT to the demo's foreground process group, as a terminal sends it.
-    with started([sys.executable, "-m", "devenv.demo", "--keep-running", "--state-dir", str(state),
-                  "--output", "json"]) as demo:
+    with started(
+        [sys.executable, "-m", "devenv.demo", "--keep-running", "--state-dir", str(state), "--output", "json"]
+    ) as demo:
         wait_for(demo, READY)
         pids = descendants(demo.pid)
         assert any("java" in cmd and "kc.script.pid" in cmd for cmd in pids.values()), pids  # Keycloak
         assert any("aiosmtpd" in cmd for cmd in pids.values()), pids
         assert any("apsis-portal" in cmd for cmd in pids.values()), pids
-        secrets = [(state / "tooling-client-secret").read_text(), (state / "admin-password").read_text(),
-                   (state / "portal-session-key").read_text()]
+        secrets = [
+            (state / "tooling-client-secret").read_text(),
+            (state / "admin-password").read_text(),
+            (state / "portal-session-key").read_text(),
+        ]
         env_file = state / "apsis.env"
         assert not any(secret in env_file.read_text() for secret in secrets)
         # A person explores the running demo with the CLIs and the settings file it wrote.
-        shown = subprocess.run([str(Path(sys.executable).parent / "apsis-sso"), "--env-file", str(env_file),
-                                "account", "show", "contoso", "-o", "json"],
-                               cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                               env={k: v for k, v in os.environ.items() if not k.startswith("APSIS_")})
+        shown = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "apsis-sso"),
+                "--env-file",
+                str(env_file),
+                "account",
+                "show",
+                "contoso",
+                "-o",
+                "json",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={k: v for k, v in os.environ.items() if not k.startswith("APSIS_")},
+        )
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["id"] == "contoso"
         out, err = stop(demo, os.killpg, signal.SIGINT)
@@ -183,8 +204,9 @@ def test_demo_keep_running_stops_everything_on_ctrl_c_and_on_sigterm_through_mak
 
 
 def test_sigterm_while_keycloak_starts_stops_what_was_started(tmp_path: Path) -> None:
-    with started([sys.executable, "-m", "devenv.demo", "--state-dir", str(tmp_path / "demo"),
-                  "--output", "json"]) as demo:
+    with started(
+        [sys.executable, "-m", "devenv.demo", "--state-dir", str(tmp_path / "demo"), "--output", "json"]
+    ) as demo:
         wait_for(demo, "Starting Keycloak")
         deadline = time.monotonic() + 60
         while not any("java" in cmd for cmd in descendants(demo.pid).values()):

@@ -65,8 +65,13 @@ def render(tmp_path: Path, **settings: str) -> dict[str, Any]:
     for name, value in SECRET_FILES.items():
         (project / "secrets" / name).write_text(value)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("APSIS_", "KC_", "COMPOSE_"))}
-    out = subprocess.run([*compose_binary(), "--profile", "*", "config", "--format", "json"],
-                         capture_output=True, text=True, cwd=project, env=clean)
+    out = subprocess.run(
+        [*compose_binary(), "--profile", "*", "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env=clean,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -98,7 +103,9 @@ def test_no_secret_travels_in_the_environment_only_as_files(config: dict[str, An
                 pytest.fail(f"{name}: {key} is given in plain environment; use {key}_FILE")
             if key.endswith(("PASSWORD_FILE", "SECRET_FILE")):
                 assert value.startswith("/run/secrets/"), f"{name}: {key}={value}"
-                assert value.removeprefix("/run/secrets/") in mounted(service), f"{name}: {key} names an unmounted secret"
+                assert value.removeprefix("/run/secrets/") in mounted(service), (
+                    f"{name}: {key} names an unmounted secret"
+                )
 
 
 def test_the_daemon_and_the_cli_get_no_admin_password(config: dict[str, Any]) -> None:
@@ -124,8 +131,10 @@ def test_realm_apply_uses_a_permanent_admin_not_the_bootstrap_admin(config: dict
     # keycloak-admin makes that admin (the bootstrap admin's only user) before realm-apply runs.
     assert keycloak_admin["command"] == ["python", "/opt/apsis-sso/keycloak-admin.py"]
     assert keycloak_admin["environment"]["KC_BOOTSTRAP_ADMIN_USERNAME"] == bootstrap
-    assert (keycloak_admin["environment"]["APSIS_SSO_KEYCLOAK_ADMIN_USERNAME"]
-            == realm_apply["environment"]["APSIS_SSO_KEYCLOAK_ADMIN_USERNAME"])
+    assert (
+        keycloak_admin["environment"]["APSIS_SSO_KEYCLOAK_ADMIN_USERNAME"]
+        == realm_apply["environment"]["APSIS_SSO_KEYCLOAK_ADMIN_USERNAME"]
+    )
     assert mounted(keycloak_admin) == {"keycloak_admin_password", "keycloak_bootstrap_admin_password"}
     assert keycloak_admin["depends_on"]["keycloak"]["condition"] == "service_healthy"
     assert realm_apply["depends_on"]["keycloak-admin"]["condition"] == "service_completed_successfully"
@@ -134,8 +143,13 @@ def test_realm_apply_uses_a_permanent_admin_not_the_bootstrap_admin(config: dict
 
 def test_smtp_comes_from_the_env_file(tmp_path: Path, config: dict[str, Any]) -> None:
     assert config["services"]["apsis-sync"]["environment"]["APSIS_SYNC_SMTP_HOST"] == "mailpit"  # trying it out
-    relay = render(tmp_path, APSIS_SYNC_SMTP_HOST="smtp.example.com", APSIS_SYNC_SMTP_PORT="587",
-                   APSIS_SYNC_SMTP_STARTTLS="true", APSIS_SYNC_SMTP_USERNAME="apsis-sync")
+    relay = render(
+        tmp_path,
+        APSIS_SYNC_SMTP_HOST="smtp.example.com",
+        APSIS_SYNC_SMTP_PORT="587",
+        APSIS_SYNC_SMTP_STARTTLS="true",
+        APSIS_SYNC_SMTP_USERNAME="apsis-sync",
+    )
     env = relay["services"]["apsis-sync"]["environment"]
     assert (env["APSIS_SYNC_SMTP_HOST"], env["APSIS_SYNC_SMTP_PORT"]) == ("smtp.example.com", "587")
     assert (env["APSIS_SYNC_SMTP_STARTTLS"], env["APSIS_SYNC_SMTP_USERNAME"]) == ("true", "apsis-sync")
@@ -169,8 +183,10 @@ def test_the_cli_the_portal_and_the_daemon_share_the_account_secrets(config: dic
 
     assert volume_at(daemon) == volume_at(cli) == volume_at(portal) == "account-secrets"
     # A named volume starts with the image's ownership of that directory: the containers' uid.
-    assert "install -d -o 10001 -g 10001 -m 0700 /var/lib/apsis-sso /var/lib/apsis-sso/secrets" in (
-        ROOT / "Dockerfile").read_text()
+    assert (
+        "install -d -o 10001 -g 10001 -m 0700 /var/lib/apsis-sso /var/lib/apsis-sso/secrets"
+        in (ROOT / "Dockerfile").read_text()
+    )
 
 
 def test_keycloak_starts_as_the_production_lane_runs_it(tmp_path: Path) -> None:
@@ -215,13 +231,18 @@ def test_the_image_builds_every_package_the_wheel_ships_from_the_lock() -> None:
     for package in (p.rstrip("*") for p in packages):
         assert package in copied, f"the image build does not copy {package}/"
     assert [args for instruction, args in steps if instruction == "RUN"] == [
-        "scripts/install.sh deps /opt/venv", "scripts/install.sh app /opt/venv"]
+        "scripts/install.sh deps /opt/venv",
+        "scripts/install.sh app /opt/venv",
+    ]
 
 
 @pytest.mark.unit
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".venv", ".state", ".git", ".env", "secrets", "devenv", "tests"} <= ignored
 
 
@@ -239,9 +260,13 @@ def test_keycloak_entry_point_reads_password_and_secret_files(tmp_path: Path) ->
     entry = fake_kc(tmp_path)
     (tmp_path / "db").write_text("s3cret db\n")
     (tmp_path / "client").write_text("client-s3cret")
-    env = {"PATH": os.environ["PATH"], "KC_DB_PASSWORD_FILE": str(tmp_path / "db"),
-           "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET_FILE": str(tmp_path / "client"),
-           "KC_HTTPS_CERTIFICATE_FILE": "/etc/cert.pem", "KC_DB_USERNAME": "keycloak"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "KC_DB_PASSWORD_FILE": str(tmp_path / "db"),
+        "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET_FILE": str(tmp_path / "client"),
+        "KC_HTTPS_CERTIFICATE_FILE": "/etc/cert.pem",
+        "KC_DB_USERNAME": "keycloak",
+    }
     out = subprocess.run([str(entry), "start", "--optimized"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
@@ -255,9 +280,12 @@ def test_keycloak_entry_point_reads_password_and_secret_files(tmp_path: Path) ->
 
 def test_keycloak_entry_point_refuses_a_missing_secret_file(tmp_path: Path) -> None:
     entry = fake_kc(tmp_path)
-    out = subprocess.run([str(entry), "start"], env={"PATH": os.environ["PATH"],
-                                                    "KC_DB_PASSWORD_FILE": str(tmp_path / "missing")},
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(entry), "start"],
+        env={"PATH": os.environ["PATH"], "KC_DB_PASSWORD_FILE": str(tmp_path / "missing")},
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr == f"error: KC_DB_PASSWORD_FILE: cannot read {tmp_path / 'missing'}\n"
 

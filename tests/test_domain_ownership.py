@@ -43,16 +43,18 @@ def age_records(api: KeycloakRepository, account: str, hours: int = 25) -> None:
     assert org is not None
     then = iso(datetime.now(timezone.utc) - timedelta(hours=hours))
     for key in (contract.DOMAIN_PROOFS_KEY, contract.DOMAIN_ALERTS_KEY):
-        org["attributes"][key] = [" ".join([*v.split(" ")[:2], then, *v.split(" ")[3:]])
-                                  for v in org["attributes"].get(key, [])]
+        org["attributes"][key] = [
+            " ".join([*v.split(" ")[:2], then, *v.split(" ")[3:]]) for v in org["attributes"].get(key, [])
+        ]
     api.update_organization(org["id"], org)
 
 
 # -- the CLI -------------------------------------------------------------------------------
 
 
-def test_create_refuses_a_domain_verified_in_another_tenant_and_creates_nothing(cli: Cli, entra_app, emulator,
-                                                                                nothing_created):
+def test_create_refuses_a_domain_verified_in_another_tenant_and_creates_nothing(
+    cli: Cli, entra_app, emulator, nothing_created
+):
     app: EntraApp = entra_app()
     victim = emulator.add_tenant([f"victim-{app.domain}"])
     args = app.create_args(**{"--domain": [app.domain, f"victim-{app.domain}"]})
@@ -60,8 +62,9 @@ def test_create_refuses_a_domain_verified_in_another_tenant_and_creates_nothing(
     dry = cli.run(*args, "--dry-run", expect=2)  # a dry run shows the refusal too
     refused = cli.run(*args, expect=2)
     for result in (dry, refused):
-        assert (f"victim-{app.domain} is verified in another Entra tenant ({victim.tenant_id}), not in "
-                f"{app.tenant_id}") in result.stderr
+        assert (
+            f"victim-{app.domain} is verified in another Entra tenant ({victim.tenant_id}), not in {app.tenant_id}"
+        ) in result.stderr
         assert "--allow-unproven-domains REASON" in result.stderr
     nothing_created(app.account)
 
@@ -74,10 +77,18 @@ def test_create_records_each_proof_and_an_override_with_its_reason(cli: Cli, ent
     app: EntraApp = entra_app()
     emulator.add_domain(app.tenant_id, f"eu.{app.domain}")
     elsewhere = emulator.add_tenant([f"partner-{app.domain}"])
-    doc = cli.json(*app.create_args(**{"--domain": [app.domain, f"eu.{app.domain}", f"partner-{app.domain}"]}),
-                   "--allow-unproven-domains", REASON)
-    assert any(w.startswith(f"domain ownership not proven: partner-{app.domain} is verified in another Entra tenant "
-                            f"({elsewhere.tenant_id})") for w in doc["warnings"]), doc["warnings"]
+    doc = cli.json(
+        *app.create_args(**{"--domain": [app.domain, f"eu.{app.domain}", f"partner-{app.domain}"]}),
+        "--allow-unproven-domains",
+        REASON,
+    )
+    assert any(
+        w.startswith(
+            f"domain ownership not proven: partner-{app.domain} is verified in another Entra tenant "
+            f"({elsewhere.tenant_id})"
+        )
+        for w in doc["warnings"]
+    ), doc["warnings"]
     held = attrs(api, app.account)
     assert {v.split(" ")[0] for v in held[contract.DOMAIN_PROOFS_KEY]} == {app.domain, f"eu.{app.domain}"}
     assert all(v.split(" ")[1] == app.tenant_id and v.endswith(" discovery") for v in held[contract.DOMAIN_PROOFS_KEY])
@@ -145,11 +156,18 @@ def test_prove_domains_records_proofs_now(cli: Cli, onboarded, api, emulator):
 def test_apply_file_needs_every_domain_proven_also_one_added_later(cli: Cli, entra_app, emulator, api, nothing_created):
     app: EntraApp = entra_app()
     other = emulator.add_tenant([f"other-{app.domain}"])
-    entry = {"id": app.account, "name": f"Account {app.account}", "tenant_id": app.tenant_id,
-             "client_id": app.app_id, "client_secret": {"file": str(app.secret_file)},
-             "secret_expires": (datetime.now(timezone.utc) + timedelta(days=300)).date().isoformat(),
-             "domains": [app.domain, f"other-{app.domain}"], "it_contact": {"name": "Ivy", "email": f"it@{app.domain}"},
-             "stage": "pilot", "pilot": []}
+    entry = {
+        "id": app.account,
+        "name": f"Account {app.account}",
+        "tenant_id": app.tenant_id,
+        "client_id": app.app_id,
+        "client_secret": {"file": str(app.secret_file)},
+        "secret_expires": (datetime.now(timezone.utc) + timedelta(days=300)).date().isoformat(),
+        "domains": [app.domain, f"other-{app.domain}"],
+        "it_contact": {"name": "Ivy", "email": f"it@{app.domain}"},
+        "stage": "pilot",
+        "pilot": [],
+    }
     path = cli.workdir / "accounts.yaml"
     path.write_text(yaml.safe_dump({"version": 1, "accounts": [entry]}))
 
@@ -190,8 +208,9 @@ def test_a_tenant_change_inherits_no_proof(api: KeycloakRepository, settings: Se
 # -- the extension -------------------------------------------------------------------------
 
 
-def hijacked(api: KeycloakRepository, settings: Settings, emulator: EntraEmulator,
-             unique: str) -> tuple[OnboardedAccount, str, str, str]:
+def hijacked(
+    api: KeycloakRepository, settings: Settings, emulator: EntraEmulator, unique: str
+) -> tuple[OnboardedAccount, str, str, str]:
     """Issue 19's attack: an account whose domain is verified in tenant A, linked — by an
     operator's override, the only way left — to tenant X, whose admin gives a user the
     victim's address and empties the app's optional claims. Returns (the account, the
@@ -203,15 +222,31 @@ def hijacked(api: KeycloakRepository, settings: Settings, emulator: EntraEmulato
     app = emulator.add_application(x.tenant_id, "APSIS One SSO", [redirect_uri(settings, account_id)])
     secret = emulator.add_secret(x.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=200))
     KNOWN_SECRETS.add(secret)
-    account = Account.build(id=account_id, name=f"Hijacked {unique}", tenant_id=x.tenant_id, client_id=app.app_id,
-                            domains=[victim_domain], secret_expires=(datetime.now(timezone.utc)
-                                                                     + timedelta(days=200)).date().isoformat(),
-                            it_contact_name="Mallory", it_contact_email=f"m@x-{unique}.example", client_secret=secret,
-                            stage="live")
+    account = Account.build(
+        id=account_id,
+        name=f"Hijacked {unique}",
+        tenant_id=x.tenant_id,
+        client_id=app.app_id,
+        domains=[victim_domain],
+        secret_expires=(datetime.now(timezone.utc) + timedelta(days=200)).date().isoformat(),
+        it_contact_name="Mallory",
+        it_contact_email=f"m@x-{unique}.example",
+        client_secret=secret,
+        stage="live",
+    )
     onboarding.create(api, settings, account, allow_unproven="the attack: an operator fooled into the override")
     org = api.organization_by_alias(account.id)
-    hx = OnboardedAccount(id=account.id, domain=victim_domain, tenant_id=x.tenant_id, app_id=app.app_id,
-                          secret=secret, api=api, settings=settings, emulator=emulator, org_id=org["id"])
+    hx = OnboardedAccount(
+        id=account.id,
+        domain=victim_domain,
+        tenant_id=x.tenant_id,
+        app_id=app.app_id,
+        secret=secret,
+        api=api,
+        settings=settings,
+        emulator=emulator,
+        org_id=org["id"],
+    )
     victim_email = f"victim@{victim_domain}"
     victim_id = hx.apsis_user(victim_email)
     emulator.add_user(x.tenant_id, f"mallory@x-{unique}.example", PASSWORD, mail=victim_email)
@@ -257,7 +292,12 @@ def test_a_token_without_xms_edov_links_in_a_proven_domain_only(accounts: Accoun
 
 
 def test_the_daily_check_flags_a_moved_domain_once_and_removes_its_proof(
-    accounts: AccountFactory, api, emulator, sync: Callable[..., SyncHarness], smtp_server: SmtpServer, cli: Cli,
+    accounts: AccountFactory,
+    api,
+    emulator,
+    sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
+    cli: Cli,
 ):
     acct = accounts.create(stage="live")
     harness = sync()
@@ -290,8 +330,16 @@ def test_the_daily_check_flags_a_moved_domain_once_and_removes_its_proof(
     harness.cycle(acct)
     age_records(api, acct.id)
     harness.cycle(acct)
-    assert len([m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="domain-ownership")
-                if m["X-Apsis-Sync-Account"] == acct.id]) == 1
+    assert (
+        len(
+            [
+                m
+                for m in smtp_server.messages(to=PLATFORM_TEAM, kind="domain-ownership")
+                if m["X-Apsis-Sync-Account"] == acct.id
+            ]
+        )
+        == 1
+    )
     assert len([r for r in emulator.requests_log if r["path"] == discovery]) == 2  # once a day
     shown = cli.run("account", "show", acct.id)
     assert f"{acct.domain}: NOT proven (in tenant {other.tenant_id})" in shown.stdout
@@ -305,8 +353,9 @@ def test_the_daily_check_flags_a_moved_domain_once_and_removes_its_proof(
     assert attrs(api, acct.id)[contract.DOMAIN_PROOFS_KEY][0].startswith(f"{acct.domain} {acct.tenant_id} ")
 
 
-def test_existing_accounts_get_their_proofs_at_the_first_cycle(accounts: AccountFactory, api,
-                                                               sync: Callable[..., SyncHarness], emulator):
+def test_existing_accounts_get_their_proofs_at_the_first_cycle(
+    accounts: AccountFactory, api, sync: Callable[..., SyncHarness], emulator
+):
     acct = accounts.create(stage="live")
     org = api.organization_by_alias(acct.id)
     del org["attributes"][contract.DOMAIN_PROOFS_KEY]  # created before this change

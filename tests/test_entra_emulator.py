@@ -81,8 +81,15 @@ def world(em: EntraEmulator) -> World:
     tenant = em.add_tenant([domain], display_name=name.capitalize())
     app = em.add_application(tenant.tenant_id, "APSIS SSO", [REDIRECT])
     secret = em.add_secret(tenant.tenant_id, app.app_id, FUTURE)
-    user = em.add_user(tenant.tenant_id, f"ann@{domain}", PASSWORD, mail=f"ann@{domain}",
-                       display_name="Ann Example", given_name="Ann", surname="Example")
+    user = em.add_user(
+        tenant.tenant_id,
+        f"ann@{domain}",
+        PASSWORD,
+        mail=f"ann@{domain}",
+        display_name="Ann Example",
+        given_name="Ann",
+        surname="Example",
+    )
     return World(tenant.tenant_id, domain, app.app_id, secret, user.oid, user.user_principal_name)
 
 
@@ -124,9 +131,13 @@ def pkce() -> tuple[str, str]:
 
 def authorize_params(app_id: str, challenge: str | None = None, **extra: str) -> dict[str, str]:
     params = {
-        "client_id": app_id, "response_type": "code", "redirect_uri": REDIRECT,
-        "scope": "openid profile email", "state": "st-" + secrets.token_hex(4),
-        "nonce": "n-" + secrets.token_hex(4), "response_mode": "query",
+        "client_id": app_id,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "scope": "openid profile email",
+        "state": "st-" + secrets.token_hex(4),
+        "nonce": "n-" + secrets.token_hex(4),
+        "response_mode": "query",
     }
     if challenge:
         params.update(code_challenge=challenge, code_challenge_method="S256")
@@ -134,8 +145,9 @@ def authorize_params(app_id: str, challenge: str | None = None, **extra: str) ->
     return params
 
 
-def submit_login(http: requests.Session, em: EntraEmulator, tenant: str, params: dict[str, str],
-                 login: str, password: str) -> requests.Response:
+def submit_login(
+    http: requests.Session, em: EntraEmulator, tenant: str, params: dict[str, str], login: str, password: str
+) -> requests.Response:
     page = http.get(em.authorize_endpoint(tenant), params=params, allow_redirects=False)
     assert page.status_code == 200, page.text
     form = parse_page(page.text)
@@ -144,8 +156,15 @@ def submit_login(http: requests.Session, em: EntraEmulator, tenant: str, params:
     return http.post(em.url + form.action, data=data, allow_redirects=False)
 
 
-def sign_in(http: requests.Session, em: EntraEmulator, w: World, app_id: str | None = None,
-            login: str | None = None, challenge: str | None = None, **extra: str) -> tuple[str, dict[str, str]]:
+def sign_in(
+    http: requests.Session,
+    em: EntraEmulator,
+    w: World,
+    app_id: str | None = None,
+    login: str | None = None,
+    challenge: str | None = None,
+    **extra: str,
+) -> tuple[str, dict[str, str]]:
     """Sign in through the form; returns (code, authorize params)."""
     params = authorize_params(app_id or w.app_id, challenge, **extra)
     resp = submit_login(http, em, w.tid, params, login or w.upn, PASSWORD)
@@ -157,10 +176,22 @@ def sign_in(http: requests.Session, em: EntraEmulator, w: World, app_id: str | N
     return query["code"], params
 
 
-def redeem(http: requests.Session, em: EntraEmulator, w: World, code: str, verifier: str | None = None,
-           app_id: str | None = None, secret: str | None = None) -> requests.Response:
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-            "client_id": app_id or w.app_id, "client_secret": secret or w.secret}
+def redeem(
+    http: requests.Session,
+    em: EntraEmulator,
+    w: World,
+    code: str,
+    verifier: str | None = None,
+    app_id: str | None = None,
+    secret: str | None = None,
+) -> requests.Response:
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "client_id": app_id or w.app_id,
+        "client_secret": secret or w.secret,
+    }
     if verifier:
         data["code_verifier"] = verifier
     return http.post(em.token_endpoint(w.tid), data=data)
@@ -178,19 +209,27 @@ def verify_id_token(http: requests.Session, em: EntraEmulator, tid: str, token: 
     keys = jwt.PyJWKSet.from_dict(http.get(config["jwks_uri"]).json())
     kid = jwt.get_unverified_header(token)["kid"]
     key = next(k for k in keys.keys if k.key_id == kid)
-    return jwt.decode(token, key.key, algorithms=config["id_token_signing_alg_values_supported"],
-                      audience=aud, issuer=config["issuer"])
+    return jwt.decode(
+        token,
+        key.key,
+        algorithms=config["id_token_signing_alg_values_supported"],
+        audience=aud,
+        issuer=config["issuer"],
+    )
 
 
 def app_token(http: requests.Session, em: EntraEmulator, w: World, scope: str = GRAPH_SCOPE) -> str:
-    resp = http.post(em.token_endpoint(w.tid), data={
-        "grant_type": "client_credentials", "client_id": w.app_id, "client_secret": w.secret, "scope": scope})
+    resp = http.post(
+        em.token_endpoint(w.tid),
+        data={"grant_type": "client_credentials", "client_id": w.app_id, "client_secret": w.secret, "scope": scope},
+    )
     assert resp.status_code == 200, resp.text
     return str(resp.json()["access_token"])
 
 
-def graph_get(http: requests.Session, url: str, token: str | None, headers: dict[str, str] | None = None,
-              **kwargs: Any) -> requests.Response:
+def graph_get(
+    http: requests.Session, url: str, token: str | None, headers: dict[str, str] | None = None, **kwargs: Any
+) -> requests.Response:
     auth = {"Authorization": f"Bearer {token}"} if token else {}
     return http.get(url, headers={**auth, **(headers or {})}, **kwargs)
 
@@ -199,13 +238,23 @@ def assert_aad_error(resp: requests.Response, status: int, error: str, code: int
     """Microsoft's token error body: every documented field, the description's trailer lines."""
     assert resp.status_code == status, resp.text
     body = resp.json()
-    assert set(body) == {"error", "error_description", "error_codes", "timestamp", "trace_id",
-                         "correlation_id", "error_uri"}
+    assert set(body) == {
+        "error",
+        "error_description",
+        "error_codes",
+        "timestamp",
+        "trace_id",
+        "correlation_id",
+        "error_uri",
+    }
     assert body["error"] == error
     assert body["error_codes"] == [code]
     assert re.fullmatch(
         rf"AADSTS{code}: .+\r\nTrace ID: {GUID}\r\nCorrelation ID: {GUID}\r\n"
-        r"Timestamp: \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", body["error_description"], re.S)
+        r"Timestamp: \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ",
+        body["error_description"],
+        re.S,
+    )
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", body["timestamp"])
     assert re.fullmatch(GUID, body["trace_id"]) and re.fullmatch(GUID, body["correlation_id"])
     assert body["error_uri"] == f"https://login.microsoftonline.com/error?code={code}"
@@ -235,13 +284,29 @@ def test_discovery_document_is_shaped_like_microsofts(em: EntraEmulator, http: r
     doc = by_domain.json()
     assert doc == by_guid.json()  # a domain and the GUID name the same tenant
     assert list(doc) == [
-        "token_endpoint", "token_endpoint_auth_methods_supported", "jwks_uri",
-        "response_modes_supported", "subject_types_supported", "id_token_signing_alg_values_supported",
-        "response_types_supported", "scopes_supported", "issuer", "request_uri_parameter_supported",
-        "userinfo_endpoint", "authorization_endpoint", "device_authorization_endpoint",
-        "http_logout_supported", "frontchannel_logout_supported", "end_session_endpoint",
-        "claims_supported", "kerberos_endpoint", "tenant_region_scope", "cloud_instance_name",
-        "cloud_graph_host_name", "msgraph_host", "rbac_url",
+        "token_endpoint",
+        "token_endpoint_auth_methods_supported",
+        "jwks_uri",
+        "response_modes_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+        "response_types_supported",
+        "scopes_supported",
+        "issuer",
+        "request_uri_parameter_supported",
+        "userinfo_endpoint",
+        "authorization_endpoint",
+        "device_authorization_endpoint",
+        "http_logout_supported",
+        "frontchannel_logout_supported",
+        "end_session_endpoint",
+        "claims_supported",
+        "kerberos_endpoint",
+        "tenant_region_scope",
+        "cloud_instance_name",
+        "cloud_graph_host_name",
+        "msgraph_host",
+        "rbac_url",
     ]
     base = f"{em.url}/{world.tid}"
     assert doc["issuer"] == f"{base}/v2.0" == em.issuer(world.domain)
@@ -270,9 +335,20 @@ def test_unknown_tenant_answers_aadsts90002(em: EntraEmulator, http: requests.Se
     missing = str(uuid.uuid4())
     body = assert_aad_error(http.get(em.discovery_url(missing)), 400, "invalid_tenant", 90002)
     assert f"Tenant '{missing}' not found" in body["error_description"]
-    assert_aad_error(http.post(em.token_endpoint("nobody.example"), data={
-        "grant_type": "client_credentials", "client_id": world.app_id, "client_secret": world.secret,
-        "scope": GRAPH_SCOPE}), 400, "invalid_request", 90002)
+    assert_aad_error(
+        http.post(
+            em.token_endpoint("nobody.example"),
+            data={
+                "grant_type": "client_credentials",
+                "client_id": world.app_id,
+                "client_secret": world.secret,
+                "scope": GRAPH_SCOPE,
+            },
+        ),
+        400,
+        "invalid_request",
+        90002,
+    )
     page = http.get(em.authorize_endpoint(missing), params=authorize_params(world.app_id))
     assert parse_page(page.text).aadsts == "90002"
 
@@ -314,11 +390,17 @@ def test_code_flow_with_pkce_and_client_secret_post(em: EntraEmulator, http: req
     assert_aad_error(redeem(http, em, world, code, verifier=verifier), 400, "invalid_grant", 54005)
 
 
-def test_code_flow_with_client_secret_basic_and_plain_pkce(em: EntraEmulator, http: requests.Session, world: World) -> None:
+def test_code_flow_with_client_secret_basic_and_plain_pkce(
+    em: EntraEmulator, http: requests.Session, world: World
+) -> None:
     code, _ = sign_in(http, em, world, code_challenge="plain-verifier-" + "x" * 40, code_challenge_method="plain")
     basic = base64.b64encode(f"{world.app_id}:{world.secret}".encode()).decode()
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": "https://app.example/other",
-            "code_verifier": "plain-verifier-" + "x" * 40}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": "https://app.example/other",
+        "code_verifier": "plain-verifier-" + "x" * 40,
+    }
     wrong_redirect = http.post(em.token_endpoint(world.tid), data=data, headers={"Authorization": f"Basic {basic}"})
     assert_aad_error(wrong_redirect, 400, "invalid_grant", 500112)
     data["redirect_uri"] = REDIRECT
@@ -327,7 +409,9 @@ def test_code_flow_with_client_secret_basic_and_plain_pkce(em: EntraEmulator, ht
     assert verify_id_token(http, em, world.tid, resp.json()["id_token"], world.app_id)["oid"] == world.user_oid
 
 
-def test_sub_is_pairwise_per_application_and_oid_is_stable(em: EntraEmulator, http: requests.Session, world: World) -> None:
+def test_sub_is_pairwise_per_application_and_oid_is_stable(
+    em: EntraEmulator, http: requests.Session, world: World
+) -> None:
     other = em.add_application(world.tid, "Other app", [REDIRECT])
     other_secret = em.add_secret(world.tid, other.app_id, FUTURE)
     first = login_tokens(http, em, world)
@@ -345,30 +429,48 @@ def test_sub_is_pairwise_per_application_and_oid_is_stable(em: EntraEmulator, ht
 
 
 def test_email_and_xms_edov_claims(em: EntraEmulator, http: requests.Session, world: World) -> None:
-    unverified = em.add_user(world.tid, f"bob@{world.domain}", PASSWORD, mail="bob@elsewhere.example",
-                             email_domain_verified=False)
+    unverified = em.add_user(
+        world.tid, f"bob@{world.domain}", PASSWORD, mail="bob@elsewhere.example", email_domain_verified=False
+    )
     no_mail = em.add_user(world.tid, f"cid@{world.domain}", PASSWORD)
 
-    claims = verify_id_token(http, em, world.tid, login_tokens(http, em, world, login=unverified.user_principal_name)["id_token"], world.app_id)
+    claims = verify_id_token(
+        http,
+        em,
+        world.tid,
+        login_tokens(http, em, world, login=unverified.user_principal_name)["id_token"],
+        world.app_id,
+    )
     assert claims["email"] == "bob@elsewhere.example" and claims["xms_edov"] is False
 
-    claims = verify_id_token(http, em, world.tid, login_tokens(http, em, world, login=no_mail.user_principal_name)["id_token"], world.app_id)
+    claims = verify_id_token(
+        http, em, world.tid, login_tokens(http, em, world, login=no_mail.user_principal_name)["id_token"], world.app_id
+    )
     assert "email" not in claims and "xms_edov" not in claims
 
     em.set_email_domain_verified(world.tid, unverified.oid, True)
-    claims = verify_id_token(http, em, world.tid, login_tokens(http, em, world, login=unverified.user_principal_name)["id_token"], world.app_id)
+    claims = verify_id_token(
+        http,
+        em,
+        world.tid,
+        login_tokens(http, em, world, login=unverified.user_principal_name)["id_token"],
+        world.app_id,
+    )
     assert claims["xms_edov"] is True
 
     em.set_optional_claims(world.tid, world.app_id, [])  # app without the optional claim configured
     claims = verify_id_token(http, em, world.tid, login_tokens(http, em, world)["id_token"], world.app_id)
     assert claims["email"] == world.upn and "xms_edov" not in claims
 
-    claims = verify_id_token(http, em, world.tid, login_tokens(http, em, world, scope="openid")["id_token"], world.app_id)
+    claims = verify_id_token(
+        http, em, world.tid, login_tokens(http, em, world, scope="openid")["id_token"], world.app_id
+    )
     assert "email" not in claims and "preferred_username" not in claims
 
 
-def test_xms_edov_says_whether_the_mails_domain_is_verified_in_the_tenant(em: EntraEmulator, http: requests.Session,
-                                                                        world: World) -> None:
+def test_xms_edov_says_whether_the_mails_domain_is_verified_in_the_tenant(
+    em: EntraEmulator, http: requests.Session, world: World
+) -> None:
     """Microsoft's optional claims reference: xms_edov is whether the domain owner of the user's
     email was verified. A tenant's admin may set any mail; in a domain of another tenant it is
     not verified here (issue 19: the attacker's token says false, or leaves the claim out)."""
@@ -384,8 +486,9 @@ def test_xms_edov_says_whether_the_mails_domain_is_verified_in_the_tenant(em: En
     assert verify_id_token(http, em, world.tid, token, world.app_id)["xms_edov"] is True
 
 
-def test_domains_can_be_added_removed_and_moved_and_discovery_follows(em: EntraEmulator, http: requests.Session,
-                                                                     world: World) -> None:
+def test_domains_can_be_added_removed_and_moved_and_discovery_follows(
+    em: EntraEmulator, http: requests.Session, world: World
+) -> None:
     other = em.add_tenant([f"other-{world.domain}"])
     extra = f"extra-{world.domain}"
     assert_aad_error(http.get(em.discovery_url(extra)), 400, "invalid_tenant", 90002)
@@ -406,8 +509,9 @@ def test_domains_can_be_added_removed_and_moved_and_discovery_follows(em: EntraE
         em.remove_domain(world.tid, initial)
 
 
-def test_a_domain_in_use_is_deleted_only_by_force_which_renames_its_users(em: EntraEmulator, http: requests.Session,
-                                                                           world: World) -> None:
+def test_a_domain_in_use_is_deleted_only_by_force_which_renames_its_users(
+    em: EntraEmulator, http: requests.Session, world: World
+) -> None:
     refused = http.delete(f"{em.url}/_emulator/tenants/{world.tid}/domains/{world.domain}")
     assert refused.status_code == 400 and "user principal name" in refused.json()["error"]
     token = app_token(http, em, world)
@@ -443,8 +547,11 @@ def test_admin_consent_endpoint(em: EntraEmulator, http: requests.Session, world
     form = parse_page(prompt.text)
     assert {"login", "passwd"} <= set(form.fields)
 
-    wrong = http.post(em.url + form.action, data={**form.fields, "login": world.upn, "passwd": "nope",
-                                                  "consent": "accept"}, allow_redirects=False)
+    wrong = http.post(
+        em.url + form.action,
+        data={**form.fields, "login": world.upn, "passwd": "nope", "consent": "accept"},
+        allow_redirects=False,
+    )
     assert wrong.status_code == 200 and parse_page(wrong.text).aadsts == "50126"
     assert not em.get_application(world.tid, world.app_id).admin_consent_granted
 
@@ -452,14 +559,23 @@ def test_admin_consent_endpoint(em: EntraEmulator, http: requests.Session, world
     assert cancel.status_code == 302
     answer = urlsplit(cancel.headers["Location"])
     assert f"{answer.scheme}://{answer.netloc}{answer.path}" == REDIRECT
-    assert parse_qs(answer.query) == {"error": ["permission_denied"],
-                                      "error_description": ["The admin canceled the request"], "state": ["12345"]}
+    assert parse_qs(answer.query) == {
+        "error": ["permission_denied"],
+        "error_description": ["The admin canceled the request"],
+        "state": ["12345"],
+    }
 
-    accept = http.post(em.url + form.action, data={**form.fields, "login": world.upn, "passwd": PASSWORD,
-                                                   "consent": "accept"}, allow_redirects=False)
+    accept = http.post(
+        em.url + form.action,
+        data={**form.fields, "login": world.upn, "passwd": PASSWORD, "consent": "accept"},
+        allow_redirects=False,
+    )
     assert accept.status_code == 302
     assert parse_qs(urlsplit(accept.headers["Location"]).query) == {
-        "tenant": [world.tid], "admin_consent": ["True"], "state": ["12345"]}
+        "tenant": [world.tid],
+        "admin_consent": ["True"],
+        "state": ["12345"],
+    }
     assert em.get_application(world.tid, world.app_id).admin_consent_granted
 
     no_state = http.get(endpoint, params={"client_id": world.app_id, "redirect_uri": REDIRECT})
@@ -498,13 +614,16 @@ def test_sign_in_page_errors(em: EntraEmulator, http: requests.Session, world: W
 
     bad_client = http.get(em.authorize_endpoint(world.tid), params=authorize_params(str(uuid.uuid4())))
     assert "AADSTS700016" in bad_client.text and parse_page(bad_client.text).aadsts == "700016"
-    bad_redirect = http.get(em.authorize_endpoint(world.tid),
-                            params=authorize_params(world.app_id, redirect_uri="https://evil.example/cb"),
-                            allow_redirects=False)
+    bad_redirect = http.get(
+        em.authorize_endpoint(world.tid),
+        params=authorize_params(world.app_id, redirect_uri="https://evil.example/cb"),
+        allow_redirects=False,
+    )
     assert parse_page(bad_redirect.text).aadsts == "50011" and "Location" not in bad_redirect.headers
 
-    silent = http.get(em.authorize_endpoint(world.tid), params=authorize_params(world.app_id, prompt="none"),
-                      allow_redirects=False)
+    silent = http.get(
+        em.authorize_endpoint(world.tid), params=authorize_params(world.app_id, prompt="none"), allow_redirects=False
+    )
     query = parse_qs(urlsplit(silent.headers["Location"]).query)
     assert query["error"] == ["login_required"] and query["error_description"][0].startswith("AADSTS50058:")
 
@@ -525,14 +644,20 @@ def test_logout_and_userinfo(em: EntraEmulator, http: requests.Session, world: W
     assert info.status_code == 200, info.text
     id_claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
     assert info.json() == {
-        "sub": id_claims["sub"], "name": "Ann Example", "family_name": "Example", "given_name": "Ann",
-        "picture": f"{em.graph_base_url}/me/photo/$value", "email": world.upn,
+        "sub": id_claims["sub"],
+        "name": "Ann Example",
+        "family_name": "Example",
+        "given_name": "Ann",
+        "picture": f"{em.graph_base_url}/me/photo/$value",
+        "email": world.upn,
     }
     assert http.get(f"{em.url}/oidc/userinfo").status_code == 401
 
-    out = http.get(f"{em.url}/{world.tid}/oauth2/v2.0/logout",
-                   params={"post_logout_redirect_uri": "https://app.example/bye", "state": "s1"},
-                   allow_redirects=False)
+    out = http.get(
+        f"{em.url}/{world.tid}/oauth2/v2.0/logout",
+        params={"post_logout_redirect_uri": "https://app.example/bye", "state": "s1"},
+        allow_redirects=False,
+    )
     assert out.status_code == 302 and out.headers["Location"] == "https://app.example/bye?state=s1"
     assert "signed out" in http.get(f"{em.url}/{world.tid}/v2.0/logout").text
 
@@ -542,8 +667,10 @@ def test_logout_and_userinfo(em: EntraEmulator, http: requests.Session, world: W
 
 def test_token_endpoint_client_authentication_errors(em: EntraEmulator, http: requests.Session, world: World) -> None:
     def cc(client_id: str, secret: str, scope: str = GRAPH_SCOPE) -> requests.Response:
-        return http.post(em.token_endpoint(world.tid), data={
-            "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, "scope": scope})
+        return http.post(
+            em.token_endpoint(world.tid),
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, "scope": scope},
+        )
 
     unknown = str(uuid.uuid4())
     body = assert_aad_error(cc(unknown, world.secret), 400, "unauthorized_client", 700016)
@@ -568,9 +695,15 @@ def test_token_endpoint_client_authentication_errors(em: EntraEmulator, http: re
 
 
 def test_client_credentials_token_claims(em: EntraEmulator, http: requests.Session, world: World) -> None:
-    resp = http.post(em.token_endpoint(world.tid), data={
-        "grant_type": "client_credentials", "client_id": world.app_id, "client_secret": world.secret,
-        "scope": GRAPH_SCOPE})
+    resp = http.post(
+        em.token_endpoint(world.tid),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": world.app_id,
+            "client_secret": world.secret,
+            "scope": GRAPH_SCOPE,
+        },
+    )
     body = resp.json()
     assert set(body) == {"token_type", "expires_in", "ext_expires_in", "access_token"}
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
@@ -586,9 +719,15 @@ def test_client_credentials_token_claims(em: EntraEmulator, http: requests.Sessi
 
 def test_token_fault_injection(em: EntraEmulator, http: requests.Session, world: World) -> None:
     em.inject_token_fault("server_error", tenant_id=world.tid)
-    resp = http.post(em.token_endpoint(world.tid), data={
-        "grant_type": "client_credentials", "client_id": world.app_id, "client_secret": world.secret,
-        "scope": GRAPH_SCOPE})
+    resp = http.post(
+        em.token_endpoint(world.tid),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": world.app_id,
+            "client_secret": world.secret,
+            "scope": GRAPH_SCOPE,
+        },
+    )
     assert_aad_error(resp, 503, "temporarily_unavailable", 90033)
     assert app_token(http, em, world)
 
@@ -621,25 +760,30 @@ def test_delta_full_walk_then_changes(em: EntraEmulator, http: requests.Session,
     items, pages, delta_link = walk(http, f"{em.graph_base_url}/users/delta?$select={SELECT}", token)
 
     assert len(pages) == 3
-    assert pages[0]["@odata.context"] == f"{em.graph_base_url}/$metadata#users(id,accountEnabled,mail,userPrincipalName)"
+    assert (
+        pages[0]["@odata.context"] == f"{em.graph_base_url}/$metadata#users(id,accountEnabled,mail,userPrincipalName)"
+    )
     assert all("$skiptoken=" in p["@odata.nextLink"] for p in pages[:-1])
     assert "$deltatoken=" in delta_link and "$select" not in delta_link
     assert {i["id"] for i in items} == {world.user_oid, *(u.oid for u in users)}
     assert all(set(i) == {"id", "accountEnabled", "mail", "userPrincipalName"} for i in items)
     assert next(i for i in items if i["id"] == users[0].oid) == {
-        "accountEnabled": True, "mail": users[0].mail, "userPrincipalName": users[0].user_principal_name,
-        "id": users[0].oid}
+        "accountEnabled": True,
+        "mail": users[0].mail,
+        "userPrincipalName": users[0].user_principal_name,
+        "id": users[0].oid,
+    }
 
     # Nothing changed: an empty page with a new deltaLink.
     empty, _, delta_link = walk(http, delta_link, token)
     assert empty == []
 
     em.disable_user(world.tid, users[0].oid)
-    em.delete_user(world.tid, users[1].oid)           # soft delete
-    em.purge_user(world.tid, users[2].oid)            # hard delete
+    em.delete_user(world.tid, users[1].oid)  # soft delete
+    em.purge_user(world.tid, users[2].oid)  # hard delete
     em.set_user_mail(world.tid, users[3].oid, "new@elsewhere.example")
     em.update_user(world.tid, users[4].oid, given_name="Not selected")  # not a selected property
-    em.set_email_domain_verified(world.tid, world.user_oid, False)     # not a Graph property
+    em.set_email_domain_verified(world.tid, world.user_oid, False)  # not a Graph property
     changes, pages, delta_link = walk(http, delta_link, token)
     by_id = {c["id"]: c for c in changes}
     assert set(by_id) == {users[0].oid, users[1].oid, users[2].oid, users[3].oid}
@@ -654,8 +798,12 @@ def test_delta_full_walk_then_changes(em: EntraEmulator, http: requests.Session,
     em.purge_user(world.tid, users[3].oid)
     changes, _, delta_link = walk(http, delta_link, token)
     by_id = {c["id"]: c for c in changes}
-    assert by_id[users[1].oid] == {"accountEnabled": True, "mail": users[1].mail,
-                                   "userPrincipalName": users[1].user_principal_name, "id": users[1].oid}
+    assert by_id[users[1].oid] == {
+        "accountEnabled": True,
+        "mail": users[1].mail,
+        "userPrincipalName": users[1].user_principal_name,
+        "id": users[1].oid,
+    }
     assert by_id[users[3].oid] == {"id": users[3].oid, "@removed": {"reason": "deleted"}}
 
     # Prefer: return=minimal returns only what changed.
@@ -665,15 +813,28 @@ def test_delta_full_walk_then_changes(em: EntraEmulator, http: requests.Session,
     assert resp.headers["Preference-Applied"] == "return=minimal"
 
 
-def test_delta_sdk_style_paths_default_properties_and_latest(em: EntraEmulator, http: requests.Session, world: World) -> None:
+def test_delta_sdk_style_paths_default_properties_and_latest(
+    em: EntraEmulator, http: requests.Session, world: World
+) -> None:
     token = app_token(http, em, world)
     for path in ("users/delta()", "users/microsoft.graph.delta()", "users/microsoft.graph.delta"):
         resp = graph_get(http, f"{em.graph_base_url}/{path}", token)
         assert resp.status_code == 200, path
         assert resp.json()["@odata.context"] == f"{em.graph_base_url}/$metadata#users"
         (user,) = resp.json()["value"]
-        assert set(user) == {"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-                             "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}
+        assert set(user) == {
+            "businessPhones",
+            "displayName",
+            "givenName",
+            "jobTitle",
+            "mail",
+            "mobilePhone",
+            "officeLocation",
+            "preferredLanguage",
+            "surname",
+            "userPrincipalName",
+            "id",
+        }
     latest = graph_get(http, f"{em.graph_base_url}/users/delta?$deltatoken=latest", token).json()
     assert latest["value"] == [] and "@odata.deltaLink" in latest
     em.set_user_mail(world.tid, world.user_oid, "late@elsewhere.example")
@@ -682,7 +843,9 @@ def test_delta_sdk_style_paths_default_properties_and_latest(em: EntraEmulator, 
     assert_graph_error(bad, 400, "Request_BadRequest")
 
 
-def test_expired_delta_token_answers_sync_state_not_found(em: EntraEmulator, http: requests.Session, world: World, page_size: None) -> None:
+def test_expired_delta_token_answers_sync_state_not_found(
+    em: EntraEmulator, http: requests.Session, world: World, page_size: None
+) -> None:
     for i in range(3):
         em.add_user(world.tid, f"e{i}@{world.domain}", PASSWORD)
     token = app_token(http, em, world)
@@ -692,10 +855,13 @@ def test_expired_delta_token_answers_sync_state_not_found(em: EntraEmulator, htt
     em.expire_delta_tokens(world.tid)
     for link in (delta_link, first["@odata.nextLink"]):
         body = assert_graph_error(graph_get(http, link, token), 400, "syncStateNotFound")
-        assert body["error"]["message"] == ("The sync state generation is not found. The delta token is "
-                                            "expired and data must be synchronized again.")
+        assert body["error"]["message"] == (
+            "The sync state generation is not found. The delta token is expired and data must be synchronized again."
+        )
     # A token that was never issued is unknown sync state too.
-    assert_graph_error(graph_get(http, f"{em.graph_base_url}/users/delta?$deltatoken=bm9wZQ", token), 400, "syncStateNotFound")
+    assert_graph_error(
+        graph_get(http, f"{em.graph_base_url}/users/delta?$deltatoken=bm9wZQ", token), 400, "syncStateNotFound"
+    )
     # A full resync works and yields a usable deltaLink again.
     items, _, delta_link = walk(http, f"{em.graph_base_url}/users/delta?$select={SELECT}", token)
     assert len(items) == 4
@@ -704,7 +870,10 @@ def test_expired_delta_token_answers_sync_state_not_found(em: EntraEmulator, htt
     em.expire_delta_tokens(world.tid, response="resyncRequired")
     gone = graph_get(http, delta_link, token, allow_redirects=False)
     assert_graph_error(gone, 410, "resyncRequired")
-    assert gone.headers["Location"] == f"{em.graph_base_url}/users/delta?$deltatoken=&$select=id,accountEnabled,mail,userPrincipalName"
+    assert (
+        gone.headers["Location"]
+        == f"{em.graph_base_url}/users/delta?$deltatoken=&$select=id,accountEnabled,mail,userPrincipalName"
+    )
     items, _, _ = walk(http, gone.headers["Location"], token)
     assert len(items) == 4
 
@@ -712,24 +881,35 @@ def test_expired_delta_token_answers_sync_state_not_found(em: EntraEmulator, htt
 def test_delta_needs_user_read_all(em: EntraEmulator, http: requests.Session, world: World) -> None:
     em.revoke_application_permission(world.tid, world.app_id, "User.Read.All")
     token = app_token(http, em, world)
-    body = assert_graph_error(graph_get(http, f"{em.graph_base_url}/users/delta", token), 403, "Authorization_RequestDenied")
+    body = assert_graph_error(
+        graph_get(http, f"{em.graph_base_url}/users/delta", token), 403, "Authorization_RequestDenied"
+    )
     assert body["error"]["message"] == "Insufficient privileges to complete the operation."
 
 
 def test_configured_permissions_need_admin_consent_before_tokens_carry_them(
-        em: EntraEmulator, http: requests.Session, world: World) -> None:
+    em: EntraEmulator, http: requests.Session, world: World
+) -> None:
     """An app registration whose API permissions were added but not admin-consented: Entra still
     issues the app-only token, without ``roles``, and Graph refuses it with 403
     Authorization_RequestDenied; tenant-wide admin consent grants every configured permission."""
-    app = em.add_application(world.tid, "Not consented yet", [REDIRECT],
-                             permissions=["User.Read.All", "Application.Read.All"], consented=False)
-    fresh = World(world.tid, world.domain, app.app_id, em.add_secret(world.tid, app.app_id, FUTURE),
-                  world.user_oid, world.upn)
+    app = em.add_application(
+        world.tid,
+        "Not consented yet",
+        [REDIRECT],
+        permissions=["User.Read.All", "Application.Read.All"],
+        consented=False,
+    )
+    fresh = World(
+        world.tid, world.domain, app.app_id, em.add_secret(world.tid, app.app_id, FUTURE), world.user_oid, world.upn
+    )
     token = app_token(http, em, fresh)
     assert "roles" not in jwt.decode(token, options={"verify_signature": False})
     denied = graph_get(http, f"{em.graph_base_url}/users", token, params={"$top": "1", "$select": "id"})
-    assert assert_graph_error(denied, 403, "Authorization_RequestDenied")["error"]["message"] == \
-        "Insufficient privileges to complete the operation."
+    assert (
+        assert_graph_error(denied, 403, "Authorization_RequestDenied")["error"]["message"]
+        == "Insufficient privileges to complete the operation."
+    )
     configured = graph_get(http, f"{em.graph_base_url}/applications(appId='{app.app_id}')", token)
     assert configured.status_code == 403  # reading the app needs Application.Read.All granted too
 
@@ -737,12 +917,17 @@ def test_configured_permissions_need_admin_consent_before_tokens_carry_them(
     prompt = http.get(endpoint, params={"client_id": app.app_id, "redirect_uri": REDIRECT})
     assert "User.Read.All" in prompt.text and "Application.Read.All" in prompt.text
     form = parse_page(prompt.text)
-    accept = http.post(em.url + form.action, data={**form.fields, "login": world.upn, "passwd": PASSWORD,
-                                                   "consent": "accept"}, allow_redirects=False)
+    accept = http.post(
+        em.url + form.action,
+        data={**form.fields, "login": world.upn, "passwd": PASSWORD, "consent": "accept"},
+        allow_redirects=False,
+    )
     assert accept.status_code == 302
     granted = app_token(http, em, fresh)
     assert sorted(jwt.decode(granted, options={"verify_signature": False})["roles"]) == [
-        "Application.Read.All", "User.Read.All"]
+        "Application.Read.All",
+        "User.Read.All",
+    ]
     assert graph_get(http, f"{em.graph_base_url}/users", granted, params={"$top": "1"}).status_code == 200
     resource = graph_get(http, f"{em.graph_base_url}/applications(appId='{app.app_id}')", granted).json()
     roles = [a for a in resource["requiredResourceAccess"][0]["resourceAccess"] if a["type"] == "Role"]
@@ -800,8 +985,15 @@ def test_applications_by_app_id(em: EntraEmulator, http: requests.Session, world
     assert app["appId"] == world.app_id and app["id"] == registration.object_id
     assert app["displayName"] == "APSIS SSO" and app["web"]["redirectUris"] == [REDIRECT]
     (cred,) = app["passwordCredentials"]
-    assert set(cred) == {"customKeyIdentifier", "displayName", "endDateTime", "hint", "keyId",
-                         "secretText", "startDateTime"}
+    assert set(cred) == {
+        "customKeyIdentifier",
+        "displayName",
+        "endDateTime",
+        "hint",
+        "keyId",
+        "secretText",
+        "startDateTime",
+    }
     assert cred["hint"] == world.secret[:3] and len(world.secret) == 40
     assert cred["secretText"] is None and cred["customKeyIdentifier"] is None
     assert cred["keyId"] == registration.password_credentials[0].key_id
@@ -844,7 +1036,9 @@ def test_graph_rejects_missing_and_bad_tokens(em: EntraEmulator, http: requests.
 
 
 def test_opaque_access_tokens_carry_nothing_a_client_can_read_and_graph_accepts_them(
-    em: EntraEmulator, http: requests.Session, world: World,
+    em: EntraEmulator,
+    http: requests.Session,
+    world: World,
 ) -> None:
     """Microsoft: access tokens are opaque to clients; their format may change without notice."""
     em.configure(opaque_access_tokens=1)
@@ -858,8 +1052,9 @@ def test_opaque_access_tokens_carry_nothing_a_client_can_read_and_graph_accepts_
         jwt.decode(token, options={"verify_signature": False})
     resp = graph_get(http, f"{em.graph_base_url}/users/delta", token)
     assert resp.status_code == 200, resp.text  # still valid after the setting is turned off
-    assert_graph_error(graph_get(http, f"{em.graph_base_url}/users/delta", token[:-4] + "AAAA"), 401,
-                       "InvalidAuthenticationToken")
+    assert_graph_error(
+        graph_get(http, f"{em.graph_base_url}/users/delta", token[:-4] + "AAAA"), 401, "InvalidAuthenticationToken"
+    )
     assert app_token(http, em, world).count(".") == 2
     with pytest.raises(ValueError, match="0 or 1"):
         em.configure(opaque_access_tokens=2)
@@ -869,7 +1064,9 @@ def test_users_by_id_and_upn(em: EntraEmulator, http: requests.Session, world: W
     token = app_token(http, em, world)
     by_id = graph_get(http, f"{em.graph_base_url}/users/{world.user_oid}", token).json()
     assert by_id["userPrincipalName"] == world.upn and by_id["id"] == world.user_oid
-    by_upn = graph_get(http, f"{em.graph_base_url}/users/{world.upn}", token, params={"$select": "id,accountEnabled"}).json()
+    by_upn = graph_get(
+        http, f"{em.graph_base_url}/users/{world.upn}", token, params={"$select": "id,accountEnabled"}
+    ).json()
     assert {k: v for k, v in by_upn.items() if k != "@odata.context"} == {"accountEnabled": True, "id": world.user_oid}
     extra = em.add_user(world.tid, f"zoe@{world.domain}", PASSWORD)
     first = graph_get(http, f"{em.graph_base_url}/users", token, params={"$top": "1", "$select": "id,mail"}).json()
@@ -877,7 +1074,9 @@ def test_users_by_id_and_upn(em: EntraEmulator, http: requests.Session, world: W
     second = graph_get(http, first["@odata.nextLink"], token).json()
     assert second["value"] == [{"mail": None, "id": extra.oid}] and "@odata.nextLink" not in second
     em.delete_user(world.tid, world.user_oid)
-    assert_graph_error(graph_get(http, f"{em.graph_base_url}/users/{world.user_oid}", token), 404, "Request_ResourceNotFound")
+    assert_graph_error(
+        graph_get(http, f"{em.graph_base_url}/users/{world.user_oid}", token), 404, "Request_ResourceNotFound"
+    )
     assert [u["id"] for u in graph_get(http, f"{em.graph_base_url}/users", token).json()["value"]] == [extra.oid]
 
 
@@ -890,31 +1089,47 @@ def test_http_control_api(em: EntraEmulator, http: requests.Session) -> None:
     tenant = http.post(f"{api}/tenants", json={"domains": [domain]}).json()
     assert re.fullmatch(GUID, tenant["tenant_id"]) and tenant["domains"][-1].endswith(".onmicrosoft.com")
     tid = tenant["tenant_id"]
-    app = http.post(f"{api}/tenants/{tid}/applications",
-                    json={"display_name": "Via HTTP", "redirect_uris": [REDIRECT]}).json()
+    app = http.post(
+        f"{api}/tenants/{tid}/applications", json={"display_name": "Via HTTP", "redirect_uris": [REDIRECT]}
+    ).json()
     assert app["permissions"] == ["User.Read.All"]
-    secret = http.post(f"{api}/tenants/{tid}/applications/{app['app_id']}/secrets",
-                       json={"expires": "2031-01-01"}).json()
+    secret = http.post(
+        f"{api}/tenants/{tid}/applications/{app['app_id']}/secrets", json={"expires": "2031-01-01"}
+    ).json()
     assert len(secret["secret_text"]) == 40 and secret["hint"] == secret["secret_text"][:3]
-    user = http.post(f"{api}/tenants/{tid}/users",
-                     json={"user_principal_name": f"hx@{domain}", "password": PASSWORD, "mail": f"hx@{domain}"}).json()
+    user = http.post(
+        f"{api}/tenants/{tid}/users",
+        json={"user_principal_name": f"hx@{domain}", "password": PASSWORD, "mail": f"hx@{domain}"},
+    ).json()
     patched = http.patch(f"{api}/tenants/{tid}/users/{user['oid']}", json={"account_enabled": False}).json()
     assert patched["account_enabled"] is False
     assert http.delete(f"{api}/tenants/{tid}/users/{user['oid']}").json()["deleted"] is True
     assert http.post(f"{api}/tenants/{tid}/users/{user['oid']}/restore").json()["deleted"] is False
-    assert http.delete(f"{api}/tenants/{tid}/users/{user['oid']}", params={"permanent": "true"}).json() == {"status": "purged"}
+    assert http.delete(f"{api}/tenants/{tid}/users/{user['oid']}", params={"permanent": "true"}).json() == {
+        "status": "purged"
+    }
     assert http.get(f"{api}/tenants/{tid}/users/{user['oid']}").status_code == 404
-    assert http.post(f"{api}/tenants/{tid}/users", json={"user_principal_name": "x@other.example",
-                                                          "password": "p"}).status_code == 400
-    assert http.post(f"{api}/tenants/{tid}/applications/{app['app_id']}/secrets/{secret['hint']}/expire").json()[
-        "password_credentials"][0]["expired"] is True
+    assert (
+        http.post(
+            f"{api}/tenants/{tid}/users", json={"user_principal_name": "x@other.example", "password": "p"}
+        ).status_code
+        == 400
+    )
+    assert (
+        http.post(f"{api}/tenants/{tid}/applications/{app['app_id']}/secrets/{secret['hint']}/expire").json()[
+            "password_credentials"
+        ][0]["expired"]
+        is True
+    )
     faults = http.post(f"{api}/faults", json={"target": "graph", "kind": "throttle", "retry_after": 5}).json()
     assert faults[-1]["kind"] == "throttle" and faults[-1]["retry_after"] == 5
     assert http.delete(f"{api}/faults").json() == []
     assert http.post(f"{api}/tenants/{tid}/delta/expire", json={"response": "resyncRequired"}).status_code == 200
     assert http.get(f"{api}/state").json()["tenants"]
 
-    http.get(f"{em.url}/{tid}/oauth2/v2.0/authorize", params={"code": "super-secret", "client_secret": "x", "state": "ok"})
+    http.get(
+        f"{em.url}/{tid}/oauth2/v2.0/authorize", params={"code": "super-secret", "client_secret": "x", "state": "ok"}
+    )
     logged = [e for e in em.requests_log if e["path"] == f"/{tid}/oauth2/v2.0/authorize"][-1]
     assert "super-secret" not in logged["query"] and "state=ok" in logged["query"]
 
@@ -939,24 +1154,48 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         with trusting_session(second.ca_bundle) as s:
             token = app_token(s, second, w)  # the secret still works (stored as a hash)
             changes = graph_get(s, f"{second.graph_base_url}{delta_path}", token).json()["value"]
-            assert changes == [{"accountEnabled": False, "mail": None, "userPrincipalName": user.user_principal_name,
-                                "id": user.oid}]
+            assert changes == [
+                {"accountEnabled": False, "mail": None, "userPrincipalName": user.user_principal_name, "id": user.oid}
+            ]
             assert s.get(f"{second.url}/{tenant.tenant_id}/discovery/v2.0/keys").json()["keys"][0]["kid"] == kid
     assert "secret" not in (tmp_path / "state.json").read_text().replace("secret_hash", "")
 
 
 def test_runs_as_a_process_with_a_seed(tmp_path: Path) -> None:
     tid = str(uuid.uuid4())
-    seed = {"tenants": [{"tenant_id": tid, "domains": ["seeded.example"], "display_name": "Seeded",
-                         "applications": [{"display_name": "Demo", "redirect_uris": [REDIRECT],
-                                           "permissions": ["User.Read.All", "Application.Read.All"],
-                                           "secrets": [{"secret_text": "abc8Q~" + "s" * 34, "expires": "2031-01-01"}]}],
-                         "users": [{"user_principal_name": "sam@seeded.example", "password": PASSWORD,
-                                    "mail": "sam@seeded.example"}]}]}
+    seed = {
+        "tenants": [
+            {
+                "tenant_id": tid,
+                "domains": ["seeded.example"],
+                "display_name": "Seeded",
+                "applications": [
+                    {
+                        "display_name": "Demo",
+                        "redirect_uris": [REDIRECT],
+                        "permissions": ["User.Read.All", "Application.Read.All"],
+                        "secrets": [{"secret_text": "abc8Q~" + "s" * 34, "expires": "2031-01-01"}],
+                    }
+                ],
+                "users": [
+                    {"user_principal_name": "sam@seeded.example", "password": PASSWORD, "mail": "sam@seeded.example"}
+                ],
+            }
+        ]
+    }
     seed_file = tmp_path / "seed.json"
     seed_file.write_text(json.dumps(seed))
-    cmd = [sys.executable, "-m", "devenv.entra_emulator", "--port", "0", "--state-dir", str(tmp_path / "st"),
-           "--seed", str(seed_file)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "devenv.entra_emulator",
+        "--port",
+        "0",
+        "--state-dir",
+        str(tmp_path / "st"),
+        "--seed",
+        str(seed_file),
+    ]
     seen: list[tuple[str, str]] = []
     for _ in range(2):  # the second start reuses the state dir: same objects, nothing duplicated
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -968,12 +1207,20 @@ def test_runs_as_a_process_with_a_seed(tmp_path: Path) -> None:
             app_id = info["tenants"][0]["applications"][0]["app_id"]
             seen.append((app_id, info["tenants"][0]["users"][0]["oid"]))
             with trusting_session(info["ca_bundle"]) as s:
-                resp = s.post(f"{info['url']}/seeded.example/oauth2/v2.0/token", data={
-                    "grant_type": "client_credentials", "client_id": app_id,
-                    "client_secret": "abc8Q~" + "s" * 34, "scope": GRAPH_SCOPE})
+                resp = s.post(
+                    f"{info['url']}/seeded.example/oauth2/v2.0/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": app_id,
+                        "client_secret": "abc8Q~" + "s" * 34,
+                        "scope": GRAPH_SCOPE,
+                    },
+                )
                 assert resp.status_code == 200, resp.text
-                apps = s.get(f"{info['graph_base_url']}/applications(appId='{app_id}')",
-                             headers={"Authorization": f"Bearer {resp.json()['access_token']}"}).json()
+                apps = s.get(
+                    f"{info['graph_base_url']}/applications(appId='{app_id}')",
+                    headers={"Authorization": f"Bearer {resp.json()['access_token']}"},
+                ).json()
                 assert [c["hint"] for c in apps["passwordCredentials"]] == ["abc"]
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -1001,17 +1248,27 @@ def test_azure_identity_and_msgraph_sdk_work_against_it(em: EntraEmulator, world
 
     async def run() -> tuple[list[Any], Any]:
         credential = azure_identity.ClientSecretCredential(
-            world.tid, world.app_id, world.secret, authority=em.authority,
-            disable_instance_discovery=True, connection_verify=str(em.ca_bundle))
+            world.tid,
+            world.app_id,
+            world.secret,
+            authority=em.authority,
+            disable_instance_discovery=True,
+            connection_verify=str(em.ca_bundle),
+        )
         auth = AzureIdentityAuthenticationProvider(
-            credential, scopes=[GRAPH_SCOPE], allowed_hosts=[urlsplit(em.url).hostname or "localhost"])
+            credential, scopes=[GRAPH_SCOPE], allowed_hosts=[urlsplit(em.url).hostname or "localhost"]
+        )
         http_client = GraphClientFactory.create_with_default_middleware(
-            client=httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(em.ca_bundle))))
+            client=httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(em.ca_bundle)))
+        )
         adapter = GraphRequestAdapter(auth, client=http_client)
         adapter.base_url = em.graph_base_url
         client = GraphServiceClient(request_adapter=adapter)
-        config = RequestConfiguration(query_parameters=DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
-            select=["id", "accountEnabled", "mail", "userPrincipalName"]))
+        config = RequestConfiguration(
+            query_parameters=DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+                select=["id", "accountEnabled", "mail", "userPrincipalName"]
+            )
+        )
         users: list[Any] = []
         page = await client.users.delta.get(request_configuration=config)
         while page is not None and page.odata_next_link:
@@ -1032,7 +1289,10 @@ def test_azure_identity_and_msgraph_sdk_work_against_it(em: EntraEmulator, world
 
 
 def test_injected_latency_delays_graph_and_token_answers_only(
-    em: EntraEmulator, http: requests.Session, world: World, monkeypatch: pytest.MonkeyPatch,
+    em: EntraEmulator,
+    http: requests.Session,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Benchmarks set a latency per Graph and per token answer (as a far-away Microsoft adds);
     the delay is observed through the emulator's sleep, not the clock."""
@@ -1058,7 +1318,8 @@ def test_injected_latency_delays_graph_and_token_answers_only(
 
 
 def test_bulk_users_are_added_at_once_sign_in_and_page_like_any_other(
-        em: EntraEmulator, http: requests.Session, world: World, page_size: None) -> None:
+    em: EntraEmulator, http: requests.Session, world: World, page_size: None
+) -> None:
     api = f"{em.url}/_emulator/tenants/{world.tid}/users/bulk"
     items = [{"user_principal_name": f"b{i}@{world.domain}", "mail": f"b{i}@{world.domain}"} for i in range(4)]
     items.append({"user_principal_name": f"own@{world.domain}", "password": "their-own", "account_enabled": False})
@@ -1071,8 +1332,9 @@ def test_bulk_users_are_added_at_once_sign_in_and_page_like_any_other(
     assert len(hashes) == 2
     b3 = em.find_user(world.tid, f"b3@{world.domain}")
     assert b3 is not None
-    assert login_tokens(http, em, World(world.tid, world.domain, world.app_id, world.secret, b3.oid,
-                                        b3.user_principal_name))["id_token"]
+    assert login_tokens(
+        http, em, World(world.tid, world.domain, world.app_id, world.secret, b3.oid, b3.user_principal_name)
+    )["id_token"]
     own = em.get_user(world.tid, oids[4])
     assert check_password("their-own", own.password_hash) and not check_password(PASSWORD, own.password_hash)
     token = app_token(http, em, world)
@@ -1080,9 +1342,11 @@ def test_bulk_users_are_added_at_once_sign_in_and_page_like_any_other(
     assert {i["id"] for i in listed} == {world.user_oid, *oids} and len(pages) == 3
 
     # All or nothing: a duplicate (in the batch or in the tenant) or a foreign domain adds nobody.
-    for bad in ([{"user_principal_name": f"dup@{world.domain}"}, {"user_principal_name": f"DUP@{world.domain}"}],
-                [{"user_principal_name": f"b0@{world.domain}"}],
-                [{"user_principal_name": f"x@{world.domain}"}, {"user_principal_name": "y@elsewhere.example"}]):
+    for bad in (
+        [{"user_principal_name": f"dup@{world.domain}"}, {"user_principal_name": f"DUP@{world.domain}"}],
+        [{"user_principal_name": f"b0@{world.domain}"}],
+        [{"user_principal_name": f"x@{world.domain}"}, {"user_principal_name": "y@elsewhere.example"}],
+    ):
         assert http.post(api, json={"users": bad}).status_code == 400
     assert len(em.list_users(world.tid)) == 6
 

@@ -25,7 +25,8 @@ def _tree(root: Path) -> dict[str, tuple[int, int, int]]:
 
 
 def test_two_dev_mode_keycloaks_started_at_once_both_answer_and_leave_the_distribution_alone(
-    keycloak: KeycloakServer, tmp_path: Path,
+    keycloak: KeycloakServer,
+    tmp_path: Path,
 ) -> None:
     install()
     before = _tree(dist_home() / "lib") | _tree(dist_home() / "providers")
@@ -48,7 +49,9 @@ def test_two_dev_mode_keycloaks_started_at_once_both_answer_and_leave_the_distri
             thread.join()
         assert failures == [], [f"{f}: {Path(str(s.log_file)).read_text()[-3000:]}" for f, s in zip(failures, servers)]
         for server in servers:
-            with urllib.request.urlopen(f"{server.url}/realms/master/.well-known/openid-configuration", timeout=30) as r:
+            with urllib.request.urlopen(
+                f"{server.url}/realms/master/.well-known/openid-configuration", timeout=30
+            ) as r:
                 assert json.load(r)["issuer"] == f"{server.url}/realms/master"
         after = _tree(dist_home() / "lib") | _tree(dist_home() / "providers")
         assert [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)] == []

@@ -7,8 +7,14 @@ from apsis_core.keycloak import KeycloakRepository
 
 def test_an_organization_is_found_by_its_alias_in_one_request_managed_or_not(api: KeycloakRepository, unique: str):
     hand = f"{unique}-hand"
-    org_id = api.create_organization({"name": f"Hand {unique}", "alias": hand, "domains": [{"name": f"{hand}.example"}],
-                                      "attributes": {"alias": ["not-this-one"]}})
+    org_id = api.create_organization(
+        {
+            "name": f"Hand {unique}",
+            "alias": hand,
+            "domains": [{"name": f"{hand}.example"}],
+            "attributes": {"alias": ["not-this-one"]},
+        }
+    )
     try:
         before = api.requests
         found = api.organization_by_alias(hand)

@@ -79,7 +79,8 @@ def public_realm(settings: Settings, realm: str, public: Forwarder, tmp_path) ->
 
 
 def test_after_realm_apply_with_that_url_the_printed_link_signs_the_test_user_in(
-        public_realm, public: Forwarder, emulator: EntraEmulator, tmp_path):
+    public_realm, public: Forwarder, emulator: EntraEmulator, tmp_path
+):
     cli, own = public_realm
     cli.run("realm", "apply")
     account = f"pub{secrets.token_hex(2)}"
@@ -101,8 +102,9 @@ def test_after_realm_apply_with_that_url_the_printed_link_signs_the_test_user_in
     cli.run("account", "members", "add", account, email)
 
     landing = f"{public.url}/realms/{own.realm}/account/"
-    result = Browser(public.url, own.realm, ca_bundle=str(emulator.ca_bundle)).follow(link, PASSWORD, login=email,
-                                                                                       landing=landing)
+    result = Browser(public.url, own.realm, ca_bundle=str(emulator.ca_bundle)).follow(
+        link, PASSWORD, login=email, landing=landing
+    )
     assert result.ok, result.text[:500]
     assert result.forms == ["entra"] and result.url.startswith(landing)
     assert [f["userId"] for f in api.federated_identities(user_id)] == [emulator.find_user(tenant.tenant_id, email).oid]

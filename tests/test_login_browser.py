@@ -21,8 +21,14 @@ from tests.helpers import PASSWORD, AccountFactory, user_count
 
 CHROMIUM = os.environ.get("APSIS_SSO_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -34,14 +40,26 @@ def sign_in_with_chromium(settings, realm: str, extra: dict[str, str], steps: Ca
     assert shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), f"Chromium is not installed at {CHROMIUM}"
     verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    auth_url = f"{settings.keycloak_url}/realms/{realm}/protocol/openid-connect/auth?" + urlencode({
-        "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": "openid",
-        "state": "chromium-state", "code_challenge": challenge, "code_challenge_method": "S256", **extra,
-    })
+    auth_url = f"{settings.keycloak_url}/realms/{realm}/protocol/openid-connect/auth?" + urlencode(
+        {
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "response_type": "code",
+            "scope": "openid",
+            "state": "chromium-state",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **extra,
+        }
+    )
     landed: list[str] = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
         browser = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, ignore_https_errors=True,
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            ignore_https_errors=True,
         )
         try:
             page = browser.new_page()
@@ -62,8 +80,13 @@ def sign_in_with_chromium(settings, realm: str, extra: dict[str, str], steps: Ca
     assert params["state"] == ["chromium-state"]
     token = requests.post(
         f"{settings.keycloak_url}/realms/{realm}/protocol/openid-connect/token",
-        data={"grant_type": "authorization_code", "client_id": CLIENT_ID, "code": params["code"][0],
-              "redirect_uri": REDIRECT_URI, "code_verifier": verifier},
+        data={
+            "grant_type": "authorization_code",
+            "client_id": CLIENT_ID,
+            "code": params["code"][0],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
         timeout=30,
     )
     assert token.status_code == 200, token.text
@@ -85,15 +108,17 @@ def test_sso_login_in_headless_chromium(accounts: AccountFactory, api, settings,
     email, user_id = acct.person("frank")
     before = user_count(api)
     # The test-login link: no Keycloak page first.
-    claims = sign_in_with_chromium(settings, realm, {"kc_idp_hint": acct.alias},
-                                   lambda page: entra_sign_in(page, emulator, email))
+    claims = sign_in_with_chromium(
+        settings, realm, {"kc_idp_hint": acct.alias}, lambda page: entra_sign_in(page, emulator, email)
+    )
     assert claims["sub"] == user_id
     assert user_count(api) == before
 
 
 @pytest.mark.browser
-def test_live_member_types_her_address_on_the_login_page_in_chromium(accounts: AccountFactory, api, settings,
-                                                                       realm, emulator):
+def test_live_member_types_her_address_on_the_login_page_in_chromium(
+    accounts: AccountFactory, api, settings, realm, emulator
+):
     acct = accounts.create(stage="live")
     email, user_id = acct.person("gina", pilot=False)
 

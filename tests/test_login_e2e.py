@@ -11,7 +11,9 @@ from tests.helpers import PASSWORD, AccountFactory, create_apsis_user, now_ms, u
 from tests.login_checks import assert_refused, linked_idp_user_ids
 
 
-def test_pilot_user_links_then_reuses_the_link_even_after_an_email_change(accounts: AccountFactory, api, browser, emulator):
+def test_pilot_user_links_then_reuses_the_link_even_after_an_email_change(
+    accounts: AccountFactory, api, browser, emulator
+):
     acct = accounts.create()
     email, user_id = acct.person("alice")
     oid = emulator.find_user(acct.tenant_id, email).oid
@@ -95,7 +97,9 @@ def test_foreign_domain_and_unverified_email_are_refused(accounts: AccountFactor
     create_apsis_user(api, foreign)
     acct.entra_user("someone", mail=foreign, email_domain_verified=True)  # even if Entra vouched for it
     since = now_ms()
-    assert_refused(browser().sso_login(f"someone@{acct.domain}", PASSWORD, acct.alias), api, since, "domain_not_allowed")
+    assert_refused(
+        browser().sso_login(f"someone@{acct.domain}", PASSWORD, acct.alias), api, since, "domain_not_allowed"
+    )
 
     email, user_id = acct.person("unverified")
     oid = acct.emulator.find_user(acct.tenant_id, email).oid
@@ -139,7 +143,9 @@ def test_case_and_username_never_link_the_wrong_user(accounts: AccountFactory, a
     assert result.id_claims["sub"] == dave_id
 
 
-def test_removal_from_account_or_back_to_pilot_takes_effect_at_next_login(accounts: AccountFactory, api, settings, browser):
+def test_removal_from_account_or_back_to_pilot_takes_effect_at_next_login(
+    accounts: AccountFactory, api, settings, browser
+):
     acct = accounts.create(stage="live")
     email, user_id = acct.person("erin", pilot=False)
     assert browser().sso_login(email, PASSWORD, acct.alias).ok

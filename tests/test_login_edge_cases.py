@@ -36,7 +36,9 @@ def test_xms_edov_that_is_not_the_boolean_true_is_refused(accounts: AccountFacto
     assert browser().sso_login(email, PASSWORD, acct.alias).ok
 
 
-def test_two_concurrent_first_logins_of_one_person_both_sign_in_with_one_link(accounts: AccountFactory, api, browser, emulator):
+def test_two_concurrent_first_logins_of_one_person_both_sign_in_with_one_link(
+    accounts: AccountFactory, api, browser, emulator
+):
     acct = accounts.create(stage="live")
     for round_ in range(3):
         email, user_id = acct.person(f"twin{round_}")
@@ -61,7 +63,9 @@ def login_failures(api: KeycloakRepository, user_id: str) -> dict[str, Any]:
     return api.admin.get_bruteforce_detection_status(user_id)
 
 
-def test_no_refusal_and_no_broker_round_trip_counts_as_a_failed_password(accounts: AccountFactory, api, browser, emulator):
+def test_no_refusal_and_no_broker_round_trip_counts_as_a_failed_password(
+    accounts: AccountFactory, api, browser, emulator
+):
     """30 SSO logins at once: successes, every kind of refusal, broker errors, two tabs of one
     person, addresses typed on the login page. Keycloak's brute-force protection counts only
     failures of password, OTP and recovery-code steps; afterwards nobody has a failure on
@@ -113,8 +117,9 @@ def test_no_refusal_and_no_broker_round_trip_counts_as_a_failed_password(account
     signed_in = {logins[i][1] for i, r in results.items() if r.ok}
     assert {f"ms{i}@{live.domain}" for i in range(6)} <= signed_in, "Microsoft password users reach Entra"
     assert {f"twin{i}@{live.domain}" for i in range(3)} <= signed_in
-    assert not any(results[i].forms.count("password") for i, job in enumerate(logins)), \
+    assert not any(results[i].forms.count("password") for i, job in enumerate(logins)), (
         "no address in a live domain ever saw the password form"
+    )
 
     contractor = f"contractor-{live.id}@agency.example"
     contractor_id = live.apsis_user(contractor)
@@ -133,15 +138,29 @@ def entra_round_trip(b: Browser, email: str, alias: str) -> tuple[str, str]:
     (the callback URL, the PKCE verifier that finishes the login)."""
     verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = {"client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": "openid",
-             "code_challenge": challenge, "code_challenge_method": "S256", "kc_idp_hint": alias}
+    query = {
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "kc_idp_hint": alias,
+    }
     broker = f"{b.keycloak_url}/realms/{b.realm}/broker/{alias}/endpoint"
-    prompt = b._follow(b._request("GET", f"{b.keycloak_url}/realms/{b.realm}/protocol/openid-connect/auth?"
-                                         f"{urlencode(query)}"), broker)
+    prompt = b._follow(
+        b._request("GET", f"{b.keycloak_url}/realms/{b.realm}/protocol/openid-connect/auth?{urlencode(query)}"), broker
+    )
     assert not isinstance(prompt, str)
     form = next(f for f in forms(prompt.text) if {"login", "passwd"} <= set(f.fields))
-    callback = b._follow(b._request("POST", urljoin(prompt.url, html.unescape(form.action)),
-                                    data={**form.fields, "login": email, "passwd": PASSWORD}), broker)
+    callback = b._follow(
+        b._request(
+            "POST",
+            urljoin(prompt.url, html.unescape(form.action)),
+            data={**form.fields, "login": email, "passwd": PASSWORD},
+        ),
+        broker,
+    )
     assert isinstance(callback, str), callback
     return callback, verifier
 
@@ -206,8 +225,9 @@ def waits(keycloak: KeycloakServer, alias: str) -> int:
     return Path(str(keycloak.log_file)).read_text(errors="replace").count(WAITS.format(alias=alias))
 
 
-def test_a_first_login_waits_only_for_another_one_still_in_flight(accounts: AccountFactory, api, browser, emulator,
-                                                                   keycloak):
+def test_a_first_login_waits_only_for_another_one_still_in_flight(
+    accounts: AccountFactory, api, browser, emulator, keycloak
+):
     """A person's first-login claim ends with that login: a retry after the link was removed,
     or after a refusal, starts at once (it waited the full 10 s for a link that never came);
     a second tab while the first is still on its way does wait, and signs in through its link."""
@@ -225,8 +245,11 @@ def test_a_first_login_waits_only_for_another_one_still_in_flight(accounts: Acco
     other = accounts.create(stage="live")
     refused_email, _ = other.person("refused")
     mapper = next(m for m in api.idp_mappers(other.alias) if m["identityProviderMapper"] == "apsis-entra-oid-mapper")
-    api.update_idp_mapper(other.alias, mapper["id"],
-                          {**mapper, "config": {**mapper["config"], "tenantId": "11111111-1111-4111-8111-111111111111"}})
+    api.update_idp_mapper(
+        other.alias,
+        mapper["id"],
+        {**mapper, "config": {**mapper["config"], "tenantId": "11111111-1111-4111-8111-111111111111"}},
+    )
     for _ in range(2):
         result = browser().sso_login(refused_email, PASSWORD, other.alias)
         assert not result.ok and message("tenant_mismatch") in result.text

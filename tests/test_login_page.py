@@ -181,16 +181,19 @@ def test_realm_apply_keeps_the_login_page_flow_in_step(realm: str, settings: Set
 @pytest.mark.unit
 def test_stage_rule_is_one_pure_function():
     live = stages.identity_provider_settings("live")
-    assert live == {"enabled": True, "config": {"kc.org.domain": "ANY",
-                                                "kc.org.broker.redirect.mode.email-matches": "true"}}
+    assert live == {
+        "enabled": True,
+        "config": {"kc.org.domain": "ANY", "kc.org.broker.redirect.mode.email-matches": "true"},
+    }
     assert stages.identity_provider_settings("pilot") == {
-        "enabled": True, "config": {"kc.org.domain": "", "kc.org.broker.redirect.mode.email-matches": ""}}
+        "enabled": True,
+        "config": {"kc.org.domain": "", "kc.org.broker.redirect.mode.email-matches": ""},
+    }
     assert stages.identity_provider_settings("disabled")["enabled"] is False
     assert not stages.identity_provider_settings("disabled")["config"]["kc.org.domain"]
     assert stages.redirects_by_domain(live)
     assert not stages.redirects_by_domain({**live, "enabled": False})
     assert "acme.com, acme.se" in stages.login_page("live", ("acme.com", "acme.se"))
-
 
 
 def test_show_says_what_the_login_page_does_and_flags_drift(cli, onboarded, api):
@@ -212,8 +215,14 @@ def typed(b: Browser, address: str) -> requests.Response:
     """Keycloak's answer to an address typed on its login page (not followed)."""
     verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = {"client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": "openid",
-             "code_challenge": challenge, "code_challenge_method": "S256"}
+    query = {
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
     page = b._request("GET", f"{b.keycloak_url}/realms/{b.realm}/protocol/openid-connect/auth?{urlencode(query)}")
     form = next(f for f in forms(page.text) if "username" in f.fields)
     return b._request("POST", urljoin(page.url, html.unescape(form.action)), data={**form.fields, "username": address})
@@ -229,8 +238,12 @@ def seen(answer: requests.Response, address: str) -> tuple[int, str, list[list[s
     """What a person (or a script) can tell from the answer: status, where it leads, the forms'
     fields, the words on the page (the typed address itself taken out)."""
     location = urlsplit(answer.headers.get("Location", ""))
-    return (answer.status_code, f"{location.netloc}{location.path}", [sorted(f.fields) for f in forms(answer.text)],
-            visible_text(answer.text).replace(address, "<address>"))
+    return (
+        answer.status_code,
+        f"{location.netloc}{location.path}",
+        [sorted(f.fields) for f in forms(answer.text)],
+        visible_text(answer.text).replace(address, "<address>"),
+    )
 
 
 def test_the_login_page_never_tells_who_has_an_account(accounts: AccountFactory, api, settings, browser, unique):
@@ -238,11 +251,25 @@ def test_the_login_page_never_tells_who_has_an_account(accounts: AccountFactory,
     the password form, or (live) the account's Entra sign-in. Keycloak's own step said "Your
     email domain matches an organization but you don't have an account yet" to the unknown one."""
     awaiting = f"{unique}w"
-    onboarding.create(api, settings, Account.build(id=awaiting, name=f"Awaiting {awaiting}", domains=[f"{awaiting}.example"],
-                                                   it_contact_name="Ivy IT", it_contact_email=f"it@{awaiting}.example"))
+    onboarding.create(
+        api,
+        settings,
+        Account.build(
+            id=awaiting,
+            name=f"Awaiting {awaiting}",
+            domains=[f"{awaiting}.example"],
+            it_contact_name="Ivy IT",
+            it_contact_email=f"it@{awaiting}.example",
+        ),
+    )
     pilot, live, off = accounts.create(), accounts.create(stage="live"), accounts.create(stage="disabled")
-    domains = {"awaiting-setup": f"{awaiting}.example", "pilot": pilot.domain, "live": live.domain,
-               "disabled": off.domain, "no account": f"agency-{unique}.example"}
+    domains = {
+        "awaiting-setup": f"{awaiting}.example",
+        "pilot": pilot.domain,
+        "live": live.domain,
+        "disabled": off.domain,
+        "no account": f"agency-{unique}.example",
+    }
     for stage, domain in domains.items():
         known, gone, unknown = f"known@{domain}", f"gone@{domain}", f"nobody@{domain}"
         create_apsis_user(api, known)

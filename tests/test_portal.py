@@ -37,8 +37,8 @@ def audit_of(portal: PortalProcess, c: Customer) -> list[dict]:
 
 
 def test_setup_through_the_portal_creates_the_idp_in_pilot_and_hands_the_secret_to_the_daemon(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess,
-        smtp_server: SmtpServer) -> None:
+    customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess, smtp_server: SmtpServer
+) -> None:
     c = customer()
     v = opened(visitor, c)
     assert f"/realms/apsis/broker/entra-{c.id}/endpoint" in v.last.text  # the redirect URI to register
@@ -60,14 +60,18 @@ def test_setup_through_the_portal_creates_the_idp_in_pilot_and_hands_the_secret_
 
 
 def test_wrong_secret_unknown_app_unknown_tenant_and_missing_consent_each_say_so_and_create_nothing(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess) -> None:
+    customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess
+) -> None:
     c = customer()
     v = opened(visitor, c)
     wrong = "Qx9" + "w" * 37
     cases = [
         ({"client_secret": wrong}, "Entra did not accept the client secret", "AADSTS7000215"),
-        ({"client_id": "0f0f0f0f-1111-2222-3333-444455556666"}, "has no application with the Application (client) ID",
-         "AADSTS700016"),
+        (
+            {"client_id": "0f0f0f0f-1111-2222-3333-444455556666"},
+            "has no application with the Application (client) ID",
+            "AADSTS700016",
+        ),
         ({"tenant": "nobody-here.onmicrosoft.com"}, "Microsoft Entra has no tenant", "AADSTS90002"),
     ]
     for fields, message, code in cases:
@@ -91,13 +95,26 @@ def test_wrong_secret_unknown_app_unknown_tenant_and_missing_consent_each_say_so
 
 
 def test_form_problems_are_listed_per_field_and_the_values_but_the_secret_come_back(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess) -> None:
+    customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess
+) -> None:
     c = customer()
     v = opened(visitor, c)
-    page = v.submit("/setup", c.form(tenant="not a tenant", client_secret="8d3c6f3e-0a5b-4a3c-9d0e-1f2a3b4c5d6e",
-                                     secret_expires="2001-01-01", test_users="ann@elsewhere.example"))
+    page = v.submit(
+        "/setup",
+        c.form(
+            tenant="not a tenant",
+            client_secret="8d3c6f3e-0a5b-4a3c-9d0e-1f2a3b4c5d6e",
+            secret_expires="2001-01-01",
+            test_users="ann@elsewhere.example",
+        ),
+    )
     assert page.status_code == 400
-    for message in ("invalid tenant id", "that is a secret ID", "is not in the future", "not in your account's domains"):
+    for message in (
+        "invalid tenant id",
+        "that is a secret ID",
+        "is not in the future",
+        "not in your account's domains",
+    ):
         assert message in v.text, message
     assert 'value="not a tenant"' in page.text and "ann@elsewhere.example" in page.text
     assert "8d3c6f3e-0a5b-4a3c-9d0e-1f2a3b4c5d6e" not in page.text
@@ -105,7 +122,8 @@ def test_form_problems_are_listed_per_field_and_the_values_but_the_secret_come_b
 
 
 def test_a_link_that_was_used_expired_revoked_replaced_or_is_for_another_account_does_not_open(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], api: KeycloakRepository) -> None:
+    customer: Callable[..., Customer], visitor: Callable[[], Visitor], api: KeycloakRepository
+) -> None:
     a, b = customer(), customer()
 
     other = visitor().get(f"/i/{b.id}/{a.token}")  # a's token on b's account
@@ -128,16 +146,25 @@ def test_a_link_that_was_used_expired_revoked_replaced_or_is_for_another_account
     c = customer()
     record = c.record()
     past = datetime.now(timezone.utc) - timedelta(minutes=1)
-    api.change_organization_attribute(record.org_id, INVITATIONS_KEY, lambda values: [
-        i.value() for i in [invitations.Invitation(x.intent, x.digest, x.issued - timedelta(days=8), past)
-                            for x in invitations.parse_all(values)]])
+    api.change_organization_attribute(
+        record.org_id,
+        INVITATIONS_KEY,
+        lambda values: [
+            i.value()
+            for i in [
+                invitations.Invitation(x.intent, x.digest, x.issued - timedelta(days=8), past)
+                for x in invitations.parse_all(values)
+            ]
+        ],
+    )
     expired = visitor().get(c.link)
     assert expired.status_code == 410 and "This link has expired" in expired.text
     assert PLATFORM_TEAM in expired.text  # how to get a new one
 
 
 def test_a_session_survives_only_while_its_link_is_open(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], api: KeycloakRepository) -> None:
+    customer: Callable[..., Customer], visitor: Callable[[], Visitor], api: KeycloakRepository
+) -> None:
     c = customer()
     v = opened(visitor, c)
     from provisioning import invite
@@ -153,7 +180,8 @@ def test_a_session_survives_only_while_its_link_is_open(
 
 
 def test_forms_without_the_sessions_csrf_token_are_refused(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess) -> None:
+    customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess
+) -> None:
     c = customer()
     v = opened(visitor, c)
     missing = v.post("/setup", c.form())
@@ -169,7 +197,8 @@ def test_forms_without_the_sessions_csrf_token_are_refused(
 
 
 def test_a_burst_of_submissions_through_one_link_is_refused(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor]) -> None:
+    customer: Callable[..., Customer], visitor: Callable[[], Visitor]
+) -> None:
     c = customer()
     v = opened(visitor, c)
     statuses = []
@@ -186,7 +215,8 @@ def test_a_burst_of_submissions_through_one_link_is_refused(
 
 
 def test_every_response_carries_strict_headers_and_pages_are_not_cached(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor]) -> None:
+    customer: Callable[..., Customer], visitor: Callable[[], Visitor]
+) -> None:
     c = customer()
     v = visitor()
     for response in (v.get("/"), v.get("/healthz"), v.get("/static/portal.css"), v.get("/nothing"), v.get(c.link)):
@@ -214,8 +244,13 @@ def set_up(visitor: Callable[[], Visitor], c: Customer) -> Visitor:
 
 
 def test_test_users_sign_in_show_on_the_page_and_ready_ends_the_link(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess,
-        smtp_server: SmtpServer, settings, emulator) -> None:
+    customer: Callable[..., Customer],
+    visitor: Callable[[], Visitor],
+    portal: PortalProcess,
+    smtp_server: SmtpServer,
+    settings,
+    emulator,
+) -> None:
     from devenv.login_driver import Browser
     from provisioning.links import test_login_url
 
@@ -231,10 +266,12 @@ def test_test_users_sign_in_show_on_the_page_and_ready_ends_the_link(
     ann = f"ann@{c.domain}"
     landing = f"{settings.public_url}/realms/{settings.realm}/account/"
     signed = Browser(settings.keycloak_url, settings.realm, ca_bundle=str(emulator.ca_bundle)).follow(
-        test_login_url(settings, c.id), "Entra-Passw0rd!", login=ann, landing=landing)
+        test_login_url(settings, c.id), "Entra-Passw0rd!", login=ann, landing=landing
+    )
     assert signed.code, signed.text[:300]
     refused = Browser(settings.keycloak_url, settings.realm, ca_bundle=str(emulator.ca_bundle)).follow(
-        test_login_url(settings, c.id), "Entra-Passw0rd!", login=f"cid@{c.domain}", landing=landing)
+        test_login_url(settings, c.id), "Entra-Passw0rd!", login=f"cid@{c.domain}", landing=landing
+    )
     assert not refused.code  # cid is a member but no test user
 
     v.get("/setup")
@@ -252,8 +289,12 @@ def test_test_users_sign_in_show_on_the_page_and_ready_ends_the_link(
 
 
 def test_renewal_proves_the_new_secret_swaps_it_and_updates_the_daemons_copy(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess,
-        smtp_server: SmtpServer, api: KeycloakRepository) -> None:
+    customer: Callable[..., Customer],
+    visitor: Callable[[], Visitor],
+    portal: PortalProcess,
+    smtp_server: SmtpServer,
+    api: KeycloakRepository,
+) -> None:
     c = customer()
     set_up(visitor, c)
     before = api.identity_provider(f"entra-{c.id}")["config"]["apsis.secretFingerprint"]
@@ -282,7 +323,8 @@ def test_renewal_proves_the_new_secret_swaps_it_and_updates_the_daemons_copy(
 
 
 def test_where_the_setting_allows_it_ready_takes_the_account_live_itself(
-        customer: Callable[..., Customer], settings, smtp_server: SmtpServer, emulator, tmp_path) -> None:
+    customer: Callable[..., Customer], settings, smtp_server: SmtpServer, emulator, tmp_path
+) -> None:
     from devenv.login_driver import Browser
     from provisioning.links import test_login_url
     from tests.portal_fixtures import start_portal
@@ -294,14 +336,19 @@ def test_where_the_setting_allows_it_ready_takes_the_account_live_itself(
         v.get(own.url + c.link.removeprefix(c.settings.portal_url or ""))
         assert v.submit("/setup", c.form()).status_code == 200
         landing = f"{settings.public_url}/realms/{settings.realm}/account/"
-        assert Browser(settings.keycloak_url, settings.realm, ca_bundle=str(emulator.ca_bundle)).follow(
-            test_login_url(settings, c.id), "Entra-Passw0rd!", login=f"ben@{c.domain}", landing=landing).code
+        assert (
+            Browser(settings.keycloak_url, settings.realm, ca_bundle=str(emulator.ca_bundle))
+            .follow(test_login_url(settings, c.id), "Entra-Passw0rd!", login=f"ben@{c.domain}", landing=landing)
+            .code
+        )
         v.get("/setup")
         assert "switched on at once" in v.text
         assert v.submit("/setup/ready", {}).status_code == 200 and "on for everyone" in v.text
         record = c.record()
         assert (record.stage, record.redirects_by_domain) == ("live", True)
-        (mail,) = [m for m in smtp_server.messages(to=PLATFORM_TEAM) if c.id in m["Subject"] and "went live" in m["Subject"]]
+        (mail,) = [
+            m for m in smtp_server.messages(to=PLATFORM_TEAM) if c.id in m["Subject"] and "went live" in m["Subject"]
+        ]
         assert "APSIS_PORTAL_GO_LIVE" in mail.get_content()
     finally:
         own.stop()
@@ -309,12 +356,15 @@ def test_where_the_setting_allows_it_ready_takes_the_account_live_itself(
 
 
 def test_entra_or_graph_unavailable_says_try_again_and_creates_nothing(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess) -> None:
+    customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess
+) -> None:
     c = customer()
     v = opened(visitor, c)
     c.emulator.inject_token_fault("server_error", count=1, tenant_id=c.tenant_id)
     down = v.submit("/setup", c.form())
-    assert down.status_code == 503 and "try again in a few minutes" in v.text.lower() and "Nothing was changed" in v.text
+    assert (
+        down.status_code == 503 and "try again in a few minutes" in v.text.lower() and "Nothing was changed" in v.text
+    )
     nothing_set_up(c, portal)
     v.get("/setup")
     c.emulator.inject_graph_fault("throttle", count=1, retry_after=30, tenant_id=c.tenant_id)

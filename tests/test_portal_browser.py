@@ -43,20 +43,42 @@ def link_in(mail_text: str, portal: PortalProcess, account: str) -> str:
 
 @pytest.mark.browser
 def test_it_contact_sets_up_sso_tests_it_and_renews_the_secret_in_chromium(
-    cli: Cli, portal: PortalProcess, smtp_server: SmtpServer, emulator, api: KeycloakRepository, settings,
-    sync: Callable[..., SyncHarness], unique: str,
+    cli: Cli,
+    portal: PortalProcess,
+    smtp_server: SmtpServer,
+    emulator,
+    api: KeycloakRepository,
+    settings,
+    sync: Callable[..., SyncHarness],
+    unique: str,
 ) -> None:
     from playwright.sync_api import sync_playwright
 
     assert shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), f"Chromium is not installed at {CHROMIUM}"
     account, domain = f"{unique}web", f"{unique}web.example"
     it, ann = f"it@{domain}", f"ann@{domain}"
-    env = {"APSIS_SSO_PORTAL_URL": portal.url, "APSIS_SYNC_SMTP_HOST": smtp_server.host,
-           "APSIS_SYNC_SMTP_PORT": str(smtp_server.port), "APSIS_SYNC_PLATFORM_TEAM_EMAIL": PLATFORM_TEAM}
+    env = {
+        "APSIS_SSO_PORTAL_URL": portal.url,
+        "APSIS_SYNC_SMTP_HOST": smtp_server.host,
+        "APSIS_SYNC_SMTP_PORT": str(smtp_server.port),
+        "APSIS_SYNC_PLATFORM_TEAM_EMAIL": PLATFORM_TEAM,
+    }
 
     # The platform team: the account awaiting setup, and the invitation.
-    cli.run("account", "create", account, "--name", "Fabrikam Web", "--domain", domain,
-            "--it-contact-name", "Ivy IT", "--it-contact-email", it, env=env)
+    cli.run(
+        "account",
+        "create",
+        account,
+        "--name",
+        "Fabrikam Web",
+        "--domain",
+        domain,
+        "--it-contact-name",
+        "Ivy IT",
+        "--it-contact-email",
+        it,
+        env=env,
+    )
     org = api.organization_by_alias(account)
     assert org is not None
     for person in ("ann", "ben"):  # APSIS One's users of the account exist beforehand
@@ -74,12 +96,17 @@ def test_it_contact_sets_up_sso_tests_it_and_renews_the_secret_in_chromium(
     shown: list[str] = []
     expires = date.today() + timedelta(days=10)
 
-    with sync_playwright() as pw, tempfile.TemporaryDirectory() as it_profile, \
-            tempfile.TemporaryDirectory() as ann_profile:
-        it_browser = pw.chromium.launch_persistent_context(it_profile, executable_path=CHROMIUM, headless=True,
-                                                           args=FLAGS, ignore_https_errors=True)
-        ann_browser = pw.chromium.launch_persistent_context(ann_profile, executable_path=CHROMIUM, headless=True,
-                                                            args=FLAGS, ignore_https_errors=True)
+    with (
+        sync_playwright() as pw,
+        tempfile.TemporaryDirectory() as it_profile,
+        tempfile.TemporaryDirectory() as ann_profile,
+    ):
+        it_browser = pw.chromium.launch_persistent_context(
+            it_profile, executable_path=CHROMIUM, headless=True, args=FLAGS, ignore_https_errors=True
+        )
+        ann_browser = pw.chromium.launch_persistent_context(
+            ann_profile, executable_path=CHROMIUM, headless=True, args=FLAGS, ignore_https_errors=True
+        )
         try:
             page = it_browser.new_page()
             page.goto(setup_link)
@@ -87,8 +114,7 @@ def test_it_contact_sets_up_sso_tests_it_and_renews_the_secret_in_chromium(
             page.wait_for_selector("button[data-copy='redirect-uri']:not([hidden])")  # our script ran (CSP 'self')
             redirect = page.input_value("#redirect-uri")
             app = emulator.add_application(tenant.tenant_id, "APSIS One SSO", [redirect])
-            secret = emulator.add_secret(tenant.tenant_id, app.app_id,
-                                         datetime.now(timezone.utc) + timedelta(days=10))
+            secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=10))
             PORTAL_SECRETS.add(secret)
             shown.append(page.content())
             page.fill("#tenant", domain)  # a verified domain works as well as the GUID
@@ -124,7 +150,9 @@ def test_it_contact_sets_up_sso_tests_it_and_renews_the_secret_in_chromium(
             it_browser.close()
             ann_browser.close()
 
-    (ready,) = [m for m in smtp_server.messages(to=PLATFORM_TEAM) if account in m["Subject"] and "go live" in m["Subject"]]
+    (ready,) = [
+        m for m in smtp_server.messages(to=PLATFORM_TEAM) if account in m["Subject"] and "go live" in m["Subject"]
+    ]
     assert ann in ready.get_content()
     cli.run("account", "go-live", account, env=env)
 
@@ -141,8 +169,9 @@ def test_it_contact_sets_up_sso_tests_it_and_renews_the_secret_in_chromium(
     PORTAL_SECRETS.add(new_secret)
     new_expiry = date.today() + timedelta(days=400)
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as it_profile:
-        renewer = pw.chromium.launch_persistent_context(it_profile, executable_path=CHROMIUM, headless=True,
-                                                        args=FLAGS, ignore_https_errors=True)
+        renewer = pw.chromium.launch_persistent_context(
+            it_profile, executable_path=CHROMIUM, headless=True, args=FLAGS, ignore_https_errors=True
+        )
         try:
             page = renewer.new_page()
             page.goto(renew_link)
@@ -159,10 +188,13 @@ def test_it_contact_sets_up_sso_tests_it_and_renews_the_secret_in_chromium(
     record = load(api, account)
     assert (record.stage, record.secret_hint, record.secret_expires) == ("live", new_secret[:3], new_expiry)
     assert (portal.secrets_dir / account).read_text().strip() == new_secret
-    (renewed,) = [m for m in smtp_server.messages(to=PLATFORM_TEAM) if account in m["Subject"] and "renewed" in m["Subject"]]
+    (renewed,) = [
+        m for m in smtp_server.messages(to=PLATFORM_TEAM) if account in m["Subject"] and "renewed" in m["Subject"]
+    ]
     # With the new secret in Keycloak, Ann still signs in (no downtime: Entra accepts both).
     again = Browser(settings.keycloak_url, settings.realm, ca_bundle=str(emulator.ca_bundle)).sso_login(
-        ann, PASSWORD, f"entra-{account}")
+        ann, PASSWORD, f"entra-{account}"
+    )
     assert again.ok and again.id_claims["apsis_account"] == account
 
     # The platform team typed create, invite and go-live; no secret anywhere it must not be.
@@ -171,5 +203,10 @@ def test_it_contact_sets_up_sso_tests_it_and_renews_the_secret_in_chromium(
         assert secret not in text and new_secret not in text
     assert_no_portal_secret(*shown, portal.log.read_text(), portal.audit.read_text())
     actions = [(r["action"], r["outcome"]) for r in portal.audit_records() if r.get("account") == account]
-    assert actions == [("link-opened", "ok"), ("setup-submitted", "ok"), ("ready", "ok"),
-                       ("link-opened", "ok"), ("renewal-submitted", "ok")]
+    assert actions == [
+        ("link-opened", "ok"),
+        ("setup-submitted", "ok"),
+        ("ready", "ok"),
+        ("link-opened", "ok"),
+        ("renewal-submitted", "ok"),
+    ]

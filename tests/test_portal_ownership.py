@@ -40,8 +40,13 @@ def audit_of(portal: PortalProcess, c: Customer) -> list[dict]:
 
 
 def test_a_setup_with_a_tenant_that_does_not_own_the_domains_is_refused_and_reported(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess,
-        smtp_server: SmtpServer, emulator: EntraEmulator, settings: Settings) -> None:
+    customer: Callable[..., Customer],
+    visitor: Callable[[], Visitor],
+    portal: PortalProcess,
+    smtp_server: SmtpServer,
+    emulator: EntraEmulator,
+    settings: Settings,
+) -> None:
     c = customer()
     # Whoever holds the link: their own tenant X, their app (consented), their secret.
     x = emulator.add_tenant([f"x-{c.domain}"])
@@ -52,8 +57,10 @@ def test_a_setup_with_a_tenant_that_does_not_own_the_domains_is_refused_and_repo
     page = v.submit("/setup", c.form(tenant=x.tenant_id, client_id=app.app_id, client_secret=secret))
 
     assert page.status_code == 400, v.text[:500]
-    assert (f"{c.domain} is a verified domain of another Microsoft Entra tenant ({c.tenant_id}), not of the tenant "
-            f"you entered ({x.tenant_id})") in v.text
+    assert (
+        f"{c.domain} is a verified domain of another Microsoft Entra tenant ({c.tenant_id}), not of the tenant "
+        f"you entered ({x.tenant_id})"
+    ) in v.text
     assert "nothing was set up" in v.text and "set up for testing" not in v.text
     nothing_set_up(c, portal)
     refused = [r for r in audit_of(portal, c) if r["action"] == "setup-submitted"]
@@ -79,8 +86,12 @@ def test_a_setup_with_a_tenant_that_does_not_own_the_domains_is_refused_and_repo
 
 
 def test_two_setups_submitted_at_once_through_one_link_set_up_once(
-        customer: Callable[..., Customer], visitor: Callable[[], Visitor], portal: PortalProcess,
-        smtp_server: SmtpServer, emulator: EntraEmulator) -> None:
+    customer: Callable[..., Customer],
+    visitor: Callable[[], Visitor],
+    portal: PortalProcess,
+    smtp_server: SmtpServer,
+    emulator: EntraEmulator,
+) -> None:
     c = customer()
     tabs = [opened(visitor, c), opened(visitor, c)]  # two tabs (or two people) with the link
     forms = [{"csrf": t.csrf(), **c.form()} for t in tabs]
@@ -120,8 +131,11 @@ def test_two_setups_submitted_at_once_through_one_link_set_up_once(
 def counted_portal(settings: Settings, realm: str, smtp_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory):
     """A second portal process whose Keycloak traffic goes through a counting proxy."""
     with KeycloakProxy(settings.keycloak_url) as proxy:
-        running = start_portal(settings.model_copy(update={"keycloak_url": proxy.url}), smtp_server,
-                               tmp_path_factory.mktemp("counted-portal"))
+        running = start_portal(
+            settings.model_copy(update={"keycloak_url": proxy.url}),
+            smtp_server,
+            tmp_path_factory.mktemp("counted-portal"),
+        )
         try:
             yield running, proxy
         finally:
@@ -129,7 +143,8 @@ def counted_portal(settings: Settings, realm: str, smtp_server: SmtpServer, tmp_
 
 
 def test_opening_a_link_does_the_same_keycloak_work_whether_the_account_exists_or_not(
-        customer: Callable[..., Customer], counted_portal: tuple[PortalProcess, KeycloakProxy]) -> None:
+    customer: Callable[..., Customer], counted_portal: tuple[PortalProcess, KeycloakProxy]
+) -> None:
     running, proxy = counted_portal
     c = customer()
     wrong = secrets.token_urlsafe(32)

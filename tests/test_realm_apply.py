@@ -71,11 +71,19 @@ def test_drift_is_planned_and_repaired(realm: str, settings: Settings) -> None:
 
 def test_plan_output_masks_the_tooling_secret(settings: Settings) -> None:
     secret = settings.keycloak_client_secret.get_secret_value()
-    rendered = templates.render_file(settings.templates_dir, "realm.json", {
-        "realm": "x", "admin_client_id": "c", "admin_client_secret": secret, "apsis_one_redirect_uris": [],
-    })
+    rendered = templates.render_file(
+        settings.templates_dir,
+        "realm.json",
+        {
+            "realm": "x",
+            "admin_client_id": "c",
+            "admin_client_secret": secret,
+            "apsis_one_redirect_uris": [],
+        },
+    )
     assert rendered["clients"][1]["secret"] == secret
     from provisioning.plan import Change, FieldChange, Plan
+
     plan = Plan([Change("update", "client", "c", fields=[FieldChange("secret", "old", secret, secret=True)])])
     assert secret not in plan.to_json()
     assert "(changed)" in plan.to_json()

@@ -30,8 +30,11 @@ def opaque_tokens(emulator: EntraEmulator) -> Iterator[None]:
 
 def asked(emulator: EntraEmulator, acct: Acct) -> list[int]:
     """Statuses of Graph's answers to this account's ``applications`` requests, in order."""
-    return [r["status"] for r in emulator.requests_log
-            if r["path"].startswith("/v1.0/applications(appId=") and acct.app_id in r["path"]]
+    return [
+        r["status"]
+        for r in emulator.requests_log
+        if r["path"].startswith("/v1.0/applications(appId=") and acct.app_id in r["path"]
+    ]
 
 
 def on(harness: SyncHarness, day: date, acct: Acct):  # noqa: ANN201 - the account's result
@@ -42,7 +45,10 @@ def on(harness: SyncHarness, day: date, acct: Acct):  # noqa: ANN201 - the accou
 
 
 def test_a_grant_after_a_403_is_used_the_next_day_and_graph_is_asked_once_a_day_meanwhile(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     opaque_tokens: None,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=10)
@@ -75,8 +81,12 @@ def test_a_grant_after_a_403_is_used_the_next_day_and_graph_is_asked_once_a_day_
 
 
 def test_a_new_secret_is_asked_with_at_once_after_a_403(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, settings,
-    sync: Callable[..., SyncHarness], opaque_tokens: None,
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    settings,
+    sync: Callable[..., SyncHarness],
+    opaque_tokens: None,
 ) -> None:
     from provisioning import onboarding
 
@@ -88,8 +98,9 @@ def test_a_new_secret_is_asked_with_at_once_after_a_403(
     assert asked(emulator, acct) == [403]
 
     emulator.grant_application_permission(acct.tenant_id, acct.app_id, "Application.Read.All")
-    new = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=200),
-                              secret_text="N3w" + "n" * 37)
+    new = emulator.add_secret(
+        acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=200), secret_text="N3w" + "n" * 37
+    )
     onboarding.rotate_secret(api, settings, acct.id, new, today + timedelta(days=200))
     harness.secrets.put(acct.id, SecretStr(new))
     on(harness, today, acct)

@@ -29,8 +29,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sync", *args], cwd=REPO, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "sync", *args],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
@@ -43,20 +50,34 @@ def one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str)
 def test_help_lists_the_commands_and_exit_codes() -> None:
     out = subprocess.run([sys.executable, "-m", "sync", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    for word in ("run", "status", "release", "secret", "Exit codes", "--env-file", "--version", "--log-level",
-                 "75 temporary failure"):
+    for word in (
+        "run",
+        "status",
+        "release",
+        "secret",
+        "Exit codes",
+        "--env-file",
+        "--version",
+        "--log-level",
+        "75 temporary failure",
+    ):
         assert word in out.stdout
-    run_help = subprocess.run([sys.executable, "-m", "sync", "run", "--help"], cwd=REPO, capture_output=True, text=True,
-                              timeout=60).stdout
+    run_help = subprocess.run(
+        [sys.executable, "-m", "sync", "run", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+    ).stdout
     for option in ("--once", "--dry-run", "--account", "--shard", "--interval", "-o, --output [table|json]"):
         assert option in run_help
-    version = subprocess.run([sys.executable, "-m", "sync", "--version"], cwd=REPO, capture_output=True, text=True,
-                             timeout=60)
+    version = subprocess.run(
+        [sys.executable, "-m", "sync", "--version"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert version.returncode == 0 and version.stdout.startswith("apsis-sync, version ")
 
 
 def test_run_once_dry_run_and_json_output(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     email, user_id = acct.person("wes")
@@ -70,7 +91,9 @@ def test_run_once_dry_run_and_json_output(
     emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
     dry = cli(env, "run", "--dry-run", "--account", acct.id)
     assert dry.returncode == 0, dry.stderr
-    assert f"would: disable {email} and end its sessions: entra user deleted ({acct.id}), matched by email" in dry.stdout
+    assert (
+        f"would: disable {email} and end its sessions: entra user deleted ({acct.id}), matched by email" in dry.stdout
+    )
     assert api.user(user_id)["enabled"] is True  # type: ignore[index]
 
     real = cli(env, "--log-format", "json", "run", "--once", "--account", acct.id, "--output", "json")
@@ -78,7 +101,10 @@ def test_run_once_dry_run_and_json_output(
     report = json.loads(real.stdout)
     (result,) = report["accounts"]
     assert result["status"] == "ok" and result["applied"] == 1
-    assert result["actions"][0]["user_id"] == user_id and result["actions"][0]["reason"] == f"entra user deleted ({acct.id})"
+    assert (
+        result["actions"][0]["user_id"] == user_id
+        and result["actions"][0]["reason"] == f"entra user deleted ({acct.id})"
+    )
     logs = [json.loads(line) for line in real.stderr.splitlines()]
     assert {"ts", "level", "logger", "msg"} <= set(logs[0])
     deactivated = [line for line in logs if line["msg"] == "deactivated user"]
@@ -89,7 +115,10 @@ def test_run_once_dry_run_and_json_output(
 
 
 def test_status_lists_every_managed_account_and_forgets_deleted_ones(
-    accounts: AccountFactory, api: KeycloakRepository, settings, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    settings,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     synced = accounts.create(stage="live", secret_days=45)
     never = accounts.create(stage="live", secret_days=20)  # managed, never synced by this daemon
@@ -129,7 +158,8 @@ def test_status_lists_every_managed_account_and_forgets_deleted_ones(
 
 
 def test_status_answers_from_the_state_database_while_keycloak_is_down(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live", secret_days=45)
     harness = sync()
@@ -151,8 +181,9 @@ def test_status_answers_from_the_state_database_while_keycloak_is_down(
     assert not (Path(down["APSIS_SYNC_DATA_DIR"]) / "none.sqlite3").exists()  # status never creates one
 
 
-def test_an_env_file_configures_apsis_sync(accounts: AccountFactory, sync: Callable[..., SyncHarness],
-                                           tmp_path: Path) -> None:
+def test_an_env_file_configures_apsis_sync(
+    accounts: AccountFactory, sync: Callable[..., SyncHarness], tmp_path: Path
+) -> None:
     acct = accounts.create(stage="live")
     harness = sync()
     harness.add(acct)
@@ -167,7 +198,8 @@ def test_an_env_file_configures_apsis_sync(accounts: AccountFactory, sync: Calla
 
 
 def test_debug_logs_show_the_http_libraries_without_secrets(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     harness = sync()
@@ -187,7 +219,9 @@ def test_debug_logs_show_the_http_libraries_without_secrets(
     assert set(re.findall(r'"access_token": "([^"]*)"', debug.stderr)) <= {"********"}
 
 
-def test_secret_set_dry_run_checks_and_writes_nothing(accounts: AccountFactory, sync: Callable[..., SyncHarness]) -> None:
+def test_secret_set_dry_run_checks_and_writes_nothing(
+    accounts: AccountFactory, sync: Callable[..., SyncHarness]
+) -> None:
     acct = accounts.create(stage="live")
     env = sync().env()
     path = Path(env["APSIS_SYNC_SECRETS_DIR"]) / acct.id
@@ -195,12 +229,15 @@ def test_secret_set_dry_run_checks_and_writes_nothing(accounts: AccountFactory, 
     assert dry.returncode == 0, dry.stderr
     assert f"would store the client secret of {acct.id} in {path}" in dry.stdout
     assert not path.exists() and acct.secret not in dry.stdout + dry.stderr
-    one_line_error(cli(env, "secret", "set", acct.id, "--from-file", "-", "--dry-run", stdin="Q" * 40), 2,
-                   "does not match")
+    one_line_error(
+        cli(env, "secret", "set", acct.id, "--from-file", "-", "--dry-run", stdin="Q" * 40), 2, "does not match"
+    )
 
 
 def test_run_once_exits_75_when_every_failure_is_temporary_and_1_when_one_needs_a_person(
-    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     throttled = accounts.create(stage="live")
     no_secret = accounts.create(stage="live")
@@ -219,7 +256,8 @@ def test_run_once_exits_75_when_every_failure_is_temporary_and_1_when_one_needs_
 
 
 def test_bad_input_gives_one_line_and_exit_2_and_unreachable_keycloak_exit_75(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     harness = sync()
@@ -228,10 +266,14 @@ def test_bad_input_gives_one_line_and_exit_2_and_unreachable_keycloak_exit_75(
     one_line_error(cli(env, "run", "--once", "--shard", "x"), 2, "invalid shard 'x': expected i/n")
     one_line_error(cli(env, "run", "--once", "--account", "no-such-account"), 2, "no account 'no-such-account'")
     one_line_error(cli(env, "run", "--once", "--account", "Bad_Id"), 2, "invalid account id 'Bad_Id'")
-    one_line_error(cli(dict(env, APSIS_SYNC_INTERVAL_SECONDS="soon"), "run", "--once"), 2,
-                   "configuration: APSIS_SYNC_INTERVAL_SECONDS")
-    one_line_error(cli(dict(env, APSIS_SYNC_LOG_LEVEL="verbose"), "run", "--once"), 2,
-                   "configuration: APSIS_SYNC_LOG_LEVEL")
+    one_line_error(
+        cli(dict(env, APSIS_SYNC_INTERVAL_SECONDS="soon"), "run", "--once"),
+        2,
+        "configuration: APSIS_SYNC_INTERVAL_SECONDS",
+    )
+    one_line_error(
+        cli(dict(env, APSIS_SYNC_LOG_LEVEL="verbose"), "run", "--once"), 2, "configuration: APSIS_SYNC_LOG_LEVEL"
+    )
     one_line_error(cli(env, "--log-level", "verbose", "run", "--once"), 2, "Invalid value for '--log-level'")
     down = dict(env, APSIS_SSO_KEYCLOAK_URL=f"http://127.0.0.1:{free_port()}")
     one_line_error(cli(down, "run", "--once", "--account", acct.id), 75, "is unreachable")
@@ -252,7 +294,8 @@ def test_run_once_exits_1_when_an_account_failed(accounts: AccountFactory, sync:
 
 
 def test_secret_set_stores_the_secret_privately_and_checks_its_hint(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     harness = sync()
@@ -271,7 +314,9 @@ def test_secret_set_stores_the_secret_privately_and_checks_its_hint(
 
 
 def test_shards_split_the_accounts_stably_and_completely(
-    accounts: AccountFactory, api: KeycloakRepository, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     made = [accounts.create(stage="live") for _ in range(6)]
     ids = [a.id for a in made]
@@ -285,8 +330,14 @@ def test_shards_split_the_accounts_stably_and_completely(
     # accounts between replicas during a rolling update.
     probe = "from sync.accounts import shard_of; print([shard_of(a, 4) for a in ('acme', 'globex', 'initech')])"
     for seed in ("1", "2"):
-        out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=dict(os.environ, PYTHONHASHSEED=seed),
-                             capture_output=True, text=True, timeout=60).stdout.strip()
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=REPO,
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
         assert out == str([shard_of(a, 4) for a in ("acme", "globex", "initech")])
     assert shard_of("acme", 4) == 0
 
@@ -303,8 +354,14 @@ def test_shards_split_the_accounts_stably_and_completely(
 
 
 def start_daemon(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "sync", "--log-format", "json", "run", *args, "--interval", "3600"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sync", "--log-format", "json", "run", *args, "--interval", "3600"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_cycle(proc: subprocess.Popen[str]) -> None:
@@ -339,7 +396,8 @@ def health_after_cycle(port: int, expected: int) -> dict[str, object]:
 
 
 def test_the_loop_serves_metrics_and_health_and_stops_gracefully_on_sigterm(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live", secret_days=10)
     harness = sync()

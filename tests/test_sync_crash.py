@@ -46,8 +46,14 @@ class Scene:
 
 
 @pytest.fixture
-def scene(accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, settings: Settings, realm: str,
-          sync: Callable[..., SyncHarness]) -> Scene:
+def scene(
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    settings: Settings,
+    realm: str,
+    sync: Callable[..., SyncHarness],
+) -> Scene:
     # Pilot accounts: mel, sam and ola sign in with their passwords below, and a live
     # account's login page would send their addresses to Entra instead.
     a = accounts.create()
@@ -80,14 +86,25 @@ def scene(accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmul
     return Scene(a, b, {lin: lin_id, mel: mel_id, bo: bo_id}, {sam: sam_id, ola: ola_id}, sessions, harness)
 
 
-def killed_run(scene: Scene, proxy: KeycloakProxy, kill_after: int | None,
-               concurrency: int = 1) -> subprocess.CompletedProcess[str] | int:
+def killed_run(
+    scene: Scene, proxy: KeycloakProxy, kill_after: int | None, concurrency: int = 1
+) -> subprocess.CompletedProcess[str] | int:
     # One Keycloak request at a time makes the order of writes, and so each kill point, exact;
     # test_a_daemon_killed_amid_concurrent_deactivations covers the concurrent default.
-    env = dict(scene.harness.env(), APSIS_SSO_KEYCLOAK_URL=proxy.url, APSIS_SYNC_GUARD_MAX_PERCENT="100",
-               APSIS_SYNC_KEYCLOAK_CONCURRENCY=str(concurrency))
-    proc = subprocess.Popen([sys.executable, "-m", "sync", "run", "--once", "--account", scene.a.id], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = dict(
+        scene.harness.env(),
+        APSIS_SSO_KEYCLOAK_URL=proxy.url,
+        APSIS_SYNC_GUARD_MAX_PERCENT="100",
+        APSIS_SYNC_KEYCLOAK_CONCURRENCY=str(concurrency),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync", "run", "--once", "--account", scene.a.id],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if kill_after is not None:
         proxy.kill_after_write(kill_after, proc)
     try:
@@ -128,7 +145,10 @@ def assert_finished(scene: Scene, api: KeycloakRepository) -> None:
 
 @pytest.mark.parametrize("kill_after", range(1, WRITES + 1))
 def test_a_daemon_killed_after_any_keycloak_write_is_finished_by_the_next_cycle(
-    scene: Scene, api: KeycloakRepository, settings: Settings, kill_after: int,
+    scene: Scene,
+    api: KeycloakRepository,
+    settings: Settings,
+    kill_after: int,
 ) -> None:
     with KeycloakProxy(settings.keycloak_url) as proxy:
         assert killed_run(scene, proxy, kill_after) == -signal.SIGKILL
@@ -144,7 +164,10 @@ def test_a_daemon_killed_after_any_keycloak_write_is_finished_by_the_next_cycle(
 
 @pytest.mark.parametrize("kill_after", [1, 3])
 def test_a_daemon_killed_amid_concurrent_deactivations_is_finished_by_the_next_cycle(
-    scene: Scene, api: KeycloakRepository, settings: Settings, kill_after: int,
+    scene: Scene,
+    api: KeycloakRepository,
+    settings: Settings,
+    kill_after: int,
 ) -> None:
     """Three deactivations at once (the default runs them concurrently): a kill while several
     are in flight leaves each half done in its own way; every intent was stored before its
@@ -160,7 +183,9 @@ def test_a_daemon_killed_amid_concurrent_deactivations_is_finished_by_the_next_c
 
 
 def test_the_uninterrupted_cycle_makes_exactly_the_writes_the_kill_points_cover(
-    scene: Scene, api: KeycloakRepository, settings: Settings,
+    scene: Scene,
+    api: KeycloakRepository,
+    settings: Settings,
 ) -> None:
     """Pins WRITES: if deprovisioning gains a write, the kill points above must cover it."""
     with KeycloakProxy(settings.keycloak_url) as proxy:
@@ -170,7 +195,11 @@ def test_the_uninterrupted_cycle_makes_exactly_the_writes_the_kill_points_cover(
 
 
 def test_a_half_done_deactivation_is_finished_even_when_the_state_database_is_lost(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, settings: Settings, realm: str,
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    settings: Settings,
+    realm: str,
     sync: Callable[..., SyncHarness],
 ) -> None:
     """Killed after disabling (PUT), before the logout; then the state volume is lost too.
@@ -179,8 +208,11 @@ def test_a_half_done_deactivation_is_finished_even_when_the_state_database_is_lo
     email, user_id = acct.person("zoe")
     keep_email, keep_id = acct.person("yan")
     for who in (email, keep_email):
-        assert Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle)).sso_login(
-            who, PASSWORD, acct.alias).ok
+        assert (
+            Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle))
+            .sso_login(who, PASSWORD, acct.alias)
+            .ok
+        )
     harness = sync()
     harness.add(acct)
     harness.cycle(acct)

@@ -27,7 +27,10 @@ def attrs(api: KeycloakRepository, user_id: str) -> dict[str, list[str]]:
 
 
 def test_a_user_deleted_in_entra_cannot_log_in_after_one_cycle_and_has_no_sessions(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     browser: Callable[[], Browser],
 ) -> None:
     # Pilot, so that Dana has both ways in: the test-login link and the login page's password
@@ -80,7 +83,10 @@ def test_a_user_deleted_in_entra_cannot_log_in_after_one_cycle_and_has_no_sessio
 
 
 def test_disabled_in_entra_deactivates_even_a_user_who_never_signed_in(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     email, user_id = acct.person("erik")  # never signed in: no IdP link, matched by email
@@ -96,7 +102,10 @@ def test_disabled_in_entra_deactivates_even_a_user_who_never_signed_in(
 
 
 def test_hard_deleted_unlinked_user_is_found_through_the_remembered_email(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     """``@removed`` carries only the id: the state's oid -> mail map finds the unlinked user."""
     acct = accounts.create(stage="live")
@@ -112,7 +121,10 @@ def test_hard_deleted_unlinked_user_is_found_through_the_remembered_email(
 
 
 def test_member_of_two_accounts_only_loses_this_accounts_membership(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     browser: Callable[[], Browser],
 ) -> None:
     # a in pilot: Gus's address is in a's domains, and a live account's login page would send
@@ -141,7 +153,10 @@ def test_member_of_two_accounts_only_loses_this_accounts_membership(
 
 
 def test_restored_and_re_enabled_users_are_reported_not_re_enabled(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live")
@@ -176,7 +191,10 @@ def test_restored_and_re_enabled_users_are_reported_not_re_enabled(
 
 
 def test_external_contractor_and_other_tenants_users_are_never_touched(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     a = accounts.create(stage="live")
     b = accounts.create(stage="live")
@@ -198,7 +216,10 @@ def test_external_contractor_and_other_tenants_users_are_never_touched(
 
 
 def test_dry_run_shows_the_plan_and_changes_nothing(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=20)

@@ -27,7 +27,9 @@ def mails(smtp: SmtpServer, acct: Acct, kind: str | None = None) -> list:
 
 
 def test_a_30_day_expiring_secret_produces_exactly_one_mail_to_the_it_contact(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=30)
     harness = sync()
@@ -49,7 +51,9 @@ def test_a_30_day_expiring_secret_produces_exactly_one_mail_to_the_it_contact(
 
 
 def test_each_threshold_and_the_expiry_itself_are_notified_once(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=40)
     expires = date.today() + timedelta(days=40)
@@ -72,14 +76,18 @@ def test_each_threshold_and_the_expiry_itself_are_notified_once(
 
 
 def test_application_read_all_gives_the_real_end_date_of_the_secret_in_use(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=10)
     set_recorded_expiry(api, acct, date.today() + timedelta(days=300))  # the customer misremembered
     # Another secret of the app, expiring sooner: not ours, told apart by its hint.
-    other = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=2),
-                                secret_text="Zz9" + "q" * 37)
+    other = emulator.add_secret(
+        acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=2), secret_text="Zz9" + "q" * 37
+    )
     assert other[:3] != acct.secret[:3]
     emulator.grant_application_permission(acct.tenant_id, acct.app_id, "Application.Read.All")
     harness = sync()
@@ -95,7 +103,10 @@ def test_application_read_all_gives_the_real_end_date_of_the_secret_in_use(
 
 
 def test_without_application_read_all_the_recorded_date_is_used_silently(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=10)
@@ -113,7 +124,10 @@ def test_without_application_read_all_the_recorded_date_is_used_silently(
 
 
 def test_an_expired_secret_at_token_time_is_flagged_at_once(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=200)  # the recorded date is far away ...
@@ -135,7 +149,9 @@ def test_an_expired_secret_at_token_time_is_flagged_at_once(
 
 
 def test_mail_that_cannot_be_delivered_is_tried_again_next_cycle(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live", secret_days=5)
     broken = sync(smtp_port=free_port())  # nothing listens there
@@ -149,7 +165,9 @@ def test_mail_that_cannot_be_delivered_is_tried_again_next_cycle(
 
 
 def test_notices_are_also_posted_to_the_webhook_as_json(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
 ) -> None:
     import json
     import threading
@@ -189,7 +207,10 @@ def test_notices_are_also_posted_to_the_webhook_as_json(
 
 
 def test_with_the_portal_configured_each_expiry_notice_carries_a_fresh_renewal_link(
-    accounts: AccountFactory, api: KeycloakRepository, sync: Callable[..., SyncHarness], smtp_server: SmtpServer,
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
 ) -> None:
     import re
 

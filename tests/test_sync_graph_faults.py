@@ -19,7 +19,10 @@ def delta_calls(emulator: EntraEmulator, status: int) -> int:
 
 
 def test_429_waits_exactly_what_retry_after_asks_then_succeeds(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     email, user_id = acct.person("tia")
@@ -28,7 +31,9 @@ def test_429_waits_exactly_what_retry_after_asks_then_succeeds(
     harness.cycle(acct)
     emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
     emulator.clear_requests_log()
-    emulator.inject_graph_fault("throttle", count=2, retry_after=7, path_contains="/users/delta", tenant_id=acct.tenant_id)
+    emulator.inject_graph_fault(
+        "throttle", count=2, retry_after=7, path_contains="/users/delta", tenant_id=acct.tenant_id
+    )
 
     result = harness.cycle(acct).result(acct.id)
     assert result.status == "ok", result.errors
@@ -41,16 +46,20 @@ def test_429_waits_exactly_what_retry_after_asks_then_succeeds(
 
 
 def test_5xx_is_retried_with_growing_backoff(
-    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     acct.person("uma")
     harness = sync(graph_backoff_seconds=0.5)
     harness.add(acct)
-    emulator.inject_graph_fault("server_error", count=2, status=503, retry_after=None, path_contains="/users/delta",
-                                tenant_id=acct.tenant_id)
-    emulator.inject_graph_fault("server_error", count=1, status=500, retry_after=None, path_contains="/users/delta",
-                                tenant_id=acct.tenant_id)
+    emulator.inject_graph_fault(
+        "server_error", count=2, status=503, retry_after=None, path_contains="/users/delta", tenant_id=acct.tenant_id
+    )
+    emulator.inject_graph_fault(
+        "server_error", count=1, status=500, retry_after=None, path_contains="/users/delta", tenant_id=acct.tenant_id
+    )
     result = harness.cycle(acct).result(acct.id)
     assert result.status == "ok", result.errors
     assert [r for r, _ in result.graph_waits] == ["server_error"] * 3
@@ -62,7 +71,9 @@ def test_5xx_is_retried_with_growing_backoff(
 
 
 def test_a_503_with_retry_after_is_honoured_too(
-    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     harness = sync()
@@ -73,7 +84,9 @@ def test_a_503_with_retry_after_is_honoured_too(
 
 
 def test_a_retry_after_longer_than_allowed_fails_the_account_for_this_cycle_without_waiting(
-    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     harness = sync(graph_max_wait_seconds=60)
@@ -88,7 +101,10 @@ def test_a_retry_after_longer_than_allowed_fails_the_account_for_this_cycle_with
 
 
 def test_failing_accounts_do_not_stop_the_others(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     wrong_secret = accounts.create(stage="live")
@@ -123,7 +139,9 @@ def test_failing_accounts_do_not_stop_the_others(
 
 
 def test_the_token_endpoint_throttling_and_5xx_are_retried_by_the_same_policy(
-    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     harness = sync()
@@ -137,7 +155,8 @@ def test_the_token_endpoint_throttling_and_5xx_are_retried_by_the_same_policy(
 
 
 def test_an_unreachable_entra_fails_the_account_quickly_with_one_line(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     from tests.sync_fixtures import free_port
 
@@ -146,7 +165,8 @@ def test_an_unreachable_entra_fails_the_account_quickly_with_one_line(
     harness.add(acct)
     nowhere = f"https://127.0.0.1:{free_port()}"
     harness.rt.settings = harness.rt.settings.model_copy(
-        update={"entra_authority": nowhere, "graph_base_url": f"{nowhere}/v1.0"})
+        update={"entra_authority": nowhere, "graph_base_url": f"{nowhere}/v1.0"}
+    )
     result = harness.cycle(acct).result(acct.id)
     assert result.status == "error"
     assert result.errors[0] == f"Entra at 127.0.0.1 is unreachable for tenant {acct.tenant_id} (ServiceRequestError)"
@@ -154,8 +174,12 @@ def test_an_unreachable_entra_fails_the_account_quickly_with_one_line(
 
 
 def test_an_outdated_secret_file_is_our_problem_not_the_customers(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
-    smtp_server: SmtpServer, settings,
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
+    settings,
 ) -> None:
     """apsis-sso rotated the secret (new hint in Keycloak) but the daemon's file still holds the
     old one, which Entra still accepts: deprovisioning goes on, the platform team is told once,
@@ -169,8 +193,9 @@ def test_an_outdated_secret_file_is_our_problem_not_the_customers(
     harness = sync()
     harness.add(acct)  # the old secret
     harness.cycle(acct)
-    new_secret = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=300),
-                                     secret_text="N3w" + "n" * 37)
+    new_secret = emulator.add_secret(
+        acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=300), secret_text="N3w" + "n" * 37
+    )
     onboarding.rotate_secret(api, settings, acct.id, new_secret, date.today() + timedelta(days=300))
     emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
 
@@ -180,7 +205,11 @@ def test_an_outdated_secret_file_is_our_problem_not_the_customers(
     assert [a.user_id for a in result.actions] == [user_id]  # the old secret still works
     assert api.user(user_id)["enabled"] is False  # type: ignore[index]
     harness.cycle(acct)
-    stale = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="secret-file-stale") if m["X-Apsis-Sync-Account"] == acct.id]
+    stale = [
+        m
+        for m in smtp_server.messages(to=PLATFORM_TEAM, kind="secret-file-stale")
+        if m["X-Apsis-Sync-Account"] == acct.id
+    ]
     assert len(stale) == 1 and f"apsis-sync secret set {acct.id}" in stale[0].get_content()
     assert smtp_server.messages(to=f"it@{acct.domain}") == []
 
@@ -189,7 +218,8 @@ def test_an_outdated_secret_file_is_our_problem_not_the_customers(
 
 
 def test_an_unexpected_error_in_one_account_is_contained(
-    accounts: AccountFactory, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     """A vault plugged in as the SecretSource blows up for one account: that account fails
     with a one-line error, the other is synced."""

@@ -21,20 +21,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def cli(harness: SyncHarness, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sync", *args], cwd=REPO, env=harness.env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "sync", *args], cwd=REPO, env=harness.env(), capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize(
     ("count", "members", "allowance", "max_percent", "tripped"),
     [
         (25, 1000, 0, 10.0, False),  # at the absolute limit
-        (26, 1000, 0, 10.0, True),   # over it
-        (2, 5, 0, 10.0, False),      # 40 % of a small account, but below the 3 the percentage rule needs
-        (3, 20, 0, 10.0, True),      # 15 % > 10 %
-        (3, 40, 0, 10.0, False),     # 7.5 %
-        (30, 1000, 30, 10.0, False), # released: the 30 held may pass
-        (33, 40, 30, 5.0, True),     # ... 3 more on top are judged on their own: 7.5 % > 5 %
+        (26, 1000, 0, 10.0, True),  # over it
+        (2, 5, 0, 10.0, False),  # 40 % of a small account, but below the 3 the percentage rule needs
+        (3, 20, 0, 10.0, True),  # 15 % > 10 %
+        (3, 40, 0, 10.0, False),  # 7.5 %
+        (30, 1000, 30, 10.0, False),  # released: the 30 held may pass
+        (33, 40, 30, 5.0, True),  # ... 3 more on top are judged on their own: 7.5 % > 5 %
         (56, 1000, 30, 10.0, True),  # ... and 26 more exceed the absolute limit
     ],
 )
@@ -46,7 +47,10 @@ def test_verdict_applies_absolute_and_percentage_limits(
 
 
 def test_guard_quarantines_past_the_threshold_and_release_lets_the_held_changes_through(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     acct = accounts.create(stage="live")
@@ -69,7 +73,9 @@ def test_guard_quarantines_past_the_threshold_and_release_lets_the_held_changes_
     (stamp,) = org["attributes"]["apsis.quarantined"]
     assert stamp.split(" ", 1)[1] == result.quarantine and stamp[:4].isdigit()
     assert harness.state.delta_link(acct.id) == link  # the changes stay to be read again
-    mails = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine") if m["X-Apsis-Sync-Account"] == acct.id]
+    mails = [
+        m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine") if m["X-Apsis-Sync-Account"] == acct.id
+    ]
     assert len(mails) == 1
     assert f"apsis-sync release {acct.id}" in mails[0].get_content()
     assert all(email in mails[0].get_content() for email, _ in doomed)
@@ -100,12 +106,23 @@ def test_guard_quarantines_past_the_threshold_and_release_lets_the_held_changes_
     assert sorted(a.user_id for a in after.actions) == sorted(uid for _, uid in doomed)
     assert [uid for _, uid in people if not api.user(uid)["enabled"]] == [uid for _, uid in doomed]  # type: ignore[index]
     assert harness.state.account(acct.id).quarantined_at is None
-    assert len([m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine")
-                if m["X-Apsis-Sync-Account"] == acct.id]) == 1
+    assert (
+        len(
+            [
+                m
+                for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine")
+                if m["X-Apsis-Sync-Account"] == acct.id
+            ]
+        )
+        == 1
+    )
 
 
 def test_guard_in_a_dry_run_only_says_it_would_quarantine(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     acct = accounts.create(stage="live")
     people = [acct.person(f"r{i}") for i in range(3)]
@@ -121,7 +138,10 @@ def test_guard_in_a_dry_run_only_says_it_would_quarantine(
 
 
 def test_a_quarantine_set_on_the_organization_holds_even_without_state(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
     smtp_server: SmtpServer,
 ) -> None:
     """The organization attribute is the quarantine's source of truth: a new state database
@@ -141,7 +161,9 @@ def test_a_quarantine_set_on_the_organization_holds_even_without_state(
     assert harness.state.account(acct.id).quarantine_reason == "set by an operator"
     # The platform team hears of it once (this daemon had not told them yet).
     harness.cycle(acct)
-    told = [m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine") if m["X-Apsis-Sync-Account"] == acct.id]
+    told = [
+        m for m in smtp_server.messages(to=PLATFORM_TEAM, kind="quarantine") if m["X-Apsis-Sync-Account"] == acct.id
+    ]
     assert len(told) == 1 and "set by an operator" in told[0].get_content()
     assert harness.state.account(acct.id).last_success is None  # a held cycle is no successful sync
 

@@ -13,7 +13,9 @@ from tests.sync_fixtures import SyncHarness
 
 
 def test_an_idle_cycle_is_one_delta_request_per_account(
-    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
+    accounts: AccountFactory,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
 ) -> None:
     granted = accounts.create(stage="live")
     denied = accounts.create(stage="live")  # no Application.Read.All: applications answers 403
@@ -37,8 +39,11 @@ def test_an_idle_cycle_is_one_delta_request_per_account(
 
     # The next day: both apps are asked again, the denied one with a new token (a grant since
     # the held token was issued shows only in a new one); the day's other cycles stay idle.
-    tomorrow = sync(today=date.today() + timedelta(days=1), data_dir=harness.sync_settings.data_dir,
-                    secrets_dir=harness.sync_settings.secrets_path)
+    tomorrow = sync(
+        today=date.today() + timedelta(days=1),
+        data_dir=harness.sync_settings.data_dir,
+        secrets_dir=harness.sync_settings.secrets_path,
+    )
     emulator.clear_requests_log()
     assert tomorrow.cycle(granted, denied).ok
     counts = emulator.request_counts()

@@ -16,13 +16,18 @@ from tests.sync_fixtures import SyncHarness, entra_oid
 
 @pytest.mark.parametrize("response", ["syncStateNotFound", "resyncRequired"])
 def test_expired_delta_token_triggers_a_full_resync_that_reconciles(
-    response: str, accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator,
-    sync: Callable[..., SyncHarness], settings, realm: str,
+    response: str,
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
+    settings,
+    realm: str,
 ) -> None:
     acct = accounts.create(stage="live")
-    gone_email, gone_id = acct.person("lena")       # linked, then deleted while the token is stale
-    off_email, off_id = acct.person("mo")           # never signed in, disabled while the token is stale
-    stay_email, stay_id = acct.person("nia")        # untouched
+    gone_email, gone_id = acct.person("lena")  # linked, then deleted while the token is stale
+    off_email, off_id = acct.person("mo")  # never signed in, disabled while the token is stale
+    stay_email, stay_id = acct.person("nia")  # untouched
     contractor_id = acct.apsis_user(f"contractor-{acct.id}@agency.example")  # never in Entra
     browser = Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle))
     assert browser.sso_login(gone_email, PASSWORD, acct.alias).ok
@@ -52,19 +57,27 @@ def test_expired_delta_token_triggers_a_full_resync_that_reconciles(
     assert after.mode == "incremental"
     assert [a.user_id for a in after.actions] == [stay_id]
     if response == "resyncRequired":
-        restarts = [r for r in emulator.requests_log if r["path"].endswith("/users/delta") and "deltatoken=&" in r["query"]]
+        restarts = [
+            r for r in emulator.requests_log if r["path"].endswith("/users/delta") and "deltatoken=&" in r["query"]
+        ]
         assert restarts, "the 410's Location (the initial query) was not followed"
 
 
 def test_a_lost_state_database_leads_to_a_full_resync_without_mass_action(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
-    settings, realm: str,
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
+    settings,
+    realm: str,
 ) -> None:
     acct = accounts.create(stage="live")
     people = [acct.person(f"p{i}") for i in range(12)]
     contractors = [acct.apsis_user(f"c{i}-{acct.id}@agency.example") for i in range(5)]
     for email, user_id in people[:6]:  # one browser per person: a shared one would reuse the session
-        login = Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle)).sso_login(email, PASSWORD, acct.alias)
+        login = Browser(settings.keycloak_url, realm, ca_bundle=str(emulator.ca_bundle)).sso_login(
+            email, PASSWORD, acct.alias
+        )
         assert login.ok and login.id_claims["sub"] == user_id
     harness = sync()
     harness.add(acct)
@@ -94,8 +107,12 @@ def test_a_lost_state_database_leads_to_a_full_resync_without_mass_action(
 
 
 def test_full_resync_reports_a_restored_user_the_lost_state_had_deactivated(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
-    settings, realm: str,
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
+    settings,
+    realm: str,
 ) -> None:
     """The user's own attributes remember who disabled them, even when the state is gone."""
     acct = accounts.create(stage="live")

@@ -40,8 +40,12 @@ main()
 
 
 def test_two_processes_on_one_state_count_each_deactivation_once(
-    accounts: AccountFactory, api: KeycloakRepository, emulator: EntraEmulator, sync: Callable[..., SyncHarness],
-    smtp_server: SmtpServer, tmp_path: Path,
+    accounts: AccountFactory,
+    api: KeycloakRepository,
+    emulator: EntraEmulator,
+    sync: Callable[..., SyncHarness],
+    smtp_server: SmtpServer,
+    tmp_path: Path,
 ) -> None:
     acct = accounts.create(stage="live")
     people = dict(acct.person(f"p{i}") for i in range(6))
@@ -56,9 +60,17 @@ def test_two_processes_on_one_state_count_each_deactivation_once(
     meeting = tmp_path / "rendezvous"
     meeting.mkdir()
     env = dict(harness.env(), APSIS_SYNC_GUARD_MAX_PERCENT="100", APSIS_SYNC_LOG_FORMAT="json")
-    procs = [subprocess.Popen([sys.executable, "-c", RENDEZVOUS, str(meeting), "run", "--once", "--account", acct.id,
-                               "-o", "json"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RENDEZVOUS, str(meeting), "run", "--once", "--account", acct.id, "-o", "json"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=240) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
     assert len(list(meeting.iterdir())) == 2  # both planned before either applied
@@ -70,8 +82,14 @@ def test_two_processes_on_one_state_count_each_deactivation_once(
     logged = [line for _, err in outputs for line in err.splitlines() if "deactivated user" in line]
     assert len(logged) == 4, logged
     assert harness.state.account(acct.id).deactivated_total == 4
-    status = subprocess.run([sys.executable, "-m", "sync", "status", "--account", acct.id, "-o", "json"], cwd=REPO,
-                            env=env, capture_output=True, text=True, check=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "sync", "status", "--account", acct.id, "-o", "json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert '"deactivated_total": 4' in status.stdout
     for email, user_id in people.items():
         user = api.user(user_id)

@@ -68,9 +68,13 @@ class KeycloakRepository:
             raise KeycloakRefused(
                 "no Keycloak client secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or APSIS_SSO_KEYCLOAK_CLIENT_SECRET_FILE"
             )
-        return cls._connect(settings, f"client {settings.keycloak_client_id} of realm {settings.realm}",
-                            client_id=settings.keycloak_client_id, grant_type="client_credentials",
-                            client_secret_key=settings.keycloak_client_secret.get_secret_value())
+        return cls._connect(
+            settings,
+            f"client {settings.keycloak_client_id} of realm {settings.realm}",
+            client_id=settings.keycloak_client_id,
+            grant_type="client_credentials",
+            client_secret_key=settings.keycloak_client_secret.get_secret_value(),
+        )
 
     @classmethod
     def for_admin(cls, settings: Settings) -> "KeycloakRepository":
@@ -79,16 +83,26 @@ class KeycloakRepository:
             raise KeycloakRefused(
                 "no Keycloak admin password: set APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD or APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE"
             )
-        return cls._connect(settings, f"admin {settings.keycloak_admin_username} of realm master",
-                            user_realm_name="master", client_id="admin-cli", grant_type="password",
-                            username=settings.keycloak_admin_username,
-                            password=settings.keycloak_admin_password.get_secret_value())
+        return cls._connect(
+            settings,
+            f"admin {settings.keycloak_admin_username} of realm master",
+            user_realm_name="master",
+            client_id="admin-cli",
+            grant_type="password",
+            username=settings.keycloak_admin_username,
+            password=settings.keycloak_admin_password.get_secret_value(),
+        )
 
     @classmethod
     def _connect(cls, settings: Settings, who: str, **credentials: Any) -> "KeycloakRepository":
-        conn = CountingConnection(who=who, server_url=settings.keycloak_url + "/", realm_name=settings.realm,
-                                  verify=settings.keycloak_verify, timeout=int(settings.keycloak_timeout),
-                                  **credentials)
+        conn = CountingConnection(
+            who=who,
+            server_url=settings.keycloak_url + "/",
+            realm_name=settings.realm,
+            verify=settings.keycloak_verify,
+            timeout=int(settings.keycloak_timeout),
+            **credentials,
+        )
         return cls(conn, settings.realm)
 
     # -- the seam ---------------------------------------------------------------------
@@ -124,8 +138,9 @@ class KeycloakRepository:
         """A GET the library has no method for (each caller says why)."""
         return raise_error_from_response(self._conn.raw_get(path, **params), KeycloakGetError)
 
-    def _pages(self, fetch: Callable[[dict[str, Any]], list[dict[str, Any]]],
-               query: dict[str, Any], size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, fetch: Callable[[dict[str, Any]], list[dict[str, Any]]], query: dict[str, Any], size: int = PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
         """A listing read page by page as the caller iterates, so a search can stop early."""
         first = 0
         while True:
@@ -180,8 +195,9 @@ class KeycloakRepository:
         return self._run(lambda: self.admin.get_authentication_flow_executions(quote(flow_alias, safe="")))
 
     def add_execution(self, flow_alias: str, provider: str) -> None:
-        self._run(lambda: self.admin.create_authentication_flow_execution(
-            {"provider": provider}, quote(flow_alias, safe="")))
+        self._run(
+            lambda: self.admin.create_authentication_flow_execution({"provider": provider}, quote(flow_alias, safe=""))
+        )
 
     def update_execution(self, flow_alias: str, rep: dict[str, Any]) -> None:
         self._run(lambda: self.admin.update_authentication_flow_executions(rep, quote(flow_alias, safe="")))
@@ -237,8 +253,11 @@ class KeycloakRepository:
 
     def organizations_named(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
         """Organizations whose name or one of whose domains is exactly ``text`` (one request)."""
-        return self._run(lambda: self.admin.get_organizations(
-            {"search": text, "exact": "true", "briefRepresentation": "false", "first": 0, "max": limit}))
+        return self._run(
+            lambda: self.admin.get_organizations(
+                {"search": text, "exact": "true", "briefRepresentation": "false", "first": 0, "max": limit}
+            )
+        )
 
     def organization_by_alias(self, alias: str) -> dict[str, Any] | None:
         """The organization with this alias, managed or not, in one request: Keycloak's
@@ -260,8 +279,9 @@ class KeycloakRepository:
     def update_organization(self, org_id: str, rep: dict[str, Any]) -> None:
         self._run(lambda: self.admin.update_organization(org_id, rep))
 
-    def change_organization_attribute(self, org_id: str, key: str,
-                                      change: Callable[[list[str]], list[str] | None]) -> dict[str, Any] | None:
+    def change_organization_attribute(
+        self, org_id: str, key: str, change: Callable[[list[str]], list[str] | None]
+    ) -> dict[str, Any] | None:
         """Replace one attribute's values by ``change(current values)`` (None removes it),
         leaving the rest of the organization as it is now: a PUT replaces the whole
         representation, so it is read first. Two writers of one organization at the same
@@ -348,8 +368,9 @@ class KeycloakRepository:
     def delete_idp_mapper(self, alias: str, mapper_id: str) -> None:
         # library lacks: it can add and update an IdP's mappers but not delete one.
         url = self._path(f"identity-provider/instances/{quote(alias, safe='')}/mappers/{mapper_id}")
-        self._run(lambda: raise_error_from_response(self._conn.raw_delete(url), KeycloakDeleteError, [204]),
-                  missing_ok=True)
+        self._run(
+            lambda: raise_error_from_response(self._conn.raw_delete(url), KeycloakDeleteError, [204]), missing_ok=True
+        )
 
     # -- users ------------------------------------------------------------------------
 
@@ -357,8 +378,11 @@ class KeycloakRepository:
         return self._pages(self.admin.get_users, {"briefRepresentation": "false", **params})
 
     def users_by_email(self, email: str) -> list[dict[str, Any]]:
-        found = self._run(lambda: self.admin.get_users(
-            {"email": email, "exact": "true", "briefRepresentation": "false", "first": 0, "max": PAGE_SIZE}))
+        found = self._run(
+            lambda: self.admin.get_users(
+                {"email": email, "exact": "true", "briefRepresentation": "false", "first": 0, "max": PAGE_SIZE}
+            )
+        )
         return [u for u in found if (u.get("email") or "").lower() == email.lower()]
 
     def users_count(self, **params: Any) -> int:
@@ -385,8 +409,11 @@ class KeycloakRepository:
     # -- links to the account's identity provider -------------------------------------
 
     def user_by_idp_link(self, alias: str, idp_user_id: str) -> dict[str, Any] | None:
-        found = self._run(lambda: self.admin.get_users(
-            {"idpAlias": alias, "idpUserId": idp_user_id, "briefRepresentation": "false", "first": 0, "max": 2}))
+        found = self._run(
+            lambda: self.admin.get_users(
+                {"idpAlias": alias, "idpUserId": idp_user_id, "briefRepresentation": "false", "first": 0, "max": 2}
+            )
+        )
         return found[0] if found else None
 
     def linked_users(self, alias: str, *, brief: bool = True) -> Iterator[dict[str, Any]]:
@@ -412,7 +439,7 @@ class KeycloakRepository:
                 after = page[-1]["userId"]
         wanted = list(dict.fromkeys(oids))
         for i in range(0, len(wanted), LINKS_BY_OID):
-            chunk = wanted[i:i + LINKS_BY_OID]
+            chunk = wanted[i : i + LINKS_BY_OID]
             yield from self._run(lambda: self._get(url, oid=chunk))
 
     def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[dict[str, Any]]:
@@ -424,7 +451,7 @@ class KeycloakRepository:
         url = f"realms/{self.realm}/{LINKS_RESOURCE}/users"
         wanted = list(dict.fromkeys(e.lower() for e in emails))
         for i in range(0, len(wanted), LINKS_BY_OID):
-            chunk = wanted[i:i + LINKS_BY_OID]
+            chunk = wanted[i : i + LINKS_BY_OID]
             yield from self._run(lambda: self._get(url, idp=alias, email=chunk))
 
     def linked_users_count(self, alias: str) -> int:

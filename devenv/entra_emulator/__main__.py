@@ -21,14 +21,22 @@ from .server import EntraEmulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devenv.entra_emulator", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m devenv.entra_emulator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8443, help="port (default 8443; 0 picks one)")
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help="keeps the CA, keys and state.json across restarts (default: a temp dir)")
-    parser.add_argument("--hostname", default="localhost",
-                        help="host name in URLs and the server certificate (default localhost)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keeps the CA, keys and state.json across restarts (default: a temp dir)",
+    )
+    parser.add_argument(
+        "--hostname", default="localhost", help="host name in URLs and the server certificate (default localhost)"
+    )
     parser.add_argument("--seed", type=Path, default=None, help="seed JSON (see README); idempotent")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
@@ -53,14 +61,19 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(json.dumps({
-        "url": emulator.url,
-        "authority": emulator.authority,
-        "graph_base_url": emulator.graph_base_url,
-        "ca_bundle": str(emulator.ca_bundle),
-        "state_dir": str(emulator.state_dir),
-        "tenants": seeded["tenants"],
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "url": emulator.url,
+                "authority": emulator.authority,
+                "graph_base_url": emulator.graph_base_url,
+                "ca_bundle": str(emulator.ca_bundle),
+                "state_dir": str(emulator.state_dir),
+                "tenants": seeded["tenants"],
+            }
+        ),
+        flush=True,
+    )
     while not stop.wait(0.5):
         pass
     emulator.stop()

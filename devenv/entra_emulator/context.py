@@ -77,7 +77,16 @@ class Services:
         """Resource identifiers that mean "Microsoft Graph" here: the real ones, and this server."""
         parts = urlsplit(self.base_url)
         portless = f"{parts.scheme}://{parts.hostname}"
-        return list(dict.fromkeys([
-            GRAPH_RESOURCE, GRAPH_RESOURCE + "/", GRAPH_APP_ID,
-            self.base_url, self.base_url + "/", portless, portless + "/",
-        ]))
+        return list(
+            dict.fromkeys(
+                [
+                    GRAPH_RESOURCE,
+                    GRAPH_RESOURCE + "/",
+                    GRAPH_APP_ID,
+                    self.base_url,
+                    self.base_url + "/",
+                    portless,
+                    portless + "/",
+                ]
+            )
+        )

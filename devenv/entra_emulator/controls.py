@@ -99,24 +99,31 @@ def apply_seed(emulator: EntraEmulator, seed: dict[str, Any] | str | Path) -> di
         if tenant is None and t.get("domains"):
             tenant = emulator.find_tenant(t["domains"][0])
         if tenant is None:
-            tenant = emulator.add_tenant(t["domains"], tenant_id=t.get("tenant_id"),
-                                         display_name=t.get("display_name"))
+            tenant = emulator.add_tenant(t["domains"], tenant_id=t.get("tenant_id"), display_name=t.get("display_name"))
         tid = tenant.tenant_id
         apps_out = []
         for a in t.get("applications", []):
             app = _find_app(emulator, tid, a)
             if app is None:
                 app = emulator.add_application(
-                    tid, a["display_name"], a.get("redirect_uris", []), app_id=a.get("app_id"),
+                    tid,
+                    a["display_name"],
+                    a.get("redirect_uris", []),
+                    app_id=a.get("app_id"),
                     permissions=a.get("permissions", ["User.Read.All"]),
-                    consented=bool(a.get("consented", True)))
+                    consented=bool(a.get("consented", True)),
+                )
             if "optional_claims" in a:
                 emulator.set_optional_claims(tid, app.app_id, a["optional_claims"])
             for s in a.get("secrets", []):
                 if not emulator.has_secret(tid, app.app_id, s.get("secret_text")):
-                    emulator.add_secret(tid, app.app_id, parse_datetime(s["expires"]),
-                                        display_name=s.get("display_name", "apsis-sso"),
-                                        secret_text=s.get("secret_text"))
+                    emulator.add_secret(
+                        tid,
+                        app.app_id,
+                        parse_datetime(s["expires"]),
+                        display_name=s.get("display_name", "apsis-sso"),
+                        secret_text=s.get("secret_text"),
+                    )
             apps_out.append({"app_id": app.app_id, "display_name": app.display_name})
         users_out = []
         for u in t.get("users", []):
@@ -208,8 +215,7 @@ def _tenants(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
 @route("POST", "/tenants")
 def _add_tenant(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
     body = req.json()
-    tenant = em.add_tenant(body["domains"], tenant_id=body.get("tenant_id"),
-                           display_name=body.get("display_name"))
+    tenant = em.add_tenant(body["domains"], tenant_id=body.get("tenant_id"), display_name=body.get("display_name"))
     return _ok(tenant_dict(tenant), 201)
 
 
@@ -249,10 +255,14 @@ def _apps(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
 @route("POST", "/tenants/(?P<tid>[^/]+)/applications")
 def _add_app(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
     body = req.json()
-    app = em.add_application(m["tid"], body["display_name"], body.get("redirect_uris", []),
-                             app_id=body.get("app_id"),
-                             permissions=body.get("permissions", ["User.Read.All"]),
-                             consented=bool(body.get("consented", True)))
+    app = em.add_application(
+        m["tid"],
+        body["display_name"],
+        body.get("redirect_uris", []),
+        app_id=body.get("app_id"),
+        permissions=body.get("permissions", ["User.Read.All"]),
+        consented=bool(body.get("consented", True)),
+    )
     return _ok(application_dict(app), 201)
 
 
@@ -270,10 +280,13 @@ def _patch_app(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
 def _add_secret(em: EntraEmulator, req: Request, m: re.Match[str]) -> Response:
     body = req.json()
     text, cred = em.add_secret_credential(
-        m["tid"], m["app"], parse_datetime(body["expires"]),
+        m["tid"],
+        m["app"],
+        parse_datetime(body["expires"]),
         display_name=body.get("display_name", "apsis-sso"),
         start=parse_datetime(body["start"]) if body.get("start") else None,
-        secret_text=body.get("secret_text"))
+        secret_text=body.get("secret_text"),
+    )
     return _ok({"secret_text": text, **credential_dict(cred)}, 201)
 
 

@@ -22,13 +22,35 @@ from .state import TRACKED_USER_PROPERTIES, EmulatorState, Tenant, User
 
 # Properties a users/delta response carries when the first request had no $select.
 DEFAULT_USER_PROPERTIES = (
-    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-    "officeLocation", "preferredLanguage", "surname", "userPrincipalName",
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
 )
 SELECTABLE_USER_PROPERTIES = (
-    "id", "accountEnabled", "businessPhones", "createdDateTime", "deletedDateTime", "displayName",
-    "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "otherMails",
-    "preferredLanguage", "proxyAddresses", "surname", "userPrincipalName", "userType",
+    "id",
+    "accountEnabled",
+    "businessPhones",
+    "createdDateTime",
+    "deletedDateTime",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "otherMails",
+    "preferredLanguage",
+    "proxyAddresses",
+    "surname",
+    "userPrincipalName",
+    "userType",
 )
 _CANONICAL = {p.lower(): p for p in SELECTABLE_USER_PROPERTIES}
 
@@ -151,11 +173,9 @@ class DeltaEngine:
             if token is None:
                 return self._full(tenant, tenant.seq, 0, select, size)
             if token.kind == "full":
-                return self._full(tenant, token.upto, int(token.after[0]) if token.after else 0,
-                                  token.select, size)
+                return self._full(tenant, token.upto, int(token.after[0]) if token.after else 0, token.select, size)
             if token.kind == "delta":
-                return self._changes(tenant, token.upto, tenant.seq, None, select or token.select,
-                                     size, minimal)
+                return self._changes(tenant, token.upto, tenant.seq, None, select or token.select, size, minimal)
             return self._changes(tenant, token.since, token.upto, token.after, token.select, size, minimal)
 
     def _full(self, tenant: Tenant, upto: int, after: int, select: list[str] | None, size: int) -> DeltaPage:
@@ -171,15 +191,20 @@ class DeltaEngine:
         props = _output_props(select)
         items = [_represent(u, props) for u in page]
         if more:
-            nxt = StateToken(tenant.tenant_id, tenant.delta_epoch, "full", 0, upto, select,
-                             [page[-1].created_seq])
+            nxt = StateToken(tenant.tenant_id, tenant.delta_epoch, "full", 0, upto, select, [page[-1].created_seq])
             return DeltaPage(items, select, next_token=self._codec.encode(nxt))
         done = StateToken(tenant.tenant_id, tenant.delta_epoch, "delta", upto, upto, select)
         return DeltaPage(items, select, delta_token=self._codec.encode(done))
 
     def _changes(
-        self, tenant: Tenant, since: int, upto: int, after: list[Any] | None,
-        select: list[str] | None, size: int, minimal: bool,
+        self,
+        tenant: Tenant,
+        since: int,
+        upto: int,
+        after: list[Any] | None,
+        select: list[str] | None,
+        size: int,
+        minimal: bool,
     ) -> DeltaPage:
         tracked = _tracked(select)
         entries: list[tuple[int, str, dict[str, Any]]] = []
@@ -207,8 +232,9 @@ class DeltaEngine:
         page, rest = entries[:size], entries[size:]
         items = [doc for _, _, doc in page]
         if rest:
-            nxt = StateToken(tenant.tenant_id, tenant.delta_epoch, "changes", since, upto, select,
-                             [page[-1][0], page[-1][1]])
+            nxt = StateToken(
+                tenant.tenant_id, tenant.delta_epoch, "changes", since, upto, select, [page[-1][0], page[-1][1]]
+            )
             return DeltaPage(items, select, next_token=self._codec.encode(nxt))
         done = StateToken(tenant.tenant_id, tenant.delta_epoch, "delta", upto, upto, select)
         return DeltaPage(items, select, delta_token=self._codec.encode(done))

@@ -14,8 +14,16 @@ TOKEN_FAULT_KINDS = ("throttle", "server_error")
 
 # Query parameters whose values never reach the log.
 _SENSITIVE = {
-    "client_secret", "code", "code_verifier", "passwd", "password", "access_token", "id_token",
-    "refresh_token", "client_assertion", "id_token_hint",
+    "client_secret",
+    "code",
+    "code_verifier",
+    "passwd",
+    "password",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "client_assertion",
+    "id_token_hint",
 }
 
 
@@ -39,8 +47,14 @@ class FaultInjector:
         self._faults: list[Fault] = []
 
     def add(
-        self, target: str, kind: str, count: int = 1, retry_after: int | None = 2,
-        path_contains: str | None = None, status: int | None = None, tenant: str | None = None,
+        self,
+        target: str,
+        kind: str,
+        count: int = 1,
+        retry_after: int | None = 2,
+        path_contains: str | None = None,
+        status: int | None = None,
+        tenant: str | None = None,
     ) -> Fault:
         if target not in ("graph", "token"):
             raise ValueError("target must be 'graph' or 'token'")
@@ -130,7 +144,7 @@ def request_kind(path: str) -> str:
     if path.endswith("/oauth2/v2.0/token"):
         return "token"
     if path.startswith("/v1.0/"):
-        tail = path[len("/v1.0/"):].lower()
+        tail = path[len("/v1.0/") :].lower()
         if tail.startswith("users/") and "delta" in tail:
             return "graph users/delta"
         if tail.startswith("applications"):

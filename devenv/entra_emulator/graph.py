@@ -39,8 +39,13 @@ DELEGATED_SCOPE_IDS = {"User.Read": "e1fe6dd8-ba31-4d61-89e7-88639da4683d"}
 
 # Permissions (application roles or delegated scopes) that allow each operation.
 USERS_READ = {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
-APPS_READ = {"Application.Read.All", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy",
-             "Directory.Read.All", "Directory.ReadWrite.All"}
+APPS_READ = {
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Application.ReadWrite.OwnedBy",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+}
 
 _USERS = re.compile(r"^/v1\.0/users/?$", re.I)
 _DELTA = re.compile(r"^/v1\.0/users/(?:microsoft\.graph\.)?delta(?:\(\))?/?$", re.I)
@@ -74,32 +79,42 @@ def _denied(req: Request) -> Response:
 
 
 def _not_found(req: Request, ident: str) -> Response:
-    return _error(req, 404, "Request_ResourceNotFound",
-                  f"Resource '{ident}' does not exist or one of its queried reference-property "
-                  "objects are not present.")
+    return _error(
+        req,
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{ident}' does not exist or one of its queried reference-property objects are not present.",
+    )
 
 
 def _authenticate(svc: Services, req: Request) -> _Caller | Response:
     auth = req.header("authorization")
     challenge = {
         "WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/'
-                            'common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"',
+        'common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"',
     }
     value = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
     if not value:
         return _error(req, 401, "InvalidAuthenticationToken", "Access token is empty.", challenge)
     value = svc.issuer.reveal(value)
     if value.count(".") != 2:
-        return _error(req, 401, "InvalidAuthenticationToken",
-                      "IDX14100: JWT is not well formed, there are no dots (.).", challenge)
+        return _error(
+            req,
+            401,
+            "InvalidAuthenticationToken",
+            "IDX14100: JWT is not well formed, there are no dots (.).",
+            challenge,
+        )
     try:
         claims = svc.issuer.decode(value, svc.graph_audiences())
     except jwt.ExpiredSignatureError:
-        return _error(req, 401, "InvalidAuthenticationToken",
-                      "Lifetime validation failed, the token is expired.", challenge)
+        return _error(
+            req, 401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.", challenge
+        )
     except jwt.InvalidAudienceError:
-        return _error(req, 401, "InvalidAuthenticationToken",
-                      "Access token validation failure. Invalid audience.", challenge)
+        return _error(
+            req, 401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.", challenge
+        )
     except jwt.InvalidTokenError:
         return _error(req, 401, "InvalidAuthenticationToken", "Access token validation failure.", challenge)
     tenant = svc.state.resolve_tenant(str(claims.get("tid", "")))
@@ -110,8 +125,9 @@ def _authenticate(svc: Services, req: Request) -> _Caller | Response:
 
 def handle(svc: Services, delta: DeltaEngine, req: Request) -> Response:
     if req.method != "GET":
-        return _error(req, 405, "Request_BadRequest",
-                      f"The HTTP method '{req.method}' is not supported by this emulator.")
+        return _error(
+            req, 405, "Request_BadRequest", f"The HTTP method '{req.method}' is not supported by this emulator."
+        )
     caller = _authenticate(svc, req)
     if isinstance(caller, Response):
         return caller
@@ -125,8 +141,7 @@ def handle(svc: Services, delta: DeltaEngine, req: Request) -> Response:
         return _users_list(svc, req, caller)
     if _ME.match(path):
         if caller.is_app:
-            return _error(req, 400, "BadRequest",
-                          "/me request is only valid with delegated authentication flow.")
+            return _error(req, 400, "BadRequest", "/me request is only valid with delegated authentication flow.")
         return _user(svc, req, caller, str(caller.claims.get("oid")), me=True)
     match = _USER.match(path)
     if match:
@@ -146,8 +161,13 @@ def _fault_response(req: Request, kind: str, status: int, retry_after: int | Non
     if kind == "throttle":
         return _reply(req, 429, errors.graph_throttled(req.request_id, req.client_request_id), headers)
     if status == 503:
-        return _error(req, 503, "serviceNotAvailable",
-                      "The service is not available. Try the request again after a delay.", headers)
+        return _error(
+            req,
+            503,
+            "serviceNotAvailable",
+            "The service is not available. Try the request again after a delay.",
+            headers,
+        )
     return _error(req, status, "generalException", "An unspecified error has occurred.", headers)
 
 
@@ -165,14 +185,17 @@ def _users_delta(svc: Services, delta: DeltaEngine, req: Request, caller: _Calle
     if not caller.permissions & USERS_READ:
         return _denied(req)
     if _query(req, "filter") is not None:
-        return _error(req, 400, "Request_UnsupportedQuery",
-                      "The emulator does not support $filter on users/delta.")
+        return _error(req, 400, "Request_UnsupportedQuery", "The emulator does not support $filter on users/delta.")
     try:
         select = parse_select(_query(req, "select"))
     except InvalidSelect as exc:
-        return _error(req, 400, "Request_BadRequest",
-                      f"Parsing OData Select and Expand failed: Could not find a property named "
-                      f"'{exc.prop}' on type 'microsoft.graph.user'.")
+        return _error(
+            req,
+            400,
+            "Request_BadRequest",
+            f"Parsing OData Select and Expand failed: Could not find a property named "
+            f"'{exc.prop}' on type 'microsoft.graph.user'.",
+        )
     tenant = caller.tenant
     skip = _query(req, "skiptoken")
     delta_token = _query(req, "deltatoken")
@@ -217,12 +240,19 @@ def _reset(svc: Services, req: Request, exc: TokenRejected) -> Response:
         location = f"{svc.graph_base_url}/users/delta?$deltatoken="
         if exc.select:
             location += f"&$select={quote(','.join(exc.select), safe=',')}"
-        return _error(req, 410, "resyncRequired",
-                      "The delta token is no longer valid, and the app must reset the sync state.",
-                      {"Location": location})
-    return _error(req, 400, "syncStateNotFound",
-                  "The sync state generation is not found. The delta token is expired and data "
-                  "must be synchronized again.")
+        return _error(
+            req,
+            410,
+            "resyncRequired",
+            "The delta token is no longer valid, and the app must reset the sync state.",
+            {"Location": location},
+        )
+    return _error(
+        req,
+        400,
+        "syncStateNotFound",
+        "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
+    )
 
 
 # ------------------------------------------------------------ users, users/{id}
@@ -233,8 +263,9 @@ def _users_list(svc: Services, req: Request, caller: _Caller) -> Response:
     if not caller.permissions & USERS_READ:
         return _denied(req)
     if _query(req, "filter") is not None or _query(req, "search") is not None:
-        return _error(req, 400, "Request_UnsupportedQuery",
-                      "The emulator does not support $filter or $search on users.")
+        return _error(
+            req, 400, "Request_UnsupportedQuery", "The emulator does not support $filter or $search on users."
+        )
     skip = _query(req, "skiptoken")
     try:
         state = json.loads(base64.urlsafe_b64decode(skip + "=" * (-len(skip) % 4))) if skip else {}
@@ -242,18 +273,27 @@ def _users_list(svc: Services, req: Request, caller: _Caller) -> Response:
         top = int(state.get("top") or _query(req, "top") or 100)
         after = int(state.get("after", 0))
     except InvalidSelect as exc:
-        return _error(req, 400, "Request_BadRequest",
-                      f"Could not find a property named '{exc.prop}' on type 'microsoft.graph.user'.")
+        return _error(
+            req,
+            400,
+            "Request_BadRequest",
+            f"Could not find a property named '{exc.prop}' on type 'microsoft.graph.user'.",
+        )
     except (ValueError, TypeError):
         return _error(req, 400, "Request_BadRequest", "Invalid $skiptoken or $top.")
     if not 1 <= top <= 999:
-        return _error(req, 400, "Request_BadRequest", "Invalid page size specified: '%d'. Must be "
-                      "between 1 and 999 inclusive." % top)
+        return _error(
+            req,
+            400,
+            "Request_BadRequest",
+            "Invalid page size specified: '%d'. Must be between 1 and 999 inclusive." % top,
+        )
     props = select or [*DEFAULT_USER_PROPERTIES, "id"]
     with svc.state.lock:
         live = svc.state.users[caller.tenant.tenant_id]
-        users = (u for u in svc.state.users_created_after(caller.tenant.tenant_id, after)
-                 if not u.deleted and u.oid in live)
+        users = (
+            u for u in svc.state.users_created_after(caller.tenant.tenant_id, after) if not u.deleted and u.oid in live
+        )
         page = list(itertools.islice(users, top + 1))
         page, more = page[:top], len(page) > top
         values = [{**{p: u.graph_value(p) for p in props if p != "id"}, "id": u.oid} for u in page]
@@ -263,11 +303,11 @@ def _users_list(svc: Services, req: Request, caller: _Caller) -> Response:
     doc: dict[str, Any] = {"@odata.context": context}
     if more:
         token = json.dumps({"after": page[-1].created_seq, "top": top, "select": select}).encode()
-        doc["@odata.nextLink"] = (f"{svc.graph_base_url}/users?$skiptoken="
-                                  f"{base64.urlsafe_b64encode(token).rstrip(b'=').decode()}")
+        doc["@odata.nextLink"] = (
+            f"{svc.graph_base_url}/users?$skiptoken={base64.urlsafe_b64encode(token).rstrip(b'=').decode()}"
+        )
     doc["value"] = values
     return _reply(req, 200, doc)
-
 
 
 def _user(svc: Services, req: Request, caller: _Caller, ident: str, me: bool = False) -> Response:
@@ -276,8 +316,12 @@ def _user(svc: Services, req: Request, caller: _Caller, ident: str, me: bool = F
     try:
         select = parse_select(_query(req, "select"))
     except InvalidSelect as exc:
-        return _error(req, 400, "Request_BadRequest",
-                      f"Could not find a property named '{exc.prop}' on type 'microsoft.graph.user'.")
+        return _error(
+            req,
+            400,
+            "Request_BadRequest",
+            f"Could not find a property named '{exc.prop}' on type 'microsoft.graph.user'.",
+        )
     tid = caller.tenant.tenant_id
     with svc.state.lock:
         user = svc.state.users[tid].get(ident.lower()) or svc.state.user_by_upn(tid, ident)
@@ -344,8 +388,11 @@ def application_resource(app: Application, tenant: Tenant) -> dict[str, Any]:
         },
         "appRoles": [],
         "info": {
-            "logoUrl": None, "marketingUrl": None, "privacyStatementUrl": None,
-            "supportUrl": None, "termsOfServiceUrl": None,
+            "logoUrl": None,
+            "marketingUrl": None,
+            "privacyStatementUrl": None,
+            "supportUrl": None,
+            "termsOfServiceUrl": None,
         },
         "keyCredentials": [],
         "parentalControlSettings": {"countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow"},
@@ -362,9 +409,7 @@ def application_resource(app: Application, tenant: Tenant) -> dict[str, Any]:
             for c in app.password_credentials
         ],
         "publicClient": {"redirectUris": []},
-        "requiredResourceAccess": [
-            {"resourceAppId": GRAPH_RESOURCE_APP_ID, "resourceAccess": resource_access}
-        ],
+        "requiredResourceAccess": [{"resourceAppId": GRAPH_RESOURCE_APP_ID, "resourceAccess": resource_access}],
         "verifiedPublisher": {"displayName": None, "verifiedPublisherId": None, "addedDateTime": None},
         "web": {
             "homePageUrl": None,
@@ -398,9 +443,12 @@ def _application(
         by_lower = {k.lower(): k for k in resource}
         unknown = [p for p in wanted if p.lower() not in by_lower]
         if unknown:
-            return _error(req, 400, "Request_BadRequest",
-                          f"Could not find a property named '{unknown[0]}' on type "
-                          "'microsoft.graph.application'.")
+            return _error(
+                req,
+                400,
+                "Request_BadRequest",
+                f"Could not find a property named '{unknown[0]}' on type 'microsoft.graph.application'.",
+            )
         keys = [by_lower[p.lower()] for p in wanted]
         resource = {k: resource[k] for k in keys}
         context = f"{svc.graph_base_url}/$metadata#applications({','.join(keys)})/$entity"

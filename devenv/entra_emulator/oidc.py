@@ -70,9 +70,25 @@ def discovery(svc: Services, req: Request, tenant_name: str) -> Response:
         "frontchannel_logout_supported": True,
         "end_session_endpoint": f"{base}/{tid}/oauth2/v2.0/logout",
         "claims_supported": [
-            "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
-            "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
-            "name", "tid", "ver", "at_hash", "c_hash", "email",
+            "sub",
+            "iss",
+            "cloud_instance_name",
+            "cloud_instance_host_name",
+            "cloud_graph_host_name",
+            "msgraph_host",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "acr",
+            "nonce",
+            "preferred_username",
+            "name",
+            "tid",
+            "ver",
+            "at_hash",
+            "c_hash",
+            "email",
         ],
         "kerberos_endpoint": f"{base}/{tid}/kerberos",
         "tenant_region_scope": tenant.region_scope,
@@ -81,11 +97,15 @@ def discovery(svc: Services, req: Request, tenant_name: str) -> Response:
         "msgraph_host": urlsplit(base).netloc,
         "rbac_url": "https://pas.windows.net",
     }
-    return Response.json(200, doc, {
-        "Cache-Control": "max-age=86400, private",
-        "Access-Control-Allow-Origin": "*",
-        "Access-Control-Allow-Methods": "GET, OPTIONS",
-    })
+    return Response.json(
+        200,
+        doc,
+        {
+            "Cache-Control": "max-age=86400, private",
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "GET, OPTIONS",
+        },
+    )
 
 
 def jwks(svc: Services, req: Request, tenant_name: str) -> Response:
@@ -93,10 +113,14 @@ def jwks(svc: Services, req: Request, tenant_name: str) -> Response:
     if tenant is None:
         return _aad_json(errors.tenant_not_found(tenant_name, discovery=True), req)
     key = {**svc.signing.jwk(), "issuer": v2_issuer(svc.base_url, tenant.tenant_id)}
-    return Response.json(200, {"keys": [key]}, {
-        "Cache-Control": "max-age=86400, private",
-        "Access-Control-Allow-Origin": "*",
-    })
+    return Response.json(
+        200,
+        {"keys": [key]},
+        {
+            "Cache-Control": "max-age=86400, private",
+            "Access-Control-Allow-Origin": "*",
+        },
+    )
 
 
 # ----------------------------------------------------------------- authorize
@@ -157,15 +181,28 @@ def authorize(svc: Services, req: Request, tenant_name: str) -> Response:
     if isinstance(checked, Response):
         return checked
     submitted, params, tenant, app, redirect_uri = (
-        checked.submitted, checked.params, checked.tenant, checked.app, checked.redirect_uri)
+        checked.submitted,
+        checked.params,
+        checked.tenant,
+        checked.app,
+        checked.redirect_uri,
+    )
 
     state = params.get("state")
     response_type = params.get("response_type", "")
     mode = params.get("response_mode") or "query"
     if mode not in ("query", "fragment", "form_post"):
-        return _redirect_error(redirect_uri, "query", AadError(
-            70007, "invalid_request", 400, "The provided value for the input parameter "
-            "'response_mode' is not valid."), state)
+        return _redirect_error(
+            redirect_uri,
+            "query",
+            AadError(
+                70007,
+                "invalid_request",
+                400,
+                "The provided value for the input parameter 'response_mode' is not valid.",
+            ),
+            state,
+        )
     if not response_type:
         return _redirect_error(redirect_uri, mode, errors.missing_parameter("response_type"), state)
     if response_type != "code":
@@ -180,43 +217,73 @@ def authorize(svc: Services, req: Request, tenant_name: str) -> Response:
 
     action = f"/{tenant_name}/oauth2/v2.0/authorize"
     if "login" not in submitted:
-        return Response.html(200, pages.sign_in_form(
-            action, params, tenant.display_name, app.display_name, login=params.get("login_hint", "")))
+        return Response.html(
+            200,
+            pages.sign_in_form(
+                action, params, tenant.display_name, app.display_name, login=params.get("login_hint", "")
+            ),
+        )
     return _sign_in(svc, req, tenant, app, params, submitted, action, redirect_uri, mode)
 
 
 def _sign_in(
-    svc: Services, req: Request, tenant: Tenant, app: Application, params: dict[str, str],
-    submitted: dict[str, str], action: str, redirect_uri: str, mode: str,
+    svc: Services,
+    req: Request,
+    tenant: Tenant,
+    app: Application,
+    params: dict[str, str],
+    submitted: dict[str, str],
+    action: str,
+    redirect_uri: str,
+    mode: str,
 ) -> Response:
     login = submitted.get("login", "").strip()
     user = svc.state.snapshot(lambda: svc.state.user_by_upn(tenant.tenant_id, login)) if login else None
     if user is None or user.deleted:
-        return Response.html(200, pages.sign_in_form(
-            action, params, tenant.display_name, app.display_name, login=login,
-            error=errors.user_not_found(login, tenant.display_name),
-            error_text="This username may be incorrect. Make sure you typed it correctly. "
-                       "Otherwise, contact your admin."))
+        return Response.html(
+            200,
+            pages.sign_in_form(
+                action,
+                params,
+                tenant.display_name,
+                app.display_name,
+                login=login,
+                error=errors.user_not_found(login, tenant.display_name),
+                error_text="This username may be incorrect. Make sure you typed it correctly. "
+                "Otherwise, contact your admin.",
+            ),
+        )
     if not check_password(submitted.get("passwd", ""), user.password_hash):
-        return Response.html(200, pages.sign_in_form(
-            action, params, tenant.display_name, app.display_name, login=login,
-            error=errors.bad_password(),
-            error_text="Your account or password is incorrect. If you don't remember your "
-                       "password, reset it now."))
+        return Response.html(
+            200,
+            pages.sign_in_form(
+                action,
+                params,
+                tenant.display_name,
+                app.display_name,
+                login=login,
+                error=errors.bad_password(),
+                error_text="Your account or password is incorrect. If you don't remember your password, reset it now.",
+            ),
+        )
     if not user.account_enabled:
         return _error_page(errors.user_disabled(), req)
 
-    code = svc.codes.issue(AuthCode(
-        tenant_id=tenant.tenant_id,
-        app_id=app.app_id,
-        oid=user.oid,
-        redirect_uri=redirect_uri,
-        scopes=params.get("scope", "").split(),
-        nonce=params.get("nonce"),
-        code_challenge=params.get("code_challenge"),
-        code_challenge_method=(params.get("code_challenge_method") or "plain") if params.get("code_challenge") else None,
-        expires=utcnow() + CODE_LIFETIME,
-    ))
+    code = svc.codes.issue(
+        AuthCode(
+            tenant_id=tenant.tenant_id,
+            app_id=app.app_id,
+            oid=user.oid,
+            redirect_uri=redirect_uri,
+            scopes=params.get("scope", "").split(),
+            nonce=params.get("nonce"),
+            code_challenge=params.get("code_challenge"),
+            code_challenge_method=(params.get("code_challenge_method") or "plain")
+            if params.get("code_challenge")
+            else None,
+            expires=utcnow() + CODE_LIFETIME,
+        )
+    )
     fields = {"code": code}
     if "state" in params:
         fields["state"] = params["state"]
@@ -244,7 +311,12 @@ def admin_consent(svc: Services, req: Request, tenant_name: str) -> Response:
     if isinstance(checked, Response):
         return checked
     submitted, params, tenant, app, redirect_uri = (
-        checked.submitted, checked.params, checked.tenant, checked.app, checked.redirect_uri)
+        checked.submitted,
+        checked.params,
+        checked.tenant,
+        checked.app,
+        checked.redirect_uri,
+    )
     state = params.get("state")
     action = f"/{tenant_name}/adminconsent"
     answer: dict[str, str]
@@ -253,16 +325,31 @@ def admin_consent(svc: Services, req: Request, tenant_name: str) -> Response:
     elif submitted.get("consent") == "accept":
         login = submitted.get("login", "").strip()
         user = svc.state.snapshot(lambda: svc.state.user_by_upn(tenant.tenant_id, login)) if login else None
-        if user is None or user.deleted or not user.account_enabled \
-                or not check_password(submitted.get("passwd", ""), user.password_hash):
-            return Response.html(200, pages.admin_consent(action, params, tenant.display_name, app.display_name,
-                                                          app.permissions + app.requested, errors.bad_password(),
-                                                          login))
+        if (
+            user is None
+            or user.deleted
+            or not user.account_enabled
+            or not check_password(submitted.get("passwd", ""), user.password_hash)
+        ):
+            return Response.html(
+                200,
+                pages.admin_consent(
+                    action,
+                    params,
+                    tenant.display_name,
+                    app.display_name,
+                    app.permissions + app.requested,
+                    errors.bad_password(),
+                    login,
+                ),
+            )
         svc.state.consent_all(tenant.tenant_id, app.app_id)
         answer = {"tenant": tenant.tenant_id, "admin_consent": "True"}
     else:
-        return Response.html(200, pages.admin_consent(action, params, tenant.display_name, app.display_name,
-                                                      app.permissions + app.requested))
+        return Response.html(
+            200,
+            pages.admin_consent(action, params, tenant.display_name, app.display_name, app.permissions + app.requested),
+        )
     if state is not None:
         answer["state"] = state
     return _deliver(redirect_uri, "query", answer)
@@ -351,12 +438,16 @@ def _client_credentials_grant(
         return _aad_json(errors.resource_not_found(resource, tenant.tenant_id), req)
     lifetime = svc.state.token_lifetime
     access_token = _shape(svc, svc.issuer.app_token(tenant, app, audience, lifetime))
-    return Response.json(200, {
-        "token_type": "Bearer",
-        "expires_in": lifetime,
-        "ext_expires_in": lifetime,
-        "access_token": access_token,
-    }, dict(_NO_STORE))
+    return Response.json(
+        200,
+        {
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": access_token,
+        },
+        dict(_NO_STORE),
+    )
 
 
 def _shape(svc: Services, access_token: str) -> str:
@@ -387,8 +478,15 @@ def _authorization_code_grant(
     if code is None:
         return _aad_json(errors.code_invalid(), req)
     if code.tenant_id != tenant.tenant_id:
-        return _aad_json(AadError(700005, "invalid_grant", 400, "Provided Authorization Code is "
-                                  "intended to use against other tenant, thus rejected."), req)
+        return _aad_json(
+            AadError(
+                700005,
+                "invalid_grant",
+                400,
+                "Provided Authorization Code is intended to use against other tenant, thus rejected.",
+            ),
+            req,
+        )
     if code.app_id != app.app_id:
         return _aad_json(errors.code_wrong_client(), req)
     if code.redeemed:
@@ -429,8 +527,15 @@ def _authorization_code_grant(
     }
     if "openid" in code.scopes:
         body["id_token"] = svc.issuer.id_token(
-            svc.base_url, tenant, app, user, code.scopes, code.nonce, lifetime,
-            email_domain_verified=svc.state.email_domain_verified(tenant.tenant_id, user))
+            svc.base_url,
+            tenant,
+            app,
+            user,
+            code.scopes,
+            code.nonce,
+            lifetime,
+            email_domain_verified=svc.state.email_domain_verified(tenant.tenant_id, user),
+        )
     return Response.json(200, body, dict(_NO_STORE))
 
 
@@ -457,35 +562,55 @@ def userinfo(svc: Services, req: Request) -> Response:
     token_value = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
     unauthorized = {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'}
     if not token_value:
-        return Response.json(401, errors.graph_error(
-            "InvalidAuthenticationToken", "Access token is empty.", req.request_id,
-            req.client_request_id), unauthorized)
+        return Response.json(
+            401,
+            errors.graph_error(
+                "InvalidAuthenticationToken", "Access token is empty.", req.request_id, req.client_request_id
+            ),
+            unauthorized,
+        )
     try:
         claims = svc.issuer.decode(token_value, svc.graph_audiences())
     except jwt.InvalidTokenError:
-        return Response.json(401, errors.graph_error(
-            "InvalidAuthenticationToken", "Access token validation failure.", req.request_id,
-            req.client_request_id), unauthorized)
+        return Response.json(
+            401,
+            errors.graph_error(
+                "InvalidAuthenticationToken", "Access token validation failure.", req.request_id, req.client_request_id
+            ),
+            unauthorized,
+        )
     scopes = str(claims.get("scp", "")).split()
     if claims.get("idtyp") != "user" or "openid" not in scopes:
-        return Response.json(403, errors.graph_error(
-            "Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
-            req.request_id, req.client_request_id))
+        return Response.json(
+            403,
+            errors.graph_error(
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+                req.request_id,
+                req.client_request_id,
+            ),
+        )
     try:
         tenant = svc.state.tenant(str(claims["tid"]))
         user = svc.state.snapshot(lambda: svc.state.user(tenant.tenant_id, str(claims["oid"])))
     except LookupError:
-        return Response.json(401, errors.graph_error(
-            "InvalidAuthenticationToken", "Access token validation failure.", req.request_id,
-            req.client_request_id), unauthorized)
+        return Response.json(
+            401,
+            errors.graph_error(
+                "InvalidAuthenticationToken", "Access token validation failure.", req.request_id, req.client_request_id
+            ),
+            unauthorized,
+        )
     doc: dict[str, object] = {"sub": pairwise_sub(tenant, str(claims["appid"]), user.oid)}
     if "profile" in scopes:
-        doc.update({
-            "name": user.display_name,
-            "family_name": user.surname,
-            "given_name": user.given_name,
-            "picture": f"{svc.graph_base_url}/me/photo/$value",
-        })
+        doc.update(
+            {
+                "name": user.display_name,
+                "family_name": user.surname,
+                "given_name": user.given_name,
+                "picture": f"{svc.graph_base_url}/me/photo/$value",
+            }
+        )
     if "email" in scopes and user.mail:
         doc["email"] = user.mail
     return Response.json(200, {k: v for k, v in doc.items() if v is not None})

@@ -24,19 +24,25 @@ input[type=submit]{background:#0067b8;color:#fff;border:none;padding:8px 32px;fo
 
 def _page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><main><div class=\"brand\">Microsoft</div>{body}</main></body></html>"
+        f'<body><main><div class="brand">Microsoft</div>{body}</main></body></html>'
     )
 
 
 def sign_in_form(
-    action: str, params: dict[str, str], tenant_name: str, app_name: str,
-    login: str = "", error: AadError | None = None, error_text: str = "",
+    action: str,
+    params: dict[str, str],
+    tenant_name: str,
+    app_name: str,
+    login: str = "",
+    error: AadError | None = None,
+    error_text: str = "",
 ) -> str:
     hidden = "".join(
         f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
-        for k, v in params.items() if k not in ("login", "passwd")
+        for k, v in params.items()
+        if k not in ("login", "passwd")
     )
     error_html = ""
     if error is not None:
@@ -74,9 +80,7 @@ def error_page(error: AadError, request_id: str, correlation_id: str, timestamp:
 
 def form_post(redirect_uri: str, fields: dict[str, str]) -> str:
     """response_mode=form_post: a page that posts the response to the client at once."""
-    inputs = "".join(
-        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in fields.items()
-    )
+    inputs = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in fields.items())
     return (
         "<!DOCTYPE html><html><head><title>Working...</title></head>"
         '<body onload="document.forms[0].submit()">'
@@ -87,20 +91,31 @@ def form_post(redirect_uri: str, fields: dict[str, str]) -> str:
 
 
 def signed_out() -> str:
-    return _page("Sign out", "<h1>You signed out of your account</h1>"
-                 "<div>It's a good idea to close all browser windows.</div>")
+    return _page(
+        "Sign out", "<h1>You signed out of your account</h1><div>It's a good idea to close all browser windows.</div>"
+    )
 
 
-def admin_consent(action: str, params: dict[str, str], tenant_name: str, app_name: str, permissions: list[str],
-                  error: AadError | None = None, login: str = "") -> str:
+def admin_consent(
+    action: str,
+    params: dict[str, str],
+    tenant_name: str,
+    app_name: str,
+    permissions: list[str],
+    error: AadError | None = None,
+    login: str = "",
+) -> str:
     """The admin-consent prompt: an administrator signs in and accepts or cancels for the tenant."""
     hidden = "".join(
         f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
-        for k, v in params.items() if k not in ("login", "passwd", "consent")
+        for k, v in params.items()
+        if k not in ("login", "passwd", "consent")
     )
     error_html = ""
     if error is not None:
-        error_html = f'<div id="errorText" class="error" role="alert" data-aadsts="{error.code}">{escape(error.message)}</div>'
+        error_html = (
+            f'<div id="errorText" class="error" role="alert" data-aadsts="{error.code}">{escape(error.message)}</div>'
+        )
     listed = "".join(f"<li>{escape(p)}</li>" for p in ["Sign in and read user profile", *permissions])
     body = (
         "<h1>Permissions requested</h1>"

@@ -164,9 +164,7 @@ class EntraEmulator:
 
     # ------------------------------------------------------------- tenants
 
-    def add_tenant(
-        self, domains: list[str], tenant_id: str | None = None, display_name: str | None = None
-    ) -> Tenant:
+    def add_tenant(self, domains: list[str], tenant_id: str | None = None, display_name: str | None = None) -> Tenant:
         """A tenant with its custom domains plus an ``<name>.onmicrosoft.com`` initial domain."""
         return self._state.add_tenant(domains, tenant_id=tenant_id, display_name=display_name)
 
@@ -198,8 +196,13 @@ class EntraEmulator:
     # -------------------------------------------------------- applications
 
     def add_application(
-        self, tenant_id: str, display_name: str, redirect_uris: Iterable[str] = (),
-        app_id: str | None = None, permissions: Iterable[str] = DEFAULT_PERMISSIONS, consented: bool = True,
+        self,
+        tenant_id: str,
+        display_name: str,
+        redirect_uris: Iterable[str] = (),
+        app_id: str | None = None,
+        permissions: Iterable[str] = DEFAULT_PERMISSIONS,
+        consented: bool = True,
     ) -> Application:
         """An app registration (and its service principal) with ``permissions`` configured
         (``User.Read.All`` by default), granted unless ``consented=False``: then they wait
@@ -211,8 +214,7 @@ class EntraEmulator:
         return self._state.snapshot(lambda: self._state.app(tenant_id, app_id))
 
     def list_applications(self, tenant_id: str) -> list[Application]:
-        return self._state.snapshot(
-            lambda: list(self._state.apps[self._state.tenant(tenant_id).tenant_id].values()))
+        return self._state.snapshot(lambda: list(self._state.apps[self._state.tenant(tenant_id).tenant_id].values()))
 
     def update_application(self, tenant_id: str, app_id: str, **changes: Any) -> Application:
         """Change ``display_name``, ``redirect_uris``, ``optional_claims`` or ``admin_consent_granted``."""
@@ -226,17 +228,30 @@ class EntraEmulator:
         return self._state.update_application(tenant_id, app_id, optional_claims=claims)
 
     def add_secret(
-        self, tenant_id: str, app_id: str, expires: dt.datetime, display_name: str = "apsis-sso",
-        *, start: dt.datetime | None = None, secret_text: str | None = None,
+        self,
+        tenant_id: str,
+        app_id: str,
+        expires: dt.datetime,
+        display_name: str = "apsis-sso",
+        *,
+        start: dt.datetime | None = None,
+        secret_text: str | None = None,
     ) -> str:
         """A client secret; returns its text (40 characters, the first three are its ``hint``).
         ``secret_text`` fixes the value (for seeds and demos); Entra itself always generates it."""
         return self.add_secret_credential(
-            tenant_id, app_id, expires, display_name, start=start, secret_text=secret_text)[0]
+            tenant_id, app_id, expires, display_name, start=start, secret_text=secret_text
+        )[0]
 
     def add_secret_credential(
-        self, tenant_id: str, app_id: str, expires: dt.datetime, display_name: str = "apsis-sso",
-        *, start: dt.datetime | None = None, secret_text: str | None = None,
+        self,
+        tenant_id: str,
+        app_id: str,
+        expires: dt.datetime,
+        display_name: str = "apsis-sso",
+        *,
+        start: dt.datetime | None = None,
+        secret_text: str | None = None,
     ) -> tuple[str, PasswordCredential]:
         return self._state.add_secret(tenant_id, app_id, expires, display_name, start, secret_text)
 
@@ -264,17 +279,32 @@ class EntraEmulator:
     # --------------------------------------------------------------- users
 
     def add_user(
-        self, tenant_id: str, user_principal_name: str, password: str, mail: str | None = None,
-        display_name: str | None = None, given_name: str | None = None, surname: str | None = None,
-        account_enabled: bool = True, email_domain_verified: bool | None = None, oid: str | None = None,
+        self,
+        tenant_id: str,
+        user_principal_name: str,
+        password: str,
+        mail: str | None = None,
+        display_name: str | None = None,
+        given_name: str | None = None,
+        surname: str | None = None,
+        account_enabled: bool = True,
+        email_domain_verified: bool | None = None,
+        oid: str | None = None,
     ) -> User:
         """A member user; the UPN's domain must be one of the tenant's domains. Its ID tokens'
         ``xms_edov`` says whether its ``mail``'s domain is verified in the tenant (as Entra
         computes it); ``email_domain_verified`` fixes it instead, for tests."""
         return self._state.add_user(
-            tenant_id, user_principal_name, password, mail=mail, display_name=display_name,
-            given_name=given_name, surname=surname, account_enabled=account_enabled,
-            email_domain_verified=email_domain_verified, oid=oid,
+            tenant_id,
+            user_principal_name,
+            password,
+            mail=mail,
+            display_name=display_name,
+            given_name=given_name,
+            surname=surname,
+            account_enabled=account_enabled,
+            email_domain_verified=email_domain_verified,
+            oid=oid,
         )
 
     def add_users(self, tenant_id: str, users: Iterable[dict[str, Any]], password: str = "pw") -> list[str]:
@@ -291,8 +321,7 @@ class EntraEmulator:
         return self._state.snapshot(lambda: self._state.user_by_upn(tenant_id, user_principal_name))
 
     def list_users(self, tenant_id: str) -> list[User]:
-        return self._state.snapshot(
-            lambda: list(self._state.users[self._state.tenant(tenant_id).tenant_id].values()))
+        return self._state.snapshot(lambda: list(self._state.users[self._state.tenant(tenant_id).tenant_id].values()))
 
     def update_user(self, tenant_id: str, oid: str, **changes: Any) -> User:
         """Change ``mail``, ``display_name``, ``given_name``, ``surname``, ``account_enabled``,
@@ -342,15 +371,24 @@ class EntraEmulator:
         self._state.expire_delta_tokens(tenant_id, response)
 
     def inject_graph_fault(
-        self, kind: str, count: int = 1, retry_after: int | None = 2, path_contains: str | None = None,
-        status: int | None = None, tenant_id: str | None = None,
+        self,
+        kind: str,
+        count: int = 1,
+        retry_after: int | None = 2,
+        path_contains: str | None = None,
+        status: int | None = None,
+        tenant_id: str | None = None,
     ) -> None:
         """The next ``count`` matching Graph calls fail: ``throttle`` (429 + Retry-After) or
         ``server_error`` (503 by default; ``status`` may be any 5xx)."""
         self._faults.add("graph", kind, count, retry_after, path_contains, status, tenant_id)
 
     def inject_token_fault(
-        self, kind: str, count: int = 1, retry_after: int | None = 2, status: int | None = None,
+        self,
+        kind: str,
+        count: int = 1,
+        retry_after: int | None = 2,
+        status: int | None = None,
         tenant_id: str | None = None,
     ) -> None:
         """The next ``count`` token requests fail: ``throttle`` (429) or ``server_error`` (503)."""
@@ -399,13 +437,14 @@ class EntraEmulator:
         """The directory as JSON-ready data (no secrets, no password hashes)."""
         out = []
         for tenant in self.list_tenants():
-            out.append({
-                **controls.tenant_dict(tenant),
-                "applications": [controls.application_dict(a) for a in self.list_applications(tenant.tenant_id)],
-                "users": [controls.user_dict(u) for u in self.list_users(tenant.tenant_id)],
-            })
-        return {"url": self.url, "graph_base_url": self.graph_base_url, "settings": self.settings(),
-                "tenants": out}
+            out.append(
+                {
+                    **controls.tenant_dict(tenant),
+                    "applications": [controls.application_dict(a) for a in self.list_applications(tenant.tenant_id)],
+                    "users": [controls.user_dict(u) for u in self.list_users(tenant.tenant_id)],
+                }
+            )
+        return {"url": self.url, "graph_base_url": self.graph_base_url, "settings": self.settings(), "tenants": out}
 
     # --------------------------------------------------------------- routing
 
@@ -443,8 +482,11 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-        context: ssl.SSLContext, emulator: EntraEmulator,
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        context: ssl.SSLContext,
+        emulator: EntraEmulator,
     ) -> None:
         self.ssl_context = context
         self.emulator = emulator

@@ -38,7 +38,12 @@ RESET_MODES = ("syncStateNotFound", "resyncRequired")
 
 # User properties whose changes the delta log tracks (Graph names).
 TRACKED_USER_PROPERTIES = (
-    "accountEnabled", "displayName", "givenName", "surname", "mail", "userPrincipalName",
+    "accountEnabled",
+    "displayName",
+    "givenName",
+    "surname",
+    "mail",
+    "userPrincipalName",
 )
 
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "~._-"
@@ -330,7 +335,10 @@ class EmulatorState:
             return _snapshot(result)
 
     def add_tenant(
-        self, domains: list[str], tenant_id: str | None = None, display_name: str | None = None,
+        self,
+        domains: list[str],
+        tenant_id: str | None = None,
+        display_name: str | None = None,
         region_scope: str = "EU",
     ) -> Tenant:
         def action() -> Tenant:
@@ -373,6 +381,7 @@ class EmulatorState:
     def add_domain(self, tenant_id: str, domain: str) -> Tenant:
         """A custom domain added to the tenant and verified there. Entra verifies a domain in
         one tenant only: one verified elsewhere is refused (remove it there first)."""
+
         def action() -> Tenant:
             tenant = self.tenant(tenant_id)
             name = _domain_name(domain)
@@ -390,6 +399,7 @@ class EmulatorState:
         ``*.onmicrosoft.com`` domain cannot be deleted, nor a domain user principal names still
         use — unless ``force``, which renames those users to the initial domain, as Graph's
         ``domain: forceDelete`` does (a ``userPrincipalName`` change in delta)."""
+
         def action() -> Tenant:
             tenant = self.tenant(tenant_id)
             name = _domain_name(domain)
@@ -397,11 +407,16 @@ class EmulatorState:
                 raise NotFound(f"domain {name} is not a domain of tenant {tenant.tenant_id}")
             if name == tenant.initial_domain:
                 raise ValueError(f"{name} is the tenant's initial domain; Entra does not delete it")
-            users = [u for u in self.users[tenant.tenant_id].values()
-                     if u.user_principal_name.rpartition("@")[2].lower() == name]
+            users = [
+                u
+                for u in self.users[tenant.tenant_id].values()
+                if u.user_principal_name.rpartition("@")[2].lower() == name
+            ]
             if users and not force:
-                raise ValueError(f"domain {name} is the user principal name of {len(users)} user(s); rename them "
-                                 "first, or force the deletion")
+                raise ValueError(
+                    f"domain {name} is the user principal name of {len(users)} user(s); rename them "
+                    "first, or force the deletion"
+                )
             for user in users:
                 local = user.user_principal_name.rpartition("@")[0]
                 candidate, n = f"{local}@{tenant.initial_domain}", 1
@@ -455,8 +470,13 @@ class EmulatorState:
         return candidate
 
     def add_application(
-        self, tenant_id: str, display_name: str, redirect_uris: Iterable[str] = (),
-        app_id: str | None = None, permissions: Iterable[str] = DEFAULT_PERMISSIONS, consented: bool = True,
+        self,
+        tenant_id: str,
+        display_name: str,
+        redirect_uris: Iterable[str] = (),
+        app_id: str | None = None,
+        permissions: Iterable[str] = DEFAULT_PERMISSIONS,
+        consented: bool = True,
     ) -> Application:
         def action() -> Application:
             tenant = self.tenant(tenant_id)
@@ -500,8 +520,13 @@ class EmulatorState:
         return self._mutate(action)
 
     def add_secret(
-        self, tenant_id: str, app_id: str, expires: dt.datetime | str, display_name: str = "apsis-sso",
-        start: dt.datetime | str | None = None, secret_text: str | None = None,
+        self,
+        tenant_id: str,
+        app_id: str,
+        expires: dt.datetime | str,
+        display_name: str = "apsis-sso",
+        start: dt.datetime | str | None = None,
+        secret_text: str | None = None,
     ) -> tuple[str, PasswordCredential]:
         text = secret_text or generate_secret_text()
         if len(text) < 3:
@@ -524,8 +549,7 @@ class EmulatorState:
 
     def _credential(self, app: Application, hint_or_key_id: str) -> PasswordCredential:
         matches = [
-            c for c in app.password_credentials
-            if c.key_id == hint_or_key_id.lower() or c.hint == hint_or_key_id
+            c for c in app.password_credentials if c.key_id == hint_or_key_id.lower() or c.hint == hint_or_key_id
         ]
         if not matches:
             raise NotFound(f"no secret {hint_or_key_id!r} on application {app.app_id}")
@@ -578,16 +602,32 @@ class EmulatorState:
         return self._mutate(action)
 
     def add_user(
-        self, tenant_id: str, user_principal_name: str, password: str, mail: str | None = None,
-        display_name: str | None = None, given_name: str | None = None, surname: str | None = None,
-        account_enabled: bool = True, email_domain_verified: bool | None = None, oid: str | None = None,
+        self,
+        tenant_id: str,
+        user_principal_name: str,
+        password: str,
+        mail: str | None = None,
+        display_name: str | None = None,
+        given_name: str | None = None,
+        surname: str | None = None,
+        account_enabled: bool = True,
+        email_domain_verified: bool | None = None,
+        oid: str | None = None,
     ) -> User:
         def action() -> User:
             tenant = self.tenant(tenant_id)
-            return self._new_user(tenant, user_principal_name, hash_password(password), mail=mail,
-                                  display_name=display_name, given_name=given_name, surname=surname,
-                                  account_enabled=account_enabled, email_domain_verified=email_domain_verified,
-                                  oid=oid)
+            return self._new_user(
+                tenant,
+                user_principal_name,
+                hash_password(password),
+                mail=mail,
+                display_name=display_name,
+                given_name=given_name,
+                surname=surname,
+                account_enabled=account_enabled,
+                email_domain_verified=email_domain_verified,
+                oid=oid,
+            )
 
         return self._mutate(action)
 
@@ -631,16 +671,23 @@ class EmulatorState:
         local, _, domain = upn.strip().rpartition("@")
         if not local or domain.lower() not in (d.lower() for d in tenant.domains):
             raise ValueError(
-                f"the user principal name's domain must be one of the tenant's domains "
-                f"{tenant.domains}, got {upn!r}"
+                f"the user principal name's domain must be one of the tenant's domains {tenant.domains}, got {upn!r}"
             )
         if self.user_by_upn(tenant.tenant_id, upn) is not None:
             raise ValueError(f"a user with user principal name {upn.strip()} already exists")
 
     def _new_user(
-        self, tenant: Tenant, user_principal_name: str, password_hash: str, mail: str | None = None,
-        display_name: str | None = None, given_name: str | None = None, surname: str | None = None,
-        account_enabled: bool = True, email_domain_verified: bool | None = None, oid: str | None = None,
+        self,
+        tenant: Tenant,
+        user_principal_name: str,
+        password_hash: str,
+        mail: str | None = None,
+        display_name: str | None = None,
+        given_name: str | None = None,
+        surname: str | None = None,
+        account_enabled: bool = True,
+        email_domain_verified: bool | None = None,
+        oid: str | None = None,
     ) -> User:
         upn = user_principal_name.strip()
         self._check_upn(tenant, upn)
@@ -675,8 +722,11 @@ class EmulatorState:
     def update_user(self, tenant_id: str, oid: str, **changes: Any) -> User:
         """Change user fields; Graph-visible ones are recorded for delta queries."""
         graph_names = {
-            "mail": "mail", "display_name": "displayName", "given_name": "givenName",
-            "surname": "surname", "account_enabled": "accountEnabled",
+            "mail": "mail",
+            "display_name": "displayName",
+            "given_name": "givenName",
+            "surname": "surname",
+            "account_enabled": "accountEnabled",
             "user_principal_name": "userPrincipalName",
         }
         silent = {"email_domain_verified", "password", "id_token_overrides"}
@@ -799,8 +849,16 @@ class EmulatorState:
 
     def reset(self) -> None:
         def action() -> None:
-            for table in (self.tenants, self.users, self.apps, self.tombstones, self._by_domain, self._by_upn,
-                          self._created, self._changes):
+            for table in (
+                self.tenants,
+                self.users,
+                self.apps,
+                self.tombstones,
+                self._by_domain,
+                self._by_upn,
+                self._created,
+                self._changes,
+            ):
                 table.clear()
 
         self._mutate(action)

@@ -76,8 +76,15 @@ class TokenIssuer:
         return jwt.encode(claims, self._signing.private_key, algorithm="RS256", headers=headers)
 
     def id_token(
-        self, base_url: str, tenant: Tenant, app: Application, user: User, scopes: list[str],
-        nonce: str | None, lifetime: int, email_domain_verified: bool = False,
+        self,
+        base_url: str,
+        tenant: Tenant,
+        app: Application,
+        user: User,
+        scopes: list[str],
+        nonce: str | None,
+        lifetime: int,
+        email_domain_verified: bool = False,
     ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -97,14 +104,16 @@ class TokenIssuer:
         claims["oid"] = user.oid
         if "profile" in scopes:
             claims["preferred_username"] = user.user_principal_name
-        claims.update({
-            "rh": _rand(16),
-            "sid": str(uuid.uuid4()),
-            "sub": pairwise_sub(tenant, app.app_id, user.oid),
-            "tid": tenant.tenant_id,
-            "uti": _rand(16),
-            "ver": "2.0",
-        })
+        claims.update(
+            {
+                "rh": _rand(16),
+                "sid": str(uuid.uuid4()),
+                "sub": pairwise_sub(tenant, app.app_id, user.oid),
+                "tid": tenant.tenant_id,
+                "uti": _rand(16),
+                "ver": "2.0",
+            }
+        )
         if "email" in claims and "xms_edov" in app.optional_claims:
             claims["xms_edov"] = email_domain_verified
         claims.update(user.id_token_overrides)  # attack control (state.User), never set by Entra itself
@@ -137,9 +146,7 @@ class TokenIssuer:
             claims["roles"] = sorted(app.permissions)
         return self._sign(claims)
 
-    def user_token(
-        self, tenant: Tenant, app: Application, user: User, scopes: list[str], lifetime: int
-    ) -> str:
+    def user_token(self, tenant: Tenant, app: Application, user: User, scopes: list[str], lifetime: int) -> str:
         """A delegated Graph access token for the signed-in user (``scp``, no ``roles``)."""
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -175,6 +182,10 @@ class TokenIssuer:
     def decode(self, token: str, audiences: list[str]) -> dict[str, Any]:
         """Validate signature, lifetime and audience; raises ``jwt.InvalidTokenError``."""
         return jwt.decode(
-            self.reveal(token), self._public_key, algorithms=["RS256"], audience=audiences,
-            options={"require": ["exp", "iat", "aud", "tid"]}, leeway=5,
+            self.reveal(token),
+            self._public_key,
+            algorithms=["RS256"],
+            audience=audiences,
+            options={"require": ["exp", "iat", "aud", "tid"]},
+            leeway=5,
         )

@@ -48,8 +48,13 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, doc: Any, headers: dict[str, str] | None = None,
-             content_type: str = "application/json; charset=utf-8") -> Response:
+    def json(
+        cls,
+        status: int,
+        doc: Any,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json; charset=utf-8",
+    ) -> Response:
         return cls(status, json.dumps(doc).encode(), {"Content-Type": content_type, **(headers or {})})
 
     @classmethod

@@ -25,20 +25,24 @@ CLIENT_SECRET_ENV = "APSIS_SSO_ENTRA_CLIENT_SECRET"
 
 def unproven_option(f: F) -> F:
     return click.option(
-        "--allow-unproven-domains", "allow_unproven", metavar="REASON",
+        "--allow-unproven-domains",
+        "allow_unproven",
+        metavar="REASON",
         help="Link domains Entra does not place in the account's tenant anyway, for this reason (recorded on the "
-             "account per domain, shown by `account show` and `apsis-sync status`). Sign-ins without Entra's "
-             "xms_edov claim stay refused in such a domain.",
+        "account per domain, shown by `account show` and `apsis-sync status`). Sign-ins without Entra's "
+        "xms_edov claim stay refused in such a domain.",
     )(f)
 
 
 def secret_options(f: F) -> F:
     f = click.option(
-        "--client-secret-env", metavar="NAME",
+        "--client-secret-env",
+        metavar="NAME",
         help=f"Read the client secret from this environment variable (default {CLIENT_SECRET_ENV}).",
     )(f)
     return click.option(
-        "--client-secret-file", metavar="PATH",
+        "--client-secret-file",
+        metavar="PATH",
         help="Read the client secret from this file ('-' for stdin). Without it or the variable: hidden prompt.",
     )(f)
 
@@ -82,26 +86,51 @@ def _report(result: Result, output_format: str, *, done: str, dry_run: bool, hea
 @account.command("create", short_help="Onboard an account (pilot), or create it awaiting setup.")
 @account_argument
 @click.option("--name", required=True, help="Display name of the APSIS One account.")
-@click.option("--tenant-id", metavar="GUID|DOMAIN",
-              help="Directory (tenant) ID, or a verified domain of the tenant (resolved to its GUID).")
+@click.option(
+    "--tenant-id",
+    metavar="GUID|DOMAIN",
+    help="Directory (tenant) ID, or a verified domain of the tenant (resolved to its GUID).",
+)
 @click.option("--client-id", metavar="GUID", help="Application (client) ID of their app registration.")
-@click.option("--domain", "domains", multiple=True, required=True, metavar="DOMAIN",
-              help="An email domain of the account (repeat for several).")
+@click.option(
+    "--domain",
+    "domains",
+    multiple=True,
+    required=True,
+    metavar="DOMAIN",
+    help="An email domain of the account (repeat for several).",
+)
 @click.option("--secret-expires", metavar="YYYY-MM-DD", help="When the client secret expires.")
 @click.option("--it-contact-name", required=True, help="Who sets up and renews the credentials.")
 @click.option("--it-contact-email", required=True, help="Their email.")
-@click.option("--test-user", "test_users", multiple=True, metavar="EMAIL",
-              help="A pilot user allowed to sign in with SSO before go-live (repeat for several).")
+@click.option(
+    "--test-user",
+    "test_users",
+    multiple=True,
+    metavar="EMAIL",
+    help="A pilot user allowed to sign in with SSO before go-live (repeat for several).",
+)
 @secret_options
 @unproven_option
 @dry_run_option
 @output_option
 @pass_app
 def create(
-    app: AppContext, account_id: str, name: str, tenant_id: str | None, client_id: str | None,
-    domains: tuple[str, ...], secret_expires: str | None, it_contact_name: str, it_contact_email: str,
-    test_users: tuple[str, ...], client_secret_file: str | None, client_secret_env: str | None,
-    allow_unproven: str | None, dry_run: bool, output_format: str,
+    app: AppContext,
+    account_id: str,
+    name: str,
+    tenant_id: str | None,
+    client_id: str | None,
+    domains: tuple[str, ...],
+    secret_expires: str | None,
+    it_contact_name: str,
+    it_contact_email: str,
+    test_users: tuple[str, ...],
+    client_secret_file: str | None,
+    client_secret_env: str | None,
+    allow_unproven: str | None,
+    dry_run: bool,
+    output_format: str,
 ) -> None:
     """Onboard an account in pilot stage, or create it awaiting setup by its IT.
 
@@ -141,19 +170,32 @@ def create(
     from provisioning import onboarding
 
     desired = Account.build(
-        id=account_id, name=name, tenant_id=tenant_id, client_id=client_id, domains=list(domains),
-        secret_expires=secret_expires, it_contact_name=it_contact_name, it_contact_email=it_contact_email,
+        id=account_id,
+        name=name,
+        tenant_id=tenant_id,
+        client_id=client_id,
+        domains=list(domains),
+        secret_expires=secret_expires,
+        it_contact_name=it_contact_name,
+        it_contact_email=it_contact_email,
         pilot=list(test_users),
     )
     if desired.awaiting_setup:
         if client_secret_file is not None or client_secret_env is not None:
             raise click.UsageError("a client secret needs --tenant-id, --client-id and --secret-expires")
         if allow_unproven is not None:
-            raise click.UsageError("--allow-unproven-domains needs the Entra details: an account awaiting setup "
-                                   "links no domain to a tenant yet")
+            raise click.UsageError(
+                "--allow-unproven-domains needs the Entra details: an account awaiting setup "
+                "links no domain to a tenant yet"
+            )
         result = onboarding.create(app.api(), app.settings(), desired, dry_run=dry_run)
-        _report(result, output_format, done=f"account {result.account.id} created, awaiting setup by its IT",
-                dry_run=dry_run, heading=f"For {result.account.id}'s IT ({result.account.it_contact.email}):")
+        _report(
+            result,
+            output_format,
+            done=f"account {result.account.id} created, awaiting setup by its IT",
+            dry_run=dry_run,
+            heading=f"For {result.account.id}'s IT ({result.account.it_contact.email}):",
+        )
         if output_format != "json":
             output.status(f"next: `apsis-sso account invite {result.account.id}` mails them a link to the portal")
         return
@@ -161,16 +203,31 @@ def create(
     desired = desired.with_changes(client_secret=SecretStr(secret))
     output.status(f"checking tenant, domain ownership, Keycloak and the client secret for account {desired.id} ...")
     result = onboarding.create(app.api(), app.settings(), desired, dry_run=dry_run, allow_unproven=allow_unproven)
-    _report(result, output_format, done=f"account {result.account.id} created in pilot stage", dry_run=dry_run,
-            heading=f"Send to {result.account.id}'s IT ({result.account.it_contact.email}):")
+    _report(
+        result,
+        output_format,
+        done=f"account {result.account.id} created in pilot stage",
+        dry_run=dry_run,
+        heading=f"Send to {result.account.id}'s IT ({result.account.it_contact.email}):",
+    )
 
 
 @account.command("show", short_help="Everything about one account.")
 @account_argument
-@click.option("--events-scan", type=click.IntRange(min=0), default=5000, show_default=True,
-              help="How many of the newest LOGIN events to search for last SSO logins (0: skip).")
-@click.option("--linked-limit", type=click.IntRange(min=0), default=100, show_default=True,
-              help="List at most this many linked users, most recent SSO login first (0: all).")
+@click.option(
+    "--events-scan",
+    type=click.IntRange(min=0),
+    default=5000,
+    show_default=True,
+    help="How many of the newest LOGIN events to search for last SSO logins (0: skip).",
+)
+@click.option(
+    "--linked-limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="List at most this many linked users, most recent SSO login first (0: all).",
+)
 @output_option
 @pass_app
 def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, output_format: str) -> None:
@@ -186,34 +243,49 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
     """
     from provisioning import status
 
-    report = status.account_report(app.api(), app.settings(), account_id, events_scan=events_scan,
-                                   linked_limit=linked_limit)
+    report = status.account_report(
+        app.api(), app.settings(), account_id, events_scan=events_scan, linked_limit=linked_limit
+    )
     if output_format == "json":
         output.emit_json(report.to_dict())
     else:
         st = report.status
         a, r = st.account, st.record
-        output.key_values([
-            ("account", a.id), ("name", a.name),
-            ("stage", a.stage + ("" if r.sso_enabled or r.awaiting_setup else " (SSO off)")),
-            ("login page", st.login_page()),
-            ("tenant id", a.tenant_id), ("client id", a.client_id),
-            ("domains", ", ".join(a.domains)), ("test users", ", ".join(a.pilot)),
-            ("members", st.members), ("linked users", st.linked_users),
-            ("secret expires", f"{a.secret_expires.isoformat()} ({st.days_until_secret_expires_text()})"
-             if a.secret_expires else st.days_until_secret_expires_text()),
-            ("secret hint", r.secret_hint),
-            ("IT contact", f"{a.it_contact.name} <{a.it_contact.email}>"),
-            ("last SSO login", _when(st.last_sso_login)),
-            ("quarantined", r.quarantined),
-            ("domain ownership", None if r.awaiting_setup else r.ownership.summary()),
-            *[(f"override ({o.domain})", f"{o.reason} (recorded {o.at.strftime('%Y-%m-%d %H:%M UTC')})")
-              for o in r.ownership.overrides],
-        ])
+        output.key_values(
+            [
+                ("account", a.id),
+                ("name", a.name),
+                ("stage", a.stage + ("" if r.sso_enabled or r.awaiting_setup else " (SSO off)")),
+                ("login page", st.login_page()),
+                ("tenant id", a.tenant_id),
+                ("client id", a.client_id),
+                ("domains", ", ".join(a.domains)),
+                ("test users", ", ".join(a.pilot)),
+                ("members", st.members),
+                ("linked users", st.linked_users),
+                (
+                    "secret expires",
+                    f"{a.secret_expires.isoformat()} ({st.days_until_secret_expires_text()})"
+                    if a.secret_expires
+                    else st.days_until_secret_expires_text(),
+                ),
+                ("secret hint", r.secret_hint),
+                ("IT contact", f"{a.it_contact.name} <{a.it_contact.email}>"),
+                ("last SSO login", _when(st.last_sso_login)),
+                ("quarantined", r.quarantined),
+                ("domain ownership", None if r.awaiting_setup else r.ownership.summary()),
+                *[
+                    (f"override ({o.domain})", f"{o.reason} (recorded {o.at.strftime('%Y-%m-%d %H:%M UTC')})")
+                    for o in r.ownership.overrides
+                ],
+            ]
+        )
         plan_output.links(report.links, heading="Links:")
         if st.linked:
-            output.table(["linked user", "username", "enabled", "last SSO login"],
-                         [[u.email, u.username, "yes" if u.enabled else "no", _when(u.last_sso_login)] for u in st.linked])
+            output.table(
+                ["linked user", "username", "enabled", "last SSO login"],
+                [[u.email, u.username, "yes" if u.enabled else "no", _when(u.last_sso_login)] for u in st.linked],
+            )
         if report.more_linked:
             output.status(f"... and {report.more_linked} more linked user(s) (--linked-limit 0 lists all)")
     output.warnings(report.warnings)
@@ -224,11 +296,22 @@ def _when(moment: datetime | None) -> str | None:
 
 
 @account.command("list", short_help="All accounts, one line each.")
-@click.option("--stage", "stages", type=click.Choice(STAGES), multiple=True, help="Only accounts in this stage (repeatable).")
-@click.option("--counts/--no-counts", default=True, show_default=True,
-              help="Member and linked-user counts: two small requests per account (no bulk API exists).")
-@click.option("--events-scan", type=click.IntRange(min=0), default=5000, show_default=True,
-              help="How many of the newest LOGIN events to search for last SSO logins (0: skip).")
+@click.option(
+    "--stage", "stages", type=click.Choice(STAGES), multiple=True, help="Only accounts in this stage (repeatable)."
+)
+@click.option(
+    "--counts/--no-counts",
+    default=True,
+    show_default=True,
+    help="Member and linked-user counts: two small requests per account (no bulk API exists).",
+)
+@click.option(
+    "--events-scan",
+    type=click.IntRange(min=0),
+    default=5000,
+    show_default=True,
+    help="How many of the newest LOGIN events to search for last SSO logins (0: skip).",
+)
 @output_option
 @pass_app
 def list_(app: AppContext, stages: tuple[str, ...], counts: bool, events_scan: int, output_format: str) -> None:
@@ -251,11 +334,20 @@ def list_(app: AppContext, stages: tuple[str, ...], counts: bool, events_scan: i
         return
     output.table(
         ["account", "name", "stage", "SSO", "members", "linked", "secret expires", "last SSO login", "quarantined"],
-        [[s.account.id, s.account.name, s.account.stage,
-          _sso_column(s.record),
-          s.members, s.linked_users, s.days_until_secret_expires_text(),
-          s.last_sso_login.strftime("%Y-%m-%d %H:%M") if s.last_sso_login else None,
-          "yes" if s.record.quarantined else ""] for s in rows],
+        [
+            [
+                s.account.id,
+                s.account.name,
+                s.account.stage,
+                _sso_column(s.record),
+                s.members,
+                s.linked_users,
+                s.days_until_secret_expires_text(),
+                s.last_sso_login.strftime("%Y-%m-%d %H:%M") if s.last_sso_login else None,
+                "yes" if s.record.quarantined else "",
+            ]
+            for s in rows
+        ],
     )
     output.status(f"{len(rows)} account(s)")
 
@@ -268,13 +360,26 @@ def _sso_column(record: AccountRecord) -> str:
     return "on" if record.sso_enabled else "off"
 
 
-def _set_stage(app: AppContext, account_id: str, stage: str, dry_run: bool, output_format: str, done: str,
-               allow_unproven: str | None = None) -> None:
+def _set_stage(
+    app: AppContext,
+    account_id: str,
+    stage: str,
+    dry_run: bool,
+    output_format: str,
+    done: str,
+    allow_unproven: str | None = None,
+) -> None:
     from apsis_core import stages
     from provisioning import onboarding
 
-    result = onboarding.set_stage(app.api(), app.settings(), account_id, stage, dry_run=dry_run,  # type: ignore[arg-type]
-                                  allow_unproven=allow_unproven)
+    result = onboarding.set_stage(
+        app.api(),
+        app.settings(),
+        account_id,
+        stage,
+        dry_run=dry_run,  # type: ignore[arg-type]
+        allow_unproven=allow_unproven,
+    )
     _report(result, output_format, done=done.format(account=result.account.id), dry_run=dry_run, heading="Links:")
     if output_format != "json":
         output.status(stages.login_page(result.account.stage, result.account.domains))
@@ -332,8 +437,10 @@ def prove_domains(app: AppContext, account_id: str, dry_run: bool, output_format
     if output_format == "json":
         output.emit_json(result.to_dict())
     else:
-        output.table(["domain", "verdict", "tenant Entra names"],
-                     [[v.domain, v.describe(), v.owner or "-"] for v in result.verdicts])
+        output.table(
+            ["domain", "verdict", "tenant Entra names"],
+            [[v.domain, v.describe(), v.owner or "-"] for v in result.verdicts],
+        )
         if result.recorded is not None and result.recorded.new_alerts:
             output.status(f"flagged: {', '.join(a.domain for a in result.recorded.new_alerts)}")
         output.status("recorded on the account" if result.applied else "dry run: nothing recorded")
@@ -397,14 +504,23 @@ def delete(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_fo
     from provisioning import onboarding
 
     plan = onboarding.delete(
-        app.api(), app.settings(), account_id, dry_run=dry_run,
-        confirm=lambda p: confirm(f"Delete the SSO of account {account_id} ({len(p.changes)} changes; users are kept)?",
-                                  yes),
-        progress=plan_output.progress)
+        app.api(),
+        app.settings(),
+        account_id,
+        dry_run=dry_run,
+        confirm=lambda p: confirm(
+            f"Delete the SSO of account {account_id} ({len(p.changes)} changes; users are kept)?", yes
+        ),
+        progress=plan_output.progress,
+    )
     if output_format == "json":
         output.emit_json({"account": account_id, "applied": not dry_run, "plan": plan.to_dict()})
     else:
-        title = f"account {account_id} deleted" if not dry_run else f"account {account_id}: delete plan (dry run, nothing changed)"
+        title = (
+            f"account {account_id} deleted"
+            if not dry_run
+            else f"account {account_id}: delete plan (dry run, nothing changed)"
+        )
         plan_output.plan(plan, title=title)
 
 
@@ -416,8 +532,13 @@ def delete(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_fo
 @output_option
 @pass_app
 def rotate_secret(
-    app: AppContext, account_id: str, secret_expires: str, client_secret_file: str | None,
-    client_secret_env: str | None, dry_run: bool, output_format: str,
+    app: AppContext,
+    account_id: str,
+    secret_expires: str,
+    client_secret_file: str | None,
+    client_secret_env: str | None,
+    dry_run: bool,
+    output_format: str,
 ) -> None:
     """Swap in the customer's new client secret.
 
@@ -440,23 +561,42 @@ def rotate_secret(
     secret = _read_client_secret(client_secret_file, client_secret_env, what="new client secret")
     output.status(f"proving the new client secret of account {account_id} with Entra ...")
     result = onboarding.rotate_secret(app.api(), app.settings(), account_id, secret, expires, dry_run=dry_run)
-    _report(result, output_format, done=f"client secret of account {result.account.id} rotated "
-            f"(expires {expires.isoformat()})", dry_run=dry_run)
+    _report(
+        result,
+        output_format,
+        done=f"client secret of account {result.account.id} rotated (expires {expires.isoformat()})",
+        dry_run=dry_run,
+    )
 
 
 @account.command("invite", short_help="Mail the IT contact a link to the self-serve portal.")
 @account_argument
-@click.option("--intent", type=click.Choice(["setup", "renew"]),
-              help="setup: fill in the Entra details (default while the account awaits setup); "
-                   "renew: a new client secret (default afterwards).")
-@click.option("--valid", "valid", metavar="DURATION", default=None,
-              help="How long the link works, e.g. 7d, 36h, 90m (default APSIS_SSO_INVITATION_DAYS, 7 days).")
+@click.option(
+    "--intent",
+    type=click.Choice(["setup", "renew"]),
+    help="setup: fill in the Entra details (default while the account awaits setup); "
+    "renew: a new client secret (default afterwards).",
+)
+@click.option(
+    "--valid",
+    "valid",
+    metavar="DURATION",
+    default=None,
+    help="How long the link works, e.g. 7d, 36h, 90m (default APSIS_SSO_INVITATION_DAYS, 7 days).",
+)
 @click.option("--no-mail", is_flag=True, help="Do not mail the link; only print it (pass it on yourself).")
 @click.option("--revoke", is_flag=True, help="End the account's open link (of --intent, or all) instead.")
 @output_option
 @pass_app
-def invite(app: AppContext, account_id: str, intent: str | None, valid: str | None, no_mail: bool, revoke: bool,
-           output_format: str) -> None:
+def invite(
+    app: AppContext,
+    account_id: str,
+    intent: str | None,
+    valid: str | None,
+    no_mail: bool,
+    revoke: bool,
+    output_format: str,
+) -> None:
     """Mail the account's IT contact a one-time link to the self-serve portal, and print it.
 
     With an intent of setup the page shows the Entra steps and takes the tenant, the
@@ -486,23 +626,34 @@ def invite(app: AppContext, account_id: str, intent: str | None, valid: str | No
             raise click.UsageError("--revoke takes no --valid or --no-mail")
         ended = invites.revoke(app.api(), account_id, intent)  # type: ignore[arg-type]
         if output_format == "json":
-            output.emit_json({"account": account_id, "revoked": [
-                {"invitation": i.id, "intent": i.intent, "expires": i.expires.isoformat()} for i in ended]})
+            output.emit_json(
+                {
+                    "account": account_id,
+                    "revoked": [
+                        {"invitation": i.id, "intent": i.intent, "expires": i.expires.isoformat()} for i in ended
+                    ],
+                }
+            )
         elif ended:
-            output.status(f"revoked {len(ended)} link(s) of account {account_id}: "
-                          + ", ".join(f"{i.intent} {i.id}" for i in ended))
+            output.status(
+                f"revoked {len(ended)} link(s) of account {account_id}: "
+                + ", ".join(f"{i.intent} {i.id}" for i in ended)
+            )
         else:
             output.status(f"account {account_id} has no open link{f' for {intent}' if intent else ''}")
         return
-    result = invites.invite(app.api(), app.settings(), None if no_mail else app.mail_settings(), account_id,
-                            intent=intent, valid=validity)  # type: ignore[arg-type]
+    result = invites.invite(
+        app.api(), app.settings(), None if no_mail else app.mail_settings(), account_id, intent=intent, valid=validity
+    )  # type: ignore[arg-type]
     if output_format == "json":
         output.emit_json(result.to_dict())
     else:
         click.echo(result.url)
         where = f"mailed to {result.mailed_to}" if result.mailed_to else "not mailed (--no-mail): pass it on yourself"
-        output.status(f"{result.intent} link for account {result.account}, valid until "
-                      f"{result.invitation.expires.strftime('%Y-%m-%d %H:%M UTC')}, {where}")
+        output.status(
+            f"{result.intent} link for account {result.account}, valid until "
+            f"{result.invitation.expires.strftime('%Y-%m-%d %H:%M UTC')}, {where}"
+        )
 
 
 @account.group("pilot", short_help="Test users allowed during pilot.")

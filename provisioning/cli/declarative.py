@@ -22,20 +22,33 @@ if TYPE_CHECKING:
     from provisioning.plan import Plan
 
 file_option = click.option(
-    "--file", "-f", "path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    "--file",
+    "-f",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="The accounts file (YAML; see README, 'The declarative file').",
 )
 prune_option = click.option(
-    "--prune", is_flag=True, help="Also delete accounts managed by apsis-sso that the file does not list.",
+    "--prune",
+    is_flag=True,
+    help="Also delete accounts managed by apsis-sso that the file does not list.",
 )
 unproven_option = click.option(
-    "--allow-unproven-domains", "allow_unproven", metavar="REASON",
+    "--allow-unproven-domains",
+    "allow_unproven",
+    metavar="REASON",
     help="Link the domains Entra does not place in their account's tenant anyway, for this reason (recorded on "
-         "each such account per domain; the plan shows where).",
+    "each such account per domain; the plan shows where).",
 )
 parallel_option = click.option(
-    "--parallel", "workers", type=click.IntRange(1, MAX_WORKERS), default=DEFAULT_WORKERS, show_default=True,
-    metavar="N", help="Accounts applied at once (each account's changes stay in order; 1: one after another).",
+    "--parallel",
+    "workers",
+    type=click.IntRange(1, MAX_WORKERS),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    metavar="N",
+    help="Accounts applied at once (each account's changes stay in order; 1: one after another).",
 )
 
 
@@ -46,8 +59,9 @@ parallel_option = click.option(
 @unproven_option
 @output_option
 @pass_app
-def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool, allow_unproven: str | None,
-              output_format: str) -> None:
+def plan_file(
+    app: AppContext, path: Path, prune: bool, detailed_exitcode: bool, allow_unproven: str | None, output_format: str
+) -> None:
     """Show what `apply` would change: creates, updates and deletes per account, with
     secrets shown only as (set)/(changed). Compares what Keycloak holds now (so hand
     edits show up) with the templates: a few paged listings for any number of
@@ -69,8 +83,9 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
     from provisioning.cli.progress import for_stderr
 
     desired = declarative.load(path)
-    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune, progress=for_stderr(),
-                            allow_unproven=allow_unproven)
+    plan = declarative.plan(
+        app.api(), app.settings(), desired, prune=prune, progress=for_stderr(), allow_unproven=allow_unproven
+    )
     if output_format == "json":
         output.emit_json({"file": str(path), "prune": prune, **plan.to_dict()})
     else:
@@ -89,8 +104,16 @@ def plan_file(app: AppContext, path: Path, prune: bool, detailed_exitcode: bool,
 @unproven_option
 @output_option
 @pass_app
-def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: bool, workers: int,
-               allow_unproven: str | None, output_format: str) -> None:
+def apply_file(
+    app: AppContext,
+    path: Path,
+    prune: bool,
+    yes: bool,
+    dry_run: bool,
+    workers: int,
+    allow_unproven: str | None,
+    output_format: str,
+) -> None:
     """Make Keycloak hold the file's accounts. Prints the plan, proves every new or
     changed client secret with Entra, asks for confirmation (unless --yes), then
     applies, repairing hand edits of what the templates own. With
@@ -123,13 +146,15 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
 
     progress = for_stderr()
     desired = declarative.load(path)
-    plan = declarative.plan(app.api(), app.settings(), desired, prune=prune, progress=progress,
-                            allow_unproven=allow_unproven)
+    plan = declarative.plan(
+        app.api(), app.settings(), desired, prune=prune, progress=progress, allow_unproven=allow_unproven
+    )
     if output_format != "json":
         plan_output.plan(plan, title=f"plan for {path}")
     output.warnings(plan.warnings)
-    applied = not dry_run and declarative.apply(app.api(), app.settings(), desired, plan, confirm=ask,
-                                                workers=workers, progress=progress)
+    applied = not dry_run and declarative.apply(
+        app.api(), app.settings(), desired, plan, confirm=ask, workers=workers, progress=progress
+    )
     if applied:
         output.status("applied")
     if output_format == "json":
@@ -137,8 +162,9 @@ def apply_file(app: AppContext, path: Path, prune: bool, yes: bool, dry_run: boo
 
 
 @click.command("export", short_help="Write the managed accounts as a file.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of stdout.")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of stdout."
+)
 @pass_app
 def export(app: AppContext, out: Path | None) -> None:
     """Write every managed account as an accounts file (no secret references, so

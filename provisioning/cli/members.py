@@ -24,29 +24,36 @@ def members() -> None:
 
 def _report(account_id: str, changes: list[MemberChange], output_format: str, dry_run: bool) -> None:
     if output_format == "json":
-        output.emit_json({
-            "account": account_id,
-            "applied": not dry_run,
-            "members": [{"email": c.email, "user_id": c.user_id, "outcome": c.outcome} for c in changes],
-        })
+        output.emit_json(
+            {
+                "account": account_id,
+                "applied": not dry_run,
+                "members": [{"email": c.email, "user_id": c.user_id, "outcome": c.outcome} for c in changes],
+            }
+        )
         return
     if not changes:
         output.status(f"account {account_id}: nothing to change")
         return
-    output.table(["email", "outcome"], [[c.email, c.outcome] for c in changes],
-                 title=f"account {account_id}" + (" (dry run, nothing changed)" if dry_run else ""))
+    output.table(
+        ["email", "outcome"],
+        [[c.email, c.outcome] for c in changes],
+        title=f"account {account_id}" + (" (dry run, nothing changed)" if dry_run else ""),
+    )
 
 
 @members.command("add", short_help="Add users to the account.")
 @click.argument("account_id", metavar="ACCOUNT")
 @click.argument("emails", nargs=-1, metavar="[EMAIL]...")
-@click.option("--from-domains", is_flag=True,
-              help="Add every realm user whose email is in one of the account's domains.")
+@click.option(
+    "--from-domains", is_flag=True, help="Add every realm user whose email is in one of the account's domains."
+)
 @dry_run_option
 @output_option
 @pass_app
-def add(app: AppContext, account_id: str, emails: tuple[str, ...], from_domains: bool, dry_run: bool,
-        output_format: str) -> None:
+def add(
+    app: AppContext, account_id: str, emails: tuple[str, ...], from_domains: bool, dry_run: bool, output_format: str
+) -> None:
     """Add existing users (by email) to the account. An unknown email fails the whole
     command before anything changes.
 
@@ -106,7 +113,15 @@ def list_(app: AppContext, account_id: str, output_format: str) -> None:
         return
     output.table(
         ["email", "username", "enabled", "SSO linked", "test user"],
-        [[r.email, r.username, "yes" if r.enabled else (f"no ({r.disabled_by})" if r.disabled_by else "no"),
-          "yes" if r.linked else "no", "yes" if r.pilot else ""] for r in rows],
+        [
+            [
+                r.email,
+                r.username,
+                "yes" if r.enabled else (f"no ({r.disabled_by})" if r.disabled_by else "no"),
+                "yes" if r.linked else "no",
+                "yes" if r.pilot else "",
+            ]
+            for r in rows
+        ],
         title=f"account {account_id}: {len(rows)} member(s)",
     )

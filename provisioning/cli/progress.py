@@ -97,9 +97,15 @@ class LiveProgress(_Phase):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         super().begin(label, total, unit)
-        self._live = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                              console=console(stderr=True), transient=True)
+        self._live = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console(stderr=True),
+            transient=True,
+        )
         self._live.start()
         self._task = self._live.add_task(esc(label), total=total, rate="")
 

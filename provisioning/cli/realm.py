@@ -17,8 +17,11 @@ def realm() -> None:
 
 @realm.command("apply", short_help="Create or converge the realm.")
 @dry_run_option
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 3 when there were changes (applied, or pending with --dry-run), 0 when there were none.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 3 when there were changes (applied, or pending with --dry-run), 0 when there were none.",
+)
 @output_option
 @pass_app
 def realm_apply(app: AppContext, dry_run: bool, detailed_exitcode: bool, output_format: str) -> None:

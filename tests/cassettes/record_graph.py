@@ -60,8 +60,10 @@ async def _record(out: Path, tenant: str, client_id: str, secret: str) -> None:
             await client.delta_round(first.delta_link)
         with recorder.use_cassette("application_password_credentials.yaml"):
             creds = await client.password_credentials(client_id)
-    print(f"recorded {first.pages} page(s), {len(first.users)} user(s); "
-          f"passwordCredentials {'readable' if creds is not None else 'denied (no Application.Read.All)'}")
+    print(
+        f"recorded {first.pages} page(s), {len(first.users)} user(s); "
+        f"passwordCredentials {'readable' if creds is not None else 'denied (no Application.Read.All)'}"
+    )
 
 
 def main() -> None:

@@ -35,20 +35,28 @@ REPO = Path(__file__).resolve().parents[2]
 PERMANENT_ADMIN = "apsis-realm-admin"
 
 
-def keycloak_admin_script(node: ClusterNode, cluster: KeycloakCluster, password_file: Path
-                          ) -> subprocess.CompletedProcess[str]:
+def keycloak_admin_script(
+    node: ClusterNode, cluster: KeycloakCluster, password_file: Path
+) -> subprocess.CompletedProcess[str]:
     """docker/keycloak-admin.py, as the compose service ``keycloak-admin`` runs it."""
     bootstrap_file = cluster.state_dir / "secrets" / "bootstrap-admin-password"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("APSIS_", "KC_"))}
-    env.update({
-        "APSIS_SSO_KEYCLOAK_URL": node.url,
-        "APSIS_SSO_KEYCLOAK_ADMIN_USERNAME": PERMANENT_ADMIN,
-        "APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE": str(password_file),
-        "KC_BOOTSTRAP_ADMIN_USERNAME": cluster.admin_username,
-        "KC_BOOTSTRAP_ADMIN_PASSWORD_FILE": str(bootstrap_file),
-    })
-    return subprocess.run([sys.executable, str(REPO / "docker" / "keycloak-admin.py")], env=env,
-                          capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "APSIS_SSO_KEYCLOAK_URL": node.url,
+            "APSIS_SSO_KEYCLOAK_ADMIN_USERNAME": PERMANENT_ADMIN,
+            "APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE": str(password_file),
+            "KC_BOOTSTRAP_ADMIN_USERNAME": cluster.admin_username,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD_FILE": str(bootstrap_file),
+        }
+    )
+    return subprocess.run(
+        [sys.executable, str(REPO / "docker" / "keycloak-admin.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @dataclass
@@ -95,10 +103,18 @@ def lane(emulator: EntraEmulator, tmp_path_factory: pytest.TempPathFactory) -> I
         password_file.chmod(0o600)
         made = keycloak_admin_script(cluster.node("node1"), cluster, password_file)
         assert made.returncode == 0, made.stderr
-        settings = local_settings(cluster.node("node1").url, admin_password, emulator, realm="apsis",
-                                  keycloak_admin_username=PERMANENT_ADMIN, keycloak_public_url=cluster.public_url)
+        settings = local_settings(
+            cluster.node("node1").url,
+            admin_password,
+            emulator,
+            realm="apsis",
+            keycloak_admin_username=PERMANENT_ADMIN,
+            keycloak_public_url=cluster.public_url,
+        )
         assert settings.keycloak_client_secret is not None
-        KNOWN_SECRETS.update({admin_password, cluster.admin_password, settings.keycloak_client_secret.get_secret_value()})
+        KNOWN_SECRETS.update(
+            {admin_password, cluster.admin_password, settings.keycloak_client_secret.get_secret_value()}
+        )
         apply_realm(KeycloakRepository.for_admin(settings), settings)
         bundle = state / "ca-bundle.pem"
         bundle.write_text(Path(emulator.ca_bundle).read_text() + cluster.ca_bundle.read_text())
@@ -113,12 +129,15 @@ FIGURES: list[str] = []
 
 def report_start_and_memory(cluster: KeycloakCluster) -> None:
     """The lane's start time and memory, for the terminal summary."""
+
     def mib(memory: dict[str, int]) -> str:
         return ", ".join(f"{name} {rss / 2**20:.0f} MiB" for name, rss in memory.items())
 
     timings = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in cluster.timings.items())
-    FIGURES.append(f"start: {timings}; resident memory after start: {mib(cluster.memory_after_start)}; "
-                   f"at the end: {mib(cluster.memory())} (load average {os.getloadavg()[0]:.1f})")
+    FIGURES.append(
+        f"start: {timings}; resident memory after start: {mib(cluster.memory_after_start)}; "
+        f"at the end: {mib(cluster.memory())} (load average {os.getloadavg()[0]:.1f})"
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -143,8 +162,12 @@ def onboard(lane: Lane, emulator: EntraEmulator, unique: str) -> Callable[..., O
     factories: dict[str, AccountFactory] = {}
 
     def make(node: ClusterNode, **kw: Any) -> OnboardedAccount:
-        factory = factories.setdefault(node.name, AccountFactory(
-            api=lane.api(node), settings=lane.settings_for(node), emulator=emulator, prefix=f"{unique}{node.name}"))
+        factory = factories.setdefault(
+            node.name,
+            AccountFactory(
+                api=lane.api(node), settings=lane.settings_for(node), emulator=emulator, prefix=f"{unique}{node.name}"
+            ),
+        )
         acct = factory.create(**kw)
         KNOWN_SECRETS.add(acct.secret)
         return acct

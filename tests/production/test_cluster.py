@@ -169,8 +169,12 @@ CHANGES = {
 
 @pytest.mark.parametrize("name", list(CHANGES))
 def test_a_change_through_node1_applies_at_the_next_login_on_node2(
-    name: str, lane: Lane, onboard: Callable[..., OnboardedAccount], emulator: EntraEmulator,
-    smtp_server: SmtpServer, tmp_path: Path,
+    name: str,
+    lane: Lane,
+    onboard: Callable[..., OnboardedAccount],
+    emulator: EntraEmulator,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
 ) -> None:
     change = CHANGES[name]
     proxy = lane.cluster.proxy
@@ -200,21 +204,32 @@ def test_a_change_through_node1_applies_at_the_next_login_on_node2(
         assert page.ok and page.forms == change.page_after, page.forms
 
 
-def run_daemon_once(lane: Lane, acct: OnboardedAccount, node: ClusterNode, smtp_server: SmtpServer, tmp_path: Path,
-                    *extra: str) -> subprocess.CompletedProcess[str]:
+def run_daemon_once(
+    lane: Lane, acct: OnboardedAccount, node: ClusterNode, smtp_server: SmtpServer, tmp_path: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
     """`apsis-sync run --once` for one account, as a process, against ``node``."""
     harness = build_harness(lane.settings_for(node), smtp_server, tmp_path / "sync")
     harness.add(acct)
     harness.rt.state.close()
-    done = subprocess.run([sys.executable, "-m", "sync", "run", "--once", "--account", acct.id, "-o", "json", *extra],
-                          cwd=REPO, env=harness.env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "sync", "run", "--once", "--account", acct.id, "-o", "json", *extra],
+        cwd=REPO,
+        env=harness.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert_no_secret(done.stdout, done.stderr)
     return done
 
 
-def test_the_daemon_works_through_either_node(lane: Lane, onboard: Callable[..., OnboardedAccount],
-                                              emulator: EntraEmulator, smtp_server: SmtpServer,
-                                              tmp_path: Path) -> None:
+def test_the_daemon_works_through_either_node(
+    lane: Lane,
+    onboard: Callable[..., OnboardedAccount],
+    emulator: EntraEmulator,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+) -> None:
     """Onboarded through node 1, synced through node 2: a user deleted in Entra is deactivated
     and the state seen through node 1 agrees."""
     acct = onboard(lane.node1)

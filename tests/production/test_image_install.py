@@ -50,13 +50,17 @@ def replay_build_stage(src: Path, venv: Path) -> None:
         else:
             command = args.replace(VENV_IN_IMAGE, str(venv))
             env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-            done = subprocess.run(["/bin/sh", "-c", command], cwd=src, env=env, capture_output=True, text=True,
-                                  timeout=900)
+            done = subprocess.run(
+                ["/bin/sh", "-c", command], cwd=src, env=env, capture_output=True, text=True, timeout=900
+            )
             assert done.returncode == 0, f"RUN {command}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
 
 
 def test_the_installed_wheel_works_outside_the_checkout(
-    lane: Lane, onboard: Callable[..., OnboardedAccount], emulator: EntraEmulator, tmp_path: Path,
+    lane: Lane,
+    onboard: Callable[..., OnboardedAccount],
+    emulator: EntraEmulator,
+    tmp_path: Path,
 ) -> None:
     venv = tmp_path / "venv"
     replay_build_stage(tmp_path / "src", venv)
@@ -74,8 +78,9 @@ def test_the_installed_wheel_works_outside_the_checkout(
     client_secret_file = tmp_path / "tooling-client-secret"
     assert lane.settings.keycloak_client_secret is not None
     client_secret_file.write_text(lane.settings.keycloak_client_secret.get_secret_value())
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("APSIS_", "PYTHON", "VIRTUAL_ENV")) and k != "PATH"}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("APSIS_", "PYTHON", "VIRTUAL_ENV")) and k != "PATH"
+    }
     base["PATH"] = f"{venv / 'bin'}:/usr/bin:/bin"
     settings = {
         "APSIS_SSO_KEYCLOAK_PUBLIC_URL": lane.cluster.public_url,
@@ -95,16 +100,34 @@ def test_the_installed_wheel_works_outside_the_checkout(
     imported = run("python", "-c", "import devenv", node_url=lane.node1.url)
     assert imported.returncode != 0 and "No module named 'devenv'" in imported.stderr
 
-    applied = run("apsis-sso", "realm", "apply", "--dry-run", "--detailed-exitcode", "-o", "json",
-                  node_url=lane.node2.url,
-                  APSIS_SSO_KEYCLOAK_ADMIN_USERNAME=lane.settings.keycloak_admin_username,
-                  APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE=str(lane.admin_password_file))
+    applied = run(
+        "apsis-sso",
+        "realm",
+        "apply",
+        "--dry-run",
+        "--detailed-exitcode",
+        "-o",
+        "json",
+        node_url=lane.node2.url,
+        APSIS_SSO_KEYCLOAK_ADMIN_USERNAME=lane.settings.keycloak_admin_username,
+        APSIS_SSO_KEYCLOAK_ADMIN_PASSWORD_FILE=str(lane.admin_password_file),
+    )
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert json.loads(applied.stdout)["plan"]["changes"] == []
 
-    synced = run("apsis-sync", "run", "--once", "--dry-run", "--account", acct.id, "-o", "json",
-                 node_url=lane.node1.url,
-                 APSIS_SYNC_DATA_DIR=str(tmp_path / "sync-state"), APSIS_SYNC_SECRETS_DIR=str(secrets_dir))
+    synced = run(
+        "apsis-sync",
+        "run",
+        "--once",
+        "--dry-run",
+        "--account",
+        acct.id,
+        "-o",
+        "json",
+        node_url=lane.node1.url,
+        APSIS_SYNC_DATA_DIR=str(tmp_path / "sync-state"),
+        APSIS_SYNC_SECRETS_DIR=str(secrets_dir),
+    )
     assert synced.returncode == 0, synced.stdout + synced.stderr
     [account] = json.loads(synced.stdout)["accounts"]
     assert account["id"] == acct.id and account["status"] == "ok" and account["errors"] == []

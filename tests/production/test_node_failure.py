@@ -56,7 +56,10 @@ def health(port: int) -> int:
 
 
 def test_a_node_killed_mid_cycle_and_the_daemon_converges_on_the_other(
-    lane: Lane, onboard: Callable[..., OnboardedAccount], emulator: EntraEmulator, smtp_server: SmtpServer,
+    lane: Lane,
+    onboard: Callable[..., OnboardedAccount],
+    emulator: EntraEmulator,
+    smtp_server: SmtpServer,
     tmp_path: Path,
 ) -> None:
     cluster, proxy = lane.cluster, lane.cluster.proxy
@@ -89,22 +92,35 @@ def test_a_node_killed_mid_cycle_and_the_daemon_converges_on_the_other(
         return True  # the write is committed; its answer is lost with the node
 
     metrics_port = free_port()
-    env = dict(harness.env(), APSIS_SSO_KEYCLOAK_URL=cluster.public_url, APSIS_SSO_KEYCLOAK_VERIFY=str(lane.ca_bundle),
-               APSIS_SYNC_INTERVAL_SECONDS="10", APSIS_SYNC_GUARD_MAX_PERCENT="100",
-               APSIS_SYNC_METRICS_PORT=str(metrics_port), APSIS_SYNC_METRICS_ADDRESS="127.0.0.1")
+    env = dict(
+        harness.env(),
+        APSIS_SSO_KEYCLOAK_URL=cluster.public_url,
+        APSIS_SSO_KEYCLOAK_VERIFY=str(lane.ca_bundle),
+        APSIS_SYNC_INTERVAL_SECONDS="10",
+        APSIS_SYNC_GUARD_MAX_PERCENT="100",
+        APSIS_SYNC_METRICS_PORT=str(metrics_port),
+        APSIS_SYNC_METRICS_ADDRESS="127.0.0.1",
+    )
     harness.rt.state.close()
     proxy.pin("node1")
     proxy.intercept(kill_node1_after_its_first_write)
-    daemon = subprocess.Popen([sys.executable, "-m", "sync", "run"], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "sync", "run"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_until(killed.is_set, 120, "the daemon wrote through node 1")
         assert [h.status for h in proxy.hops if h.backend == "node1" and h.method != "GET"][-1] == 502
 
         def converged() -> bool:
             users = {uid: api2.user(uid) for uid in (lin_id, mel_id)}
-            return all(u is not None and u["enabled"] is False and api2.user_sessions(uid) == []
-                       for uid, u in users.items())
+            return all(
+                u is not None and u["enabled"] is False and api2.user_sessions(uid) == [] for uid, u in users.items()
+            )
 
         wait_until(converged, 180, "both deactivations completed through node 2")
         wait_until(lambda: health(metrics_port) == 200, 60, "the daemon reports healthy")

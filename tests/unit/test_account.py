@@ -27,13 +27,22 @@ def org(**attributes: list[str]) -> dict[str, Any]:
         contract.PILOT_KEY: ["ann@acme.example"],
     }
     base.update(attributes)
-    return {"id": "org-1", "alias": "acme", "name": "Acme AB", "attributes": {k: v for k, v in base.items() if v},
-            "domains": [{"name": "Acme.Example", "verified": True}]}
+    return {
+        "id": "org-1",
+        "alias": "acme",
+        "name": "Acme AB",
+        "attributes": {k: v for k, v in base.items() if v},
+        "domains": [{"name": "Acme.Example", "verified": True}],
+    }
 
 
 def idp(**changes: Any) -> dict[str, Any]:
-    config = {contract.MAPPERS_HASH_KEY: "h", contract.ORG_DOMAIN_KEY: contract.ANY_DOMAIN,
-              contract.REDIRECT_WHEN_EMAIL_MATCHES_KEY: "true", "clientId": "33333333-3333-3333-3333-333333333333"}
+    config = {
+        contract.MAPPERS_HASH_KEY: "h",
+        contract.ORG_DOMAIN_KEY: contract.ANY_DOMAIN,
+        contract.REDIRECT_WHEN_EMAIL_MATCHES_KEY: "true",
+        "clientId": "33333333-3333-3333-3333-333333333333",
+    }
     return {"alias": "entra-acme", "enabled": True, "organizationId": "org-1", "config": config, **changes}
 
 
@@ -63,17 +72,34 @@ def test_complete_means_linked_with_its_mappers_written():
     assert not AccountRecord.parse(org(), idp(enabled=False)).sso_enabled
 
 
-@pytest.mark.parametrize(("values", "stage"), [
-    (None, "pilot"), ([], "pilot"), ([""], "pilot"), (["live"], "live"), ([" Disabled "], "disabled"),
-    (["", "live"], "live"), (["liv"], "pilot"),  # a typo never opens SSO to every member
-])
+@pytest.mark.parametrize(
+    ("values", "stage"),
+    [
+        (None, "pilot"),
+        ([], "pilot"),
+        ([""], "pilot"),
+        (["live"], "live"),
+        ([" Disabled "], "disabled"),
+        (["", "live"], "live"),
+        (["liv"], "pilot"),  # a typo never opens SSO to every member
+    ],
+)
 def test_the_stage_is_read_as_the_extension_reads_it(values, stage):
     assert parse_stage(values) == stage
 
 
 def test_missing_or_broken_values_read_as_empty_not_as_errors():
-    record = AccountRecord.parse(org(**{contract.SECRET_EXPIRES_KEY: ["soon"], contract.IT_CONTACT_EMAIL_KEY: [],
-                                        contract.CLIENT_ID_KEY: [], contract.STAGE_KEY: []}), idp())
+    record = AccountRecord.parse(
+        org(
+            **{
+                contract.SECRET_EXPIRES_KEY: ["soon"],
+                contract.IT_CONTACT_EMAIL_KEY: [],
+                contract.CLIENT_ID_KEY: [],
+                contract.STAGE_KEY: [],
+            }
+        ),
+        idp(),
+    )
     assert record.secret_expires is None and record.it_contact.email == "" and record.stage == "pilot"
     assert record.client_id == "33333333-3333-3333-3333-333333333333"  # the IdP's, when the attribute is gone
     assert record.settings().secret_expires == date(1970, 1, 1)
@@ -87,54 +113,123 @@ def test_the_quarantine_and_ownership_come_from_the_organization():
 
 def test_settings_are_what_a_create_would_ask_for():
     record = AccountRecord.parse(org(), idp())
-    asked = Account.build(id="acme", name="Acme AB", tenant_id="11111111-1111-1111-1111-111111111111",
-                          client_id="22222222-2222-2222-2222-222222222222", domains=["acme.example"],
-                          secret_expires="2030-01-31", it_contact_name="Ivy", it_contact_email="ivy@acme.example",
-                          stage="live", pilot=["ann@acme.example"], today=date(2029, 1, 1))
+    asked = Account.build(
+        id="acme",
+        name="Acme AB",
+        tenant_id="11111111-1111-1111-1111-111111111111",
+        client_id="22222222-2222-2222-2222-222222222222",
+        domains=["acme.example"],
+        secret_expires="2030-01-31",
+        it_contact_name="Ivy",
+        it_contact_email="ivy@acme.example",
+        stage="live",
+        pilot=["ann@acme.example"],
+        today=date(2029, 1, 1),
+    )
     assert record.settings() == asked
 
 
 def test_build_validates_and_normalises():
-    account = Account.build(id="acme", name=" Acme ", tenant_id="11111111-1111-1111-1111-111111111111",
-                            client_id="22222222-2222-2222-2222-222222222222", domains=["ACME.example", "acme.example"],
-                            secret_expires="2030-01-31", it_contact_name="Ivy", it_contact_email="Ivy@Acme.Example",
-                            pilot=["Ann@acme.example"], client_secret="s3cret-value-1", today=date(2029, 1, 1))
+    account = Account.build(
+        id="acme",
+        name=" Acme ",
+        tenant_id="11111111-1111-1111-1111-111111111111",
+        client_id="22222222-2222-2222-2222-222222222222",
+        domains=["ACME.example", "acme.example"],
+        secret_expires="2030-01-31",
+        it_contact_name="Ivy",
+        it_contact_email="Ivy@Acme.Example",
+        pilot=["Ann@acme.example"],
+        client_secret="s3cret-value-1",
+        today=date(2029, 1, 1),
+    )
     assert account.name == "Acme" and account.domains == ("acme.example",) and account.pilot == ("ann@acme.example",)
     assert account.it_contact.email == "ivy@acme.example" and "s3cret" not in repr(account)
     with pytest.raises(InvalidInput, match="not in the future"):
-        Account.build(id="acme", name="A", tenant_id="acme.example", client_id="22222222-2222-2222-2222-222222222222",
-                      domains=["acme.example"], secret_expires="2020-01-01", it_contact_name="I",
-                      it_contact_email="i@acme.example", today=date(2029, 1, 1))
+        Account.build(
+            id="acme",
+            name="A",
+            tenant_id="acme.example",
+            client_id="22222222-2222-2222-2222-222222222222",
+            domains=["acme.example"],
+            secret_expires="2020-01-01",
+            it_contact_name="I",
+            it_contact_email="i@acme.example",
+            today=date(2029, 1, 1),
+        )
     with pytest.raises(InvalidInput, match="invalid stage"):
-        Account.build(id="acme", name="A", tenant_id="acme.example", client_id="22222222-2222-2222-2222-222222222222",
-                      domains=["acme.example"], secret_expires="2030-01-01", it_contact_name="I",
-                      it_contact_email="i@acme.example", stage="beta", today=date(2029, 1, 1))
+        Account.build(
+            id="acme",
+            name="A",
+            tenant_id="acme.example",
+            client_id="22222222-2222-2222-2222-222222222222",
+            domains=["acme.example"],
+            secret_expires="2030-01-01",
+            it_contact_name="I",
+            it_contact_email="i@acme.example",
+            stage="beta",
+            today=date(2029, 1, 1),
+        )
 
 
 def test_without_entra_details_an_account_awaits_setup():
-    waiting = Account.build(id="acme", name="Acme", domains=["acme.com"], it_contact_name="Ivy",
-                            it_contact_email="ivy@acme.com", pilot=["ann@acme.com"])
-    assert (waiting.stage, waiting.tenant_id, waiting.client_id, waiting.secret_expires) == ("awaiting-setup", "", "", None)
+    waiting = Account.build(
+        id="acme",
+        name="Acme",
+        domains=["acme.com"],
+        it_contact_name="Ivy",
+        it_contact_email="ivy@acme.com",
+        pilot=["ann@acme.com"],
+    )
+    assert (waiting.stage, waiting.tenant_id, waiting.client_id, waiting.secret_expires) == (
+        "awaiting-setup",
+        "",
+        "",
+        None,
+    )
     assert waiting.awaiting_setup and waiting.pilot == ("ann@acme.com",)
 
 
-@pytest.mark.parametrize("given", [{"tenant_id": "acme.com"}, {"client_id": "22222222-2222-2222-2222-222222222222"},
-                                   {"tenant_id": "acme.com", "secret_expires": "2031-01-01"}])
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"tenant_id": "acme.com"},
+        {"client_id": "22222222-2222-2222-2222-222222222222"},
+        {"tenant_id": "acme.com", "secret_expires": "2031-01-01"},
+    ],
+)
 def test_some_entra_details_but_not_all_are_refused_naming_what_is_missing(given):
     with pytest.raises(InvalidInput, match="missing: give --tenant-id, --client-id and --secret-expires together"):
-        Account.build(id="acme", name="Acme", domains=["acme.com"], it_contact_name="Ivy",
-                      it_contact_email="ivy@acme.com", **given)
+        Account.build(
+            id="acme",
+            name="Acme",
+            domains=["acme.com"],
+            it_contact_name="Ivy",
+            it_contact_email="ivy@acme.com",
+            **given,
+        )
 
 
 def test_awaiting_setup_and_entra_details_or_a_secret_exclude_each_other():
-    base = {"id": "acme", "name": "Acme", "domains": ["acme.com"], "it_contact_name": "Ivy", "it_contact_email": "ivy@acme.com"}
+    base = {
+        "id": "acme",
+        "name": "Acme",
+        "domains": ["acme.com"],
+        "it_contact_name": "Ivy",
+        "it_contact_email": "ivy@acme.com",
+    }
     with pytest.raises(InvalidInput, match="needs --tenant-id"):
         Account.build(**base, stage="live")
     with pytest.raises(InvalidInput, match="a client secret needs"):
         Account.build(**base, client_secret="Abc~secret-value-of-forty-characters-123")
     with pytest.raises(InvalidInput, match="no Entra details yet"):
-        Account.build(**base, stage="awaiting-setup", tenant_id="acme.com", client_id="22222222-2222-2222-2222-222222222222",
-                      secret_expires="2031-01-01")
+        Account.build(
+            **base,
+            stage="awaiting-setup",
+            tenant_id="acme.com",
+            client_id="22222222-2222-2222-2222-222222222222",
+            secret_expires="2031-01-01",
+        )
 
 
 def test_an_account_awaiting_setup_is_complete_with_its_organization_alone():

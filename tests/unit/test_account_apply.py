@@ -26,10 +26,17 @@ def settings() -> Settings:
 
 def acme(**changes: Any) -> Account:
     return Account.build(
-        id="acme", name="Acme AB", tenant_id="11111111-1111-1111-1111-111111111111",
-        client_id="22222222-2222-2222-2222-222222222222", domains=["acme.example"],
-        secret_expires=date.today() + timedelta(days=200), it_contact_name="Ivy", it_contact_email="it@acme.example",
-        pilot=["ann@acme.example"], client_secret=SECRET).with_changes(**changes)
+        id="acme",
+        name="Acme AB",
+        tenant_id="11111111-1111-1111-1111-111111111111",
+        client_id="22222222-2222-2222-2222-222222222222",
+        domains=["acme.example"],
+        secret_expires=date.today() + timedelta(days=200),
+        it_contact_name="Ivy",
+        it_contact_email="it@acme.example",
+        pilot=["ann@acme.example"],
+        client_secret=SECRET,
+    ).with_changes(**changes)
 
 
 def converge(kc: MemoryKeycloak, account: Account) -> Any:
@@ -43,8 +50,12 @@ def test_a_create_makes_a_complete_account_and_a_second_run_changes_nothing():
     assert len(converge(kc, acme()).changes) == 4
     # Four writes and no read: organization, provider, its mapper, the link (the snapshot's
     # reads are the plan's, counted separately).
-    assert [what for what, _ in kc.writes] == ["create_organization", "create_identity_provider",
-                                                "create_idp_mapper", "link_organization_idp"]
+    assert [what for what, _ in kc.writes] == [
+        "create_organization",
+        "create_identity_provider",
+        "create_idp_mapper",
+        "link_organization_idp",
+    ]
     org = kc.organization_by_alias("acme")
     assert org is not None
     record = AccountRecord.parse(org, kc.identity_provider("entra-acme"))

@@ -29,10 +29,17 @@ def settings(**overrides: Any) -> Settings:
 
 def account(account_id: str = "acme", **changes: Any) -> Account:
     built = Account.build(
-        id=account_id, name=f"Account {account_id}", tenant_id="11111111-1111-1111-1111-111111111111",
-        client_id="22222222-2222-2222-2222-222222222222", domains=[f"{account_id}.example"],
-        secret_expires=date.today() + timedelta(days=200), it_contact_name="Ivy", it_contact_email=f"it@{account_id}.example",
-        pilot=[f"ann@{account_id}.example"], client_secret=SECRET)
+        id=account_id,
+        name=f"Account {account_id}",
+        tenant_id="11111111-1111-1111-1111-111111111111",
+        client_id="22222222-2222-2222-2222-222222222222",
+        domains=[f"{account_id}.example"],
+        secret_expires=date.today() + timedelta(days=200),
+        it_contact_name="Ivy",
+        it_contact_email=f"it@{account_id}.example",
+        pilot=[f"ann@{account_id}.example"],
+        client_secret=SECRET,
+    )
     return built.with_changes(**changes)
 
 
@@ -43,8 +50,10 @@ def held(desired: Account, cfg: Settings) -> Snapshot:
     idp = copy.deepcopy(rendered.identity_provider)
     idp["config"].pop("clientSecret", None)  # Keycloak masks it on read
     idp["organizationId"] = org["id"]
-    mappers = [{**copy.deepcopy(m), "id": f"m{i}", "identityProviderAlias": desired.idp_alias}
-               for i, m in enumerate(rendered.mappers)]
+    mappers = [
+        {**copy.deepcopy(m), "id": f"m{i}", "identityProviderAlias": desired.idp_alias}
+        for i, m in enumerate(rendered.mappers)
+    ]
     return Snapshot(orgs={desired.id: org}, idps={desired.idp_alias: idp}, mappers={desired.idp_alias: mappers})
 
 
@@ -54,8 +63,12 @@ def changes(plan: Any) -> list[tuple[str, str]]:
 
 def test_a_new_account_is_four_steps_in_order_and_proves_its_secret():
     plan = plan_account(settings(), account(), Snapshot())
-    assert changes(plan) == [("create", "organization"), ("create", "identity-provider"),
-                             ("create", "idp-mappers"), ("create", "organization-link")]
+    assert changes(plan) == [
+        ("create", "organization"),
+        ("create", "identity-provider"),
+        ("create", "idp-mappers"),
+        ("create", "organization-link"),
+    ]
     assert writes_secret(plan) == {"acme"}
     assert SECRET not in plan.to_json()
 
@@ -131,7 +144,10 @@ def test_delete_removes_idp_organization_and_the_daemons_copy(tmp_path: Path):
     snapshot = held(account(), cfg)
     snapshot.daemon_files["acme"] = DaemonFile(tmp_path / "acme", exists=True)
     assert changes(plan_delete("acme", snapshot)) == [
-        ("delete", "identity-provider"), ("delete", "organization"), ("delete", DAEMON_SECRET)]
+        ("delete", "identity-provider"),
+        ("delete", "organization"),
+        ("delete", DAEMON_SECRET),
+    ]
     with pytest.raises(NotFound):
         plan_delete("nobody", snapshot)
 
@@ -139,8 +155,10 @@ def test_delete_removes_idp_organization_and_the_daemons_copy(tmp_path: Path):
 def test_a_provider_still_bound_to_the_old_post_broker_flow_is_unbound_and_an_unbound_one_is_left():
     desired = account()
     snapshot = held(desired, settings())
-    assert "postBrokerLoginFlowAlias" not in snapshot.idps[desired.idp_alias] or \
-        not snapshot.idps[desired.idp_alias]["postBrokerLoginFlowAlias"]
+    assert (
+        "postBrokerLoginFlowAlias" not in snapshot.idps[desired.idp_alias]
+        or not snapshot.idps[desired.idp_alias]["postBrokerLoginFlowAlias"]
+    )
     snapshot.idps[desired.idp_alias].pop("postBrokerLoginFlowAlias", None)  # as Keycloak shows an unbound one
     assert plan_account(settings(), desired, snapshot).empty
 
@@ -148,12 +166,18 @@ def test_a_provider_still_bound_to_the_old_post_broker_flow_is_unbound_and_an_un
     plan = plan_account(settings(), desired, snapshot)
     assert changes(plan) == [("update", "identity-provider")]
     assert [(f.path, f.before, f.after) for f in plan.changes[0].fields] == [
-        ("postBrokerLoginFlowAlias", contract.POST_BROKER_LOGIN_FLOW, None)]
+        ("postBrokerLoginFlowAlias", contract.POST_BROKER_LOGIN_FLOW, None)
+    ]
 
 
 def waiting(account_id: str = "acme") -> Account:
-    return Account.build(id=account_id, name=f"Account {account_id}", domains=[f"{account_id}.example"],
-                         it_contact_name="Ivy", it_contact_email=f"it@{account_id}.example")
+    return Account.build(
+        id=account_id,
+        name=f"Account {account_id}",
+        domains=[f"{account_id}.example"],
+        it_contact_name="Ivy",
+        it_contact_email=f"it@{account_id}.example",
+    )
 
 
 def test_an_account_awaiting_setup_is_its_organization_alone():
@@ -161,7 +185,12 @@ def test_an_account_awaiting_setup_is_its_organization_alone():
     assert [(c.action, c.kind) for c in plan.changes] == [("create", "organization")]
     rendered = render(waiting(), settings()).organization["attributes"]
     assert rendered[contract.STAGE_KEY] == ["awaiting-setup"]
-    assert not {contract.TENANT_ID_KEY, contract.CLIENT_ID_KEY, contract.SECRET_EXPIRES_KEY, contract.SECRET_HINT_KEY} & set(rendered)
+    assert not {
+        contract.TENANT_ID_KEY,
+        contract.CLIENT_ID_KEY,
+        contract.SECRET_EXPIRES_KEY,
+        contract.SECRET_HINT_KEY,
+    } & set(rendered)
 
 
 def test_its_setup_converges_the_organization_and_creates_the_idp():
@@ -169,7 +198,12 @@ def test_its_setup_converges_the_organization_and_creates_the_idp():
     before = waiting()
     snapshot = held_organization(before, cfg)
     plan = plan_account(cfg, account(), snapshot)
-    assert [c.kind for c in plan.changes] == ["organization", "identity-provider", "idp-mappers", "organization-link"]  # the link last (issue 11)
+    assert [c.kind for c in plan.changes] == [
+        "organization",
+        "identity-provider",
+        "idp-mappers",
+        "organization-link",
+    ]  # the link last (issue 11)
     assert plan.changes[0].action == "update"
     assert writes_secret(plan) == {"acme"}
 
@@ -212,7 +246,9 @@ def test_the_daemon_skips_accounts_awaiting_setup():
     from sync.accounts import select
 
     cfg = settings()
-    records = [AccountRecord.parse(held_organization(waiting("beta"), cfg).orgs["beta"]),
-               AccountRecord.parse(held(account(), cfg).orgs["acme"])]
+    records = [
+        AccountRecord.parse(held_organization(waiting("beta"), cfg).orgs["beta"]),
+        AccountRecord.parse(held(account(), cfg).orgs["acme"]),
+    ]
     assert [r.id for r in select(records)] == ["acme"]
     assert select(records, only=["beta"]) == []  # named, it exists, but it has nothing to sync

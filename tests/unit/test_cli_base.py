@@ -49,8 +49,9 @@ def run(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-@pytest.mark.parametrize(("what", "code"), [("input", EX_USAGE), ("keycloak", EX_TEMPFAIL), ("declined", 1),
-                                             ("bug", 1), ("ok", 3)])
+@pytest.mark.parametrize(
+    ("what", "code"), [("input", EX_USAGE), ("keycloak", EX_TEMPFAIL), ("declined", 1), ("bug", 1), ("ok", 3)]
+)
 def test_each_failure_is_one_line_with_the_code_its_class_carries(what, code):
     secret_input.remember(SECRET)
     result = run("fail", what)

@@ -31,9 +31,12 @@ def test_piped_stderr_gets_one_counted_line_per_item_and_a_summary(monkeypatch, 
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.splitlines()
-    assert lines[:4] == ["applying: 3 accounts", "  [1/3] a0: create organization",
-                         "  [2/3] a1: create organization; failed at create identity-provider: boom",
-                         "  [3/3] a2: create organization"]
+    assert lines[:4] == [
+        "applying: 3 accounts",
+        "  [1/3] a0: create organization",
+        "  [2/3] a1: create organization; failed at create identity-provider: boom",
+        "  [3/3] a2: create organization",
+    ]
     assert lines[4].startswith("applied 3 of 4 changes: 3 of 3 accounts in ") and "accounts/s" in lines[4]
 
 

@@ -32,15 +32,19 @@ def _java_constant(cls: str, name: str) -> str:
 
 def test_one_keycloak_version_everywhere():
     assert f"ARG KEYCLOAK_VERSION={contract.KEYCLOAK_VERSION}\n" in (ROOT / "docker/keycloak.Dockerfile").read_text()
-    assert f"<keycloak.version>{contract.KEYCLOAK_VERSION}</keycloak.version>" in \
-        (ROOT / "keycloak-extension/pom.xml").read_text()
+    assert (
+        f"<keycloak.version>{contract.KEYCLOAK_VERSION}</keycloak.version>"
+        in (ROOT / "keycloak-extension/pom.xml").read_text()
+    )
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert compose["services"]["keycloak"]["image"] == f"apsis-sso-keycloak:{contract.KEYCLOAK_VERSION}"
 
 
 def test_the_realm_template_names_the_contracts_flows_and_clients():
     realm = _json("realm.json")
-    flows = {f["alias"]: [e["authenticator"] for e in f["authenticationExecutions"]] for f in realm["authenticationFlows"]}
+    flows = {
+        f["alias"]: [e["authenticator"] for e in f["authenticationExecutions"]] for f in realm["authenticationFlows"]
+    }
     assert flows == {contract.FIRST_BROKER_LOGIN_FLOW: [contract.SAFE_LINK_AUTHENTICATOR]}
     assert realm["browserFlow"] == contract.BROWSER_FLOW
     assert [c["alias"] for c in realm["flowCopies"]] == [contract.BROWSER_FLOW]
@@ -59,9 +63,17 @@ def test_the_account_templates_use_the_contracts_keys():
     assert idp["config"][contract.MANAGED_BY_KEY] == contract.MANAGED_BY
     org = _json("organization.json")
     assert set(org["attributes"]) == {
-        contract.MANAGED_BY_KEY, contract.ACCOUNT_KEY, contract.STAGE_KEY, contract.PILOT_KEY, contract.TENANT_ID_KEY,
-        contract.CLIENT_ID_KEY, contract.SECRET_EXPIRES_KEY, contract.SECRET_HINT_KEY, contract.IT_CONTACT_NAME_KEY,
-        contract.IT_CONTACT_EMAIL_KEY}
+        contract.MANAGED_BY_KEY,
+        contract.ACCOUNT_KEY,
+        contract.STAGE_KEY,
+        contract.PILOT_KEY,
+        contract.TENANT_ID_KEY,
+        contract.CLIENT_ID_KEY,
+        contract.SECRET_EXPIRES_KEY,
+        contract.SECRET_HINT_KEY,
+        contract.IT_CONTACT_NAME_KEY,
+        contract.IT_CONTACT_EMAIL_KEY,
+    }
     assert org["attributes"][contract.MANAGED_BY_KEY] == [contract.MANAGED_BY]
     assert [m["identityProviderMapper"] for m in _json("entra-idp-mappers.json")] == [contract.OID_MAPPER]
 
@@ -87,8 +99,9 @@ def test_the_extension_uses_the_contracts_names():
     java_reasons = re.findall(r'^\s+[A-Z_]+\("([a-z_]+)"\)', (JAVA / "Reason.java").read_text(), flags=re.M)
     assert java_reasons == list(typing.get_args(contract.RefusalReason))
     constants = re.search(r"enum Stage \{\s*([A-Z_,\s]+);", (JAVA / "Stage.java").read_text())
-    assert constants and [c.strip().lower().replace("_", "-") for c in constants.group(1).split(",")] == \
-        list(contract.STAGES)
+    assert constants and [c.strip().lower().replace("_", "-") for c in constants.group(1).split(",")] == list(
+        contract.STAGES
+    )
     assert f'case "{contract.AWAITING_SETUP}":' in (JAVA / "Stage.java").read_text()
 
 
@@ -100,8 +113,18 @@ def test_docs_contracts_lists_every_refusal_reason_and_attribute():
         assert f"| `{stage}` |" in doc, stage
     for kind in typing.get_args(contract.NoticeKind):
         assert f"`{kind}`" in doc, kind
-    for key in (contract.MANAGED_BY_KEY, contract.ACCOUNT_KEY, contract.STAGE_KEY, contract.PILOT_KEY,
-                contract.TENANT_ID_KEY, contract.QUARANTINE_KEY, contract.DISABLED_BY_KEY, contract.INVITATIONS_KEY,
-                contract.DOMAIN_PROOFS_KEY, contract.OWNERSHIP_OVERRIDE_KEY, contract.DOMAIN_ALERTS_KEY,
-                contract.SETUP_CLAIM_KEY):
+    for key in (
+        contract.MANAGED_BY_KEY,
+        contract.ACCOUNT_KEY,
+        contract.STAGE_KEY,
+        contract.PILOT_KEY,
+        contract.TENANT_ID_KEY,
+        contract.QUARANTINE_KEY,
+        contract.DISABLED_BY_KEY,
+        contract.INVITATIONS_KEY,
+        contract.DOMAIN_PROOFS_KEY,
+        contract.OWNERSHIP_OVERRIDE_KEY,
+        contract.DOMAIN_ALERTS_KEY,
+        contract.SETUP_CLAIM_KEY,
+    ):
         assert f"`{key}`" in doc, key

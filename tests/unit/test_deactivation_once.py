@@ -34,8 +34,9 @@ def test_the_same_plan_carried_out_by_two_processes_counts_each_user_once(two, c
     users = [world.person(f"u{i}", link=f"oid-{i}", sessions=1) for i in range(3)]
     shared = world.person("both", link="oid-both")
     world.kc.add_member(world.other.org_id, shared)  # only leaves acme
-    changes = delta(*(EntraUser(f"oid-{i}", removed="deleted") for i in range(3)),
-                    EntraUser("oid-both", removed="deleted"))
+    changes = delta(
+        *(EntraUser(f"oid-{i}", removed="deleted") for i in range(3)), EntraUser("oid-both", removed="deleted")
+    )
     plans = [deprovision.plan_incremental(world.kc, world.acme, changes, s) for s in (world.state, other_state)]
     assert [len(p.actions) for p in plans] == [4, 4]  # both planned before either applied
 

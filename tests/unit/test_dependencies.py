@@ -84,13 +84,22 @@ def distributions_of(module: str) -> set[str]:
     return {canonical(d) for d in candidates}
 
 
-@pytest.mark.parametrize("package,allowed", [
-    ("apsis_core", RUNTIME), ("provisioning", RUNTIME), ("sync", RUNTIME),
-    ("devenv", RUNTIME | DEVTOOLS), ("tests", RUNTIME | DEVTOOLS | TESTS),
-])
+@pytest.mark.parametrize(
+    "package,allowed",
+    [
+        ("apsis_core", RUNTIME),
+        ("provisioning", RUNTIME),
+        ("sync", RUNTIME),
+        ("devenv", RUNTIME | DEVTOOLS),
+        ("tests", RUNTIME | DEVTOOLS | TESTS),
+    ],
+)
 def test_every_import_is_a_declared_dependency(package: str, allowed: set[str]) -> None:
-    undeclared = {module: sorted(files) for module, files in third_party_imports(package).items()
-                  if not distributions_of(module) & allowed}
+    undeclared = {
+        module: sorted(files)
+        for module, files in third_party_imports(package).items()
+        if not distributions_of(module) & allowed
+    }
     assert undeclared == {}, "declare these in pyproject.toml (or devenv/pyproject.toml), then scripts/lock.sh"
 
 
@@ -107,8 +116,10 @@ def test_the_lock_files_pin_every_declaration_and_agree() -> None:
     runtime, dev, build = pins("runtime.lock"), pins("dev.lock"), pins("build.lock")
     assert RUNTIME <= set(runtime)
     assert RUNTIME | TESTS | DEVTOOLS <= set(dev)
-    assert {canonical(r) for r in requirement_names(
-        tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"])} <= set(build)
+    assert {
+        canonical(r)
+        for r in requirement_names(tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"])
+    } <= set(build)
     for name, version in {**runtime, **build}.items():
         assert dev.get(name) == version, f"{name}: {version} in one lock, {dev.get(name)} in dev.lock"
     text = (ROOT / "requirements" / "runtime.lock").read_text()

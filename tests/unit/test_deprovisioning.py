@@ -28,8 +28,15 @@ class World:
     acme: AccountRecord
     other: AccountRecord
 
-    def person(self, local: str, *, account: AccountRecord | None = None, link: str | None = None,
-               sessions: int = 1, **kw: object) -> str:
+    def person(
+        self,
+        local: str,
+        *,
+        account: AccountRecord | None = None,
+        link: str | None = None,
+        sessions: int = 1,
+        **kw: object,
+    ) -> str:
         account = account or self.acme
         user_id = self.kc.add_user(f"{local}@{account.domains[0]}", sessions=sessions, **kw)  # type: ignore[arg-type]
         self.kc.add_member(account.org_id, user_id)
@@ -39,9 +46,14 @@ class World:
 
 
 def record(kc: MemoryKeycloak, alias: str, domain: str) -> AccountRecord:
-    org_id = kc.create_organization({
-        "alias": alias, "name": alias.title(), "domains": [{"name": domain, "verified": True}],
-        "attributes": {contract.MANAGED_BY_KEY: [contract.MANAGED_BY], contract.STAGE_KEY: ["live"]}})
+    org_id = kc.create_organization(
+        {
+            "alias": alias,
+            "name": alias.title(),
+            "domains": [{"name": domain, "verified": True}],
+            "attributes": {contract.MANAGED_BY_KEY: [contract.MANAGED_BY], contract.STAGE_KEY: ["live"]},
+        }
+    )
     assert org_id is not None
     org = kc.organization(org_id)
     assert org is not None
@@ -96,15 +108,23 @@ def test_deleted_and_disabled_users_are_deactivated_members_elsewhere_only_leave
     mel = world.person("mel")
     bo = world.person("bo", link="oid-bo")
     world.kc.add_member(world.other.org_id, bo)
-    plan = deprovision.plan_incremental(world.kc, world.acme, delta(
-        EntraUser("oid-lin", removed="deleted"),
-        EntraUser("oid-mel", enabled=False, mail="mel@acme.example"),
-        EntraUser("oid-bo", removed="changed"),
-        EntraUser("oid-sam", enabled=True, mail="sam@acme.example"),
-    ), world.state)
+    plan = deprovision.plan_incremental(
+        world.kc,
+        world.acme,
+        delta(
+            EntraUser("oid-lin", removed="deleted"),
+            EntraUser("oid-mel", enabled=False, mail="mel@acme.example"),
+            EntraUser("oid-bo", removed="changed"),
+            EntraUser("oid-sam", enabled=True, mail="sam@acme.example"),
+        ),
+        world.state,
+    )
     kinds = {(a.user_id, a.kind, a.why, a.via) for a in plan.actions}
-    assert kinds == {(lin, "disable", "deleted", "link"), (mel, "disable", "disabled", "email"),
-                     (bo, "remove_membership", "changed", "link")}
+    assert kinds == {
+        (lin, "disable", "deleted", "link"),
+        (mel, "disable", "disabled", "email"),
+        (bo, "remove_membership", "changed", "link"),
+    }
     assert plan.deactivating == 3
 
 
@@ -115,11 +135,13 @@ def test_linked_leavers_cost_one_bulk_read_whatever_their_number(world: World, l
     ids = [world.person(f"p{n}", link=f"oid-{n}") for n in range(leavers)]
     world.kc.add_member(world.other.org_id, ids[0])
     before = world.kc.requests
-    plan = deprovision.plan_incremental(world.kc, world.acme, delta(
-        *(EntraUser(f"oid-{n}", removed="deleted") for n in range(leavers))), world.state)
+    plan = deprovision.plan_incremental(
+        world.kc, world.acme, delta(*(EntraUser(f"oid-{n}", removed="deleted") for n in range(leavers))), world.state
+    )
     assert world.kc.requests - before == 1
     assert {(a.user_id, a.kind) for a in plan.actions} == {
-        (u, "remove_membership" if u == ids[0] else "disable") for u in ids}
+        (u, "remove_membership" if u == ids[0] else "disable") for u in ids
+    }
 
 
 @pytest.mark.parametrize("leavers", [1, 5, 40])
@@ -133,24 +155,38 @@ def test_leavers_who_never_used_sso_cost_one_more_bulk_read(world: World, leaver
     world.kc.add_user("twice@acme.example")
     twice = world.person("twice")
     before = world.kc.requests
-    plan = deprovision.plan_incremental(world.kc, world.acme, delta(
-        *(EntraUser(f"oid-{n}", enabled=False, mail=f"p{n}@acme.example") for n in range(leavers)),
-        EntraUser("oid-taken", removed="deleted", mail="taken@acme.example"),
-        EntraUser("oid-twice", removed="deleted", mail="twice@acme.example"),
-        EntraUser("oid-foreign", removed="deleted", mail="p1@elsewhere.example")), world.state)
+    plan = deprovision.plan_incremental(
+        world.kc,
+        world.acme,
+        delta(
+            *(EntraUser(f"oid-{n}", enabled=False, mail=f"p{n}@acme.example") for n in range(leavers)),
+            EntraUser("oid-taken", removed="deleted", mail="taken@acme.example"),
+            EntraUser("oid-twice", removed="deleted", mail="twice@acme.example"),
+            EntraUser("oid-foreign", removed="deleted", mail="p1@elsewhere.example"),
+        ),
+        world.state,
+    )
     assert world.kc.requests - before == 2
     assert {(a.user_id, a.kind, a.via) for a in plan.actions} == {
-        (u, "remove_membership" if u == ids[0] else "disable", "email") for u in ids}
+        (u, "remove_membership" if u == ids[0] else "disable", "email") for u in ids
+    }
     assert taken not in {a.user_id for a in plan.actions} and twice not in {a.user_id for a in plan.actions}
     assert any("2 users have email twice@acme.example" in n for n in plan.notes)
 
 
 def test_a_removed_user_without_an_address_is_found_through_the_remembered_one(world: World):
     mel = world.person("mel")
-    world.state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0,
-                           seen=[KnownUser("oid-mel", "mel@acme.example", None, True, None)])
-    plan = deprovision.plan_incremental(world.kc, world.acme, delta(EntraUser("oid-mel", removed="deleted")),
-                                        world.state)
+    world.state.record_run(
+        "acme",
+        ok=True,
+        status="ok",
+        errors=[],
+        deactivated=0,
+        seen=[KnownUser("oid-mel", "mel@acme.example", None, True, None)],
+    )
+    plan = deprovision.plan_incremental(
+        world.kc, world.acme, delta(EntraUser("oid-mel", removed="deleted")), world.state
+    )
     assert [a.user_id for a in plan.actions] == [mel]
 
 
@@ -170,10 +206,20 @@ def test_a_full_listing_acts_only_on_disabled_users_and_provable_entra_users(wor
     remembered = world.person("old")  # never signed in, remembered from an earlier listing
     contractor = world.person("contractor")  # password only, never in Entra: never touched
     world.person("stays", link="oid-stays")
-    world.state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0,
-                           seen=[KnownUser("oid-old", "old@acme.example", None, True, None)])
-    plan = resync.plan_full(world.kc, world.acme, delta(
-        EntraUser("oid-off", enabled=False), EntraUser("oid-stays", enabled=True), full=True), world.state)
+    world.state.record_run(
+        "acme",
+        ok=True,
+        status="ok",
+        errors=[],
+        deactivated=0,
+        seen=[KnownUser("oid-old", "old@acme.example", None, True, None)],
+    )
+    plan = resync.plan_full(
+        world.kc,
+        world.acme,
+        delta(EntraUser("oid-off", enabled=False), EntraUser("oid-stays", enabled=True), full=True),
+        world.state,
+    )
     assert {(a.user_id, a.why) for a in plan.actions} == {(gone, "absent"), (off, "disabled"), (remembered, "absent")}
     assert contractor not in {a.user_id for a in plan.actions}
 
@@ -183,8 +229,9 @@ def test_a_full_listing_acts_only_on_disabled_users_and_provable_entra_users(wor
 
 def test_a_deactivation_disables_marks_and_ends_sessions_and_is_recorded(world: World):
     lin = world.person("lin", link="oid-lin", sessions=2)
-    plan = deprovision.plan_incremental(world.kc, world.acme, delta(EntraUser("oid-lin", removed="deleted")),
-                                        world.state)
+    plan = deprovision.plan_incremental(
+        world.kc, world.acme, delta(EntraUser("oid-lin", removed="deleted")), world.state
+    )
     assert len(deprovision.apply(world.kc, world.acme, plan.actions, world.state)) == 1
     user = world.kc.users_by_id[lin]
     assert user["enabled"] is False and user["attributes"][contract.DISABLED_BY_KEY] == [contract.SYNC_DAEMON]
@@ -196,8 +243,9 @@ def test_a_deactivation_disables_marks_and_ends_sessions_and_is_recorded(world: 
 def test_a_deactivation_cut_short_is_finished_by_the_next_run(world: World):
     bo = world.person("bo", link="oid-bo", sessions=1)
     world.kc.add_member(world.other.org_id, bo)
-    plan = deprovision.plan_incremental(world.kc, world.acme, delta(EntraUser("oid-bo", removed="deleted")),
-                                        world.state)
+    plan = deprovision.plan_incremental(
+        world.kc, world.acme, delta(EntraUser("oid-bo", removed="deleted")), world.state
+    )
     world.kc.fail_after(1)  # the membership goes, then Keycloak is gone
     with pytest.raises(KeycloakUnavailable):
         deprovision.apply(world.kc, world.acme, plan.actions, world.state)
@@ -210,24 +258,29 @@ def test_a_deactivation_cut_short_is_finished_by_the_next_run(world: World):
 
 
 def test_a_half_done_deactivation_whose_record_was_lost_is_finished_from_the_users_marks(world: World):
-    lin = world.person("lin", link="oid-lin", sessions=1, enabled=False,
-                       attributes={contract.DISABLED_BY_KEY: [contract.SYNC_DAEMON]})
-    plan = deprovision.plan_incremental(world.kc, world.acme, delta(EntraUser("oid-lin", removed="deleted")),
-                                        world.state)
+    lin = world.person(
+        "lin", link="oid-lin", sessions=1, enabled=False, attributes={contract.DISABLED_BY_KEY: [contract.SYNC_DAEMON]}
+    )
+    plan = deprovision.plan_incremental(
+        world.kc, world.acme, delta(EntraUser("oid-lin", removed="deleted")), world.state
+    )
     assert [(a.user_id, a.finish) for a in plan.actions] == [(lin, True)] and plan.deactivating == 0
 
 
 # -- the guard ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("count", "members", "allowance", "held"), [
-    (1, 5, 0, False),  # a 5-person account may lose one
-    (3, 100, 0, False),  # 3 % of 100
-    (3, 20, 0, True),  # 15 % of 20
-    (26, 10_000, 0, True),  # over the absolute limit
-    (26, 10_000, 26, False),  # released: the held ones pass
-    (30, 10_000, 26, False),  # ... and a few more within the limits
-])
+@pytest.mark.parametrize(
+    ("count", "members", "allowance", "held"),
+    [
+        (1, 5, 0, False),  # a 5-person account may lose one
+        (3, 100, 0, False),  # 3 % of 100
+        (3, 20, 0, True),  # 15 % of 20
+        (26, 10_000, 0, True),  # over the absolute limit
+        (26, 10_000, 26, False),  # released: the held ones pass
+        (30, 10_000, 26, False),  # ... and a few more within the limits
+    ],
+)
 def test_the_guard_judges_a_cycle_by_count_and_share(count, members, allowance, held):
     limits = guard.GuardLimits(max_users=25, max_percent=10, percent_min_users=3)
     assert (guard.verdict(count, members, limits, allowance) is not None) is held

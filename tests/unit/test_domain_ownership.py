@@ -74,17 +74,21 @@ def test_records_round_trip_and_malformed_values_prove_nothing():
     assert OwnershipOverride.parse(o.value()) == o
     a = DomainAlert("acme.example", A, NOW, "other-tenant", X)
     assert DomainAlert.parse(a.value()) == a
-    for bad in ("", "acme.example", f"acme.example {A} yesterday discovery", "acme.example not-a-guid "
-                "2030-05-01T12:00:00Z discovery", f"acme.example {A} 2030-05-01T12:00:00Z guessed",
-                f"acme.example {A} 2030-05-01T12:00:00Z discovery extra"):
+    for bad in (
+        "",
+        "acme.example",
+        f"acme.example {A} yesterday discovery",
+        "acme.example not-a-guid 2030-05-01T12:00:00Z discovery",
+        f"acme.example {A} 2030-05-01T12:00:00Z guessed",
+        f"acme.example {A} 2030-05-01T12:00:00Z discovery extra",
+    ):
         assert DomainProof.parse(bad) is None, bad
     assert OwnershipOverride.parse(f"acme.example {A} 2030-05-01T12:00:00Z ") is None
     assert DomainAlert.parse(f"acme.example {A} 2030-05-01T12:00:00Z other-tenant nope") is None
 
 
 def test_only_proofs_of_the_current_tenant_and_domains_count():
-    attrs = {contract.DOMAIN_PROOFS_KEY: [proof("acme.example"), proof("acme.se", X), proof("gone.example"),
-                                          "garbage"]}
+    attrs = {contract.DOMAIN_PROOFS_KEY: [proof("acme.example"), proof("acme.se", X), proof("gone.example"), "garbage"]}
     held = Ownership.of(attrs, A, ["acme.example", "acme.se"])
     assert held.proven == ("acme.example",)
     assert held.unproven == ("acme.se",)
@@ -94,9 +98,16 @@ def test_only_proofs_of_the_current_tenant_and_domains_count():
 
 
 def test_the_account_record_reads_its_ownership():
-    org = {"id": "o1", "alias": "acme", "domains": [{"name": "acme.example"}, {"name": "acme.se"}],
-           "attributes": {contract.TENANT_ID_KEY: [A], contract.DOMAIN_PROOFS_KEY: [proof("acme.example")],
-                          contract.OWNERSHIP_OVERRIDE_KEY: [OwnershipOverride("acme.se", A, NOW, "ticket 1").value()]}}
+    org = {
+        "id": "o1",
+        "alias": "acme",
+        "domains": [{"name": "acme.example"}, {"name": "acme.se"}],
+        "attributes": {
+            contract.TENANT_ID_KEY: [A],
+            contract.DOMAIN_PROOFS_KEY: [proof("acme.example")],
+            contract.OWNERSHIP_OVERRIDE_KEY: [OwnershipOverride("acme.se", A, NOW, "ticket 1").value()],
+        },
+    }
     record = AccountRecord.parse(org)
     assert record.ownership.proven == ("acme.example",)
     assert record.ownership.overridden == ("acme.se",)
@@ -106,9 +117,14 @@ def test_the_account_record_reads_its_ownership():
 
 def test_recheck_is_due_once_a_day_per_domain_and_the_fast_path_agrees():
     fresh, old = NOW - timedelta(hours=3), NOW - timedelta(hours=25)
-    attrs = {contract.DOMAIN_PROOFS_KEY: [proof("a.example", at=fresh), proof("b.example", at=old),
-                                          proof("c.example", X, at=fresh)],
-             contract.DOMAIN_ALERTS_KEY: [DomainAlert("d.example", A, fresh, "unverified").value()]}
+    attrs = {
+        contract.DOMAIN_PROOFS_KEY: [
+            proof("a.example", at=fresh),
+            proof("b.example", at=old),
+            proof("c.example", X, at=fresh),
+        ],
+        contract.DOMAIN_ALERTS_KEY: [DomainAlert("d.example", A, fresh, "unverified").value()],
+    }
     domains = ["a.example", "b.example", "c.example", "d.example", "e.example"]
     assert Ownership.of(attrs, A, domains).due(NOW) == ("b.example", "c.example", "e.example")
     assert recheck_due(attrs, A, domains, NOW) == ("b.example", "c.example", "e.example")
@@ -128,23 +144,41 @@ def test_a_moved_domain_loses_its_proof_and_is_flagged_once():
     assert [a.change for a in first.new_alerts] == [f"acme.example {A} other-tenant {X}"]
     # The next day the same answer is no news; the alert's time moves on.
     later = NOW + timedelta(days=1)
-    again = after_check({contract.DOMAIN_PROOFS_KEY: first.proofs, contract.DOMAIN_ALERTS_KEY: first.alerts}, A,
-                        ["acme.example", "acme.se"], judge_all([Discovery("acme.example", "resolved", X)], A, later),
-                        later)
+    again = after_check(
+        {contract.DOMAIN_PROOFS_KEY: first.proofs, contract.DOMAIN_ALERTS_KEY: first.alerts},
+        A,
+        ["acme.example", "acme.se"],
+        judge_all([Discovery("acme.example", "resolved", X)], A, later),
+        later,
+    )
     assert again.new_alerts == () and again.lost == ()
     assert again.alerts == [DomainAlert("acme.example", A, later, "other-tenant", X).value()]
     # Moved on to a third tenant, or removed from every tenant: news again.
     third = "cccccccc-0000-4000-8000-000000000003"
-    moved_on = after_check({contract.DOMAIN_ALERTS_KEY: again.alerts}, A, ["acme.example"],
-                           judge_all([Discovery("acme.example", "resolved", third)], A, later), later)
+    moved_on = after_check(
+        {contract.DOMAIN_ALERTS_KEY: again.alerts},
+        A,
+        ["acme.example"],
+        judge_all([Discovery("acme.example", "resolved", third)], A, later),
+        later,
+    )
     assert [a.owner for a in moved_on.new_alerts] == [third]
 
 
 def test_a_domain_back_in_the_tenant_is_proven_again_and_no_answer_changes_nothing():
-    attrs = {contract.DOMAIN_ALERTS_KEY: [DomainAlert("acme.example", A, NOW, "unverified").value()],
-             contract.DOMAIN_PROOFS_KEY: [proof("acme.se", at=NOW - timedelta(days=2))]}
-    back = after_check(attrs, A, ["acme.example", "acme.se"], judge_all([
-        Discovery("acme.example", "resolved", A), Discovery("acme.se", "unavailable", detail="HTTP 503")], A, NOW), NOW)
+    attrs = {
+        contract.DOMAIN_ALERTS_KEY: [DomainAlert("acme.example", A, NOW, "unverified").value()],
+        contract.DOMAIN_PROOFS_KEY: [proof("acme.se", at=NOW - timedelta(days=2))],
+    }
+    back = after_check(
+        attrs,
+        A,
+        ["acme.example", "acme.se"],
+        judge_all(
+            [Discovery("acme.example", "resolved", A), Discovery("acme.se", "unavailable", detail="HTTP 503")], A, NOW
+        ),
+        NOW,
+    )
     assert back.recovered == ("acme.example",)
     assert back.alerts == []
     # acme.se keeps its (older) proof: Entra not answering is no verdict.
@@ -156,8 +190,15 @@ def test_a_domain_back_in_the_tenant_is_proven_again_and_no_answer_changes_nothi
 
 
 def test_the_requirement_refuses_names_each_domain_and_accepts_an_override():
-    verdicts = judge_all([Discovery("acme.example", "resolved", A), Discovery("acme.se", "resolved", X),
-                          Discovery("acme.dk", "unknown")], A, NOW)
+    verdicts = judge_all(
+        [
+            Discovery("acme.example", "resolved", A),
+            Discovery("acme.se", "resolved", X),
+            Discovery("acme.dk", "unknown"),
+        ],
+        A,
+        NOW,
+    )
     with pytest.raises(DomainsNotProven) as refused:
         require("acme", verdicts)
     text = refused.value.format_message()
@@ -177,9 +218,16 @@ def test_an_override_needs_a_one_line_reason(reason):
 
 
 def _account(domains: list[str], tenant: str = A) -> Account:
-    return Account.build(id="acme", name="Acme", domains=domains, it_contact_name="Ivy",
-                         it_contact_email="ivy@acme.example", tenant_id=tenant,
-                         client_id="cccccccc-0000-4000-8000-00000000000c", secret_expires="2099-01-01")
+    return Account.build(
+        id="acme",
+        name="Acme",
+        domains=domains,
+        it_contact_name="Ivy",
+        it_contact_email="ivy@acme.example",
+        tenant_id=tenant,
+        client_id="cccccccc-0000-4000-8000-00000000000c",
+        secret_expires="2099-01-01",
+    )
 
 
 def test_establish_asks_only_about_unproven_domains_and_records_the_new_proofs():
@@ -215,8 +263,12 @@ def test_establish_refuses_or_records_the_override():
     assert "linked under the override" in done.warnings()[0]
     # The override is recorded for that domain and tenant: the next command asks nothing.
     recorded = {contract.OWNERSHIP_OVERRIDE_KEY: [o.value() for o in done.account.ownership_overrides or ()]}
-    assert ownership.establish(endpoints, _account(["acme.example"]), recorded, now=NOW,
-                               check=lambda *a: pytest.fail("asked again")).account.ownership_overrides is None
+    assert (
+        ownership.establish(
+            endpoints, _account(["acme.example"]), recorded, now=NOW, check=lambda *a: pytest.fail("asked again")
+        ).account.ownership_overrides
+        is None
+    )
 
 
 # -- reading Entra's answers ---------------------------------------------------------------
@@ -238,13 +290,23 @@ def test_discovery_answers_are_read_as_microsoft_documents_them():
         return httpx.Response(200, json={"issuer": f"https://login.example/{A}/v2.0"})
 
     assert _discover(resolved) == [Discovery("acme.example", "resolved", A)]
-    unknown = _discover(lambda r: httpx.Response(400, json={
-        "error": "invalid_tenant", "error_codes": [90002],
-        "error_description": "AADSTS90002: Tenant 'acme.example' not found."}))
+    unknown = _discover(
+        lambda r: httpx.Response(
+            400,
+            json={
+                "error": "invalid_tenant",
+                "error_codes": [90002],
+                "error_description": "AADSTS90002: Tenant 'acme.example' not found.",
+            },
+        )
+    )
     assert [(d.answer, d.detail) for d in unknown] == [("unknown", "AADSTS90002")]
-    for answer in (httpx.Response(503), httpx.Response(429, headers={"Retry-After": "5"}),
-                   httpx.Response(200, json={"issuer": "https://login.example/common/v2.0"}),
-                   httpx.Response(403, text="forbidden by a proxy")):
+    for answer in (
+        httpx.Response(503),
+        httpx.Response(429, headers={"Retry-After": "5"}),
+        httpx.Response(200, json={"issuer": "https://login.example/common/v2.0"}),
+        httpx.Response(403, text="forbidden by a proxy"),
+    ):
         assert _discover(lambda r, answer=answer: answer)[0].answer == "unavailable"
 
     def down(request: httpx.Request) -> httpx.Response:

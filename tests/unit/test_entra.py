@@ -35,28 +35,38 @@ class Refused(Exception):
     response: Any = None
 
 
-@pytest.mark.parametrize(("graph", "scope"), [
-    ("https://graph.microsoft.com/v1.0", "https://graph.microsoft.com/.default"),
-    ("https://microsoftgraph.chinacloudapi.cn/v1.0", "https://microsoftgraph.chinacloudapi.cn/.default"),
-    ("https://127.0.0.1:8443/v1.0", "https://127.0.0.1:8443/.default"),
-])
+@pytest.mark.parametrize(
+    ("graph", "scope"),
+    [
+        ("https://graph.microsoft.com/v1.0", "https://graph.microsoft.com/.default"),
+        ("https://microsoftgraph.chinacloudapi.cn/v1.0", "https://microsoftgraph.chinacloudapi.cn/.default"),
+        ("https://127.0.0.1:8443/v1.0", "https://127.0.0.1:8443/.default"),
+    ],
+)
 def test_the_graph_scope_follows_the_graph_base_url(graph, scope):
     endpoints = EntraEndpoints("https://login.microsoftonline.us", graph)
     assert endpoints.scope == scope
-    assert endpoints.discovery_url("acme.example") == \
-        "https://login.microsoftonline.us/acme.example/v2.0/.well-known/openid-configuration"
+    assert (
+        endpoints.discovery_url("acme.example")
+        == "https://login.microsoftonline.us/acme.example/v2.0/.well-known/openid-configuration"
+    )
     assert endpoints.ssl_context is True and endpoints.connection_verify is True
 
 
-@pytest.mark.parametrize(("code", "advice"), [
-    (7000215, "Entra rejected the client secret (AADSTS7000215: invalid secret)"),
-    (7000222, "the client secret has expired in Entra (AADSTS7000222)"),
-    (700016, f"Entra has no application {APP} in tenant {TENANT} (AADSTS700016)"),
-    (90002, f"Entra has no tenant {TENANT} (AADSTS90002)"),
-])
+@pytest.mark.parametrize(
+    ("code", "advice"),
+    [
+        (7000215, "Entra rejected the client secret (AADSTS7000215: invalid secret)"),
+        (7000222, "the client secret has expired in Entra (AADSTS7000222)"),
+        (700016, f"Entra has no application {APP} in tenant {TENANT} (AADSTS700016)"),
+        (90002, f"Entra has no tenant {TENANT} (AADSTS90002)"),
+    ],
+)
 def test_each_known_refusal_is_one_line_of_advice_exit_2(code, advice):
     body = f'{{"error": "invalid_client", "error_codes": [{code}]}}'
-    error = entra.token_refused(Refused(f"Authentication failed: AADSTS{code}: ...", Answer(401, body=body)), APP, TENANT)
+    error = entra.token_refused(
+        Refused(f"Authentication failed: AADSTS{code}: ...", Answer(401, body=body)), APP, TENANT
+    )
     assert isinstance(error, InvalidInput) and error.exit_code == EX_USAGE
     assert advice in str(error) and "\n" not in str(error)
 

@@ -30,19 +30,28 @@ PUBLIC = EntraEndpoints("https://login.microsoftonline.com", "https://graph.micr
 TENANT = "aaaabbbb-0000-cccc-1111-dddd2222eeee"
 CLIENT = "00001111-aaaa-2222-bbbb-3333cccc4444"
 APP = "46e6adf4-a9cf-4b60-9390-0ba6fb00bf6b"
-DELTA_LINK = ("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=oEcOySpF_hWYmTIUZBOIfPzcwisr_rPe8o9M54L45qEXQGm"
-              "vQC6T2dbL-9O7nSU-njKhFiGlAZqewNAThmCVnNxqPu5gOBegrm1CaVZ-ZtFZ2tPOAO98OD9y0ao460")
+DELTA_LINK = (
+    "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=oEcOySpF_hWYmTIUZBOIfPzcwisr_rPe8o9M54L45qEXQGm"
+    "vQC6T2dbL-9O7nSU-njKhFiGlAZqewNAThmCVnNxqPu5gOBegrm1CaVZ-ZtFZ2tPOAO98OD9y0ao460"
+)
 T = TypeVar("T")
 
 
-def replay(cassette: str, call: Callable[[GraphClient], Awaitable[T]], *, secret: str | None = None,
-           retry: RetryPolicy | None = None) -> tuple[T, Any]:
+def replay(
+    cassette: str,
+    call: Callable[[GraphClient], Awaitable[T]],
+    *,
+    secret: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> tuple[T, Any]:
     """Run ``call`` against a client whose every request must come from ``cassette``; returns
     its result and the cassette (to check that every recorded answer was used)."""
+
     async def run() -> T:
         credential = None if secret else StaticTokenCredential("cassette-token")
-        async with GraphClient(PUBLIC, TENANT, CLIENT, SecretStr(secret) if secret else None,
-                               credential=credential, retry=retry) as client:
+        async with GraphClient(
+            PUBLIC, TENANT, CLIENT, SecretStr(secret) if secret else None, credential=credential, retry=retry
+        ) as client:
             return await call(client)
 
     with graph_vcr().use_cassette(f"{cassette}.yaml", allow_playback_repeats=False) as cass:
@@ -92,8 +101,10 @@ def test_resync_required_410_restarts_from_its_location() -> None:
             await client.delta_round(DELTA_LINK)
         except DeltaTokenExpired as exc:
             assert exc.code == "resyncRequired"
-            assert exc.location == ("https://graph.microsoft.com/v1.0/users/delta?$deltatoken="
-                                    "&$select=id,accountEnabled,mail,userPrincipalName")
+            assert exc.location == (
+                "https://graph.microsoft.com/v1.0/users/delta?$deltatoken="
+                "&$select=id,accountEnabled,mail,userPrincipalName"
+            )
             return await client.restart_round(exc)
         raise AssertionError("the 410 was not recognised")
 
@@ -116,7 +127,8 @@ def test_password_credentials_are_read_and_the_one_in_use_is_found_by_hint() -> 
     creds, cass = replay("application_password_credentials", lambda c: c.password_credentials(APP))
     assert cass.all_played and creds is not None
     assert [(c.hint, c.key_id) for c in creds] == [
-        ("[6g", "f0b0b335-1d71-4883-8f98-567911bfdca6"), ("Qx~", "0e5c1f0a-3b7d-4c2e-9a55-3d1e2f4a6b7c"),
+        ("[6g", "f0b0b335-1d71-4883-8f98-567911bfdca6"),
+        ("Qx~", "0e5c1f0a-3b7d-4c2e-9a55-3d1e2f4a6b7c"),
     ]
     assert creds[0].end == datetime(2021, 9, 9, 19, 50, 29, 308638, tzinfo=timezone.utc)
     ours = expiry.effective(date(2030, 1, 1), "[6g", creds, today=date(2021, 8, 31))
@@ -147,10 +159,13 @@ def test_the_real_credential_fetches_its_token_then_calls_graph() -> None:
     assert token_request.method == "POST" and token_request.uri.endswith(f"/{TENANT}/oauth2/v2.0/token")
 
 
-@pytest.mark.parametrize(("cassette", "code", "kind"), [
-    ("token_secret_expired", 7000222, "expired"),
-    ("token_secret_invalid", 7000215, "invalid"),
-])
+@pytest.mark.parametrize(
+    ("cassette", "code", "kind"),
+    [
+        ("token_secret_expired", 7000222, "expired"),
+        ("token_secret_invalid", 7000215, "invalid"),
+    ],
+)
 def test_token_errors_are_recognised_by_their_aadsts_code(cassette: str, code: int, kind: str) -> None:
     secret = "s3cr3t~" + "y" * 33
     with pytest.raises(TokenRejected) as caught:
@@ -182,13 +197,19 @@ def test_recording_filters_credentials() -> None:
     from vcr.request import Request
 
     config = graph_vcr()
-    request = Request("POST", "https://login.microsoftonline.com/t/oauth2/v2.0/token",
-                      b"client_id=c&client_secret=hunter2-very-secret&grant_type=client_credentials",
-                      {"Authorization": "Bearer abc.def.ghi"})
+    request = Request(
+        "POST",
+        "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+        b"client_id=c&client_secret=hunter2-very-secret&grant_type=client_credentials",
+        {"Authorization": "Bearer abc.def.ghi"},
+    )
     filtered = config._build_before_record_request({})(request)
     assert b"hunter2" not in filtered.body and b"client_secret=FILTERED" in filtered.body
     assert filtered.headers["Authorization"] == FILTERED
-    response = {"status": {"code": 200}, "headers": {},
-                "body": {"string": b'{"token_type": "Bearer", "access_token": "eyJ.secret.token"}'}}
+    response = {
+        "status": {"code": 200},
+        "headers": {},
+        "body": {"string": b'{"token_type": "Bearer", "access_token": "eyJ.secret.token"}'},
+    }
     scrubbed = config._build_before_record_response({})(response)
     assert b"eyJ.secret.token" not in scrubbed["body"]["string"]

@@ -24,21 +24,32 @@ pytestmark = pytest.mark.unit
 
 
 def test_a_delta_page_becomes_slim_records() -> None:
-    body = json.dumps({
-        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id,accountEnabled,mail)",
-        "@odata.nextLink": "https://graph.microsoft.com/v1.0/users/delta?$skiptoken=abc",
-        "value": [
-            {"id": "a", "accountEnabled": True, "mail": "A@x.example", "userPrincipalName": "a@x.example",
-             "displayName": "ignored"},
-            {"id": "b", "@removed": {"reason": "deleted"}},
-            {"id": "c", "@removed": {}},
-            {"id": "d", "accountEnabled": "yes", "mail": ""},
-        ],
-    }).encode()
+    body = json.dumps(
+        {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id,accountEnabled,mail)",
+            "@odata.nextLink": "https://graph.microsoft.com/v1.0/users/delta?$skiptoken=abc",
+            "value": [
+                {
+                    "id": "a",
+                    "accountEnabled": True,
+                    "mail": "A@x.example",
+                    "userPrincipalName": "a@x.example",
+                    "displayName": "ignored",
+                },
+                {"id": "b", "@removed": {"reason": "deleted"}},
+                {"id": "c", "@removed": {}},
+                {"id": "d", "accountEnabled": "yes", "mail": ""},
+            ],
+        }
+    ).encode()
     page = parse_delta_page(body)
     assert page.next_link and page.next_link.endswith("abc") and page.delta_link is None
-    assert page.users == [EntraUser("a", True, "A@x.example", "a@x.example"), EntraUser("b", removed="deleted"),
-                          EntraUser("c", removed="changed"), EntraUser("d")]
+    assert page.users == [
+        EntraUser("a", True, "A@x.example", "a@x.example"),
+        EntraUser("b", removed="deleted"),
+        EntraUser("c", removed="changed"),
+        EntraUser("d"),
+    ]
     assert page.users[0].emails == ["a@x.example"]
 
 
@@ -49,11 +60,24 @@ def test_a_page_not_shaped_like_graphs_is_refused(body: bytes) -> None:
 
 
 def test_password_credentials_keep_only_what_expiry_needs() -> None:
-    creds = parse_password_credentials(json.dumps({"passwordCredentials": [
-        {"keyId": "k", "hint": "abc", "displayName": "d", "endDateTime": "2021-09-09T19:50:29.3086381Z",
-         "secretText": None}]}))
+    creds = parse_password_credentials(
+        json.dumps(
+            {
+                "passwordCredentials": [
+                    {
+                        "keyId": "k",
+                        "hint": "abc",
+                        "displayName": "d",
+                        "endDateTime": "2021-09-09T19:50:29.3086381Z",
+                        "secretText": None,
+                    }
+                ]
+            }
+        )
+    )
     assert [(c.key_id, c.hint, c.end) for c in creds] == [
-        ("k", "abc", datetime(2021, 9, 9, 19, 50, 29, 308638, tzinfo=timezone.utc))]
+        ("k", "abc", datetime(2021, 9, 9, 19, 50, 29, 308638, tzinfo=timezone.utc))
+    ]
 
 
 class CountingCredential:
@@ -95,8 +119,12 @@ def test_applications_are_asked_daily_after_a_200_or_a_403_and_at_once_for_new_c
     day = date(2030, 1, 1)
     apps = Applications(rt, account, day)  # type: ignore[arg-type]
     assert apps.due("s1")  # never asked
-    state.record_applications("acme", day.isoformat(), [{"key_id": "k", "hint": "abc", "display_name": None,
-                                                         "end": "2030-02-01T00:00:00+00:00"}], "s1")
+    state.record_applications(
+        "acme",
+        day.isoformat(),
+        [{"key_id": "k", "hint": "abc", "display_name": None, "end": "2030-02-01T00:00:00+00:00"}],
+        "s1",
+    )
     for answer in ("200", "403"):
         apps = Applications(rt, account, day)  # type: ignore[arg-type]
         assert not apps.due("s1"), answer  # same day, same secret
@@ -134,8 +162,15 @@ def test_a_retry_after_a_403_asks_with_a_new_token_and_no_token_is_ever_read() -
 
 def test_a_staged_round_becomes_the_known_users_only_with_its_delta_link() -> None:
     state = StateStore(":memory:")
-    state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0, delta_link="d0",
-                     seen=[KnownUser("old", "old@x", None, True, None), KnownUser("keep", "k@x", None, True, None)])
+    state.record_run(
+        "acme",
+        ok=True,
+        status="ok",
+        errors=[],
+        deactivated=0,
+        delta_link="d0",
+        seen=[KnownUser("old", "old@x", None, True, None), KnownUser("keep", "k@x", None, True, None)],
+    )
     key = round_key("acme")
     state.stage(key, [EntraUser("keep", True, "k@x"), EntraUser("new", True, "n@x")])
     assert [k.oid for k in state.absent_known_users("acme", key)] == ["old"]
@@ -153,8 +188,15 @@ def test_a_staged_round_becomes_the_known_users_only_with_its_delta_link() -> No
 
 def test_an_idle_round_advances_its_delta_link_and_leaves_the_known_users_alone() -> None:
     state = StateStore(":memory:")
-    state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0, delta_link="d0",
-                     seen=[KnownUser("keep", "k@x", None, True, None)])
+    state.record_run(
+        "acme",
+        ok=True,
+        status="ok",
+        errors=[],
+        deactivated=0,
+        delta_link="d0",
+        seen=[KnownUser("keep", "k@x", None, True, None)],
+    )
     state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0, delta_link="d1", staged=False)
     assert state.delta_link("acme") == "d1"
     kept = state.known_user("acme", "keep")

@@ -26,10 +26,20 @@ pytestmark = pytest.mark.unit
 
 
 def account(n: int) -> AccountRecord:
-    attrs = {contract.MANAGED_BY_KEY: [contract.MANAGED_BY], contract.CLIENT_ID_KEY: [f"app-{n}"],
-             contract.TENANT_ID_KEY: [f"tenant-{n}"]}
-    return AccountRecord.parse({"id": f"org-{n}", "alias": f"acct{n}", "name": f"A{n}", "attributes": attrs,
-                                "domains": [{"name": f"a{n}.example"}]})
+    attrs = {
+        contract.MANAGED_BY_KEY: [contract.MANAGED_BY],
+        contract.CLIENT_ID_KEY: [f"app-{n}"],
+        contract.TENANT_ID_KEY: [f"tenant-{n}"],
+    }
+    return AccountRecord.parse(
+        {
+            "id": f"org-{n}",
+            "alias": f"acct{n}",
+            "name": f"A{n}",
+            "attributes": attrs,
+            "domains": [{"name": f"a{n}.example"}],
+        }
+    )
 
 
 def runtime() -> Runtime:

@@ -37,13 +37,17 @@ def test_a_stored_value_fits_keycloaks_255_characters_and_reads_back():
         assert Invitation.parse(value) == (invitation if value == invitation.value() else closed)
 
 
-@pytest.mark.parametrize("value", [
-    "", "v2 setup open 2026-05-01T12:00:00Z 2026-05-08T12:00:00Z " + "a" * 64,
-    "v1 delete open 2026-05-01T12:00:00Z 2026-05-08T12:00:00Z " + "a" * 64,
-    "v1 setup open yesterday 2026-05-08T12:00:00Z " + "a" * 64,
-    "v1 setup open 2026-05-01T12:00:00Z 2026-05-08T12:00:00Z " + "A" * 64,
-    "v1 setup pending 2026-05-01T12:00:00Z 2026-05-08T12:00:00Z " + "a" * 64,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "v2 setup open 2026-05-01T12:00:00Z 2026-05-08T12:00:00Z " + "a" * 64,
+        "v1 delete open 2026-05-01T12:00:00Z 2026-05-08T12:00:00Z " + "a" * 64,
+        "v1 setup open yesterday 2026-05-08T12:00:00Z " + "a" * 64,
+        "v1 setup open 2026-05-01T12:00:00Z 2026-05-08T12:00:00Z " + "A" * 64,
+        "v1 setup pending 2026-05-01T12:00:00Z 2026-05-08T12:00:00Z " + "a" * 64,
+    ],
+)
 def test_a_malformed_value_is_no_invitation(value):
     assert Invitation.parse(value) is None
 
@@ -88,15 +92,24 @@ def test_revoke_and_use_close_only_open_ones():
 
 
 def test_closed_invitations_are_pruned_to_the_newest_ten_and_open_ones_kept():
-    closed = [invitations.mint("renew", WEEK, NOW)[1].close("superseded", NOW + timedelta(minutes=n)) for n in range(15)]
+    closed = [
+        invitations.mint("renew", WEEK, NOW)[1].close("superseded", NOW + timedelta(minutes=n)) for n in range(15)
+    ]
     _, open_one = invitations.mint("setup", WEEK, NOW)
     kept = invitations.pruned([open_one, *closed])
     assert open_one in kept and len(kept) == 11
     assert {i.closed for i in kept if i.state != "open"} == {NOW + timedelta(minutes=n) for n in range(5, 15)}
 
 
-@pytest.mark.parametrize("text, expected", [("7d", timedelta(days=7)), ("36h", timedelta(hours=36)),
-                                            (" 90m ", timedelta(minutes=90)), ("30d", timedelta(days=30))])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("7d", timedelta(days=7)),
+        ("36h", timedelta(hours=36)),
+        (" 90m ", timedelta(minutes=90)),
+        ("30d", timedelta(days=30)),
+    ],
+)
 def test_validity_parses(text, expected):
     assert invitations.parse_validity(text) == expected
 
@@ -110,8 +123,14 @@ def test_validity_is_refused_in_one_line(text):
 
 def test_issue_revoke_and_complete_keep_only_hashes_on_the_organization():
     api = MemoryKeycloak()
-    org_id = api.create_organization({"alias": "acme", "name": "Acme", "domains": [],
-                                      "attributes": {"apsis.stage": ["pilot"], "apsis.quarantined": ["x"]}})
+    org_id = api.create_organization(
+        {
+            "alias": "acme",
+            "name": "Acme",
+            "domains": [],
+            "attributes": {"apsis.stage": ["pilot"], "apsis.quarantined": ["x"]},
+        }
+    )
     assert org_id is not None
 
     def record() -> AccountRecord:

@@ -19,10 +19,16 @@ def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A miniature installed distribution in a cache of its own."""
     monkeypatch.setenv("APSIS_SSO_CACHE", str(tmp_path / "cache"))
     home = tmp_path / "cache" / "dist"
-    for name, text in {"bin/kc.sh": "#!/bin/sh\n", "conf/keycloak.conf": "", "themes/base/x.ftl": "",
-                       "lib/quarkus-run.jar": "run", "lib/lib/main/a.jar": "a", "lib/app/keycloak.jar": "app",
-                       "lib/quarkus/quarkus-application.dat": "dev-mem build",
-                       "providers/apsis-sso-keycloak-extension-0.1.0.jar": "old jar"}.items():
+    for name, text in {
+        "bin/kc.sh": "#!/bin/sh\n",
+        "conf/keycloak.conf": "",
+        "themes/base/x.ftl": "",
+        "lib/quarkus-run.jar": "run",
+        "lib/lib/main/a.jar": "a",
+        "lib/app/keycloak.jar": "app",
+        "lib/quarkus/quarkus-application.dat": "dev-mem build",
+        "providers/apsis-sso-keycloak-extension-0.1.0.jar": "old jar",
+    }.items():
         (home / name).parent.mkdir(parents=True, exist_ok=True)
         (home / name).write_text(text)
     return home
@@ -40,7 +46,9 @@ def test_quarkus_build_output_is_a_private_copy_and_the_jars_are_shared(shared: 
     assert (shared / "lib" / "quarkus" / "quarkus-application.dat").read_text() == "dev-mem build"
     assert not (shared / "lib" / "quarkus" / "generated-bytecode.jar").exists()
     assert (home / "lib" / "lib").resolve() == (shared / "lib" / "lib").resolve()  # shared, read only
-    assert (home / "lib" / "quarkus-run.jar").read_text() == "run" and not (home / "lib" / "quarkus-run.jar").is_symlink()
+    assert (home / "lib" / "quarkus-run.jar").read_text() == "run" and not (
+        home / "lib" / "quarkus-run.jar"
+    ).is_symlink()
     assert keycloak.instance_home(shared, "two") != home and augmented.read_text() == "dev-file build"
 
 

@@ -48,7 +48,9 @@ def imports(package: str) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("package", [p for p in SHIPPED if (ROOT / p).is_dir()])
 def test_shipped_code_never_imports_development_or_test_code(package):
-    offenders = {m: n & {"devenv", "tests", "bench"} for m, n in imports(package).items() if n & {"devenv", "tests", "bench"}}
+    offenders = {
+        m: n & {"devenv", "tests", "bench"} for m, n in imports(package).items() if n & {"devenv", "tests", "bench"}
+    }
     assert offenders == {}
 
 
@@ -68,21 +70,41 @@ def test_the_portal_uses_only_provisionings_public_library():
     offenders: list[str] = []
     for module, tree in _modules("portal").items():
         names = imported_modules(tree)
-        offenders += [f"{module}: {n}" for n in names if n.startswith("provisioning.cli") or
-                      (n.startswith("provisioning.") and any(part.startswith("_") for part in n.split(".")))]
+        offenders += [
+            f"{module}: {n}"
+            for n in names
+            if n.startswith("provisioning.cli")
+            or (n.startswith("provisioning.") and any(part.startswith("_") for part in n.split(".")))
+        ]
         # `from provisioning import onboarding` then `onboarding._private`: a private helper too.
-        bound = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                 and node.module == "provisioning" for alias in node.names}
-        offenders += [f"{module}: {node.value.id}.{node.attr}" for node in ast.walk(tree)
-                      if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                      and node.value.id in bound and node.attr.startswith("_")]
+        bound = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "provisioning"
+            for alias in node.names
+        }
+        offenders += [
+            f"{module}: {node.value.id}.{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in bound
+            and node.attr.startswith("_")
+        ]
     assert offenders == []
-    assert any("provisioning.onboarding" in imported_modules(t) or "provisioning" in imported_modules(t)
-               for t in _modules("portal").values()), "the portal calls the library's onboarding (this test sees it)"
+    assert any(
+        "provisioning.onboarding" in imported_modules(t) or "provisioning" in imported_modules(t)
+        for t in _modules("portal").values()
+    ), "the portal calls the library's onboarding (this test sees it)"
 
 
 def test_only_the_repository_talks_to_keycloak_directly():
     """python-keycloak is the repository's business: everything else asks it by name."""
-    offenders = [m for package in SHIPPED if (ROOT / package).is_dir()
-                 for m, n in imports(package).items() if "keycloak" in n and not m.startswith("apsis_core/keycloak/")]
+    offenders = [
+        m
+        for package in SHIPPED
+        if (ROOT / package).is_dir()
+        for m, n in imports(package).items()
+        if "keycloak" in n and not m.startswith("apsis_core/keycloak/")
+    ]
     assert offenders == []

@@ -51,8 +51,11 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 
 def account(*values: str) -> dict[str, Any]:
-    return {"id": "o1", "alias": "acme", "attributes": {contract.MANAGED_BY_KEY: [contract.MANAGED_BY],
-                                                       contract.INVITATIONS_KEY: list(values)}}
+    return {
+        "id": "o1",
+        "alias": "acme",
+        "attributes": {contract.MANAGED_BY_KEY: [contract.MANAGED_BY], contract.INVITATIONS_KEY: list(values)},
+    }
 
 
 def test_an_existing_and_a_missing_account_cost_the_same(counted: dict[str, int]):
@@ -66,8 +69,13 @@ def test_an_existing_and_a_missing_account_cost_the_same(counted: dict[str, int]
         before = dict(counted)
         calls = len(api.calls)
         found = link_lookup.lookup(api, alias, presented)  # type: ignore[arg-type]
-        work.append((len(api.calls) - calls, counted["sha256"] - before["sha256"],
-                     counted["compare_digest"] - before["compare_digest"]))
+        work.append(
+            (
+                len(api.calls) - calls,
+                counted["sha256"] - before["sha256"],
+                counted["compare_digest"] - before["compare_digest"],
+            )
+        )
         if presented == token:
             assert found.invitation == invitation and found.record is not None
         else:
@@ -82,5 +90,7 @@ def test_an_unmanaged_organization_is_no_account_and_costs_the_same(counted: dic
     before = dict(counted)
     found = link_lookup.lookup(Organizations({"acme": org}), "acme", token)  # type: ignore[arg-type]
     assert found == link_lookup.Found(None, None)
-    assert (counted["sha256"] - before["sha256"], counted["compare_digest"] - before["compare_digest"]) == \
-        (1, link_lookup.SLOTS)
+    assert (counted["sha256"] - before["sha256"], counted["compare_digest"] - before["compare_digest"]) == (
+        1,
+        link_lookup.SLOTS,
+    )

@@ -13,7 +13,11 @@ from provisioning.mappers import mapper_actions
 
 pytestmark = pytest.mark.unit
 
-OID = {"name": "oid", "identityProviderMapper": "apsis-entra-oid-mapper", "config": {"syncMode": "INHERIT", "tenantId": "t"}}
+OID = {
+    "name": "oid",
+    "identityProviderMapper": "apsis-entra-oid-mapper",
+    "config": {"syncMode": "INHERIT", "tenantId": "t"},
+}
 
 
 def _have(**changes: Any) -> dict[str, Any]:
@@ -32,7 +36,9 @@ def test_mappers_as_the_template_has_them_need_no_step():
 def test_a_missing_mapper_is_created_and_an_edited_one_updated():
     assert _steps([]) == [("create", "oid")]
     edited = mapper_actions([_have(config={"syncMode": "INHERIT", "tenantId": "other"})], [OID])
-    assert [(s.action, [f.path for f in s.field_changes()]) for s in edited] == [("update", ["mapper[oid].config.tenantId"])]
+    assert [(s.action, [f.path for f in s.field_changes()]) for s in edited] == [
+        ("update", ["mapper[oid].config.tenantId"])
+    ]
 
 
 def test_a_mapper_of_another_type_under_the_name_is_recreated():
@@ -40,22 +46,30 @@ def test_a_mapper_of_another_type_under_the_name_is_recreated():
 
 
 def test_mappers_the_template_does_not_name_and_duplicates_are_deleted():
-    extra = {"id": "m2", "name": "grant admin", "identityProviderMapper": "oidc-hardcoded-role-idp-mapper", "config": {}}
+    extra = {
+        "id": "m2",
+        "name": "grant admin",
+        "identityProviderMapper": "oidc-hardcoded-role-idp-mapper",
+        "config": {},
+    }
     twin = _have(id="m3")
     assert _steps([_have(), extra, twin]) == [("delete", "grant admin"), ("delete", "oid")]
     deleted = mapper_actions([_have(), extra], [OID])[0]
     assert [(f.path, f.after) for f in deleted.field_changes()] == [("mapper[grant admin]", None)]
 
 
-@pytest.mark.parametrize(("value", "ok"), [
-    ("N" * 255, True),
-    ("N" * 256, False),
-    ("N" * 254 + "\N{GRINNING FACE}", False),  # 255 code points, 256 UTF-16 units (Java's count)
-    ("  Acme AB  ", True),
-    ("Acme\x00AB", False),
-    ("Acme\nAB", False),
-    ("   ", False),
-])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("N" * 255, True),
+        ("N" * 256, False),
+        ("N" * 254 + "\N{GRINNING FACE}", False),  # 255 code points, 256 UTF-16 units (Java's count)
+        ("  Acme AB  ", True),
+        ("Acme\x00AB", False),
+        ("Acme\nAB", False),
+        ("   ", False),
+    ],
+)
 def test_free_text_limits(value: str, ok: bool):
     if ok:
         assert validation.free_text(value, "name") == value.strip()

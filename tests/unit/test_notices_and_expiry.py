@@ -33,12 +33,19 @@ SECRET = "Abc~secret-value-of-forty-characters-123"
 
 
 def account(**attributes: list[str]) -> AccountRecord:
-    attrs = {contract.MANAGED_BY_KEY: [contract.MANAGED_BY], contract.CLIENT_ID_KEY: ["app-1"],
-             contract.TENANT_ID_KEY: ["tenant-1"], contract.SECRET_HINT_KEY: ["Abc"],
-             contract.SECRET_EXPIRES_KEY: ["2030-01-31"], contract.IT_CONTACT_NAME_KEY: ["Ivy"],
-             contract.IT_CONTACT_EMAIL_KEY: ["ivy@acme.example"], **attributes}
-    return AccountRecord.parse({"id": "org-1", "alias": "acme", "name": "Acme", "attributes": attrs,
-                                "domains": [{"name": "acme.example"}]})
+    attrs = {
+        contract.MANAGED_BY_KEY: [contract.MANAGED_BY],
+        contract.CLIENT_ID_KEY: ["app-1"],
+        contract.TENANT_ID_KEY: ["tenant-1"],
+        contract.SECRET_HINT_KEY: ["Abc"],
+        contract.SECRET_EXPIRES_KEY: ["2030-01-31"],
+        contract.IT_CONTACT_NAME_KEY: ["Ivy"],
+        contract.IT_CONTACT_EMAIL_KEY: ["ivy@acme.example"],
+        **attributes,
+    }
+    return AccountRecord.parse(
+        {"id": "org-1", "alias": "acme", "name": "Acme", "attributes": attrs, "domains": [{"name": "acme.example"}]}
+    )
 
 
 def settings(**overrides: Any) -> SyncSettings:
@@ -51,8 +58,9 @@ def credential(hint: str, end: str) -> PasswordCredential:
 
 def test_graph_knows_the_real_end_date_of_the_secret_in_use_else_the_record_stands():
     ours, other = credential("Abc", "2030-03-01T00:00:00"), credential("Xyz", "2031-01-01T00:00:00")
-    assert expiry.effective(date(2030, 1, 31), "Abc", [ours, other], TODAY) == \
-        expiry.SecretExpiry(date(2030, 3, 1), "graph", "Abc", 59)
+    assert expiry.effective(date(2030, 1, 31), "Abc", [ours, other], TODAY) == expiry.SecretExpiry(
+        date(2030, 3, 1), "graph", "Abc", 59
+    )
     assert expiry.effective(date(2030, 1, 31), "Abc", None, TODAY).source == "recorded"  # type: ignore[union-attr]
     assert expiry.effective(date(2030, 1, 31), None, [ours, other], TODAY).source == "recorded"  # ambiguous
     assert expiry.effective(None, "Abc", [], TODAY) is None
@@ -84,9 +92,11 @@ def test_secret_notices_go_to_the_it_contact_with_the_platform_team_in_copy():
 
 def test_operational_notices_go_to_the_platform_team_only_and_never_carry_a_secret():
     held = [Action("disable", "u1", "lin", "lin@acme.example", "oid-1", "deleted", "link")]
-    for notice in (quarantine_notice(account(), "30 deactivations", held, settings()),
-                   stale_secret_notice(account(), "/secrets/acme", settings()),
-                   restored_notice(account(), [Restored("u1", "lin@acme.example", "oid-1", "restored")], settings())):
+    for notice in (
+        quarantine_notice(account(), "30 deactivations", held, settings()),
+        stale_secret_notice(account(), "/secrets/acme", settings()),
+        restored_notice(account(), [Restored("u1", "lin@acme.example", "oid-1", "restored")], settings()),
+    ):
         assert notice.to == ("platform@apsis.example",) and notice.cc == ()
         assert SECRET not in notice.body and "ivy@acme.example" not in notice.to
     assert "apsis-sync release acme" in quarantine_notice(account(), "x", held, settings()).body
@@ -122,8 +132,10 @@ def test_with_a_renewal_link_the_notice_says_to_renew_there_and_the_webhook_neve
 
     exp = expiry.SecretExpiry(date(2030, 1, 31), "recorded", "Abc", 14)
     link = RenewalLink("https://sso-setup.apsis.example/i/acme/" + "T" * 43, datetime(2030, 1, 8, tzinfo=timezone.utc))
-    for notice in (expiry_notice(account(), exp, 14, settings(), link),
-                   token_notice(account(), "expired", 7000222, settings(), link)):
+    for notice in (
+        expiry_notice(account(), exp, 14, settings(), link),
+        token_notice(account(), "expired", 7000222, settings(), link),
+    ):
         assert link.url in notice.body and "works until 2030-01-08 00:00 UTC" in notice.body
         assert "secure channel" not in notice.body  # nothing to send us any more
         shared = notice.to_dict()

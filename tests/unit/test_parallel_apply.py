@@ -57,8 +57,7 @@ class Progress:
         return [line for kind, line in self.events if kind == "advance"]
 
 
-def plan_of(accounts: int, steps: int = 3, *, action: str = "create",
-            work: Any = None) -> tuple[Plan, Recorder]:
+def plan_of(accounts: int, steps: int = 3, *, action: str = "create", work: Any = None) -> tuple[Plan, Recorder]:
     shared = Recorder()
 
     def step(account: str, n: int) -> Any:
@@ -73,6 +72,7 @@ def plan_of(accounts: int, steps: int = 3, *, action: str = "create",
             finally:
                 with shared.lock:
                     shared.running -= 1
+
         return run
 
     plan = Plan()
@@ -114,9 +114,13 @@ def test_one_worker_is_the_sequential_apply_on_the_callers_connection():
     assert {i for _, _, i in shared.log} == {id(api)} and api.workers == []
 
 
-@pytest.mark.parametrize(("error", "code"), [(KeycloakUnavailable("Keycloak at x is unreachable"), EX_TEMPFAIL),
-                                             (KeycloakError("Keycloak answered HTTP 400 to POST organizations"),
-                                              EX_FAILURE)])
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (KeycloakUnavailable("Keycloak at x is unreachable"), EX_TEMPFAIL),
+        (KeycloakError("Keycloak answered HTTP 400 to POST organizations"), EX_FAILURE),
+    ],
+)
 def test_one_failure_stops_new_work_and_says_what_was_done(error: Exception, code: int):
     def work(account: str, n: int, api: Any) -> None:
         if account == "a3" and n == 1:
@@ -173,8 +177,15 @@ def test_progress_is_reported_in_plan_order_whatever_finishes_first():
 def test_accounts_only_deleted_go_first_in_a_wave_of_their_own():
     deleted, _ = plan_of(3, action="delete")
     created, _ = plan_of(3)
-    plan = Plan(changes=[*[Change(c.action, c.kind, "p" + c.name, account="p" + str(c.account), apply=c.apply)
-                           for c in deleted.changes], *created.changes])
+    plan = Plan(
+        changes=[
+            *[
+                Change(c.action, c.kind, "p" + c.name, account="p" + str(c.account), apply=c.apply)
+                for c in deleted.changes
+            ],
+            *created.changes,
+        ]
+    )
     waves = lanes(plan)
     assert [[lane.account for lane in wave] for wave in waves] == [["pa0", "pa1", "pa2"], ["a0", "a1", "a2"]]
 
@@ -186,6 +197,7 @@ def test_accounts_only_deleted_go_first_in_a_wave_of_their_own():
             time.sleep(0.01 if change.action == "delete" else 0)
             with lock:
                 order.append(change.action)
+
         return run
 
     for change in plan.changes:
@@ -207,11 +219,20 @@ def test_in_order_reports_each_key_once_and_flushes_what_came_after_a_gap():
 
 def test_many_accounts_applied_in_parallel_converge_like_a_sequential_apply():
     cfg = Settings(_env_file=None, keycloak_client_secret="tooling-secret")  # type: ignore[call-arg]
-    accounts = [Account.build(
-        id=f"acct{i:03d}", name=f"Account {i}", tenant_id="11111111-1111-1111-1111-111111111111",
-        client_id="22222222-2222-2222-2222-222222222222", domains=[f"acct{i:03d}.example"],
-        secret_expires=date.today() + timedelta(days=90), it_contact_name="Ivy", it_contact_email=f"it@acct{i:03d}.example",
-        client_secret="Abc~secret-value-of-forty-characters-123") for i in range(30)]
+    accounts = [
+        Account.build(
+            id=f"acct{i:03d}",
+            name=f"Account {i}",
+            tenant_id="11111111-1111-1111-1111-111111111111",
+            client_id="22222222-2222-2222-2222-222222222222",
+            domains=[f"acct{i:03d}.example"],
+            secret_expires=date.today() + timedelta(days=90),
+            it_contact_name="Ivy",
+            it_contact_email=f"it@acct{i:03d}.example",
+            client_secret="Abc~secret-value-of-forty-characters-123",
+        )
+        for i in range(30)
+    ]
     kc = MemoryKeycloak()
     plan = plan_accounts(cfg, accounts, Snapshot.load(kc))  # type: ignore[arg-type]
     assert apply_plan(plan, kc, workers=8) == 120  # type: ignore[arg-type]

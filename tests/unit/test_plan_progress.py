@@ -56,19 +56,30 @@ class CountingCounts(MemoryKeycloak):
 
 
 def accounts(n: int, secret: str | None = None) -> list[Account]:
-    return [Account.build(
-        id=f"acct{i:04d}", name=f"Account {i}", tenant_id="11111111-1111-1111-1111-111111111111",
-        client_id="22222222-2222-2222-2222-222222222222", domains=[f"acct{i:04d}.example"],
-        secret_expires=date.today() + timedelta(days=90), it_contact_name="Ivy",
-        it_contact_email=f"it@acct{i:04d}.example", client_secret=secret) for i in range(n)]
+    return [
+        Account.build(
+            id=f"acct{i:04d}",
+            name=f"Account {i}",
+            tenant_id="11111111-1111-1111-1111-111111111111",
+            client_id="22222222-2222-2222-2222-222222222222",
+            domains=[f"acct{i:04d}.example"],
+            secret_expires=date.today() + timedelta(days=90),
+            it_contact_name="Ivy",
+            it_contact_email=f"it@acct{i:04d}.example",
+            client_secret=secret,
+        )
+        for i in range(n)
+    ]
 
 
 def onboarded(kc: MemoryKeycloak, n: int) -> list[Account]:
     """``n`` accounts in ``kc`` with their domains proven (as a create records them), and the
     same as a file lists them (no secret: keep it). A plan of them asks Entra nothing."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    made = [a.with_changes(domain_proofs=tuple(DomainProof(d, a.tenant_id, now) for d in a.domains))
-            for a in accounts(n, "Abc~secret-value-of-forty-characters-123")]
+    made = [
+        a.with_changes(domain_proofs=tuple(DomainProof(d, a.tenant_id, now) for d in a.domains))
+        for a in accounts(n, "Abc~secret-value-of-forty-characters-123")
+    ]
     plan_accounts(CFG, made, Snapshot.load(kc)).apply(kc)  # type: ignore[arg-type]
     return accounts(n)
 
@@ -77,8 +88,12 @@ def test_a_plan_reports_its_listings_a_page_at_a_time_and_each_account_compared(
     kc = CountingCounts()
     batch = onboarded(kc, PAGE_SIZE * 2 + 50)
     recorder = Recorder()
-    plan = declarative.plan(kc, CFG, declarative.Desired(path=Path("a.yaml"), accounts=list(batch)),  # type: ignore[arg-type]
-                            progress=recorder)
+    plan = declarative.plan(
+        kc,
+        CFG,
+        declarative.Desired(path=Path("a.yaml"), accounts=list(batch)),  # type: ignore[arg-type]
+        progress=recorder,
+    )
     assert plan.empty and not recorder.open
     assert [(label, total, unit) for label, total, unit, _, _ in recorder.phases] == [
         ("reading organizations", 450, "organizations"),
@@ -105,4 +120,7 @@ def test_a_failing_listing_still_ends_its_phase():
     recorder = Recorder()
     with pytest.raises(ConnectionError):
         Snapshot.load(Down(), progress=recorder)  # type: ignore[arg-type]
-    assert not recorder.open and [p[0] for p in recorder.phases] == ["reading organizations", "reading identity providers"]
+    assert not recorder.open and [p[0] for p in recorder.phases] == [
+        "reading organizations",
+        "reading identity providers",
+    ]

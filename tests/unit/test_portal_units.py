@@ -27,13 +27,25 @@ pytestmark = pytest.mark.unit
 
 TODAY = date(2026, 5, 1)
 SECRET = "Abc8Q~" + "x" * 34
-ACCOUNT = AccountRecord.parse({"id": "org-1", "alias": "acme", "name": "Acme", "domains": [{"name": "acme.com"}],
-                               "attributes": {"apsis.stage": ["awaiting-setup"]}})
+ACCOUNT = AccountRecord.parse(
+    {
+        "id": "org-1",
+        "alias": "acme",
+        "name": "Acme",
+        "domains": [{"name": "acme.com"}],
+        "attributes": {"apsis.stage": ["awaiting-setup"]},
+    }
+)
 
 
 def setup_fields(**overrides: str) -> dict[str, str]:
-    fields = {"tenant": "acme.onmicrosoft.com", "client_id": "6a8b0b2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b",
-              "client_secret": SECRET, "secret_expires": "2027-01-31", "test_users": "Ann@Acme.com, bo@acme.com\nann@acme.com"}
+    fields = {
+        "tenant": "acme.onmicrosoft.com",
+        "client_id": "6a8b0b2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b",
+        "client_secret": SECRET,
+        "secret_expires": "2027-01-31",
+        "test_users": "Ann@Acme.com, bo@acme.com\nann@acme.com",
+    }
     fields.update(overrides)
     return fields
 
@@ -44,19 +56,28 @@ def setup_fields(**overrides: str) -> dict[str, str]:
 def test_a_good_setup_form_is_read_clean():
     submitted, form = forms.read_setup(setup_fields(), ACCOUNT, TODAY)
     assert submitted.ok and form is not None
-    assert (form.tenant, form.expires, form.test_users) == ("acme.onmicrosoft.com", date(2027, 1, 31),
-                                                           ("ann@acme.com", "bo@acme.com"))
+    assert (form.tenant, form.expires, form.test_users) == (
+        "acme.onmicrosoft.com",
+        date(2027, 1, 31),
+        ("ann@acme.com", "bo@acme.com"),
+    )
     assert form.secret.get_secret_value() == SECRET and SECRET not in repr(form)
 
 
 def test_every_problem_is_named_per_field_and_the_secret_never_comes_back():
     guid = "8d3c6f3e-0a5b-4a3c-9d0e-1f2a3b4c5d6e"
-    submitted, form = forms.read_setup(setup_fields(tenant="", client_id="nope", client_secret=guid,
-                                                    secret_expires="2026-04-30", test_users="eve@evil.example"),
-                                       ACCOUNT, TODAY)
+    submitted, form = forms.read_setup(
+        setup_fields(
+            tenant="", client_id="nope", client_secret=guid, secret_expires="2026-04-30", test_users="eve@evil.example"
+        ),
+        ACCOUNT,
+        TODAY,
+    )
     assert form is None
     assert set(submitted.errors) == {"tenant", "client_id", "client_secret", "secret_expires", "test_users"}
-    assert "secret ID" in submitted.errors["client_secret"] and "not in the future" in submitted.errors["secret_expires"]
+    assert (
+        "secret ID" in submitted.errors["client_secret"] and "not in the future" in submitted.errors["secret_expires"]
+    )
     assert "acme.com" in submitted.errors["test_users"]
     assert "client_secret" not in submitted.values and guid not in " ".join(submitted.errors.values())
 
@@ -108,7 +129,9 @@ def test_cookie_flags_and_the_host_prefix_on_https():
     plain = SessionCodec("k" * 40, 3600, secure=False).cookie_header("v")
     assert plain == "apsis-portal=v; Path=/; Max-Age=3600; HttpOnly; SameSite=Strict"
     secure = SessionCodec("k" * 40, 3600, secure=True)
-    assert secure.cookie_header("v").startswith("__Host-apsis-portal=v; Path=/;") and secure.cookie_header("v").endswith("Secure")
+    assert secure.cookie_header("v").startswith("__Host-apsis-portal=v; Path=/;") and secure.cookie_header(
+        "v"
+    ).endswith("Secure")
     assert "Max-Age=0" in secure.clear_header() and "Domain" not in secure.clear_header()
 
 
@@ -132,21 +155,36 @@ def test_headers_forbid_inline_script_framing_referrers_and_add_hsts_on_https():
 
 
 def make_portal(tmp_path: Path, url: str = "https://sso-setup.apsis.example") -> Portal:
-    settings = Settings(_env_file=None, keycloak_client_secret="x" * 32, portal_url=url,  # type: ignore[call-arg]
-                        sync_secrets_dir=tmp_path / "secrets")
+    settings = Settings(
+        _env_file=None,
+        keycloak_client_secret="x" * 32,
+        portal_url=url,  # type: ignore[call-arg]
+        sync_secrets_dir=tmp_path / "secrets",
+    )
     portal_settings = PortalSettings(_env_file=None, session_key=SecretStr("s" * 40))  # type: ignore[call-arg]
 
     def no_keycloak():  # the pages tested here never ask Keycloak
         raise AssertionError("Keycloak was asked")
 
-    return Portal(settings, portal_settings, MailSettings(_env_file=None, platform_team_email="team@apsis.example"),  # type: ignore[call-arg]
-                  Audit(tmp_path / "audit.jsonl"), Repositories(no_keycloak))
+    return Portal(
+        settings,
+        portal_settings,
+        MailSettings(_env_file=None, platform_team_email="team@apsis.example"),  # type: ignore[call-arg]
+        Audit(tmp_path / "audit.jsonl"),
+        Repositories(no_keycloak),
+    )
 
 
 def test_every_response_of_the_app_carries_the_headers(tmp_path: Path):
     client = TestClient(create_app(make_portal(tmp_path)), base_url="https://sso-setup.apsis.example")
-    for path, status in (("/", 200), ("/healthz", 200), ("/static/copy.js", 200), ("/nope", 404),
-                         ("/setup", 401), ("/i/acme/short", 404)):
+    for path, status in (
+        ("/", 200),
+        ("/healthz", 200),
+        ("/static/copy.js", 200),
+        ("/nope", 404),
+        ("/setup", 401),
+        ("/i/acme/short", 404),
+    ):
         response = client.get(path)
         assert response.status_code == status, path
         assert response.headers["strict-transport-security"].startswith("max-age=")
@@ -189,19 +227,30 @@ def test_the_rate_limiter_allows_a_window_of_events_per_key():
 
 def event(kind: str, minute: int, alias: str = "entra-acme", **details: str) -> dict:
     error = {"error": "apsis_sso_refused"} if kind == "refused" else {}
-    return {"type": "LOGIN" if kind == "login" else "IDENTITY_PROVIDER_FIRST_LOGIN_ERROR", "time": minute * 60_000,
-            "details": {"identity_provider": alias, **details}, **error}
+    return {
+        "type": "LOGIN" if kind == "login" else "IDENTITY_PROVIDER_FIRST_LOGIN_ERROR",
+        "time": minute * 60_000,
+        "details": {"identity_provider": alias, **details},
+        **error,
+    }
 
 
 def test_a_test_users_state_is_their_newest_sso_event():
     none = results.summarise("ann@acme.com", "entra-acme", [])
     assert (none.signed_in, none.refused, none.ok) == (None, None, False)
-    signed = results.summarise("ann@acme.com", "entra-acme", [event("refused", 1, reason="not_member"), event("login", 2)])
+    signed = results.summarise(
+        "ann@acme.com", "entra-acme", [event("refused", 1, reason="not_member"), event("login", 2)]
+    )
     assert signed.ok and signed.refused is None and signed.signed_in == datetime.fromtimestamp(120, timezone.utc)
-    refused = results.summarise("ann@acme.com", "entra-acme", [event("login", 1), event("refused", 3, reason="not_member")])
+    refused = results.summarise(
+        "ann@acme.com", "entra-acme", [event("login", 1), event("refused", 3, reason="not_member")]
+    )
     assert not refused.ok and refused.refused == "not_member"
-    other = results.summarise("ann@acme.com", "entra-acme", [event("login", 5, alias="entra-other"),
-                                                              {"type": "LOGIN", "time": 1, "details": {}}])
+    other = results.summarise(
+        "ann@acme.com",
+        "entra-acme",
+        [event("login", 5, alias="entra-other"), {"type": "LOGIN", "time": 1, "details": {}}],
+    )
     assert other.signed_in is None  # a password login or another account's SSO is no test result
 
 
@@ -210,8 +259,13 @@ def test_a_test_users_state_is_their_newest_sso_event():
 
 def test_each_dead_link_says_what_happened_and_how_to_get_a_new_one():
     _, invitation = mint("setup", timedelta(days=7), datetime(2026, 5, 1, tzinfo=timezone.utc))
-    cases = {"expired": (410, "has expired"), "used": (410, "has been used"), "revoked": (410, "withdrawn"),
-             "superseded": (410, "newer link"), "unknown": (404, "not valid")}
+    cases = {
+        "expired": (410, "has expired"),
+        "used": (410, "has been used"),
+        "revoked": (410, "withdrawn"),
+        "superseded": (410, "newer link"),
+        "unknown": (404, "not valid"),
+    }
     for verdict, (status, words) in cases.items():
         found = explain.link_problem(verdict, invitation, "team@apsis.example")  # type: ignore[arg-type]
         assert found.status == status and words in found.title

@@ -22,22 +22,37 @@ def desired() -> dict[str, Any]:
 
 def as_held(template: dict[str, Any]) -> RealmState:
     """A realm that holds exactly what the template says."""
-    realm = {k: copy.deepcopy(v) for k, v in template.items() if k not in {"clients", "serviceAccountRoles",
-                                                                           "userProfile", "flowCopies"}}
+    realm = {
+        k: copy.deepcopy(v)
+        for k, v in template.items()
+        if k not in {"clients", "serviceAccountRoles", "userProfile", "flowCopies"}
+    }
     flows = {f["alias"]: {"id": f["alias"], "alias": f["alias"]} for f in template["authenticationFlows"]}
-    executions = {f["alias"]: [{"providerId": e["authenticator"], "requirement": e["requirement"], "level": 0}
-                               for e in f["authenticationExecutions"]] for f in template["authenticationFlows"]}
+    executions = {
+        f["alias"]: [
+            {"providerId": e["authenticator"], "requirement": e["requirement"], "level": 0}
+            for e in f["authenticationExecutions"]
+        ]
+        for f in template["authenticationFlows"]
+    }
     for flow_copy in template["flowCopies"]:
         flows[flow_copy["alias"]] = {"id": flow_copy["alias"], "alias": flow_copy["alias"]}
         executions[flow_copy["alias"]] = [{"providerId": new, "level": 1} for new in flow_copy["replace"].values()]
     clients = {c["clientId"]: {**copy.deepcopy(c), "id": c["clientId"]} for c in template["clients"]}
     return RealmState(
-        realm=realm, providers=PROVIDERS, user_profile=copy.deepcopy(template["userProfile"]), flows=flows,
-        executions=executions, clients=clients,
+        realm=realm,
+        providers=PROVIDERS,
+        user_profile=copy.deepcopy(template["userProfile"]),
+        flows=flows,
+        executions=executions,
+        clients=clients,
         client_secrets={c["clientId"]: c.get("secret") for c in template["clients"]},
-        service_account_roles={(client, role_client): sorted(roles)
-                               for client, by in template["serviceAccountRoles"].items()
-                               for role_client, roles in by.items()})
+        service_account_roles={
+            (client, role_client): sorted(roles)
+            for client, by in template["serviceAccountRoles"].items()
+            for role_client, roles in by.items()
+        },
+    )
 
 
 def test_a_missing_realm_is_created_whole_in_order():
@@ -58,7 +73,10 @@ def test_a_realm_that_holds_the_template_plans_nothing_and_drift_is_one_change()
     drifted.client_secrets[contract.TOOLING_CLIENT] = "something else"
     plan = realm_plan(template, drifted, "apsis")
     assert sorted((c.kind, c.name) for c in plan.changes) == [
-        ("client", contract.TOOLING_CLIENT), ("flow", contract.FIRST_BROKER_LOGIN_FLOW), ("realm", "apsis")]
+        ("client", contract.TOOLING_CLIENT),
+        ("flow", contract.FIRST_BROKER_LOGIN_FLOW),
+        ("realm", "apsis"),
+    ]
     assert "something else" not in plan.to_json()
 
 

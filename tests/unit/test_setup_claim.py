@@ -27,8 +27,11 @@ def idp(claimed: datetime | None, *, linked: bool = False) -> dict[str, Any]:
 
 def record(stage: str, provider: dict[str, Any] | None = None) -> AccountRecord:
     """The account as onboarding reads it: the organization with its provider as it is."""
-    org = {"id": "o1", "alias": "acme", "attributes": {contract.MANAGED_BY_KEY: [contract.MANAGED_BY],
-                                                       contract.STAGE_KEY: [stage]}}
+    org = {
+        "id": "o1",
+        "alias": "acme",
+        "attributes": {contract.MANAGED_BY_KEY: [contract.MANAGED_BY], contract.STAGE_KEY: [stage]},
+    }
     return AccountRecord.parse(org, provider)
 
 

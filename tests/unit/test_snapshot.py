@@ -34,11 +34,20 @@ class Counting(MemoryKeycloak):
 
 def onboarded(kc: MemoryKeycloak, n: int) -> list[Account]:
     cfg = Settings(_env_file=None, keycloak_client_secret="tooling-secret")  # type: ignore[call-arg]
-    accounts = [Account.build(
-        id=f"acct{i:03d}", name=f"Account {i}", tenant_id="11111111-1111-1111-1111-111111111111",
-        client_id="22222222-2222-2222-2222-222222222222", domains=[f"acct{i:03d}.example"],
-        secret_expires=date.today() + timedelta(days=90), it_contact_name="Ivy", it_contact_email=f"it@acct{i:03d}.example",
-        client_secret="Abc~secret-value-of-forty-characters-123") for i in range(n)]
+    accounts = [
+        Account.build(
+            id=f"acct{i:03d}",
+            name=f"Account {i}",
+            tenant_id="11111111-1111-1111-1111-111111111111",
+            client_id="22222222-2222-2222-2222-222222222222",
+            domains=[f"acct{i:03d}.example"],
+            secret_expires=date.today() + timedelta(days=90),
+            it_contact_name="Ivy",
+            it_contact_email=f"it@acct{i:03d}.example",
+            client_secret="Abc~secret-value-of-forty-characters-123",
+        )
+        for i in range(n)
+    ]
     plan_accounts(cfg, accounts, Snapshot.load(kc)).apply(kc)  # type: ignore[arg-type]
     return accounts
 

@@ -10,8 +10,20 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-HEAVY = {"msgraph", "msgraph_core", "azure", "kiota_abstractions", "kiota_http", "httpx", "aiohttp", "pydantic",
-         "pydantic_settings", "keycloak", "prometheus_client", "rich"}
+HEAVY = {
+    "msgraph",
+    "msgraph_core",
+    "azure",
+    "kiota_abstractions",
+    "kiota_http",
+    "httpx",
+    "aiohttp",
+    "pydantic",
+    "pydantic_settings",
+    "keycloak",
+    "prometheus_client",
+    "rich",
+}
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["run", "--help"]])

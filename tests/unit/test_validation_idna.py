@@ -38,8 +38,10 @@ REFUSED = {
 
 ACCEPTED = {
     "umlaut": ("b\N{LATIN SMALL LETTER U WITH DIAERESIS}cher.example", "xn--bcher-kva.example"),
-    "sharp s stays itself (IDNA 2008, not mapped to ss)": ("stra\N{LATIN SMALL LETTER SHARP S}e.example",
-                                                          "xn--strae-oqa.example"),
+    "sharp s stays itself (IDNA 2008, not mapped to ss)": (
+        "stra\N{LATIN SMALL LETTER SHARP S}e.example",
+        "xn--strae-oqa.example",
+    ),
     "dotless i stays itself": ("\N{LATIN SMALL LETTER DOTLESS I}bm.example", "xn--bm-gpa.example"),
     "ASCII capitals fold": ("Bücher.EXAMPLE.", "xn--bcher-kva.example"),
     "A-label given": ("XN--BCHER-KVA.example", "xn--bcher-kva.example"),
@@ -67,8 +69,12 @@ def test_a_valid_idna_2008_domain_becomes_its_a_label(case: str):
 
 def test_nothing_non_ascii_collapses_into_an_ascii_domain():
     """Every look-alike of ``kelvin.example``/``example.com`` is refused or stays distinct."""
-    for value in (f"{KELVIN}elvin.example", "\N{LATIN SMALL LETTER DOTLESS I}bm.example",
-                  "stra\N{LATIN SMALL LETTER SHARP S}e.example", "\uff45xample.com"):
+    for value in (
+        f"{KELVIN}elvin.example",
+        "\N{LATIN SMALL LETTER DOTLESS I}bm.example",
+        "stra\N{LATIN SMALL LETTER SHARP S}e.example",
+        "\uff45xample.com",
+    ):
         try:
             result = validation.domain(value)
         except InvalidInput:
@@ -101,8 +107,9 @@ def test_an_address_that_grows_past_254_as_an_a_label_is_refused():
 
 
 def _account(**overrides: object) -> Account:
-    fields: dict[str, object] = dict(id="acme", name="Acme", domains=["acme.example"], it_contact_name="Ivy",
-                                     it_contact_email="ivy@acme.example")
+    fields: dict[str, object] = dict(
+        id="acme", name="Acme", domains=["acme.example"], it_contact_name="Ivy", it_contact_email="ivy@acme.example"
+    )
     fields.update(overrides)
     return Account.build(**fields)  # type: ignore[arg-type]
 
@@ -114,8 +121,11 @@ def test_the_account_model_refuses_a_kelvin_sign_in_every_field(field: str):
         "domains": {"domains": [kelvin]},
         "it_contact_email": {"it_contact_email": f"ivy@{kelvin}"},
         "pilot": {"pilot": [f"ann@{kelvin}"]},
-        "tenant_id": {"tenant_id": kelvin, "client_id": "22222222-2222-2222-2222-222222222222",
-                      "secret_expires": "2099-01-01"},
+        "tenant_id": {
+            "tenant_id": kelvin,
+            "client_id": "22222222-2222-2222-2222-222222222222",
+            "secret_expires": "2099-01-01",
+        },
     }[field]
     with pytest.raises(InvalidInput, match="KELVIN SIGN"):
         _account(**overrides)
@@ -123,8 +133,10 @@ def test_the_account_model_refuses_a_kelvin_sign_in_every_field(field: str):
 
 def test_the_declarative_file_refuses_a_kelvin_sign_and_stores_idn_as_a_label(tmp_path: Path):
     path = tmp_path / "accounts.yaml"
-    text = ("version: 1\naccounts:\n  - id: acme\n    name: Acme\n    domains: [DOMAIN]\n"
-            "    it_contact: {name: Ivy, email: ivy@acme.example}\n")
+    text = (
+        "version: 1\naccounts:\n  - id: acme\n    name: Acme\n    domains: [DOMAIN]\n"
+        "    it_contact: {name: Ivy, email: ivy@acme.example}\n"
+    )
     path.write_text(text.replace("DOMAIN", f"{KELVIN}elvin.example"), encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"accounts\[0\] \(acme\): invalid domain .*KELVIN SIGN"):
         declarative.load(path)
@@ -133,19 +145,34 @@ def test_the_declarative_file_refuses_a_kelvin_sign_and_stores_idn_as_a_label(tm
 
 
 def test_the_portals_fields_refuse_a_kelvin_sign():
-    account = AccountRecord.parse({"id": "org-1", "alias": "kelvin", "name": "Kelvin",
-                                   "domains": [{"name": "kelvin.example"}],
-                                   "attributes": {"apsis.stage": ["awaiting-setup"]}})
+    account = AccountRecord.parse(
+        {
+            "id": "org-1",
+            "alias": "kelvin",
+            "name": "Kelvin",
+            "domains": [{"name": "kelvin.example"}],
+            "attributes": {"apsis.stage": ["awaiting-setup"]},
+        }
+    )
     users, problem = forms.parse_test_users(f"ann@{KELVIN}elvin.example", account)
     assert users == () and problem is not None and "KELVIN SIGN" in problem
-    submitted, form = forms.read_setup({"tenant": f"{KELVIN}elvin.onmicrosoft.com",
-                                        "client_id": "6a8b0b2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b",
-                                        "client_secret": "Abc8Q~" + "x" * 34, "secret_expires": "2099-01-31",
-                                        "test_users": "ann@kelvin.example"}, account)
+    submitted, form = forms.read_setup(
+        {
+            "tenant": f"{KELVIN}elvin.onmicrosoft.com",
+            "client_id": "6a8b0b2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "client_secret": "Abc8Q~" + "x" * 34,
+            "secret_expires": "2099-01-31",
+            "test_users": "ann@kelvin.example",
+        },
+        account,
+    )
     assert form is None and set(submitted.errors) == {"tenant"}
 
 
 def test_ascii_lower_folds_only_ascii_letters():
     """For values read back from Keycloak or Entra (``str.lower`` turns U+212A into ``k``)."""
     assert validation.ascii_lower(f"Ivy@{KELVIN}ELVIN.Example") == f"ivy@{KELVIN}elvin.example"
-    assert validation.ascii_lower("\N{LATIN CAPITAL LETTER I WITH DOT ABOVE}X") == "\N{LATIN CAPITAL LETTER I WITH DOT ABOVE}x"
+    assert (
+        validation.ascii_lower("\N{LATIN CAPITAL LETTER I WITH DOT ABOVE}X")
+        == "\N{LATIN CAPITAL LETTER I WITH DOT ABOVE}x"
+    )

@@ -52,7 +52,9 @@ def test_aliases_are_one_object_as_with_pyyaml():
     assert yaml_load.safe_load("d: 2031-03-31\n")["d"] == datetime.date(2031, 3, 31)
 
 
-@pytest.mark.parametrize("text", ["a: [1, 2\n", "a: b\n---\nc: d\n", "a: *missing\n", "a: !!python/object:os.system x\n"])
+@pytest.mark.parametrize(
+    "text", ["a: [1, 2\n", "a: b\n---\nc: d\n", "a: *missing\n", "a: !!python/object:os.system x\n"]
+)
 def test_bad_documents_raise_pyyamls_errors(text: str):
     with pytest.raises(yaml.YAMLError):
         yaml.load(text, Loader=yaml.SafeLoader)
