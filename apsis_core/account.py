@@ -128,7 +128,7 @@ class Account:
         client_secret: str | SecretStr | None = None,
         today: date | None = None,
         allow_past_expiry: bool = False,
-    ) -> "Account":
+    ) -> Account:
         """Validate everything. Without tenant, client id and expiry the account awaits setup
         (its IT fills them in through the portal); with them it is in ``stage`` (pilot unless
         said); some of them but not all is a mistake."""
@@ -177,11 +177,7 @@ class Account:
             raise validation.InvalidInput(f"account {account}: an account awaiting setup has no Entra details yet")
         assert tenant_id is not None and client_id is not None and secret_expires is not None
         expires = _expiry(secret_expires, today, allow_past_expiry)
-        secret: SecretStr | None
-        if isinstance(client_secret, str):
-            secret = SecretStr(validation.client_secret(client_secret))
-        else:
-            secret = client_secret
+        secret = SecretStr(validation.client_secret(client_secret)) if isinstance(client_secret, str) else client_secret
         return cls(
             id=account,
             name=clean_name,
@@ -195,7 +191,7 @@ class Account:
             client_secret=secret,
         )
 
-    def with_changes(self, **changes: object) -> "Account":
+    def with_changes(self, **changes: object) -> Account:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
@@ -244,7 +240,7 @@ class AccountRecord:
         return idp_alias(self.id)
 
     @classmethod
-    def parse(cls, org: Mapping[str, Any], idp: Mapping[str, Any] | None = None) -> "AccountRecord":
+    def parse(cls, org: Mapping[str, Any], idp: Mapping[str, Any] | None = None) -> AccountRecord:
         """The one reading of an organization (and its IdP, when the caller has it)."""
         attrs: Mapping[str, list[str]] = org.get("attributes") or {}
 

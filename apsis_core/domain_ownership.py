@@ -28,7 +28,7 @@ import asyncio
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from apsis_core.contract import DOMAIN_ALERTS_KEY, DOMAIN_PROOFS_KEY, OWNERSHIP_OVERRIDE_KEY
@@ -53,7 +53,7 @@ _REFUSED: tuple[Refused, ...] = ("other-tenant", "unverified")
 
 
 def _utc(moment: datetime | None = None) -> datetime:
-    return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    return (moment or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
 
 def iso(moment: datetime) -> str:
@@ -62,7 +62,7 @@ def iso(moment: datetime) -> str:
 
 def _time(text: str) -> datetime | None:
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -91,7 +91,7 @@ class DomainProof:
         return f"{self.domain} {self.tenant_id} {iso(self.at)} {self.method}"
 
     @classmethod
-    def parse(cls, value: str) -> "DomainProof | None":
+    def parse(cls, value: str) -> DomainProof | None:
         """A stored value, or None for anything malformed (edited by hand): it proves nothing."""
         parts = value.split()
         if len(parts) != 4:
@@ -115,7 +115,7 @@ class OwnershipOverride:
         return f"{self.domain} {self.tenant_id} {iso(self.at)} {self.reason}"
 
     @classmethod
-    def parse(cls, value: str) -> "OwnershipOverride | None":
+    def parse(cls, value: str) -> OwnershipOverride | None:
         parts = value.split(" ", 3)
         if len(parts) != 4 or not parts[3].strip():
             return None
@@ -147,7 +147,7 @@ class DomainAlert:
         return f"{self.domain} {self.tenant_id} {self.status} {self.owner or '-'}"
 
     @classmethod
-    def parse(cls, value: str) -> "DomainAlert | None":
+    def parse(cls, value: str) -> DomainAlert | None:
         parts = value.split()
         if len(parts) not in (4, 5) or parts[3] not in _REFUSED:
             return None
@@ -177,7 +177,7 @@ class Ownership:
     alerts: tuple[DomainAlert, ...] = ()
 
     @classmethod
-    def of(cls, attributes: Mapping[str, list[str]], tenant_id: str, domains: Sequence[str]) -> "Ownership":
+    def of(cls, attributes: Mapping[str, list[str]], tenant_id: str, domains: Sequence[str]) -> Ownership:
         """The records of ``tenant_id`` for ``domains``; others (another tenant's, a removed
         domain's, malformed ones) are left out, so a tenant change can never inherit a proof."""
         tenant = (tenant_id or "").lower()
@@ -186,9 +186,9 @@ class Ownership:
         def ours(records: Iterable[Any]) -> tuple[Any, ...]:
             latest: dict[str, Any] = {}
             for r in records:
-                if r is not None and tenant and r.tenant_id == tenant and r.domain in wanted:
-                    if r.domain not in latest or r.at > latest[r.domain].at:
-                        latest[r.domain] = r
+                mine = r is not None and tenant and r.tenant_id == tenant and r.domain in wanted
+                if mine and (r.domain not in latest or r.at > latest[r.domain].at):
+                    latest[r.domain] = r
             return tuple(latest[d] for d in wanted if d in latest)
 
         return cls(

@@ -49,7 +49,7 @@ class EntraEndpoints:
     timeout: float = 60.0
 
     @classmethod
-    def from_settings(cls, settings: Settings, timeout: float | None = None) -> "EntraEndpoints":
+    def from_settings(cls, settings: Settings, timeout: float | None = None) -> EntraEndpoints:
         return cls(
             settings.entra_authority,
             settings.graph_base_url,

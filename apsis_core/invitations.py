@@ -26,7 +26,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from apsis_core.contract import INVITATION_INTENTS, INVITATIONS_KEY, InvitationIntent
@@ -52,7 +52,7 @@ _STATES: tuple[State, ...] = ("open", "used", "revoked", "superseded")
 
 
 def _utc(moment: datetime | None = None) -> datetime:
-    return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    return (moment or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
 
 def _iso(moment: datetime) -> str:
@@ -60,7 +60,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def digest(token: str) -> str:
@@ -95,7 +95,7 @@ class Invitation:
         return " ".join(parts)
 
     @classmethod
-    def parse(cls, value: str) -> "Invitation | None":
+    def parse(cls, value: str) -> Invitation | None:
         """A stored value, or None for anything malformed (edited by hand, a future format):
         such a value never makes a link valid."""
         parts = value.split()
@@ -119,7 +119,7 @@ class Invitation:
             return self.state
         return "expired" if _utc(now) >= self.expires else "valid"
 
-    def close(self, state: State, now: datetime | None = None) -> "Invitation":
+    def close(self, state: State, now: datetime | None = None) -> Invitation:
         return replace(self, state=state, closed=_utc(now))
 
 

@@ -40,7 +40,7 @@ class MailSettings(BaseSettings):
     platform_team_email: str | None = Field(None, description="Platform team address, copied on every notification")
 
     @model_validator(mode="after")
-    def _read_password_file(self) -> "MailSettings":
+    def _read_password_file(self) -> MailSettings:
         if self.smtp_password is None and self.smtp_password_file:
             self.smtp_password = SecretStr(read_secret_file(self.smtp_password_file))
         return self

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         return value  # type: ignore[return-value]
 
     @model_validator(mode="after")
-    def _read_secret_files(self) -> "Settings":
+    def _read_secret_files(self) -> Settings:
         if self.keycloak_client_secret is None and self.keycloak_client_secret_file:
             self.keycloak_client_secret = SecretStr(read_secret_file(self.keycloak_client_secret_file))
         if self.keycloak_admin_password is None and self.keycloak_admin_password_file:

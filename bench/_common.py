@@ -15,8 +15,8 @@ import ssl
 import subprocess
 import sys
 import urllib.request
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -133,7 +133,7 @@ class Emulator:
     process: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devenv.entra_emulator", "--port", "0"], stdout=subprocess.PIPE, cwd=ROOT
         )

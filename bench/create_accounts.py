@@ -35,9 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pydantic import SecretStr  # noqa: E402
-
 from _common import Emulator, accounts, load, made_up_tenants_own_their_domains, ratio, realm, start_keycloak  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from apsis_core.settings import Settings  # noqa: E402

@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,7 @@ from provisioning.realm import apply_realm  # noqa: E402
 from tests.helpers import local_settings  # noqa: E402
 from tests.keycloak_proxy import KeycloakProxy  # noqa: E402
 
-FUTURE = dt.datetime(2035, 1, 1, tzinfo=dt.timezone.utc)
+FUTURE = dt.datetime(2035, 1, 1, tzinfo=dt.UTC)
 PAGE_SIZE = 200  # what Graph returns per users/delta page (and its maximum for users)
 
 
@@ -290,7 +289,7 @@ def run_loop(world: World, env: dict[str, str], cycles: int = 2, profile: Path |
     return out
 
 
-def start_py_spy(pid: int, out: Path, idle: bool = False) -> "subprocess.Popen[bytes]":
+def start_py_spy(pid: int, out: Path, idle: bool = False) -> subprocess.Popen[bytes]:
     """py-spy (``$PY_SPY`` or on PATH; ``pip install py-spy``) sampling ``pid`` at 250 Hz into
     ``out`` as collapsed stacks per thread; ``idle`` keeps the samples of waiting threads too
     (wall-clock rather than CPU). Only for ``--profile``: it costs the daemon a little CPU."""
@@ -305,7 +304,7 @@ def start_py_spy(pid: int, out: Path, idle: bool = False) -> "subprocess.Popen[b
     return spy
 
 
-def stop_py_spy(spy: "subprocess.Popen[bytes]") -> None:
+def stop_py_spy(spy: subprocess.Popen[bytes]) -> None:
     import signal
 
     spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT

@@ -210,7 +210,7 @@ class KeycloakCluster:
         assert self.proxy is not None
         return self.proxy.url
 
-    def start(self, timeout: float = 300.0) -> "KeycloakCluster":
+    def start(self, timeout: float = 300.0) -> KeycloakCluster:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         try:

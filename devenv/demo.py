@@ -36,14 +36,13 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
 from rich.console import Console
 from rich.table import Table
-
-import requests
 
 from apsis_core.contract import KEYCLOAK_VERSION
 from devenv.keycloak import KeycloakServer, free_port
@@ -318,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"demo: the portal's setup page shows no redirect URI: {visible_text(page.text)[:300]}")
         redirect_uri = shown.group(1)
         app = emulator.add_application(tenant.tenant_id, "APSIS One SSO", [redirect_uri])
-        expires = datetime.now(timezone.utc) + timedelta(days=SECRET_DAYS)
+        expires = datetime.now(UTC) + timedelta(days=SECRET_DAYS)
         client_secret = emulator.add_secret(tenant.tenant_id, app.app_id, expires)
         page = submit(
             it_contact,
@@ -440,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         step("The expiry mail carries a renewal link: their IT enters a new secret, and it is swapped in")
         renewer = requests.Session()
         page = renewer.get(link_from_mail(mail_dir, f"it@{DOMAIN}", portal_url), timeout=60)
-        new_secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=365))
+        new_secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(UTC) + timedelta(days=365))
         renewed = submit(
             renewer,
             page,

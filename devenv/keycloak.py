@@ -291,7 +291,7 @@ class KeycloakServer:
         env.setdefault("JAVA_OPTS_KC_HEAP", "-XX:MaxRAMPercentage=25 -XX:InitialRAMPercentage=2")
         return env
 
-    def start(self, timeout: float = 240.0) -> "KeycloakServer":
+    def start(self, timeout: float = 240.0) -> KeycloakServer:
         self.launch()
         self.wait_ready(timeout)
         return self
@@ -304,18 +304,17 @@ class KeycloakServer:
         log_target = self.log_file or (cache_dir() / f"keycloak-{self.http_port}.log")
         log_target.parent.mkdir(parents=True, exist_ok=True)
         self.log_file = log_target
-        log = open(log_target, "wb")
-        _log(f"starting on {self.url} with Java {self.jdk.major} ({self.jdk.source}); log {log_target}")
-        self.process = subprocess.Popen(
-            self.command(home),
-            cwd=home,
-            env=self.environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
+        with open(log_target, "wb") as log:
+            _log(f"starting on {self.url} with Java {self.jdk.major} ({self.jdk.source}); log {log_target}")
+            self.process = subprocess.Popen(
+                self.command(home),
+                cwd=home,
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -81,7 +81,7 @@ class PostgresServer:
         assert self.root is not None
         return self.root / "postgres.log"
 
-    def start(self, timeout: float = 60.0) -> "PostgresServer":
+    def start(self, timeout: float = 60.0) -> PostgresServer:
         bindir = server_bindir()
         account = _server_account()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -110,28 +110,27 @@ class PostgresServer:
             ]
         )
         superuser_password.unlink()
-        log = open(self.log_file, "ab")
-        self.process = subprocess.Popen(
-            [
-                str(bindir / "postgres"),
-                "-D",
-                str(data),
-                "-p",
-                str(self.port),
-                "-k",
-                str(sockets),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "max_connections=200",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            **self._as(account),
-        )
-        log.close()
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(sockets),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "max_connections=200",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **self._as(account),
+            )
         self._wait_ready(bindir, sockets, timeout)
         # The role's password goes to psql on stdin, never on a command line.
         password = self.password.replace("'", "''")

@@ -18,6 +18,7 @@ loses it (the client gets a ``502``), e.g. after killing the node that gave it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import ssl
@@ -66,7 +67,7 @@ class ReverseProxy:
         host, port = self._server.server_address[:2]
         return f"https://{host}:{port}"
 
-    def start(self) -> "ReverseProxy":
+    def start(self) -> ReverseProxy:
         self._thread.start()
         return self
 
@@ -89,16 +90,13 @@ class ReverseProxy:
     def route(self, router: Router) -> None:
         self._router = router
 
-    def intercept(self, fn: Callable[["Hop"], bool] | None) -> None:
+    def intercept(self, fn: Callable[[Hop], bool] | None) -> None:
         self._intercept = fn
 
     def _order(self, method: str, path: str) -> list[str]:
         """The nodes to try, first choice first."""
         names = list(self.backends)
-        if self._router is not None:
-            first = self._router(method, path)
-        else:
-            first = names[next(self._turn) % len(names)]
+        first = self._router(method, path) if self._router is not None else names[next(self._turn) % len(names)]
         return [first] + [n for n in names if n != first]
 
     # -- serving ---------------------------------------------------------------------------
@@ -158,10 +156,9 @@ def handler_for(serve: Callable[[BaseHTTPRequestHandler], None]) -> type[BaseHTT
             return
 
         def _any(self) -> None:
-            try:
+            # the client went away (its timeout): nothing to answer
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError, ssl.SSLError):
                 serve(self)
-            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-                pass  # the client went away (its timeout): nothing to answer
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _any
 

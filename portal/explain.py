@@ -8,10 +8,9 @@ same codes, so nothing is parsed out of sentences.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from collections.abc import Sequence
 
 from apsis_core import domain_ownership
 from apsis_core.contract import RefusalReason

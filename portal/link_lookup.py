@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apsis_core import invitations
 from apsis_core.account import AccountRecord, is_managed
@@ -20,7 +20,7 @@ from apsis_core.keycloak import KeycloakRepository
 
 SLOTS = invitations.KEEP_CLOSED + len(INVITATION_INTENTS)
 """Invitations an account keeps at most: an open one per intent and the newest closed ones."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NOBODY = Invitation("setup", "0" * 64, _EPOCH, _EPOCH, "revoked", _EPOCH)
 """Stands in for a missing stored hash: all zeros, which no SHA-256 of a token is."""
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from datetime import date
-
 from collections.abc import Sequence
+from datetime import date
 
 from apsis_core import mail
 from apsis_core.account import AccountRecord

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from apsis_core.account import AccountRecord
@@ -41,7 +41,7 @@ class PilotResult:
 
 
 def _time(event: Mapping[str, Any]) -> datetime:
-    return datetime.fromtimestamp(int(event.get("time", 0)) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(int(event.get("time", 0)) / 1000, tz=UTC)
 
 
 def summarise(

@@ -46,7 +46,7 @@ class PortalSettings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _key(self) -> "PortalSettings":
+    def _key(self) -> PortalSettings:
         if self.session_key is None and self.session_key_file:
             self.session_key = SecretStr(read_secret_file(self.session_key_file))
         if self.session_key is None:

@@ -59,7 +59,7 @@ class SecretRef(_Strict):
     file: str | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "SecretRef":
+    def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of env: NAME or file: PATH")
         return self
@@ -314,7 +314,7 @@ def export(api: KeycloakRepository) -> dict[str, Any]:
     every current secret). A starting point for adopting the declarative mode."""
     snapshot = Snapshot.load(api)
     entries: list[dict[str, Any]] = []
-    for alias, org in sorted(snapshot.managed().items()):
+    for _alias, org in sorted(snapshot.managed().items()):
         a = AccountRecord.parse(org).settings()
         entra = (
             {}

@@ -11,16 +11,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from apsis_core import entra, validation
+from apsis_core import domain_ownership, entra, validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
 from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STAGES
-from apsis_core import domain_ownership
 from apsis_core.domain_ownership import Recorded, Verdict, iso
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import Conflict, InvalidInput, NotFound
@@ -176,14 +175,12 @@ def setup_claim(record: AccountRecord | None, idp: dict[str, Any] | None, now: d
     claim of the run making it: younger than ``SETUP_CLAIM_STALE`` it is refused here
     (``SetupInProgress``), older it is taken over (that run stopped midway). An unfinished
     create of the CLI (no claim) is completed as before."""
-    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
     fresh = f"{iso(moment)} {secrets.token_hex(8)}"
     held = str(((idp or {}).get("config") or {}).get(SETUP_CLAIM_KEY) or "")
     if idp is not None and held and not (record is not None and record.complete):
         try:
-            since: datetime | None = datetime.strptime(held.split(" ")[0], "%Y-%m-%dT%H:%M:%SZ").replace(
-                tzinfo=timezone.utc
-            )
+            since: datetime | None = datetime.strptime(held.split(" ")[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         except ValueError:
             since = None
         if since is not None and moment - since < SETUP_CLAIM_STALE:

@@ -110,7 +110,7 @@ def establish_all(
     time (benchmarks, whose tenants are made up)."""
     reason = ownership.override_reason(override) if override is not None else None
     haves = [held(attributes.get(a.id), a) for a in accounts]
-    asking = [i for i, (a, h) in enumerate(zip(accounts, haves)) if not a.awaiting_setup and h.uncovered]
+    asking = [i for i, (a, h) in enumerate(zip(accounts, haves, strict=True)) if not a.awaiting_setup and h.uncovered]
     judged: dict[int, list[Verdict]] = {}
     if asking and check is not None:
         judged = {i: check(endpoints, accounts[i].tenant_id, haves[i].uncovered, now) for i in asking}

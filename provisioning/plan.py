@@ -85,7 +85,7 @@ class Plan:
     def add(self, change: Change) -> None:
         self.changes.append(change)
 
-    def extend(self, other: "Plan") -> None:
+    def extend(self, other: Plan) -> None:
         self.changes.extend(other.changes)
         self.warnings.extend(other.warnings)
 

@@ -60,7 +60,7 @@ class RealmState:
         return self.realm is not None
 
     @classmethod
-    def load(cls, api: KeycloakRepository, desired: dict[str, Any]) -> "RealmState":
+    def load(cls, api: KeycloakRepository, desired: dict[str, Any]) -> RealmState:
         state = cls(realm=api.get_realm(), providers={p["id"] for p in api.authenticator_providers()})
         if not state.exists:
             return state

@@ -64,7 +64,7 @@ class Snapshot:
         secrets_dir: Path | None = None,
         daemon_files_for: Iterable[str] = (),
         progress: Progress = SILENT,
-    ) -> "Snapshot":
+    ) -> Snapshot:
         """Everything, in bulk; the mappers of the named accounts' IdPs (those that exist).
         The two listings are phases of ``progress``, a page at a time."""
         # The count is for the display only (its total and time left): a silent load skips it.
@@ -88,7 +88,7 @@ class Snapshot:
         *,
         secrets_dir: Path | None = None,
         with_mappers: bool = True,
-    ) -> "Snapshot":
+    ) -> Snapshot:
         """Just what one account's plan needs: its organization, its IdP and that IdP's
         mappers, the owners of its domains (one search per domain) and of its name (one
         search), and the daemon's copy of its secret."""
@@ -161,7 +161,7 @@ class Snapshot:
     def managed(self) -> dict[str, dict[str, Any]]:
         return {a: o for a, o in self.orgs.items() if is_managed(o)}
 
-    def without_pruned(self, keep: set[str]) -> "Snapshot":
+    def without_pruned(self, keep: set[str]) -> Snapshot:
         """Domains and names of managed accounts about to be pruned are free for the desired ones."""
         orgs = {a: o for a, o in self.orgs.items() if a in keep or not is_managed(o)}
         return Snapshot(orgs=orgs, idps=self.idps, mappers=self.mappers, daemon_files=self.daemon_files)

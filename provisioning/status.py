@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from apsis_core import stages
@@ -137,7 +137,7 @@ def _sso_logins(api: KeycloakRepository, events_scan: int) -> Iterator[tuple[str
         for event in page:
             alias = (event.get("details") or {}).get("identity_provider")
             if alias:
-                yield alias, event.get("userId"), datetime.fromtimestamp(event.get("time", 0) / 1000, tz=timezone.utc)
+                yield alias, event.get("userId"), datetime.fromtimestamp(event.get("time", 0) / 1000, tz=UTC)
         if len(page) < size:
             return
         first += size
@@ -191,7 +191,7 @@ def linked_users(
     return rows, newest
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def list_accounts(

@@ -27,7 +27,7 @@ class Shard:
     _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
     @classmethod
-    def parse(cls, spec: str) -> "Shard":
+    def parse(cls, spec: str) -> Shard:
         """``i/n`` with ``0 <= i < n`` (zero-based, like a StatefulSet ordinal)."""
         match = cls._SPEC.match(spec or "")
         if not match:

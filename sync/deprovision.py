@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from apsis_core.account import AccountRecord
@@ -82,7 +82,7 @@ class Action:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Action":
+    def from_dict(cls, data: dict[str, Any]) -> Action:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["other_accounts"] = tuple(fields.get("other_accounts") or ())
         return cls(**fields)
@@ -230,7 +230,7 @@ def apply(
         state.intend_deactivation(account.id, action.user_id, action.to_dict(account.id))
         return _carry_out(api, account, action, state)
 
-    return [action for action, done in zip(actions, parallel(one, actions, concurrency)) if done]
+    return [action for action, done in zip(actions, parallel(one, actions, concurrency), strict=True) if done]
 
 
 def resume(
@@ -240,7 +240,7 @@ def resume(
     or Keycloak went away midway). The guard judged them when they were planned."""
     pending = [Action.from_dict(data) for data in state.pending_deactivations(account.id)]
     done = parallel(lambda action: _carry_out(api, account, action, state), pending, concurrency)
-    return [action for action, finished in zip(pending, done) if finished]
+    return [action for action, finished in zip(pending, done, strict=True) if finished]
 
 
 def _carry_out(api: KeycloakRepository | Any, account: AccountRecord, action: Action, state: StateStore) -> bool:
@@ -292,7 +292,7 @@ def _disable(api: KeycloakRepository | Any, account: AccountRecord, action: Acti
         attributes.update(
             {
                 DISABLED_BY_KEY: [SYNC_DAEMON],
-                DISABLED_AT_KEY: [datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")],
+                DISABLED_AT_KEY: [datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")],
                 DISABLED_REASON_KEY: [action.reason(account.id)],
             }
         )

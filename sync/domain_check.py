@@ -15,7 +15,7 @@ nothing: the domain stays due and is asked again next cycle.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from apsis_core import domain_ownership
@@ -34,7 +34,7 @@ log = logging.getLogger("apsis_sync.daemon")
 
 async def run(rt: Runtime, account: AccountRecord, dry_run: bool, outbox: Outbox) -> None:
     """Re-check the account's due domains (if any), then mail what is news."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     due = domain_ownership.recheck_due(account.attributes, account.tenant_id, account.domains, now)
     alerts: tuple[DomainAlert, ...] | None = None
     if due:

@@ -24,6 +24,7 @@ tenant or app, never a secret or a token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import email.utils
 import hashlib
@@ -31,7 +32,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -185,8 +186,8 @@ def retry_after_seconds(headers: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 # -- tokens ---------------------------------------------------------------------------
@@ -225,7 +226,7 @@ class AccountToken:
     @classmethod
     def for_secret(
         cls, endpoints: EntraEndpoints, tenant_id: str, client_id: str, secret: SecretStr, transport: Any = None
-    ) -> "AccountToken":
+    ) -> AccountToken:
         def fetch() -> AsyncTokenCredential:
             return entra.client_secret_credential(
                 endpoints, tenant_id, client_id, secret.get_secret_value(), transport=transport
@@ -364,7 +365,7 @@ class GraphClient:
             token = AccountToken(endpoints.scope, credential=credential)
         self.token = token
 
-    async def __aenter__(self) -> "GraphClient":
+    async def __aenter__(self) -> GraphClient:
         return self
 
     async def __aexit__(self, *args: Any) -> None:
@@ -391,10 +392,8 @@ class GraphClient:
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
-                try:
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # an abandoned prefetch
                     await pending
-                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - abandoned prefetch
-                    pass
 
     async def delta_round(self, link: str | None = None) -> DeltaRound:
         """A whole round in memory (small rounds, tests); the daemon streams ``delta_pages``."""

@@ -66,7 +66,7 @@ async def read_graph(
     want_delta: bool,
     on_start: OnStart,
     on_page: OnPage,
-    applications: "Applications | None" = None,
+    applications: Applications | None = None,
 ) -> GraphRead:
     """The round (``on_start(full)`` before its first page, ``on_page`` for each), then the
     app's secrets when ``applications`` says they are due."""

@@ -15,7 +15,7 @@ once: the next cycle may deactivate as many users as were held (plus the usual l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apsis_core.account import AccountRecord
 from apsis_core.contract import QUARANTINE_KEY
@@ -61,7 +61,7 @@ def verdict(count: int, members: int | None, limits: GuardLimits, allowance: int
 
 
 def stamp(reason: str) -> str:
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return f"{now} {reason}"
 
 

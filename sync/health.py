@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -48,7 +48,7 @@ class Health:
 
     def _mark(self, seconds: float) -> None:
         self._finished_at = self._clock()
-        self._finished_wall = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        self._finished_wall = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         self._duration = seconds
 
     def verdict(self) -> Verdict:

@@ -196,4 +196,6 @@ class Matcher:
             linked = self._link_of[user_id]
             return linked is not None and linked != oid
         links = self.api.federated_identities(user_id) or []
-        return any(l.get("identityProvider") == self.account.idp_alias and l.get("userId") != oid for l in links)
+        return any(
+            link.get("identityProvider") == self.account.idp_alias and link.get("userId") != oid for link in links
+        )

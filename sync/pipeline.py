@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
@@ -400,7 +400,7 @@ def _renewal(
         return None
     if outbox.dry_run:
         return RenewalLink(
-            invitations.link(portal, account.id, "<minted when the notice is sent>"), datetime.now(timezone.utc) + valid
+            invitations.link(portal, account.id, "<minted when the notice is sent>"), datetime.now(UTC) + valid
         )
     try:
         token, invitation = invitations.issue(api, account, "renew", valid)

@@ -30,9 +30,9 @@ from apsis_core.entra import EntraEndpoints
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from sync import guard
+from sync.graph_client import Sleep
 from sync.health import Health
 from sync.metrics import SyncMetrics
-from sync.graph_client import Sleep
 from sync.notify import Notifier, Sender
 from sync.secrets import DirectorySecrets, SecretSource
 from sync.settings import SyncSettings
@@ -61,16 +61,16 @@ class Runtime:
     today: Callable[[], date] = date.today
     stop: threading.Event = field(default_factory=threading.Event)
     health: Health = field(default_factory=lambda: Health(300))
-    _apis: "queue.SimpleQueue[KeycloakRepository]" = field(default_factory=queue.SimpleQueue)
+    _apis: queue.SimpleQueue[KeycloakRepository] = field(default_factory=queue.SimpleQueue)
     _loop: asyncio.AbstractEventLoop | None = None
-    _graph: "GraphStack | None" = None
-    _free_stacks: "list[GraphStack]" = field(default_factory=list)
-    _stacks: "list[GraphStack]" = field(default_factory=list)
-    _tokens: "dict[str, AccountToken]" = field(default_factory=dict)
+    _graph: GraphStack | None = None
+    _free_stacks: list[GraphStack] = field(default_factory=list)
+    _stacks: list[GraphStack] = field(default_factory=list)
+    _tokens: dict[str, AccountToken] = field(default_factory=dict)
     _threads: ThreadPoolExecutor | None = None
 
     @classmethod
-    def build(cls, settings: Settings, sync: SyncSettings, **overrides: Any) -> "Runtime":
+    def build(cls, settings: Settings, sync: SyncSettings, **overrides: Any) -> Runtime:
         return cls(
             settings=settings,
             sync=sync,
@@ -98,7 +98,7 @@ class Runtime:
             self._apis.put(api)
 
     @cached_property
-    def keycloak(self) -> "PooledKeycloak":
+    def keycloak(self) -> PooledKeycloak:
         """The repository's methods, callable from any thread, within the request bound."""
         return PooledKeycloak(self, threading.BoundedSemaphore(self.sync.keycloak_concurrency))
 
@@ -124,7 +124,7 @@ class Runtime:
         """One ``EntraEndpoints`` (and so one TLS context) for the process."""
         return EntraEndpoints.from_settings(self.settings, timeout=self.sync.graph_timeout)
 
-    def graph_client(self, account: AccountRecord, secret: "SecretStr", retry: "RetryPolicy") -> "GraphClient":
+    def graph_client(self, account: AccountRecord, secret: SecretStr, retry: RetryPolicy) -> GraphClient:
         """This cycle's client of the account: a stack of its own until ``release_graph``, its kept token
         (a new one when the tenant, app or secret changed), a fresh request count and waits."""
         from sync.graph_client import AccountToken, GraphClient, GraphStack, secret_fingerprint
@@ -149,7 +149,7 @@ class Runtime:
             self._tokens[account.id] = token
         return GraphClient(self.endpoints, tenant, client_id, retry=retry, stack=stack, token=token)
 
-    def release_graph(self, client: "GraphClient") -> None:
+    def release_graph(self, client: GraphClient) -> None:
         self._free_stacks.append(client.stack)
 
     def forget_tokens_except(self, keep: set[str]) -> None:

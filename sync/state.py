@@ -39,7 +39,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -127,7 +127,7 @@ def round_key(account: str, dry_run: bool = False) -> str:
 class DeactivationTurn:
     """What ``StateStore.deactivation_turn`` lets its holder read and write about its user."""
 
-    def __init__(self, store: "StateStore", account: str, user_id: str) -> None:
+    def __init__(self, store: StateStore, account: str, user_id: str) -> None:
         self._store, self.account, self.user_id = store, account, user_id
 
     def recorded(self) -> bool:
@@ -184,7 +184,7 @@ def _record_deactivation(
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -506,7 +506,7 @@ class StateStore:
             _record_deactivation(db, account, user_id, oid, email, action, reason)
 
     @contextmanager
-    def deactivation_turn(self, account: str, user_id: str) -> Iterator["DeactivationTurn"]:
+    def deactivation_turn(self, account: str, user_id: str) -> Iterator[DeactivationTurn]:
         """This user's turn, among every thread and process sharing this file: held while the
         caller looks at the user in Keycloak, changes it and records it, so of two that set
         out to deactivate one user the second finds it done and recorded, and only the first

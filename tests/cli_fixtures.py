@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -157,9 +157,7 @@ class EntraApp:
         return args
 
     def new_secret(self, days: int = 400) -> str:
-        secret = self.emulator.add_secret(
-            self.tenant_id, self.app_id, datetime.now(timezone.utc) + timedelta(days=days)
-        )
+        secret = self.emulator.add_secret(self.tenant_id, self.app_id, datetime.now(UTC) + timedelta(days=days))
         KNOWN_SECRETS.add(secret)
         return secret
 
@@ -178,7 +176,7 @@ def entra_app(emulator: EntraEmulator, settings: Settings, unique: str, tmp_path
         app = emulator.add_application(
             tenant.tenant_id, f"APSIS One SSO ({account})", [redirect_uri(settings, account)]
         )
-        secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=365))
+        secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(UTC) + timedelta(days=365))
         KNOWN_SECRETS.add(secret)
         secret_file = tmp_path / f"{account}.secret"
         secret_file.write_text(secret + "\n")

@@ -89,14 +89,14 @@ class RealmContents:
     users: frozenset[str]
 
     @classmethod
-    def read(cls, api: KeycloakRepository) -> "RealmContents":
+    def read(cls, api: KeycloakRepository) -> RealmContents:
         return cls(
             frozenset(o["id"] for o in api.organizations()),
             frozenset(i["alias"] for i in api.identity_providers()),
             frozenset(u["id"] for u in api.users(briefRepresentation="true")),
         )
 
-    def destroy_all_but(self, api: KeycloakRepository, keep: "RealmContents") -> None:
+    def destroy_all_but(self, api: KeycloakRepository, keep: RealmContents) -> None:
         for alias in sorted(self.idps - keep.idps):  # first: deleting an IdP drops its links
             api.delete_identity_provider(alias)
         for org_id in sorted(self.orgs - keep.orgs):
@@ -104,7 +104,7 @@ class RealmContents:
         for user_id in sorted(self.users - keep.users):
             api.delete_user(user_id)
 
-    def leftovers(self, baseline: "RealmContents") -> dict[str, list[str]]:
+    def leftovers(self, baseline: RealmContents) -> dict[str, list[str]]:
         return {
             kind: sorted(getattr(self, kind) - getattr(baseline, kind))
             for kind in ("orgs", "idps", "users")

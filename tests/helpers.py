@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def refusals(api: KeycloakRepository, since_ms: int) -> list[dict[str, Any]]:
 
 
 def now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000) - 1000
+    return int(datetime.now(UTC).timestamp() * 1000) - 1000
 
 
 @dataclass
@@ -132,7 +132,7 @@ class AccountFactory:
         app = self.emulator.add_application(
             tenant.tenant_id, f"APSIS One SSO ({account_id})", [redirect_uri(self.settings, account_id)]
         )
-        expires = datetime.now(timezone.utc) + timedelta(days=secret_days)
+        expires = datetime.now(UTC) + timedelta(days=secret_days)
         secret = self.emulator.add_secret(tenant.tenant_id, app.app_id, expires)
         account = Account.build(
             id=account_id,

@@ -50,7 +50,7 @@ class MemoryKeycloak:
         self._fail_after: int | None = None
         self._lock = threading.Lock()
 
-    def worker(self) -> "MemoryKeycloak":
+    def worker(self) -> MemoryKeycloak:
         """A parallel apply's connection per thread: here the same dicts (writes are locked)."""
         return self
 
@@ -316,7 +316,6 @@ class MemoryKeycloak:
             link = self.links[user_id].get(alias)
             if link is None or (wanted is not None and link["userId"] not in wanted):
                 continue
-            user = self.users_by_id[user_id]
             yield self._row(user_id, link["userId"])
 
     def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[dict[str, Any]]:

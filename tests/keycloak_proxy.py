@@ -48,7 +48,7 @@ class KeycloakProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> "KeycloakProxy":
+    def start(self) -> KeycloakProxy:
         self._thread.start()
         return self
 
@@ -56,7 +56,7 @@ class KeycloakProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "KeycloakProxy":
+    def __enter__(self) -> KeycloakProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

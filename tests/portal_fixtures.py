@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,9 +190,7 @@ class Customer:
         return values
 
     def new_secret(self, days: int = 400) -> str:
-        secret = self.emulator.add_secret(
-            self.tenant_id, self.app_id, datetime.now(timezone.utc) + timedelta(days=days)
-        )
+        secret = self.emulator.add_secret(self.tenant_id, self.app_id, datetime.now(UTC) + timedelta(days=days))
         PORTAL_SECRETS.add(secret)
         return secret
 
@@ -220,7 +218,7 @@ def customer(
         app = emulator.add_application(
             tenant.tenant_id, "APSIS One SSO", [redirect_uri(settings, account_id)], consented=consented
         )
-        secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=200))
+        secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(UTC) + timedelta(days=200))
         PORTAL_SECRETS.add(secret)
         own = settings.model_copy(update={"portal_url": portal.url})
         account = Account.build(

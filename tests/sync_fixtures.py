@@ -96,7 +96,7 @@ def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"aiosmtpd did not start: {err[-500:]}")
+                raise RuntimeError(f"aiosmtpd did not start: {err[-500:]}") from None
             time.sleep(0.1)
     try:
         yield SmtpServer("127.0.0.1", port, maildir, proc)

@@ -4,6 +4,7 @@ Keycloak under a public URL that is neither ``localhost`` nor ``127.0.0.1`` (e.g
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from types import TracebackType
@@ -17,7 +18,7 @@ class Forwarder:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
-    def __enter__(self) -> "Forwarder":
+    def __enter__(self) -> Forwarder:
         self._thread.start()
         return self
 
@@ -49,8 +50,6 @@ class Forwarder:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()

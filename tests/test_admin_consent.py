@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from apsis_core.contract import ADMIN_CONSENT_STATE
+from devenv.login_driver import visible_text
 from provisioning import onboarding
 from provisioning.links import redirect_uri
-from devenv.login_driver import visible_text
 from tests.helpers import PASSWORD, AccountFactory
 from tests.login_checks import message
 
@@ -27,7 +27,7 @@ def sentence(key: str, *values: str) -> str:
     """The extension's sentence for ``apsisSso.<key>`` with its parameters filled in."""
     text = message(key)
     for i, value in enumerate(values):
-        text = text.replace("{%d}" % i, value)
+        text = text.replace(f"{{{i}}}", value)
     return text
 
 

@@ -4,7 +4,7 @@ the real Keycloak and the emulator; logins are real logins through Keycloak."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -61,7 +61,7 @@ def test_show_reports_counts_expiry_last_login_and_links(cli: Cli, onboarded, br
     before = cli.json("account", "show", acct.id)
     assert before["last_sso_login"] is None and before["linked_users"] == 0
 
-    started = datetime.now(timezone.utc) - timedelta(seconds=5)
+    started = datetime.now(UTC) - timedelta(seconds=5)
     assert _sso(browser, email, acct).ok
     doc = cli.json("account", "show", acct.id)
     assert set(doc) == STATUS_KEYS | {"links", "warnings", "linked"}
@@ -131,7 +131,7 @@ def test_list_is_one_row_per_account_with_stage_counts_and_filters(cli: Cli, onb
     assert lean[live_acct.id]["members"] is None and lean[live_acct.id]["last_sso_login"] is None
 
     table = cli.run("account", "list").stdout
-    line = next(l for l in table.splitlines() if l.startswith(live_acct.id))
+    line = next(row for row in table.splitlines() if row.startswith(live_acct.id))
     assert "live" in line and "in 365 days" in line
 
 
@@ -310,7 +310,7 @@ def test_rotate_secret_proves_then_swaps_and_logins_keep_working(cli: Cli, onboa
     acct = onboarded(stage="live")
     email, user_id = acct.person("gus")
     assert _sso(browser, email, acct).ok
-    new = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=700))
+    new = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(UTC) + timedelta(days=700))
     KNOWN_SECRETS.add(new)
     secret_file = tmp_path / "new.secret"
     secret_file.write_text(new)
@@ -373,14 +373,14 @@ def test_rotate_secret_explains_entra_refusals_and_changes_nothing(
         if case == "7000215":
             candidate = "Typo~" + uuid.uuid4().hex
         else:
-            candidate = emulator.add_secret(tenant_id, app_id, datetime.now(timezone.utc) + timedelta(days=30))
+            candidate = emulator.add_secret(tenant_id, app_id, datetime.now(UTC) + timedelta(days=30))
             emulator.expire_secret(tenant_id, app_id, candidate[:3])
     else:
         acct = onboarded()
         tenant = str(uuid.uuid4()) if case == "90002" else acct.tenant_id
         client = str(uuid.uuid4()) if case == "700016" else acct.app_id
         account_id = _onboard_unchecked(api, settings, unique, tenant=tenant, client=client)
-        candidate = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=30))
+        candidate = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(UTC) + timedelta(days=30))
     KNOWN_SECRETS.add(candidate)
     secret_file.write_text(candidate)
     before = api.organization_by_alias(account_id)["attributes"]
@@ -439,7 +439,7 @@ def test_rotate_secret_hands_the_new_secret_to_the_sync_daemon(cli: Cli, onboard
     acct = onboarded()
     secrets_dir = tmp_path / "daemon-secrets"
     DirectorySecrets(secrets_dir).put(acct.id, SecretStr(acct.secret))
-    new = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=400))
+    new = emulator.add_secret(acct.tenant_id, acct.app_id, datetime.now(UTC) + timedelta(days=400))
     KNOWN_SECRETS.add(new)
     secret_file = tmp_path / "new.secret"
     secret_file.write_text(new)

@@ -7,7 +7,7 @@ server process."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import yaml
@@ -41,7 +41,7 @@ def age_records(api: KeycloakRepository, account: str, hours: int = 25) -> None:
     """Move every proof and alert of the account ``hours`` back in time: a day has passed."""
     org = api.organization_by_alias(account)
     assert org is not None
-    then = iso(datetime.now(timezone.utc) - timedelta(hours=hours))
+    then = iso(datetime.now(UTC) - timedelta(hours=hours))
     for key in (contract.DOMAIN_PROOFS_KEY, contract.DOMAIN_ALERTS_KEY):
         org["attributes"][key] = [
             " ".join([*v.split(" ")[:2], then, *v.split(" ")[3:]]) for v in org["attributes"].get(key, [])
@@ -162,7 +162,7 @@ def test_apply_file_needs_every_domain_proven_also_one_added_later(cli: Cli, ent
         "tenant_id": app.tenant_id,
         "client_id": app.app_id,
         "client_secret": {"file": str(app.secret_file)},
-        "secret_expires": (datetime.now(timezone.utc) + timedelta(days=300)).date().isoformat(),
+        "secret_expires": (datetime.now(UTC) + timedelta(days=300)).date().isoformat(),
         "domains": [app.domain, f"other-{app.domain}"],
         "it_contact": {"name": "Ivy", "email": f"it@{app.domain}"},
         "stage": "pilot",
@@ -220,7 +220,7 @@ def hijacked(
     x = emulator.add_tenant([f"x-{unique}.example"])
     account_id = f"{unique}hx"
     app = emulator.add_application(x.tenant_id, "APSIS One SSO", [redirect_uri(settings, account_id)])
-    secret = emulator.add_secret(x.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=200))
+    secret = emulator.add_secret(x.tenant_id, app.app_id, datetime.now(UTC) + timedelta(days=200))
     KNOWN_SECRETS.add(secret)
     account = Account.build(
         id=account_id,
@@ -228,7 +228,7 @@ def hijacked(
         tenant_id=x.tenant_id,
         client_id=app.app_id,
         domains=[victim_domain],
-        secret_expires=(datetime.now(timezone.utc) + timedelta(days=200)).date().isoformat(),
+        secret_expires=(datetime.now(UTC) + timedelta(days=200)).date().isoformat(),
         it_contact_name="Mallory",
         it_contact_email=f"m@x-{unique}.example",
         client_secret=secret,

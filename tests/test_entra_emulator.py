@@ -16,10 +16,11 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -34,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 PASSWORD = "Correct-Horse-9"
 REDIRECT = "https://app.example/callback"
-FUTURE = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=180)
+FUTURE = dt.datetime.now(dt.UTC) + dt.timedelta(days=180)
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 

@@ -47,7 +47,9 @@ def test_two_dev_mode_keycloaks_started_at_once_both_answer_and_leave_the_distri
             thread.start()
         for thread in threads:
             thread.join()
-        assert failures == [], [f"{f}: {Path(str(s.log_file)).read_text()[-3000:]}" for f, s in zip(failures, servers)]
+        assert failures == [], [
+            f"{f}: {Path(str(s.log_file)).read_text()[-3000:]}" for f, s in zip(failures, servers, strict=True)
+        ]
         for server in servers:
             with urllib.request.urlopen(
                 f"{server.url}/realms/master/.well-known/openid-configuration", timeout=30

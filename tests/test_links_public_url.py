@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -86,7 +86,7 @@ def test_after_realm_apply_with_that_url_the_printed_link_signs_the_test_user_in
     account = f"pub{secrets.token_hex(2)}"
     tenant = emulator.add_tenant([f"{account}.example"])
     app = emulator.add_application(tenant.tenant_id, "APSIS One SSO", [redirect_uri(own, account)])
-    secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=365))
+    secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(UTC) + timedelta(days=365))
     KNOWN_SECRETS.add(secret)
     secret_file = tmp_path / "secret"
     secret_file.write_text(secret)

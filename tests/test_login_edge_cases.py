@@ -9,8 +9,8 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urljoin
 
 import pytest
@@ -45,7 +45,7 @@ def test_two_concurrent_first_logins_of_one_person_both_sign_in_with_one_link(
         before = user_count(api)
         start = threading.Barrier(2)
 
-        def tab(_: int, email: str = email) -> LoginResult:
+        def tab(_: int, email: str = email, start: threading.Barrier = start) -> LoginResult:
             b = browser()
             start.wait()
             return b.sso_login(email, PASSWORD, acct.alias)
@@ -113,7 +113,7 @@ def test_no_refusal_and_no_broker_round_trip_counts_as_a_failed_password(
         return b.sso_login(email, password, (pilot if how == "link" else live).alias)
 
     with ThreadPoolExecutor(30) as pool:
-        results = dict(zip(range(30), pool.map(login, logins)))
+        results = dict(enumerate(pool.map(login, logins)))
     signed_in = {logins[i][1] for i, r in results.items() if r.ok}
     assert {f"ms{i}@{live.domain}" for i in range(6)} <= signed_in, "Microsoft password users reach Entra"
     assert {f"twin{i}@{live.domain}" for i in range(3)} <= signed_in
@@ -187,7 +187,9 @@ def test_concurrent_sso_logins_of_one_person_are_never_locked_out(accounts: Acco
         callbacks = [entra_round_trip(b, email, acct.alias) for b in tabs]
         start = threading.Barrier(len(tabs))
 
-        def back(i: int) -> LoginResult:
+        def back(
+            i: int, start: threading.Barrier = start, tabs: list = tabs, callbacks: list = callbacks
+        ) -> LoginResult:
             start.wait()
             return finish(tabs[i], *callbacks[i])
 

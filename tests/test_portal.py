@@ -8,7 +8,7 @@ whole log and audit trail at the end of the session)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apsis_core import invitations
 from apsis_core.contract import INVITATIONS_KEY
@@ -74,7 +74,7 @@ def test_wrong_secret_unknown_app_unknown_tenant_and_missing_consent_each_say_so
         ),
         ({"tenant": "nobody-here.onmicrosoft.com"}, "Microsoft Entra has no tenant", "AADSTS90002"),
     ]
-    for fields, message, code in cases:
+    for fields, message, _code in cases:
         page = v.submit("/setup", c.form(**fields))
         assert page.status_code == 400 and message in v.text, v.text[:600]
         assert wrong not in page.text and c.secret not in page.text  # never echoed
@@ -145,7 +145,7 @@ def test_a_link_that_was_used_expired_revoked_replaced_or_is_for_another_account
 
     c = customer()
     record = c.record()
-    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    past = datetime.now(UTC) - timedelta(minutes=1)
     api.change_organization_attribute(
         record.org_id,
         INVITATIONS_KEY,
@@ -309,7 +309,7 @@ def test_renewal_proves_the_new_secret_swaps_it_and_updates_the_daemons_copy(
     assert api.identity_provider(f"entra-{c.id}")["config"]["apsis.secretFingerprint"] == before
 
     fresh = c.new_secret()
-    expires = (datetime.now(timezone.utc) + timedelta(days=400)).date().isoformat()
+    expires = (datetime.now(UTC) + timedelta(days=400)).date().isoformat()
     done = v.submit("/renew", {"client_secret": fresh, "secret_expires": expires})
     assert done.status_code == 200 and "The new client secret is in place" in v.text and c.secret[:3] in v.text
     record = c.record()

@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -114,7 +114,7 @@ def test_it_contact_sets_up_sso_tests_it_and_renews_the_secret_in_chromium(
             page.wait_for_selector("button[data-copy='redirect-uri']:not([hidden])")  # our script ran (CSP 'self')
             redirect = page.input_value("#redirect-uri")
             app = emulator.add_application(tenant.tenant_id, "APSIS One SSO", [redirect])
-            secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=10))
+            secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(UTC) + timedelta(days=10))
             PORTAL_SECRETS.add(secret)
             shown.append(page.content())
             page.fill("#tenant", domain)  # a verified domain works as well as the GUID
@@ -165,7 +165,7 @@ def test_it_contact_sets_up_sso_tests_it_and_renews_the_secret_in_chromium(
     (notice,) = smtp_server.messages(to=it, kind="secret-expiry")
     renew_link = link_in(notice.get_content(), portal, account)
 
-    new_secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=400))
+    new_secret = emulator.add_secret(tenant.tenant_id, app.app_id, datetime.now(UTC) + timedelta(days=400))
     PORTAL_SECRETS.add(new_secret)
     new_expiry = date.today() + timedelta(days=400)
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as it_profile:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -51,7 +51,7 @@ def test_a_setup_with_a_tenant_that_does_not_own_the_domains_is_refused_and_repo
     # Whoever holds the link: their own tenant X, their app (consented), their secret.
     x = emulator.add_tenant([f"x-{c.domain}"])
     app = emulator.add_application(x.tenant_id, "SSO", [redirect_uri(settings, c.id)])
-    secret = emulator.add_secret(x.tenant_id, app.app_id, datetime.now(timezone.utc) + timedelta(days=100))
+    secret = emulator.add_secret(x.tenant_id, app.app_id, datetime.now(UTC) + timedelta(days=100))
     PORTAL_SECRETS.add(secret)
     v = opened(visitor, c)
     page = v.submit("/setup", c.form(tenant=x.tenant_id, client_id=app.app_id, client_secret=secret))

@@ -6,7 +6,7 @@ day, a new secret asked with at once, and an idle cycle still costs one Graph re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -99,7 +99,7 @@ def test_a_new_secret_is_asked_with_at_once_after_a_403(
 
     emulator.grant_application_permission(acct.tenant_id, acct.app_id, "Application.Read.All")
     new = emulator.add_secret(
-        acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=200), secret_text="N3w" + "n" * 37
+        acct.tenant_id, acct.app_id, datetime.now(UTC) + timedelta(days=200), secret_text="N3w" + "n" * 37
     )
     onboarding.rotate_secret(api, settings, acct.id, new, today + timedelta(days=200))
     harness.secrets.put(acct.id, SecretStr(new))

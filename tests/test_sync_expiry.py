@@ -5,7 +5,7 @@ it is not, and token-time errors flagged at once."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from apsis_core.keycloak import KeycloakRepository
 from devenv.entra_emulator import EntraEmulator
@@ -86,7 +86,7 @@ def test_application_read_all_gives_the_real_end_date_of_the_secret_in_use(
     set_recorded_expiry(api, acct, date.today() + timedelta(days=300))  # the customer misremembered
     # Another secret of the app, expiring sooner: not ours, told apart by its hint.
     other = emulator.add_secret(
-        acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=2), secret_text="Zz9" + "q" * 37
+        acct.tenant_id, acct.app_id, datetime.now(UTC) + timedelta(days=2), secret_text="Zz9" + "q" * 37
     )
     assert other[:3] != acct.secret[:3]
     emulator.grant_application_permission(acct.tenant_id, acct.app_id, "Application.Read.All")

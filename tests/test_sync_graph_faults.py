@@ -5,6 +5,7 @@ account never stopping the others."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
 
 from pydantic import SecretStr
 
@@ -184,7 +185,7 @@ def test_an_outdated_secret_file_is_our_problem_not_the_customers(
     """apsis-sso rotated the secret (new hint in Keycloak) but the daemon's file still holds the
     old one, which Entra still accepts: deprovisioning goes on, the platform team is told once,
     the customer's IT contact hears nothing."""
-    from datetime import date, datetime, timedelta, timezone
+    from datetime import date, datetime, timedelta
 
     from provisioning import onboarding
 
@@ -194,7 +195,7 @@ def test_an_outdated_secret_file_is_our_problem_not_the_customers(
     harness.add(acct)  # the old secret
     harness.cycle(acct)
     new_secret = emulator.add_secret(
-        acct.tenant_id, acct.app_id, datetime.now(timezone.utc) + timedelta(days=300), secret_text="N3w" + "n" * 37
+        acct.tenant_id, acct.app_id, datetime.now(UTC) + timedelta(days=300), secret_text="N3w" + "n" * 37
     )
     onboarding.rotate_secret(api, settings, acct.id, new_secret, date.today() + timedelta(days=300))
     emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))

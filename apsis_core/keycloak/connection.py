@@ -57,7 +57,7 @@ class CountingConnection(KeycloakOpenIDConnection):
     def request_count(self) -> int:
         return self._counter.value
 
-    def sibling(self) -> "CountingConnection":
+    def sibling(self) -> CountingConnection:
         """The same server and credentials on a session and token of its own, counted
         together with this one."""
         return CountingConnection(who=self.who, counter=self._counter, **self._kwargs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
@@ -26,7 +27,7 @@ from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakDeleteError, KeycloakGetError, raise_error_from_response
 from keycloak.exceptions import KeycloakError as LibraryError
 
-from apsis_core.contract import ACCOUNT_KEY, IDP_MAPPERS_RESOURCE, LINKS_RESOURCE
+from apsis_core.contract import IDP_MAPPERS_RESOURCE, LINKS_RESOURCE
 from apsis_core.errors import Conflict, KeycloakError, KeycloakRefused, KeycloakUnavailable, NotFound
 from apsis_core.keycloak.connection import CountingConnection, temporary_status
 from apsis_core.settings import Settings
@@ -55,14 +56,14 @@ class KeycloakRepository:
         """Admin API requests made so far (token requests not counted)."""
         return self._conn.request_count
 
-    def worker(self) -> "KeycloakRepository":
+    def worker(self) -> KeycloakRepository:
         """The same realm and credentials on a connection of its own, for one thread of a
         parallel apply (a connection's HTTP session and token refresh are not thread-safe);
         its requests count into ``requests`` here too."""
         return KeycloakRepository(self._conn.sibling(), self.realm)
 
     @classmethod
-    def for_tooling(cls, settings: Settings) -> "KeycloakRepository":
+    def for_tooling(cls, settings: Settings) -> KeycloakRepository:
         """The service account `apsis-sso-admin` of the realm (every command but realm apply)."""
         if settings.keycloak_client_secret is None:
             raise KeycloakRefused(
@@ -77,7 +78,7 @@ class KeycloakRepository:
         )
 
     @classmethod
-    def for_admin(cls, settings: Settings) -> "KeycloakRepository":
+    def for_admin(cls, settings: Settings) -> KeycloakRepository:
         """A master-realm administrator: only `realm apply` needs this much power."""
         if settings.keycloak_admin_password is None:
             raise KeycloakRefused(
@@ -94,7 +95,7 @@ class KeycloakRepository:
         )
 
     @classmethod
-    def _connect(cls, settings: Settings, who: str, **credentials: Any) -> "KeycloakRepository":
+    def _connect(cls, settings: Settings, who: str, **credentials: Any) -> KeycloakRepository:
         conn = CountingConnection(
             who=who,
             server_url=settings.keycloak_url + "/",
@@ -144,7 +145,7 @@ class KeycloakRepository:
         """A listing read page by page as the caller iterates, so a search can stop early."""
         first = 0
         while True:
-            page = self._run(lambda: fetch({**query, "first": first, "max": size}))
+            page = self._run(partial(fetch, {**query, "first": first, "max": size}))
             if not page:
                 return
             yield from page
@@ -432,7 +433,7 @@ class KeycloakRepository:
         if oids is None:
             after: str | None = None
             while True:  # keyset pages: each one query, wherever it is in the listing
-                page = self._run(lambda: self._get(url, max=LINKS_PAGE, **({"after": after} if after else {})))
+                page = self._run(partial(self._get, url, max=LINKS_PAGE, **({"after": after} if after else {})))
                 yield from page
                 if len(page) < LINKS_PAGE:
                     return
@@ -440,7 +441,7 @@ class KeycloakRepository:
         wanted = list(dict.fromkeys(oids))
         for i in range(0, len(wanted), LINKS_BY_OID):
             chunk = wanted[i : i + LINKS_BY_OID]
-            yield from self._run(lambda: self._get(url, oid=chunk))
+            yield from self._run(partial(self._get, url, oid=chunk))
 
     def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[dict[str, Any]]:
         """The users of these addresses as links-resource rows (``oid``: their link to the IdP,
@@ -452,7 +453,7 @@ class KeycloakRepository:
         wanted = list(dict.fromkeys(e.lower() for e in emails))
         for i in range(0, len(wanted), LINKS_BY_OID):
             chunk = wanted[i : i + LINKS_BY_OID]
-            yield from self._run(lambda: self._get(url, idp=alias, email=chunk))
+            yield from self._run(partial(self._get, url, idp=alias, email=chunk))
 
     def linked_users_count(self, alias: str) -> int:
         return self.users_count(idpAlias=alias)

@@ -40,7 +40,7 @@ class CodeStore:
     def issue(self, code: AuthCode) -> str:
         value = "1.A" + secrets.token_urlsafe(48)
         with self._lock:
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             for key in [k for k, c in self._codes.items() if c.expires < now - CODE_LIFETIME]:
                 del self._codes[key]
             self._codes[value] = code

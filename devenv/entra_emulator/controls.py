@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .state import Application, NotFound, PasswordCredential, Tenant, User, parse_datetime, utcnow
 from .web import Request, Response

@@ -25,7 +25,7 @@ class AadError:
     message: str
 
     def body(self, correlation_id: str | None = None) -> dict[str, object]:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         timestamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
         trace_id = str(uuid.uuid4())
         correlation = correlation_id or str(uuid.uuid4())
@@ -263,7 +263,7 @@ def graph_error(code: str, message: str, request_id: str, client_request_id: str
             "code": code,
             "message": message,
             "innerError": {
-                "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
                 "request-id": request_id,
                 "client-request-id": client_request_id,
             },
@@ -278,7 +278,7 @@ def graph_throttled(request_id: str, client_request_id: str) -> dict[str, object
             "code": "TooManyRequests",
             "innerError": {
                 "code": "429",
-                "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
                 "message": "Please retry after",
                 "request-id": request_id,
                 "client-request-id": client_request_id,

@@ -116,7 +116,7 @@ class RequestLog:
         with self._lock:
             self._counts[request_kind(path)] += 1
         entry = {
-            "time": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "time": dt.datetime.now(dt.UTC).isoformat(),
             "method": method,
             "path": path,
             "query": redact_query(query),

@@ -286,7 +286,7 @@ def _users_list(svc: Services, req: Request, caller: _Caller) -> Response:
             req,
             400,
             "Request_BadRequest",
-            "Invalid page size specified: '%d'. Must be between 1 and 999 inclusive." % top,
+            f"Invalid page size specified: '{top}'. Must be between 1 and 999 inclusive.",
         )
     props = select or [*DEFAULT_USER_PROPERTIES, "id"]
     with svc.state.lock:

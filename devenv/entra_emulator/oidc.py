@@ -39,7 +39,7 @@ def _aad_json(error: AadError, req: Request) -> Response:
 
 
 def _error_page(error: AadError, req: Request) -> Response:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     text = pages.error_page(error, req.request_id, str(uuid.uuid4()), now)
     return Response.html(400, text)
 

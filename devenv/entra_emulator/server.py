@@ -6,20 +6,21 @@ runs in the per-connection thread, so one slow or broken client never blocks the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
 import shutil
-import socket
 import ssl
 import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import controls, graph, oidc
@@ -501,10 +502,8 @@ class _Server(ThreadingHTTPServer):
         try:
             self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tls.close()
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection error from %s", client_address, exc_info=True)
@@ -549,7 +548,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(resp.body)
-        except (ConnectionError, socket.timeout, ssl.SSLError):
+        except (TimeoutError, ConnectionError, ssl.SSLError):
             self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:

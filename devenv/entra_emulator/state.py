@@ -20,9 +20,10 @@ import secrets
 import string
 import threading
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 # Application permissions (Graph app roles) the emulator knows, with Microsoft's app role ids.
 GRAPH_APP_ROLES: dict[str, str] = {
@@ -58,7 +59,7 @@ class NotFound(LookupError):
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def new_guid() -> str:
@@ -70,7 +71,7 @@ def is_guid(value: str) -> bool:
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def parse_datetime(value: str | dt.datetime) -> dt.datetime:

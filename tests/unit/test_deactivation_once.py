@@ -14,7 +14,7 @@ import pytest
 from sync import deprovision
 from sync.graph_client import EntraUser
 from sync.state import StateStore
-from tests.unit.test_deprovisioning import World, delta, record, world  # noqa: F401 - the fixture
+from tests.deprovision_world import World, delta, record
 from tests.keycloak_memory import MemoryKeycloak
 
 pytestmark = pytest.mark.unit

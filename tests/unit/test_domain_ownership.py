@@ -5,7 +5,7 @@ discovery answers are read (over a mock transport: no network)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,10 +13,10 @@ import pytest
 from apsis_core import contract
 from apsis_core.account import Account, AccountRecord
 from apsis_core.domain_ownership import (
+    Discovery,
     DomainAlert,
     DomainProof,
     DomainsNotProven,
-    Discovery,
     Ownership,
     OwnershipOverride,
     after_check,
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.unit
 
 A = "aaaaaaaa-0000-4000-8000-000000000001"  # the account's tenant
 X = "bbbbbbbb-0000-4000-8000-000000000002"  # another tenant
-NOW = datetime(2030, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2030, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def proof(domain: str, tenant: str = A, at: datetime = NOW) -> str:

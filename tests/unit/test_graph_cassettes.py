@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -130,7 +130,7 @@ def test_password_credentials_are_read_and_the_one_in_use_is_found_by_hint() -> 
         ("[6g", "f0b0b335-1d71-4883-8f98-567911bfdca6"),
         ("Qx~", "0e5c1f0a-3b7d-4c2e-9a55-3d1e2f4a6b7c"),
     ]
-    assert creds[0].end == datetime(2021, 9, 9, 19, 50, 29, 308638, tzinfo=timezone.utc)
+    assert creds[0].end == datetime(2021, 9, 9, 19, 50, 29, 308638, tzinfo=UTC)
     ours = expiry.effective(date(2030, 1, 1), "[6g", creds, today=date(2021, 8, 31))
     assert ours is not None and (ours.source, ours.expires, ours.days_left) == ("graph", date(2021, 9, 9), 9)
     unknown = expiry.effective(date(2030, 1, 1), "zzz", creds, today=date(2021, 8, 31))

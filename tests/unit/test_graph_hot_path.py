@@ -7,7 +7,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -76,7 +76,7 @@ def test_password_credentials_keep_only_what_expiry_needs() -> None:
         )
     )
     assert [(c.key_id, c.hint, c.end) for c in creds] == [
-        ("k", "abc", datetime(2021, 9, 9, 19, 50, 29, 308638, tzinfo=timezone.utc))
+        ("k", "abc", datetime(2021, 9, 9, 19, 50, 29, 308638, tzinfo=UTC))
     ]
 
 

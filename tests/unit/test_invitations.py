@@ -4,7 +4,7 @@ good, and how issuing, revoking and completing change an account's invitations."
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,7 +17,7 @@ from tests.keycloak_memory import MemoryKeycloak
 
 pytestmark = pytest.mark.unit
 
-NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
 
 

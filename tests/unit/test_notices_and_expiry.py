@@ -3,7 +3,7 @@ notices are recorded, never sent or remembered."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -53,7 +53,7 @@ def settings(**overrides: Any) -> SyncSettings:
 
 
 def credential(hint: str, end: str) -> PasswordCredential:
-    return PasswordCredential("k", hint, "secret", datetime.fromisoformat(end).replace(tzinfo=timezone.utc))
+    return PasswordCredential("k", hint, "secret", datetime.fromisoformat(end).replace(tzinfo=UTC))
 
 
 def test_graph_knows_the_real_end_date_of_the_secret_in_use_else_the_record_stands():
@@ -131,7 +131,7 @@ def test_with_a_renewal_link_the_notice_says_to_renew_there_and_the_webhook_neve
     from sync.notify import RenewalLink
 
     exp = expiry.SecretExpiry(date(2030, 1, 31), "recorded", "Abc", 14)
-    link = RenewalLink("https://sso-setup.apsis.example/i/acme/" + "T" * 43, datetime(2030, 1, 8, tzinfo=timezone.utc))
+    link = RenewalLink("https://sso-setup.apsis.example/i/acme/" + "T" * 43, datetime(2030, 1, 8, tzinfo=UTC))
     for notice in (
         expiry_notice(account(), exp, 14, settings(), link),
         token_notice(account(), "expired", 7000222, settings(), link),

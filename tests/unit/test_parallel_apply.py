@@ -33,7 +33,7 @@ class Recorder:
         self.running = 0
         self.most = 0
 
-    def worker(self) -> "Recorder":
+    def worker(self) -> Recorder:
         with self.lock:
             self.workers.append(Recorder())
             return self.workers[-1]

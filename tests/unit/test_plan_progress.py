@@ -3,7 +3,7 @@ count; the organizations' count (for a total and a time left) only when somethin
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,7 +75,7 @@ def accounts(n: int, secret: str | None = None) -> list[Account]:
 def onboarded(kc: MemoryKeycloak, n: int) -> list[Account]:
     """``n`` accounts in ``kc`` with their domains proven (as a create records them), and the
     same as a file lists them (no secret: keep it). A plan of them asks Entra nothing."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     made = [
         a.with_changes(domain_proofs=tuple(DomainProof(d, a.tenant_id, now) for d in a.domains))
         for a in accounts(n, "Abc~secret-value-of-forty-characters-123")

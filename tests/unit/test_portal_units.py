@@ -4,7 +4,7 @@ read from login events, and what a dead link's page says."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -241,7 +241,7 @@ def test_a_test_users_state_is_their_newest_sso_event():
     signed = results.summarise(
         "ann@acme.com", "entra-acme", [event("refused", 1, reason="not_member"), event("login", 2)]
     )
-    assert signed.ok and signed.refused is None and signed.signed_in == datetime.fromtimestamp(120, timezone.utc)
+    assert signed.ok and signed.refused is None and signed.signed_in == datetime.fromtimestamp(120, UTC)
     refused = results.summarise(
         "ann@acme.com", "entra-acme", [event("login", 1), event("refused", 3, reason="not_member")]
     )
@@ -258,7 +258,7 @@ def test_a_test_users_state_is_their_newest_sso_event():
 
 
 def test_each_dead_link_says_what_happened_and_how_to_get_a_new_one():
-    _, invitation = mint("setup", timedelta(days=7), datetime(2026, 5, 1, tzinfo=timezone.utc))
+    _, invitation = mint("setup", timedelta(days=7), datetime(2026, 5, 1, tzinfo=UTC))
     cases = {
         "expired": (410, "has expired"),
         "used": (410, "has been used"),

@@ -3,7 +3,7 @@ identity provider and the other is refused; a claim left by a run that died is t
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from provisioning.steps import SetupInProgress
 
 pytestmark = pytest.mark.unit
 
-NOW = datetime(2030, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2030, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def idp(claimed: datetime | None, *, linked: bool = False) -> dict[str, Any]:
