@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from apsis_core import contract, stages, validation
 from apsis_core.contract import STAGES, Stage
 from apsis_core.domain_ownership import DomainProof, Ownership, OwnershipOverride
+from apsis_core.errors import InvalidInput
 
 __all__ = [
     "Account",
@@ -70,7 +71,7 @@ def parse_stage(values: list[str] | None) -> Stage:
     for value in values or []:
         if value and value.strip():
             word = value.strip().lower()
-            return word if word in STAGES else contract.DEFAULT_STAGE  # type: ignore[return-value]
+            return word if word in STAGES else contract.DEFAULT_STAGE
     return contract.DEFAULT_STAGE
 
 
@@ -137,25 +138,25 @@ class Account:
         def text(value: str, what: str) -> str:
             try:
                 return validation.free_text(value, what)
-            except validation.InvalidInput as exc:
-                raise validation.InvalidInput(f"account {account}: {exc}") from None
+            except InvalidInput as exc:
+                raise InvalidInput(f"account {account}: {exc}") from None
 
         clean_name = text(name, "name")
         contact_name = text(it_contact_name, "IT contact's name")
         if not domains:
-            raise validation.InvalidInput(f"account {account}: at least one --domain is required")
+            raise InvalidInput(f"account {account}: at least one --domain is required")
         clean_domains = tuple(dict.fromkeys(validation.domain(d) for d in domains))
         entra = {"--tenant-id": tenant_id, "--client-id": client_id, "--secret-expires": secret_expires}
         given = [option for option, value in entra.items() if value not in (None, "")]
         if stage is not None and stage not in STAGES:
-            raise validation.InvalidInput(f"invalid stage {stage!r}: expected one of {', '.join(STAGES)}")
+            raise InvalidInput(f"invalid stage {stage!r}: expected one of {', '.join(STAGES)}")
         if not given:
             if stage not in (None, contract.AWAITING_SETUP):
-                raise validation.InvalidInput(
+                raise InvalidInput(
                     f"account {account}: stage {stage} needs --tenant-id, --client-id and --secret-expires"
                 )
             if client_secret is not None:
-                raise validation.InvalidInput(f"account {account}: a client secret needs --tenant-id and --client-id")
+                raise InvalidInput(f"account {account}: a client secret needs --tenant-id and --client-id")
             return cls(
                 id=account,
                 name=clean_name,
@@ -169,12 +170,12 @@ class Account:
             )
         if len(given) < len(entra):
             missing = ", ".join(option for option in entra if option not in given)
-            raise validation.InvalidInput(
+            raise InvalidInput(
                 f"account {account}: {missing} missing: give --tenant-id, --client-id and --secret-expires "
                 "together, or none of them (the customer's IT fills them in through the portal)"
             )
         if stage == contract.AWAITING_SETUP:
-            raise validation.InvalidInput(f"account {account}: an account awaiting setup has no Entra details yet")
+            raise InvalidInput(f"account {account}: an account awaiting setup has no Entra details yet")
         assert tenant_id is not None and client_id is not None and secret_expires is not None
         expires = _expiry(secret_expires, today, allow_past_expiry)
         secret = SecretStr(validation.client_secret(client_secret)) if isinstance(client_secret, str) else client_secret
@@ -186,7 +187,7 @@ class Account:
             domains=clean_domains,
             secret_expires=expires,
             it_contact=ItContact(contact_name, validation.email(it_contact_email)),
-            stage=stage or contract.DEFAULT_STAGE,  # type: ignore[arg-type]
+            stage=stage or contract.DEFAULT_STAGE,
             pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
             client_secret=secret,
         )
@@ -198,14 +199,14 @@ class Account:
 def _expiry(value: str | date, today: date | None, allow_past: bool) -> date:
     if isinstance(value, date):
         if not allow_past and value <= (today or date.today()):
-            raise validation.InvalidInput(f"date {value.isoformat()} is not in the future")
+            raise InvalidInput(f"date {value.isoformat()} is not in the future")
         return value
     if not allow_past:
         return validation.future_date(value, today)
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise validation.InvalidInput(f"invalid date {validation.shown(value)}: expected YYYY-MM-DD") from None
+        raise InvalidInput(f"invalid date {validation.shown(value)}: expected YYYY-MM-DD") from None
 
 
 @dataclass(frozen=True)

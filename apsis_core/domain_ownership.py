@@ -155,7 +155,7 @@ class DomainAlert:
         owner = _tenant(parts[4]) if len(parts) == 5 else None
         if tenant is None or at is None or (len(parts) == 5 and owner is None):
             return None
-        return cls(parts[0].lower(), tenant, at, parts[3], owner)  # type: ignore[arg-type]
+        return cls(parts[0].lower(), tenant, at, parts[3], owner)
 
     def describe(self) -> str:
         if self.status == "other-tenant":
@@ -225,7 +225,8 @@ class Ownership:
         or last checked (proven or alerted) ``RECHECK_AFTER`` ago."""
         moment = _utc(now)
         seen: dict[str, datetime] = {}
-        for record in (*self.proofs, *self.alerts):
+        records: tuple[DomainProof | DomainAlert, ...] = (*self.proofs, *self.alerts)
+        for record in records:
             if record.domain not in seen or record.at > seen[record.domain]:
                 seen[record.domain] = record.at
         return tuple(d for d in self.domains if d not in seen or moment - seen[d] >= RECHECK_AFTER)

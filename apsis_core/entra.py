@@ -286,7 +286,7 @@ async def prove_graph_access_async(endpoints: EntraEndpoints, tenant: str, clien
     )
 
 
-def token_refused(exc: Any, client_id: str, tenant: str) -> EntraError:
+def token_refused(exc: Any, client_id: str, tenant: str) -> EntraError | EntraRefused:
     """What an azure-identity ``ClientAuthenticationError`` means for the operator."""
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)

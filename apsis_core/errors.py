@@ -15,7 +15,7 @@ failure is recorded with the same one-line message a command would print.
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import click
 
@@ -35,6 +35,15 @@ class ApsisError(click.ClickException):
         from apsis_core.secret_input import scrub
 
         click.echo(f"error: {scrub(self.format_message())}", file=file, err=file is None)
+
+    def with_message(self, message: str) -> Self:
+        """The same error (class, exit code and what else it carries, e.g. ``EntraRefused.reason``)
+        saying ``message`` instead: for a caller that adds what it knows (the account, the others)."""
+        # Not copy.copy: it would call __init__ with the message alone.
+        changed = type(self).__new__(type(self))
+        changed.__dict__.update(self.__dict__)
+        click.ClickException.__init__(changed, message)
+        return changed
 
 
 class InvalidInput(ApsisError):
@@ -109,10 +118,9 @@ class Interrupted(ApsisError):
     went away), it exits 75 like that failure: a retry later completes it.
     """
 
-    def __init__(self, message: str, *, temporary: bool = False) -> None:
-        super().__init__(message)
-        if temporary:
-            self.exit_code = EX_TEMPFAIL
+
+class InterruptedByOutage(Interrupted, TemporaryFailure):
+    """``Interrupted`` by a temporary failure (Keycloak went away): exit code 75."""
 
 
 def is_temporary(exc: BaseException) -> bool:

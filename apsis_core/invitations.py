@@ -112,7 +112,7 @@ class Invitation:
             closed = _parse_time(parts[6]) if len(parts) == 7 else None
         except ValueError:
             return None
-        return cls(parts[1], parts[5], issued, expires, parts[2], closed)  # type: ignore[arg-type]
+        return cls(parts[1], parts[5], issued, expires, parts[2], closed)
 
     def verdict(self, now: datetime | None = None) -> Verdict:
         if self.state != "open":

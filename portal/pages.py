@@ -46,7 +46,7 @@ UNAVAILABLE = Problem(
 
 
 def _portal(request: Request) -> Portal:
-    return request.app.state.portal  # type: ignore[no-any-return]
+    return request.app.state.portal
 
 
 def _client(request: Request) -> str:

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from apsis_core import domain_ownership as ownership
 from apsis_core.account import Account
-from apsis_core.domain_ownership import DomainsNotProven, Ownership, Verdict
+from apsis_core.domain_ownership import Ownership, Verdict
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import ApsisError, is_temporary
 from provisioning.progress import SILENT, InOrder, Progress
@@ -143,10 +143,7 @@ def establish_all(
             if others
             else ""
         )
-        if isinstance(first, DomainsNotProven):
-            raise DomainsNotProven(f"{first.format_message()}{more}", first.verdicts)
-        first.message = f"{first.format_message()}{more}"
-        raise first
+        raise first.with_message(f"{first.format_message()}{more}")
     return out
 
 

@@ -70,7 +70,7 @@ class _Run:
             return self.api
         if getattr(self.local, "api", None) is None:
             self.local.api = self.api.worker()
-        return self.local.api  # type: ignore[no-any-return]
+        return self.local.api
 
     def run(self, lane: Lane, parallel: bool) -> Lane:
         if self.stop.is_set():

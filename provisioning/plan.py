@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from apsis_core.errors import Interrupted, is_temporary
+from apsis_core.errors import Interrupted, InterruptedByOutage, is_temporary
 
 if TYPE_CHECKING:
     from apsis_core.keycloak import KeycloakRepository
@@ -131,10 +131,10 @@ class Plan:
 def interrupted(done: int, total: int, change: Change, exc: BaseException, *, detail: str = "") -> Interrupted:
     """A plan stopped by ``exc`` at ``change`` after ``done`` changes: what the operator reads.
     Temporary when ``exc`` was (exit code 75)."""
-    return Interrupted(
+    stopped = InterruptedByOutage if is_temporary(exc) else Interrupted
+    return stopped(
         f"stopped after {done} of {total} changes{detail}, at {change.action} {change.kind} {change.name}: "
-        f"{first_line(exc)}; run the same command again to complete it",
-        temporary=is_temporary(exc),
+        f"{first_line(exc)}; run the same command again to complete it"
     )
 
 

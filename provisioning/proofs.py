@@ -41,13 +41,8 @@ def prove_all(
         if others
         else ""
     )
-    # The same error (class, exit code, and whatever else it carries, e.g. EntraRefused.reason)
-    # with the account and the others named in its one line.
-    combined = type(error).__new__(type(error))  # not copy.copy: it calls __init__ with args alone
-    combined.__dict__.update(error.__dict__)
-    combined.message = f"account {account.id}: {error.format_message()}{more}"
-    combined.args = (combined.message,)
-    raise combined from None
+    # The same error with the account and the others named in its one line.
+    raise error.with_message(f"account {account.id}: {error.format_message()}{more}") from None
 
 
 async def _prove_all(

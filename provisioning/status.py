@@ -171,7 +171,7 @@ def linked_users(
             if event_alias != alias:
                 continue
             newest = newest or when
-            if user_id in ids and user_id not in last:
+            if user_id is not None and user_id in ids and user_id not in last:
                 last[user_id] = when
             if len(last) == len(ids):
                 break

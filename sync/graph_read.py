@@ -154,15 +154,18 @@ def _dump(c: PasswordCredential) -> dict[str, str | None]:
 def _credentials(cached: list[dict[str, str | None]] | None) -> list[PasswordCredential] | None:
     if cached is None:
         return None
-    return [
-        PasswordCredential(
-            c.get("key_id") or "",
-            c.get("hint"),
-            c.get("display_name"),
-            datetime.fromisoformat(c["end"]) if c.get("end") else None,
+    credentials = []
+    for c in cached:
+        end = c.get("end")
+        credentials.append(
+            PasswordCredential(
+                c.get("key_id") or "",
+                c.get("hint"),
+                c.get("display_name"),
+                datetime.fromisoformat(end) if end else None,
+            )
         )
-        for c in cached
-    ]
+    return credentials
 
 
 def retry_policy(rt: Runtime, account: AccountRecord) -> RetryPolicy:

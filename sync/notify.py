@@ -226,7 +226,7 @@ Source of the date: {"the app registration in your tenant" if expiry.source == "
 
 -- APSIS One SSO (apsis-sync)
 """
-    kind = "secret-expired" if threshold == EXPIRED else "secret-expiry"
+    kind: NoticeKind = "secret-expired" if threshold == EXPIRED else "secret-expiry"
     return Notice(
         kind,
         account.id,

@@ -366,7 +366,7 @@ def _guarded(
         result.notes.append(f"would quarantine: {reason}")
         outbox.send(notice)
         return True
-    value = guard.quarantine(api, account, reason)
+    value = guard.quarantine(api, account, reason)  # type: ignore[arg-type]  # typed by the Keycloak port
     rt.state.set_quarantine(account.id, value.partition(" ")[0], reason, count)
     log.warning("account quarantined", extra={"account": account.id, "reason": reason, "held": count})
     outbox.send(notice, f"quarantine:{value}")  # not delivered: retried by the next cycles
@@ -403,7 +403,7 @@ def _renewal(
             invitations.link(portal, account.id, "<minted when the notice is sent>"), datetime.now(UTC) + valid
         )
     try:
-        token, invitation = invitations.issue(api, account, "renew", valid)
+        token, invitation = invitations.issue(api, account, "renew", valid)  # type: ignore[arg-type]  # the port
     except ApsisError as exc:  # the notice still goes out, with the old instructions
         log.warning("no renewal link for the notice", extra={"account": account.id, "error": str(exc)})
         return None

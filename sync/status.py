@@ -45,8 +45,9 @@ def status(
         listed: list[AccountRecord] | None = list_accounts()
     except ApsisError as exc:
         if state is None:
-            exc.message = f"{exc.message}; and there is no state database at {database} to answer from"
-            raise
+            raise exc.with_message(
+                f"{exc.message}; and there is no state database at {database} to answer from"
+            ) from None
         listed, keycloak_error = None, str(exc)
     doc = report(state, listed, only, shard, today, keycloak_error=keycloak_error)
     known = {r["id"] for r in doc["accounts"]}

@@ -8,7 +8,7 @@ import click
 
 from apsis_core import output
 from apsis_core.cli import AppContext, F, confirm, dry_run_option, output_option, pass_app, yes_option
-from apsis_core.contract import STAGES
+from apsis_core.contract import STAGES, InvitationIntent, Stage
 from provisioning.cli import output as plan_output
 from provisioning.cli.members import members
 
@@ -363,7 +363,7 @@ def _sso_column(record: AccountRecord) -> str:
 def _set_stage(
     app: AppContext,
     account_id: str,
-    stage: str,
+    stage: Stage,
     dry_run: bool,
     output_format: str,
     done: str,
@@ -377,7 +377,7 @@ def _set_stage(
         app.settings(),
         account_id,
         stage,
-        dry_run=dry_run,  # type: ignore[arg-type]
+        dry_run=dry_run,
         allow_unproven=allow_unproven,
     )
     _report(result, output_format, done=done.format(account=result.account.id), dry_run=dry_run, heading="Links:")
@@ -591,7 +591,7 @@ def rotate_secret(
 def invite(
     app: AppContext,
     account_id: str,
-    intent: str | None,
+    intent: InvitationIntent | None,
     valid: str | None,
     no_mail: bool,
     revoke: bool,
@@ -624,7 +624,7 @@ def invite(
     if revoke:
         if valid is not None or no_mail:
             raise click.UsageError("--revoke takes no --valid or --no-mail")
-        ended = invites.revoke(app.api(), account_id, intent)  # type: ignore[arg-type]
+        ended = invites.revoke(app.api(), account_id, intent)
         if output_format == "json":
             output.emit_json(
                 {
@@ -644,7 +644,7 @@ def invite(
         return
     result = invites.invite(
         app.api(), app.settings(), None if no_mail else app.mail_settings(), account_id, intent=intent, valid=validity
-    )  # type: ignore[arg-type]
+    )
     if output_format == "json":
         output.emit_json(result.to_dict())
     else:

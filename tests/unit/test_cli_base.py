@@ -15,6 +15,7 @@ from apsis_core.errors import (
     ApsisError,
     Declined,
     Interrupted,
+    InterruptedByOutage,
     InvalidInput,
     KeycloakUnavailable,
     is_temporary,
@@ -73,4 +74,4 @@ def test_debug_adds_the_scrubbed_traceback_and_usage_errors_point_to_help():
 
 def test_errors_are_click_exceptions_and_an_interrupted_apply_keeps_a_temporary_cause():
     assert issubclass(ApsisError, click.ClickException)
-    assert is_temporary(Interrupted("stopped", temporary=True)) and not is_temporary(Interrupted("stopped"))
+    assert is_temporary(InterruptedByOutage("stopped")) and not is_temporary(Interrupted("stopped"))
