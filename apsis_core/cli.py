@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from apsis_core import redaction
 from apsis_core.errors import EX_FAILURE, EX_USAGE, ApsisError, Declined
 
 if TYPE_CHECKING:
@@ -84,9 +85,7 @@ class ApsisCli(click.Group):
 
 
 def _echo_scrubbed(text: str) -> None:
-    from apsis_core.secret_input import scrub
-
-    click.echo(scrub(text), err=True)
+    click.echo(redaction.scrub(text), err=True)
 
 
 def _fail(message: str, code: int) -> int:
@@ -105,22 +104,20 @@ class AppContext:
 
     def settings(self) -> Settings:
         if self._settings is None:
-            from apsis_core import secret_input
             from apsis_core.settings import Settings, load_settings
 
             self._settings = load_settings(Settings, self.env_file)
             for secret in (self._settings.keycloak_client_secret, self._settings.keycloak_admin_password):
-                secret_input.remember(secret.get_secret_value() if secret else None)
+                redaction.remember(secret.get_secret_value() if secret else None)
         return self._settings
 
     def mail_settings(self) -> MailSettings:
         """The SMTP settings of apsis-sync (``APSIS_SYNC_SMTP_*``), for the mail the CLI sends."""
-        from apsis_core import secret_input
         from apsis_core.mail import MailSettings
         from apsis_core.settings import load_settings
 
         found = load_settings(MailSettings, self.env_file)
-        secret_input.remember(found.smtp_password.get_secret_value() if found.smtp_password else None)
+        redaction.remember(found.smtp_password.get_secret_value() if found.smtp_password else None)
         return found
 
     def api(self) -> KeycloakRepository:

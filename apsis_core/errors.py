@@ -19,6 +19,8 @@ from typing import IO, Any, Self
 
 import click
 
+from apsis_core.redaction import scrub
+
 EX_FAILURE = 1
 EX_USAGE = 2
 EX_CHANGES = 3  # --detailed-exitcode: there were changes (pending, or applied)
@@ -32,8 +34,6 @@ class ApsisError(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         """``error: <message>`` on stderr, with every secret the process knows blanked out."""
-        from apsis_core.secret_input import scrub
-
         click.echo(f"error: {scrub(self.format_message())}", file=file, err=file is None)
 
     def with_message(self, message: str) -> Self:

@@ -18,6 +18,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from apsis_core import redaction
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
 
@@ -64,10 +66,8 @@ class ScrubSecrets(logging.Filter):
     a record: a last line of defence for libraries we do not control at DEBUG."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from apsis_core.secret_input import scrub
-
         message = record.getMessage()
-        cleaned = scrub(message)
+        cleaned = redaction.scrub(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

@@ -7,9 +7,8 @@ environment variable an option names, from the command's default variable, or fr
 hidden prompt typed twice. ``apsis-sso`` (the customer's client secret) and ``apsis-sync
 secret set`` (the daemon's copy) both read through it.
 
-Every secret read is remembered for the process's lifetime so that ``scrub`` — the last
-line of defence of error messages (``ApsisError.show``) and of third-party logs — can blank
-it out before anything is printed.
+Every secret read is remembered (``apsis_core.redaction``), so that nothing printed
+afterwards shows it.
 """
 
 from __future__ import annotations
@@ -21,22 +20,7 @@ from pathlib import Path
 
 from apsis_core import validation
 from apsis_core.errors import InvalidInput
-
-MASK = "********"
-
-_known: set[str] = set()
-
-
-def remember(secret: str | None) -> None:
-    """Register a secret so ``scrub`` hides it (ignores empty and very short values)."""
-    if secret and len(secret) >= 6:
-        _known.add(secret)
-
-
-def scrub(text: str) -> str:
-    for secret in sorted(_known, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+from apsis_core.redaction import remember
 
 
 @dataclass(frozen=True)

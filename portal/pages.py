@@ -21,13 +21,13 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from apsis_core import invitations, secret_input, validation
+from apsis_core import invitations, redaction, validation
 from apsis_core.account import Account, AccountRecord
 from apsis_core.domain_ownership import DomainsNotProven
 from apsis_core.errors import ApsisError, EntraRefused, InvalidInput, is_temporary
 from apsis_core.invitations import Invitation
 from portal import explain, forms, link_lookup, notify, results
-from portal.app import Portal
+from portal.context import Portal, portal_of
 from portal.explain import Problem
 from portal.security import CSRF_FIELD, Session, csrf_ok, origin_ok
 from provisioning import onboarding
@@ -45,16 +45,12 @@ UNAVAILABLE = Problem(
 )
 
 
-def _portal(request: Request) -> Portal:
-    return request.app.state.portal
-
-
 def _client(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
 def problem(request: Request, found: Problem, *, clear: bool = False, retry_after: float | None = None) -> Response:
-    portal = _portal(request)
+    portal = portal_of(request)
     headers = {"retry-after": str(math.ceil(retry_after))} if retry_after is not None else None
     response = portal.page(request, "problem.html", found.status, headers, problem=found)
     if clear:
@@ -80,7 +76,7 @@ def too_many(request: Request, wait: float) -> Response:
 
 
 async def home(request: Request) -> Response:
-    return _portal(request).page(request, "home.html")
+    return portal_of(request).page(request, "home.html")
 
 
 async def healthz(request: Request) -> Response:
@@ -121,7 +117,7 @@ async def open_link(request: Request) -> Response:
     """``/i/<account>/<token>``: check the link, open a session, go to its page. The token
     itself leaves the address bar at once (the page after the redirect has a plain URL).
     Checking it is the same work whether the account exists or not (``link_lookup``)."""
-    portal = _portal(request)
+    portal = portal_of(request)
     account, token = request.path_params["account"], request.path_params["token"]
     wait = portal.opens.hit(f"open:{_client(request)}")
     if wait is not None:
@@ -169,7 +165,7 @@ class Visit:
 async def visit(request: Request, intent: str) -> Visit | Response:
     """The session's account and invitation, both still good for this page, or the page
     that says why not."""
-    portal = _portal(request)
+    portal = portal_of(request)
     session = portal.sessions.read(request.cookies.get(portal.sessions.cookie_name))
     if session is None:
         return problem(request, explain.SESSION_ENDED, clear=True)
@@ -213,7 +209,7 @@ def _audit(
 async def submission(request: Request, visit: Visit, action: str) -> FormData | Response:
     """A POST's fields, once it proved to come from this session's page and the link's rate
     limit allows it; otherwise the refusal page (audited)."""
-    portal = _portal(request)
+    portal = portal_of(request)
     form = await request.form(**FORM_LIMITS)
     if not origin_ok(request.headers.get("origin"), portal.url) or not csrf_ok(visit.session, form.get(CSRF_FIELD)):  # type: ignore[arg-type]
         _audit(portal, request, action, visit.record, visit.invitation, "refused", reason="csrf")
@@ -255,7 +251,7 @@ async def _setup_page(
     error: str | None = None,
     warnings: list[str] | None = None,
 ) -> Response:
-    portal = _portal(request)
+    portal = portal_of(request)
     record = visit.record
     context: dict[str, Any] = {
         "record": record,
@@ -291,7 +287,7 @@ async def _setup_page(
 
 
 async def _setup_submit(request: Request, visit: Visit) -> Response:
-    portal = _portal(request)
+    portal = portal_of(request)
     form = await submission(request, visit, "setup-submitted")
     if isinstance(form, Response):
         return form
@@ -312,7 +308,7 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
             fields=sorted(submitted.errors),
         )
         return await _setup_page(request, visit, status=400, submitted=submitted)
-    secret_input.remember(parsed.secret.get_secret_value())  # blanked out of any log line that might show it
+    redaction.remember(parsed.secret.get_secret_value())  # blanked out of any log line that might show it
     account = Account.build(
         id=record.id,
         name=record.name,
@@ -367,7 +363,7 @@ async def _refused(
     customer's to fix and are explained; anything else (a conflict in Keycloak, a realm
     applied with another public URL) is ours: the page says so and the log has the operator's
     line."""
-    portal = _portal(request)
+    portal = portal_of(request)
     if is_temporary(exc):
         _audit(
             portal,
@@ -377,7 +373,7 @@ async def _refused(
             visit.invitation,
             "failed",
             reason="unavailable",
-            error=secret_input.scrub(exc.format_message()),
+            error=redaction.scrub(exc.format_message()),
         )
         return problem(request, UNAVAILABLE)
     if isinstance(exc, EntraRefused):
@@ -387,7 +383,7 @@ async def _refused(
         text = "We could not finish this on our side, and have been told; nothing was changed. Please try again later."
         log.error(
             "action failed",
-            extra={"account": visit.record.id, "action": action, "error": secret_input.scrub(exc.format_message())},
+            extra={"account": visit.record.id, "action": action, "error": redaction.scrub(exc.format_message())},
         )
         _audit(
             portal,
@@ -397,7 +393,7 @@ async def _refused(
             visit.invitation,
             "failed",
             reason="error",
-            error=secret_input.scrub(exc.format_message()),
+            error=redaction.scrub(exc.format_message()),
         )
     if action == "renewal-submitted":
         return _renew_page(request, visit, status=400, submitted=submitted, error=text)
@@ -410,7 +406,7 @@ async def _not_owned(
     """The tenant does not own every domain of the account: nothing was created. The page says
     which domain and what to do; the audit trail and the platform team record it (whoever
     holds a setup link could try another tenant)."""
-    portal = _portal(request)
+    portal = portal_of(request)
     resolved = exc.verdicts[0].tenant_id if exc.verdicts else tenant
     domains = [{"domain": v.domain, "status": v.status, "owner": v.owner} for v in exc.verdicts]
     _audit(
@@ -437,7 +433,7 @@ async def _not_owned(
 async def ready(request: Request) -> Response:
     """ "Ready for everyone": the setup link's intent is done. The platform team is told (or,
     with ``APSIS_PORTAL_GO_LIVE``, the account goes live here and now)."""
-    portal = _portal(request)
+    portal = portal_of(request)
     found = await visit(request, "setup")
     if isinstance(found, Response):
         return found
@@ -495,7 +491,7 @@ def _renew_page(
     submitted: forms.Submitted | None = None,
     error: str | None = None,
 ) -> Response:
-    return _portal(request).page(
+    return portal_of(request).page(
         request,
         "renew.html",
         status,
@@ -509,7 +505,7 @@ def _renew_page(
 
 
 async def renew(request: Request) -> Response:
-    portal = _portal(request)
+    portal = portal_of(request)
     found = await visit(request, "renew")
     if isinstance(found, Response):
         return found
@@ -532,7 +528,7 @@ async def renew(request: Request) -> Response:
             fields=sorted(submitted.errors),
         )
         return _renew_page(request, found, status=400, submitted=submitted)
-    secret_input.remember(parsed.secret.get_secret_value())
+    redaction.remember(parsed.secret.get_secret_value())
     try:
         await portal.call(
             onboarding.rotate_secret, portal.settings, record.id, parsed.secret.get_secret_value(), parsed.expires

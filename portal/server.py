@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from apsis_core import logs, secret_input
+from apsis_core import logs, redaction
 from apsis_core.cli import AppContext
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import load_settings
-from portal.app import Portal, Repositories, create_app
+from portal.app import create_app
 from portal.audit import Audit
+from portal.context import Portal, Repositories
 from portal.settings import PortalSettings
 
 
@@ -37,7 +38,7 @@ def build(app: AppContext) -> Portal:
     if settings.keycloak_client_secret is None:
         raise InvalidInput("configuration: no Keycloak client secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or _FILE")
     assert portal_settings.session_key is not None
-    secret_input.remember(portal_settings.session_key.get_secret_value())
+    redaction.remember(portal_settings.session_key.get_secret_value())
     logs.configure(portal_settings.log_format, portal_settings.log_level, logger="apsis_portal")
     ours = logging.getLogger("apsis_portal").handlers
     for handler in ours:

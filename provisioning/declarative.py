@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
 
-from apsis_core import entra, secret_input
+from apsis_core import entra, redaction
 from apsis_core.account import Account, AccountRecord, Stage
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import InvalidInput
@@ -197,7 +197,7 @@ def _resolve_secret(ref: SecretRef, base: Path) -> SecretStr:
             raise InvalidInput(f"client_secret: cannot read {file}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise InvalidInput(f"client_secret: {file} is not UTF-8 text") from None
-    secret_input.remember(value.strip())
+    redaction.remember(value.strip())
     return SecretStr(value.strip())
 
 

@@ -26,7 +26,7 @@ from sync.notify import PREFIX, Notice
 from sync.settings import SyncSettings
 
 if TYPE_CHECKING:
-    from sync.pipeline import Outbox
+    from sync.outbox import Outbox
     from sync.runtime import Runtime
 
 log = logging.getLogger("apsis_sync.daemon")

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from apsis_core import secret_files, secret_input, validation
+from apsis_core import redaction, secret_files, validation
 from apsis_core.account import AccountRecord
 from apsis_core.errors import EX_USAGE, ApsisError, InvalidInput
 
@@ -52,7 +52,7 @@ class DirectorySecrets:
                 f"cannot read the client secret file {self._path(account_id)}: {exc.strerror}"
             ) from None
         if secret is not None:
-            secret_input.remember(secret.get_secret_value())  # scrubbed from any log or error line
+            redaction.remember(secret.get_secret_value())  # scrubbed from any log or error line
         return secret
 
     def describe(self, account_id: str) -> str:

@@ -7,7 +7,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from apsis_core import secret_input
+from apsis_core import redaction
 from apsis_core.cli import ApsisCli
 from apsis_core.errors import (
     EX_TEMPFAIL,
@@ -54,7 +54,7 @@ def run(*args: str):
     ("what", "code"), [("input", EX_USAGE), ("keycloak", EX_TEMPFAIL), ("declined", 1), ("bug", 1), ("ok", 3)]
 )
 def test_each_failure_is_one_line_with_the_code_its_class_carries(what, code):
-    secret_input.remember(SECRET)
+    redaction.remember(SECRET)
     result = run("fail", what)
     assert result.exit_code == code
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
@@ -63,7 +63,7 @@ def test_each_failure_is_one_line_with_the_code_its_class_carries(what, code):
 
 
 def test_debug_adds_the_scrubbed_traceback_and_usage_errors_point_to_help():
-    secret_input.remember(SECRET)
+    redaction.remember(SECRET)
     result = run("--debug", "fail", "bug")
     assert "Traceback" in result.stderr and SECRET not in result.stderr
     assert result.stderr.rstrip().splitlines()[-1].startswith("error: unexpected failure: RuntimeError: boom with")

@@ -22,7 +22,7 @@ from sync.notify import (
     stale_secret_notice,
     token_notice,
 )
-from sync.pipeline import Outbox
+from sync.outbox import Outbox
 from sync.report import AccountResult
 from sync.settings import SyncSettings
 from sync.state import StateStore

@@ -17,8 +17,9 @@ from apsis_core.invitations import mint
 from apsis_core.mail import MailSettings
 from apsis_core.settings import Settings
 from portal import explain, forms, results
-from portal.app import Portal, Repositories, create_app
+from portal.app import create_app
 from portal.audit import Audit
+from portal.context import Portal, Repositories
 from portal.ratelimit import RateLimiter
 from portal.security import SessionCodec, csrf_ok, origin_ok, response_headers
 from portal.settings import PortalSettings

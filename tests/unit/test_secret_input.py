@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from apsis_core import secret_input
+from apsis_core import redaction
 from apsis_core.errors import InvalidInput
 from apsis_core.secret_input import SecretOptions, read_secret
 
@@ -26,7 +26,7 @@ def test_a_file_a_named_variable_then_the_default_variable(tmp_path: Path, monke
     assert read_secret(str(secret_file), None, SYNC) == "From~file-secret-value"
     assert read_secret(None, "MY_SECRET", SSO) == "From~named-variable-value"
     assert read_secret(None, None, SYNC) == "From~default-variable-value"
-    assert secret_input.scrub("x From~default-variable-value y") == "x ******** y"
+    assert redaction.scrub("x From~default-variable-value y") == "x ******** y"
 
 
 def test_errors_name_the_commands_own_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -55,4 +55,4 @@ def test_the_hidden_prompt_asks_twice_and_remembers_the_answer(monkeypatch: pyte
 
     result = CliRunner().invoke(ask, input="Typed~secret-value-42\nTyped~secret-value-42\n")
     assert result.exit_code == 0 and typed == ["Typed~secret-value-42"]
-    assert "Typed~secret-value-42" not in result.output and secret_input.scrub("Typed~secret-value-42") == "********"
+    assert "Typed~secret-value-42" not in result.output and redaction.scrub("Typed~secret-value-42") == "********"
