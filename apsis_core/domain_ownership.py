@@ -499,7 +499,8 @@ async def discover_one(client: Any, endpoints: EntraEndpoints, domain: str) -> D
     """Entra's discovery for one domain, as an answer (never raises for Entra's sake)."""
     import httpx
 
-    from apsis_core.entra import aadsts_codes, retryable
+    from apsis_core.entra import aadsts_codes
+    from apsis_core.errors import retryable_status
 
     try:
         resp = await client.get(endpoints.discovery_url(domain), timeout=DISCOVERY_TIMEOUT)
@@ -513,7 +514,7 @@ async def discover_one(client: Any, endpoints: EntraEndpoints, domain: str) -> D
         if owner is None:
             return Discovery(domain, "unavailable", detail="a discovery document naming no tenant")
         return Discovery(domain, "resolved", owner)
-    if retryable(resp.status_code):
+    if retryable_status(resp.status_code):
         return Discovery(domain, "unavailable", detail=f"HTTP {resp.status_code}")
     try:
         body = resp.json()

@@ -24,10 +24,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from apsis_core.errors import EntraError, EntraRefused, EntraUnavailable
+from apsis_core.errors import EntraError, EntraRefused, EntraUnavailable, RefusalKind, retryable_status
 
 if TYPE_CHECKING:
     from azure.identity.aio import ClientSecretCredential
@@ -87,8 +87,6 @@ class EntraEndpoints:
 
 # -- what Entra's refusals mean -------------------------------------------------------------
 
-RefusalKind = Literal["expired", "invalid", "other"]
-
 
 @dataclass(frozen=True)
 class Refusal:
@@ -140,11 +138,6 @@ def aadsts_codes(text: str, body: Any = None) -> list[int]:
         if found:
             return found
     return [int(c) for c in _AADSTS.findall(text)]
-
-
-def retryable(status: int | None) -> bool:
-    """Throttled (429) or failing (5xx): no verdict on the request; the same one later may pass."""
-    return status is not None and (status == 429 or 500 <= status <= 599)
 
 
 # -- tokens ---------------------------------------------------------------------------------
@@ -272,7 +265,7 @@ async def prove_graph_access_async(endpoints: EntraEndpoints, tenant: str, clien
         ) from None
     if resp.status_code == 200:
         return
-    if retryable(resp.status_code):
+    if retryable_status(resp.status_code):
         raise EntraUnavailable(f"Microsoft Graph answered HTTP {resp.status_code} to listing users; try again later")
     try:
         code = str(resp.json().get("error", {}).get("code", ""))
@@ -286,21 +279,47 @@ async def prove_graph_access_async(endpoints: EntraEndpoints, tenant: str, clien
     )
 
 
-def token_refused(exc: Any, client_id: str, tenant: str) -> EntraError | EntraRefused:
-    """What an azure-identity ``ClientAuthenticationError`` means for the operator."""
+def refused(code: int, message: str) -> EntraRefused:
+    """``EntraRefused`` for an AADSTS code: ``message`` with the code as ``reason``, ``aadsts``
+    and the table's ``kind``."""
+    return EntraRefused(message, f"AADSTS{code}", aadsts=code, kind=refusal(code).kind)
+
+
+def token_codes(exc: Any) -> list[int]:
+    """The AADSTS codes of an azure-identity ``ClientAuthenticationError``."""
+    return aadsts_codes(str(getattr(exc, "message", None) or exc), _json_body(getattr(exc, "response", None)))
+
+
+def token_refused(exc: Any, client_id: str, tenant: str) -> EntraError:
+    """What an azure-identity ``ClientAuthenticationError`` means for the operator: the
+    table's advice for a code it knows (``EntraRefused``), 75 for a busy token endpoint."""
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     what = f"a token for application {client_id}"
-    if retryable(status):
+    if retryable_status(status):
         wait = (getattr(response, "headers", None) or {}).get("Retry-After")
         hint = f"; Entra asks to retry after {wait}s" if wait else "; try again later"
         return EntraUnavailable(f"Entra answered HTTP {status} for {what}{hint}")
-    codes = aadsts_codes(str(getattr(exc, "message", None) or exc), _json_body(response))
+    codes = token_codes(exc)
     for code in codes:
         if code in AADSTS:
-            return EntraRefused(AADSTS[code].advice.format(client_id=client_id, tenant=tenant), f"AADSTS{code}")
+            return refused(code, AADSTS[code].advice.format(client_id=client_id, tenant=tenant))
     first = f"AADSTS{codes[0]}" if codes else f"HTTP {status}"
     return EntraError(f"Entra refused {what} ({first})")
+
+
+def token_refused_in_cycle(exc: Any, endpoints: EntraEndpoints, client_id: str, tenant: str) -> EntraError:
+    """The same refusal as the daemon records it (the caller retried 429/5xx already): the
+    table's meaning, and ``kind`` for its flags. No AADSTS code in the answer is no verdict on
+    the credentials: the token endpoint failed (75)."""
+    codes = token_codes(exc)
+    if not codes:
+        return EntraUnavailable(
+            f"Entra at {endpoints.authority_host} gave no token for tenant {tenant} (no AADSTS code in the answer)"
+        )
+    code = codes[0]
+    where = f"app {client_id} in tenant {tenant}"
+    return refused(code, f"Entra refused a token for {where}: {refusal(code).meaning} (AADSTS{code})")
 
 
 def unreachable(endpoints: EntraEndpoints, exc: BaseException) -> EntraUnavailable:
@@ -350,7 +369,7 @@ def resolve_tenant(endpoints: EntraEndpoints, tenant: str) -> str:
         raise unreachable(endpoints, exc) from None
     if resp.status_code != 200:
         what = f"tenant {tenant}'s discovery document"
-        if retryable(resp.status_code):
+        if retryable_status(resp.status_code):
             wait = resp.headers.get("Retry-After")
             hint = f"; Entra asks to retry after {wait}s" if wait else "; try again later"
             raise EntraUnavailable(f"Entra answered HTTP {resp.status_code} for {what}{hint}")
@@ -360,7 +379,7 @@ def resolve_tenant(endpoints: EntraEndpoints, tenant: str) -> str:
             body = None
         codes = aadsts_codes(str((body or {}).get("error_description", "")) if isinstance(body, dict) else "", body)
         if 90002 in codes or resp.status_code in (400, 404):
-            raise EntraRefused(AADSTS[90002].advice.format(tenant=tenant, client_id=""), "AADSTS90002")
+            raise refused(90002, AADSTS[90002].advice.format(tenant=tenant, client_id=""))
         raise EntraError(f"Entra answered HTTP {resp.status_code} for {what}")
     issuer = str(resp.json().get("issuer", ""))
     match = re.search(r"/([0-9a-fA-F-]{36})/", issuer + "/")

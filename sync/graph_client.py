@@ -17,8 +17,10 @@ Bodies on the hot path are read as bytes and parsed by ``sync.graph_pages`` (why
 Retries are ours, not the SDK's: the SDK's retry handler sleeps on its own clock and cannot
 be observed, while the daemon must honour ``Retry-After`` exactly, cap how long one account
 may stall a worker, and let tests assert the waits Graph asked for without waiting them.
-Every failure becomes one of a few exceptions with a one-line message that names the
-tenant or app, never a secret or a token.
+Every failure becomes one of the Entra branch of ``apsis_core.errors`` (``EntraRefused``,
+``EntraUnavailable``, ``GraphRequestFailed``, ``DeltaTokenExpired``) with a one-line message
+that names the tenant or app, never a secret or a token: Graph's answers are mapped here
+(``_map_api_error``), the token endpoint's by ``apsis_core.entra`` with its AADSTS table.
 """
 
 from __future__ import annotations
@@ -58,8 +60,14 @@ from msgraph_core import GraphClientFactory
 from pydantic import SecretStr
 
 from apsis_core import entra
-from apsis_core.entra import EntraEndpoints, RefusalKind
-from apsis_core.errors import EX_USAGE, ApsisError, TemporaryFailure
+from apsis_core.entra import EntraEndpoints
+from apsis_core.errors import (
+    DeltaTokenExpired,
+    EntraError,
+    EntraUnavailable,
+    GraphRequestFailed,
+    retryable_status,
+)
 from sync.graph_pages import (
     DeltaPage,
     EntraUser,
@@ -73,52 +81,6 @@ USER_SELECT = ["id", "accountEnabled", "mail", "userPrincipalName"]
 T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-# -- errors ---------------------------------------------------------------------------
-
-
-class GraphFailure(ApsisError):
-    """Base: the message is one line an operator can act on."""
-
-
-class GraphUnavailable(TemporaryFailure, GraphFailure):
-    """Graph or the token endpoint could not be reached, or kept failing (5xx, 429, transport):
-    exit code 75, the next cycle tries again."""
-
-
-class GraphRequestFailed(GraphFailure):
-    """Graph answered an error the daemon cannot work around (4xx other than the ones below)."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class DeltaTokenExpired(GraphFailure):
-    """The stored delta (or skip) token is gone: ``syncStateNotFound`` or ``resyncRequired``/410.
-
-    ``location`` is the restart URL Graph offers with a 410, when it offered one.
-    """
-
-    def __init__(self, message: str, code: str, location: str | None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.location = location
-
-
-class TokenRejected(GraphFailure):
-    """Entra refused the client credentials. ``aadsts`` is the AADSTS code, ``kind`` what it means
-    for the operator: ``expired`` (7000222), ``invalid`` (7000215), or ``other``. A person
-    must act (a new secret, consent): exit code 2."""
-
-    exit_code = EX_USAGE
-
-    def __init__(self, message: str, aadsts: int | None, kind: RefusalKind) -> None:
-        super().__init__(message)
-        self.aadsts = aadsts
-        self.kind = kind
 
 
 # -- values ---------------------------------------------------------------------------
@@ -486,13 +448,13 @@ class GraphClient:
                 return await make()
             except APIError as exc:
                 status = exc.response_status_code or 0
-                if not entra.retryable(status):
+                if not retryable_status(status):
                     raise self._map_api_error(what, exc) from None
                 reason = "throttled" if status == 429 else "server_error"
                 await self._retry(f"Graph {what}", reason, status, exc.response_headers, attempt)
             except ClientAuthenticationError as exc:
                 status = getattr(getattr(exc, "response", None), "status_code", None) or 0
-                if not entra.retryable(status):  # a verdict on our credentials, not a busy endpoint
+                if not retryable_status(status):  # a verdict on our credentials, not a busy endpoint
                     raise self._token_error(exc) from None
                 reason = "token_throttled" if status == 429 else "token_server_error"
                 headers = getattr(exc.response, "headers", None)
@@ -521,10 +483,10 @@ class GraphClient:
         self, who: str, reason: str, status: int, headers: Any, attempt: int, gave_up: str | None = None
     ) -> None:
         """Wait before the next attempt (Retry-After when given, else backoff), or give up
-        with a one-line GraphUnavailable after the last attempt or when asked to wait too long."""
+        with a one-line EntraUnavailable after the last attempt or when asked to wait too long."""
         policy = self.retry
         if attempt == policy.max_attempts:
-            raise GraphUnavailable(
+            raise EntraUnavailable(
                 f"{who} {gave_up}"
                 if gave_up
                 else f"{who} for tenant {self.tenant_id} kept failing with HTTP {status} after {attempt} attempts"
@@ -532,13 +494,13 @@ class GraphClient:
         asked = retry_after_seconds(headers)
         wait = asked if asked is not None else policy.backoff_for(attempt)
         if wait > policy.max_wait:
-            raise GraphUnavailable(
+            raise EntraUnavailable(
                 f"{who} for tenant {self.tenant_id} asked to retry after {wait:.0f}s "
                 f"(more than the {policy.max_wait:.0f}s allowed per wait); trying again next cycle"
             )
         await policy.wait(reason, wait, status)
 
-    def _map_api_error(self, what: str, exc: APIError) -> GraphFailure:
+    def _map_api_error(self, what: str, exc: APIError) -> EntraError:
         status = exc.response_status_code
         code = message = None
         if isinstance(exc, ODataError) and exc.error is not None:
@@ -559,14 +521,5 @@ class GraphClient:
             code=code,
         )
 
-    def _token_error(self, exc: ClientAuthenticationError) -> GraphFailure:
-        codes = entra.aadsts_codes(str(exc.message or exc))
-        if not codes:  # no AADSTS verdict: the token endpoint failed, not our credentials
-            return GraphUnavailable(
-                f"Entra at {self.endpoints.authority_host} gave no token for tenant "
-                f"{self.tenant_id} (no AADSTS code in the answer)"
-            )
-        code = codes[0]
-        refused = entra.refusal(code)
-        where = f"app {self.client_id} in tenant {self.tenant_id}"
-        return TokenRejected(f"Entra refused a token for {where}: {refused.meaning} (AADSTS{code})", code, refused.kind)
+    def _token_error(self, exc: ClientAuthenticationError) -> EntraError:
+        return entra.token_refused_in_cycle(exc, self.endpoints, self.client_id, self.tenant_id)

@@ -21,15 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from apsis_core.account import AccountRecord
-from sync.graph_client import (
-    DeltaTokenExpired,
-    GraphClient,
-    GraphFailure,
-    PasswordCredential,
-    RetryPolicy,
-    TokenRejected,
-)
-from sync.graph_pages import DeltaPage
+from apsis_core.errors import DeltaTokenExpired, EntraError, EntraRefused
+from sync.graph_client import GraphClient, RetryPolicy
+from sync.graph_pages import DeltaPage, PasswordCredential
 from sync.runtime import Runtime
 
 log = logging.getLogger("apsis_sync.daemon")
@@ -48,8 +42,8 @@ class GraphRead:
     users: int = 0
     resync_cause: str | None = None
     credentials: list[PasswordCredential] | None = None
-    token_error: TokenRejected | None = None
-    failure: GraphFailure | None = None
+    token_error: EntraRefused | None = None
+    failure: EntraError | None = None
     waits: list[tuple[str, float]] = field(default_factory=list)
     requests: int = 0
 
@@ -83,10 +77,10 @@ async def read_graph(
                 out.resync_cause = out.resync_cause or "no_delta_link"
         if applications is not None:
             out.credentials = await applications.read(client)
-    except TokenRejected as exc:
+    except EntraRefused as exc:  # the credentials: flagged to the customer
         out.token_error = exc
         out.failure = exc
-    except GraphFailure as exc:
+    except EntraError as exc:
         out.failure = exc
     finally:
         out.requests = client.requests

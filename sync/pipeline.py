@@ -29,12 +29,11 @@ from pydantic import SecretStr
 
 from apsis_core import invitations
 from apsis_core.account import AccountRecord
-from apsis_core.errors import ApsisError, is_temporary
+from apsis_core.errors import ApsisError, EntraRefused, is_temporary
 from apsis_core.keycloak import KeycloakRepository
 from sync import deprovision, domain_check, expiry, graph_read, guard, resync
 from sync.deprovision import Action, Plan, Restored
-from sync.graph_client import PasswordCredential, TokenRejected
-from sync.graph_pages import DeltaPage
+from sync.graph_pages import DeltaPage, PasswordCredential
 from sync.graph_read import Applications, GraphRead
 from sync.matching import Matcher
 from sync.notify import (
@@ -393,7 +392,7 @@ def _flag_token_error(
     rt: Runtime,
     api: PooledKeycloak | KeycloakRepository,
     account: AccountRecord,
-    error: TokenRejected,
+    error: EntraRefused,
     secret: SecretStr | None,
     outbox: Outbox,
 ) -> None:

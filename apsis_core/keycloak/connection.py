@@ -4,8 +4,9 @@ Every Admin API request of the repository goes through one of the four ``raw_*``
 here (``KeycloakAdmin`` calls them too), so this is where requests are counted and where
 the request in flight is named for error messages. A token request, or a transport
 failure, raises from *inside* those methods (python-keycloak fetches and refreshes tokens
-there): those become our one-line errors right here, before ``KeycloakAdmin`` sees them.
-Keycloak's answers to the request itself are mapped by the repository.
+there): those become our one-line errors right here (``failures.token_or_transport``),
+before ``KeycloakAdmin`` sees them. Keycloak's answers to the request itself are mapped by
+the repository (``failures.answer``).
 """
 
 from __future__ import annotations
@@ -15,16 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from keycloak import KeycloakOpenIDConnection
-from keycloak.exceptions import KeycloakAuthenticationError, KeycloakConnectionError
 from keycloak.exceptions import KeycloakError as LibraryError
 from requests import Response
 
-from apsis_core.errors import KeycloakRefused, KeycloakUnavailable
-
-
-def temporary_status(status: int | None) -> bool:
-    """Overloaded or failing (429, 5xx): the same request later is expected to work."""
-    return status is not None and (status == 429 or 500 <= status <= 599)
+from apsis_core.keycloak import failures
 
 
 class RequestCounter:
@@ -41,7 +36,7 @@ class RequestCounter:
 
 class CountingConnection(KeycloakOpenIDConnection):
     """A ``KeycloakOpenIDConnection`` that counts requests, remembers the last one, and turns
-    token and transport failures into ``KeycloakRefused``/``KeycloakUnavailable``.
+    token and transport failures into one-line errors (``failures``).
 
     One connection is one ``requests`` session and one token, refreshed in place: neither is
     safe to share between threads, so a thread gets a ``sibling`` of its own."""
@@ -83,38 +78,5 @@ class CountingConnection(KeycloakOpenIDConnection):
         self.last_request = (method, path)
         try:
             return send(path, *args, **kwargs)
-        except KeycloakAuthenticationError:
-            raise KeycloakRefused(f"Keycloak at {self.server} rejected the credentials of {self.who}") from None
-        except KeycloakConnectionError as exc:
-            raise KeycloakUnavailable(f"Keycloak at {self.server} {_transport_failure(exc)}") from None
-        except LibraryError as exc:  # the token endpoint answered an error other than 401
-            status = exc.response_code
-            if status == 400 and b"invalid_grant" in _as_bytes(exc.error_message):
-                raise KeycloakRefused(  # a wrong admin password is a 400 invalid_grant
-                    f"Keycloak at {self.server} rejected the credentials of {self.who}"
-                ) from None
-            if temporary_status(status):
-                raise KeycloakUnavailable(
-                    f"Keycloak at {self.server} answered HTTP {status} to the token request of {self.who}; "
-                    "try again later"
-                ) from None
-            raise KeycloakRefused(f"Keycloak at {self.server} refused a token for {self.who} (HTTP {status})") from None
-
-
-def _transport_failure(exc: KeycloakConnectionError) -> str:
-    """python-keycloak wraps every transport error alike; the cause tells a timeout apart
-    (after urllib3's retry, a read timeout arrives as the reason of a MaxRetryError)."""
-    import requests
-    from urllib3.exceptions import NewConnectionError
-    from urllib3.exceptions import TimeoutError as Urllib3Timeout
-
-    cause = exc.__cause__
-    reason = getattr(cause.args[0], "reason", None) if cause is not None and cause.args else None
-    refused = isinstance(reason, NewConnectionError)  # urllib3 files a refused connection under timeouts too
-    if not refused and (isinstance(cause, requests.Timeout) or isinstance(reason, Urllib3Timeout)):
-        return "did not answer in time (APSIS_SSO_KEYCLOAK_TIMEOUT)"
-    return "is unreachable"
-
-
-def _as_bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()
+        except LibraryError as exc:
+            raise failures.token_or_transport(exc, self.server, self.who) from None

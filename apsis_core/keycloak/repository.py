@@ -17,19 +17,19 @@ is ``KeycloakAdmin``'s. Nothing here decides *what* to change; the planners do.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakDeleteError, KeycloakGetError, raise_error_from_response
 from keycloak.exceptions import KeycloakError as LibraryError
 
 from apsis_core.contract import IDP_MAPPERS_RESOURCE, LINKS_RESOURCE
-from apsis_core.errors import Conflict, KeycloakError, KeycloakRefused, KeycloakUnavailable, NotFound
-from apsis_core.keycloak.connection import CountingConnection, temporary_status
+from apsis_core.errors import KeycloakRefused
+from apsis_core.keycloak import failures
+from apsis_core.keycloak.connection import CountingConnection
 from apsis_core.settings import Settings
 
 PAGE_SIZE = 200
@@ -119,18 +119,7 @@ class KeycloakRepository:
             raise self._failure(exc.response_code, exc.response_body) from None
 
     def _failure(self, status: int | None, body: bytes | None) -> Exception:
-        method, path = self._conn.last_request
-        detail = _error_detail(body)
-        where = f"{method} {unquote(path.removeprefix(f'admin/realms/{self.realm}/'))}"
-        if status in (401, 403):
-            return KeycloakRefused(f"Keycloak refused {where} for {self.who} (HTTP {status}{detail})")
-        if temporary_status(status):
-            return KeycloakUnavailable(f"Keycloak answered HTTP {status} to {where}{detail}; try again later")
-        if status == 404:
-            return NotFound(f"Keycloak has no {where.split(' ', 1)[1]}{detail}")
-        if status == 409:
-            return Conflict(f"Keycloak reports a conflict on {where}{detail}")
-        return KeycloakError(f"Keycloak answered HTTP {status} to {where}{detail}")
+        return failures.answer(status, body, self._conn.last_request, self.realm, self.who)
 
     def _path(self, tail: str) -> str:
         return f"admin/realms/{self.realm}/{tail}"
@@ -472,15 +461,3 @@ class KeycloakRepository:
 
     def events(self, **params: Any) -> list[dict[str, Any]]:
         return self._run(lambda: self.admin.get_events(params))
-
-
-def _error_detail(body: bytes | None) -> str:
-    try:
-        doc = json.loads(body or b"")
-    except ValueError:
-        return ""
-    if isinstance(doc, dict):
-        message = doc.get("errorMessage") or doc.get("error_description") or doc.get("error")
-        if message:
-            return f": {str(message).splitlines()[0][:200]}"
-    return ""

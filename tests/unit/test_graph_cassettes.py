@@ -20,8 +20,9 @@ import yaml
 from pydantic import SecretStr
 
 from apsis_core.entra import EntraEndpoints
+from apsis_core.errors import DeltaTokenExpired, EntraRefused
 from sync import expiry
-from sync.graph_client import DeltaTokenExpired, GraphClient, RetryPolicy, TokenRejected
+from sync.graph_client import GraphClient, RetryPolicy
 from tests.graph_vcr import CASSETTES, FILTERED, StaticTokenCredential, graph_vcr
 
 pytestmark = pytest.mark.unit
@@ -168,7 +169,7 @@ def test_the_real_credential_fetches_its_token_then_calls_graph() -> None:
 )
 def test_token_errors_are_recognised_by_their_aadsts_code(cassette: str, code: int, kind: str) -> None:
     secret = "s3cr3t~" + "y" * 33
-    with pytest.raises(TokenRejected) as caught:
+    with pytest.raises(EntraRefused) as caught:
         replay(cassette, lambda c: c.delta_round(None), secret=secret)
     assert (caught.value.aadsts, caught.value.kind) == (code, kind)
     assert f"AADSTS{code}" in str(caught.value) and secret not in str(caught.value)
