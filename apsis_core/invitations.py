@@ -34,7 +34,7 @@ from apsis_core.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from apsis_core.account import AccountRecord
-    from apsis_core.keycloak import KeycloakRepository
+    from apsis_core.keycloak import KeycloakPort
 
 TOKEN_BYTES = 32
 """256 bits; ``secrets.token_urlsafe`` encodes them in 43 URL-safe characters."""
@@ -222,7 +222,7 @@ def link(portal_url: str, account_id: str, token: str) -> str:
 
 
 def _change(
-    api: KeycloakRepository, record: AccountRecord, change: Callable[[list[Invitation]], list[Invitation]]
+    api: KeycloakPort, record: AccountRecord, change: Callable[[list[Invitation]], list[Invitation]]
 ) -> list[Invitation]:
     """Read the organization's invitations now, change them, write them back."""
     result: list[Invitation] = []
@@ -239,7 +239,7 @@ def _change(
 
 
 def issue(
-    api: KeycloakRepository,
+    api: KeycloakPort,
     record: AccountRecord,
     intent: InvitationIntent,
     valid: timedelta,
@@ -252,7 +252,7 @@ def issue(
 
 
 def revoke(
-    api: KeycloakRepository, record: AccountRecord, intent: InvitationIntent | None = None, now: datetime | None = None
+    api: KeycloakPort, record: AccountRecord, intent: InvitationIntent | None = None, now: datetime | None = None
 ) -> list[Invitation]:
     """End the account's open invitations (of ``intent``); returns those ended."""
     ended: list[Invitation] = []
@@ -266,8 +266,6 @@ def revoke(
     return ended
 
 
-def complete(
-    api: KeycloakRepository, record: AccountRecord, invitation: Invitation, now: datetime | None = None
-) -> None:
+def complete(api: KeycloakPort, record: AccountRecord, invitation: Invitation, now: datetime | None = None) -> None:
     """The invitation's intent is done: its link shows "already used" from now on."""
     _change(api, record, lambda current: with_used(current, invitation.digest, now))

@@ -16,7 +16,7 @@ from apsis_core import invitations
 from apsis_core.account import AccountRecord, is_managed
 from apsis_core.contract import INVITATION_INTENTS
 from apsis_core.invitations import Invitation
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 
 SLOTS = invitations.KEEP_CLOSED + len(INVITATION_INTENTS)
 """Invitations an account keeps at most: an open one per intent and the newest closed ones."""
@@ -31,7 +31,7 @@ class Found:
     invitation: Invitation | None
 
 
-def lookup(api: KeycloakRepository, account_id: str, token: str) -> Found:
+def lookup(api: KeycloakPort, account_id: str, token: str) -> Found:
     """The account (managed, else None) and its invitation whose hash is the token's."""
     wanted = invitations.digest(token)
     org = api.organization_by_alias(account_id)

@@ -17,7 +17,7 @@ from typing import Any
 
 from apsis_core.account import AccountRecord
 from apsis_core.contract import REFUSAL_EVENT_ERROR
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 
 EVENTS_PER_USER = 100
 
@@ -65,7 +65,7 @@ def summarise(
     return PilotResult(email, signed_in, reason, refused_at, known, member)
 
 
-def read(api: KeycloakRepository, record: AccountRecord) -> list[PilotResult]:
+def read(api: KeycloakPort, record: AccountRecord) -> list[PilotResult]:
     """Every test user of the account, as Keycloak knows them now."""
     out: list[PilotResult] = []
     for email in record.pilot:

@@ -21,8 +21,9 @@ create interrupted midway is completed by running the same command again.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apsis_core import secret_files
 from apsis_core.account import Account, idp_alias, idp_is_managed, is_managed
@@ -35,6 +36,9 @@ from provisioning.progress import SILENT, Progress, phase
 from provisioning.render import render
 from provisioning.snapshot import Snapshot
 
+if TYPE_CHECKING:
+    from apsis_core.keycloak import KeycloakPort
+
 DAEMON_SECRET = "daemon-secret"
 
 
@@ -44,7 +48,7 @@ def plan_account(settings: Settings, account: Account, snapshot: Snapshot, *, cl
     ``claim`` (a setup, ``onboarding.setup_claim``): the identity provider carries it and is
     written first, so creating it is the setup's first write and, of two setups at once,
     only one can (the other's create is refused by Keycloak and changes nothing)."""
-    plan = Plan()
+    plan: Plan[KeycloakPort] = Plan()
     rendered = render(account, settings)
     if claim is not None:
         rendered.identity_provider["config"][SETUP_CLAIM_KEY] = claim
@@ -274,7 +278,7 @@ def plan_accounts(
     """Converge many accounts; with ``prune``, delete managed accounts absent from ``desired``.
     Comparing them is a phase of ``progress``."""
     seen = _check_file(desired)
-    plan = Plan()
+    plan: Plan[KeycloakPort] = Plan()
     if prune:
         # Deletes go first: a desired account may take over a domain of a pruned one.
         for alias in sorted(set(snapshot.managed()) - seen):
@@ -294,7 +298,7 @@ def plan_delete(account_id: str, snapshot: Snapshot) -> Plan:
     Members are unmanaged, so deleting the organization never deletes a user. A secret file
     left behind by an earlier delete is removed too, so a rerun finishes the job.
     """
-    plan = Plan()
+    plan: Plan[KeycloakPort] = Plan()
     org = snapshot.orgs.get(account_id)
     alias = idp_alias(account_id)
     idp = snapshot.idps.get(alias)
@@ -346,11 +350,11 @@ def plan_delete(account_id: str, snapshot: Snapshot) -> Plan:
 # -- what a change shows -------------------------------------------------------------------
 
 
-def _org_fields(current: dict[str, Any] | None, rendered: dict[str, Any]) -> list[FieldChange]:
+def _org_fields(current: Mapping[str, Any] | None, rendered: Mapping[str, Any]) -> list[FieldChange]:
     return diff(current, {k: v for k, v in rendered.items() if k in {"name", "domains", "attributes"}})
 
 
-def _idp_changes(current: dict[str, Any], desired: dict[str, Any]) -> list[FieldChange]:
+def _idp_changes(current: Mapping[str, Any], desired: Mapping[str, Any]) -> list[FieldChange]:
     want = {k: v for k, v in desired.items() if k not in {"firstBrokerLoginFlowAlias", "postBrokerLoginFlowAlias"}}
     want["config"] = {k: v for k, v in desired["config"].items() if k != "clientSecret"}
     have = dict(current)
@@ -367,7 +371,7 @@ def _idp_changes(current: dict[str, Any], desired: dict[str, Any]) -> list[Field
     return changes
 
 
-def _idp_fields(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[FieldChange]:
+def _idp_fields(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> list[FieldChange]:
     shown = {k: v for k, v in desired.items() if k in {"enabled", "hideOnLogin", "displayName"}}
     shown["config"] = {
         k: v for k, v in desired["config"].items() if k in {"issuer", "clientId", "clientSecret", "defaultScope"}

@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import date
 
 from apsis_core.account import Account, AccountRecord
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 
 EXPIRY_WARNING_DAYS = 30
 
 
-def account_warnings(api: KeycloakRepository, account: Account, today: date | None = None) -> list[str]:
+def account_warnings(api: KeycloakPort, account: Account, today: date | None = None) -> list[str]:
     """What an operator should fix before the customer's test users try to sign in."""
     out: list[str] = []
     if account.secret_expires is not None:
@@ -70,7 +70,7 @@ def ownership_warnings(record: AccountRecord) -> list[str]:
     return out
 
 
-def stage_warnings(api: KeycloakRepository, record: AccountRecord, stage: str) -> list[str]:
+def stage_warnings(api: KeycloakPort, record: AccountRecord, stage: str) -> list[str]:
     """A stage nobody can use yet: live without members, pilot without test users."""
     out: list[str] = []
     if stage == "live" and api.members_count(record.org_id) == 0:

@@ -41,7 +41,7 @@ from apsis_core import entra, redaction
 from apsis_core.account import Account, AccountRecord, Stage
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import InvalidInput
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
 from provisioning import ownership, parallel, proofs, yaml_load
 from provisioning.accounts import check_accounts, plan_accounts, warn_unsent_secrets, writes_secret
@@ -202,7 +202,7 @@ def _resolve_secret(ref: SecretRef, base: Path) -> SecretStr:
 
 
 def plan(
-    api: KeycloakRepository,
+    api: KeycloakPort,
     settings: Settings,
     desired: Desired,
     *,
@@ -286,7 +286,7 @@ def secrets_to_prove(plan: Plan, desired: Desired) -> list[Account]:
 
 
 def apply(
-    api: KeycloakRepository,
+    api: KeycloakPort,
     settings: Settings,
     desired: Desired,
     plan: Plan,
@@ -309,7 +309,7 @@ def apply(
     return True
 
 
-def export(api: KeycloakRepository) -> dict[str, Any]:
+def export(api: KeycloakPort) -> dict[str, Any]:
     """The managed accounts as a file document (no secret references: applying it keeps
     every current secret). A starting point for adopting the declarative mode."""
     snapshot = Snapshot.load(api)

@@ -20,7 +20,7 @@ from apsis_core.account import AccountRecord
 from apsis_core.contract import INVITATION_INTENTS, InvitationIntent
 from apsis_core.errors import InvalidInput, TemporaryFailure
 from apsis_core.invitations import Invitation
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 from apsis_core.mail import Mail, MailSettings
 from apsis_core.settings import Settings
 from provisioning.onboarding import load
@@ -68,7 +68,7 @@ def check_intent(record: AccountRecord, intent: InvitationIntent) -> None:
 
 
 def invite(
-    api: KeycloakRepository,
+    api: KeycloakPort,
     settings: Settings,
     mail_settings: MailSettings | None,
     account_id: str,
@@ -110,7 +110,7 @@ def invite(
 
 
 def revoke(
-    api: KeycloakRepository, account_id: str, intent: InvitationIntent | None = None, now: datetime | None = None
+    api: KeycloakPort, account_id: str, intent: InvitationIntent | None = None, now: datetime | None = None
 ) -> list[Invitation]:
     """End the account's open links (of ``intent``, or all): they show "revoked" from now on."""
     return invitations.revoke(api, load(api, account_id), intent, now)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, cast
 
+from apsis_core.keycloak.port import IdentityProviderMapper
 from provisioning.plan import FieldChange, diff
 
 MapperAction = Literal["create", "update", "recreate", "delete"]
@@ -16,8 +17,8 @@ class MapperStep:
 
     action: MapperAction
     name: str
-    desired: dict[str, Any] | None = None
-    current: dict[str, Any] | None = None
+    desired: IdentityProviderMapper | None = None
+    current: IdentityProviderMapper | None = None
 
     def field_changes(self) -> list[FieldChange]:
         prefix = f"mapper[{self.name}]."
@@ -27,12 +28,12 @@ class MapperStep:
         return diff(self.current, self.desired, prefix=prefix)
 
 
-def mapper_actions(existing: list[dict[str, Any]], desired: list[dict[str, Any]]) -> list[MapperStep]:
+def mapper_actions(existing: list[IdentityProviderMapper], desired: list[IdentityProviderMapper]) -> list[MapperStep]:
     """What turns ``existing`` into ``desired``: the template owns the IdP's whole mapper
     list, so a mapper it does not name (added by hand, or renamed) is deleted, and one whose
     type changed is deleted and created again (Keycloak cannot change a mapper's type)."""
     wanted = {m["name"]: m for m in desired}
-    kept: dict[str, dict[str, Any]] = {}
+    kept: dict[str, IdentityProviderMapper] = {}
     steps: list[MapperStep] = []
     for mapper in existing:
         name = str(mapper.get("name"))
@@ -51,10 +52,11 @@ def mapper_actions(existing: list[dict[str, Any]], desired: list[dict[str, Any]]
     return steps
 
 
-def _summary(mapper: dict[str, Any] | None) -> dict[str, Any] | None:
+def _summary(mapper: IdentityProviderMapper | None) -> IdentityProviderMapper | None:
     if mapper is None:
         return None
-    return {"identityProviderMapper": mapper.get("identityProviderMapper"), "config": mapper.get("config", {})}
+    summary = {"identityProviderMapper": mapper.get("identityProviderMapper"), "config": mapper.get("config", {})}
+    return cast(IdentityProviderMapper, summary)
 
 
 def field_changes(steps: list[MapperStep]) -> list[FieldChange]:

@@ -13,7 +13,8 @@ from apsis_core import validation
 from apsis_core.account import idp_alias
 from apsis_core.contract import DISABLED_BY_KEY
 from apsis_core.errors import Conflict, NotFound
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
+from apsis_core.keycloak.port import User
 from provisioning.onboarding import load
 
 MemberOutcome = Literal["added", "already-member", "removed", "not-member"]
@@ -26,11 +27,11 @@ class MemberChange:
     outcome: MemberOutcome
 
 
-def _org_id(api: KeycloakRepository, account_id: str) -> str:
+def _org_id(api: KeycloakPort, account_id: str) -> str:
     return load(api, account_id).org_id
 
 
-def _user_for(api: KeycloakRepository, email: str) -> dict[str, Any] | None:
+def _user_for(api: KeycloakPort, email: str) -> User | None:
     users = api.users_by_email(validation.email(email))
     if len(users) > 1:
         raise Conflict(f"more than one user has email {email}")
@@ -38,7 +39,7 @@ def _user_for(api: KeycloakRepository, email: str) -> dict[str, Any] | None:
 
 
 def members_add(
-    api: KeycloakRepository, account_id: str, emails: list[str], *, from_domains: bool = False, dry_run: bool = False
+    api: KeycloakPort, account_id: str, emails: list[str], *, from_domains: bool = False, dry_run: bool = False
 ) -> list[MemberChange]:
     """Add existing users (by email) to the account, and with ``from_domains`` every realm
     user whose email is in one of its domains. Unknown emails fail the whole call before
@@ -49,16 +50,16 @@ def members_add(
     return changes
 
 
-def _add_by_email(api: KeycloakRepository, account_id: str, emails: list[str], dry_run: bool) -> list[MemberChange]:
+def _add_by_email(api: KeycloakPort, account_id: str, emails: list[str], dry_run: bool) -> list[MemberChange]:
     for email in emails:
         validation.email(email)  # malformed input fails before any request
     org_id = _org_id(api, account_id)
-    found: list[tuple[str, dict[str, Any]]] = []
+    found: list[tuple[str, User]] = []
     for email in emails:
-        user = _user_for(api, email)
-        if user is None:
+        match = _user_for(api, email)
+        if match is None:
             raise NotFound(f"no user with email {validation.email(email)}")
-        found.append((validation.email(email), user))
+        found.append((validation.email(email), match))
     members = {m["id"] for m in api.members(org_id)}
     out: list[MemberChange] = []
     for email, user in found:
@@ -71,7 +72,7 @@ def _add_by_email(api: KeycloakRepository, account_id: str, emails: list[str], d
     return out
 
 
-def members_add_from_domains(api: KeycloakRepository, account_id: str, *, dry_run: bool = False) -> list[MemberChange]:
+def members_add_from_domains(api: KeycloakPort, account_id: str, *, dry_run: bool = False) -> list[MemberChange]:
     """Add every realm user whose email is in one of the account's domains."""
     record = load(api, account_id)
     members = {m["id"] for m in api.members(record.org_id)}
@@ -89,7 +90,7 @@ def members_add_from_domains(api: KeycloakRepository, account_id: str, *, dry_ru
 
 
 def members_remove(
-    api: KeycloakRepository, account_id: str, emails: list[str], *, dry_run: bool = False
+    api: KeycloakPort, account_id: str, emails: list[str], *, dry_run: bool = False
 ) -> list[MemberChange]:
     """Remove users from the account and drop their link to its IdP, so their next SSO
     login is refused; their APSIS One user and password stay."""
@@ -134,7 +135,7 @@ class MemberRow:
         }
 
 
-def member_rows(api: KeycloakRepository, account_id: str) -> list[MemberRow]:
+def member_rows(api: KeycloakPort, account_id: str) -> list[MemberRow]:
     """Every member: enabled, linked to the account's Entra identity, on the pilot list,
     disabled by the sync daemon. Two paged listings, whatever the size."""
     record = load(api, account_id)
@@ -151,7 +152,7 @@ def member_rows(api: KeycloakRepository, account_id: str) -> list[MemberRow]:
                 enabled=bool(user.get("enabled", True)),
                 linked=user["id"] in linked,
                 pilot=email in pilot,
-                disabled_by=((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [None])[0],
+                disabled_by=next(iter((user.get("attributes") or {}).get(DISABLED_BY_KEY) or []), None),
             )
         )
     return rows

@@ -9,7 +9,7 @@ so ``--dry-run`` shows exactly what would happen.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STA
 from apsis_core.domain_ownership import Recorded, Verdict, iso
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import Conflict, InvalidInput, NotFound
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
 from provisioning import checks, link_check, links, ownership
 from provisioning.accounts import check_account, plan_account, plan_delete, warn_unsent_secrets, written_daemon_file
@@ -59,7 +59,7 @@ class Result:
         }
 
 
-def load(api: KeycloakRepository, account_id: str) -> AccountRecord:
+def load(api: KeycloakPort, account_id: str) -> AccountRecord:
     """The account as Keycloak holds it; ``NotFound`` if there is none."""
     account_id = validation.account_id(account_id)
     org = api.organization_by_alias(account_id)
@@ -83,7 +83,7 @@ def require_setup_done(record: AccountRecord) -> None:
 
 
 def create(
-    api: KeycloakRepository,
+    api: KeycloakPort,
     settings: Settings,
     account: Account,
     *,
@@ -167,7 +167,7 @@ def create(
     )
 
 
-def setup_claim(record: AccountRecord | None, idp: dict[str, Any] | None, now: datetime | None = None) -> str | None:
+def setup_claim(record: AccountRecord | None, idp: Mapping[str, Any] | None, now: datetime | None = None) -> str | None:
     """The claim this run puts on the account's identity provider, when it sets one up.
 
     A setup (an account awaiting setup, no provider yet) claims it by creating it: of two at
@@ -196,7 +196,7 @@ def setup_claim(record: AccountRecord | None, idp: dict[str, Any] | None, now: d
 
 
 def _create_awaiting_setup(
-    api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool, today: date | None
+    api: KeycloakPort, settings: Settings, account: Account, *, dry_run: bool, today: date | None
 ) -> Result:
     """The organization alone (name, domains, IT contact, test users if given): no SSO until
     the customer's IT fills in the Entra details through the portal (``account invite``)."""
@@ -224,7 +224,7 @@ def _create_awaiting_setup(
     )
 
 
-def create_differences(current: Account, asked: Account, idp: dict[str, Any] | None) -> list[str]:
+def create_differences(current: Account, asked: Account, idp: Mapping[str, Any] | None) -> list[str]:
     """What a create asks for that the existing account does not have, each with the
     command that changes it (create itself never changes an existing account's settings).
     An account awaiting setup has no Entra details to compare, and its setup sets the test
@@ -299,7 +299,7 @@ def checked_links(
     return found, []
 
 
-def update(api: KeycloakRepository, settings: Settings, account: Account, *, dry_run: bool = False) -> Result:
+def update(api: KeycloakPort, settings: Settings, account: Account, *, dry_run: bool = False) -> Result:
     """Converge one existing account to ``account`` (stage, pilot list, metadata, secret)."""
     snapshot = Snapshot.for_account(
         api, account.id, account.domains, account.name, secrets_dir=settings.sync_secrets_dir
@@ -311,7 +311,7 @@ def update(api: KeycloakRepository, settings: Settings, account: Account, *, dry
 
 
 def set_stage(
-    api: KeycloakRepository,
+    api: KeycloakPort,
     settings: Settings,
     account_id: str,
     stage: Stage,
@@ -365,7 +365,7 @@ class ProvenDomains:
 
 
 def prove_domains(
-    api: KeycloakRepository, settings: Settings, account_id: str, *, dry_run: bool = False, now: datetime | None = None
+    api: KeycloakPort, settings: Settings, account_id: str, *, dry_run: bool = False, now: datetime | None = None
 ) -> ProvenDomains:
     """Ask Entra now which tenant owns each of the account's domains and record it, as the
     daemon's daily re-check does: a proven domain gets a fresh proof, one verified in another
@@ -387,7 +387,7 @@ def require_proven(result: ProvenDomains) -> None:
 
 
 def pilot_add(
-    api: KeycloakRepository, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False
+    api: KeycloakPort, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False
 ) -> Result:
     """Put test users on the pilot list; warns about the new ones that cannot sign in yet."""
     added = [validation.email(e) for e in emails]
@@ -399,7 +399,7 @@ def pilot_add(
 
 
 def pilot_remove(
-    api: KeycloakRepository, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False
+    api: KeycloakPort, settings: Settings, account_id: str, emails: list[str], *, dry_run: bool = False
 ) -> Result:
     drop = {validation.email(e) for e in emails}
     account = load(api, account_id).settings()
@@ -412,7 +412,7 @@ def pilot_remove(
 
 
 def rotate_secret(
-    api: KeycloakRepository,
+    api: KeycloakPort,
     settings: Settings,
     account_id: str,
     secret: str,
@@ -439,7 +439,7 @@ def rotate_secret(
 
 
 def delete(
-    api: KeycloakRepository,
+    api: KeycloakPort,
     settings: Settings,
     account_id: str,
     *,

@@ -28,7 +28,7 @@ from provisioning.plan import Change, Plan, first_line, interrupted
 from provisioning.progress import SILENT, InOrder, Progress
 
 if TYPE_CHECKING:
-    from apsis_core.keycloak import KeycloakRepository
+    from apsis_core.keycloak import KeycloakPort
 
 DEFAULT_WORKERS = 4
 MAX_WORKERS = 32
@@ -59,13 +59,13 @@ class Lane:
 
 @dataclass
 class _Run:
-    api: KeycloakRepository
+    api: KeycloakPort
     stop: threading.Event = field(default_factory=threading.Event)
     local: threading.local = field(default_factory=threading.local)
     lock: threading.Lock = field(default_factory=threading.Lock)
     first_failed: Lane | None = None
 
-    def worker_api(self, parallel: bool) -> KeycloakRepository:
+    def worker_api(self, parallel: bool) -> KeycloakPort:
         if not parallel:
             return self.api
         if getattr(self.local, "api", None) is None:
@@ -102,9 +102,7 @@ def lanes(plan: Plan) -> list[list[Lane]]:
     return [wave for wave in (deleted, rest) if wave]
 
 
-def apply_plan(
-    plan: Plan, api: KeycloakRepository, *, workers: int = DEFAULT_WORKERS, progress: Progress = SILENT
-) -> int:
+def apply_plan(plan: Plan, api: KeycloakPort, *, workers: int = DEFAULT_WORKERS, progress: Progress = SILENT) -> int:
     """Apply ``plan`` with up to ``workers`` accounts at once; returns the changes applied.
 
     Raises the first failure itself when nothing was applied (its own exit code), else

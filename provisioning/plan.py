@@ -11,17 +11,17 @@ apply runs the steps in order. Secret fields are compared but only ever shown as
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from apsis_core.errors import Interrupted, InterruptedByOutage, is_temporary
 
-if TYPE_CHECKING:
-    from apsis_core.keycloak import KeycloakRepository
+Rep = TypeVar("Rep", bound=Mapping[str, object])
 
-Step = Callable[["KeycloakRepository"], object]
-"""What a change does when applied, given the repository to do it with."""
+Api = TypeVar("Api")
+"""What a plan's changes are applied with: ``KeycloakPort`` for an account's plan, the
+repository itself for the realm's (``realm apply`` alone administers the realm)."""
 
 Action = Literal["create", "update", "delete"]
 
@@ -53,13 +53,14 @@ class FieldChange:
 
 
 @dataclass
-class Change:
+class Change(Generic[Api]):
     action: Action
     kind: str
     name: str
     account: str | None = None
     fields: list[FieldChange] = field(default_factory=list)
-    apply: Step | None = field(default=None, repr=False, compare=False)
+    apply: Callable[[Api], object] | None = field(default=None, repr=False, compare=False)
+    """What the change does when applied, given the Keycloak to do it with."""
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,18 +75,18 @@ class Change:
 
 
 @dataclass
-class Plan:
-    changes: list[Change] = field(default_factory=list)
+class Plan(Generic[Api]):
+    changes: list[Change[Api]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not self.changes
 
-    def add(self, change: Change) -> None:
+    def add(self, change: Change[Api]) -> None:
         self.changes.append(change)
 
-    def extend(self, other: Plan) -> None:
+    def extend(self, other: Plan[Api]) -> None:
         self.changes.extend(other.changes)
         self.warnings.extend(other.warnings)
 
@@ -105,7 +106,7 @@ class Plan:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
-    def apply(self, api: KeycloakRepository, progress: Callable[[Change], None] | None = None) -> int:
+    def apply(self, api: Api, progress: Callable[[Change[Api]], None] | None = None) -> int:
         """Run every change in order with ``api``; stops at the first failure.
 
         A failure after the first change is re-raised as ``Interrupted`` naming the step, so
@@ -168,7 +169,7 @@ def normalise(value: Any) -> Any:
     return value
 
 
-def diff(current: dict[str, Any] | None, desired: dict[str, Any], prefix: str = "") -> list[FieldChange]:
+def diff(current: Mapping[str, Any] | None, desired: Mapping[str, Any], prefix: str = "") -> list[FieldChange]:
     """Field changes needed to make ``current`` carry every key of ``desired``.
 
     Only keys present in ``desired`` are compared: the template says what we own, and
@@ -193,12 +194,13 @@ def diff(current: dict[str, Any] | None, desired: dict[str, Any], prefix: str = 
     return changes
 
 
-def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge ``overlay`` into a copy of ``base`` (dicts merge, everything else replaces)."""
-    out = dict(base)
+def merge(base: Rep, overlay: Mapping[str, object]) -> Rep:
+    """Deep-merge ``overlay`` into a copy of ``base`` (dicts merge, everything else replaces):
+    a representation as it is in Keycloak with ours laid over it, so of ``base``'s shape."""
+    out: dict[str, Any] = dict(base)
     for key, value in overlay.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
         else:
             out[key] = value
-    return out
+    return cast(Rep, out)

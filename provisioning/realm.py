@@ -26,6 +26,9 @@ from provisioning.plan import Change, FieldChange, Plan, diff, merge
 
 OWN_KEYS = {"authenticationFlows", "clients", "serviceAccountRoles", "userProfile", "flowCopies", "browserFlow"}
 
+RealmPlan = Plan[KeycloakRepository]
+"""A plan of the realm: applied by a master-realm administrator's repository."""
+
 
 def render_realm(settings: Settings) -> dict[str, Any]:
     if settings.keycloak_client_secret is None:
@@ -92,15 +95,15 @@ class RealmState:
         return state
 
 
-def plan_realm(api: KeycloakRepository, settings: Settings) -> Plan:
+def plan_realm(api: KeycloakRepository, settings: Settings) -> RealmPlan:
     """The realm's plan: the template rendered, what Keycloak holds read, then compared."""
     desired = render_realm(settings)
     return realm_plan(desired, RealmState.load(api, desired), settings.realm)
 
 
-def realm_plan(desired: dict[str, Any], state: RealmState, realm: str) -> Plan:
+def realm_plan(desired: dict[str, Any], state: RealmState, realm: str) -> RealmPlan:
     """Changes that make the realm hold the template, from ``state`` alone."""
-    plan = Plan()
+    plan: RealmPlan = Plan()
     settings_rep = {k: v for k, v in desired.items() if k not in OWN_KEYS}
     current = state.realm or {}
     if not state.exists:
@@ -148,8 +151,8 @@ def _require_providers(state: RealmState, desired: dict[str, Any]) -> None:
         )
 
 
-def _plan_user_profile(state: RealmState, desired: dict[str, Any]) -> Plan:
-    plan = Plan()
+def _plan_user_profile(state: RealmState, desired: dict[str, Any]) -> RealmPlan:
+    plan: RealmPlan = Plan()
     if not desired:
         return plan
     changes = diff(state.user_profile, desired)
@@ -170,8 +173,8 @@ def _plan_user_profile(state: RealmState, desired: dict[str, Any]) -> Plan:
     return plan
 
 
-def _plan_flow(state: RealmState, flow: dict[str, Any]) -> Plan:
-    plan = Plan()
+def _plan_flow(state: RealmState, flow: dict[str, Any]) -> RealmPlan:
+    plan: RealmPlan = Plan()
     alias = flow["alias"]
     wanted = [(e["authenticator"], e["requirement"]) for e in flow.get("authenticationExecutions", [])]
     if alias not in state.flows:
@@ -217,12 +220,12 @@ def _plan_flow(state: RealmState, flow: dict[str, Any]) -> Plan:
     return plan
 
 
-def _plan_flow_copy(state: RealmState, copy: dict[str, Any]) -> Plan:
+def _plan_flow_copy(state: RealmState, copy: dict[str, Any]) -> RealmPlan:
     """A flow that is Keycloak's own (``from``, e.g. the built-in ``browser``) with some
     authenticators replaced by ours. Copying keeps every other step exactly Keycloak's (cookie,
     identity-provider redirector, passwords, conditional OTP and passkeys); drift is an
     authenticator that should be replaced and is there again, or ours missing."""
-    plan = Plan()
+    plan: RealmPlan = Plan()
     alias, source, replace = copy["alias"], copy["from"], dict(copy.get("replace", {}))
     if alias not in state.flows:
 
@@ -293,9 +296,9 @@ def _with_parents(api: KeycloakRepository, alias: str) -> list[tuple[dict[str, A
     return out
 
 
-def _plan_browser_flow_binding(realm: str, alias: str, current: dict[str, Any]) -> Plan:
+def _plan_browser_flow_binding(realm: str, alias: str, current: dict[str, Any]) -> RealmPlan:
     """Bind the login page's flow once it exists (a realm update naming a missing flow fails)."""
-    plan = Plan()
+    plan: RealmPlan = Plan()
     if current.get("browserFlow") != alias:
         plan.add(
             Change(
@@ -316,8 +319,8 @@ def _set_requirements(api: KeycloakRepository, alias: str, wanted: list[tuple[st
             api.update_execution(alias, {**execution, "requirement": requirement})
 
 
-def _plan_client(state: RealmState, client: dict[str, Any]) -> Plan:
-    plan = Plan()
+def _plan_client(state: RealmState, client: dict[str, Any]) -> RealmPlan:
+    plan: RealmPlan = Plan()
     client_id = client["clientId"]
     mappers = client.get("protocolMappers", [])
     secret = client.get("secret")
@@ -367,8 +370,8 @@ def _plan_client(state: RealmState, client: dict[str, Any]) -> Plan:
     return plan
 
 
-def _plan_service_account_roles(state: RealmState, client_id: str, by_client: dict[str, list[str]]) -> Plan:
-    plan = Plan()
+def _plan_service_account_roles(state: RealmState, client_id: str, by_client: dict[str, list[str]]) -> RealmPlan:
+    plan: RealmPlan = Plan()
     for role_client_id, role_names in by_client.items():
         wanted = sorted(role_names)
         have = state.service_account_roles.get((client_id, role_client_id), [])
@@ -405,7 +408,7 @@ def _plan_service_account_roles(state: RealmState, client_id: str, by_client: di
     return plan
 
 
-def apply_realm(api: KeycloakRepository, settings: Settings) -> Plan:
+def apply_realm(api: KeycloakRepository, settings: Settings) -> RealmPlan:
     """Plan and apply in one go (tests, the demo, benchmarks); ``realm apply`` prints between."""
     plan = plan_realm(api, settings)
     plan.apply(api)

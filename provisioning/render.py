@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from apsis_core import stages
 from apsis_core.account import Account, secret_fingerprint, secret_hint
@@ -24,6 +24,7 @@ from apsis_core.contract import (
     SECRET_FINGERPRINT_KEY,
     SECRET_HINT_KEY,
 )
+from apsis_core.keycloak.port import IdentityProvider, IdentityProviderMapper, Organization
 from apsis_core.settings import Settings
 from provisioning import templates
 from provisioning.plan import merge
@@ -31,9 +32,9 @@ from provisioning.plan import merge
 
 @dataclass(frozen=True)
 class Rendered:
-    organization: dict[str, Any]
-    identity_provider: dict[str, Any]
-    mappers: list[dict[str, Any]]
+    organization: Organization
+    identity_provider: IdentityProvider
+    mappers: list[IdentityProviderMapper]
 
     @property
     def mappers_hash(self) -> str:
@@ -75,6 +76,9 @@ def render(account: Account, settings: Settings) -> Rendered:
     else:
         idp["config"].pop("clientSecret", None)
     mappers = templates.render_file(settings.templates_dir, "entra-idp-mappers.json", values)
-    rendered = Rendered(org, idp, mappers)
+    # The templates are the representations' one source: rendered JSON of their shapes.
+    rendered = Rendered(
+        cast(Organization, org), cast(IdentityProvider, idp), cast(list[IdentityProviderMapper], mappers)
+    )
     idp["config"][MAPPERS_HASH_KEY] = rendered.mappers_hash
     return rendered

@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
 
 from apsis_core import secret_files
 from apsis_core.account import idp_alias, is_managed
 from apsis_core.errors import InvalidInput
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
+from apsis_core.keycloak.port import IdentityProvider, IdentityProviderMapper, Organization
 from apsis_core.keycloak.repository import PAGE_SIZE
 from provisioning.progress import SILENT, Progress, counted, phase
 
@@ -46,9 +46,9 @@ class DaemonFile:
 class Snapshot:
     """What Keycloak (and the daemon's secrets directory) hold now."""
 
-    orgs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    idps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    mappers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    orgs: dict[str, Organization] = field(default_factory=dict)
+    idps: dict[str, IdentityProvider] = field(default_factory=dict)
+    mappers: dict[str, list[IdentityProviderMapper]] = field(default_factory=dict)
     """Per IdP alias; read for the IdPs a plan compares (``mappers_for``)."""
     daemon_files: dict[str, DaemonFile] = field(default_factory=dict)
     """Per account id; read when ``APSIS_SSO_SYNC_SECRETS_DIR`` is set."""
@@ -58,7 +58,7 @@ class Snapshot:
     @classmethod
     def load(
         cls,
-        api: KeycloakRepository,
+        api: KeycloakPort,
         *,
         mappers_for: Iterable[str] = (),
         secrets_dir: Path | None = None,
@@ -81,7 +81,7 @@ class Snapshot:
     @classmethod
     def for_account(
         cls,
-        api: KeycloakRepository,
+        api: KeycloakPort,
         account_id: str,
         domains: tuple[str, ...] = (),
         name: str | None = None,
@@ -92,7 +92,7 @@ class Snapshot:
         """Just what one account's plan needs: its organization, its IdP and that IdP's
         mappers, the owners of its domains (one search per domain) and of its name (one
         search), and the daemon's copy of its secret."""
-        orgs: dict[str, dict[str, Any]] = {}
+        orgs: dict[str, Organization] = {}
         own = api.organization_by_alias(account_id)
         if own is not None:
             orgs[own["alias"]] = own
@@ -105,7 +105,7 @@ class Snapshot:
         snapshot.read_daemon_files(secrets_dir, [account_id])
         return snapshot
 
-    def read_mappers(self, api: KeycloakRepository, account_ids: Iterable[str]) -> None:
+    def read_mappers(self, api: KeycloakPort, account_ids: Iterable[str]) -> None:
         """The mappers of the named accounts' existing IdPs: one listing of every mapper in the
         realm (the extension's) when that is cheaper than a request per provider, which it is
         from a few dozen providers on; per provider otherwise, or when the server's extension
@@ -134,7 +134,7 @@ class Snapshot:
                 raise InvalidInput(f"cannot read apsis-sync's secret file {path}: {reason}") from None
             self.daemon_files[account_id] = DaemonFile(path, secret is not None or path.exists(), secret)
 
-    def mappers_of(self, alias: str) -> list[dict[str, Any]]:
+    def mappers_of(self, alias: str) -> list[IdentityProviderMapper]:
         """The IdP's mappers as read (none for an IdP that does not exist yet)."""
         if alias not in self.idps:
             return []
@@ -158,7 +158,7 @@ class Snapshot:
                 self._names.setdefault(str(org.get("name")), alias)
         return self._names.get(name)
 
-    def managed(self) -> dict[str, dict[str, Any]]:
+    def managed(self) -> dict[str, Organization]:
         return {a: o for a, o in self.orgs.items() if is_managed(o)}
 
     def without_pruned(self, keep: set[str]) -> Snapshot:

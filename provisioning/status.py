@@ -15,14 +15,14 @@ has been seen.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from apsis_core import stages
 from apsis_core.account import Account, AccountRecord, idp_alias
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
 from provisioning import checks
 from provisioning.onboarding import checked_links, load
@@ -115,11 +115,11 @@ class AccountStatus:
         }
 
 
-def _status(org: dict[str, Any], idp: dict[str, Any] | None) -> AccountStatus:
+def _status(org: Mapping[str, Any], idp: Mapping[str, Any] | None) -> AccountStatus:
     return AccountStatus(AccountRecord.parse(org, idp))
 
 
-def _with_counts(api: KeycloakRepository, status: AccountStatus) -> AccountStatus:
+def _with_counts(api: KeycloakPort, status: AccountStatus) -> AccountStatus:
     return replace(
         status,
         members=api.members_count(status.record.org_id),
@@ -127,7 +127,7 @@ def _with_counts(api: KeycloakRepository, status: AccountStatus) -> AccountStatu
     )
 
 
-def _sso_logins(api: KeycloakRepository, events_scan: int) -> Iterator[tuple[str, str | None, datetime]]:
+def _sso_logins(api: KeycloakPort, events_scan: int) -> Iterator[tuple[str, str | None, datetime]]:
     """(IdP alias, user id, time) of the brokered LOGIN events among the newest
     ``events_scan``, newest first; a page is only read when the caller asks for more."""
     first = 0
@@ -143,7 +143,7 @@ def _sso_logins(api: KeycloakRepository, events_scan: int) -> Iterator[tuple[str
         first += size
 
 
-def last_sso_logins(api: KeycloakRepository, aliases: set[str], events_scan: int = EVENTS_SCAN) -> dict[str, datetime]:
+def last_sso_logins(api: KeycloakPort, aliases: set[str], events_scan: int = EVENTS_SCAN) -> dict[str, datetime]:
     """Newest successful SSO login per IdP alias among the newest ``events_scan`` LOGIN events."""
     found: dict[str, datetime] = {}
     if not aliases:
@@ -157,7 +157,7 @@ def last_sso_logins(api: KeycloakRepository, aliases: set[str], events_scan: int
 
 
 def linked_users(
-    api: KeycloakRepository, account_id: str, events_scan: int = EVENTS_SCAN
+    api: KeycloakPort, account_id: str, events_scan: int = EVENTS_SCAN
 ) -> tuple[list[LinkedUser], datetime | None]:
     """Every user linked to the account's IdP with their last SSO login through it (most
     recent first, then never-seen ones by email), and the account's last SSO login."""
@@ -195,7 +195,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def list_accounts(
-    api: KeycloakRepository, *, counts: bool = True, events_scan: int = EVENTS_SCAN, stages: tuple[str, ...] = ()
+    api: KeycloakPort, *, counts: bool = True, events_scan: int = EVENTS_SCAN, stages: tuple[str, ...] = ()
 ) -> list[AccountStatus]:
     """Every account the tool manages (or those in ``stages``), sorted by id."""
     snapshot = Snapshot.load(api)
@@ -224,7 +224,7 @@ class AccountReport:
 
 
 def account_report(
-    api: KeycloakRepository,
+    api: KeycloakPort,
     settings: Settings,
     account_id: str,
     *,
@@ -251,7 +251,7 @@ def account_report(
     return AccountReport(status, links, warnings, len(linked) - len(shown))
 
 
-def show_account(api: KeycloakRepository, account_id: str, *, events_scan: int = EVENTS_SCAN) -> AccountStatus:
+def show_account(api: KeycloakPort, account_id: str, *, events_scan: int = EVENTS_SCAN) -> AccountStatus:
     status = _with_counts(api, AccountStatus(load(api, account_id)))
     linked, newest = linked_users(api, status.record.id, events_scan)
     return replace(status, last_sso_login=newest, linked=linked)

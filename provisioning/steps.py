@@ -7,14 +7,14 @@ is completed by planning and applying again (``account create`` run twice, ``app
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
 
 from apsis_core import secret_files
 from apsis_core.account import idp_is_managed, is_managed
 from apsis_core.errors import ApsisError, Conflict, NotFound
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
+from apsis_core.keycloak.port import IdentityProvider, IdentityProviderMapper, Organization
 from provisioning.mappers import mapper_actions
 from provisioning.plan import merge
 from provisioning.render import Rendered
@@ -33,7 +33,7 @@ class OrgRef:
         self.account_id = account_id
         self.id = org_id
 
-    def get(self, api: KeycloakRepository) -> str:
+    def get(self, api: KeycloakPort) -> str:
         if self.id is None:
             found = api.organization_by_alias(self.account_id)
             if found is None:
@@ -42,7 +42,7 @@ class OrgRef:
         return self.id
 
 
-def create_or_update_org(api: KeycloakRepository, ref: OrgRef, rendered: dict[str, Any]) -> None:
+def create_or_update_org(api: KeycloakPort, ref: OrgRef, rendered: Organization) -> None:
     current = api.organization(ref.id) if ref.id else None
     if current is None:
         try:
@@ -70,7 +70,7 @@ class IdpRef:
         self.created = False
 
 
-def create_idp(api: KeycloakRepository, ref: IdpRef, desired: dict[str, Any], *, exclusive: bool = False) -> None:
+def create_idp(api: KeycloakPort, ref: IdpRef, desired: IdentityProvider, *, exclusive: bool = False) -> None:
     """The planned-new provider in one POST (its mappers hash included, no link yet: the link
     is the create's last step, so a provider half-made refuses every login); one created
     meanwhile by another run is converged instead — unless ``exclusive`` (a setup, whose
@@ -91,7 +91,7 @@ def create_idp(api: KeycloakRepository, ref: IdpRef, desired: dict[str, Any], *,
     ref.created = True
 
 
-def update_idp(api: KeycloakRepository, alias: str, desired: dict[str, Any]) -> None:
+def update_idp(api: KeycloakPort, alias: str, desired: IdentityProvider) -> None:
     current = api.identity_provider(alias)
     if current is None:
         raise NotFound(f"identity provider {alias!r} disappeared during apply")
@@ -100,7 +100,7 @@ def update_idp(api: KeycloakRepository, alias: str, desired: dict[str, Any]) -> 
     api.update_identity_provider(alias, merge(current, desired))
 
 
-def link(api: KeycloakRepository, ref: OrgRef, idp: IdpRef) -> None:
+def link(api: KeycloakPort, ref: OrgRef, idp: IdpRef) -> None:
     org_id = ref.get(api)
     if idp.created:  # made by this apply, unlinked
         api.link_organization_idp(org_id, idp.alias)
@@ -113,12 +113,12 @@ def link(api: KeycloakRepository, ref: OrgRef, idp: IdpRef) -> None:
     api.link_organization_idp(org_id, idp.alias)
 
 
-def sync_mappers(api: KeycloakRepository, idp: IdpRef, rendered: Rendered) -> None:
+def sync_mappers(api: KeycloakPort, idp: IdpRef, rendered: Rendered) -> None:
     """Make the IdP's mappers the template's (a provider this apply created has none)."""
     alias = idp.alias
     existing = [] if idp.created else api.idp_mappers(alias)
     for step in mapper_actions(existing, rendered.mappers):
-        body = {**(step.desired or {}), "identityProviderAlias": alias}
+        body: IdentityProviderMapper = {**(step.desired or {}), "identityProviderAlias": alias}
         if step.action in ("delete", "recreate"):
             assert step.current is not None
             api.delete_idp_mapper(alias, str(step.current["id"]))

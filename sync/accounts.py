@@ -16,7 +16,7 @@ from apsis_core import validation
 from apsis_core.account import AccountRecord
 from apsis_core.contract import MANAGED_BY, MANAGED_BY_KEY, SYNCED_STAGES
 from apsis_core.errors import InvalidInput, NotFound
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def shard_of(account_id: str, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count
 
 
-def managed(api: KeycloakRepository) -> list[AccountRecord]:
+def managed(api: KeycloakPort) -> list[AccountRecord]:
     """Every account apsis-sso manages, whatever its stage, sorted by id (one paged listing)."""
     found = [AccountRecord.parse(org) for org in api.organizations(query=f"{MANAGED_BY_KEY}:{MANAGED_BY}")]
     return sorted((a for a in found if a.managed), key=lambda a: a.id)
@@ -74,12 +74,12 @@ def select(
     ]
 
 
-def discover(api: KeycloakRepository, only: list[str] | None = None, shard: Shard | None = None) -> list[AccountRecord]:
+def discover(api: KeycloakPort, only: list[str] | None = None, shard: Shard | None = None) -> list[AccountRecord]:
     """The accounts to sync, sorted by id."""
     return select(managed(api), only, shard)
 
 
-def load(api: KeycloakRepository, account_id: str) -> AccountRecord:
+def load(api: KeycloakPort, account_id: str) -> AccountRecord:
     """One account whatever its stage (release and secret commands work on any)."""
     account_id = validation.account_id(account_id)
     org = api.organization_by_alias(account_id)

@@ -22,15 +22,17 @@ is deactivated by it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from apsis_core.account import AccountRecord
 from apsis_core.contract import DISABLED_AT_KEY, DISABLED_BY_KEY, DISABLED_REASON_KEY, SYNC_DAEMON, ActionKind
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
+from apsis_core.keycloak.port import User
 from sync.graph_pages import EntraUser
-from sync.matching import Directory, Match, Matcher, parallel
+from sync.matching import Match, Matcher, parallel
 from sync.state import Deactivation, KnownUser, StateStore
 
 log = logging.getLogger("apsis_sync.deprovision")
@@ -155,16 +157,16 @@ def action_for(matcher: Matcher, match: Match, oid: str, why: str, state: StateS
     return Action("disable", match.user_id, str(user.get("username")), match.email, oid, why, match.via)
 
 
-def disabled_by_us(user: dict[str, Any]) -> bool:
+def disabled_by_us(user: Mapping[str, Any]) -> bool:
     """The user carries the daemon's mark (``apsis.disabledBy = apsis-sync``)."""
     return SYNC_DAEMON in ((user.get("attributes") or {}).get(DISABLED_BY_KEY) or [])
 
 
 def plan_incremental(
-    api: Directory, account: AccountRecord, round_: Any, state: StateStore, concurrency: int = 1
+    api: KeycloakPort, account: AccountRecord, round_: Any, state: StateStore, concurrency: int = 1
 ) -> Plan:
     """Changes since the stored delta link: removed or disabled users are deactivated; users
-    we deactivated who reappear enabled are reported. Reads Keycloak only (``Directory``).
+    we deactivated who reappear enabled are reported. Reads Keycloak only (``KeycloakPort``).
     ``round_.users`` may be one page of a round (the daemon plans page by page)."""
     plan = Plan()
     matcher = Matcher(api, account, concurrency)
@@ -214,7 +216,7 @@ def _came_back(done: Deactivation | None, item: EntraUser, known: KnownUser | No
 
 
 def apply(
-    api: KeycloakRepository | Any,
+    api: KeycloakPort,
     account: AccountRecord,
     actions: list[Action],
     state: StateStore,
@@ -233,9 +235,7 @@ def apply(
     return [action for action, done in zip(actions, parallel(one, actions, concurrency), strict=True) if done]
 
 
-def resume(
-    api: KeycloakRepository | Any, account: AccountRecord, state: StateStore, concurrency: int = 1
-) -> list[Action]:
+def resume(api: KeycloakPort, account: AccountRecord, state: StateStore, concurrency: int = 1) -> list[Action]:
     """Finish the deactivations an earlier run started and did not record (it was killed,
     or Keycloak went away midway). The guard judged them when they were planned."""
     pending = [Action.from_dict(data) for data in state.pending_deactivations(account.id)]
@@ -243,7 +243,7 @@ def resume(
     return [action for action, finished in zip(pending, done, strict=True) if finished]
 
 
-def _carry_out(api: KeycloakRepository | Any, account: AccountRecord, action: Action, state: StateStore) -> bool:
+def _carry_out(api: KeycloakPort, account: AccountRecord, action: Action, state: StateStore) -> bool:
     """Every step is idempotent, so a repeat after a crash completes what is missing. True
     when this call deactivated the user: the read, the writes and the record happen in one
     turn of the state (``deactivation_turn``), so another process or thread that set out to
@@ -277,17 +277,19 @@ def _carry_out(api: KeycloakRepository | Any, account: AccountRecord, action: Ac
     return True
 
 
-def _in_effect(api: KeycloakRepository | Any, account: AccountRecord, action: Action, user: dict[str, Any]) -> bool:
+def _in_effect(api: KeycloakPort, account: AccountRecord, action: Action, user: Mapping[str, Any]) -> bool:
     """The user is as ``action`` leaves it: disabled, or no longer a member of the account."""
     if action.kind == "disable":
         return not user.get("enabled", True)
     return all(org.get("id") != account.org_id for org in api.user_organizations(action.user_id))
 
 
-def _disable(api: KeycloakRepository | Any, account: AccountRecord, action: Action, user: dict[str, Any]) -> None:
+def _disable(api: KeycloakPort, account: AccountRecord, action: Action, user: Mapping[str, Any]) -> None:
     if user.get("enabled", True):  # not yet (or re-enabled by hand since): disable and mark, in one PUT
         # A PUT replaces attributes as a whole: start from what is there.
-        body = {k: v for k, v in user.items() if k not in ("federatedIdentities", "access", "credentials")}
+        body: dict[str, Any] = {
+            k: v for k, v in user.items() if k not in ("federatedIdentities", "access", "credentials")
+        }
         attributes = dict(user.get("attributes") or {})
         attributes.update(
             {
@@ -298,11 +300,11 @@ def _disable(api: KeycloakRepository | Any, account: AccountRecord, action: Acti
         )
         body["enabled"] = False
         body["attributes"] = attributes
-        api.update_user(action.user_id, body)
+        api.update_user(action.user_id, cast(User, body))
     api.logout_user(action.user_id)
 
 
-def _remove_membership(api: KeycloakRepository | Any, account: AccountRecord, action: Action) -> None:
+def _remove_membership(api: KeycloakPort, account: AccountRecord, action: Action) -> None:
     api.remove_member(account.org_id, action.user_id)
     api.unlink_user(action.user_id, account.idp_alias)
     api.logout_user(action.user_id)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from apsis_core.account import AccountRecord
 from apsis_core.contract import QUARANTINE_KEY
 from apsis_core.errors import InvalidInput
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 from sync.accounts import load
 from sync.state import StateStore
 
@@ -65,7 +65,7 @@ def stamp(reason: str) -> str:
     return f"{now} {reason}"
 
 
-def quarantine(api: KeycloakRepository, account: AccountRecord, reason: str) -> str:
+def quarantine(api: KeycloakPort, account: AccountRecord, reason: str) -> str:
     """Set the organization attribute (GET, modify, PUT: a PUT replaces the organization)."""
     value = stamp(reason)
     _set_attribute(api, account.org_id, [value])
@@ -86,7 +86,7 @@ class Release:
         return f"{self.held} held deactivation(s)" if self.held else "held deactivations"
 
 
-def release_account(api: KeycloakRepository, state: StateStore, account_id: str, *, dry_run: bool = False) -> Release:
+def release_account(api: KeycloakPort, state: StateStore, account_id: str, *, dry_run: bool = False) -> Release:
     """Lift a quarantine: the next cycle may carry out as many deactivations as were held."""
     account = load(api, account_id)
     if not account.quarantined:
@@ -97,7 +97,7 @@ def release_account(api: KeycloakRepository, state: StateStore, account_id: str,
     return Release(account.id, account.quarantined, held, applied=not dry_run)
 
 
-def release(api: KeycloakRepository, account: AccountRecord) -> str | None:
+def release(api: KeycloakPort, account: AccountRecord) -> str | None:
     """Remove the quarantine; returns what it said, or None if the account was not quarantined."""
     org = api.organization(account.org_id)
     held = ((org or {}).get("attributes") or {}).get(QUARANTINE_KEY) or []
@@ -107,5 +107,5 @@ def release(api: KeycloakRepository, account: AccountRecord) -> str | None:
     return held[0]
 
 
-def _set_attribute(api: KeycloakRepository, org_id: str, value: list[str] | None) -> None:
+def _set_attribute(api: KeycloakPort, org_id: str, value: list[str] | None) -> None:
     api.change_organization_attribute(org_id, QUARANTINE_KEY, lambda _held: value)

@@ -13,30 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar, cast
 
 from apsis_core.account import AccountRecord
+from apsis_core.keycloak import KeycloakPort
+from apsis_core.keycloak.port import LinkRow, OrganizationRef, User
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class Directory(Protocol):
-    """What deprovisioning plans read from Keycloak: the repository's read methods (the unit
-    tests pass an in-memory one). Links come in bulk (``idp_links``: the extension's links
-    resource, a page per request, optionally only for given object ids, each row with the
-    user's organizations; ``users_by_emails``: the same rows for the users of up to 100
-    addresses, ``oid`` their link to the IdP or None); the rest are
-    lookups for the few users a round names: their accounts, an address, a full user."""
-
-    def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterable[dict[str, Any]]: ...
-    def user(self, user_id: str) -> dict[str, Any] | None: ...
-    def user_by_idp_link(self, alias: str, idp_user_id: str) -> dict[str, Any] | None: ...
-    def users_by_email(self, email: str) -> list[dict[str, Any]]: ...
-    def users_by_emails(self, alias: str, emails: list[str]) -> Iterable[dict[str, Any]]: ...
-    def user_organizations(self, user_id: str) -> list[dict[str, Any]]: ...
-    def federated_identities(self, user_id: str) -> list[dict[str, Any]]: ...
-    def user_sessions(self, user_id: str) -> list[dict[str, Any]]: ...
 
 
 def parallel(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> list[R]:
@@ -49,21 +33,24 @@ def parallel(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> list
         return list(pool.map(fn, todo))
 
 
-def link_user(row: dict[str, Any]) -> dict[str, Any]:
+def link_user(row: LinkRow) -> User:
     """A links-resource row as the (brief) user it names."""
-    return {
-        "id": row["userId"],
-        "username": row.get("username"),
-        "email": row.get("email"),
-        "enabled": row.get("enabled", True),
-    }
+    return cast(
+        User,
+        {
+            "id": row["userId"],
+            "username": row.get("username"),
+            "email": row.get("email"),
+            "enabled": row.get("enabled", True),
+        },
+    )
 
 
 @dataclass(frozen=True)
 class Match:
     """A Keycloak user and how it was found (``link`` or ``email``)."""
 
-    user: dict[str, Any]
+    user: User
     via: str
     email: str | None
 
@@ -76,14 +63,14 @@ class Matcher:
     """Matches for one account in one round; caches what it reads from Keycloak. Safe to use
     from several threads (each cache entry is written whole)."""
 
-    def __init__(self, api: Directory, account: AccountRecord, concurrency: int = 1) -> None:
+    def __init__(self, api: KeycloakPort, account: AccountRecord, concurrency: int = 1) -> None:
         self.api = api
         self.account = account
         self.concurrency = concurrency
-        self._orgs: dict[str, list[dict[str, Any]]] = {}
-        self._links: dict[str, dict[str, Any] | None] = {}  # oid -> link row, or None: known unlinked
-        self._users: dict[str, dict[str, Any] | None] = {}
-        self._by_email: dict[str, list[dict[str, Any]]] = {}  # address -> rows of the users who have it
+        self._orgs: dict[str, list[OrganizationRef]] = {}
+        self._links: dict[str, LinkRow | None] = {}  # oid -> link row, or None: known unlinked
+        self._users: dict[str, User | None] = {}
+        self._by_email: dict[str, list[LinkRow]] = {}  # address -> rows of the users who have it
         self._link_of: dict[str, str | None] = {}  # user id -> oid of its link to this IdP, None: unlinked
         self.notes: list[str] = []
 
@@ -124,7 +111,7 @@ class Matcher:
         todo = [u for u in dict.fromkeys(user_ids) if u not in self._orgs]
         parallel(self.organizations, todo, self.concurrency)
 
-    def remember_links(self, rows: Iterable[dict[str, Any]]) -> None:
+    def remember_links(self, rows: Iterable[LinkRow]) -> None:
         """Links-resource rows: each carries the user's organizations, so a linked user's
         memberships cost no request of their own."""
         for row in rows:
@@ -137,12 +124,12 @@ class Matcher:
     def is_member(self, user_id: str) -> bool:
         return any(o.get("id") == self.account.org_id for o in self.organizations(user_id))
 
-    def organizations(self, user_id: str) -> list[dict[str, Any]]:
+    def organizations(self, user_id: str) -> list[OrganizationRef]:
         if user_id not in self._orgs:
             self._orgs[user_id] = self.api.user_organizations(user_id) or []
         return self._orgs[user_id]
 
-    def full_user(self, user_id: str) -> dict[str, Any] | None:
+    def full_user(self, user_id: str) -> User | None:
         """The whole representation (attributes too), for the few decisions that need it."""
         if user_id not in self._users:
             self._users[user_id] = self.api.user(user_id)

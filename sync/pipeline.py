@@ -23,14 +23,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pydantic import SecretStr
 
 from apsis_core import invitations
 from apsis_core.account import AccountRecord
 from apsis_core.errors import ApsisError, EntraRefused, is_temporary
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
 from sync import deprovision, domain_check, expiry, graph_read, guard, resync
 from sync.deprovision import Action, Plan, Restored
 from sync.graph_pages import DeltaPage, PasswordCredential
@@ -46,7 +45,7 @@ from sync.notify import (
 )
 from sync.outbox import Outbox
 from sync.report import AccountResult
-from sync.runtime import PooledKeycloak, Runtime
+from sync.runtime import Runtime
 from sync.state import round_key
 
 log = logging.getLogger("apsis_sync.daemon")
@@ -302,7 +301,7 @@ def _resume(rt: Runtime, account: AccountRecord, dry_run: bool, result: AccountR
 
 def _guarded(
     rt: Runtime,
-    api: PooledKeycloak | Any,
+    api: KeycloakPort,
     account: AccountRecord,
     plan: Plan,
     allowance: int,
@@ -325,7 +324,7 @@ def _guarded(
         result.notes.append(f"would quarantine: {reason}")
         outbox.send(notice)
         return True
-    value = guard.quarantine(api, account, reason)  # type: ignore[arg-type]  # typed by the Keycloak port
+    value = guard.quarantine(api, account, reason)
     rt.state.set_quarantine(account.id, value.partition(" ")[0], reason, count)
     log.warning("account quarantined", extra={"account": account.id, "reason": reason, "held": count})
     outbox.send(notice, f"quarantine:{value}")  # not delivered: retried by the next cycles
@@ -348,9 +347,7 @@ def _report_restored(rt: Runtime, account: AccountRecord, restored: list[Restore
     outbox.send(restored_notice(account, restored, rt.sync), after=reported)
 
 
-def _renewal(
-    rt: Runtime, api: PooledKeycloak | KeycloakRepository, account: AccountRecord, outbox: Outbox
-) -> RenewalLink | None:
+def _renewal(rt: Runtime, api: KeycloakPort, account: AccountRecord, outbox: Outbox) -> RenewalLink | None:
     """A fresh ``renew`` link for a notice about the secret, when the portal is configured
     (``APSIS_SSO_PORTAL_URL``). It replaces the account's previous renew link, whose page then
     says a newer one was sent. A dry run mints nothing and shows where the link would go."""
@@ -362,7 +359,7 @@ def _renewal(
             invitations.link(portal, account.id, "<minted when the notice is sent>"), datetime.now(UTC) + valid
         )
     try:
-        token, invitation = invitations.issue(api, account, "renew", valid)  # type: ignore[arg-type]  # the port
+        token, invitation = invitations.issue(api, account, "renew", valid)
     except ApsisError as exc:  # the notice still goes out, with the old instructions
         log.warning("no renewal link for the notice", extra={"account": account.id, "error": str(exc)})
         return None
@@ -371,7 +368,7 @@ def _renewal(
 
 def _check_expiry(
     rt: Runtime,
-    api: PooledKeycloak | KeycloakRepository,
+    api: KeycloakPort,
     account: AccountRecord,
     credentials: list[PasswordCredential] | None,
     outbox: Outbox,
@@ -390,7 +387,7 @@ def _check_expiry(
 
 def _flag_token_error(
     rt: Runtime,
-    api: PooledKeycloak | KeycloakRepository,
+    api: KeycloakPort,
     account: AccountRecord,
     error: EntraRefused,
     secret: SecretStr | None,

@@ -27,15 +27,17 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from apsis_core.account import AccountRecord
+from apsis_core.keycloak import KeycloakPort
+from apsis_core.keycloak.port import LinkRow
 from sync.deprovision import Plan, Restored, action_for, disabled_by_us
 from sync.graph_pages import EntraUser
-from sync.matching import Directory, Match, Matcher, link_user, parallel
+from sync.matching import Match, Matcher, link_user, parallel
 from sync.state import KnownUser, StateStore, round_key
 
 BATCH = 500
 
 
-def plan_full(api: Directory, account: AccountRecord, round_: Any, state: StateStore, concurrency: int = 1) -> Plan:
+def plan_full(api: KeycloakPort, account: AccountRecord, round_: Any, state: StateStore, concurrency: int = 1) -> Plan:
     """A whole listing held in memory (``round_.users``; tests, tools): staged, planned, and
     the staging cleared again. The daemon streams the same steps page by page."""
     key = round_key(account.id)
@@ -84,7 +86,7 @@ def plan_absent(matcher: Matcher, state: StateStore, plan: Plan, staged_as: str)
         ]
         matcher.prefetch_organizations(r["userId"] for r in gone + back)
 
-        def decide(row: dict[str, Any]) -> Any:
+        def decide(row: LinkRow) -> Any:
             if not matcher.is_member(row["userId"]):
                 return None
             absent_linked.add(row["oid"])
@@ -126,8 +128,8 @@ def _listed(state: StateStore, staged_as: str, oids: list[str]) -> dict[str, Kno
     return {oid: u for oid, u in state.staged_among(staged_as, oids).items() if not u.removed}
 
 
-def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
+def _batches(rows: Iterable[LinkRow], size: int) -> Iterator[list[LinkRow]]:
+    batch: list[LinkRow] = []
     for row in rows:
         batch.append(row)
         if len(batch) == size:
@@ -137,7 +139,7 @@ def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
         yield batch
 
 
-def _report_if_ours(plan: Plan, state: StateStore, matcher: Matcher, row: dict[str, Any]) -> None:
+def _report_if_ours(plan: Plan, state: StateStore, matcher: Matcher, row: LinkRow) -> None:
     """A linked member disabled by the daemon whose Entra user is enabled: report it, even when
     the state that remembered the deactivation was lost (the user's attributes remember it)."""
     user = matcher.full_user(row["userId"])

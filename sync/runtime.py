@@ -13,10 +13,8 @@ a fixed ``today``, another ``SecretSource``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import threading
-import types
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,7 +25,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from apsis_core.account import AccountRecord
 from apsis_core.entra import EntraEndpoints
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort, KeycloakRepository
+from apsis_core.keycloak.port import (
+    Event,
+    FederatedIdentity,
+    IdentityProvider,
+    IdentityProviderMapper,
+    LinkRow,
+    Organization,
+    OrganizationRef,
+    User,
+    UserSession,
+)
 from apsis_core.settings import Settings
 from sync import guard
 from sync.graph_client import Sleep
@@ -181,36 +190,29 @@ class Runtime:
         )
 
 
-class PooledKeycloak:
-    """``KeycloakRepository``'s methods, safe to call from many threads at once: each call
-    takes a repository of the runtime's pool (python-keycloak's session is not meant to be
-    shared) and one of ``keycloak_concurrency`` request slots. A paged listing keeps its
-    repository while the caller iterates and takes a slot per item fetched, so a caller may
-    ask other things between items without waiting on itself."""
+class PooledKeycloak(KeycloakPort):
+    """``KeycloakPort`` safe to call from many threads at once: each call takes a repository of
+    the runtime's pool (python-keycloak's session is not meant to be shared) and one of
+    ``keycloak_concurrency`` request slots. A paged listing keeps its repository while the
+    caller iterates and takes a slot per item fetched, so a caller may ask other things
+    between items without waiting on itself. Every method forwards explicitly, so mypy
+    checks the pool against the port like the repository it forwards to."""
 
     def __init__(self, rt: Runtime, gate: threading.BoundedSemaphore) -> None:
         self._rt = rt
         self._gate = gate
+        self.realm = rt.settings.realm
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            stack = contextlib.ExitStack()
-            api = stack.enter_context(self._rt.api())
-            try:
-                with self._gate:
-                    result = getattr(api, name)(*args, **kwargs)
-            except BaseException:
-                stack.close()
-                raise
-            if not isinstance(result, types.GeneratorType):
-                stack.close()
-                return result
-            return self._stream(result, stack)
+    # -- forwarding -------------------------------------------------------------------
 
-        return call
+    def _call(self, ask: Callable[[KeycloakPort], T]) -> T:
+        with self._rt.api() as api, self._gate:
+            return ask(api)
 
-    def _stream(self, items: Iterator[Any], stack: contextlib.ExitStack) -> Iterator[Any]:
-        with stack:
+    def _paged(self, listing: Callable[[KeycloakPort], Iterator[T]]) -> Iterator[T]:
+        with self._rt.api() as api:
+            with self._gate:
+                items = listing(api)
             while True:
                 with self._gate:
                     try:
@@ -218,3 +220,145 @@ class PooledKeycloak:
                     except StopIteration:
                         return
                 yield item
+
+    @property
+    def who(self) -> str:
+        return self._call(lambda api: api.who)
+
+    def worker(self) -> KeycloakPort:
+        return self  # every call takes a repository of its own already
+
+    # -- organizations ----------------------------------------------------------------
+
+    def organizations(self, query: str | None = None) -> Iterator[Organization]:
+        return self._paged(lambda api: api.organizations(query))
+
+    def organizations_count(self) -> int:
+        return self._call(lambda api: api.organizations_count())
+
+    def organizations_named(self, text: str, limit: int = 50) -> list[Organization]:
+        return self._call(lambda api: api.organizations_named(text, limit))
+
+    def organization_by_alias(self, alias: str) -> Organization | None:
+        return self._call(lambda api: api.organization_by_alias(alias))
+
+    def organization(self, org_id: str) -> Organization | None:
+        return self._call(lambda api: api.organization(org_id))
+
+    def create_organization(self, rep: Organization) -> str | None:
+        return self._call(lambda api: api.create_organization(rep))
+
+    def update_organization(self, org_id: str, rep: Organization) -> None:
+        self._call(lambda api: api.update_organization(org_id, rep))
+
+    def change_organization_attribute(
+        self, org_id: str, key: str, change: Callable[[list[str]], list[str] | None]
+    ) -> Organization | None:
+        return self._call(lambda api: api.change_organization_attribute(org_id, key, change))
+
+    def delete_organization(self, org_id: str) -> None:
+        self._call(lambda api: api.delete_organization(org_id))
+
+    def link_organization_idp(self, org_id: str, alias: str) -> None:
+        self._call(lambda api: api.link_organization_idp(org_id, alias))
+
+    def unlink_organization_idp(self, org_id: str, alias: str) -> None:
+        self._call(lambda api: api.unlink_organization_idp(org_id, alias))
+
+    def members(self, org_id: str) -> Iterator[User]:
+        return self._paged(lambda api: api.members(org_id))
+
+    def members_count(self, org_id: str) -> int:
+        return self._call(lambda api: api.members_count(org_id))
+
+    def add_member(self, org_id: str, user_id: str) -> None:
+        self._call(lambda api: api.add_member(org_id, user_id))
+
+    def remove_member(self, org_id: str, user_id: str) -> None:
+        self._call(lambda api: api.remove_member(org_id, user_id))
+
+    def user_organizations(self, user_id: str) -> list[OrganizationRef]:
+        return self._call(lambda api: api.user_organizations(user_id))
+
+    # -- identity providers -----------------------------------------------------------
+
+    def identity_providers(self) -> Iterator[IdentityProvider]:
+        return self._paged(lambda api: api.identity_providers())
+
+    def identity_provider(self, alias: str) -> IdentityProvider | None:
+        return self._call(lambda api: api.identity_provider(alias))
+
+    def create_identity_provider(self, rep: IdentityProvider) -> None:
+        self._call(lambda api: api.create_identity_provider(rep))
+
+    def update_identity_provider(self, alias: str, rep: IdentityProvider) -> None:
+        self._call(lambda api: api.update_identity_provider(alias, rep))
+
+    def delete_identity_provider(self, alias: str) -> None:
+        self._call(lambda api: api.delete_identity_provider(alias))
+
+    def idp_mappers(self, alias: str) -> list[IdentityProviderMapper]:
+        return self._call(lambda api: api.idp_mappers(alias))
+
+    def all_idp_mappers(self) -> dict[str, list[IdentityProviderMapper]] | None:
+        return self._call(lambda api: api.all_idp_mappers())
+
+    def create_idp_mapper(self, alias: str, rep: IdentityProviderMapper) -> None:
+        self._call(lambda api: api.create_idp_mapper(alias, rep))
+
+    def update_idp_mapper(self, alias: str, mapper_id: str, rep: IdentityProviderMapper) -> None:
+        self._call(lambda api: api.update_idp_mapper(alias, mapper_id, rep))
+
+    def delete_idp_mapper(self, alias: str, mapper_id: str) -> None:
+        self._call(lambda api: api.delete_idp_mapper(alias, mapper_id))
+
+    # -- users ------------------------------------------------------------------------
+
+    def users(self, **params: Any) -> Iterator[User]:
+        return self._paged(lambda api: api.users(**params))
+
+    def users_by_email(self, email: str) -> list[User]:
+        return self._call(lambda api: api.users_by_email(email))
+
+    def users_count(self, **params: Any) -> int:
+        return self._call(lambda api: api.users_count(**params))
+
+    def user(self, user_id: str) -> User | None:
+        return self._call(lambda api: api.user(user_id))
+
+    def update_user(self, user_id: str, rep: User) -> None:
+        self._call(lambda api: api.update_user(user_id, rep))
+
+    def logout_user(self, user_id: str) -> None:
+        self._call(lambda api: api.logout_user(user_id))
+
+    def user_sessions(self, user_id: str) -> list[UserSession]:
+        return self._call(lambda api: api.user_sessions(user_id))
+
+    # -- links to an account's identity provider --------------------------------------
+
+    def user_by_idp_link(self, alias: str, idp_user_id: str) -> User | None:
+        return self._call(lambda api: api.user_by_idp_link(alias, idp_user_id))
+
+    def linked_users(self, alias: str, *, brief: bool = True) -> Iterator[User]:
+        return self._paged(lambda api: api.linked_users(alias, brief=brief))
+
+    def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterator[LinkRow]:
+        return self._paged(lambda api: api.idp_links(alias, oids))
+
+    def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[LinkRow]:
+        return self._paged(lambda api: api.users_by_emails(alias, emails))
+
+    def linked_users_count(self, alias: str) -> int:
+        return self._call(lambda api: api.linked_users_count(alias))
+
+    def federated_identities(self, user_id: str) -> list[FederatedIdentity]:
+        return self._call(lambda api: api.federated_identities(user_id))
+
+    def unlink_user(self, user_id: str, alias: str) -> None:
+        self._call(lambda api: api.unlink_user(user_id, alias))
+
+    # -- events -----------------------------------------------------------------------
+
+    def events(self, **params: Any) -> list[Event]:
+        return self._call(lambda api: api.events(**params))

@@ -17,11 +17,23 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 from apsis_core.errors import Conflict, KeycloakUnavailable, NotFound
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.keycloak import KeycloakPort
+from apsis_core.keycloak.port import (
+    Event,
+    FederatedIdentity,
+    IdentityProvider,
+    IdentityProviderMapper,
+    LinkRow,
+    Organization,
+    OrganizationRef,
+    User,
+    UserSession,
+)
+from apsis_core.keycloak.repository import change_attribute
 
 MASKED = "**********"
 _ids = itertools.count(1)
@@ -31,24 +43,28 @@ def _new_id(kind: str) -> str:
     return f"{kind}-{next(_ids)}"
 
 
-class MemoryKeycloak:
-    """The repository's methods over dicts (only those the code under test calls)."""
+class MemoryKeycloak(KeycloakPort):
+    """``KeycloakPort`` over dicts (``tests/unit/test_keycloak_port.py`` keeps its signatures
+    the port's)."""
 
     def __init__(self, realm: str = "apsis") -> None:
         self.realm = realm
-        self.who = "client apsis-sso-admin of realm apsis (in memory)"
-        self.orgs: dict[str, dict[str, Any]] = {}
-        self.idps: dict[str, dict[str, Any]] = {}
+        self.orgs: dict[str, Organization] = {}
+        self.idps: dict[str, IdentityProvider] = {}
         self.secrets: dict[str, str] = {}
-        self.mappers: dict[str, list[dict[str, Any]]] = {}
-        self.users_by_id: dict[str, dict[str, Any]] = {}
-        self.links: dict[str, dict[str, dict[str, Any]]] = {}
+        self.mappers: dict[str, list[IdentityProviderMapper]] = {}
+        self.users_by_id: dict[str, User] = {}
+        self.links: dict[str, dict[str, FederatedIdentity]] = {}
         self.membership: dict[str, set[str]] = {}
         self.sessions: dict[str, int] = {}
         self.requests = 0
         self.writes: list[tuple[str, str]] = []
         self._fail_after: int | None = None
         self._lock = threading.Lock()
+
+    @property
+    def who(self) -> str:
+        return f"client apsis-sso-admin of realm {self.realm} (in memory)"
 
     def worker(self) -> MemoryKeycloak:
         """A parallel apply's connection per thread: here the same dicts (writes are locked)."""
@@ -96,12 +112,12 @@ class MemoryKeycloak:
         self.links.setdefault(user_id, {})[alias] = {
             "identityProvider": alias,
             "userId": idp_user_id,
-            "userName": user.get("email"),
+            "userName": user.get("email", ""),
         }
 
     # -- organizations ----------------------------------------------------------------
 
-    def organizations(self, query: str | None = None) -> Iterator[dict[str, Any]]:
+    def organizations(self, query: str | None = None) -> Iterator[Organization]:
         self._read()
         key, _, value = (query or "").partition(":")
         for org in list(self.orgs.values()):
@@ -114,7 +130,7 @@ class MemoryKeycloak:
         self._read()
         return len(self.orgs)
 
-    def organizations_named(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    def organizations_named(self, text: str, limit: int = 50) -> list[Organization]:
         self._read()
         found = [
             o
@@ -123,15 +139,15 @@ class MemoryKeycloak:
         ]
         return copy.deepcopy(found[:limit])
 
-    def organization_by_alias(self, alias: str) -> dict[str, Any] | None:
+    def organization_by_alias(self, alias: str) -> Organization | None:
         self._read()
         return next((copy.deepcopy(o) for o in self.orgs.values() if o.get("alias") == alias), None)
 
-    def organization(self, org_id: str) -> dict[str, Any] | None:
+    def organization(self, org_id: str) -> Organization | None:
         self._read()
         return copy.deepcopy(self.orgs.get(org_id))
 
-    def _check_unique(self, rep: dict[str, Any], org_id: str | None) -> None:
+    def _check_unique(self, rep: Organization, org_id: str | None) -> None:
         for other in self.orgs.values():
             if other["id"] == org_id:
                 continue
@@ -139,7 +155,7 @@ class MemoryKeycloak:
             if other.get("alias") == rep.get("alias") or other.get("name") == rep.get("name") or taken:
                 raise Conflict("Keycloak reports a conflict on POST organizations")
 
-    def create_organization(self, rep: dict[str, Any]) -> str | None:
+    def create_organization(self, rep: Organization) -> str | None:
         self._write("create_organization", str(rep.get("alias")))
         self._check_unique(rep, None)
         org_id = _new_id("org")
@@ -147,15 +163,17 @@ class MemoryKeycloak:
         self.membership[org_id] = set()
         return org_id
 
-    def update_organization(self, org_id: str, rep: dict[str, Any]) -> None:
+    def update_organization(self, org_id: str, rep: Organization) -> None:
         self._write("update_organization", org_id)
         if org_id not in self.orgs:
             raise NotFound(f"Keycloak has no organizations/{org_id}")
         self._check_unique(rep, org_id)
         self.orgs[org_id] = {**copy.deepcopy(rep), "id": org_id}
 
-    # The real one is two of the calls above: the same code runs on the dicts.
-    change_organization_attribute = KeycloakRepository.change_organization_attribute
+    def change_organization_attribute(
+        self, org_id: str, key: str, change: Callable[[list[str]], list[str] | None]
+    ) -> Organization | None:
+        return change_attribute(self, org_id, key, change)  # the real one's code, on the dicts
 
     def delete_organization(self, org_id: str) -> None:
         self._write("delete_organization", org_id)
@@ -174,7 +192,7 @@ class MemoryKeycloak:
         if alias in self.idps and self.idps[alias].get("organizationId") == org_id:
             self.idps[alias].pop("organizationId")
 
-    def members(self, org_id: str) -> Iterator[dict[str, Any]]:
+    def members(self, org_id: str) -> Iterator[User]:
         self._read()
         for user_id in sorted(self.membership.get(org_id, set())):
             yield copy.deepcopy(self.users_by_id[user_id])
@@ -191,45 +209,45 @@ class MemoryKeycloak:
         self._write("remove_member", user_id)
         self.membership.get(org_id, set()).discard(user_id)
 
-    def user_organizations(self, user_id: str) -> list[dict[str, Any]]:
+    def user_organizations(self, user_id: str) -> list[OrganizationRef]:
         self._read()
         return [
-            {"id": o["id"], "alias": o["alias"], "name": o.get("name")}
+            cast(OrganizationRef, {"id": o["id"], "alias": o["alias"], "name": o.get("name")})
             for o in self.orgs.values()
             if user_id in self.membership.get(o["id"], set())
         ]
 
     # -- identity providers -----------------------------------------------------------
 
-    def _shown(self, idp: dict[str, Any]) -> dict[str, Any]:
+    def _shown(self, idp: IdentityProvider) -> IdentityProvider:
         shown = copy.deepcopy(idp)
         if idp["alias"] in self.secrets:
             shown.setdefault("config", {})["clientSecret"] = MASKED
         return shown
 
-    def identity_providers(self) -> Iterator[dict[str, Any]]:
+    def identity_providers(self) -> Iterator[IdentityProvider]:
         self._read()
         for idp in list(self.idps.values()):
             yield self._shown(idp)
 
-    def identity_provider(self, alias: str) -> dict[str, Any] | None:
+    def identity_provider(self, alias: str) -> IdentityProvider | None:
         self._read()
         return self._shown(self.idps[alias]) if alias in self.idps else None
 
-    def _store_idp(self, rep: dict[str, Any]) -> None:
+    def _store_idp(self, rep: IdentityProvider) -> None:
         rep = copy.deepcopy(rep)
         secret = (rep.get("config") or {}).pop("clientSecret", None)
         if secret and secret != MASKED:
             self.secrets[rep["alias"]] = secret
-        self.idps[rep["alias"]] = {k: v for k, v in rep.items() if v is not None}
+        self.idps[rep["alias"]] = cast(IdentityProvider, {k: v for k, v in rep.items() if v is not None})
 
-    def create_identity_provider(self, rep: dict[str, Any]) -> None:
+    def create_identity_provider(self, rep: IdentityProvider) -> None:
         self._write("create_identity_provider", rep["alias"])
         if rep["alias"] in self.idps:
             raise Conflict("Keycloak reports a conflict on POST identity-provider/instances")
         self._store_idp(rep)
 
-    def update_identity_provider(self, alias: str, rep: dict[str, Any]) -> None:
+    def update_identity_provider(self, alias: str, rep: IdentityProvider) -> None:
         self._write("update_identity_provider", alias)
         organization = self.idps[alias].get("organizationId")
         self._store_idp({**rep, "alias": alias})
@@ -244,19 +262,19 @@ class MemoryKeycloak:
         for links in self.links.values():
             links.pop(alias, None)
 
-    def idp_mappers(self, alias: str) -> list[dict[str, Any]]:
+    def idp_mappers(self, alias: str) -> list[IdentityProviderMapper]:
         self._read()
         return copy.deepcopy(self.mappers.get(alias, []))
 
-    def all_idp_mappers(self) -> dict[str, list[dict[str, Any]]] | None:
+    def all_idp_mappers(self) -> dict[str, list[IdentityProviderMapper]] | None:
         self._read()
         return copy.deepcopy({alias: mappers for alias, mappers in self.mappers.items() if mappers})
 
-    def create_idp_mapper(self, alias: str, rep: dict[str, Any]) -> None:
+    def create_idp_mapper(self, alias: str, rep: IdentityProviderMapper) -> None:
         self._write("create_idp_mapper", alias)
         self.mappers.setdefault(alias, []).append({**copy.deepcopy(rep), "id": _new_id("mapper")})
 
-    def update_idp_mapper(self, alias: str, mapper_id: str, rep: dict[str, Any]) -> None:
+    def update_idp_mapper(self, alias: str, mapper_id: str, rep: IdentityProviderMapper) -> None:
         self._write("update_idp_mapper", alias)
         self.mappers[alias] = [
             {**copy.deepcopy(rep), "id": mapper_id} if m["id"] == mapper_id else m for m in self.mappers.get(alias, [])
@@ -268,22 +286,25 @@ class MemoryKeycloak:
 
     # -- users ------------------------------------------------------------------------
 
-    def users(self, **params: Any) -> Iterator[dict[str, Any]]:
+    def users(self, **params: Any) -> Iterator[User]:
         self._read()
         email = str(params.get("email", "")).lower()
         for user in list(self.users_by_id.values()):
             if email in (user.get("email") or "").lower():
                 yield copy.deepcopy(user)
 
-    def users_by_email(self, email: str) -> list[dict[str, Any]]:
+    def users_count(self, **params: Any) -> int:
+        return sum(1 for _ in self.users(**params))
+
+    def users_by_email(self, email: str) -> list[User]:
         self._read()
         return [copy.deepcopy(u) for u in self.users_by_id.values() if (u.get("email") or "").lower() == email.lower()]
 
-    def user(self, user_id: str) -> dict[str, Any] | None:
+    def user(self, user_id: str) -> User | None:
         self._read()
         return copy.deepcopy(self.users_by_id.get(user_id))
 
-    def update_user(self, user_id: str, rep: dict[str, Any]) -> None:
+    def update_user(self, user_id: str, rep: User) -> None:
         self._write("update_user", user_id)
         self.users_by_id[user_id] = {**copy.deepcopy(rep), "id": user_id}
 
@@ -291,24 +312,24 @@ class MemoryKeycloak:
         self._write("logout_user", user_id)
         self.sessions[user_id] = 0
 
-    def user_sessions(self, user_id: str) -> list[dict[str, Any]]:
+    def user_sessions(self, user_id: str) -> list[UserSession]:
         self._read()
         return [{"id": f"{user_id}-s{n}", "userId": user_id} for n in range(self.sessions.get(user_id, 0))]
 
-    def user_by_idp_link(self, alias: str, idp_user_id: str) -> dict[str, Any] | None:
+    def user_by_idp_link(self, alias: str, idp_user_id: str) -> User | None:
         self._read()
         for user_id, links in self.links.items():
             if links.get(alias, {}).get("userId") == idp_user_id:
                 return copy.deepcopy(self.users_by_id[user_id])
         return None
 
-    def linked_users(self, alias: str, *, brief: bool = True) -> Iterator[dict[str, Any]]:
+    def linked_users(self, alias: str, *, brief: bool = True) -> Iterator[User]:
         self._read()
         for user_id, links in list(self.links.items()):
             if alias in links:
                 yield copy.deepcopy(self.users_by_id[user_id])
 
-    def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterator[LinkRow]:
         """The extension's links resource: one row per link, ordered by user id."""
         self._read()
         wanted = set(oids) if oids is not None else None
@@ -318,7 +339,7 @@ class MemoryKeycloak:
                 continue
             yield self._row(user_id, link["userId"])
 
-    def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[dict[str, Any]]:
+    def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[LinkRow]:
         """The extension's users-by-address lookup: links-resource rows, ``oid`` None when unlinked."""
         self._read()
         wanted = {e.lower() for e in emails}
@@ -327,7 +348,7 @@ class MemoryKeycloak:
                 link = self.links.get(user_id, {}).get(alias)
                 yield self._row(user_id, link["userId"] if link else None)
 
-    def _row(self, user_id: str, oid: str | None) -> dict[str, Any]:
+    def _row(self, user_id: str, oid: str | None) -> LinkRow:
         user = self.users_by_id[user_id]
         row = {
             "userId": user_id,
@@ -341,12 +362,12 @@ class MemoryKeycloak:
                 if user_id in self.membership.get(o["id"], set())
             ],
         }
-        return {k: v for k, v in row.items() if v is not None}  # Keycloak's JSON leaves nulls out
+        return cast(LinkRow, {k: v for k, v in row.items() if v is not None})  # Keycloak's JSON leaves nulls out
 
     def linked_users_count(self, alias: str) -> int:
         return sum(1 for _ in self.linked_users(alias))
 
-    def federated_identities(self, user_id: str) -> list[dict[str, Any]]:
+    def federated_identities(self, user_id: str) -> list[FederatedIdentity]:
         self._read()
         return copy.deepcopy(list(self.links.get(user_id, {}).values()))
 
@@ -354,6 +375,6 @@ class MemoryKeycloak:
         self._write("unlink_user", user_id)
         self.links.get(user_id, {}).pop(alias, None)
 
-    def events(self, **params: Any) -> list[dict[str, Any]]:
+    def events(self, **params: Any) -> list[Event]:
         self._read()
         return []

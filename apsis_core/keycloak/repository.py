@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from keycloak import KeycloakAdmin
@@ -30,6 +30,18 @@ from apsis_core.contract import IDP_MAPPERS_RESOURCE, LINKS_RESOURCE
 from apsis_core.errors import KeycloakRefused
 from apsis_core.keycloak import failures
 from apsis_core.keycloak.connection import CountingConnection
+from apsis_core.keycloak.port import (
+    Event,
+    FederatedIdentity,
+    IdentityProvider,
+    IdentityProviderMapper,
+    KeycloakPort,
+    LinkRow,
+    Organization,
+    OrganizationRef,
+    User,
+    UserSession,
+)
 from apsis_core.settings import Settings
 
 PAGE_SIZE = 200
@@ -38,7 +50,7 @@ LINKS_BY_OID = 100  # object ids per request to it
 T = TypeVar("T")
 
 
-class KeycloakRepository:
+class KeycloakRepository(KeycloakPort):
     """Admin API of one realm, authenticated as the tooling's service account or an admin."""
 
     def __init__(self, connection: CountingConnection, realm: str) -> None:
@@ -121,6 +133,11 @@ class KeycloakRepository:
     def _failure(self, status: int | None, body: bytes | None) -> Exception:
         return failures.answer(status, body, self._conn.last_request, self.realm, self.who)
 
+    def _found(self, call: Callable[[], Any]) -> Any:
+        """One library read whose 404 means there is none (None); the representation as
+        Keycloak sent it (the caller's return type names its shape)."""
+        return self._run(call, missing_ok=True)
+
     def _path(self, tail: str) -> str:
         return f"admin/realms/{self.realm}/{tail}"
 
@@ -129,8 +146,8 @@ class KeycloakRepository:
         return raise_error_from_response(self._conn.raw_get(path, **params), KeycloakGetError)
 
     def _pages(
-        self, fetch: Callable[[dict[str, Any]], list[dict[str, Any]]], query: dict[str, Any], size: int = PAGE_SIZE
-    ) -> Iterator[dict[str, Any]]:
+        self, fetch: Callable[[dict[str, Any]], list[Any]], query: dict[str, Any], size: int = PAGE_SIZE
+    ) -> Iterator[Any]:
         """A listing read page by page as the caller iterates, so a search can stop early."""
         first = 0
         while True:
@@ -229,7 +246,7 @@ class KeycloakRepository:
 
     # -- organizations ----------------------------------------------------------------
 
-    def organizations(self, query: str | None = None) -> Iterator[dict[str, Any]]:
+    def organizations(self, query: str | None = None) -> Iterator[Organization]:
         params: dict[str, Any] = {"briefRepresentation": "false"}
         if query:
             params["q"] = query
@@ -241,7 +258,7 @@ class KeycloakRepository:
         # library lacks: it counts an organization's members, not the organizations.
         return int(self._run(lambda: self._get(self._path("organizations/count"))))
 
-    def organizations_named(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    def organizations_named(self, text: str, limit: int = 50) -> list[Organization]:
         """Organizations whose name or one of whose domains is exactly ``text`` (one request)."""
         return self._run(
             lambda: self.admin.get_organizations(
@@ -249,7 +266,7 @@ class KeycloakRepository:
             )
         )
 
-    def organization_by_alias(self, alias: str) -> dict[str, Any] | None:
+    def organization_by_alias(self, alias: str) -> Organization | None:
         """The organization with this alias, managed or not, in one request: Keycloak's
         attribute query treats the key ``alias`` as the organization's alias column
         (``JpaOrganizationProvider#buildAttributeSearchPredicate``). It once listed every
@@ -260,35 +277,19 @@ class KeycloakRepository:
                 return org
         return None
 
-    def organization(self, org_id: str) -> dict[str, Any] | None:
-        return self._run(lambda: self.admin.get_organization(org_id), missing_ok=True)
+    def organization(self, org_id: str) -> Organization | None:
+        return cast("Organization | None", self._found(lambda: self.admin.get_organization(org_id)))
 
-    def create_organization(self, rep: dict[str, Any]) -> str | None:
-        return self._run(lambda: self.admin.create_organization(rep))
+    def create_organization(self, rep: Organization) -> str | None:
+        return self._run(lambda: self.admin.create_organization(dict(rep)))
 
-    def update_organization(self, org_id: str, rep: dict[str, Any]) -> None:
-        self._run(lambda: self.admin.update_organization(org_id, rep))
+    def update_organization(self, org_id: str, rep: Organization) -> None:
+        self._run(lambda: self.admin.update_organization(org_id, dict(rep)))
 
     def change_organization_attribute(
         self, org_id: str, key: str, change: Callable[[list[str]], list[str] | None]
-    ) -> dict[str, Any] | None:
-        """Replace one attribute's values by ``change(current values)`` (None removes it),
-        leaving the rest of the organization as it is now: a PUT replaces the whole
-        representation, so it is read first. Two writers of one organization at the same
-        instant can still lose one update (Keycloak offers no version check for
-        organizations). Returns the organization as written, or None when it is gone."""
-        org = self.organization(org_id)
-        if org is None:
-            return None
-        attributes = dict(org.get("attributes") or {})
-        values = change(list(attributes.get(key) or []))
-        if values is None:
-            attributes.pop(key, None)
-        else:
-            attributes[key] = values
-        org["attributes"] = attributes
-        self.update_organization(org_id, org)
-        return org
+    ) -> Organization | None:
+        return change_attribute(self, org_id, key, change)
 
     def delete_organization(self, org_id: str) -> None:
         self._run(lambda: self.admin.delete_organization(org_id))
@@ -299,7 +300,7 @@ class KeycloakRepository:
     def unlink_organization_idp(self, org_id: str, alias: str) -> None:
         self._run(lambda: self.admin.organization_idp_remove(org_id, quote(alias, safe="")), missing_ok=True)
 
-    def members(self, org_id: str) -> Iterator[dict[str, Any]]:
+    def members(self, org_id: str) -> Iterator[User]:
         return self._pages(lambda q: self.admin.get_organization_members(org_id, q), {"briefRepresentation": "false"})
 
     def members_count(self, org_id: str) -> int:
@@ -311,32 +312,32 @@ class KeycloakRepository:
     def remove_member(self, org_id: str, user_id: str) -> None:
         self._run(lambda: self.admin.organization_user_remove(user_id, org_id), missing_ok=True)
 
-    def user_organizations(self, user_id: str) -> list[dict[str, Any]]:
+    def user_organizations(self, user_id: str) -> list[OrganizationRef]:
         return self._run(lambda: self.admin.get_user_organizations(user_id))
 
     # -- identity providers -----------------------------------------------------------
 
-    def identity_providers(self) -> Iterator[dict[str, Any]]:
+    def identity_providers(self) -> Iterator[IdentityProvider]:
         # library lacks: get_idps takes no query, so neither paging nor the full representation.
         url = self._path("identity-provider/instances")
         return self._pages(lambda q: self._get(url, **q), {"briefRepresentation": "false"})
 
-    def identity_provider(self, alias: str) -> dict[str, Any] | None:
-        return self._run(lambda: self.admin.get_idp(quote(alias, safe="")), missing_ok=True)
+    def identity_provider(self, alias: str) -> IdentityProvider | None:
+        return cast("IdentityProvider | None", self._found(lambda: self.admin.get_idp(quote(alias, safe=""))))
 
-    def create_identity_provider(self, rep: dict[str, Any]) -> None:
-        self._run(lambda: self.admin.create_idp(rep))
+    def create_identity_provider(self, rep: IdentityProvider) -> None:
+        self._run(lambda: self.admin.create_idp(dict(rep)))
 
-    def update_identity_provider(self, alias: str, rep: dict[str, Any]) -> None:
-        self._run(lambda: self.admin.update_idp(quote(alias, safe=""), rep))
+    def update_identity_provider(self, alias: str, rep: IdentityProvider) -> None:
+        self._run(lambda: self.admin.update_idp(quote(alias, safe=""), dict(rep)))
 
     def delete_identity_provider(self, alias: str) -> None:
         self._run(lambda: self.admin.delete_idp(quote(alias, safe="")), missing_ok=True)
 
-    def idp_mappers(self, alias: str) -> list[dict[str, Any]]:
+    def idp_mappers(self, alias: str) -> list[IdentityProviderMapper]:
         return self._run(lambda: self.admin.get_idp_mappers(quote(alias, safe="")))
 
-    def all_idp_mappers(self) -> dict[str, list[dict[str, Any]]] | None:
+    def all_idp_mappers(self) -> dict[str, list[IdentityProviderMapper]] | None:
         """Every identity provider's mappers by alias, in one request; None when the server's
         extension predates that listing (then read them per provider)."""
         # library lacks: Keycloak's Admin API lists mappers per provider only; the extension's
@@ -344,16 +345,16 @@ class KeycloakRepository:
         found = self._run(lambda: self._get(f"realms/{self.realm}/{IDP_MAPPERS_RESOURCE}"), missing_ok=True)
         if found is None:
             return None
-        by_alias: dict[str, list[dict[str, Any]]] = {}
+        by_alias: dict[str, list[IdentityProviderMapper]] = {}
         for mapper in found:
             by_alias.setdefault(str(mapper.get("identityProviderAlias")), []).append(mapper)
         return by_alias
 
-    def create_idp_mapper(self, alias: str, rep: dict[str, Any]) -> None:
-        self._run(lambda: self.admin.add_mapper_to_idp(quote(alias, safe=""), rep))
+    def create_idp_mapper(self, alias: str, rep: IdentityProviderMapper) -> None:
+        self._run(lambda: self.admin.add_mapper_to_idp(quote(alias, safe=""), dict(rep)))
 
-    def update_idp_mapper(self, alias: str, mapper_id: str, rep: dict[str, Any]) -> None:
-        self._run(lambda: self.admin.update_mapper_in_idp(quote(alias, safe=""), mapper_id, rep))
+    def update_idp_mapper(self, alias: str, mapper_id: str, rep: IdentityProviderMapper) -> None:
+        self._run(lambda: self.admin.update_mapper_in_idp(quote(alias, safe=""), mapper_id, dict(rep)))
 
     def delete_idp_mapper(self, alias: str, mapper_id: str) -> None:
         # library lacks: it can add and update an IdP's mappers but not delete one.
@@ -364,10 +365,10 @@ class KeycloakRepository:
 
     # -- users ------------------------------------------------------------------------
 
-    def users(self, **params: Any) -> Iterator[dict[str, Any]]:
+    def users(self, **params: Any) -> Iterator[User]:
         return self._pages(self.admin.get_users, {"briefRepresentation": "false", **params})
 
-    def users_by_email(self, email: str) -> list[dict[str, Any]]:
+    def users_by_email(self, email: str) -> list[User]:
         found = self._run(
             lambda: self.admin.get_users(
                 {"email": email, "exact": "true", "briefRepresentation": "false", "first": 0, "max": PAGE_SIZE}
@@ -378,14 +379,14 @@ class KeycloakRepository:
     def users_count(self, **params: Any) -> int:
         return int(self._run(lambda: self.admin.users_count(params or None)))
 
-    def user(self, user_id: str) -> dict[str, Any] | None:
-        return self._run(lambda: self.admin.get_user(user_id), missing_ok=True)
+    def user(self, user_id: str) -> User | None:
+        return cast("User | None", self._found(lambda: self.admin.get_user(user_id)))
 
-    def create_user(self, rep: dict[str, Any]) -> str:
-        return str(self._run(lambda: self.admin.create_user(rep)))
+    def create_user(self, rep: User) -> str:
+        return str(self._run(lambda: self.admin.create_user(dict(rep))))
 
-    def update_user(self, user_id: str, rep: dict[str, Any]) -> None:
-        self._run(lambda: self.admin.update_user(user_id, rep))
+    def update_user(self, user_id: str, rep: User) -> None:
+        self._run(lambda: self.admin.update_user(user_id, dict(rep)))
 
     def delete_user(self, user_id: str) -> None:
         self._run(lambda: self.admin.delete_user(user_id), missing_ok=True)
@@ -393,12 +394,12 @@ class KeycloakRepository:
     def logout_user(self, user_id: str) -> None:
         self._run(lambda: self.admin.user_logout(user_id))
 
-    def user_sessions(self, user_id: str) -> list[dict[str, Any]]:
+    def user_sessions(self, user_id: str) -> list[UserSession]:
         return self._run(lambda: self.admin.get_sessions(user_id))
 
     # -- links to the account's identity provider -------------------------------------
 
-    def user_by_idp_link(self, alias: str, idp_user_id: str) -> dict[str, Any] | None:
+    def user_by_idp_link(self, alias: str, idp_user_id: str) -> User | None:
         found = self._run(
             lambda: self.admin.get_users(
                 {"idpAlias": alias, "idpUserId": idp_user_id, "briefRepresentation": "false", "first": 0, "max": 2}
@@ -406,11 +407,11 @@ class KeycloakRepository:
         )
         return found[0] if found else None
 
-    def linked_users(self, alias: str, *, brief: bool = True) -> Iterator[dict[str, Any]]:
+    def linked_users(self, alias: str, *, brief: bool = True) -> Iterator[User]:
         """Every user linked to the IdP (paged)."""
         return self._pages(self.admin.get_users, {"idpAlias": alias, "briefRepresentation": str(brief).lower()})
 
-    def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    def idp_links(self, alias: str, oids: list[str] | None = None) -> Iterator[LinkRow]:
         """Links to the IdP as ``{userId, oid, email, enabled, username}`` (``oid`` is the
         link's user id): every link, a page of 1,000 per request (by key: ``after`` the last
         user id), or only those of ``oids``, 100 per request.
@@ -432,7 +433,7 @@ class KeycloakRepository:
             chunk = wanted[i : i + LINKS_BY_OID]
             yield from self._run(partial(self._get, url, oid=chunk))
 
-    def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[dict[str, Any]]:
+    def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[LinkRow]:
         """The users of these addresses as links-resource rows (``oid``: their link to the IdP,
         absent when there is none; ``organizations``), 100 addresses per request.
 
@@ -447,7 +448,7 @@ class KeycloakRepository:
     def linked_users_count(self, alias: str) -> int:
         return self.users_count(idpAlias=alias)
 
-    def federated_identities(self, user_id: str) -> list[dict[str, Any]]:
+    def federated_identities(self, user_id: str) -> list[FederatedIdentity]:
         return self._run(lambda: self.admin.get_user_social_logins(user_id))
 
     def link_user(self, user_id: str, alias: str, idp_user_id: str, idp_username: str) -> None:
@@ -459,5 +460,28 @@ class KeycloakRepository:
 
     # -- events -----------------------------------------------------------------------
 
-    def events(self, **params: Any) -> list[dict[str, Any]]:
+    def events(self, **params: Any) -> list[Event]:
         return self._run(lambda: self.admin.get_events(params))
+
+
+def change_attribute(
+    api: KeycloakPort, org_id: str, key: str, change: Callable[[list[str]], list[str] | None]
+) -> Organization | None:
+    """Replace one attribute's values by ``change(current values)`` (None removes it),
+    leaving the rest of the organization as it is now: a PUT replaces the whole
+    representation, so it is read first. Two writers of one organization at the same
+    instant can still lose one update (Keycloak offers no version check for
+    organizations). Returns the organization as written, or None when it is gone."""
+
+    org = api.organization(org_id)
+    if org is None:
+        return None
+    attributes = dict(org.get("attributes") or {})
+    values = change(list(attributes.get(key) or []))
+    if values is None:
+        attributes.pop(key, None)
+    else:
+        attributes[key] = values
+    org["attributes"] = attributes
+    api.update_organization(org_id, org)
+    return org
