@@ -48,7 +48,7 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
 # (label, function name, file fragment): a sample is "within" a step when a frame matches
 STEPS: list[tuple[str, str, str]] = [
     ("cycle: list accounts (managed)", "managed", "sync/accounts.py"),
-    ("account: _before (state read, secret, resume)", "_before", "sync/pipeline.py"),
+    ("account: prepare (state read, secret, resume)", "prepare", "sync/pipeline.py"),
     ("account: graph_client (runtime)", "graph_client", "sync/runtime.py"),
     ("account: read_graph", "read_graph", "sync/graph_read.py"),
     ("  graph: delta_pages/_delta_page", "_delta_page", "sync/graph_client.py"),
@@ -59,10 +59,10 @@ STEPS: list[tuple[str, str, str]] = [
     ("  graph: parse_delta_page", "parse_delta_page", "sync/graph_pages.py"),
     ("account: on_start/planner.start", "start", "sync/pipeline.py"),
     ("account: on_page/planner.page", "page", "sync/pipeline.py"),
-    ("account: _after (plan, expiry)", "_after", "sync/pipeline.py"),
-    ("  _after: RoundPlan.finish", "finish", "sync/pipeline.py"),
-    ("  _after: _check_expiry", "_check_expiry", "sync/pipeline.py"),
-    ("account: _record (state write)", "_record", "sync/pipeline.py"),
+    ("account: apply_round (plan, expiry)", "apply_round", "sync/pipeline.py"),
+    ("  apply_round: RoundPlan.finish", "finish", "sync/pipeline.py"),
+    ("  apply_round: check_expiry", "check_expiry", "sync/pipeline.py"),
+    ("account: record (state write)", "record", "sync/pipeline.py"),
     ("account: log 'account synced'", "log", "logging/__init__.py"),
     ("account: metrics", "inc", "prometheus_client"),
     ("stage (SQLite)", "stage", "sync/state.py"),
