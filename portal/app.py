@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from portal import pages
 from portal.context import Portal
+from portal.refusals import Refused
 from portal.security import SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +32,7 @@ def create_app(portal: Portal) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders, https=portal.https)],
-        exception_handlers={404: pages.not_found, 405: pages.not_allowed, 500: pages.failed},
+        exception_handlers={Refused: pages.refused, 404: pages.not_found, 405: pages.not_allowed, 500: pages.failed},
     )
     app.state.portal = portal
     return app

@@ -17,6 +17,8 @@ from typing import Any, Literal
 from apsis_core.logs import JsonFormatter, ScrubSecrets
 
 Outcome = Literal["ok", "refused", "failed"]
+AuditAction = Literal["link-opened", "setup-submitted", "ready", "renewal-submitted"]
+"""What a visitor did through the portal (each one line of the trail)."""
 LOGGER = "apsis_portal.audit"
 
 
@@ -34,7 +36,7 @@ class Audit:
 
     def record(
         self,
-        action: str,
+        action: AuditAction,
         *,
         account: str | None,
         outcome: Outcome,

@@ -27,8 +27,10 @@ from apsis_core.domain_ownership import DomainsNotProven
 from apsis_core.errors import ApsisError, EntraRefused, InvalidInput, is_temporary
 from apsis_core.invitations import Invitation
 from portal import explain, forms, link_lookup, notify, results
+from portal.audit import AuditAction, Outcome
 from portal.context import Portal, portal_of
 from portal.explain import Problem
+from portal.refusals import UNAVAILABLE, Refused, too_many
 from portal.security import CSRF_FIELD, Session, csrf_ok, origin_ok
 from provisioning import onboarding
 from provisioning.links import redirect_uri
@@ -37,12 +39,6 @@ from provisioning.steps import SetupInProgress
 log = logging.getLogger("apsis_portal")
 
 FORM_LIMITS: dict[str, Any] = {"max_files": 0, "max_fields": 20, "max_part_size": 64 * 1024}
-UNAVAILABLE = Problem(
-    503,
-    "Please try again in a few minutes",
-    "Microsoft Entra or our sign-in service could not be reached just now. Nothing was changed.",
-    "Go back and submit the form again in a few minutes.",
-)
 
 
 def _client(request: Request) -> str:
@@ -58,18 +54,13 @@ def problem(request: Request, found: Problem, *, clear: bool = False, retry_afte
     return response
 
 
-def too_many(request: Request, wait: float) -> Response:
-    minutes = max(1, math.ceil(wait / 60))
-    return problem(
-        request,
-        Problem(
-            429,
-            "Too many attempts",
-            "This link was used for many submissions in a short time; nothing more was sent.",
-            f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
-        ),
-        retry_after=wait,
-    )
+async def refused(request: Request, exc: Exception) -> Response:
+    """The one handler of ``Refused``: its problem page, or its redirect."""
+    assert isinstance(exc, Refused)
+    if exc.redirect is not None:
+        return RedirectResponse(exc.redirect, status_code=303)
+    assert exc.problem is not None
+    return problem(request, exc.problem, clear=exc.clear, retry_after=exc.retry_after)
 
 
 # -- pages without an account ---------------------------------------------------------------
@@ -124,7 +115,7 @@ async def open_link(request: Request) -> Response:
         portal.audit.record(
             "link-opened", account=None, outcome="refused", client=_client(request), reason="rate-limited"
         )
-        return too_many(request, wait)
+        raise too_many(wait)
     contact = portal.mail.platform_team_email
     found = link_lookup.Found(None, None)
     try:
@@ -135,7 +126,7 @@ async def open_link(request: Request) -> Response:
         pass  # no such account can exist: nothing to look up
     except ApsisError as exc:
         if is_temporary(exc):
-            return problem(request, UNAVAILABLE)
+            raise Refused(UNAVAILABLE) from None
     record, invitation = found.record, found.invitation
     verdict = invitations.verdict(invitation)
     if record is None or invitation is None or verdict != "valid":
@@ -147,7 +138,7 @@ async def open_link(request: Request) -> Response:
             invitation=invitation.id if invitation else None,
             reason=verdict,
         )
-        return problem(request, explain.link_problem(verdict, invitation, contact))
+        raise Refused(explain.link_problem(verdict, invitation, contact))
     _, cookie = portal.sessions.new(record.id, invitation.digest)
     _audit(portal, request, "link-opened", record, invitation, "ok", intent=invitation.intent)
     response = RedirectResponse(f"/{invitation.intent}", status_code=303)
@@ -162,43 +153,44 @@ class Visit:
     session: Session
 
 
-async def visit(request: Request, intent: str) -> Visit | Response:
-    """The session's account and invitation, both still good for this page, or the page
-    that says why not."""
+async def visit(request: Request, intent: str) -> Visit:
+    """The session's account and invitation, both still good for this page (else ``Refused``
+    with the page that says why not, or a redirect to the page the link is for)."""
     portal = portal_of(request)
     session = portal.sessions.read(request.cookies.get(portal.sessions.cookie_name))
     if session is None:
-        return problem(request, explain.SESSION_ENDED, clear=True)
+        raise Refused(explain.SESSION_ENDED, clear=True)
     try:
         record = await portal.call(onboarding.load, session.account)
     except ApsisError as exc:
         if is_temporary(exc):
-            return problem(request, UNAVAILABLE)
-        return problem(request, explain.link_problem("unknown", None, portal.mail.platform_team_email), clear=True)
+            raise Refused(UNAVAILABLE) from None
+        contact = portal.mail.platform_team_email
+        raise Refused(explain.link_problem("unknown", None, contact), clear=True) from None
     invitation = next(
         (i for i in invitations.of_record(record) if hmac.compare_digest(i.digest, session.invitation)), None
     )
     verdict = invitations.verdict(invitation)
     if invitation is None or verdict != "valid":
-        return problem(request, explain.link_problem(verdict, invitation, portal.mail.platform_team_email), clear=True)
+        raise Refused(explain.link_problem(verdict, invitation, portal.mail.platform_team_email), clear=True)
     if invitation.intent != intent:
-        return RedirectResponse(f"/{invitation.intent}", status_code=303)
+        raise Refused(redirect=f"/{invitation.intent}")
     return Visit(record, invitation, session)
 
 
 def _audit(
     portal: Portal,
     request: Request,
-    action: str,
+    action: AuditAction,
     record: AccountRecord,
     invitation: Invitation,
-    outcome: str,
+    outcome: Outcome,
     **details: Any,
 ) -> None:
     portal.audit.record(
         action,
         account=record.id,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         actor=record.it_contact.email or "it-contact",
         invitation=invitation.id,
         client=_client(request),
@@ -206,18 +198,18 @@ def _audit(
     )
 
 
-async def submission(request: Request, visit: Visit, action: str) -> FormData | Response:
+async def submission(request: Request, visit: Visit, action: AuditAction) -> FormData:
     """A POST's fields, once it proved to come from this session's page and the link's rate
-    limit allows it; otherwise the refusal page (audited)."""
+    limit allows it; otherwise ``Refused`` (audited)."""
     portal = portal_of(request)
     form = await request.form(**FORM_LIMITS)
     if not origin_ok(request.headers.get("origin"), portal.url) or not csrf_ok(visit.session, form.get(CSRF_FIELD)):  # type: ignore[arg-type]
         _audit(portal, request, action, visit.record, visit.invitation, "refused", reason="csrf")
-        return problem(request, explain.FORM_EXPIRED)
+        raise Refused(explain.FORM_EXPIRED)
     wait = portal.submissions.hit(f"submit:{visit.invitation.digest}")
     if wait is not None:
         _audit(portal, request, action, visit.record, visit.invitation, "refused", reason="rate-limited")
-        return too_many(request, wait)
+        raise too_many(wait)
     return form
 
 
@@ -235,8 +227,6 @@ def _needs_form(record: AccountRecord) -> bool:
 
 async def setup(request: Request) -> Response:
     found = await visit(request, "setup")
-    if isinstance(found, Response):
-        return found
     if request.method == "POST":
         return await _setup_submit(request, found)
     return await _setup_page(request, found)
@@ -289,8 +279,6 @@ async def _setup_page(
 async def _setup_submit(request: Request, visit: Visit) -> Response:
     portal = portal_of(request)
     form = await submission(request, visit, "setup-submitted")
-    if isinstance(form, Response):
-        return form
     record = visit.record
     if not _needs_form(record):
         _audit(portal, request, "setup-submitted", record, visit.invitation, "refused", reason="already-set-up")
@@ -326,11 +314,12 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
     except SetupInProgress:
         # Another submission through the link got there first: like a second one after it.
         _audit(portal, request, "setup-submitted", record, visit.invitation, "refused", reason="concurrent")
-        return problem(request, explain.SETUP_BUSY)
+        raise Refused(explain.SETUP_BUSY) from None
     except DomainsNotProven as exc:
         return await _not_owned(request, visit, exc, submitted, parsed.tenant, parsed.client_id)
     except ApsisError as exc:
-        return await _refused(request, visit, "setup-submitted", exc, submitted, parsed.tenant, parsed.client_id)
+        text = _refusal_text(request, visit, "setup-submitted", exc, parsed.tenant, parsed.client_id)
+        return await _setup_page(request, visit, status=400, submitted=submitted, error=text)
     done = await portal.call(onboarding.load, record.id)
     _audit(
         portal,
@@ -349,20 +338,14 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
     return await _setup_page(request, Visit(done, visit.invitation, visit.session), warnings=warnings)
 
 
-async def _refused(
-    request: Request,
-    visit: Visit,
-    action: str,
-    exc: ApsisError,
-    submitted: forms.Submitted,
-    tenant: str,
-    client_id: str,
-) -> Response:
-    """Entra or the library said no: the form again with the reason in plain words (nothing
-    was changed: the library refuses before its first write). Entra's refusals are the
-    customer's to fix and are explained; anything else (a conflict in Keycloak, a realm
-    applied with another public URL) is ours: the page says so and the log has the operator's
-    line."""
+def _refusal_text(
+    request: Request, visit: Visit, action: AuditAction, exc: ApsisError, tenant: str, client_id: str
+) -> str:
+    """Entra or the library said no (audited): the reason in plain words, for the form again
+    (nothing was changed: the library refuses before its first write). Entra's refusals are
+    the customer's to fix and are explained; anything else (a conflict in Keycloak, a realm
+    applied with another public URL) is ours: the text says so and the log has the operator's
+    line. A temporary failure is ``Refused`` with the page that says to try again later."""
     portal = portal_of(request)
     if is_temporary(exc):
         _audit(
@@ -375,7 +358,7 @@ async def _refused(
             reason="unavailable",
             error=redaction.scrub(exc.format_message()),
         )
-        return problem(request, UNAVAILABLE)
+        raise Refused(UNAVAILABLE) from None
     if isinstance(exc, EntraRefused):
         reason, text = exc.reason, explain.entra_refusal(exc, tenant, client_id)
         _audit(portal, request, action, visit.record, visit.invitation, "refused", reason=reason)
@@ -395,9 +378,7 @@ async def _refused(
             reason="error",
             error=redaction.scrub(exc.format_message()),
         )
-    if action == "renewal-submitted":
-        return _renew_page(request, visit, status=400, submitted=submitted, error=text)
-    return await _setup_page(request, visit, status=400, submitted=submitted, error=text)
+    return text
 
 
 async def _not_owned(
@@ -435,11 +416,7 @@ async def ready(request: Request) -> Response:
     with ``APSIS_PORTAL_GO_LIVE``, the account goes live here and now)."""
     portal = portal_of(request)
     found = await visit(request, "setup")
-    if isinstance(found, Response):
-        return found
-    form = await submission(request, found, "ready")
-    if isinstance(form, Response):
-        return form
+    await submission(request, found, "ready")
     record = found.record
     if _needs_form(record) or record.stage != "pilot":
         return RedirectResponse("/setup", status_code=303)
@@ -462,7 +439,7 @@ async def ready(request: Request) -> Response:
         await portal.call(invitations.complete, record, found.invitation)
     except ApsisError as exc:
         if is_temporary(exc):
-            return problem(request, UNAVAILABLE)
+            raise Refused(UNAVAILABLE) from None
         raise
     _audit(
         portal,
@@ -507,13 +484,9 @@ def _renew_page(
 async def renew(request: Request) -> Response:
     portal = portal_of(request)
     found = await visit(request, "renew")
-    if isinstance(found, Response):
-        return found
     if request.method != "POST":
         return _renew_page(request, found)
     form = await submission(request, found, "renewal-submitted")
-    if isinstance(form, Response):
-        return form
     record = found.record
     submitted, parsed = forms.read_renew(_fields(form))
     if parsed is None:
@@ -535,7 +508,8 @@ async def renew(request: Request) -> Response:
         )
         await portal.call(invitations.complete, record, found.invitation)
     except ApsisError as exc:
-        return await _refused(request, found, "renewal-submitted", exc, submitted, record.tenant_id, record.client_id)
+        text = _refusal_text(request, found, "renewal-submitted", exc, record.tenant_id, record.client_id)
+        return _renew_page(request, found, status=400, submitted=submitted, error=text)
     done = await portal.call(onboarding.load, record.id)
     _audit(
         portal,

@@ -16,11 +16,12 @@ from apsis_core.errors import EntraRefused
 from apsis_core.invitations import mint
 from apsis_core.mail import MailSettings
 from apsis_core.settings import Settings
-from portal import explain, forms, results
+from portal import explain, forms, pages, results
 from portal.app import create_app
 from portal.audit import Audit
 from portal.context import Portal, Repositories
 from portal.ratelimit import RateLimiter
+from portal.refusals import Refused
 from portal.security import SessionCodec, csrf_ok, origin_ok, response_headers
 from portal.settings import PortalSettings
 
@@ -204,6 +205,28 @@ def test_a_bad_link_shape_is_refused_without_asking_keycloak_and_audited(tmp_pat
     portal.audit.close()
     records = (tmp_path / "audit.jsonl").read_text().splitlines()
     assert len(records) == 2 and all('"outcome": "refused"' in r and "a" * 42 not in r for r in records)
+
+
+def test_refusals_are_raised_and_rendered_by_one_handler_with_the_headers(tmp_path: Path):
+    portal = make_portal(tmp_path)
+    client = TestClient(create_app(portal), base_url="https://sso-setup.apsis.example")
+    for _ in range(portal.portal.opens_per_minute):
+        assert client.get("/i/ACME/x").status_code == 404
+    limited = client.get("/i/ACME/x")  # the rate limit, raised in the page, rendered by the handler
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert "Too many attempts" in limited.text and limited.headers["x-frame-options"] == "DENY"
+    ended = client.get("/renew")
+    assert ended.status_code == 401 and "__Host-" in ended.headers.get("set-cookie", "")  # the session is cleared
+    with pytest.raises(ValueError):
+        Refused()
+    with pytest.raises(ValueError):
+        Refused(explain.FORM_EXPIRED, redirect="/setup")
+
+
+def test_no_page_steers_by_the_type_of_what_a_helper_returned():
+    source = Path(pages.__file__).read_text(encoding="utf-8")
+    assert "isinstance(found, Response)" not in source and "isinstance(form, Response)" not in source
+    assert "action ==" not in source, "an audit action never decides which page follows"
 
 
 # -- rate limits ----------------------------------------------------------------------------
