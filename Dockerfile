@@ -24,7 +24,6 @@ RUN groupadd --system --gid 10001 apsis \
  && useradd --system --uid 10001 --gid apsis --home-dir /var/lib/apsis-sso --no-create-home apsis \
  && install -d -o 10001 -g 10001 -m 0700 /var/lib/apsis-sso /var/lib/apsis-sso/secrets
 COPY --from=build /opt/venv /opt/venv
-COPY docker/keycloak-admin.py /opt/apsis-sso/keycloak-admin.py
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -129,7 +129,7 @@ def test_realm_apply_uses_a_permanent_admin_not_the_bootstrap_admin(config: dict
     assert realm_apply["environment"]["APSIS_SSO_KEYCLOAK_ADMIN_USERNAME"] != bootstrap
     assert mounted(realm_apply) == {"keycloak_admin_password", "tooling_client_secret"}
     # keycloak-admin makes that admin (the bootstrap admin's only user) before realm-apply runs.
-    assert keycloak_admin["command"] == ["python", "/opt/apsis-sso/keycloak-admin.py"]
+    assert keycloak_admin["command"] == ["apsis-sso", "keycloak-admin", "ensure"]
     assert keycloak_admin["environment"]["KC_BOOTSTRAP_ADMIN_USERNAME"] == bootstrap
     assert (
         keycloak_admin["environment"]["APSIS_SSO_KEYCLOAK_ADMIN_USERNAME"]

@@ -19,6 +19,7 @@ from keycloak import KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakError as LibraryError
 from requests import Response
 
+from apsis_core.errors import KeycloakRefused
 from apsis_core.keycloak import failures
 
 
@@ -60,6 +61,18 @@ class CountingConnection(KeycloakOpenIDConnection):
     @property
     def server(self) -> str:
         return (self.server_url or "").rstrip("/")
+
+    def sign_in(self) -> bool:
+        """Ask for a token now: True when Keycloak issues one, False when it rejects these
+        credentials; unreachable or failing (5xx, 429) raises ``KeycloakUnavailable``."""
+        try:
+            self.get_token()
+        except LibraryError as exc:
+            failure = failures.token_or_transport(exc, self.server, self.who)
+            if isinstance(failure, KeycloakRefused):
+                return False
+            raise failure from None
+        return True
 
     def raw_get(self, *args: Any, **kwargs: Any) -> Response:
         return self._send("GET", super().raw_get, *args, **kwargs)

@@ -107,6 +107,28 @@ class KeycloakRepository(KeycloakPort):
         )
 
     @classmethod
+    def for_master(cls, settings: Settings, username: str, password: str) -> KeycloakRepository:
+        """The master realm itself, as one of its users (``admin-cli``, as Keycloak's own tools
+        sign in): for making the permanent administrator ``realm apply`` uses."""
+        conn = CountingConnection(
+            who=f"user {username} of realm master",
+            server_url=settings.keycloak_url + "/",
+            realm_name="master",
+            user_realm_name="master",
+            client_id="admin-cli",
+            grant_type="password",
+            username=username,
+            password=password,
+            verify=settings.keycloak_verify,
+            timeout=int(settings.keycloak_timeout),
+        )
+        return cls(conn, "master")
+
+    def sign_in(self) -> bool:
+        """Whether Keycloak issues these credentials a token (see ``CountingConnection.sign_in``)."""
+        return self._conn.sign_in()
+
+    @classmethod
     def _connect(cls, settings: Settings, who: str, **credentials: Any) -> KeycloakRepository:
         conn = CountingConnection(
             who=who,
@@ -390,6 +412,20 @@ class KeycloakRepository(KeycloakPort):
 
     def delete_user(self, user_id: str) -> None:
         self._run(lambda: self.admin.delete_user(user_id), missing_ok=True)
+
+    def user_by_username(self, username: str) -> User | None:
+        found = self._run(
+            lambda: self.admin.get_users({"username": username, "exact": "true", "briefRepresentation": "false"})
+        )
+        return next((cast(User, u) for u in found if (u.get("username") or "").lower() == username.lower()), None)
+
+    def set_password(self, user_id: str, password: str) -> None:
+        """A permanent password for the user (its other credentials stay)."""
+        self._run(lambda: self.admin.set_user_password(user_id, password, temporary=False))
+
+    def add_realm_role(self, user_id: str, role_name: str) -> None:
+        """Give the user a role of the realm (itself a representation Keycloak looks up)."""
+        self._run(lambda: self.admin.assign_realm_roles(user_id, [self.admin.get_realm_role(role_name)]))
 
     def logout_user(self, user_id: str) -> None:
         self._run(lambda: self.admin.user_logout(user_id))

@@ -15,6 +15,7 @@ import click
 
 from apsis_core.cli import AppContext, ApsisCli, env_file_option
 from provisioning.cli.accounts import account
+from provisioning.cli.admin import keycloak_admin
 from provisioning.cli.declarative import apply_file, export, plan_file
 from provisioning.cli.realm import realm
 
@@ -72,3 +73,4 @@ main.add_command(account)
 main.add_command(plan_file)
 main.add_command(apply_file)
 main.add_command(export)
+main.add_command(keycloak_admin)

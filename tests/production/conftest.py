@@ -3,7 +3,7 @@ forming one cluster, and the TLS-terminating reverse proxy in front (``devenv.cl
 started once for the lane's tests and stopped after them (so the dev-mode Keycloak of the
 other tests never runs beside it).
 
-The realm is applied as docker-compose.yml applies it: ``docker/keycloak-admin.py`` first
+The realm is applied as docker-compose.yml applies it: ``apsis-sso keycloak-admin ensure`` first
 turns Keycloak's temporary bootstrap admin into a permanent admin of our own, and the realm
 is applied with that one. Settings name a node directly (``settings_for(node)``), as the
 tooling inside the compose network does; people's browsers go through the proxy.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from devenv.cluster import ClusterNode, KeycloakCluster
 from devenv.entra_emulator import EntraEmulator
 from devenv.login_driver import Browser
 from provisioning.realm import apply_realm
-from tests.cli_fixtures import KNOWN_SECRETS, Cli, cli_environment
+from tests.cli_fixtures import CONSOLE_SCRIPT, KNOWN_SECRETS, Cli, cli_environment
 from tests.helpers import AccountFactory, OnboardedAccount, local_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +37,7 @@ PERMANENT_ADMIN = "apsis-realm-admin"
 def keycloak_admin_script(
     node: ClusterNode, cluster: KeycloakCluster, password_file: Path
 ) -> subprocess.CompletedProcess[str]:
-    """docker/keycloak-admin.py, as the compose service ``keycloak-admin`` runs it."""
+    """``apsis-sso keycloak-admin ensure``, as the compose service ``keycloak-admin`` runs it."""
     bootstrap_file = cluster.state_dir / "secrets" / "bootstrap-admin-password"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("APSIS_", "KC_"))}
     env.update(
@@ -51,7 +50,7 @@ def keycloak_admin_script(
         }
     )
     return subprocess.run(
-        [sys.executable, str(REPO / "docker" / "keycloak-admin.py")],
+        [str(CONSOLE_SCRIPT), "keycloak-admin", "ensure"],
         env=env,
         capture_output=True,
         text=True,

@@ -52,7 +52,7 @@ def test_two_nodes_in_production_mode_form_one_cluster_on_postgresql(lane: Lane)
 
 
 def test_the_bootstrap_admin_is_replaced_by_a_permanent_admin(lane: Lane) -> None:
-    """docker/keycloak-admin.py (compose's keycloak-admin service) ran in the fixture: only
+    """`apsis-sso keycloak-admin ensure` (compose's keycloak-admin service) ran in the fixture: only
     the permanent admin signs in now, on either node, and running it again changes nothing."""
     for node in (lane.node1, lane.node2):
         token = _password_token(node.url, PERMANENT_ADMIN, lane.admin_password_file.read_text().strip())
