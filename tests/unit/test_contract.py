@@ -24,12 +24,6 @@ def _json(name: str) -> typing.Any:
     return json.loads((TEMPLATES_DIR / name).read_text())
 
 
-def _java_constant(cls: str, name: str) -> str:
-    match = re.search(rf'\b{name}\s*=\s*"([^"]*)"', (JAVA / f"{cls}.java").read_text())
-    assert match, f"{cls}.{name} not found"
-    return match.group(1)
-
-
 def test_one_keycloak_version_everywhere():
     assert f"ARG KEYCLOAK_VERSION={contract.KEYCLOAK_VERSION}\n" in (ROOT / "docker/keycloak.Dockerfile").read_text()
     assert (
@@ -78,31 +72,71 @@ def test_the_account_templates_use_the_contracts_keys():
     assert [m["identityProviderMapper"] for m in _json("entra-idp-mappers.json")] == [contract.OID_MAPPER]
 
 
-def test_the_extension_uses_the_contracts_names():
-    assert _java_constant("SafeLinkAuthenticatorFactory", "PROVIDER_ID") == contract.SAFE_LINK_AUTHENTICATOR
-    assert _java_constant("SsoGuardAuthenticatorFactory", "PROVIDER_ID") == contract.SSO_GUARD_AUTHENTICATOR
-    assert _java_constant("IdentityFirstAuthenticatorFactory", "PROVIDER_ID") == contract.IDENTITY_FIRST_AUTHENTICATOR
-    assert _java_constant("EntraObjectIdMapper", "PROVIDER_ID") == contract.OID_MAPPER
-    assert _java_constant("ApsisSsoResourceProviderFactory", "PROVIDER_ID") == contract.LINKS_RESOURCE
-    assert _java_constant("LinksResource", "IDP_MAPPERS") == contract.IDP_MAPPERS_PATH
-    assert _java_constant("AdminConsent", "STATE") == contract.ADMIN_CONSENT_STATE
-    assert _java_constant("Stage", "ATTRIBUTE") == contract.STAGE_KEY
-    assert _java_constant("Account", "PILOT_ATTRIBUTE") == contract.PILOT_KEY
-    assert _java_constant("Account", "TENANT_ATTRIBUTE") == contract.TENANT_ID_KEY
-    assert _java_constant("Account", "PROOFS_ATTRIBUTE") == contract.DOMAIN_PROOFS_KEY
-    assert _java_constant("Account", "PROOF_METHOD") == domain_ownership.METHOD_DISCOVERY
-    assert _java_constant("EntraIdentityProvider", "TENANT_ATTRIBUTE") == contract.TENANT_ID_KEY
-    assert _java_constant("EntraIdentityProviderFactory", "MANAGED_BY_KEY") == contract.MANAGED_BY_KEY
-    assert _java_constant("EntraIdentityProviderFactory", "MANAGED_BY") == contract.MANAGED_BY
-    assert _java_constant("Guard", "ACCOUNT_NOTE") == contract.ACCOUNT_SESSION_NOTE
-    assert _java_constant("Reason", "EVENT_ERROR") == contract.REFUSAL_EVENT_ERROR
+def _java_contract() -> dict[str, str]:
+    """The constants of Contract.java, the extension's one place for the contract's names."""
+    found = dict(re.findall(r'public static final String ([A-Z_]+) = "([^"]*)";', (JAVA / "Contract.java").read_text()))
+    assert found, "Contract.java has no constants"
+    return found
+
+
+def test_the_extensions_contract_class_holds_the_contracts_names():
+    python = {**vars(contract), "METHOD_DISCOVERY": domain_ownership.METHOD_DISCOVERY}
+    java = _java_contract()
+    assert {name: python.get(name) for name in java} == java, "each Contract.java constant is contract.py's"
+    assert set(java) >= {
+        "SAFE_LINK_AUTHENTICATOR",
+        "SSO_GUARD_AUTHENTICATOR",
+        "IDENTITY_FIRST_AUTHENTICATOR",
+        "OID_MAPPER",
+        "LINKS_RESOURCE",
+        "IDP_MAPPERS_PATH",
+        "ADMIN_CONSENT_STATE",
+        "STAGE_KEY",
+        "PILOT_KEY",
+        "TENANT_ID_KEY",
+        "DOMAIN_PROOFS_KEY",
+        "MANAGED_BY_KEY",
+        "MANAGED_BY",
+        "ACCOUNT_SESSION_NOTE",
+        "REFUSAL_EVENT_ERROR",
+    }
+
+
+def test_no_other_class_of_the_extension_spells_out_a_contract_name():
+    names = {value: name for name, value in _java_contract().items()}
+    spelled = [
+        f"{path.name}: {literal!r} (Contract.{names[literal]})"
+        for path in sorted(JAVA.glob("*.java"))
+        if path.name != "Contract.java"
+        for literal in re.findall(r'"([^"\\]*)"', re.sub(r"/\*.*?\*/|//[^\n]*", "", path.read_text(), flags=re.S))
+        if literal in names and literal != "apsis-sso"  # also the authenticators' display category
+    ]
+    assert spelled == []
+
+
+def test_the_extensions_classes_read_their_names_from_contract():
+    uses = {
+        "SafeLinkAuthenticatorFactory": "PROVIDER_ID = Contract.SAFE_LINK_AUTHENTICATOR",
+        "SsoGuardAuthenticatorFactory": "PROVIDER_ID = Contract.SSO_GUARD_AUTHENTICATOR",
+        "IdentityFirstAuthenticatorFactory": "PROVIDER_ID = Contract.IDENTITY_FIRST_AUTHENTICATOR",
+        "EntraObjectIdMapper": "PROVIDER_ID = Contract.OID_MAPPER",
+        "ApsisSsoResourceProviderFactory": "PROVIDER_ID = Contract.LINKS_RESOURCE",
+        "Stage": "ATTRIBUTE = Contract.STAGE_KEY",
+        "Guard": "ACCOUNT_NOTE = Contract.ACCOUNT_SESSION_NOTE",
+        "Reason": "EVENT_ERROR = Contract.REFUSAL_EVENT_ERROR",
+    }
+    for cls, line in uses.items():
+        assert line in (JAVA / f"{cls}.java").read_text(), cls
+
+
+def test_the_extensions_enums_are_the_contracts():
     java_reasons = re.findall(r'^\s+[A-Z_]+\("([a-z_]+)"\)', (JAVA / "Reason.java").read_text(), flags=re.M)
     assert java_reasons == list(typing.get_args(contract.RefusalReason))
     constants = re.search(r"enum Stage \{\s*([A-Z_,\s]+);", (JAVA / "Stage.java").read_text())
     assert constants and [c.strip().lower().replace("_", "-") for c in constants.group(1).split(",")] == list(
         contract.STAGES
     )
-    assert f'case "{contract.AWAITING_SETUP}":' in (JAVA / "Stage.java").read_text()
+    assert "case Contract.AWAITING_SETUP:" in (JAVA / "Stage.java").read_text()
 
 
 def test_docs_contracts_lists_every_refusal_reason_and_attribute():

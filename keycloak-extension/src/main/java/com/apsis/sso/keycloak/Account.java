@@ -17,12 +17,12 @@ import java.util.stream.Collectors;
  */
 public record Account(Stage stage, Set<String> pilotEmails, List<Domain> domains, Set<String> provenDomains) {
 
-    public static final String PILOT_ATTRIBUTE = "apsis.pilot";
-    public static final String TENANT_ATTRIBUTE = "apsis.tenantId";
+    public static final String PILOT_ATTRIBUTE = Contract.PILOT_KEY;
+    public static final String TENANT_ATTRIBUTE = Contract.TENANT_ID_KEY;
     /** One value per proven domain: {@code <domain> <tenant id> <time> <method>} (docs/contracts.md). */
-    public static final String PROOFS_ATTRIBUTE = "apsis.domainProofs";
+    public static final String PROOFS_ATTRIBUTE = Contract.DOMAIN_PROOFS_KEY;
     /** The only proof method: Entra's discovery resolves the domain to the tenant. */
-    static final String PROOF_METHOD = "discovery";
+    static final String PROOF_METHOD = Contract.METHOD_DISCOVERY;
 
     /** An organization domain; only verified ones count. */
     public record Domain(String name, boolean verified) {

@@ -30,7 +30,7 @@ import java.util.regex.Pattern;
 public record AdminConsent(boolean granted, String tenant, String error, String errorDescription) {
 
     /** The {@code state} of the admin-consent links the provisioning tool prints. */
-    public static final String STATE = "apsis-admin-consent";
+    public static final String STATE = Contract.ADMIN_CONSENT_STATE;
 
     /** A reason for the codes Entra's admin consent is known to answer with; any other is {@code unknown}. */
     static final Map<String, String> REASONS = Map.ofEntries(

@@ -13,7 +13,7 @@ import org.keycloak.services.resource.RealmResourceProviderFactory;
  */
 public class ApsisSsoResourceProviderFactory implements RealmResourceProviderFactory {
 
-    public static final String PROVIDER_ID = "apsis-sso";
+    public static final String PROVIDER_ID = Contract.LINKS_RESOURCE;
 
     @Override
     public RealmResourceProvider create(KeycloakSession session) {

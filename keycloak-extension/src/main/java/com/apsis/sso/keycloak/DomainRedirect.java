@@ -15,7 +15,7 @@ import java.util.List;
 public final class DomainRedirect {
 
     /** Keycloak's {@code OrganizationDomainModel.ANY_DOMAIN}: every domain of the organization. */
-    public static final String ANY_DOMAIN = "ANY";
+    public static final String ANY_DOMAIN = Contract.ANY_DOMAIN;
 
     /** What the decision needs to know about one identity provider of the organization. */
     public record Broker(String alias, boolean enabled, boolean redirectWhenEmailMatches, String domain) {

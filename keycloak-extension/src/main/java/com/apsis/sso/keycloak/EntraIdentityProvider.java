@@ -58,7 +58,7 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
     static final String CONSENT_REASON_PREFIX = "apsisSso.consent_reason.";
     static final String CONSENT_CODE = "apsisSso.consent_code";
     static final String CONSENT_NO_CODE = "apsisSso.consent_no_code";
-    static final String TENANT_ATTRIBUTE = "apsis.tenantId";
+    static final String TENANT_ATTRIBUTE = Contract.TENANT_ID_KEY;
 
     public EntraIdentityProvider(KeycloakSession session, OIDCIdentityProviderConfig config) {
         super(session, config);

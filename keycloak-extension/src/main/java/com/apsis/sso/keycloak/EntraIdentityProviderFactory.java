@@ -23,8 +23,8 @@ import org.keycloak.models.KeycloakSession;
 public class EntraIdentityProviderFactory extends OIDCIdentityProviderFactory {
 
     /** The provider's config key and value that mark it as ours (docs/contracts.md). */
-    public static final String MANAGED_BY_KEY = "apsis.managedBy";
-    public static final String MANAGED_BY = "apsis-sso";
+    public static final String MANAGED_BY_KEY = Contract.MANAGED_BY_KEY;
+    public static final String MANAGED_BY = Contract.MANAGED_BY;
 
     @Override
     public OIDCIdentityProvider create(KeycloakSession session, IdentityProviderModel model) {

@@ -20,7 +20,7 @@ import org.keycloak.provider.ProviderConfigProperty;
  */
 public class EntraObjectIdMapper extends AbstractIdentityProviderMapper {
 
-    public static final String PROVIDER_ID = "apsis-entra-oid-mapper";
+    public static final String PROVIDER_ID = Contract.OID_MAPPER;
     public static final String TENANT_ID = "tenantId";
 
     static final String OID_MISSING_MESSAGE = "apsisSso.oid_missing";

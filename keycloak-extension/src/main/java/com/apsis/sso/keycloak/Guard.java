@@ -25,7 +25,7 @@ import org.keycloak.models.UserModel;
 final class Guard {
 
     /** User session note naming the account (organization alias) of an allowed SSO login. */
-    static final String ACCOUNT_NOTE = "apsis.account";
+    static final String ACCOUNT_NOTE = Contract.ACCOUNT_SESSION_NOTE;
 
     private Guard() {
     }

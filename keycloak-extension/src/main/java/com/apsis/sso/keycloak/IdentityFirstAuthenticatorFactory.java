@@ -15,7 +15,7 @@ import org.keycloak.organization.authentication.authenticators.browser.Organizat
  */
 public class IdentityFirstAuthenticatorFactory extends ApsisAuthenticatorFactory {
 
-    public static final String PROVIDER_ID = "apsis-identity-first";
+    public static final String PROVIDER_ID = Contract.IDENTITY_FIRST_AUTHENTICATOR;
 
     /** Where Keycloak's organization step sits in its browser flow. */
     static final Requirement[] CHOICES = {Requirement.ALTERNATIVE, Requirement.REQUIRED, Requirement.DISABLED};

@@ -63,7 +63,7 @@ public class LinksResource {
     }
 
     /** Where {@link IdentityProviderMappersResource} answers, under this resource. */
-    public static final String IDP_MAPPERS = "idp-mappers";
+    public static final String IDP_MAPPERS = Contract.IDP_MAPPERS_PATH;
 
     @Path(IDP_MAPPERS)
     public IdentityProviderMappersResource idpMappers() {

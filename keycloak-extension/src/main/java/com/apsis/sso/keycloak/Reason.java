@@ -20,7 +20,7 @@ public enum Reason {
     LINKED_TO_OTHER_IDENTITY("linked_to_other_identity");
 
     /** Event error shared by every refusal; the reason tells them apart. */
-    public static final String EVENT_ERROR = "apsis_sso_refused";
+    public static final String EVENT_ERROR = Contract.REFUSAL_EVENT_ERROR;
 
     private final String code;
 

@@ -6,7 +6,7 @@ import org.keycloak.models.KeycloakSession;
 /** Registers {@link SafeLinkAuthenticator} as {@value #PROVIDER_ID} for the first-broker-login flow. */
 public class SafeLinkAuthenticatorFactory extends ApsisAuthenticatorFactory {
 
-    public static final String PROVIDER_ID = "apsis-safe-link";
+    public static final String PROVIDER_ID = Contract.SAFE_LINK_AUTHENTICATOR;
 
     private static final SafeLinkAuthenticator SINGLETON = new SafeLinkAuthenticator();
 

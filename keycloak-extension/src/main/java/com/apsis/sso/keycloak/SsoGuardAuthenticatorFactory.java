@@ -6,7 +6,7 @@ import org.keycloak.models.KeycloakSession;
 /** Registers {@link SsoGuardAuthenticator} as {@value #PROVIDER_ID} for the post-broker-login flow. */
 public class SsoGuardAuthenticatorFactory extends ApsisAuthenticatorFactory {
 
-    public static final String PROVIDER_ID = "apsis-sso-guard";
+    public static final String PROVIDER_ID = Contract.SSO_GUARD_AUTHENTICATOR;
 
     private static final SsoGuardAuthenticator SINGLETON = new SsoGuardAuthenticator();
 

@@ -11,7 +11,7 @@ import java.util.Locale;
 public enum Stage {
     AWAITING_SETUP, PILOT, LIVE, DISABLED;
 
-    public static final String ATTRIBUTE = "apsis.stage";
+    public static final String ATTRIBUTE = Contract.STAGE_KEY;
 
     /**
      * Reads the attribute's first non-blank value. Missing means pilot (contract), and so does
@@ -30,7 +30,7 @@ public enum Stage {
                     return LIVE;
                 case "disabled":
                     return DISABLED;
-                case "awaiting-setup":
+                case Contract.AWAITING_SETUP:
                     return AWAITING_SETUP;
                 default:
                     return PILOT;
