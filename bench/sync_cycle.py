@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pydantic import SecretStr  # noqa: E402
 
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
+from devenv.accounts import AccountFactory, create_apsis_user, local_settings  # noqa: E402
 from devenv.entra_emulator import EntraEmulator  # noqa: E402
 from devenv.keycloak import KeycloakServer  # noqa: E402
 from provisioning import onboarding  # noqa: E402
@@ -36,7 +37,6 @@ from sync.accounts import discover  # noqa: E402
 from sync.runtime import Runtime  # noqa: E402
 from sync.scheduler import run_cycle  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
-from tests.helpers import AccountFactory, create_apsis_user, local_settings  # noqa: E402
 
 
 def main() -> int:

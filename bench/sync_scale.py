@@ -55,11 +55,11 @@ import httpx  # noqa: E402
 from apsis_core import contract  # noqa: E402
 from apsis_core.keycloak import KeycloakRepository  # noqa: E402
 from apsis_core.settings import Settings  # noqa: E402
+from devenv.accounts import local_settings  # noqa: E402
 from devenv.entra_emulator import EntraEmulator  # noqa: E402
 from devenv.keycloak import KeycloakServer  # noqa: E402
+from devenv.reverse_proxy import ReverseProxy  # noqa: E402
 from provisioning.realm import apply_realm  # noqa: E402
-from tests.helpers import local_settings  # noqa: E402
-from tests.keycloak_proxy import KeycloakProxy  # noqa: E402
 
 FUTURE = dt.datetime(2035, 1, 1, tzinfo=dt.UTC)
 PAGE_SIZE = 200  # what Graph returns per users/delta page (and its maximum for users)
@@ -512,7 +512,7 @@ def bench_deactivations(world: World, members: int, deleted: int) -> dict[str, A
     for label, concurrency in (("c1", 1), ("c8", 8), ("unlinked_c8", 8)):
         for _ in range(deleted):
             world.emulator.delete_user(acct["tenant"], next(victims) if label != "unlinked_c8" else unlinked.pop())
-        with KeycloakProxy(world.settings.keycloak_url) as proxy:
+        with ReverseProxy.to(world.settings.keycloak_url) as proxy:
             env = world.env(APSIS_SSO_KEYCLOAK_URL=proxy.url, APSIS_SYNC_KEYCLOAK_CONCURRENCY=str(concurrency))
             run = run_daemon(world, "--account", acct["id"], env=env)
         requests = [r for r in proxy.requests if "/protocol/openid-connect/token" not in r]

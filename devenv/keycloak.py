@@ -43,13 +43,12 @@ EXTENSION_DIR = REPO_ROOT / "keycloak-extension"
 EXTENSION_JAR_PREFIX = "apsis-sso-keycloak-extension"
 
 # Keycloak's local ``realms`` cache holds 10,000 entries unless told otherwise, and an account
-# takes about four (the cache's own metrics after a no-change plan: 4,159 entries at 1,000
-# accounts, 41,159 at 10,000; a first listing of 1,000 organizations misses 4,000 times).
-# Past ~2,400 accounts a listing of every organization evicts (LRU) the entries the next
-# page needs, so every page is read cold from the database, 5-10x a warm one: a no-change plan
-# over 10,000 accounts grew 105x for 10x the accounts; with 100,000 entries, 5.4x (README,
-# "Performance"). 100,000 hold ~24,000 accounts; the cache is per node (invalidated across a
-# cluster). Rounded up to 5 per account for headroom when sizing.
+# takes about four (the cache's own metrics after a no-change plan). Once the accounts'
+# entries outgrow it, a listing of every organization evicts (LRU) the entries the next page
+# needs, so every page is read cold from the database and a no-change plan stops growing in
+# step with the accounts (the measurements: bench/README.md, "realms_cache.py" and "Figures
+# behind the code"). The cache is per node (invalidated across a cluster). Rounded up to 5 per
+# account for headroom when sizing.
 REALMS_CACHE_ENTRIES_PER_ACCOUNT = 5
 REALMS_CACHE_MAX_COUNT = 100_000
 

@@ -121,8 +121,7 @@ def load(path: Path) -> Desired:
             f"{column}); save the file as UTF-8"
         ) from None
     # libyaml's loader when PyYAML was built with it, and a walk of its nodes instead of
-    # PyYAML's constructor: the same objects, 0.08 s instead of 0.15 s (C loader) or 0.93 s
-    # (Python loader) for 1,000 accounts.
+    # PyYAML's constructor: the same objects, faster (bench/README.md, "Figures behind the code").
     try:
         raw = yaml_load.safe_load(text)
     except yaml.YAMLError as exc:

@@ -1,8 +1,8 @@
 """YAML to Python objects, faster for large files, the same objects as PyYAML's safe loader.
 
 PyYAML's C loader (``CSafeLoader``) parses and composes in C but constructs in Python, node by
-node through generators: for a file of 1,000 accounts (25,000 nodes) construction was 0.09 s
-of its 0.15 s. Here the C loader composes the node tree and one recursive walk builds the
+node through generators, which is most of its time on a large accounts file (bench/README.md,
+"Figures behind the code"). Here the C loader composes the node tree and one recursive walk builds the
 plain mappings, sequences and strings that make up almost every node of an accounts file;
 every other scalar (int, date, bool, null, ...) is still built by PyYAML's own
 ``SafeConstructor`` from the tag PyYAML's resolver gave it, so values are identical. Anything

@@ -11,7 +11,7 @@ requests. What is per account is small and kept across cycles: its ``AccountToke
 token, reused until shortly before it expires; a short-lived azure-identity credential
 fetches the next one). kiota's bearer-token provider asks ``_AccountTokens`` for the token
 of the account whose request is in flight (a context variable set by ``GraphClient``), so
-10,000 accounts cost 10,000 tokens, not 10,000 SDK clients (about 50 KB each).
+many accounts cost a token each, not an SDK client each (far larger: bench/README.md).
 Bodies on the hot path are read as bytes and parsed by ``sync.graph_pages`` (why: there).
 
 Retries are ours, not the SDK's: the SDK's retry handler sleeps on its own clock and cannot
@@ -165,8 +165,8 @@ class AccountToken:
 
     ``credential`` (a test's, or one kept by a standalone client) is asked directly;
     otherwise ``fetch`` builds a short-lived azure-identity credential, asks it, and closes
-    it: a credential object is ~30 KB, a token ~2 KB, and one request an hour per account
-    does not need a credential in between."""
+    it: a credential object is many times a token's size, and one request an hour per
+    account does not need a credential in between."""
 
     def __init__(
         self,

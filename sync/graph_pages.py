@@ -1,15 +1,15 @@
 """Graph's answers on the daemon's hot path, read as JSON into slim typed records.
 
 Why not msgraph-sdk's generated models here: deserialising one ``user`` through them runs
-``Entity.get_field_deserializers``, which performs some 2,400 function-level imports each
-time it is called (about 5 ms per user, 73 of 100 s in a 2,000-user profile), and the first
-listing imports the whole models package (RSS from ~85 MB to ~150 MB). A ``users/delta``
+``Entity.get_field_deserializers``, which performs thousands of function-level imports each
+time it is called, and the first listing imports the whole models package (what that cost
+in time and memory: bench/README.md, "Figures behind the code"). A ``users/delta``
 page holds up to a few hundred users and a first sync of a large tenant 100,000 of them, of
 which the daemon needs six fields. So the request is still built, authenticated and sent
 through msgraph-sdk (request builders, kiota's bearer-token provider, msgraph-core's
 middleware), but the body comes back as bytes (``send_primitive_async(..., "bytes", ...)``)
-and is parsed here with the standard library (``json.loads`` costs about 1 µs per user here,
-so a faster parser does not pay for a dependency). The same goes for an application's
+and is parsed here with the standard library (``json.loads`` is a small part of a page's
+cost, so a faster parser does not pay for a dependency). The same goes for an application's
 ``passwordCredentials``: ``Application`` is an ``Entity`` too.
 
 Shapes: https://learn.microsoft.com/graph/api/user-delta (``@removed``, ``@odata.nextLink``,

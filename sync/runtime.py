@@ -142,8 +142,8 @@ class Runtime:
             # owns the token transport (aiohttp) every account's token requests share
             self._graph = GraphStack(self.endpoints, max_connections=2)
         # httpcore's pool walks every connection it holds (a poll() per idle socket, through
-        # has_expired) on each request and each release: one pool of workers + 8 connections
-        # was 41 % of an idle cycle's event-loop CPU. A stack per account in flight holds two
+        # has_expired) on each request and each release, so one large shared pool was a large
+        # share of an idle cycle's event-loop CPU (bench/README.md). A stack per account in flight holds two
         # (the page and its prefetch); released by AccountCycle.read_changes when its reads are done.
         stack = self._free_stacks.pop() if self._free_stacks else None
         if stack is None:

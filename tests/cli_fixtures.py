@@ -26,10 +26,10 @@ from click.testing import CliRunner, Result
 
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import AccountFactory, OnboardedAccount
 from devenv.entra_emulator import EntraEmulator
 from provisioning.cli import main
 from provisioning.links import redirect_uri
-from tests.helpers import AccountFactory, OnboardedAccount
 
 REPO = Path(__file__).resolve().parent.parent
 CONSOLE_SCRIPT = Path(sys.executable).parent / "apsis-sso"
@@ -187,7 +187,7 @@ def entra_app(emulator: EntraEmulator, settings: Settings, unique: str, tmp_path
 
 @pytest.fixture
 def onboarded(accounts: AccountFactory) -> Callable[..., OnboardedAccount]:
-    """`onboarded()`: an account created through the library (tests/helpers.py), its
+    """`onboarded()`: an account created through the library (devenv/accounts.py), its
     secret registered so no CLI output may show it."""
 
     def make(**kw: Any) -> OnboardedAccount:

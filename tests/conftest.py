@@ -22,11 +22,11 @@ import pytest
 
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import AccountFactory, local_settings
 from devenv.entra_emulator import EntraEmulator
 from devenv.keycloak import KeycloakServer
 from devenv.login_driver import Browser
 from provisioning.realm import apply_realm
-from tests.helpers import AccountFactory, local_settings
 
 # Fixtures of the CLI, sync and portal test suites live next to them.
 pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures", "tests.portal_fixtures"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import refusals
 from devenv.login_driver import LoginResult
-from tests.helpers import refusals
 
 MESSAGES = (
     Path(__file__).resolve().parent.parent

@@ -32,11 +32,11 @@ import requests
 from apsis_core.account import Account, AccountRecord
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import create_apsis_user
 from devenv.entra_emulator import EntraEmulator
 from devenv.login_driver import forms, visible_text
 from provisioning import invite, onboarding
 from provisioning.links import redirect_uri
-from tests.helpers import create_apsis_user
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, free_port
 
 PORTAL_SCRIPT = Path(sys.executable).parent / "apsis-portal"

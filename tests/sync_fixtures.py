@@ -28,6 +28,7 @@ from pydantic import SecretStr
 
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import OnboardedAccount
 from sync.accounts import Shard
 from sync.metrics import SyncMetrics
 from sync.report import CycleReport
@@ -36,7 +37,6 @@ from sync.scheduler import run_once
 from sync.secrets import DirectorySecrets
 from sync.settings import SyncSettings
 from sync.state import StateStore
-from tests.helpers import OnboardedAccount
 
 PLATFORM_TEAM = "platform-team@apsis.example"
 

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from apsis_core.contract import ADMIN_CONSENT_STATE
+from devenv.accounts import PASSWORD, AccountFactory
 from devenv.login_driver import visible_text
 from provisioning import onboarding
 from provisioning.links import redirect_uri
-from tests.helpers import PASSWORD, AccountFactory
 from tests.login_checks import message
 
 

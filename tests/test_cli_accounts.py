@@ -11,13 +11,13 @@ import pytest
 
 from apsis_core.account import Account
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import PASSWORD, now_ms, refusals, user_count
 from devenv.login_driver import Browser
 from provisioning import onboarding
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
-from tests.helpers import PASSWORD, now_ms, refusals, user_count
 
 if TYPE_CHECKING:
-    from tests.helpers import OnboardedAccount
+    from devenv.accounts import OnboardedAccount
 
 STATUS_KEYS = {
     "id",

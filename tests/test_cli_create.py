@@ -17,12 +17,12 @@ from apsis_core.account import Account
 from apsis_core.contract import MAPPERS_HASH_KEY
 from apsis_core.errors import KeycloakError
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import PASSWORD, create_apsis_user
 from devenv.keycloak import free_port
 from devenv.login_driver import Browser
 from provisioning.accounts import plan_account
 from provisioning.snapshot import Snapshot
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
-from tests.helpers import PASSWORD, create_apsis_user
 
 
 def test_create_builds_the_account_and_prints_what_the_customer_needs(

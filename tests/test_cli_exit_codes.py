@@ -13,20 +13,20 @@ from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
 from devenv.keycloak import free_port
+from devenv.reverse_proxy import ReverseProxy
 from tests.cli_fixtures import Cli, EntraApp
-from tests.keycloak_proxy import KeycloakProxy
 
 
 @pytest.mark.parametrize(("status", "retry_after"), [(503, None), (502, None), (429, 30)])
 def test_keycloak_overloaded_exits_75(cli: Cli, settings: Settings, status: int, retry_after: int | None) -> None:
-    with KeycloakProxy(settings.keycloak_url) as proxy:
+    with ReverseProxy.to(settings.keycloak_url) as proxy:
         proxy.answer_with(status, retry_after=retry_after)
         result = cli.run("account", "list", env={"APSIS_SSO_KEYCLOAK_URL": proxy.url}, expect=EX_TEMPFAIL)
     assert f"answered HTTP {status} to the token request" in result.stderr and "try again later" in result.stderr
 
 
 def test_keycloak_answering_5xx_to_an_admin_request_is_temporary(settings: Settings, realm: str) -> None:
-    with KeycloakProxy(settings.keycloak_url) as proxy:
+    with ReverseProxy.to(settings.keycloak_url) as proxy:
         api = KeycloakRepository.for_tooling(settings.model_copy(update={"keycloak_url": proxy.url}))
         api.users_count()  # works through the proxy; the token is held now
         proxy.answer_with(503, count=1)  # so the next answer refused is an Admin API one
@@ -36,7 +36,7 @@ def test_keycloak_answering_5xx_to_an_admin_request_is_temporary(settings: Setti
 
 
 def test_keycloak_timing_out_exits_75(cli: Cli, settings: Settings) -> None:
-    with KeycloakProxy(settings.keycloak_url) as proxy:
+    with ReverseProxy.to(settings.keycloak_url) as proxy:
         proxy.stall(3)
         result = cli.run(
             "account",

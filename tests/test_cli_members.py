@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from devenv.accounts import PASSWORD, create_apsis_user, user_count
 from devenv.login_driver import Browser
 from tests.cli_fixtures import Cli
-from tests.helpers import PASSWORD, create_apsis_user, user_count
 
 
 def _member_ids(api, acct) -> set[str]:

@@ -4,8 +4,8 @@ changed), and a valid IDNA 2008 name is planned and stored as its A-label."""
 
 from __future__ import annotations
 
+from devenv.accounts import create_apsis_user
 from tests.cli_fixtures import Cli, EntraApp
-from tests.helpers import create_apsis_user
 
 KELVIN = "\N{KELVIN SIGN}"
 

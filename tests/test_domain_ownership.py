@@ -18,13 +18,13 @@ from apsis_core.account import Account
 from apsis_core.domain_ownership import DomainProof, iso
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import PASSWORD, AccountFactory, OnboardedAccount, now_ms, user_count
 from devenv.entra_emulator import EntraEmulator
 from provisioning import onboarding
 from provisioning.links import redirect_uri
 from sync import status as sync_status
 from sync.accounts import managed
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp
-from tests.helpers import PASSWORD, AccountFactory, OnboardedAccount, now_ms, user_count
 from tests.login_checks import assert_refused, linked_idp_user_ids
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness
 

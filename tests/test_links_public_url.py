@@ -16,12 +16,12 @@ import pytest
 
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import PASSWORD, create_apsis_user
 from devenv.entra_emulator import EntraEmulator
 from devenv.keycloak import KeycloakServer
 from devenv.login_driver import Browser
 from provisioning.links import redirect_uri
 from tests.cli_fixtures import KNOWN_SECRETS, Cli, EntraApp, cli_environment
-from tests.helpers import PASSWORD, create_apsis_user
 from tests.tcp_forward import Forwarder
 
 

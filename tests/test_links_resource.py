@@ -18,8 +18,8 @@ from apsis_core.contract import LINKS_RESOURCE
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.keycloak import repository as repo
 from apsis_core.settings import Settings
+from devenv.accounts import PASSWORD, AccountFactory, create_apsis_user
 from devenv.login_driver import Browser
-from tests.helpers import PASSWORD, AccountFactory, create_apsis_user
 
 
 def test_links_come_in_bulk_with_the_entra_object_id(

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
+from devenv.accounts import PASSWORD, AccountFactory, user_count
 from devenv.login_driver import CLIENT_ID, REDIRECT_URI
-from tests.helpers import PASSWORD, AccountFactory, user_count
 
 CHROMIUM = os.environ.get("APSIS_SSO_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [

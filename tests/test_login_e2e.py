@@ -6,8 +6,8 @@ outcome, the refusal reason recorded as an event, and that no user was created.
 
 from __future__ import annotations
 
+from devenv.accounts import PASSWORD, AccountFactory, create_apsis_user, now_ms, user_count
 from provisioning import onboarding
-from tests.helpers import PASSWORD, AccountFactory, create_apsis_user, now_ms, user_count
 from tests.login_checks import assert_refused, linked_idp_user_ids
 
 

@@ -16,9 +16,9 @@ from urllib.parse import urlencode, urljoin
 import pytest
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import PASSWORD, AccountFactory, now_ms, user_count
 from devenv.keycloak import KeycloakServer
 from devenv.login_driver import CLIENT_ID, REDIRECT_URI, Browser, LoginResult, forms
-from tests.helpers import PASSWORD, AccountFactory, now_ms, user_count
 from tests.login_checks import assert_refused, linked_idp_user_ids, message
 
 

@@ -23,12 +23,12 @@ from apsis_core.account import Account
 from apsis_core.contract import REDIRECT_WHEN_EMAIL_MATCHES_KEY
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import PASSWORD, AccountFactory, create_apsis_user, now_ms, refusals, user_count
 from devenv.login_driver import CLIENT_ID, REDIRECT_URI, Browser, forms, visible_text
 from provisioning import onboarding
 from provisioning.accounts import plan_account
 from provisioning.realm import plan_realm
 from provisioning.snapshot import Snapshot
-from tests.helpers import PASSWORD, AccountFactory, create_apsis_user, now_ms, refusals, user_count
 from tests.login_checks import assert_refused, linked_idp_user_ids
 
 

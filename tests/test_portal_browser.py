@@ -21,12 +21,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import create_apsis_user
 from devenv.login_driver import Browser
 from provisioning import links
 from provisioning.onboarding import load
 from sync.scheduler import run_once
 from tests.cli_fixtures import Cli
-from tests.helpers import create_apsis_user
 from tests.portal_fixtures import PORTAL_SECRETS, PortalProcess, assert_no_portal_secret
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness
 from tests.test_login_browser import CHROMIUM, FLAGS

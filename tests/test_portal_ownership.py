@@ -15,8 +15,8 @@ import requests
 
 from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
+from devenv.reverse_proxy import ReverseProxy
 from provisioning.links import redirect_uri
-from tests.keycloak_proxy import KeycloakProxy
 from tests.portal_fixtures import PORTAL_SECRETS, Customer, PortalProcess, Visitor, start_portal
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer
 
@@ -130,7 +130,7 @@ def test_two_setups_submitted_at_once_through_one_link_set_up_once(
 @pytest.fixture
 def counted_portal(settings: Settings, realm: str, smtp_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory):
     """A second portal process whose Keycloak traffic goes through a counting proxy."""
-    with KeycloakProxy(settings.keycloak_url) as proxy:
+    with ReverseProxy.to(settings.keycloak_url) as proxy:
         running = start_portal(
             settings.model_copy(update={"keycloak_url": proxy.url}),
             smtp_server,
@@ -143,7 +143,7 @@ def counted_portal(settings: Settings, realm: str, smtp_server: SmtpServer, tmp_
 
 
 def test_opening_a_link_does_the_same_keycloak_work_whether_the_account_exists_or_not(
-    customer: Callable[..., Customer], counted_portal: tuple[PortalProcess, KeycloakProxy]
+    customer: Callable[..., Customer], counted_portal: tuple[PortalProcess, ReverseProxy]
 ) -> None:
     running, proxy = counted_portal
     c = customer()

@@ -12,9 +12,9 @@ import pytest
 from pydantic import SecretStr
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import AccountFactory
+from devenv.accounts import OnboardedAccount as Acct
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import AccountFactory
-from tests.helpers import OnboardedAccount as Acct
 from tests.sync_fixtures import SyncHarness
 from tests.test_sync_expiry import set_recorded_expiry
 

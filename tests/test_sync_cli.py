@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import AccountFactory
 from devenv.entra_emulator import EntraEmulator
 from provisioning import onboarding
 from sync.accounts import Shard, discover, shard_of
-from tests.helpers import AccountFactory
 from tests.sync_fixtures import SyncHarness, entra_oid, free_port
 
 REPO = Path(__file__).resolve().parent.parent

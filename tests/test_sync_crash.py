@@ -23,10 +23,10 @@ import pytest
 
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import PASSWORD, AccountFactory, OnboardedAccount
 from devenv.entra_emulator import EntraEmulator
 from devenv.login_driver import Browser
-from tests.helpers import PASSWORD, AccountFactory, OnboardedAccount
-from tests.keycloak_proxy import KeycloakProxy
+from devenv.reverse_proxy import ReverseProxy
 from tests.sync_fixtures import SyncHarness, entra_oid
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ def scene(
 
 
 def killed_run(
-    scene: Scene, proxy: KeycloakProxy, kill_after: int | None, concurrency: int = 1
+    scene: Scene, proxy: ReverseProxy, kill_after: int | None, concurrency: int = 1
 ) -> subprocess.CompletedProcess[str] | int:
     # One Keycloak request at a time makes the order of writes, and so each kill point, exact;
     # test_a_daemon_killed_amid_concurrent_deactivations covers the concurrent default.
@@ -150,7 +150,7 @@ def test_a_daemon_killed_after_any_keycloak_write_is_finished_by_the_next_cycle(
     settings: Settings,
     kill_after: int,
 ) -> None:
-    with KeycloakProxy(settings.keycloak_url) as proxy:
+    with ReverseProxy.to(settings.keycloak_url) as proxy:
         assert killed_run(scene, proxy, kill_after) == -signal.SIGKILL
         assert proxy.killed is not None and len(proxy.writes) == kill_after, proxy.writes
 
@@ -172,7 +172,7 @@ def test_a_daemon_killed_amid_concurrent_deactivations_is_finished_by_the_next_c
     """Three deactivations at once (the default runs them concurrently): a kill while several
     are in flight leaves each half done in its own way; every intent was stored before its
     first write, so the next cycle finishes all of them."""
-    with KeycloakProxy(settings.keycloak_url) as proxy:
+    with ReverseProxy.to(settings.keycloak_url) as proxy:
         assert killed_run(scene, proxy, kill_after, concurrency=8) == -signal.SIGKILL
         assert proxy.killed is not None and len(proxy.writes) >= kill_after, proxy.writes
     report = scene.harness.cycle(scene.a, scene.b)
@@ -188,7 +188,7 @@ def test_the_uninterrupted_cycle_makes_exactly_the_writes_the_kill_points_cover(
     settings: Settings,
 ) -> None:
     """Pins WRITES: if deprovisioning gains a write, the kill points above must cover it."""
-    with KeycloakProxy(settings.keycloak_url) as proxy:
+    with ReverseProxy.to(settings.keycloak_url) as proxy:
         assert killed_run(scene, proxy, None) == 0
         assert len(proxy.writes) == WRITES, proxy.writes
     assert_finished(scene, api)
@@ -218,7 +218,7 @@ def test_a_half_done_deactivation_is_finished_even_when_the_state_database_is_lo
     harness.cycle(acct)
     emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
     scene = Scene(acct, acct, {}, {}, {}, harness)
-    with KeycloakProxy(settings.keycloak_url) as proxy:
+    with ReverseProxy.to(settings.keycloak_url) as proxy:
         assert killed_run(scene, proxy, 1) == -signal.SIGKILL
         assert proxy.killed is not None and proxy.killed.startswith("PUT ") and proxy.killed.endswith(user_id)
     assert api.user(user_id)["enabled"] is False  # type: ignore[index]

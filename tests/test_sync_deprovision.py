@@ -9,9 +9,9 @@ import pytest
 
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import PASSWORD, AccountFactory
 from devenv.entra_emulator import EntraEmulator
 from devenv.login_driver import Browser
-from tests.helpers import PASSWORD, AccountFactory
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
 
 

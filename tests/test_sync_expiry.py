@@ -8,9 +8,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import AccountFactory
+from devenv.accounts import OnboardedAccount as Acct
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import AccountFactory
-from tests.helpers import OnboardedAccount as Acct
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, free_port
 
 

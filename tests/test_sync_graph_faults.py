@@ -10,8 +10,8 @@ from datetime import UTC
 from pydantic import SecretStr
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import AccountFactory
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import AccountFactory
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
 
 

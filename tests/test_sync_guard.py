@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import AccountFactory
 from devenv.entra_emulator import EntraEmulator
 from sync.guard import GuardLimits, verdict
-from tests.helpers import AccountFactory
 from tests.sync_fixtures import PLATFORM_TEAM, SmtpServer, SyncHarness, entra_oid
 
 REPO = Path(__file__).resolve().parent.parent

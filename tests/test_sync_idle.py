@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from devenv.accounts import AccountFactory
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import AccountFactory
 from tests.sync_fixtures import SyncHarness
 
 

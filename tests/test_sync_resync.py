@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import PASSWORD, AccountFactory
 from devenv.entra_emulator import EntraEmulator
 from devenv.login_driver import Browser
-from tests.helpers import PASSWORD, AccountFactory
 from tests.sync_fixtures import SyncHarness, entra_oid
 
 

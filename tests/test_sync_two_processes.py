@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import AccountFactory
 from devenv.entra_emulator import EntraEmulator
-from tests.helpers import AccountFactory
 from tests.sync_fixtures import SmtpServer, SyncHarness, entra_oid
 
 REPO = Path(__file__).resolve().parent.parent

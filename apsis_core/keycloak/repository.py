@@ -292,8 +292,7 @@ class KeycloakRepository(KeycloakPort):
         """The organization with this alias, managed or not, in one request: Keycloak's
         attribute query treats the key ``alias`` as the organization's alias column
         (``JpaOrganizationProvider#buildAttributeSearchPredicate``). It once listed every
-        organization when the alias was not ours, which cost a create at 10,000 accounts 50
-        pages."""
+        organization when the alias was not ours, a page per ``PAGE_SIZE`` accounts for a create."""
         for org in self.organizations(query=f"alias:{alias}"):
             if org.get("alias") == alias:
                 return org

@@ -634,8 +634,8 @@ class EmulatorState:
 
     def add_users(self, tenant_id: str, users: Iterable[dict[str, Any]], password: str) -> list[str]:
         """Many users at once (benchmarks, large seeds): one lock, one save, no snapshot, and
-        the password hashed once for all of them (PBKDF2 per user made 100,000 users take
-        minutes; the hash only matters for the few who sign in). Each item takes
+        the password hashed once for all of them (PBKDF2 per user made a large directory
+        take minutes; the hash only matters for the few who sign in). Each item takes
         ``add_user``'s keyword arguments, ``user_principal_name`` required; an item's own
         ``password`` is hashed once per distinct value. Returns the object ids, in order;
         nothing is added when one item is invalid."""

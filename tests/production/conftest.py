@@ -23,12 +23,12 @@ import pytest
 
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from devenv.accounts import AccountFactory, OnboardedAccount, local_settings
 from devenv.cluster import ClusterNode, KeycloakCluster
 from devenv.entra_emulator import EntraEmulator
 from devenv.login_driver import Browser
 from provisioning.realm import apply_realm
 from tests.cli_fixtures import CONSOLE_SCRIPT, KNOWN_SECRETS, Cli, cli_environment
-from tests.helpers import AccountFactory, OnboardedAccount, local_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PERMANENT_ADMIN = "apsis-realm-admin"
@@ -156,7 +156,7 @@ def _every_node_running(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def onboard(lane: Lane, emulator: EntraEmulator, unique: str) -> Callable[..., OnboardedAccount]:
-    """``onboard(node, stage=...)``: an account onboarded through that node (tests/helpers.py),
+    """``onboard(node, stage=...)``: an account onboarded through that node (devenv/accounts.py),
     its secret registered so no CLI output may show it."""
     factories: dict[str, AccountFactory] = {}
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from apsis_core.keycloak import KeycloakRepository
+from devenv.accounts import PASSWORD, OnboardedAccount, now_ms
 from devenv.cluster import ClusterNode, KeycloakCluster
 from devenv.entra_emulator import EntraEmulator
 from tests.cli_fixtures import Cli, assert_no_secret
-from tests.helpers import PASSWORD, OnboardedAccount, now_ms
 from tests.login_checks import assert_refused
 from tests.production.conftest import PERMANENT_ADMIN, Lane, keycloak_admin_script
 from tests.sync_fixtures import SmtpServer, build_harness, entra_oid

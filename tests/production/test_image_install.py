@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from devenv.accounts import OnboardedAccount
 from devenv.entra_emulator import EntraEmulator
 from tests.cli_fixtures import assert_no_secret
 from tests.dockerfile import VENV_IN_IMAGE, build_stage
-from tests.helpers import OnboardedAccount
 from tests.production.conftest import Lane
 
 pytestmark = pytest.mark.production

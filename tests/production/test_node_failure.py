@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from devenv.accounts import PASSWORD, OnboardedAccount
 from devenv.entra_emulator import EntraEmulator
 from devenv.processes import free_port
 from devenv.reverse_proxy import Hop
 from tests.cli_fixtures import assert_no_secret
-from tests.helpers import PASSWORD, OnboardedAccount
 from tests.production.conftest import Lane
 from tests.sync_fixtures import SmtpServer, build_harness, entra_oid
 

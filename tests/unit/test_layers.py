@@ -54,6 +54,12 @@ def test_shipped_code_never_imports_development_or_test_code(package):
     assert offenders == {}
 
 
+@pytest.mark.parametrize("package", ["bench", "devenv"])
+def test_benchmarks_and_development_tools_import_no_test_module(package):
+    offenders = {m: n & {"tests"} for m, n in imports(package).items() if "tests" in n}
+    assert offenders == {}
+
+
 def test_the_core_imports_no_application():
     offenders = {m: n & set(APPLICATIONS) for m, n in imports("apsis_core").items() if n & set(APPLICATIONS)}
     assert offenders == {}

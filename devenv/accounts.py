@@ -1,5 +1,6 @@
-"""Test scaffolding: an account onboarded through the real library, with its Entra tenant
-in the emulator and its APSIS One users in the real Keycloak."""
+"""Accounts for tests and benchmarks: an account onboarded through the real library
+(``provisioning``, installed beside this package), with its Entra tenant in the emulator and
+its APSIS One users in the real Keycloak; settings for a local Keycloak and the emulator."""
 
 from __future__ import annotations
 
