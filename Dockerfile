@@ -14,6 +14,7 @@ COPY requirements ./requirements
 RUN scripts/install.sh deps /opt/venv
 COPY pyproject.toml README.md ./
 COPY apsis_core ./apsis_core
+COPY realm-templates ./realm-templates
 COPY provisioning ./provisioning
 COPY sync ./sync
 COPY portal ./portal

@@ -16,8 +16,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from apsis_core.contract import DEFAULT_REALM, TOOLING_CLIENT
 
-# The realm templates ship inside this package; APSIS_SSO_TEMPLATES_DIR points elsewhere.
-TEMPLATES_DIR = Path(__file__).resolve().parent / "realm_templates"
+
+def _templates_dir() -> Path:
+    """The realm templates: ``realm-templates/`` of the source tree, which the wheel ships as
+    the data package ``apsis_core/realm_templates``; APSIS_SSO_TEMPLATES_DIR points elsewhere."""
+    here = Path(__file__).resolve().parent
+    installed = here / "realm_templates"
+    return installed if installed.is_dir() else here.parent / "realm-templates"
+
+
+TEMPLATES_DIR = _templates_dir()
 
 PUBLIC_CLOUD_AUTHORITY = "https://login.microsoftonline.com"
 PUBLIC_CLOUD_GRAPH = "https://graph.microsoft.com/v1.0"
