@@ -1,6 +1,7 @@
-"""An in-memory stand-in for OUR Keycloak seam, ``apsis_core.keycloak.KeycloakRepository``.
+"""An in-memory implementation of OUR Keycloak seam, ``apsis_core.keycloak.KeycloakPort``.
 
-In the spirit of httpx's ``MockTransport``: the same interface, the data in dicts, so the
+In the spirit of httpx's ``MockTransport``: the same interface (declared, checked by mypy and
+by ``tests/unit/test_keycloak_port.py``), the data in dicts, so the
 unit lane runs planners, apply steps, the matcher, the guard and deprovisioning without a
 server. It is a test double of the repository, not a model of Keycloak: it keeps only the
 rules our code relies on (unique organization aliases, names and domains; a masked IdP
