@@ -27,6 +27,7 @@ from devenv.entra_emulator import EntraEmulator
 from devenv.keycloak import KeycloakServer
 from devenv.login_driver import Browser
 from provisioning.realm import apply_realm
+from tests import code_checks
 
 # Fixtures of the CLI, sync and portal test suites live next to them.
 pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures", "tests.portal_fixtures"]
@@ -39,6 +40,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         needs = SERVERS & set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("unit") and needs:
             raise pytest.UsageError(f"{item.nodeid} is marked unit but needs {', '.join(sorted(needs))}")
+    # The lint/format/type checks run beside the other tests (pytest_collection_finish);
+    # their test, which waits for them, comes last.
+    items.sort(key=lambda item: item.nodeid == code_checks.TEST)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start lint, format and type checks now when their test was selected (tests/code_checks.py)."""
+    if any(item.nodeid == code_checks.TEST for item in session.items):
+        session.config.stash[code_checks.RUNNING] = code_checks.start()
 
 
 @pytest.fixture(autouse=True)

@@ -1,35 +1,20 @@
 """Lint, format and types are part of the test run (so of ``make test``): ``ruff check``,
 ``ruff format --check`` and ``mypy`` (configured in pyproject.toml) must pass on the tree.
 
-The three run side by side, as processes of their own, so the check costs the unit lane
-about one cold mypy run (msgraph-sdk and kiota are skipped: see pyproject.toml)."""
+The three run as processes of their own, started when collection selected this test
+(``tests/code_checks.py``), so the check costs the unit lane little beyond a cold mypy run
+beside it (msgraph-sdk and kiota are not followed: see pyproject.toml)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from tests import code_checks
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
-CHECKS = {
-    "ruff check": [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."],
-    "ruff format --check": [sys.executable, "-m", "ruff", "format", "--no-cache", "--check", "."],
-    "mypy": [sys.executable, "-m", "mypy"],
-}
 
-
-def test_lint_format_and_types_pass():
-    running = {
-        name: subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for name, command in CHECKS.items()
-    }
-    failed = {}
-    for name, process in running.items():
-        out, _ = process.communicate(timeout=300)
-        if process.returncode != 0:
-            failed[name] = out.strip().splitlines()[-40:]
+def test_lint_format_and_types_pass(request: pytest.FixtureRequest):
+    running = request.config.stash.get(code_checks.RUNNING, None) or code_checks.start()
+    failed = code_checks.failures(running)
     assert failed == {}, "\n".join(f"== {name}\n" + "\n".join(lines) for name, lines in failed.items())

@@ -10,12 +10,16 @@ from tests import import_graph
 pytestmark = pytest.mark.unit
 
 
-def test_no_module_of_the_project_imports_itself_round_a_circle():
-    assert import_graph.cycles(import_graph.graph()) == []
+@pytest.fixture(scope="module")
+def edges() -> dict[str, set[str]]:
+    return import_graph.graph()
 
 
-def test_the_graph_sees_imports_inside_functions_under_type_checking_and_relative_ones():
-    edges = import_graph.graph()
+def test_no_module_of_the_project_imports_itself_round_a_circle(edges: dict[str, set[str]]):
+    assert import_graph.cycles(edges) == []
+
+
+def test_the_graph_sees_imports_inside_functions_under_type_checking_and_relative_ones(edges: dict[str, set[str]]):
     assert "apsis_core.redaction" in edges["apsis_core.errors"]  # module level
     assert "sync.outbox" in edges["sync.domain_check"]  # under TYPE_CHECKING
     assert "devenv.entra_emulator.admin" in edges["devenv.entra_emulator.controls"]  # relative
