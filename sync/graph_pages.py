@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from apsis_core.validation import ascii_lower
+
 
 class MalformedAnswer(ValueError):
     """Graph answered 200 with a body that is not the documented shape (the client turns it
@@ -45,8 +47,8 @@ class EntraUser:
         """Addresses to match an APSIS One user by: ``mail`` first, then the UPN."""
         out: list[str] = []
         for value in (self.mail, self.upn):
-            if value and value.lower() not in out:
-                out.append(value.lower())
+            if value and ascii_lower(value) not in out:
+                out.append(ascii_lower(value))
         return out
 
 

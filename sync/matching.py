@@ -18,6 +18,7 @@ from typing import TypeVar, cast
 from apsis_core.account import AccountRecord
 from apsis_core.keycloak import KeycloakPort
 from apsis_core.keycloak.port import LinkRow, OrganizationRef, User
+from apsis_core.validation import ascii_lower
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -95,7 +96,9 @@ class Matcher:
         """The users of these addresses (only the account's own domains: no other is matched),
         each with its link to this IdP and its accounts, one request per 100 addresses."""
         wanted = [
-            e for e in dict.fromkeys(e.lower() for e in emails if self.account.owns_email(e)) if e not in self._by_email
+            e
+            for e in dict.fromkeys(ascii_lower(e) for e in emails if self.account.owns_email(e))
+            if e not in self._by_email
         ]
         if not wanted:
             return
@@ -103,7 +106,7 @@ class Matcher:
         for email in wanted:
             self._by_email[email] = []
         for row in rows:
-            self._by_email.setdefault((row.get("email") or "").lower(), []).append(row)
+            self._by_email.setdefault(ascii_lower(row.get("email") or ""), []).append(row)
             self._orgs[row["userId"]] = list(row.get("organizations") or [])
             self._link_of[row["userId"]] = row.get("oid")
 
@@ -152,14 +155,18 @@ class Matcher:
                 f"user {user.get('username')} is linked to {oid} but not a member of {self.account.id}; left alone"
             )
             return None
-        return Match(user, "link", (user.get("email") or "").lower() or None)
+        return Match(user, "link", ascii_lower(user.get("email") or "") or None)
 
     def by_email(self, emails: list[str], oid: str) -> Match | None:
         for email in emails:
             if not self.account.owns_email(email):
                 continue
-            rows = self._by_email.get(email.lower())
-            users = [link_user(r) for r in rows] if rows is not None else self.api.users_by_email(email)
+            key = ascii_lower(email)
+            rows = self._by_email.get(key)
+            found = [link_user(r) for r in rows] if rows is not None else self.api.users_by_email(email)
+            # Keycloak's own search folds case with Java's toLowerCase (U+212A KELVIN SIGN is "k"
+            # there): only an address equal once ASCII letters are folded is the same address.
+            users = [u for u in found if ascii_lower(u.get("email") or "") == key]
             if len(users) > 1:
                 self.notes.append(f"{len(users)} users have email {email}; none was matched to Entra user {oid}")
                 return None
@@ -171,7 +178,7 @@ class Matcher:
             if self._linked_elsewhere(user["id"], oid):
                 self.notes.append(f"user {user.get('username')} is linked to another Entra user than {oid}; left alone")
                 return None
-            return Match(user, "email", email)
+            return Match(user, "email", key)
         return None
 
     def match(self, oid: str, emails: list[str]) -> Match | None:

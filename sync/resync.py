@@ -29,6 +29,7 @@ from typing import Any
 from apsis_core.account import AccountRecord
 from apsis_core.keycloak import KeycloakPort
 from apsis_core.keycloak.port import LinkRow
+from apsis_core.validation import ascii_lower
 from sync.deprovision import Plan, Restored, action_for, disabled_by_us
 from sync.graph_pages import EntraUser
 from sync.matching import Match, Matcher, link_user, parallel
@@ -92,7 +93,7 @@ def plan_absent(matcher: Matcher, state: StateStore, plan: Plan, staged_as: str)
             absent_linked.add(row["oid"])
             user = link_user(row)
             return action_for(
-                matcher, Match(user, "link", (user.get("email") or "").lower() or None), row["oid"], "absent", state
+                matcher, Match(user, "link", ascii_lower(user.get("email") or "") or None), row["oid"], "absent", state
             )
 
         for action in parallel(decide, gone, matcher.concurrency):

@@ -35,6 +35,7 @@ from apsis_core.keycloak.port import (
     UserSession,
 )
 from apsis_core.keycloak.repository import change_attribute
+from apsis_core.validation import ascii_lower
 
 MASKED = "**********"
 _ids = itertools.count(1)
@@ -299,6 +300,7 @@ class MemoryKeycloak(KeycloakPort):
 
     def users_by_email(self, email: str) -> list[User]:
         self._read()
+        # Keycloak's admin search folds case with Java's toLowerCase, which also folds U+212A to "k".
         return [copy.deepcopy(u) for u in self.users_by_id.values() if (u.get("email") or "").lower() == email.lower()]
 
     def user(self, user_id: str) -> User | None:
@@ -343,9 +345,9 @@ class MemoryKeycloak(KeycloakPort):
     def users_by_emails(self, alias: str, emails: list[str]) -> Iterator[LinkRow]:
         """The extension's users-by-address lookup: links-resource rows, ``oid`` None when unlinked."""
         self._read()
-        wanted = {e.lower() for e in emails}
+        wanted = {ascii_lower(e) for e in emails}  # the extension folds ASCII letters only (Ascii.java)
         for user_id in sorted(self.users_by_id):
-            if (self.users_by_id[user_id].get("email") or "").lower() in wanted:
+            if ascii_lower(self.users_by_id[user_id].get("email") or "") in wanted:
                 link = self.links.get(user_id, {}).get(alias)
                 yield self._row(user_id, link["userId"] if link else None)
 

@@ -46,6 +46,23 @@ def test_the_matcher_leaves_ambiguous_foreign_and_otherwise_linked_users_alone(w
     assert any("2 users have email twin@acme.example" in n for n in matcher.notes)
 
 
+def test_an_address_spelled_with_a_compatibility_character_matches_nobody(world: World):
+    """U+212A KELVIN SIGN lower-cases to "k" in Python and Java: Entra may hold a second user whose
+    mail is "\u212aate@…" beside Kate's, and its deletion must not deactivate Kate."""
+    kate = world.person("kate")
+    kelvin = "\u212aate@acme.example"
+    assert Matcher(world.kc, world.acme).match("oid-kelvin", [kelvin]) is None  # admin search, Java's fold
+    prefetched = Matcher(world.kc, world.acme)
+    prefetched.prefetch_emails([kelvin])  # the extension's lookup
+    assert prefetched.match("oid-kelvin", [kelvin]) is None
+    plan = deprovision.plan_incremental(
+        world.kc, world.acme, delta(EntraUser("oid-kelvin", enabled=False, mail="\u212aATE@acme.example")), world.state
+    )
+    assert plan.actions == []
+    found = Matcher(world.kc, world.acme).match("oid-kate", ["KATE@acme.example"])
+    assert found is not None and (found.user_id, found.via, found.email) == (kate, "email", "kate@acme.example")
+
+
 # -- incremental -------------------------------------------------------------------------
 
 
