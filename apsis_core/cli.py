@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from apsis_core import redaction
-from apsis_core.errors import EX_FAILURE, EX_USAGE, ApsisError, Declined
+from apsis_core.errors import EX_FAILURE, EX_INTERRUPTED, EX_USAGE, ApsisError, Declined
 
 if TYPE_CHECKING:
     from apsis_core.keycloak import KeycloakRepository
@@ -51,7 +51,7 @@ class ApsisCli(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = globals_first(self, list(sys.argv[1:] if args is None else args))
         debug = "--debug" in argv or os.environ.get("APSIS_SSO_DEBUG", "") not in ("", "0", "false")
         try:
             result = super().main(argv, prog_name or self.program, complete_var, standalone_mode=False, **extra)
@@ -70,8 +70,13 @@ class ApsisCli(click.Group):
             code = exc.exit_code
         except click.ClickException as exc:
             code = _fail(exc.format_message(), exc.exit_code)
-        except click.Abort:
-            code = _fail("aborted", EX_FAILURE)
+        except click.Abort as exc:
+            if interrupted(exc):  # Ctrl-C: the shell's convention, apart from a declined question (1)
+                code = _fail(
+                    "interrupted; if a change was under way, run the command again to finish it", EX_INTERRUPTED
+                )
+            else:
+                code = _fail("aborted", EX_FAILURE)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
@@ -82,6 +87,63 @@ class ApsisCli(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def interrupted(exc: click.Abort) -> bool:
+    """click turns Ctrl-C (KeyboardInterrupt) into Abort, keeping it as the cause or, in its
+    prompts, as the context."""
+    return isinstance(exc.__cause__, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt)
+
+
+_NEVER_MOVED = frozenset({"--help", "-h", "--version"})
+
+
+def globals_first(group: click.Group, argv: list[str]) -> list[str]:
+    """The group's own options (``--env-file``, ``--debug``, ...) given after the subcommand,
+    moved before it, so ``account show acme --env-file f`` works like ``--env-file f account show
+    acme``. An option a subcommand on the way defines itself stays where it is, and so does a
+    token that is the value of another option or follows ``--``."""
+
+    def arity(command: click.Command) -> dict[str, bool]:
+        found: dict[str, bool] = {}
+        for param in command.params:
+            if isinstance(param, click.Option):
+                for name in (*param.opts, *param.secondary_opts):
+                    found[name] = not param.is_flag and not param.count
+        return found
+
+    own = {name: value for name, value in arity(group).items() if name not in _NEVER_MOVED}
+    i = 0  # the group's leading options stay as they are
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        takes = own.get(argv[i]) and "=" not in argv[i]
+        i += 2 if takes else 1
+    head, kept, moved = argv[:i], [], []
+    command: click.Command = group
+    path: dict[str, bool] = {}
+    rest = argv[i:]
+    j = 0
+    while j < len(rest):
+        token = rest[j]
+        name = token.split("=", 1)[0]
+        if token == "--":
+            kept.extend(rest[j:])
+            break
+        if name in path:  # an option of a subcommand on the way, with its value
+            width = 2 if path[name] and "=" not in token else 1
+            kept.extend(rest[j : j + width])
+            j += width
+            continue
+        if name in own:
+            width = 2 if own[name] and "=" not in token else 1
+            moved.extend(rest[j : j + width])
+            j += width
+            continue
+        if isinstance(command, click.Group) and token in command.commands:
+            command = command.commands[token]
+            path.update(arity(command))
+        kept.append(token)
+        j += 1
+    return head + moved + kept
 
 
 def _echo_scrubbed(text: str) -> None:
@@ -179,8 +241,10 @@ def confirm(question: str, yes: bool) -> None:
         return
     try:
         agreed = click.confirm(question, default=False, err=True)
-    except click.Abort:
+    except click.Abort as exc:
         click.echo(err=True)  # end the unanswered prompt's line
+        if interrupted(exc):
+            raise  # Ctrl-C is not an answer
         agreed = False
     if not agreed:
         raise Declined("aborted: nothing was changed (pass --yes to skip this question)")

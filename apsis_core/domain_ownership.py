@@ -28,11 +28,14 @@ import asyncio
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from apsis_core import timestamps
 from apsis_core.contract import DOMAIN_ALERTS_KEY, DOMAIN_PROOFS_KEY, OWNERSHIP_OVERRIDE_KEY
 from apsis_core.errors import EntraUnavailable, InvalidInput
+from apsis_core.timestamps import to_text as iso
+from apsis_core.timestamps import utc as _utc
 
 if TYPE_CHECKING:
     from apsis_core.entra import EntraEndpoints
@@ -52,17 +55,9 @@ Refused = Literal["other-tenant", "unverified"]
 _REFUSED: tuple[Refused, ...] = ("other-tenant", "unverified")
 
 
-def _utc(moment: datetime | None = None) -> datetime:
-    return (moment or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _time(text: str) -> datetime | None:
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return timestamps.from_text(text)
     except ValueError:
         return None
 

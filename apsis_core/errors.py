@@ -47,6 +47,7 @@ EX_FAILURE = 1
 EX_USAGE = 2
 EX_CHANGES = 3  # --detailed-exitcode: there were changes (pending, or applied)
 EX_TEMPFAIL = 75  # sysexits.h
+EX_INTERRUPTED = 130  # the shell's 128 + SIGINT: Ctrl-C
 
 RefusalKind = Literal["expired", "invalid", "other"]
 """What an Entra refusal means for the daemon (``apsis_core.entra.AADSTS``)."""

@@ -26,11 +26,14 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from apsis_core.contract import INVITATION_INTENTS, INVITATIONS_KEY, InvitationIntent
 from apsis_core.errors import InvalidInput, NotFound
+from apsis_core.timestamps import from_text as _parse_time
+from apsis_core.timestamps import to_text as _iso
+from apsis_core.timestamps import utc as _utc
 
 if TYPE_CHECKING:
     from apsis_core.account import AccountRecord
@@ -49,18 +52,6 @@ MIN_VALIDITY = timedelta(minutes=5)
 State = Literal["open", "used", "revoked", "superseded"]
 Verdict = Literal["valid", "unknown", "expired", "used", "revoked", "superseded"]
 _STATES: tuple[State, ...] = ("open", "used", "revoked", "superseded")
-
-
-def _utc(moment: datetime | None = None) -> datetime:
-    return (moment or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def digest(token: str) -> str:

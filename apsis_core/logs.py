@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from apsis_core import redaction
+from apsis_core.timestamps import to_text
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
@@ -44,7 +45,7 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ts = to_text(datetime.fromtimestamp(record.created, UTC))
         parts = " ".join(f"{k}={_text(v)}" for k, v in _fields(record).items())
         line = f"{ts} {record.levelname:<7} {record.getMessage()}" + (f" {parts}" if parts else "")
         if record.exc_info and record.exc_info[0] is not None:

@@ -2,7 +2,8 @@
 
 Results (tables, JSON documents) go to stdout so they can be piped; progress, warnings and
 errors go to stderr. rich is imported on first use, so ``--help`` does not pay for it.
-JSON keys are part of the interface: add keys, never rename them.
+JSON keys are part of the interface: add keys, never rename them. Moments are written one
+way everywhere (``apsis_core.timestamps``: RFC 3339, UTC, ``Z``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from apsis_core.timestamps import json_value
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,7 +34,7 @@ def console(stderr: bool = False) -> Console:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(json.dumps(data, indent=2, default=json_value))
 
 
 def status(message: str) -> None:

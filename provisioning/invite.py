@@ -23,6 +23,7 @@ from apsis_core.invitations import Invitation
 from apsis_core.keycloak import KeycloakPort
 from apsis_core.mail import Mail, MailSettings
 from apsis_core.settings import Settings
+from apsis_core.timestamps import to_text
 from provisioning.onboarding import load
 
 PREFIX = "[APSIS One SSO]"
@@ -40,11 +41,12 @@ class InviteResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "account": self.account,
+            "id": self.account,
+            "account": self.account,  # the same id, kept for scripts written before "id"
             "intent": self.intent,
             "url": self.url,
             "invitation": self.invitation.id,
-            "expires": self.invitation.expires.isoformat(),
+            "expires": to_text(self.invitation.expires),
             "mailed_to": self.mailed_to,
             "warnings": self.warnings,
         }

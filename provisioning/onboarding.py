@@ -20,11 +20,13 @@ from pydantic import SecretStr
 from apsis_core import domain_ownership, entra, validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
 from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STAGES
-from apsis_core.domain_ownership import Recorded, Verdict, iso
+from apsis_core.domain_ownership import Recorded, Verdict
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import Conflict, InvalidInput, NotFound
 from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
+from apsis_core.timestamps import from_text
+from apsis_core.timestamps import to_text as iso
 from provisioning import checks, link_check, links, ownership
 from provisioning.accounts import check_account, plan_account, plan_delete, warn_unsent_secrets, written_daemon_file
 from provisioning.plan import Change, Plan
@@ -50,7 +52,8 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "account": self.account.id,
+            "id": self.account.id,
+            "account": self.account.id,  # the same id, kept for scripts written before "id"
             "applied": self.applied,
             "plan": self.plan.to_dict(),
             "links": self.links,
@@ -180,7 +183,7 @@ def setup_claim(record: AccountRecord | None, idp: Mapping[str, Any] | None, now
     held = str(((idp or {}).get("config") or {}).get(SETUP_CLAIM_KEY) or "")
     if idp is not None and held and not (record is not None and record.complete):
         try:
-            since: datetime | None = datetime.strptime(held.split(" ")[0], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            since: datetime | None = from_text(held.split(" ")[0])
         except ValueError:
             since = None
         if since is not None and moment - since < SETUP_CLAIM_STALE:
@@ -354,7 +357,8 @@ class ProvenDomains:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "account": self.account.id,
+            "id": self.account.id,
+            "account": self.account.id,  # the same id, kept for scripts written before "id"
             "tenant_id": self.account.tenant_id,
             "applied": self.applied,
             "domains": [

@@ -24,6 +24,7 @@ from apsis_core import stages
 from apsis_core.account import Account, AccountRecord, idp_alias
 from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
+from apsis_core.timestamps import to_text
 from provisioning import checks
 from provisioning.onboarding import checked_links, load
 from provisioning.snapshot import Snapshot
@@ -48,7 +49,7 @@ class LinkedUser:
             "username": self.username,
             "email": self.email,
             "enabled": self.enabled,
-            "last_sso_login": self.last_sso_login.isoformat() if self.last_sso_login else None,
+            "last_sso_login": to_text(self.last_sso_login) if self.last_sso_login else None,
         }
 
 
@@ -107,7 +108,7 @@ class AccountStatus:
             "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
             "members": self.members,
             "linked_users": self.linked_users,
-            "last_sso_login": self.last_sso_login.isoformat() if self.last_sso_login else None,
+            "last_sso_login": to_text(self.last_sso_login) if self.last_sso_login else None,
             "quarantined": r.quarantined,
             "domain_ownership": None if r.awaiting_setup else r.ownership.to_dict(),
             **({"linked": [u.to_dict() for u in self.linked]} if self.linked is not None else {}),

@@ -32,7 +32,7 @@ def test_create_builds_the_account_and_prints_what_the_customer_needs(
     emulator.add_domain(app.tenant_id, f"mail.{app.domain}")  # a second domain of the customer's tenant
     doc = cli.json(*app.create_args(**{"--tenant-id": app.domain, "--domain": [app.domain, f"mail.{app.domain}"]}))
 
-    assert doc["account"] == app.account and doc["applied"] is True
+    assert doc["id"] == doc["account"] == app.account and doc["applied"] is True
     assert doc["plan"]["summary"] == {"create": 4, "update": 0, "delete": 0}
     broker = f"{settings.keycloak_url}/realms/apsis/broker/entra-{app.account}/endpoint"
     assert doc["links"]["redirect_uri"] == broker

@@ -130,6 +130,8 @@ def test_invite_mails_the_it_contact_a_link_whose_token_is_stored_only_as_a_hash
     create_waiting(cli, app.account, app.domain)
     result = cli.json("account", "invite", app.account, "--valid", "36h", env=mail_env(smtp_server))
     assert result["intent"] == "setup" and result["mailed_to"] == f"it@{app.domain}"
+    assert result["id"] == result["account"] == app.account  # "id", as in every output; "account" kept
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", result["expires"])  # one format for moments
     token = result["url"].rsplit("/", 1)[1]
     assert result["url"] == f"{PORTAL}/i/{app.account}/{token}" and invitations.well_formed(token)
     (mail,) = smtp_server.messages(to=f"it@{app.domain}")
@@ -149,6 +151,7 @@ def test_invite_mails_the_it_contact_a_link_whose_token_is_stored_only_as_a_hash
 
     revoked = cli.json("account", "invite", app.account, "--revoke")
     assert [r["invitation"] for r in revoked["revoked"]] == [newer["invitation"]]
+    assert revoked["id"] == app.account and revoked["revoked"][0]["expires"] == newer["expires"]
     assert cli.run("account", "invite", app.account, "--revoke").stderr.startswith(
         f"account {app.account} has no open link"
     )

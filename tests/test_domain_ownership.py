@@ -15,9 +15,10 @@ from rich.console import Console
 
 from apsis_core import contract
 from apsis_core.account import Account
-from apsis_core.domain_ownership import DomainProof, iso
+from apsis_core.domain_ownership import DomainProof
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
+from apsis_core.timestamps import to_text as iso
 from devenv.accounts import PASSWORD, AccountFactory, OnboardedAccount, now_ms, user_count
 from devenv.entra_emulator import EntraEmulator
 from provisioning import onboarding

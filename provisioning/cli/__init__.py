@@ -13,7 +13,9 @@ from pathlib import Path
 
 import click
 
+from apsis_core import logs
 from apsis_core.cli import AppContext, ApsisCli, env_file_option
+from apsis_core.logs import LEVELS
 from provisioning.cli.accounts import account
 from provisioning.cli.admin import keycloak_admin
 from provisioning.cli.declarative import apply_file, export, plan_file
@@ -39,10 +41,21 @@ Exit codes:
     epilog=EXIT_CODES,
 )
 @env_file_option
-@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected failures.")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show tracebacks of unexpected failures and log at DEBUG (unless --log-level says otherwise).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default=None,
+    help="Log to stderr at this level (default: no logs). DEBUG also shows what the HTTP libraries "
+    "log (secrets scrubbed).",
+)
 @click.version_option(package_name="apsis-sso", prog_name="apsis-sso")
 @click.pass_context
-def main(ctx: click.Context, env_file: Path | None, debug: bool) -> None:
+def main(ctx: click.Context, env_file: Path | None, debug: bool, log_level: str | None) -> None:
     """Onboard and operate APSIS One accounts' single sign-on with Microsoft Entra ID.
 
     Each account is a Keycloak organization (its email domains, members and SSO
@@ -65,6 +78,8 @@ def main(ctx: click.Context, env_file: Path | None, debug: bool) -> None:
       apsis-sso account list -o json
       apsis-sso plan -f accounts.yaml && apsis-sso apply -f accounts.yaml --yes
     """
+    if log_level or debug:
+        logs.configure("text", log_level or "DEBUG", logger="apsis_sso")
     ctx.obj = AppContext(env_file=env_file, debug=debug)
 
 

@@ -514,7 +514,7 @@ def delete(app: AppContext, account_id: str, yes: bool, dry_run: bool, output_fo
         progress=plan_output.progress,
     )
     if output_format == "json":
-        output.emit_json({"account": account_id, "applied": not dry_run, "plan": plan.to_dict()})
+        output.emit_json({"id": account_id, "account": account_id, "applied": not dry_run, "plan": plan.to_dict()})
     else:
         title = (
             f"account {account_id} deleted"
@@ -618,6 +618,7 @@ def invite(
       apsis-sso account invite acme --revoke
     """
     from apsis_core import invitations
+    from apsis_core.timestamps import to_text
     from provisioning import invite as invites
 
     validity = invitations.parse_validity(valid) if valid is not None else None
@@ -628,10 +629,9 @@ def invite(
         if output_format == "json":
             output.emit_json(
                 {
+                    "id": account_id,
                     "account": account_id,
-                    "revoked": [
-                        {"invitation": i.id, "intent": i.intent, "expires": i.expires.isoformat()} for i in ended
-                    ],
+                    "revoked": [{"invitation": i.id, "intent": i.intent, "expires": to_text(i.expires)} for i in ended],
                 }
             )
         elif ended:

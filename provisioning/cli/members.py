@@ -26,6 +26,7 @@ def _report(account_id: str, changes: list[MemberChange], output_format: str, dr
     if output_format == "json":
         output.emit_json(
             {
+                "id": account_id,
                 "account": account_id,
                 "applied": not dry_run,
                 "members": [{"email": c.email, "user_id": c.user_id, "outcome": c.outcome} for c in changes],
@@ -109,7 +110,7 @@ def list_(app: AppContext, account_id: str, output_format: str) -> None:
     rows = library.member_rows(app.api(), account_id)
     account_id = validation.account_id(account_id)
     if output_format == "json":
-        output.emit_json({"account": account_id, "members": [r.to_dict() for r in rows]})
+        output.emit_json({"id": account_id, "account": account_id, "members": [r.to_dict() for r in rows]})
         return
     output.table(
         ["email", "username", "enabled", "SSO linked", "test user"],

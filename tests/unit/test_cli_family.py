@@ -1,0 +1,146 @@
+"""What apsis-sso and apsis-sync share and must do alike (issue 26): Ctrl-C exits 130 while a
+declined question stays 1, the group's options work after the subcommand too, and every
+moment in JSON output is written one way (RFC 3339, UTC, ``Z``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from apsis_core import output, timestamps
+from apsis_core.cli import ApsisCli, confirm, env_file_option, globals_first
+from apsis_core.errors import EX_INTERRUPTED
+from provisioning.cli import main as apsis_sso
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+@click.group(cls=ApsisCli)
+@env_file_option
+@click.option("--debug", is_flag=True)
+def app(env_file: Path | None, debug: bool) -> None:
+    """A test program."""
+    click.echo(f"env-file={env_file} debug={debug}")
+
+
+@app.command()
+@click.argument("what")
+@click.option("--name")
+def act(what: str, name: str | None) -> None:
+    """Act in the named way."""
+    if what == "interrupt":
+        raise KeyboardInterrupt
+    if what == "ask":
+        confirm("Go on?", yes=False)
+    click.echo(f"acted name={name}")
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_ctrl_c_exits_130_and_a_declined_question_stays_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    interrupted = run("act", "interrupt")
+    assert interrupted.exit_code == EX_INTERRUPTED == 130
+    assert interrupted.stderr.strip().splitlines()[-1].startswith("error: interrupted")
+    declined = run("act", "ask")  # no answer (closed input) means no
+    assert declined.exit_code == 1 and "nothing was changed" in declined.stderr
+
+    def ctrl_c(prompt: str) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(click.termui, "visible_prompt_func", ctrl_c)  # (CliRunner would replace it)
+    assert app.main(["act", "ask"], standalone_mode=False) == 130  # Ctrl-C at the question is not an answer
+    assert "error: interrupted" in capsys.readouterr().err
+
+
+def test_sigint_to_a_real_apsis_sso_process_exits_130():
+    """apsis-sso waiting for a secret on standard input, interrupted as a shell's Ctrl-C does."""
+    args = ["account", "create", "acme", "--name", "Acme", "--domain", "acme.example"]
+    args += [
+        "--tenant-id",
+        "3f2a1b4c-0000-4000-8000-000000000001",
+        "--client-id",
+        "3f2a1b4c-0000-4000-8000-000000000002",
+    ]
+    args += ["--secret-expires", (date.today() + timedelta(days=90)).isoformat()]
+    args += ["--it-contact-name", "Ivy", "--it-contact-email", "it@acme.example", "--client-secret-file", "-"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APSIS_SSO_")}
+    entry = "from provisioning.cli import main; main()"  # the console script's entry point, this tree's code
+    process = subprocess.Popen(
+        [sys.executable, "-c", entry, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    time.sleep(2)  # it reads standard input by then; an earlier signal ends it the same way
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted")
+
+
+def test_the_groups_options_work_after_the_subcommand(tmp_path: Path):
+    env = tmp_path / "x.env"
+    env.write_text("")
+    before = run("--env-file", str(env), "--debug", "act", "go", "--name", "n")
+    after = run("act", "go", "--env-file", str(env), "--name", "n", "--debug")
+    assert after.exit_code == before.exit_code == 0, after.stderr
+    assert after.stdout == before.stdout == f"env-file={env} debug=True\nacted name=n\n"
+    missing = run("act", "go", f"--env-file={tmp_path / 'missing.env'}")  # checked as the group's option
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr and "No such option" not in missing.stderr
+
+
+def test_only_the_groups_own_options_move_and_never_an_options_value_or_what_follows_double_dash():
+    assert globals_first(app, ["act", "go", "--name", "--debug"]) == ["act", "go", "--name", "--debug"]
+    assert globals_first(app, ["act", "--", "--debug"]) == ["act", "--", "--debug"]
+    assert globals_first(app, ["--debug", "act", "x", "--env-file", "f"]) == ["--debug", "--env-file", "f", "act", "x"]
+    assert globals_first(app, ["act", "--help"]) == ["act", "--help"]
+    # the real CLI: --debug and --env-file after a nested subcommand
+    assert globals_first(apsis_sso, ["account", "show", "acme", "--env-file", "f", "--debug"]) == [
+        "--env-file",
+        "f",
+        "--debug",
+        "account",
+        "show",
+        "acme",
+    ]
+
+
+def test_every_moment_in_json_is_rfc3339_utc_with_z(capsys: pytest.CaptureFixture[str]):
+    cest = timezone(timedelta(hours=2))
+    output.emit_json(
+        {
+            "aware": datetime(2026, 12, 7, 23, 30, 5, 847000, tzinfo=cest),
+            "utc": datetime(2026, 12, 7, 21, 30, 5, tzinfo=UTC),
+            "naive": datetime(2026, 12, 7, 21, 30, 5, 1),
+            "day": date(2027, 3, 31),
+        }
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {
+        "aware": "2026-12-07T21:30:05Z",
+        "utc": "2026-12-07T21:30:05Z",
+        "naive": "2026-12-07T21:30:05Z",
+        "day": "2027-03-31",
+    }
+    assert all(MOMENT.match(doc[k]) for k in ("aware", "utc", "naive"))
+    assert timestamps.from_text(doc["aware"]) == datetime(2026, 12, 7, 21, 30, 5, tzinfo=UTC)
