@@ -55,8 +55,24 @@ DOMAIN = "contoso.example"
 PASSWORD = "Demo-Passw0rd!"
 SECRET_DAYS = 10
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # progress lines carry paths: never wrapped
 out = Console()
+
+
+def print_summary(console: Console, title: str, summary: list[tuple[str, str]]) -> None:
+    """A table on a terminal; elsewhere (a pipe, a file, CI's log) one plain line per row, so a
+    path or URL is never wrapped and breaks no copy and paste."""
+    if not console.is_terminal:
+        console.print(title, soft_wrap=True, highlight=False, markup=False)
+        for what, result in summary:
+            console.print(f"{what}: {result}", soft_wrap=True, highlight=False, markup=False)
+        return
+    table = Table(title=title, show_lines=False)
+    table.add_column("what", style="bold")
+    table.add_column("result", overflow="fold")
+    for what, result in summary:
+        table.add_row(what, result)
+    console.print(table)
 
 
 def step(message: str) -> None:
@@ -511,12 +527,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         else:
-            table = Table(title=f"apsis-sso demo finished in {time.monotonic() - started:.0f}s", show_lines=False)
-            table.add_column("what", style="bold")
-            table.add_column("result", overflow="fold")
-            for what, result in summary:
-                table.add_row(what, result)
-            out.print(table)
+            print_summary(out, f"apsis-sso demo finished in {time.monotonic() - started:.0f}s", summary)
         sys.stdout.flush()
         if args.keep_running:
             console.print(
