@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 
-from devenv import cli_reference
+from devenv import cli_reference, settings_reference
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,3 +69,15 @@ def test_every_relative_link_resolves(page: Path):
         elif fragment and resolved.suffix == ".md" and fragment not in anchors(resolved):
             broken.append(f"{target} (no heading #{fragment})")
     assert not broken, f"{page.relative_to(ROOT)}: broken links: {broken}"
+
+
+def test_docs_settings_md_is_what_the_settings_classes_say():
+    assert (ROOT / "docs" / "settings.md").read_text() == settings_reference.render(), (
+        "docs/settings.md is stale: run .venv/bin/python -m devenv.settings_reference"
+    )
+
+
+def test_every_setting_says_what_it_is_for():
+    for _, _, cls, _ in settings_reference.CLASSES:
+        bare = [name for name, field in cls.model_fields.items() if not (field.description or "").strip()]
+        assert not bare, f"{cls.__name__}: settings without a description: {bare}"
