@@ -31,6 +31,7 @@ Exit codes:
      (to apply, or applied)
   75 temporary failure (EX_TEMPFAIL): Keycloak or Entra unreachable, a timeout,
      HTTP 5xx or 429; nothing is wrong with the request: retry later
+  130 interrupted (Ctrl-C): a change under way may be partly done; run the command again
 """
 
 
