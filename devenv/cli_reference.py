@@ -38,7 +38,10 @@ the subcommand. Exit codes are listed in each program's help.
 
 def commands(name: str, command: click.Command, parent: click.Context | None = None) -> Iterator[tuple[str, str]]:
     """(command path, help text) for the command and every subcommand below it, in order."""
-    ctx = click.Context(command, info_name=name, parent=parent, terminal_width=WIDTH, max_content_width=WIDTH)
+    # make_context applies the command's context_settings (-h beside --help), as a real run does
+    ctx = command.make_context(
+        name, [], parent=parent, resilient_parsing=True, terminal_width=WIDTH, max_content_width=WIDTH
+    )
     yield ctx.command_path, command.get_help(ctx)
     if isinstance(command, click.Group):
         for sub in command.list_commands(ctx):

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
 from apsis_core.mail import MailSettings
@@ -48,7 +47,7 @@ def default_of(field: FieldInfo) -> str:
             value = field.default_factory()  # type: ignore[call-arg]
         except TypeError:
             return "(computed)"
-    elif field.default is PydanticUndefined:
+    elif field.is_required():
         return "(required)"
     else:
         value = field.default

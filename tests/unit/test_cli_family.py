@@ -91,11 +91,25 @@ def test_sigint_to_a_real_apsis_sso_process_exits_130():
         env=env,
         cwd=ROOT,
     )
-    time.sleep(2)  # it reads standard input by then; an earlier signal ends it the same way
+    waiting_for_stdin(process.pid)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("error: interrupted")
+
+
+def waiting_for_stdin(pid: int) -> None:
+    """Until the process blocks in read(0, ...) (x86-64 syscall 0 on fd 0), as a person's Ctrl-C
+    would find it waiting for the secret."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/syscall").read_text().startswith("0 0x0 "):
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError("apsis-sso never waited for standard input")
 
 
 def test_the_groups_options_work_after_the_subcommand(tmp_path: Path):
