@@ -804,29 +804,25 @@ def test_keycloaks_oidc_broker_signs_a_user_in_against_it(
             )
             assert created.status_code == 201, created.text
             config = http_get_json(okta, okta.discovery_url(org))
+            idp_config = {
+                "issuer": config["issuer"],
+                "authorizationUrl": config["authorization_endpoint"],
+                "tokenUrl": config["token_endpoint"],
+                "userInfoUrl": config["userinfo_endpoint"],
+                "jwksUrl": config["jwks_uri"],
+                "useJwksUrl": "true",
+                "validateSignature": "true",
+                "clientId": app.client_id,
+                "clientSecret": secret,
+                "clientAuthMethod": "client_secret_post",
+                "defaultScope": "openid email profile",
+                "pkceEnabled": "true",
+                "pkceMethod": "S256",
+                "syncMode": "IMPORT",
+            }
             idp = admin.post(
                 f"{base}/{realm}/identity-provider/instances",
-                json={
-                    "alias": "okta",
-                    "providerId": "oidc",
-                    "enabled": True,
-                    "config": {
-                        "issuer": config["issuer"],
-                        "authorizationUrl": config["authorization_endpoint"],
-                        "tokenUrl": config["token_endpoint"],
-                        "userInfoUrl": config["userinfo_endpoint"],
-                        "jwksUrl": config["jwks_uri"],
-                        "useJwksUrl": "true",
-                        "validateSignature": "true",
-                        "clientId": app.client_id,
-                        "clientSecret": secret,
-                        "clientAuthMethod": "client_secret_post",
-                        "defaultScope": "openid email profile",
-                        "pkceEnabled": "true",
-                        "pkceMethod": "S256",
-                        "syncMode": "IMPORT",
-                    },
-                },
+                json={"alias": "okta", "providerId": "oidc", "enabled": True, "config": idp_config},
             )
             assert idp.status_code == 201, idp.text
             browser = Browser(keycloak.url, realm, ca_bundle=str(okta.ca_bundle))
@@ -840,6 +836,43 @@ def test_keycloaks_oidc_broker_signs_a_user_in_against_it(
             # What Keycloak asked for: the org server's token endpoint once, with Okta's answers.
             token_calls = [r for r in okta.requests_log if r["path"].endswith("/oauth2/v1/token")]
             assert [r["status"] for r in token_calls] == [200]
+
+            # The same endpoints but the custom server's issuer configured: the org server's ID
+            # token names another issuer, and Keycloak refuses it.
+            okta.add_web_app(
+                org,
+                "Keycloak 2",
+                [redirect.replace("/okta/", "/okta-wrong/")],
+                client_id="0oaWrongIssuer000001",
+                client_secret="w" * 40,
+            )
+            wrong = admin.post(
+                f"{base}/{realm}/identity-provider/instances",
+                json={
+                    "alias": "okta-wrong",
+                    "providerId": "oidc",
+                    "enabled": True,
+                    "config": {
+                        **idp_config,
+                        "issuer": okta.issuer(org, "default"),
+                        "clientId": "0oaWrongIssuer000001",
+                        "clientSecret": "w" * 40,
+                    },
+                },
+            )
+            assert wrong.status_code == 201, wrong.text
+            refused = Browser(keycloak.url, realm, ca_bundle=str(okta.ca_bundle)).login_page(
+                "ann@acme.example", PASSWORD, kc_idp_hint="okta-wrong"
+            )
+            assert not refused.ok and refused.code is None
+            # Okta answered the code exchange: the refusal is Keycloak's issuer check.
+            token_calls = [r for r in okta.requests_log if r["path"].endswith("/oauth2/v1/token")]
+            assert [r["status"] for r in token_calls] == [200, 200]
+            assert (
+                admin.get(f"{base}/{realm}/users", params={"email": "ann@acme.example"}).json()[0]["id"]
+                == kc_user["id"]
+            )
+            assert len(admin.get(f"{base}/{realm}/users/{kc_user['id']}/federated-identity").json()) == 1
         finally:
             admin.delete(f"{base}/{realm}")
 

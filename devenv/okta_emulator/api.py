@@ -263,4 +263,3 @@ def logs(ctx: Context, req: Request, org: Org) -> Response:
         page,
         {"Link": _links(f"{base}/api/v1/logs", {**query, **({"after": q["after"]} if "after" in q else {})}, after)},
     )
-

@@ -12,7 +12,7 @@ from devenv.entra_emulator.web import Request, Response
 from .model import NotFound, Refused
 
 if TYPE_CHECKING:
-    from .server import OktaEmulator
+    from .admin import OktaAdmin
 
 _LIFECYCLE = {
     "deactivate",
@@ -27,7 +27,7 @@ _LIFECYCLE = {
 }
 
 
-def handle(em: OktaEmulator, req: Request) -> Response:
+def handle(em: OktaAdmin, req: Request) -> Response:
     try:
         body = req.json() if req.method in ("POST", "PUT", "PATCH") else {}
         return _dispatch(em, req, body)
@@ -41,14 +41,14 @@ def handle(em: OktaEmulator, req: Request) -> Response:
         return Response.json(400, {"error": f"missing field {exc}"})
 
 
-def _dispatch(em: OktaEmulator, req: Request, body: dict[str, Any]) -> Response:
+def _dispatch(em: OktaAdmin, req: Request, body: dict[str, Any]) -> Response:
     path, method = req.path[len("/_emulator") :], req.method
     if path == "/health":
         return Response.json(200, {"status": "ok", "url": em.url})
     if path == "/state" and method == "GET":
         return Response.json(200, em.describe())
     if path == "/seed" and method == "POST":
-        return Response.json(200, apply_seed(em, body))
+        return Response.json(200, em.load_seed(body))
     if path == "/time" and method == "POST":
         em.advance_time(float(body["advance_seconds"]))
         return Response.json(200, {"now": em.directory.clock.now().isoformat()})
@@ -117,55 +117,3 @@ def _dispatch(em: OktaEmulator, req: Request, body: dict[str, Any]) -> Response:
             getattr(em, action)(org, user_id)
             return Response.json(200, em.user(org, user_id))
     return Response.json(404, {"error": f"no control at {req.method} {req.path}"})
-
-
-def apply_seed(em: OktaEmulator, doc: dict[str, Any]) -> dict[str, Any]:
-    """``{"orgs": [{"name", "web_apps": [{label, redirect_uris, client_id?, client_secret?}],
-    "service_apps": [{label, jwks, scopes, client_id?}], "users": [{login, password?, ...}]}]}``.
-    Returns what exists afterwards per org (client ids, user ids by login, issuers)."""
-    if not isinstance(doc, dict) or not isinstance(doc.get("orgs"), list):
-        raise ValueError('a seed is {"orgs": [...]}')
-    out = []
-    for spec in doc["orgs"]:
-        org = em.add_org(spec["name"])
-        apps = []
-        for app_spec in spec.get("web_apps", []):
-            existing = org.web_apps.get(app_spec.get("client_id", ""))
-            if existing is None:
-                existing, _ = em.add_web_app(
-                    org.name,
-                    app_spec["label"],
-                    list(app_spec["redirect_uris"]),
-                    client_id=app_spec.get("client_id"),
-                    client_secret=app_spec.get("client_secret"),
-                )
-            apps.append(existing.client_id)
-        service = []
-        for app_spec in spec.get("service_apps", []):
-            sapp = org.service_apps.get(app_spec.get("client_id", ""))
-            if sapp is None:
-                sapp = em.add_service_app(
-                    org.name,
-                    app_spec["label"],
-                    app_spec["jwks"],
-                    app_spec["scopes"],
-                    client_id=app_spec.get("client_id"),
-                )
-            service.append(sapp.client_id)
-        users = {}
-        for user_spec in spec.get("users", []):
-            login = user_spec["login"]
-            try:
-                user = em.directory.user(org.name, login)
-            except Refused:
-                kwargs = {
-                    k: user_spec[k]
-                    for k in ("email", "first_name", "last_name", "status", "email_verified", "user_id")
-                    if k in user_spec
-                }
-                user = em.add_user(org.name, login, user_spec.get("password"), **kwargs)
-            users[login] = user.id
-        out.append(
-            {"name": org.name, "issuer": em.issuer(org.name), "web_apps": apps, "service_apps": service, "users": users}
-        )
-    return {"orgs": out}

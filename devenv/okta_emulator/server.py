@@ -9,7 +9,6 @@ CA (reusable from another emulator's state directory, so one truststore serves b
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import shutil
@@ -30,8 +29,9 @@ from devenv.entra_emulator.faults import RequestLog
 from devenv.entra_emulator.web import Request, Response
 
 from . import api, controls, oauth
+from .admin import OktaAdmin
 from .limits import Faults, RateLimiter, bucket
-from .model import AuthServer, Directory, Org, ServiceApp, User, WebApp
+from .model import Directory, Org
 
 log = logging.getLogger("okta_emulator")
 
@@ -45,7 +45,7 @@ _V1: dict[str, _OAuthEndpoint] = {
 _ORG_PATH = re.compile(r"^/([a-z0-9][a-z0-9.-]*)(/.*)?$")
 
 
-class OktaEmulator:
+class OktaEmulator(OktaAdmin):
     """A local stand-in for Okta orgs: OIDC (org and custom authorization servers), the service
     app client credentials flow, the Users API and the System Log API. Methods return the live
     model objects' snapshots as dicts or the objects themselves; change things through methods."""
@@ -132,183 +132,6 @@ class OktaEmulator:
     @property
     def ca_bundle(self) -> Path:
         return self._keys.ca_bundle
-
-    def org_url(self, org: str) -> str:
-        """What stands for ``https://{org}.okta.com``: the org AS issuer and the API base."""
-        self.directory.org(org)
-        return self.ctx.org_url(org)
-
-    def issuer(self, org: str, auth_server_id: str | None = None) -> str:
-        self.directory.auth_server(self.directory.org(org), auth_server_id)
-        return self.ctx.issuer(org, auth_server_id)
-
-    def discovery_url(self, org: str, auth_server_id: str | None = None) -> str:
-        return self.issuer(org, auth_server_id) + "/.well-known/openid-configuration"
-
-    def endpoint(self, org: str, name: str, auth_server_id: str | None = None) -> str:
-        """``authorize``, ``token``, ``keys``, ``userinfo`` of the org or a custom server."""
-        return self.ctx.endpoint(org, auth_server_id, name)
-
-    # ------------------------------------------------------------- controls
-
-    def add_org(self, name: str) -> Org:
-        return self.directory.add_org(name)
-
-    def add_auth_server(self, org: str, name: str, audience: str = "api://default") -> AuthServer:
-        return self.directory.add_auth_server(org, name, audience)
-
-    def rotate_keys(self, org: str, auth_server_id: str | None = None) -> str:
-        return self.directory.rotate_keys(org, auth_server_id)
-
-    def add_web_app(
-        self,
-        org: str,
-        label: str,
-        redirect_uris: list[str],
-        *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        token_endpoint_auth_method: str = "client_secret_basic",
-    ) -> tuple[WebApp, str]:
-        """An OIDC web app integration; returns it and its client secret."""
-        return self.directory.add_web_app(
-            org,
-            label,
-            redirect_uris,
-            client_id=client_id,
-            client_secret=client_secret,
-            token_endpoint_auth_method=token_endpoint_auth_method,
-        )
-
-    def add_service_app(
-        self, org: str, label: str, jwks: list[dict[str, Any]], scopes: list[str], *, client_id: str | None = None
-    ) -> ServiceApp:
-        """An API service app authenticating with ``private_key_jwt`` against ``jwks`` (public
-        JWKs with ``kid``), granted ``scopes`` (``okta.users.read``, ``okta.logs.read``)."""
-        return self.directory.add_service_app(org, label, jwks, scopes, client_id=client_id)
-
-    def grant_scope(self, org: str, client_id: str, scope: str, granted: bool = True) -> None:
-        self.directory.grant_scope(org, client_id, scope, granted)
-
-    def add_api_token(self, org: str, label: str = "apsis") -> str:
-        return self.directory.add_api_token(org, label)
-
-    def add_user(self, org: str, login: str, password: str | None = None, **kwargs: Any) -> User:
-        return self.directory.add_user(org, login, password, **kwargs)
-
-    def user(self, org: str, id_or_login: str) -> dict[str, Any]:
-        """The user as the Users API shows it."""
-        return self.directory.user(org, id_or_login).to_api(self.ctx.org_url(org))
-
-    def update_profile(self, org: str, user_id: str, **profile: Any) -> User:
-        return self.directory.update_profile(org, user_id, **profile)
-
-    def set_email_verified(self, org: str, user_id: str, verified: bool) -> User:
-        return self.directory.set_email_verified(org, user_id, verified)
-
-    def activate(self, org: str, user_id: str) -> User:
-        return self.directory.activate(org, user_id)
-
-    def deactivate(self, org: str, user_id: str) -> User:
-        return self.directory.deactivate(org, user_id)
-
-    def reactivate(self, org: str, user_id: str) -> User:
-        return self.directory.reactivate(org, user_id)
-
-    def suspend(self, org: str, user_id: str) -> User:
-        return self.directory.suspend(org, user_id)
-
-    def unsuspend(self, org: str, user_id: str) -> User:
-        return self.directory.unsuspend(org, user_id)
-
-    def lock_out(self, org: str, user_id: str) -> User:
-        return self.directory.lock_out(org, user_id)
-
-    def unlock(self, org: str, user_id: str) -> User:
-        return self.directory.unlock(org, user_id)
-
-    def expire_password(self, org: str, user_id: str) -> User:
-        return self.directory.expire_password(org, user_id)
-
-    def reset_password(self, org: str, user_id: str) -> User:
-        return self.directory.reset_password(org, user_id)
-
-    def delete_user(self, org: str, user_id: str) -> User | None:
-        """Okta's DELETE: deactivates a user not yet DEPROVISIONED (returns it), deletes a
-        DEPROVISIONED one for good (None)."""
-        return self.directory.delete(org, user_id)
-
-    def advance_time(self, seconds: float) -> None:
-        """Move the directory's clock (timestamps, System Log) forward. Tokens and client
-        assertions keep being checked against real time."""
-        self.directory.clock.advance(seconds)
-
-    def set_rate_limit(self, bucket_name: str, per_minute: int) -> None:
-        """Per-minute ceiling of a bucket: ``users``, ``logs``, ``token``, ``authorize``, ``other``."""
-        self.limiter.set_limit(bucket_name, per_minute)
-
-    def inject_fault(
-        self,
-        kind: str,
-        count: int = 1,
-        *,
-        path_contains: str | None = None,
-        org: str | None = None,
-        status: int | None = None,
-        reset_in: int = 30,
-        delay_ms: int = 1000,
-    ) -> dict[str, Any]:
-        """``rate_limit`` (429 E0000047, ``X-Rate-Limit-Reset`` ``reset_in`` seconds ahead),
-        ``server_error`` (500 by default, any 5xx) or ``slow`` (answers after ``delay_ms``)."""
-        fault = self.faults.add(
-            kind, count, path_contains=path_contains, org=org, status=status, reset_in=reset_in, delay_ms=delay_ms
-        )
-        return fault.to_dict()
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-
-    @property
-    def requests_log(self) -> list[dict[str, Any]]:
-        return self._log.entries()
-
-    def describe(self) -> dict[str, Any]:
-        """Every org with its issuers, apps (no secrets) and users, as JSON."""
-        with self.directory.lock:
-            return {
-                "url": self.ctx.base_url,
-                "ca_bundle": str(self.ca_bundle),
-                "orgs": [
-                    {
-                        "name": org.name,
-                        "org_id": org.org_id,
-                        "url": self.ctx.org_url(org.name),
-                        "issuer": self.ctx.issuer(org.name, None),
-                        "auth_servers": {sid: self.ctx.issuer(org.name, sid) for sid in org.custom_servers},
-                        "web_apps": [
-                            {"client_id": a.client_id, "label": a.label, "redirect_uris": a.redirect_uris}
-                            for a in org.web_apps.values()
-                        ],
-                        "service_apps": [
-                            {
-                                "client_id": a.client_id,
-                                "label": a.label,
-                                "scopes": sorted(a.granted_scopes),
-                                "kids": [j["kid"] for j in a.jwks],
-                            }
-                            for a in org.service_apps.values()
-                        ],
-                        "users": [u.to_api(self.ctx.org_url(org.name)) for u in org.users.values()],
-                    }
-                    for org in self.directory.orgs.values()
-                ],
-            }
-
-    def load_seed(self, seed: dict[str, Any] | str | Path) -> dict[str, Any]:
-        """Apply a seed (see README): orgs with web apps, service apps and users. Idempotent:
-        existing orgs, apps (by client id) and users (by login) are kept."""
-        doc = json.loads(Path(seed).read_text()) if isinstance(seed, (str, Path)) else seed
-        return controls.apply_seed(self, doc)
 
     # ------------------------------------------------------------- routing
 
