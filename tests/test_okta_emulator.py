@@ -904,3 +904,30 @@ def test_authorize_query_encoding_roundtrip(okta: OktaEmulator, http: requests.S
         allow_redirects=False,
     )
     assert parse_qs(urlsplit(resp.headers["Location"]).query)["state"] == [state]
+
+
+def test_logout_checks_the_id_token_hint_and_the_registered_redirect(
+    okta: OktaEmulator, http: requests.Session, world: World
+) -> None:
+    app, secret = okta.add_web_app(world.org, "with logout", [REDIRECT], post_logout_redirect_uris=[REDIRECT + "/out"])
+    w = World(world.org, app.client_id, secret, world.user_id, world.login, "", world.service_key, "")
+    code = code_of(sign_in(http, okta, w, w.login))
+    tokens = http.post(
+        okta.endpoint(w.org, "token"),
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+        auth=(app.client_id, secret),
+    ).json()
+    logout_url = okta.endpoint(w.org, "logout")
+    hint = tokens["id_token"]
+    out = http.get(
+        logout_url,
+        params={"id_token_hint": hint, "post_logout_redirect_uri": REDIRECT + "/out", "state": "s1"},
+        allow_redirects=False,
+    )
+    assert out.status_code == 302 and out.headers["Location"] == REDIRECT + "/out?state=s1"
+    unregistered = http.get(logout_url, params={"id_token_hint": hint, "post_logout_redirect_uri": REDIRECT})
+    assert unregistered.status_code == 400 and "Logout redirect URI" in unregistered.text
+    other_server = http.get(okta.endpoint(w.org, "logout", "default"), params={"id_token_hint": hint})
+    assert other_server.status_code == 400
+    assert http.get(logout_url, params={"id_token_hint": "x.y.z"}).status_code == 400
+    assert http.get(logout_url, params={"id_token_hint": hint}).status_code == 200

@@ -44,7 +44,7 @@ class OktaAdmin:
         return self.issuer(org, auth_server_id) + "/.well-known/openid-configuration"
 
     def endpoint(self, org: str, name: str, auth_server_id: str | None = None) -> str:
-        """``authorize``, ``token``, ``keys``, ``userinfo`` of the org or a custom server."""
+        """``authorize``, ``token``, ``keys``, ``userinfo``, ``logout`` of the org or a custom server."""
         return self.ctx.endpoint(org, auth_server_id, name)
 
     # ------------------------------------------------------------- controls
@@ -67,6 +67,7 @@ class OktaAdmin:
         client_id: str | None = None,
         client_secret: str | None = None,
         token_endpoint_auth_method: str = "client_secret_basic",
+        post_logout_redirect_uris: list[str] | None = None,
     ) -> tuple[WebApp, str]:
         """An OIDC web app integration; returns it and its client secret."""
         return self.directory.add_web_app(
@@ -76,6 +77,7 @@ class OktaAdmin:
             client_id=client_id,
             client_secret=client_secret,
             token_endpoint_auth_method=token_endpoint_auth_method,
+            post_logout_redirect_uris=post_logout_redirect_uris,
         )
 
     def add_service_app(

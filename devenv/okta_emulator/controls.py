@@ -81,6 +81,7 @@ def _dispatch(em: OktaAdmin, req: Request, body: dict[str, Any]) -> Response:
             client_id=body.get("client_id"),
             client_secret=body.get("client_secret"),
             token_endpoint_auth_method=body.get("token_endpoint_auth_method", "client_secret_basic"),
+            post_logout_redirect_uris=body.get("post_logout_redirect_uris"),
         )
         return Response.json(201, {"client_id": app.client_id, "client_secret": secret})
     if rest == "/service-apps" and method == "POST":

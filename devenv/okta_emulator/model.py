@@ -152,6 +152,7 @@ class WebApp:
     grant_types: tuple[str, ...] = ("authorization_code",)
     assigned_everyone: bool = True
     assigned: set[str] = field(default_factory=set)
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -274,6 +275,7 @@ class Directory:
         client_id: str | None = None,
         client_secret: str | None = None,
         token_endpoint_auth_method: str = "client_secret_basic",
+        post_logout_redirect_uris: list[str] | None = None,
     ) -> tuple[WebApp, str]:
         if token_endpoint_auth_method not in ("client_secret_basic", "client_secret_post"):
             raise ValueError("token_endpoint_auth_method: client_secret_basic or client_secret_post")
@@ -286,6 +288,7 @@ class Directory:
                 list(redirect_uris),
                 [hash_password(secret)],
                 token_endpoint_auth_method,
+                post_logout_redirect_uris=list(post_logout_redirect_uris or []),
             )
             org.web_apps[app.client_id] = app
             self._log(org, "application.lifecycle.create", None, target_app=app.client_id)

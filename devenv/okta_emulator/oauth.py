@@ -678,3 +678,51 @@ def userinfo(ctx: Context, req: Request, org: Org, server_id: str | None) -> Res
     if "email" in scopes:
         doc.update({"email": user.profile["email"], "email_verified": user.email_verified})
     return Response.json(200, doc)
+
+
+# ------------------------------------------------------------------ logout
+
+
+def logout(ctx: Context, req: Request, org: Org, server_id: str | None) -> Response:
+    """``/v1/logout``: ``id_token_hint`` (an ID token this server issued, expired or not) and,
+    when sent, a ``post_logout_redirect_uri`` registered for the token's client; ``state`` is
+    passed back. Without a redirect URI the signed-out page is shown."""
+    server = _server(ctx, org, server_id)
+    if server is None:
+        return _not_found_server(server_id)
+    params = {**req.query, **(req.form() if req.method == "POST" else {})}
+    hint = params.get("id_token_hint", "")
+    claims = None
+    try:
+        kid = jwt.get_unverified_header(hint).get("kid") if hint else None
+    except jwt.PyJWTError:
+        kid = None
+    for key in server.keys:
+        if key.kid == kid:
+            try:
+                claims = jwt.decode(
+                    hint,
+                    key.private_key.public_key(),
+                    algorithms=["RS256"],
+                    issuer=ctx.issuer(org.name, server_id),
+                    options={"verify_exp": False, "verify_aud": False},
+                )
+            except jwt.PyJWTError:
+                claims = None
+    if claims is None:
+        return Response.html(400, pages.error_page("invalid_request", "The 'id_token_hint' parameter is not valid."))
+    app = org.web_apps.get(str(claims.get("aud")))
+    target = params.get("post_logout_redirect_uri")
+    if target is None:
+        return Response.html(200, pages.signed_out())
+    if app is None or target not in app.post_logout_redirect_uris:
+        return Response.html(
+            400,
+            pages.error_page(
+                "invalid_request",
+                "The 'post_logout_redirect_uri' parameter must be a Logout redirect URI in the client app settings.",
+            ),
+        )
+    state = params.get("state")
+    sep = "&" if "?" in target else "?"
+    return Response.redirect(target + (sep + urlencode({"state": state}) if state is not None else ""))

@@ -53,3 +53,7 @@ def form_post(redirect_uri: str, fields: dict[str, str]) -> str:
         f'<form method="POST" action="{escape(redirect_uri)}">{inputs}'
         '<noscript><input type="submit" value="Continue"></noscript></form></body></html>'
     )
+
+
+def signed_out() -> str:
+    return _page("Signed out", "<h1>You have been signed out</h1>")

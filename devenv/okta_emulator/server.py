@@ -41,6 +41,7 @@ _V1: dict[str, _OAuthEndpoint] = {
     "token": oauth.token,
     "keys": oauth.keys,
     "userinfo": oauth.userinfo,
+    "logout": oauth.logout,
 }
 _ORG_PATH = re.compile(r"^/([a-z0-9][a-z0-9.-]*)(/.*)?$")
 
