@@ -416,8 +416,7 @@ class Directory:
     def set_email_verified(self, org_name: str, user_id: str, verified: bool) -> User:
         with self.lock:
             user = self.user(org_name, user_id)
-            user.email_verified = verified
-            user.last_updated = self.clock.now()
+            user.email_verified = verified  # not a profile property: lastUpdated stays
             return user
 
     def activate(self, org_name: str, user_id: str) -> User:
