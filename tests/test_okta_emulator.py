@@ -931,3 +931,35 @@ def test_logout_checks_the_id_token_hint_and_the_registered_redirect(
     assert other_server.status_code == 400
     assert http.get(logout_url, params={"id_token_hint": "x.y.z"}).status_code == 400
     assert http.get(logout_url, params={"id_token_hint": hint}).status_code == 200
+
+
+def test_email_verified_and_app_assignment_controls(okta: OktaEmulator, http: requests.Session, world: World) -> None:
+    okta.set_email_verified(world.org, world.user_id, False)
+    code = code_of(sign_in(http, okta, world, world.login))
+    tokens = http.post(
+        okta.endpoint(world.org, "token"),
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
+        auth=(world.client_id, world.secret),
+    ).json()
+    assert jwt.decode(tokens["id_token"], options={"verify_signature": False})["email_verified"] is False
+    # A custom server's access token is no key to the management APIs.
+    custom = http.post(
+        okta.endpoint(world.org, "token", "default"),
+        data={
+            "grant_type": "authorization_code",
+            "code": code_of(sign_in(http, okta, world, world.login, server="default")),
+            "redirect_uri": REDIRECT,
+        },
+        auth=(world.client_id, world.secret),
+    ).json()
+    users_url = okta.org_url(world.org) + "/api/v1/users"
+    assert http.get(users_url, headers={"Authorization": f"Bearer {custom['access_token']}"}).status_code == 401
+    other = okta.add_user(world.org, f"bo@{world.org}.example", PASSWORD)
+    ctl = f"{okta.url}/_emulator/orgs/{world.org}/web-apps/{world.client_id}/assignments"
+    assert http.post(ctl, json={"user_ids": [other.id]}).json() == {"everyone": False, "user_ids": [other.id]}
+    denied = sign_in(http, okta, world, world.login)
+    query = parse_qs(urlsplit(denied.headers["Location"]).query)
+    assert query["error"] == ["access_denied"] and query["state"] == ["st-1"]
+    assert "code" in parse_qs(urlsplit(sign_in(http, okta, world, other.profile["login"]).headers["Location"]).query)
+    okta.assign(world.org, world.client_id, None)
+    code_of(sign_in(http, okta, world, world.login))

@@ -90,6 +90,10 @@ class OktaAdmin:
     def grant_scope(self, org: str, client_id: str, scope: str, granted: bool = True) -> None:
         self.directory.grant_scope(org, client_id, scope, granted)
 
+    def assign(self, org: str, client_id: str, user_ids: list[str] | None) -> WebApp:
+        """``None``: every user may sign in to the app; a list: only these (ids or logins)."""
+        return self.directory.assign(org, client_id, user_ids)
+
     def add_api_token(self, org: str, label: str = "apsis") -> str:
         return self.directory.add_api_token(org, label)
 

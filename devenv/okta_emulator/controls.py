@@ -84,6 +84,10 @@ def _dispatch(em: OktaAdmin, req: Request, body: dict[str, Any]) -> Response:
             post_logout_redirect_uris=body.get("post_logout_redirect_uris"),
         )
         return Response.json(201, {"client_id": app.client_id, "client_secret": secret})
+    m = re.match(r"^/web-apps/([^/]+)/assignments$", rest)
+    if m and method == "POST":
+        app = em.assign(org, m.group(1), body.get("user_ids"))
+        return Response.json(200, {"everyone": app.assigned_everyone, "user_ids": sorted(app.assigned)})
     if rest == "/service-apps" and method == "POST":
         sapp = em.add_service_app(
             org, body["label"], list(body["jwks"]), list(body["scopes"]), client_id=body.get("client_id")

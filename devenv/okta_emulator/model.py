@@ -320,6 +320,21 @@ class Directory:
                 raise NotFound(f"no service app {client_id!r}")
             (app.granted_scopes.add if granted else app.granted_scopes.discard)(scope)
 
+    def assign(self, org_name: str, client_id: str, user_ids: list[str] | None) -> WebApp:
+        """Who may sign in to a web app: ``None`` everyone (the default here), else these users
+        only; the others get ``access_denied`` "User is not assigned to the client application."."""
+        with self.lock:
+            org = self.org(org_name)
+            app = org.web_apps.get(client_id)
+            if app is None:
+                raise NotFound(f"no web app {client_id!r}")
+            if user_ids is not None:
+                for user_id in user_ids:
+                    self.user(org_name, user_id)
+            app.assigned_everyone = user_ids is None
+            app.assigned = {self.user(org_name, u).id for u in user_ids or []}
+            return app
+
     def add_api_token(self, org_name: str, label: str = "apsis") -> str:
         token = "00" + secrets.token_urlsafe(30)
         with self.lock:
