@@ -5,10 +5,13 @@ Graph and token answer (``--latency-ms``, default 50), the daemon runs as its ow
 (``python -m sync run --once``) so its CPU time and peak RSS are its own (``os.wait4``):
 
 * ``idle``: N accounts (``--tenants``, e.g. 100 1000 10000), each its own tenant; the daemon
-  (``apsis-sync run``) does a first cycle (tokens, full listings, ``applications``), then an
-  idle one, timed against the ideal ``requests x latency / workers`` of that cycle (Graph-side
-  requests per tenant counted by the emulator); then ``run --once`` in a new process (which
-  needs a token per account again), against its own ideal;
+  (``apsis-sync run`` as deployed: logs at INFO, ``/metrics`` scraped) does a first cycle
+  (tokens, full listings, ``applications``), then ``--idle-cycles`` idle ones, measured from
+  outside (``/proc/<pid>/stat`` CPU of the whole process per cycle, the cycle from the
+  scheduler starting it to its report) against the ideal ``requests x latency / workers``
+  (Graph-side requests per tenant counted by the emulator); ``--compare`` runs an older
+  checkout's daemon on the same accounts; then ``run --once`` in a new process (which needs a
+  token per account again), against its own ideal;
 * ``initial``: one account whose tenant has N users (``--users``, e.g. 1000 10000 100000),
   of whom ``--members`` (a share) are APSIS One members in Keycloak, half of those linked;
   a first sync: CPU seconds per user, peak RSS, and the emulator alone paging the same
@@ -708,8 +711,9 @@ def main() -> int:
         "--profile",
         type=Path,
         metavar="DIR",
-        help="py-spy the daemon (idle: its idle cycle, CPU samples; initial: its whole run, "
-        "waits included) into DIR; bench/profile_split.py sums the files by component",
+        help="profile the daemon into DIR: idle: cProfile of its event-loop thread over the idle cycles "
+        "(idle-N-VARIANT.pstats), and py-spy CPU samples when py-spy is installed; initial: py-spy of its "
+        "whole run, waits included; bench/profile_split.py sums py-spy files by component",
     )
     args = parser.parse_args()
     if args.profile:
