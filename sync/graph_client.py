@@ -3,8 +3,8 @@
 The daemon reads two Graph resources, ``users/delta`` and ``applications(appId=…)``, each a
 plain GET: they are sent with httpx directly (the URLs msgraph-sdk's request builders
 produce, a bearer token, ``Accept: application/json``), not through msgraph-sdk's request
-adapter and msgraph-core's middleware chain, which cost an idle tenant most of its CPU
-(bench/README.md, "Figures behind the code"). What that chain did that Graph needs is here:
+adapter and msgraph-core's middleware chain, which cost an idle tenant about a quarter of its
+CPU (bench/README.md, "Figures behind the code"). What that chain did that Graph needs is here:
 the token only to the Graph host and only over HTTPS, redirects followed (at most 5; httpx
 drops the token when one leaves the origin), a ``client-request-id`` per request (what
 Microsoft support asks for), Graph's error body (``{"error": {"code", "message"}}``) read
