@@ -5,10 +5,13 @@ Graph and token answer (``--latency-ms``, default 50), the daemon runs as its ow
 (``python -m sync run --once``) so its CPU time and peak RSS are its own (``os.wait4``):
 
 * ``idle``: N accounts (``--tenants``, e.g. 100 1000 10000), each its own tenant; the daemon
-  (``apsis-sync run``) does a first cycle (tokens, full listings, ``applications``), then an
-  idle one, timed against the ideal ``requests x latency / workers`` of that cycle (Graph-side
-  requests per tenant counted by the emulator); then ``run --once`` in a new process (which
-  needs a token per account again), against its own ideal;
+  (``apsis-sync run`` as deployed: logs at INFO, ``/metrics`` scraped) does a first cycle
+  (tokens, full listings, ``applications``), then ``--idle-cycles`` idle ones, measured from
+  outside (``/proc/<pid>/stat`` CPU of the whole process per cycle, the cycle from the
+  scheduler starting it to its report) against the ideal ``requests x latency / workers``
+  (Graph-side requests per tenant counted by the emulator); ``--compare`` runs an older
+  checkout's daemon on the same accounts; then ``run --once`` in a new process (which needs a
+  token per account again), against its own ideal;
 * ``initial``: one account whose tenant has N users (``--users``, e.g. 1000 10000 100000),
   of whom ``--members`` (a share) are APSIS One members in Keycloak, half of those linked;
   a first sync: CPU seconds per user, peak RSS, and the emulator alone paging the same
@@ -34,6 +37,7 @@ smallest sizes in a few minutes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -229,64 +233,142 @@ runpy.run_module('sync', run_name='__main__', alter_sys=True)
 # -- idle ---------------------------------------------------------------------------------
 
 
-def run_loop(world: World, env: dict[str, str], cycles: int = 2, profile: Path | None = None) -> list[dict[str, Any]]:
-    """The daemon itself (``apsis-sync run``): per cycle its report's seconds, the CPU seconds
-    the process spent on it and the emulator's request counts; stopped with SIGTERM.
+def run_loop(
+    world: World,
+    env: dict[str, str],
+    idle_cycles: int = 3,
+    root: Path = ROOT,
+    profile: Path | None = None,
+    cprofile: Path | None = None,
+) -> list[dict[str, Any]]:
+    """The daemon as deployed (``apsis-sync run``, logs at INFO drained from its stderr,
+    ``/metrics`` served and scraped every 5 s), measured from outside as the operating system
+    sees it: a first cycle, then ``idle_cycles`` idle ones; stopped with SIGTERM.
 
-    ``profile``: py-spy samples the daemon from the end of the first cycle to the end of the
-    last (the idle cycles only; the wait between cycles is idle, which py-spy leaves out),
-    written to that file as collapsed stacks per thread."""
+    Per cycle: the daemon's own ``seconds`` (its report: the event loop's part only, after
+    the account listing) and the cycle as an observer sees it (from the scheduler starting
+    the job, a timestamp the wrapper writes, to its report line on stdout: the Keycloak
+    listing, the state's bookkeeping and the report are in); the CPU of the whole process (utime + stime of
+    ``/proc/<pid>/stat``: every thread, the metrics server's too) over the same window, and
+    of its event-loop thread apart (``/proc/<pid>/task/<pid>/stat``); the peak RSS
+    (``VmHWM``, what ``/usr/bin/time -v`` reports as maximum resident set size).
+
+    ``root``: the checkout whose ``sync`` package runs (``--compare``: an older commit's
+    worktree, same Python environment). ``profile``: py-spy from the end of the first cycle
+    to the end of the last. ``cprofile``: cProfile of the event-loop thread over the idle
+    cycles (pstats file)."""
     import signal
+    import socket
+    import threading
 
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **env,
+        "APSIS_SYNC_LOG_LEVEL": "INFO",
+        "APSIS_SYNC_METRICS_PORT": str(port),
+        "APSIS_SYNC_METRICS_ADDRESS": "127.0.0.1",
+    }
+    starts = world.tmp / "cycle-starts"
+    starts.write_text("")
+    argv = [sys.executable, "-c", _WITH_CPROFILE, "run", "--interval", "10", "-o", "json"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sync", "run", "--interval", "10", "-o", "json"],
-        cwd=ROOT,
-        env=env,
+        argv,
+        cwd=root,
+        env={**env, "BENCH_CPROFILE_FILE": str(cprofile or ""), "BENCH_CYCLE_STARTS": str(starts)},
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     tick = os.sysconf("SC_CLK_TCK")
+    tail: list[str] = []
+    done = threading.Event()
 
-    def cpu() -> float:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    def drain_logs() -> None:  # INFO logs are written as deployed, and kept only for an error
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            tail.append(line)
+            del tail[:-20]
+
+    def scrape() -> None:  # what Prometheus does
+        while not done.wait(5.0):
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+
+    def cpu(task: str = "") -> float:
+        path = f"/proc/{proc.pid}/task/{proc.pid}/stat" if task else f"/proc/{proc.pid}/stat"
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / tick
 
-    out = []
+    for target in (drain_logs, scrape):
+        threading.Thread(target=target, daemon=True).start()
+    out: list[dict[str, Any]] = []
     world.emulator.clear_requests_log()
-    before = 0.0
+    before, loop_before = cpu(), cpu("loop")
     spy: subprocess.Popen[bytes] | None = None
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
+            now = time.monotonic()  # CLOCK_MONOTONIC: the same clock as the daemon's marks
             report = json.loads(line)
-            if spy is None and profile is not None and len(out) + 1 < cycles:
-                spy = start_py_spy(proc.pid, profile)
-            elif spy is not None and len(out) + 1 == cycles:
-                stop_py_spy(spy)
-                spy = None
-            used = cpu()
+            started = float(starts.read_text().split()[len(out)])
+            used, loop_used = cpu(), cpu("loop")
             counts = world.emulator.request_counts()
             world.emulator.clear_requests_log()
             out.append(
                 {
                     "seconds": report["seconds"],
+                    "observed_s": now - started,
                     "cpu": used - before,
+                    "loop_cpu": loop_used - loop_before,
                     "counts": counts,
+                    "accounts": len(report["accounts"]),
                     "failed": [a["id"] for a in report["accounts"] if a["status"] != "ok"][:5],
                     "rss_mb": int(Path(f"/proc/{proc.pid}/status").read_text().split("VmHWM:")[1].split()[0]) / 1024,
                     "load": uptime(),
                 }
             )
-            before = used
-            if len(out) == cycles:
+            before, loop_before = used, loop_used
+            if len(out) == 1:
+                if profile is not None:
+                    spy = start_py_spy(proc.pid, profile)
+                if cprofile is not None:
+                    proc.send_signal(signal.SIGUSR1)  # start profiling the event loop
+            if len(out) == idle_cycles + 1:
                 break
+        if len(out) < idle_cycles + 1:
+            proc.wait(timeout=120)
+            raise RuntimeError(f"apsis-sync exited {proc.returncode} after {len(out)} cycles: {''.join(tail)[-2000:]}")
     finally:
+        done.set()
         if spy is not None:
             stop_py_spy(spy)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
     return out
+
+
+# ``python -m sync ARGS``, appending the monotonic time each cycle starts (the scheduler
+# calling ``run_once``) to $BENCH_CYCLE_STARTS; with $BENCH_CPROFILE_FILE, SIGUSR1 starts
+# cProfile on the main thread (the event loop), the stats written to that file at exit.
+_WITH_CPROFILE = """
+import atexit, cProfile, os, runpy, signal, sys, time
+import sync.scheduler
+_run_once = sync.scheduler.run_once
+def run_once(*args, **kwargs):
+    with open(os.environ['BENCH_CYCLE_STARTS'], 'a') as marks:
+        marks.write(f'{time.monotonic()}\\n')
+    return _run_once(*args, **kwargs)
+sync.scheduler.run_once = run_once
+path = os.environ.get('BENCH_CPROFILE_FILE')
+if path:
+    prof = cProfile.Profile()
+    signal.signal(signal.SIGUSR1, lambda *a: prof.enable())
+    atexit.register(lambda: (prof.disable(), prof.dump_stats(path)))
+sys.argv = ['apsis-sync', *sys.argv[1:]]
+runpy.run_module('sync', run_name='__main__', alter_sys=True)
+"""
 
 
 def start_py_spy(pid: int, out: Path, idle: bool = False) -> subprocess.Popen[bytes]:
@@ -312,10 +394,21 @@ def stop_py_spy(spy: subprocess.Popen[bytes]) -> None:
 
 
 def bench_idle(
-    world: World, sizes: list[int], latency_ms: int, workers: int, profile: Path | None = None
+    world: World,
+    sizes: list[int],
+    latency_ms: int,
+    workers: int,
+    profile: Path | None = None,
+    *,
+    idle_cycles: int = 3,
+    compare: Path | None = None,
+    once: bool = True,
 ) -> list[dict[str, Any]]:
+    """At each size, the daemon of this checkout (``new``) and, with ``compare``, of that
+    checkout (``old``) one after the other on the same accounts, each with a state of its own."""
     out = []
     made = 0
+    variants = [("new", ROOT)] + ([("old", compare)] if compare else [])
     for n in sorted(sizes):
         new = [world.account(f"idle{i}") for i in range(made, n)]
         seed = world.seed_organizations(new)
@@ -325,49 +418,90 @@ def bench_idle(
             flush=True,
         )
         made = n
-        env = world.env(APSIS_SYNC_WORKERS=str(workers))
         world.emulator.configure(graph_latency_ms=latency_ms, token_latency_ms=latency_ms)
-        first, idle = run_loop(world, env, profile=profile / f"idle-{n}.txt" if profile else None)
-        print(
-            f"[idle] first cycle {first['seconds']:.0f} s, idle cycle {idle['seconds']:.1f} s; run --once next",
-            file=sys.stderr,
-            flush=True,
-        )
-        # ``run --once`` right after: a new process, so a token per account again.
-        world.emulator.clear_requests_log()
-        once = run_daemon(world, env=env)
-        once_counts = world.emulator.request_counts()
-        graph = sum(v for k, v in idle["counts"].items() if k == "token" or k.startswith("graph"))
-        once_graph = sum(v for k, v in once_counts.items() if k == "token" or k.startswith("graph"))
-        ideal = graph * latency_ms / 1000 / workers
-        once_ideal = once_graph * latency_ms / 1000 / workers
-        row = {
-            "tenants": n,
-            "seed_s": round(seed, 1),
-            "first_cycle_s": round(first["seconds"], 2),
-            "first_requests_per_tenant": round(sum(first["counts"].values()) / n, 2),
-            "idle_cycle_s": round(idle["seconds"], 2),
-            "ideal_s": round(ideal, 2),
-            "ratio_to_ideal": round(idle["seconds"] / ideal, 2) if ideal else None,
-            "graph_requests_per_tenant": round(graph / n, 3),
-            "requests": idle["counts"],
-            "idle_cpu_s": round(idle["cpu"], 2),
-            "idle_cpu_ms_per_tenant": round(idle["cpu"] * 1000 / n, 2),
-            "daemon_rss_mb": round(idle["rss_mb"], 1),
-            "failed": idle["failed"],
-            "once_s": round(once["wall"], 2),
-            "once_ideal_s": round(once_ideal, 2),
-            "once_ratio": round(once["wall"] / once_ideal, 2) if once_ideal else None,
-            "once_requests_per_tenant": round(once_graph / n, 3),
-            "once_cpu_s": round(once["cpu"], 2),
-            "load": idle["load"],
-            "latency_ms": latency_ms,
-            "workers": workers,
-        }
-        out.append(row)
-        print(json.dumps(row), flush=True)
+        for label, root in variants:
+            env = world.env(APSIS_SYNC_WORKERS=str(workers), APSIS_SYNC_DATA_DIR=str(world.tmp / f"sync-{label}"))
+            cycles = run_loop(
+                world,
+                env,
+                idle_cycles,
+                root,
+                profile=profile / f"idle-{n}-{label}.txt" if profile and _have_py_spy() else None,
+                cprofile=profile / f"idle-{n}-{label}.pstats" if profile else None,
+            )
+            row = idle_row(n, cycles, latency_ms, workers)
+            row.update(variant=label, seed_s=round(seed, 1))
+            print(
+                f"[idle] {label}: first cycle {cycles[0]['seconds']:.0f} s, idle cycles "
+                + ", ".join(f"{c['observed_s']:.1f}" for c in cycles[1:])
+                + " s",
+                file=sys.stderr,
+                flush=True,
+            )
+            if once and label == "new":
+                # ``run --once`` right after: a new process, so a token per account again.
+                world.emulator.clear_requests_log()
+                run = run_daemon(world, env=env)
+                once_graph = sum(_graph_requests(world.emulator.request_counts()).values())
+                once_ideal = once_graph * latency_ms / 1000 / workers
+                row.update(
+                    once_s=round(run["wall"], 2),
+                    once_ideal_s=round(once_ideal, 2),
+                    once_ratio=round(run["wall"] / once_ideal, 2) if once_ideal else None,
+                    once_requests_per_tenant=round(once_graph / n, 3),
+                    once_cpu_s=round(run["cpu"], 2),
+                )
+            out.append(row)
+            print(json.dumps(row), flush=True)
     world.emulator.configure(graph_latency_ms=0, token_latency_ms=0)
     return out
+
+
+def _have_py_spy() -> bool:
+    import shutil
+
+    return bool(os.environ.get("PY_SPY") or shutil.which("py-spy"))
+
+
+def _graph_requests(counts: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in counts.items() if k == "token" or k.startswith("graph")}
+
+
+def idle_row(n: int, cycles: list[dict[str, Any]], latency_ms: int, workers: int) -> dict[str, Any]:
+    """One size's idle figures: medians over the idle cycles (``cycles[1:]``), each against
+    its ideal ``Graph requests x latency / workers``; the daemon's own figures beside the
+    observer's."""
+    from statistics import median
+
+    first, idle = cycles[0], cycles[1:]
+    graph = median(sum(_graph_requests(c["counts"]).values()) for c in idle)
+    ideal = graph * latency_ms / 1000 / workers
+    observed = median(c["observed_s"] for c in idle)
+    reported = median(c["seconds"] for c in idle)
+    cpu = median(c["cpu"] for c in idle)
+    loop_cpu = median(c["loop_cpu"] for c in idle)
+    return {
+        "tenants": n,
+        "first_cycle_s": round(first["observed_s"], 2),
+        "first_requests_per_tenant": round(sum(first["counts"].values()) / n, 2),
+        "idle_cycles": len(idle),
+        "idle_cycle_s": round(observed, 2),
+        "idle_cycle_reported_s": round(reported, 2),
+        "ideal_s": round(ideal, 2),
+        "ratio_to_ideal": round(observed / ideal, 2) if ideal else None,
+        "reported_ratio_to_ideal": round(reported / ideal, 2) if ideal else None,
+        "graph_requests_per_tenant": round(graph / n, 3),
+        "requests": idle[-1]["counts"],
+        "idle_cpu_s": round(cpu, 2),
+        "idle_cpu_ms_per_tenant": round(cpu * 1000 / n, 2),
+        "loop_cpu_ms_per_tenant": round(loop_cpu * 1000 / n, 2),
+        "cpu_per_cycle_s": [round(c["cpu"], 2) for c in idle],
+        "daemon_peak_rss_mb": round(idle[-1]["rss_mb"], 1),
+        "failed": idle[-1]["failed"],
+        "load": idle[-1]["load"],
+        "latency_ms": latency_ms,
+        "workers": workers,
+    }
 
 
 # -- initial sync ----------------------------------------------------------------------
@@ -563,14 +697,23 @@ def main() -> int:
     parser.add_argument("--deleted", type=int, default=20)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--idle-cycles", type=int, default=3, help="idle cycles measured after the first (idle)")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="CHECKOUT",
+        help="idle: also run the daemon of that checkout (e.g. a worktree of an older commit), same accounts",
+    )
+    parser.add_argument("--no-once", action="store_true", help="idle: skip the run --once process after the loop")
     parser.add_argument("--quick", action="store_true", help="small sizes: 100 tenants, 1,000 users, 100 members")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
-        help="py-spy the daemon (idle: its idle cycle, CPU samples; initial: its whole run, "
-        "waits included) into DIR; bench/profile_split.py sums the files by component",
+        help="profile the daemon into DIR: idle: cProfile of its event-loop thread over the idle cycles "
+        "(idle-N-VARIANT.pstats), and py-spy CPU samples when py-spy is installed; initial: py-spy of its "
+        "whole run, waits included; bench/profile_split.py sums py-spy files by component",
     )
     args = parser.parse_args()
     if args.profile:
@@ -582,7 +725,16 @@ def main() -> int:
         world = World(Path(tmp))
         try:
             if args.what in ("idle", "all"):
-                results["idle"] = bench_idle(world, args.tenants, args.latency_ms, args.workers, args.profile)
+                results["idle"] = bench_idle(
+                    world,
+                    args.tenants,
+                    args.latency_ms,
+                    args.workers,
+                    args.profile,
+                    idle_cycles=args.idle_cycles,
+                    compare=args.compare,
+                    once=not args.no_once,
+                )
             if args.what in ("initial", "all"):
                 results["initial"] = bench_initial(world, args.users, args.members, args.latency_ms, args.profile)
             if args.what in ("deactivations", "all"):

@@ -1,18 +1,22 @@
 """Microsoft Graph, read with one account's own app registration.
 
-msgraph-sdk over httpx for Graph; the token, the endpoints, the TLS setup and the meaning
-of Entra's refusals come from the one path to Entra, ``apsis_core.entra`` (azure-identity's
-client-credentials token from the tenant-specific authority). The authority and the Graph
-base URL are settings, so national clouds and the test emulator work like the public cloud.
+The daemon reads two Graph resources, ``users/delta`` and ``applications(appId=…)``, each a
+plain GET: they are sent with httpx directly (the URLs msgraph-sdk's request builders
+produce, a bearer token, ``Accept: application/json``), not through msgraph-sdk's request
+adapter and msgraph-core's middleware chain, which cost an idle tenant about a quarter of its
+CPU (bench/README.md, "Figures behind the code"). What that chain did that Graph needs is here:
+the token only to the Graph host and only over HTTPS, redirects followed (at most 5; httpx
+drops the token when one leaves the origin), a ``client-request-id`` per request (what
+Microsoft support asks for), Graph's error body (``{"error": {"code", "message"}}``) read
+for the mapping below. Bodies are parsed by ``sync.graph_pages`` (why: there).
 
-One ``GraphStack`` per process serves every account: one httpx client (connection pool, TLS
-context) with msgraph-core's middleware, one request adapter, one aiohttp session for token
-requests. What is per account is small and kept across cycles: its ``AccountToken`` (the
-token, reused until shortly before it expires; a short-lived azure-identity credential
-fetches the next one). kiota's bearer-token provider asks ``_AccountTokens`` for the token
-of the account whose request is in flight (a context variable set by ``GraphClient``), so
-many accounts cost a token each, not an SDK client each (far larger: bench/README.md).
-Bodies on the hot path are read as bytes and parsed by ``sync.graph_pages`` (why: there).
+The token, the endpoints, the TLS setup and the meaning of Entra's refusals come from the
+one path to Entra, ``apsis_core.entra`` (azure-identity's client-credentials token from the
+tenant-specific authority). The authority and the Graph base URL are settings, so national
+clouds and the test emulator work like the public cloud. What is per account is small and
+kept across cycles: its ``AccountToken`` (the token, reused until shortly before it expires;
+a short-lived azure-identity credential fetches the next one), so many accounts cost a
+token each, not an SDK client each (far larger: bench/README.md).
 
 Retries are ours, not the SDK's: the SDK's retry handler sleeps on its own clock and cannot
 be observed, while the daemon must honour ``Retry-After`` exactly, cap how long one account
@@ -27,36 +31,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import email.utils
 import hashlib
+import json
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
-from kiota_abstractions.api_error import APIError
-from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator
-from kiota_abstractions.authentication.base_bearer_token_authentication_provider import (
-    BaseBearerTokenAuthenticationProvider,
-)
-from kiota_abstractions.base_request_configuration import RequestConfiguration
-from kiota_abstractions.request_information import RequestInformation
-from kiota_http.middleware.options import RetryHandlerOption
-from msgraph import GraphRequestAdapter, GraphServiceClient
-from msgraph.generated.applications_with_app_id.applications_with_app_id_request_builder import (
-    ApplicationsWithAppIdRequestBuilder,
-)
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-from msgraph.generated.users.delta.delta_request_builder import DeltaRequestBuilder
-from msgraph_core import GraphClientFactory
 from pydantic import SecretStr
 
 from apsis_core import entra
@@ -78,6 +68,8 @@ from sync.graph_pages import (
 )
 
 USER_SELECT = ["id", "accountEnabled", "mail", "userPrincipalName"]
+APPLICATION_SELECT = ["id", "appId", "passwordCredentials"]
+MAX_REDIRECTS = 5  # msgraph-core's redirect handler's limit
 T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -155,9 +147,6 @@ def retry_after_seconds(headers: Any) -> float | None:
 # -- tokens ---------------------------------------------------------------------------
 
 REFRESH_SECONDS = 300  # azure-core's own margin: fetch a new token this long before expiry
-ERROR_MAP: dict[str, Any] = {"XXX": ODataError}
-
-_account: contextvars.ContextVar[AccountToken] = contextvars.ContextVar("apsis_graph_account")
 
 
 class AccountToken:
@@ -238,45 +227,56 @@ def secret_fingerprint(tenant_id: str, client_id: str, secret: SecretStr) -> str
     return hashlib.sha256(text).hexdigest()[:16]
 
 
-class _AccountTokens(AccessTokenProvider):
-    """kiota's access-token provider for every account: the token of the account whose
-    request this is (``_account``), sent to the Graph host over HTTPS only."""
+class GraphAnswer(Exception):
+    """Graph answered with an error status: the status, its headers (``Retry-After``,
+    ``Location``) and the ``code``/``message`` of its error body when it had one."""
 
-    def __init__(self, endpoints: EntraEndpoints) -> None:
-        self._hosts = AllowedHostsValidator([endpoints.graph_host])
+    def __init__(self, status: int, headers: httpx.Headers, code: str | None = None, message: str | None = None):
+        super().__init__(f"HTTP {status}")
+        self.status, self.headers, self.code, self.message = status, headers, code, message
 
-    async def get_authorization_token(self, uri: str, additional_authentication_context: dict[str, Any] = {}) -> str:  # noqa: B006 - kiota's signature
-        if not self._hosts.is_url_host_valid(uri):
-            return ""
-        if urlsplit(uri).scheme != "https":
-            raise ValueError("Graph tokens are only sent over HTTPS")
-        return await _account.get().get()
+    @classmethod
+    def of(cls, response: httpx.Response) -> GraphAnswer:
+        code = message = None
+        try:
+            error = json.loads(response.content).get("error")
+        except (ValueError, AttributeError):  # not JSON (a gateway's HTML page), or not an object
+            error = None
+        if isinstance(error, dict):
+            code = error.get("code") if isinstance(error.get("code"), str) else None
+            message = error.get("message") if isinstance(error.get("message"), str) else None
+        return cls(response.status_code, response.headers, code, message)
 
-    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
-        return self._hosts
+
+def delta_url(base_url: str) -> str:
+    """The initial ``users/delta`` query, as msgraph-sdk's request builder writes it."""
+    return f"{base_url}/users/delta()?$select={','.join(USER_SELECT)}"
+
+
+def application_url(base_url: str, app_id: str) -> str:
+    """``applications(appId='…')`` with the fields the expiry check reads."""
+    return f"{base_url}/applications(appId='{quote(app_id, safe='')}')?$select={','.join(APPLICATION_SELECT)}"
 
 
 # -- the shared stack ------------------------------------------------------------------
 
 
 class GraphStack:
-    """What every account's Graph requests share: the httpx client with msgraph-core's
-    middleware (msgraph-sdk's own retry handler off: ours honours Retry-After exactly and is
-    observable), the request adapter and client that build requests, and one aiohttp session
-    for token requests. Create and close it inside the event loop that uses it."""
+    """An httpx client (connection pool, TLS context) for Graph requests and, on the
+    process's first stack, the aiohttp session every account's token requests share. Create
+    and close it inside the event loop that uses it."""
 
     def __init__(self, endpoints: EntraEndpoints, *, max_connections: int = 100) -> None:
         self.endpoints = endpoints
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self.http = GraphClientFactory.create_with_default_middleware(
-            client=httpx.AsyncClient(verify=endpoints.ssl_context, timeout=endpoints.timeout, limits=limits),
-            options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False)},
+        self.http = httpx.AsyncClient(
+            verify=endpoints.ssl_context,
+            timeout=endpoints.timeout,
+            limits=limits,
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            headers={"Accept": "application/json"},
         )
-        self.adapter = GraphRequestAdapter(
-            BaseBearerTokenAuthenticationProvider(_AccountTokens(endpoints)), client=self.http
-        )
-        self.adapter.base_url = endpoints.graph_base_url  # before the client is built
-        self.client = GraphServiceClient(request_adapter=self.adapter)
         self._token_transport: Any = None
 
     @property
@@ -383,17 +383,8 @@ class GraphClient:
     async def password_credentials(self, app_id: str) -> list[PasswordCredential] | None:
         """The app's client secrets (metadata only), or None when the tenant did not grant
         ``Application.Read.All`` (403 ``Authorization_RequestDenied``): that permission is optional."""
-        config = RequestConfiguration(
-            query_parameters=ApplicationsWithAppIdRequestBuilder.ApplicationsWithAppIdRequestBuilderGetQueryParameters(
-                select=["id", "appId", "passwordCredentials"]
-            )
-        )
-
-        def request() -> RequestInformation:
-            return self.stack.client.applications_with_app_id(app_id).to_get_request_information(config)
-
         try:
-            body = await self._send("applications", request)
+            body = await self._get("applications", application_url(self.endpoints.graph_base_url, app_id))
         except GraphRequestFailed as exc:
             if exc.status == 403:
                 return None
@@ -403,30 +394,39 @@ class GraphClient:
         return self._parsed("applications", lambda: parse_password_credentials(body))
 
     async def _delta_page(self, link: str | None) -> DeltaPage:
-        def request() -> RequestInformation:
-            if link is None:
-                config = RequestConfiguration(
-                    query_parameters=DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(select=list(USER_SELECT))
-                )
-                return self.stack.client.users.delta.to_get_request_information(config)
-            return self.stack.client.users.delta.with_url(link).to_get_request_information()
-
-        body = await self._send("users/delta", request)
+        body = await self._get("users/delta", link or delta_url(self.endpoints.graph_base_url))
         if not body:
             raise GraphRequestFailed("Graph answered users/delta with an empty body")
         return self._parsed("users/delta", lambda: parse_delta_page(body))
 
-    async def _send(self, what: str, request: Callable[[], RequestInformation]) -> bytes | None:
-        """One GET through msgraph-sdk's stack, its body as bytes (see ``sync.graph_pages``)."""
+    async def _get(self, what: str, url: str) -> bytes | None:
+        """One GET, its body as bytes (None when empty), retried by ``_call``."""
 
         async def send() -> bytes | None:
-            reset = _account.set(self.token)
+            headers = {"client-request-id": str(uuid.uuid4())}
+            if self._for_graph(url):
+                headers["Authorization"] = "Bearer " + await self.token.get()
             try:
-                return await self.stack.adapter.send_primitive_async(request(), "bytes", ERROR_MAP)
-            finally:
-                _account.reset(reset)
+                response = await self.stack.http.get(url, headers=headers)
+            except httpx.TooManyRedirects:
+                raise GraphRequestFailed(
+                    f"Graph redirected {what} more than {MAX_REDIRECTS} times (tenant {self.tenant_id})"
+                ) from None
+            if not response.is_success and response.status_code != 304:
+                raise GraphAnswer.of(response)
+            return response.content or None
 
         return await self._call(what, send)
+
+    def _for_graph(self, url: str) -> bool:
+        """Whether ``url`` gets the token: the Graph host only, and only over HTTPS (a link
+        to another host goes without it; plain HTTP to Graph's host is refused)."""
+        parts = urlsplit(url)
+        if parts.hostname != self.endpoints.graph_host:
+            return False
+        if parts.scheme != "https":
+            raise ValueError("Graph tokens are only sent over HTTPS")
+        return True
 
     def _parsed(self, what: str, parse: Callable[[], T]) -> T:
         try:
@@ -446,12 +446,11 @@ class GraphClient:
             self.requests += int(count)
             try:
                 return await make()
-            except APIError as exc:
-                status = exc.response_status_code or 0
-                if not retryable_status(status):
-                    raise self._map_api_error(what, exc) from None
-                reason = "throttled" if status == 429 else "server_error"
-                await self._retry(f"Graph {what}", reason, status, exc.response_headers, attempt)
+            except GraphAnswer as exc:
+                if not retryable_status(exc.status):
+                    raise self._map_answer(what, exc) from None
+                reason = "throttled" if exc.status == 429 else "server_error"
+                await self._retry(f"Graph {what}", reason, exc.status, exc.headers, attempt)
             except ClientAuthenticationError as exc:
                 status = getattr(getattr(exc, "response", None), "status_code", None) or 0
                 if not retryable_status(status):  # a verdict on our credentials, not a busy endpoint
@@ -500,21 +499,16 @@ class GraphClient:
             )
         await policy.wait(reason, wait, status)
 
-    def _map_api_error(self, what: str, exc: APIError) -> EntraError:
-        status = exc.response_status_code
-        code = message = None
-        if isinstance(exc, ODataError) and exc.error is not None:
-            code, message = exc.error.code, exc.error.message
+    def _map_answer(self, what: str, exc: GraphAnswer) -> EntraError:
+        status, code, message = exc.status, exc.code, exc.message
         if code in ("syncStateNotFound", "resyncRequired") or status == 410:
-            location = None
-            if exc.response_headers:
-                location = exc.response_headers.get("location") or exc.response_headers.get("Location")
+            location = exc.headers.get("location")
             return DeltaTokenExpired(
                 f"the delta token of tenant {self.tenant_id} is no longer valid ({code or status})",
                 code or str(status),
                 location,
             )
-        first = (message or str(exc)).splitlines()[0][:200]
+        first = (message or "no error message").splitlines()[0][:200]
         return GraphRequestFailed(
             f"Graph refused {what} for tenant {self.tenant_id} (HTTP {status}{', ' + code if code else ''}: {first})",
             status=status,

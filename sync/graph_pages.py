@@ -5,12 +5,10 @@ Why not msgraph-sdk's generated models here: deserialising one ``user`` through 
 time it is called, and the first listing imports the whole models package (what that cost
 in time and memory: bench/README.md, "Figures behind the code"). A ``users/delta``
 page holds up to a few hundred users and a first sync of a large tenant 100,000 of them, of
-which the daemon needs six fields. So the request is still built, authenticated and sent
-through msgraph-sdk (request builders, kiota's bearer-token provider, msgraph-core's
-middleware), but the body comes back as bytes (``send_primitive_async(..., "bytes", ...)``)
-and is parsed here with the standard library (``json.loads`` is a small part of a page's
-cost, so a faster parser does not pay for a dependency). The same goes for an application's
-``passwordCredentials``: ``Application`` is an ``Entity`` too.
+which the daemon needs six fields. So the body comes back as bytes (``sync.graph_client``
+sends the GET with httpx) and is parsed here with the standard library (``json.loads`` is a
+small part of a page's cost, so a faster parser does not pay for a dependency). The same
+goes for an application's ``passwordCredentials``: ``Application`` is an ``Entity`` too.
 
 Shapes: https://learn.microsoft.com/graph/api/user-delta (``@removed``, ``@odata.nextLink``,
 ``@odata.deltaLink``) and https://learn.microsoft.com/graph/api/resources/passwordcredential.

@@ -2,7 +2,7 @@
 
 Settings, the state database, where secrets come from, where notices go, metrics and
 health; and the long-lived async runtime every cycle (``run --once`` too) runs in: one event
-loop, one TLS context, a small ``GraphStack`` (connection pool, request adapter) per account
+loop, one TLS context, a small ``GraphStack`` (an httpx connection pool) per account
 in flight, taken from a free list and given back after its Graph reads, each account's Graph
 token kept across cycles, and a bounded pool of Keycloak repositories
 (python-keycloak is blocking: its calls run in threads, at most ``keycloak_concurrency``

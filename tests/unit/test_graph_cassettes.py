@@ -3,7 +3,7 @@ in tests/cassettes/graph/, written by hand from the documentation — not record
 emulator), so the client is checked against what Microsoft says Graph sends, independently
 of how faithfully the emulator copies it.
 
-Graph goes through msgraph-sdk over httpx; the token through azure-identity over aiohttp.
+Graph goes through httpx; the token through azure-identity over aiohttp.
 Most tests inject a static token credential; the token_* cassettes replay the real
 credential's token request, secret filtered.
 """

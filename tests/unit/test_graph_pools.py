@@ -49,7 +49,7 @@ def runtime() -> Runtime:
 
 
 def pool_limit(client: Any) -> int:
-    pool = client.stack.http._transport.transport._pool  # msgraph-core's transport -> httpx's -> httpcore's
+    pool = client.stack.http._transport._pool  # httpx's transport -> httpcore's pool
     return int(pool._max_connections)
 
 
