@@ -187,7 +187,7 @@ def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, outpu
 
     only = [validation.account_id(a) for a in accounts] or None
     selected = Shard.parse(shard) if shard is not None else None
-    doc = report.status(lambda: managed(ctx.api()), ctx.sync_settings().database, only, selected)
+    doc = report.status(lambda: managed(ctx.api()), ctx.sync_settings().state_location, only, selected)
     if "keycloak_error" in doc:
         output.warn(
             f"{doc['keycloak_error']}: showing the state database only "
