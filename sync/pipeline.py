@@ -97,20 +97,24 @@ class RoundPlan:
         self.key = round_key(account.id, dry_run)
         self.full = False
         self.staged = False
+        self.cleared = False
         self.plan = Plan()
         self.matcher = Matcher(rt.keycloak, account, rt.sync.keycloak_concurrency)
 
     def start(self, full: bool) -> None:
+        """A new round (no I/O: what an earlier, cut-short round staged is cleared with this
+        round's first page, or before a full listing's end; an idle round touches nothing)."""
         self.full = full
+        self.cleared = False
         self.plan = Plan()
         self.matcher = Matcher(self.rt.keycloak, self.account, self.rt.sync.keycloak_concurrency)
-        self.rt.state.clear_staged(self.key)
 
     def page(self, page: DeltaPage) -> None:
         if not page.users:
             return
         self.staged = True
-        self.rt.state.stage(self.key, page.users)
+        self.rt.state.stage(self.key, page.users, fresh=not self.cleared)
+        self.cleared = True
         if self.full:
             resync.plan_listed(self.matcher, page.users, self.rt.state, self.plan)
         else:
@@ -118,6 +122,9 @@ class RoundPlan:
 
     def finish(self) -> Plan:
         if self.full:
+            if not self.cleared:  # a full listing of no one: nothing staged before may count as listed
+                self.rt.state.clear_staged(self.key)
+                self.cleared = True
             resync.plan_absent(self.matcher, self.rt.state, self.plan, self.key)
         self.plan.notes.extend(self.matcher.notes)
         return self.plan
@@ -254,7 +261,7 @@ class AccountCycle:
         planner = self.round_plan
 
         async def on_start(full: bool) -> None:
-            await rt.blocking(planner.start, full)
+            planner.start(full)
 
         async def on_page(page: DeltaPage) -> None:
             await rt.blocking(planner.page, page)

@@ -335,9 +335,12 @@ class StateStore:
 
     # -- the round in progress --------------------------------------------------------
 
-    def stage(self, account: str, users: Iterable[Any]) -> None:
-        """One page of the round in progress (``EntraUser``s or ``KnownUser``s)."""
+    def stage(self, account: str, users: Iterable[Any], fresh: bool = False) -> None:
+        """One page of the round in progress (``EntraUser``s or ``KnownUser``s); ``fresh``:
+        the round's first, which first drops what a round cut short left staged."""
         with self.transaction() as db:
+            if fresh:
+                db.execute("DELETE FROM entra_staged WHERE account=?", (account,))
             db.executemany(_STAGE, ((account, *_row(u)) for u in users))
 
     def clear_staged(self, account: str) -> None:

@@ -182,3 +182,9 @@ def test_the_postgres_url_of_a_store_never_shows_its_password(postgres: Postgres
         assert postgres.password not in store.describe() and postgres.password not in str(store.path)
     finally:
         store.close()
+
+
+def test_a_rounds_first_page_drops_what_a_round_cut_short_left_staged(state: StateStore) -> None:
+    state.stage("acme", [user("o1"), user("o2")])  # a round killed before its run was recorded
+    state.stage("acme", [user("o3")], fresh=True)
+    assert set(state.staged_among("acme", ["o1", "o2", "o3"])) == {"o3"}
