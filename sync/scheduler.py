@@ -46,6 +46,10 @@ def run_cycle(
     seconds = time.monotonic() - started
     report = CycleReport(results, dry_run, started_at, seconds)
     rt.metrics.record_cycle(report, len(accounts), rt.sync.expiry_thresholds)
+    if leases is not None:  # the other replicas' accounts too: the fleet as the shared state knows it
+        listed = {a.id for a in accounts}
+        states = [st for st in rt.state.accounts() if st.account in listed]
+        rt.metrics.record_shared(states, rt.today(), rt.sync.expiry_thresholds)
     log.info(
         "cycle done",
         extra={

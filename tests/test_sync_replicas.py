@@ -22,7 +22,8 @@ def test_two_replicas_sync_each_account_once_and_take_over_a_dead_ones(
     accounts: AccountFactory, sync: Callable[..., SyncHarness]
 ) -> None:
     made = [accounts.create() for _ in range(6)]
-    only = [a.id for a in made]
+    broken = accounts.create()  # its secret never reaches the daemons: it fails in whichever replica
+    only = [a.id for a in made] + [broken.id]
     one = sync(backend="postgresql")
     url = one.sync_settings.state_url
     two = sync(state_url=url)
@@ -42,7 +43,10 @@ def test_two_replicas_sync_each_account_once_and_take_over_a_dead_ones(
     synced = {name: {r.account for r in report.results} for name, report in reports.items()}
     assert synced["one"] | synced["two"] == set(only)
     assert synced["one"] & synced["two"] == set()  # none twice
-    assert all(r.status == "ok" for report in reports.values() for r in report.results)
+    assert {r.account for report in reports.values() for r in report.results if r.status != "ok"} == {broken.id}
+    # /metrics of either replica counts the fleet from the shared state, not its own share
+    for harness in (one, two):
+        assert harness.rt.metrics.registry.get_sample_value("apsis_sync_failing_accounts") == 1
     assert {lease[0] for lease in one.state.leases().values()} == {None}  # all given back
 
     # Within the interval nothing is due again: another cycle of either syncs nothing.
@@ -54,6 +58,7 @@ def test_two_replicas_sync_each_account_once_and_take_over_a_dead_ones(
     held = one.state.claim("dead", only[:3], 1, 60)
     assert held == sorted(only[:3])
     assert {r.account for r in cycle(two, only, Leases("two", 60, 60)).results} == set(only[3:])
+    assert two.rt.metrics.registry.get_sample_value("apsis_sync_failing_accounts") == 1
     expires = max(e for h, e, _ in one.state.leases().values() if h == "dead" and e is not None)
     while one.state.clock() <= expires:  # the database's clock, not ours
         time.sleep(0.2)
