@@ -177,6 +177,17 @@ class StateStore:
         rows = self._query("SELECT * FROM accounts WHERE account=?", (account,))
         return _account(rows[0]) if rows else AccountState(account)
 
+    def starting_point(self, account: str) -> tuple[AccountState, list[dict[str, Any]]]:
+        """What a cycle reads before Graph, at once (one round trip on PostgreSQL): the
+        account's state and the deactivations an earlier run left pending."""
+        rows, pending = self._db.query_many(
+            [
+                ("SELECT * FROM accounts WHERE account=?", (account,)),
+                ("SELECT action FROM pending_deactivations WHERE account=? ORDER BY planned_at", (account,)),
+            ]
+        )
+        return (_account(rows[0]) if rows else AccountState(account)), [json.loads(r["action"]) for r in pending]
+
     def accounts(self) -> list[AccountState]:
         return [_account(r) for r in self._query("SELECT * FROM accounts ORDER BY account")]
 

@@ -159,6 +159,10 @@ class Database:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
 
+    def query_many(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Several reads at once (on PostgreSQL one round trip: pipelined)."""
+        raise NotImplementedError
+
     def any_of(self, column: str, values: Sequence[str]) -> list[tuple[str, list[Any]]]:
         """``column`` among ``values``: SQL fragments with their parameters (one or more chunks)."""
         raise NotImplementedError
@@ -276,6 +280,10 @@ class SqliteDatabase(Database):
         with self._lock:
             return list(self._db.execute(sql, tuple(params)))
 
+    def query_many(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        with self._lock:
+            return [list(self._db.execute(sql, tuple(params))) for sql, params in queries]
+
     def any_of(self, column: str, values: Sequence[str]) -> list[tuple[str, list[Any]]]:
         return [
             (f"{column} IN ({','.join('?' * len(values[i : i + _CHUNK]))})", list(values[i : i + _CHUNK]))
@@ -349,8 +357,9 @@ class PostgresDatabase(Database):
         self._migrate()
 
     def _migrate(self) -> None:
-        try:
-            with self.transaction() as db:
+        try:  # not pipelined: a step is several statements in one string
+            with self._lock, self._conn.transaction():
+                db = _PgTx(self._conn)
                 db.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
                 db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
                 row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
@@ -371,12 +380,21 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def transaction(self) -> Iterator[_PgTx]:
-        with self._lock, self._conn.transaction():
+        """Pipelined: BEGIN, the statements and COMMIT go out together, one round trip for a
+        transaction that reads nothing back (a fetch in between waits for its answer)."""
+        with self._lock, self._conn.pipeline(), self._conn.transaction():
             yield _PgTx(self._conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
             return list(self._conn.execute(sql.replace("?", "%s"), tuple(params), prepare=False))
+
+    def query_many(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        with self._lock, self._conn.pipeline():
+            cursors = [
+                self._conn.execute(sql.replace("?", "%s"), tuple(params), prepare=False) for sql, params in queries
+            ]
+            return [list(cur.fetchall()) for cur in cursors]
 
     def any_of(self, column: str, values: Sequence[str]) -> list[tuple[str, list[Any]]]:
         return [(f"{column} = ANY(?)", [list(values)])] if values else []

@@ -79,10 +79,10 @@ def import_sqlite(source: Path, target: StateStore, dry_run: bool = False) -> li
                 marks = ",".join("?" * len(columns))
                 for row in rows:
                     cur = tx.execute(
-                        f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",  # noqa: S608
+                        f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING 1",  # noqa: S608
                         row,
                     )
-                    added += max(cur.rowcount, 0)
+                    added += len(cur.fetchall())
                 done.append(Imported(table, len(rows), added))
             if dry_run:
                 raise _DryRun
