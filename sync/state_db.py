@@ -341,20 +341,33 @@ class PostgresDatabase(Database):
 
         self.url = url
         self._psycopg = psycopg
+        self._rows = dict_row
+        self._timeout = connect_timeout
         self._lock = threading.RLock()
+        self._conn: Any = None
+        self._connect()
+        self._migrate()
+
+    def _connect(self) -> None:
         try:
-            self._conn = psycopg.connect(
-                url,
+            self._conn = self._psycopg.connect(
+                self.url,
                 autocommit=True,
-                row_factory=dict_row,
-                connect_timeout=connect_timeout,
+                row_factory=self._rows,
+                connect_timeout=self._timeout,
                 application_name="apsis-sync",
             )
-        except psycopg.Error as exc:
+        except self._psycopg.Error as exc:
             raise StateUnavailable(
-                f"cannot connect to the state database {redacted(url)}: {_first_line(exc)}"
+                f"cannot connect to the state database {redacted(self.url)}: {_first_line(exc)}"
             ) from None
-        self._migrate()
+
+    def _live(self) -> Any:
+        """The connection, opened again after the server went away (a restart, a failover):
+        the statement that found it gone failed its account; the next one reconnects."""
+        if self._conn.broken or self._conn.closed:
+            self._connect()
+        return self._conn
 
     def _migrate(self) -> None:
         try:  # not pipelined: a step is several statements in one string
@@ -382,15 +395,17 @@ class PostgresDatabase(Database):
     def transaction(self) -> Iterator[_PgTx]:
         """Pipelined: BEGIN, the statements and COMMIT go out together, one round trip for a
         transaction that reads nothing back (a fetch in between waits for its answer)."""
-        with self._lock, self._conn.pipeline(), self._conn.transaction():
-            yield _PgTx(self._conn)
+        with self._lock:
+            conn = self._live()
+            with conn.pipeline(), conn.transaction():
+                yield _PgTx(conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
-            return list(self._conn.execute(sql.replace("?", "%s"), tuple(params), prepare=False))
+            return list(self._live().execute(sql.replace("?", "%s"), tuple(params), prepare=False))
 
     def query_many(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-        with self._lock, self._conn.pipeline():
+        with self._lock, self._live().pipeline():
             cursors = [
                 self._conn.execute(sql.replace("?", "%s"), tuple(params), prepare=False) for sql, params in queries
             ]

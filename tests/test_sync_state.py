@@ -188,3 +188,19 @@ def test_a_rounds_first_page_drops_what_a_round_cut_short_left_staged(state: Sta
     state.stage("acme", [user("o1"), user("o2")])  # a round killed before its run was recorded
     state.stage("acme", [user("o3")], fresh=True)
     assert set(state.staged_among("acme", ["o1", "o2", "o3"])) == {"o3"}
+
+
+def test_a_postgres_state_connects_again_after_the_server_dropped_it(postgres: PostgresServer) -> None:
+    url = postgres.create_database("reconnect_state")
+    store = StateStore(url)
+    try:
+        store.record_run("acme", ok=True, status="ok", errors=[], deactivated=0, delta_link="d1")
+        postgres.sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = 'reconnect_state' AND application_name = 'apsis-sync'"
+        )
+        with pytest.raises(Exception, match="terminat|closed|connection"):
+            store.account("acme")  # the statement that finds the connection gone fails (its account)
+        assert store.delta_link("acme") == "d1"  # the next one connects again
+    finally:
+        store.close()
