@@ -144,6 +144,9 @@ class StateStore:
     def __init__(self, location: Path | str) -> None:
         """``location``: a SQLite file path, or a ``postgresql://`` URL shared by replicas."""
         self._db: Database = open_database(location)
+        # The applications cadence of the account rows ``starting_point`` just read, handed to
+        # that cycle's ``applications_read`` once (a round trip less per account and cycle).
+        self._apps_ahead: dict[str, Any] = {}
         self.path = Path(location) if isinstance(self._db, SqliteDatabase) else Path(self._db.describe())
 
     @property
@@ -186,6 +189,10 @@ class StateStore:
                 ("SELECT action FROM pending_deactivations WHERE account=? ORDER BY planned_at", (account,)),
             ]
         )
+        if rows:
+            self._apps_ahead[account] = rows[0]
+        else:
+            self._apps_ahead.pop(account, None)
         return (_account(rows[0]) if rows else AccountState(account)), [json.loads(r["action"]) for r in pending]
 
     def accounts(self) -> list[AccountState]:
@@ -219,6 +226,7 @@ class StateStore:
         round) the staged users are dropped. ``staged=False`` says the round staged nothing
         (an idle round), which saves the merge."""
         now = utcnow()
+        self._apps_ahead.pop(account, None)  # the cycle is over: nothing read ahead outlives it
         with self.transaction() as db:
             self._ensure(db, account)
             db.execute(
@@ -374,14 +382,23 @@ class StateStore:
     # -- the app's client secrets from Graph ------------------------------------------
 
     def applications_read(self, account: str) -> tuple[str | None, list[dict[str, Any]] | None, str | None]:
-        """(date last read, the credentials read then or None after a 403, the key read with)."""
-        rows = self._query("SELECT apps_checked, apps_credentials, apps_key FROM accounts WHERE account=?", (account,))
+        """(date last read, the credentials read then or None after a 403, the key read with).
+        Right after ``starting_point`` of the account, from the row it read."""
+        ahead = self._apps_ahead.pop(account, None)
+        rows = (
+            [ahead]
+            if ahead is not None
+            else self._query(
+                "SELECT apps_checked, apps_credentials, apps_key FROM accounts WHERE account=?", (account,)
+            )
+        )
         if not rows:
             return None, None, None
         checked, creds, denied = rows[0]["apps_checked"], rows[0]["apps_credentials"], rows[0]["apps_key"]
         return checked, (json.loads(creds) if creds else None), denied
 
     def record_applications(self, account: str, day: str, credentials: list[dict[str, Any]] | None, key: str) -> None:
+        self._apps_ahead.pop(account, None)
         with self.transaction() as db:
             self._ensure(db, account)
             db.execute(

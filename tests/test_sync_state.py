@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devenv.postgres import PostgresServer
-from sync.state import SCHEMA_VERSION, KnownUser, StateStore, StateUnavailable
+from sync.state import SCHEMA_VERSION, AccountState, KnownUser, StateStore, StateUnavailable
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -204,3 +204,18 @@ def test_a_postgres_state_connects_again_after_the_server_dropped_it(postgres: P
         assert store.delta_link("acme") == "d1"  # the next one connects again
     finally:
         store.close()
+
+
+def test_what_a_cycle_reads_before_graph_comes_at_once_and_the_cadence_with_it(state: StateStore) -> None:
+    state.record_applications("acme", "2026-12-01", [{"keyId": "k"}], "key1")
+    state.intend_deactivation("acme", "u1", {"user_id": "u1"})
+    known, journal = state.starting_point("acme")
+    assert known.account == "acme" and [a["user_id"] for a in journal] == ["u1"]
+    assert state.applications_read("acme") == ("2026-12-01", [{"keyId": "k"}], "key1")  # from that read
+    state.record_applications("acme", "2026-12-02", None, "key2")
+    assert state.applications_read("acme") == ("2026-12-02", None, "key2")  # a write is read back
+    state.starting_point("acme")
+    state.record_run("acme", ok=True, status="ok", errors=[], deactivated=0)
+    state.record_applications("acme", "2026-12-03", None, "key3")
+    assert state.applications_read("acme") == ("2026-12-03", None, "key3")
+    assert state.starting_point("nobody") == (AccountState("nobody"), [])
