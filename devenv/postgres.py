@@ -76,6 +76,17 @@ class PostgresServer:
     def jdbc_url(self) -> str:
         return f"jdbc:postgresql://127.0.0.1:{self.port}/{self.database}"
 
+    def url(self, database: str | None = None) -> str:
+        """A libpq URL for the owner role (carries the password: never log or print it)."""
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database or self.database}"
+
+    def create_database(self, name: str) -> str:
+        """A fresh, empty database owned by the role; its URL."""
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"not a plain database name: {name!r}")
+        self.sql(f"CREATE DATABASE {name} OWNER {self.user}")
+        return self.url(name)
+
     @property
     def log_file(self) -> Path:
         assert self.root is not None

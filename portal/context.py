@@ -22,7 +22,7 @@ from apsis_core.keycloak import KeycloakRepository
 from apsis_core.mail import MailSettings
 from apsis_core.settings import Settings
 from portal.audit import Audit
-from portal.ratelimit import RateLimiter
+from portal.ratelimit import Limiter, limiter
 from portal.security import SessionCodec
 from portal.settings import PortalSettings
 
@@ -54,8 +54,8 @@ class Portal:
     audit: Audit
     repositories: Repositories
     sessions: SessionCodec = field(init=False)
-    submissions: RateLimiter = field(init=False)
-    opens: RateLimiter = field(init=False)
+    submissions: Limiter = field(init=False)
+    opens: Limiter = field(init=False)
     templates: Jinja2Templates = field(init=False)
 
     def __post_init__(self) -> None:
@@ -63,8 +63,11 @@ class Portal:
         self.sessions = SessionCodec(
             self.portal.session_key.get_secret_value(), self.portal.session_minutes * 60, secure=self.https
         )
-        self.submissions = RateLimiter(self.portal.submissions_per_link, self.portal.submission_window_seconds)
-        self.opens = RateLimiter(self.portal.opens_per_minute, 60)
+        shared = self.portal.rate_limit_url.get_secret_value() if self.portal.rate_limit_url else None
+        self.submissions = limiter(
+            self.portal.submissions_per_link, self.portal.submission_window_seconds, "submit", shared
+        )
+        self.opens = limiter(self.portal.opens_per_minute, 60, "open", shared)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["contact"] = self.mail.platform_team_email
 

@@ -29,6 +29,9 @@ class PortalSettings(BaseSettings):
     submissions_per_link: int = Field(10, ge=1, description="Form submissions per link within the window")
     submission_window_seconds: int = Field(900, ge=10, description="The window of that limit")
     opens_per_minute: int = Field(30, ge=1, description="Links opened per client address per minute")
+    rate_limit_url: SecretStr | None = Field(
+        None, description="postgresql://…: count the rate limits there, across replicas (unset: per process)"
+    )
     go_live: bool = Field(
         False,
         description="'Ready for everyone' takes the account live itself "

@@ -187,7 +187,7 @@ def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, outpu
 
     only = [validation.account_id(a) for a in accounts] or None
     selected = Shard.parse(shard) if shard is not None else None
-    doc = report.status(lambda: managed(ctx.api()), ctx.sync_settings().database, only, selected)
+    doc = report.status(lambda: managed(ctx.api()), ctx.sync_settings().state_location, only, selected)
     if "keycloak_error" in doc:
         output.warn(
             f"{doc['keycloak_error']}: showing the state database only "
@@ -273,4 +273,55 @@ def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run
         else f"stored the client secret of {account_id} in {path}"
     )
     click.echo(done + (f"; {warning}" if warning else ""))
+    return 0
+
+
+@main.group()
+def state() -> None:
+    """The daemon's state database (SQLite file, or PostgreSQL shared by replicas)."""
+
+
+@state.command("import")
+@click.argument("source", metavar="SQLITE_FILE", type=click.Path(path_type=Path))
+@dry_run_option
+@output_option
+@pass_sync
+def state_import(ctx: SyncContext, source: Path, dry_run: bool, output_format: str) -> int:
+    """Copy a single daemon's SQLite state into the shared PostgreSQL state
+    (APSIS_SYNC_STATE_URL), so replicas carry on from it.
+
+    One transaction: all or nothing. Rows the target already has are kept as they are, so
+    running it again changes nothing and never overwrites what a replica wrote since. The
+    URL (with its password) comes from the environment or --env-file, never the command line.
+
+    \b
+    Examples:
+      APSIS_SYNC_STATE_URL=postgresql://sync@db/sync apsis-sync state import /data/state.sqlite3 --dry-run
+      apsis-sync state import /data/state.sqlite3 -o json
+    """
+    from apsis_core import output
+    from sync.state import StateStore, StateUnavailable
+    from sync.state_import import import_sqlite
+
+    settings = ctx.sync_settings()
+    if settings.state_url is None:
+        raise StateUnavailable("set APSIS_SYNC_STATE_URL=postgresql://… (the shared state to import into)")
+    target = StateStore(settings.state_location)
+    try:
+        done = import_sqlite(source, target, dry_run=dry_run)
+    finally:
+        target.close()
+    if output_format == "json":
+        output.emit_json(
+            {
+                "source": str(source),
+                "target": target.describe(),
+                "dry_run": dry_run,
+                "tables": [{"table": d.table, "read": d.read, "added": d.added, "kept": d.kept} for d in done],
+            }
+        )
+    else:
+        verb = "would add" if dry_run else "added"
+        for d in done:
+            click.echo(f"{d.table}: {verb} {d.added} of {d.read} rows ({d.kept} already there)")
     return 0

@@ -235,10 +235,18 @@ def apply(
     return [action for action, done in zip(actions, parallel(one, actions, concurrency), strict=True) if done]
 
 
-def resume(api: KeycloakPort, account: AccountRecord, state: StateStore, concurrency: int = 1) -> list[Action]:
+def resume(
+    api: KeycloakPort,
+    account: AccountRecord,
+    state: StateStore,
+    concurrency: int = 1,
+    journal: list[dict[str, Any]] | None = None,
+) -> list[Action]:
     """Finish the deactivations an earlier run started and did not record (it was killed,
-    or Keycloak went away midway). The guard judged them when they were planned."""
-    pending = [Action.from_dict(data) for data in state.pending_deactivations(account.id)]
+    or Keycloak went away midway). The guard judged them when they were planned. ``journal``:
+    the pending deactivations as just read (``StateStore.starting_point``), else read here."""
+    entries = state.pending_deactivations(account.id) if journal is None else journal
+    pending = [Action.from_dict(data) for data in entries]
     done = parallel(lambda action: _carry_out(api, account, action, state), pending, concurrency)
     return [action for action, finished in zip(pending, done, strict=True) if finished]
 

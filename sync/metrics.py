@@ -22,7 +22,10 @@ from sync import expiry
 from sync.health import Health
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from sync.report import CycleReport
+    from sync.state import AccountState
 
 
 class SyncMetrics:
@@ -60,7 +63,11 @@ class SyncMetrics:
             ["kind", "outcome"],
             registry=r,
         )
-        self.accounts = Gauge("apsis_sync_accounts", "Accounts this instance (shard) syncs", registry=r)
+        self.accounts = Gauge(
+            "apsis_sync_accounts",
+            "Accounts this instance (shard) syncs; with a shared state, every account",
+            registry=r,
+        )
         self.quarantined = Gauge("apsis_sync_quarantined_accounts", "Accounts held by the deletion guard", registry=r)
         self.failing = Gauge("apsis_sync_failing_accounts", "Accounts whose last sync failed", registry=r)
         self.secrets_expiring = Gauge(
@@ -105,6 +112,20 @@ class SyncMetrics:
         for w in ["expired", *(str(t) for t in thresholds)]:
             self.secrets_expiring.labels(w).set(windows.get(w, 0))
         self.cycles.labels("ok" if errors == 0 else "failed" if errors == len(results) else "partial").inc()
+
+    def record_shared(self, states: list[AccountState], today: date, thresholds: list[int]) -> None:
+        """Replicas on a shared state: the fleet gauges from every account's last run in the
+        state (whichever replica synced it), not only the accounts this replica's cycle took."""
+        self.quarantined.set(sum(1 for st in states if st.quarantined_at))
+        self.failing.set(sum(1 for st in states if st.last_status == "error"))
+        windows: dict[str, int] = {}
+        for st in states:
+            if st.secret_expires is not None:
+                w = expiry.window((st.secret_expires - today).days, thresholds)
+                if w is not None:
+                    windows[w] = windows.get(w, 0) + 1
+        for w in ["expired", *(str(t) for t in thresholds)]:
+            self.secrets_expiring.labels(w).set(windows.get(w, 0))
 
     def serve(self, port: int, address: str = "0.0.0.0", health: Health | None = None) -> ThreadingHTTPServer:
         """``/metrics`` (Prometheus text format) and ``/health`` (200 or 503 with a JSON

@@ -28,6 +28,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -97,20 +98,24 @@ class RoundPlan:
         self.key = round_key(account.id, dry_run)
         self.full = False
         self.staged = False
+        self.cleared = False
         self.plan = Plan()
         self.matcher = Matcher(rt.keycloak, account, rt.sync.keycloak_concurrency)
 
     def start(self, full: bool) -> None:
+        """A new round (no I/O: what an earlier, cut-short round staged is cleared with this
+        round's first page, or before a full listing's end; an idle round touches nothing)."""
         self.full = full
+        self.cleared = False
         self.plan = Plan()
         self.matcher = Matcher(self.rt.keycloak, self.account, self.rt.sync.keycloak_concurrency)
-        self.rt.state.clear_staged(self.key)
 
     def page(self, page: DeltaPage) -> None:
         if not page.users:
             return
         self.staged = True
-        self.rt.state.stage(self.key, page.users)
+        self.rt.state.stage(self.key, page.users, fresh=not self.cleared)
+        self.cleared = True
         if self.full:
             resync.plan_listed(self.matcher, page.users, self.rt.state, self.plan)
         else:
@@ -118,6 +123,9 @@ class RoundPlan:
 
     def finish(self) -> Plan:
         if self.full:
+            if not self.cleared:  # a full listing of no one: nothing staged before may count as listed
+                self.rt.state.clear_staged(self.key)
+                self.cleared = True
             resync.plan_absent(self.matcher, self.rt.state, self.plan, self.key)
         self.plan.notes.extend(self.matcher.notes)
         return self.plan
@@ -177,7 +185,7 @@ class AccountCycle:
         """The quarantine as the account and the state hold it, the deactivations an earlier
         run left half-done (``resume``), and whether our copy of the secret is current."""
         rt, account, result = self.rt, self.account, self.result
-        known = rt.state.account(account.id)
+        known, journal = rt.state.starting_point(account.id)
         secret = rt.secrets.get(account.id)
         quarantine = account.quarantined
         released = not quarantine and known.quarantined_at is not None
@@ -194,7 +202,7 @@ class AccountCycle:
         elif released:
             allowance = known.quarantine_held  # released since the last cycle: let the held changes through
             result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
-        self.resume()
+        self.resume(journal)
         stale = (
             secret is not None
             and bool(account.secret_hint)
@@ -205,14 +213,15 @@ class AccountCycle:
             self.flag_stale_secret(secret)
         return StartingPoint(secret, known.delta_link, quarantine, released, allowance, stale)
 
-    def resume(self) -> None:
-        """Deactivations an earlier run started and did not finish come first (before Graph is
-        read: they need Keycloak only, and a half-done user must not wait for Entra)."""
+    def resume(self, journal: list[dict[str, Any]]) -> None:
+        """Deactivations an earlier run started and did not finish (``journal``) come first
+        (before Graph is read: they need Keycloak only, and a half-done user must not wait
+        for Entra)."""
         rt, account, result = self.rt, self.account, self.result
         if self.dry_run:
-            result.resumed = [Action.from_dict(a) for a in rt.state.pending_deactivations(account.id)]
+            result.resumed = [Action.from_dict(a) for a in journal]
             return
-        result.resumed = deprovision.resume(self.keycloak, account, rt.state, rt.sync.keycloak_concurrency)
+        result.resumed = deprovision.resume(self.keycloak, account, rt.state, rt.sync.keycloak_concurrency, journal)
         result.applied += len(result.resumed)
         for action in result.resumed:
             rt.metrics.deactivations.labels(action.kind, action.why).inc()
@@ -254,7 +263,7 @@ class AccountCycle:
         planner = self.round_plan
 
         async def on_start(full: bool) -> None:
-            await rt.blocking(planner.start, full)
+            planner.start(full)
 
         async def on_page(page: DeltaPage) -> None:
             await rt.blocking(planner.page, page)

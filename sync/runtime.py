@@ -83,7 +83,7 @@ class Runtime:
         return cls(
             settings=settings,
             sync=sync,
-            state=overrides.pop("state", None) or StateStore(sync.database),
+            state=overrides.pop("state", None) or StateStore(sync.state_location),
             secrets=overrides.pop("secrets", None) or DirectorySecrets(sync.secrets_path),
             notifier=overrides.pop("notifier", None) or Notifier(sync),
             metrics=overrides.pop("metrics", None) or SyncMetrics(),

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import schedule
@@ -31,14 +35,21 @@ from sync.state import utcnow
 log = logging.getLogger("apsis_sync.daemon")
 
 
-def run_cycle(rt: Runtime, accounts: list[AccountRecord], dry_run: bool = False) -> CycleReport:
-    """Sync every account once, ``workers`` at a time, on the runtime's event loop."""
+def run_cycle(
+    rt: Runtime, accounts: list[AccountRecord], dry_run: bool = False, leases: Leases | None = None
+) -> CycleReport:
+    """Sync every account once, ``workers`` at a time, on the runtime's event loop; with
+    ``leases``, only the due accounts this replica claims (the others are another's)."""
     started_at = utcnow()
     started = time.monotonic()
-    results = rt.run(_cycle(rt, accounts, dry_run))
+    results = rt.run(_cycle(rt, accounts, dry_run) if leases is None else _leased_cycle(rt, accounts, leases))
     seconds = time.monotonic() - started
     report = CycleReport(results, dry_run, started_at, seconds)
     rt.metrics.record_cycle(report, len(accounts), rt.sync.expiry_thresholds)
+    if leases is not None:  # the other replicas' accounts too: the fleet as the shared state knows it
+        listed = {a.id for a in accounts}
+        states = [st for st in rt.state.accounts() if st.account in listed]
+        rt.metrics.record_shared(states, rt.today(), rt.sync.expiry_thresholds)
     log.info(
         "cycle done",
         extra={
@@ -73,11 +84,72 @@ async def _cycle(rt: Runtime, accounts: list[AccountRecord], dry_run: bool) -> l
     return [r for r in results if r is not None]
 
 
+async def _leased_cycle(rt: Runtime, accounts: list[AccountRecord], leases: Leases) -> list[AccountResult]:
+    """The cycle of a replica on a shared state: workers take accounts in batches claimed
+    from the database (one transaction per batch, ``StateStore.claim``), and give the leases
+    back a batch at a time. Accounts another replica holds or synced this interval are not
+    this cycle's: they are not in its results."""
+    by_id = {a.id: a for a in accounts}
+    waiting = [a.id for a in accounts]
+    mine: list[str] = []
+    finished: list[str] = []
+    results: list[AccountResult] = []
+    batch = max(2 * rt.sync.workers, 16)
+    claiming = asyncio.Lock()
+
+    async def take() -> str | None:
+        async with claiming:
+            while not mine and waiting and not rt.stop.is_set():
+                chunk, waiting[:] = waiting[:batch], waiting[batch:]
+                done, finished[:] = finished[:], []
+                if done:
+                    await rt.blocking(rt.state.release, leases.holder, done)
+                mine.extend(await rt.blocking(rt.state.claim, leases.holder, chunk, leases.seconds, leases.period()))
+            return mine.pop(0) if mine else None
+
+    async def worker() -> None:
+        while (account_id := await take()) is not None:
+            results.append(await sync_account(rt, by_id[account_id], False))
+            finished.append(account_id)
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(min(rt.sync.workers, len(accounts)))))
+    finally:
+        left = finished + mine  # claimed but not started (a stop): free for another replica now
+        if left:
+            await rt.blocking(rt.state.release, leases.holder, left)
+    return results
+
+
+@dataclass
+class Leases:
+    """This replica's claims on a shared state: its name, how long a claim holds, and when
+    the cycle started. An account claimed in this cycle is due again 0.9 interval after the
+    cycle's start, so the next cycle of any replica (one interval later) takes it, while a
+    replica whose cycle starts half an interval later does not sync it a second time."""
+
+    holder: str
+    seconds: float
+    interval: float
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def for_replica(cls, rt: Runtime, interval: float) -> Leases:
+        return cls(f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}", rt.sync.lease_seconds, interval)
+
+    def period(self) -> float:
+        return max(0.0, 0.9 * self.interval - (time.monotonic() - self.started))
+
+
 def run_once(
-    rt: Runtime, only: list[str] | None = None, shard: Shard | None = None, dry_run: bool = False
+    rt: Runtime,
+    only: list[str] | None = None,
+    shard: Shard | None = None,
+    dry_run: bool = False,
+    leases: Leases | None = None,
 ) -> CycleReport:
     """List the accounts (Keycloak errors propagate: nothing can be synced), forget the state
-    of accounts deleted since, and run a cycle."""
+    of accounts deleted since, and run a cycle (with ``leases``: of the accounts it claims)."""
     with rt.api() as api:
         every = managed(api)
     accounts = select(every, only, shard)
@@ -85,7 +157,7 @@ def run_once(
         for gone in rt.state.forget_accounts_except({a.id for a in every}):
             log.info("forgot a deleted account", extra={"account": gone})
         rt.forget_tokens_except({a.id for a in every})
-    return run_cycle(rt, accounts, dry_run)
+    return run_cycle(rt, accounts, dry_run, leases)
 
 
 def serve(
@@ -102,10 +174,14 @@ def serve(
     rt.health.interval = every
     scheduler = schedule.Scheduler()
 
+    holder = Leases.for_replica(rt, every).holder
+
     def job() -> None:
         started = time.monotonic()
+        # Replicas on a shared state share the accounts out by leases; a lone SQLite daemon syncs all.
+        leases = Leases(holder, rt.sync.lease_seconds, every, started) if rt.state.shared and not dry_run else None
         try:
-            report = run_once(rt, only, shard, dry_run)
+            report = run_once(rt, only, shard, dry_run, leases)
         except ApsisError as exc:
             log.error("cycle failed", extra={"error": str(exc)})
             rt.metrics.cycles.labels("failed").inc()
@@ -129,6 +205,7 @@ def serve(
             extra={
                 "interval_seconds": every,
                 "shard": str(shard) if shard else None,
+                "replica": holder if rt.state.shared else None,
                 "accounts": only,
                 "dry_run": dry_run,
             },

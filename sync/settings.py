@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from apsis_core.mail import MailSettings
 from apsis_core.settings import env_config
@@ -34,6 +34,17 @@ class SyncSettings(MailSettings):
     )
     data_dir: Path = Field(default_factory=_default_data_dir, description="Where the state database lives")
     state_path: Path | None = Field(None, description="SQLite state database (default <data_dir>/state.sqlite3)")
+    state_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host/db: the state shared by replicas (leases share the "
+        "accounts out); unset: the SQLite file of state_path",
+    )
+    lease_seconds: int = Field(
+        120,
+        ge=10,
+        description="How long a replica holds an account it syncs; a dead replica's accounts are taken over "
+        "after it (with a shared state_url)",
+    )
     secrets_dir: Path | None = Field(
         None,
         description="Directory with one file per account, named by account id, holding its client secret "
@@ -86,6 +97,18 @@ class SyncSettings(MailSettings):
     @property
     def database(self) -> Path:
         return self.state_path or self.data_dir / "state.sqlite3"
+
+    @property
+    def state_location(self) -> Path | str:
+        """Where the state is: the PostgreSQL URL when set, else the SQLite file."""
+        return self.state_url.get_secret_value() if self.state_url else self.database
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("the state URL must start with postgresql://")
+        return value
 
     @property
     def secrets_path(self) -> Path:

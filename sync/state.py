@@ -1,4 +1,5 @@
-"""The daemon's memory, in one embedded SQLite file.
+"""The daemon's memory: an embedded SQLite file, or a PostgreSQL database that replicas share
+(``sync/state_db.py`` says how each engine runs it).
 
 What it keeps, and why it is safe to lose:
 
@@ -13,8 +14,10 @@ What it keeps, and why it is safe to lose:
 * the deactivation in flight (written before its first Keycloak change, removed in the same
   transaction that records it as done), so a daemon killed midway finishes it next cycle.
   Lost with the database, it is still found: the user carries ``apsis.disabledBy``. Processes
-  sharing the file take turns per user (byte-range locks on ``<state>.locks``), so a user is
-  deactivated and counted once whoever gets there first;
+  sharing the state take turns per user (a byte-range lock beside a SQLite file, an advisory
+  lock on PostgreSQL), so a user is deactivated and counted once whoever gets there first;
+* which replica syncs which account now (``leases``: holder, expiry, when next due), so
+  replicas on one PostgreSQL share the accounts out and take over a dead one's;
 * the users of the round in progress (``entra_staged``): a round is read page by page and
   each page is written here as it arrives, so a 100,000-user listing never sits in memory;
   it becomes the account's ``entra_users`` only in the transaction that stores the round's
@@ -26,96 +29,34 @@ What it keeps, and why it is safe to lose:
 The quarantine's source of truth is the organization attribute ``apsis.quarantined``; the
 copy here only remembers how many deactivations were held, so a release can let them through.
 One connection is shared by the worker threads behind a lock; SQLite's WAL keeps ``status``
-readable while a cycle writes.
+readable while a cycle writes, and PostgreSQL's MVCC does the same for every replica.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from apsis_core.errors import EX_USAGE, ApsisError
+from sync.state_db import (
+    SCHEMA_VERSION,
+    Database,
+    SqliteDatabase,
+    StateUnavailable,
+    Tx,
+    open_database,
+)
 
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA_VERSION", "StateStore", "StateUnavailable"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
-    account TEXT PRIMARY KEY,
-    delta_link TEXT,
-    delta_updated TEXT,
-    last_run TEXT,
-    last_success TEXT,
-    last_status TEXT,
-    last_errors TEXT NOT NULL DEFAULT '[]',
-    last_deactivated INTEGER NOT NULL DEFAULT 0,
-    deactivated_total INTEGER NOT NULL DEFAULT 0,
-    secret_expires TEXT,
-    secret_expires_source TEXT,
-    quarantined_at TEXT,
-    quarantine_reason TEXT,
-    quarantine_held INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS entra_users (
-    account TEXT NOT NULL,
-    oid TEXT NOT NULL,
-    mail TEXT,
-    upn TEXT,
-    enabled INTEGER,
-    removed TEXT,
-    seen TEXT NOT NULL,
-    PRIMARY KEY (account, oid)
-);
-CREATE TABLE IF NOT EXISTS entra_staged (
-    account TEXT NOT NULL,
-    oid TEXT NOT NULL,
-    mail TEXT,
-    upn TEXT,
-    enabled INTEGER,
-    removed TEXT,
-    PRIMARY KEY (account, oid)
-);
-CREATE TABLE IF NOT EXISTS notices (
-    account TEXT NOT NULL,
-    key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    sent_at TEXT NOT NULL,
-    PRIMARY KEY (account, key)
-);
-CREATE TABLE IF NOT EXISTS deactivations (
-    account TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    oid TEXT,
-    email TEXT,
-    action TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    at TEXT NOT NULL,
-    restored_reported TEXT,
-    PRIMARY KEY (account, user_id)
-);
-CREATE TABLE IF NOT EXISTS pending_deactivations (
-    account TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    action TEXT NOT NULL,
-    planned_at TEXT NOT NULL,
-    PRIMARY KEY (account, user_id)
-);
-"""
-
-
-# applications cadence: when read (ISO date), what was read (JSON; NULL after a 403), and the
-# key (fingerprint) of the credentials it was read with
-_APPS_COLUMNS = ("apps_checked", "apps_credentials", "apps_key")
-_CHUNK = 500  # ids per IN (...) query: far below SQLite's limit on variables
+_STAGE = (
+    "INSERT INTO entra_staged VALUES (?,?,?,?,?,?) ON CONFLICT (account, oid) DO UPDATE SET "
+    "mail=excluded.mail, upn=excluded.upn, enabled=excluded.enabled, removed=excluded.removed"
+)
 
 
 def round_key(account: str, dry_run: bool = False) -> str:
@@ -141,38 +82,10 @@ class DeactivationTurn:
         self._store.drop_pending_deactivation(self.account, self.user_id)
 
 
-class _UserLocks:
-    """Thread locks per (state file, key), process-wide: two ``StateStore`` objects on one file
-    in one process exclude each other too (``fcntl`` locks do not within a process)."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._held: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
-
-    @contextmanager
-    def hold(self, path: str, key: str) -> Iterator[None]:
-        with self._guard:
-            lock, users = self._held.get((path, key), (threading.Lock(), 0))
-            self._held[(path, key)] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                lock, users = self._held[(path, key)]
-                if users == 1:
-                    del self._held[(path, key)]
-                else:
-                    self._held[(path, key)] = (lock, users - 1)
-
-
-_user_locks = _UserLocks()
-
-
 def _record_deactivation(
-    db: sqlite3.Connection, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str
+    db: Tx, account: str, user_id: str, oid: str | None, email: str | None, action: str, reason: str
 ) -> None:
-    db.execute("INSERT OR IGNORE INTO accounts (account) VALUES (?)", (account,))
+    db.execute("INSERT INTO accounts (account) VALUES (?) ON CONFLICT DO NOTHING", (account,))
     db.execute(
         "INSERT INTO deactivations VALUES (?,?,?,?,?,?,?,NULL) ON CONFLICT (account, user_id) DO UPDATE SET "
         "oid=excluded.oid, email=excluded.email, action=excluded.action, reason=excluded.reason, "
@@ -228,71 +141,59 @@ class Deactivation:
 class StateStore:
     """All reads and writes of the state database."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._locks: IO[bytes] | None = None  # <state>.locks: per-user turns across processes
-        try:
-            if str(path) != ":memory:":
-                self._locks = open(f"{self.path}.locks", "a+b")  # noqa: SIM115 - kept open, closed by close()
-        except OSError as exc:
-            raise StateUnavailable(f"cannot open {self.path}.locks: {exc.strerror}") from None
-        try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StateUnavailable(f"cannot open the state database {self.path}: {exc}") from None
-        version = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if version is not None and int(version[0]) > SCHEMA_VERSION:
-            raise StateUnavailable(f"the state database {self.path} was written by a newer apsis-sync")
-        self._migrate()
+    def __init__(self, location: Path | str) -> None:
+        """``location``: a SQLite file path, or a ``postgresql://`` URL shared by replicas."""
+        self._db: Database = open_database(location)
+        # The applications cadence of the account rows ``starting_point`` just read, handed to
+        # that cycle's ``applications_read`` once (a round trip less per account and cycle).
+        self._apps_ahead: dict[str, Any] = {}
+        self.path = Path(location) if isinstance(self._db, SqliteDatabase) else Path(self._db.describe())
 
-    def _migrate(self) -> None:
-        """Version 2 adds the columns of the applications cadence (tables are created above)."""
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
-        with self.transaction() as db:
-            for column in _APPS_COLUMNS:
-                if column not in have:
-                    db.execute(f"ALTER TABLE accounts ADD COLUMN {column} TEXT")  # noqa: S608 - fixed names
-            db.execute(
-                "INSERT INTO meta VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
-                (str(SCHEMA_VERSION),),
-            )
+    @property
+    def backend(self) -> str:
+        return self._db.name
+
+    @property
+    def shared(self) -> bool:
+        """Other processes (replicas) may work on this state at once."""
+        return self._db.shared
+
+    def describe(self) -> str:
+        """Where the state is, for messages (a URL without its password)."""
+        return self._db.describe()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-            if self._locks is not None:
-                self._locks.close()
+        self._db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def transaction(self) -> Any:
+        return self._db.transaction()
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._db.execute(sql, tuple(params)))
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        return self._db.query(sql, tuple(params))
 
-    def _ensure(self, db: sqlite3.Connection, account: str) -> None:
-        db.execute("INSERT OR IGNORE INTO accounts (account) VALUES (?)", (account,))
+    def _ensure(self, db: Tx, account: str) -> None:
+        db.execute("INSERT INTO accounts (account) VALUES (?) ON CONFLICT DO NOTHING", (account,))
 
     # -- accounts ---------------------------------------------------------------------
 
     def account(self, account: str) -> AccountState:
         rows = self._query("SELECT * FROM accounts WHERE account=?", (account,))
         return _account(rows[0]) if rows else AccountState(account)
+
+    def starting_point(self, account: str) -> tuple[AccountState, list[dict[str, Any]]]:
+        """What a cycle reads before Graph, at once (one round trip on PostgreSQL): the
+        account's state and the deactivations an earlier run left pending."""
+        rows, pending = self._db.query_many(
+            [
+                ("SELECT * FROM accounts WHERE account=?", (account,)),
+                ("SELECT action FROM pending_deactivations WHERE account=? ORDER BY planned_at", (account,)),
+            ]
+        )
+        if rows:
+            self._apps_ahead[account] = rows[0]
+        else:
+            self._apps_ahead.pop(account, None)
+        return (_account(rows[0]) if rows else AccountState(account)), [json.loads(r["action"]) for r in pending]
 
     def accounts(self) -> list[AccountState]:
         return [_account(r) for r in self._query("SELECT * FROM accounts ORDER BY account")]
@@ -325,6 +226,7 @@ class StateStore:
         round) the staged users are dropped. ``staged=False`` says the round staged nothing
         (an idle round), which saves the merge."""
         now = utcnow()
+        self._apps_ahead.pop(account, None)  # the cycle is over: nothing read ahead outlives it
         with self.transaction() as db:
             self._ensure(db, account)
             db.execute(
@@ -344,9 +246,7 @@ class StateStore:
                 )
             if seen:
                 db.execute("DELETE FROM entra_staged WHERE account=?", (account,))
-                db.executemany(
-                    "INSERT OR REPLACE INTO entra_staged VALUES (?,?,?,?,?,?)", ((account, *_row(u)) for u in seen)
-                )
+                db.executemany(_STAGE, ((account, *_row(u)) for u in seen))
             if not (staged or seen or full_listing):
                 return  # an empty round: nothing staged to keep or drop
             if full_listing:
@@ -380,9 +280,54 @@ class StateStore:
                     "notices",
                     "deactivations",
                     "pending_deactivations",
+                    "leases",
                 ):
                     db.execute(f"DELETE FROM {table} WHERE account=?", (account,))  # noqa: S608 - fixed names
         return gone
+
+    # -- leases: which replica syncs which account -------------------------------------
+
+    def claim(self, holder: str, accounts: list[str], lease_seconds: float, period_seconds: float) -> list[str]:
+        """Take the leases of those ``accounts`` that are due and that no live lease holds,
+        in one transaction; they are due again ``period_seconds`` later. Rows locked by
+        another replica's claim are skipped (``FOR UPDATE SKIP LOCKED``), never waited for.
+        Times are the database's. Returns the accounts now held by ``holder``."""
+        if not accounts:
+            return []
+        wanted = sorted(set(accounts))  # one order for every replica: no deadlock on inserts
+        now, skip = self._db.now_sql, " FOR UPDATE SKIP LOCKED" if self._db.shared else ""
+        got: list[str] = []
+        with self.transaction() as db:
+            self._db.insert_keys(db, "leases", "account", wanted)
+            for where, params in self._db.any_of("account", wanted):
+                rows = db.execute(
+                    f"UPDATE leases SET holder=?, expires={now} + ?, next_due={now} + ? WHERE account IN ("  # noqa: S608
+                    f"SELECT account FROM leases WHERE {where} AND next_due <= {now} "
+                    f"AND (holder IS NULL OR holder=? OR expires <= {now}) ORDER BY account{skip}) RETURNING account",
+                    (holder, lease_seconds, period_seconds, *params, holder),
+                ).fetchall()
+                got += [r["account"] for r in rows]
+        return sorted(got)
+
+    def release(self, holder: str, accounts: list[str]) -> None:
+        """Give the leases back (the accounts stay not due until their ``next_due``)."""
+        with self.transaction() as db:
+            for where, params in self._db.any_of("account", sorted(accounts)):
+                db.execute(
+                    f"UPDATE leases SET holder=NULL, expires=NULL WHERE holder=? AND {where}",  # noqa: S608
+                    (holder, *params),
+                )
+
+    def leases(self) -> dict[str, tuple[str | None, float | None, float]]:
+        """Every account's lease: (holder, expires, next_due), on the database's clock."""
+        return {
+            r["account"]: (r["holder"], r["expires"], r["next_due"])
+            for r in self._query("SELECT account, holder, expires, next_due FROM leases")
+        }
+
+    def clock(self) -> float:
+        """The database's time (seconds since the epoch): what leases are timed by."""
+        return float(self._query(f"SELECT {self._db.now_sql} AS now")[0]["now"])  # noqa: S608
 
     # -- Entra users seen -------------------------------------------------------------
 
@@ -409,12 +354,13 @@ class StateStore:
 
     # -- the round in progress --------------------------------------------------------
 
-    def stage(self, account: str, users: Iterable[Any]) -> None:
-        """One page of the round in progress (``EntraUser``s or ``KnownUser``s)."""
+    def stage(self, account: str, users: Iterable[Any], fresh: bool = False) -> None:
+        """One page of the round in progress (``EntraUser``s or ``KnownUser``s); ``fresh``:
+        the round's first, which first drops what a round cut short left staged."""
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO entra_staged VALUES (?,?,?,?,?,?)", ((account, *_row(u)) for u in users)
-            )
+            if fresh:
+                db.execute("DELETE FROM entra_staged WHERE account=?", (account,))
+            db.executemany(_STAGE, ((account, *_row(u)) for u in users))
 
     def clear_staged(self, account: str) -> None:
         with self.transaction() as db:
@@ -426,26 +372,33 @@ class StateStore:
 
     def _among(self, table: str, account: str, oids: list[str]) -> list[KnownUser]:
         out: list[KnownUser] = []
-        for i in range(0, len(oids), _CHUNK):
-            chunk = oids[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for where, params in self._db.any_of("oid", oids):
             out += [
                 _known(r)
-                for r in self._query(f"SELECT * FROM {table} WHERE account=? AND oid IN ({marks})", (account, *chunk))
-            ]  # noqa: S608
+                for r in self._query(f"SELECT * FROM {table} WHERE account=? AND {where}", (account, *params))  # noqa: S608
+            ]
         return out
 
     # -- the app's client secrets from Graph ------------------------------------------
 
     def applications_read(self, account: str) -> tuple[str | None, list[dict[str, Any]] | None, str | None]:
-        """(date last read, the credentials read then or None after a 403, the key read with)."""
-        rows = self._query("SELECT apps_checked, apps_credentials, apps_key FROM accounts WHERE account=?", (account,))
+        """(date last read, the credentials read then or None after a 403, the key read with).
+        Right after ``starting_point`` of the account, from the row it read."""
+        ahead = self._apps_ahead.pop(account, None)
+        rows = (
+            [ahead]
+            if ahead is not None
+            else self._query(
+                "SELECT apps_checked, apps_credentials, apps_key FROM accounts WHERE account=?", (account,)
+            )
+        )
         if not rows:
             return None, None, None
-        checked, creds, denied = rows[0]
+        checked, creds, denied = rows[0]["apps_checked"], rows[0]["apps_credentials"], rows[0]["apps_key"]
         return checked, (json.loads(creds) if creds else None), denied
 
     def record_applications(self, account: str, day: str, credentials: list[dict[str, Any]] | None, key: str) -> None:
+        self._apps_ahead.pop(account, None)
         with self.transaction() as db:
             self._ensure(db, account)
             db.execute(
@@ -477,7 +430,7 @@ class StateStore:
 
     def mark_notice(self, account: str, key: str, kind: str) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO notices VALUES (?,?,?,?)", (account, key, kind, utcnow()))
+            db.execute("INSERT INTO notices VALUES (?,?,?,?) ON CONFLICT DO NOTHING", (account, key, kind, utcnow()))
 
     # -- deactivations ----------------------------------------------------------------
 
@@ -511,19 +464,9 @@ class StateStore:
         caller looks at the user in Keycloak, changes it and records it, so of two that set
         out to deactivate one user the second finds it done and recorded, and only the first
         counts it (Keycloak has no conditional write of a user). Other users' turns run
-        meanwhile: a lock per user, a byte-range lock (``fcntl``) on ``<state>.locks``
-        across processes, a thread lock within one."""
-        key = f"{account}\n{user_id}"
-        with _user_locks.hold(str(self.path.resolve()) if self.path.name != ":memory:" else f":memory:{id(self)}", key):
-            if self._locks is not None:
-                offset = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
-                fcntl.lockf(self._locks, fcntl.LOCK_EX, 1, offset)
-                try:
-                    yield DeactivationTurn(self, account, user_id)
-                finally:
-                    fcntl.lockf(self._locks, fcntl.LOCK_UN, 1, offset)
-            else:
-                yield DeactivationTurn(self, account, user_id)
+        meanwhile: a lock per user across processes (``Database.turn``), a thread lock within one."""
+        with self._db.turn(f"{account}\n{user_id}"):
+            yield DeactivationTurn(self, account, user_id)
 
     def deactivation(self, account: str, user_id: str) -> Deactivation | None:
         rows = self._query("SELECT * FROM deactivations WHERE account=? AND user_id=?", (account, user_id))
@@ -542,13 +485,8 @@ class StateStore:
     def deactivations_among(self, account: str, oids: list[str]) -> dict[str, Deactivation]:
         """Deactivations of the Entra users among ``oids``, by object id."""
         out: dict[str, Deactivation] = {}
-        for i in range(0, len(oids), _CHUNK):
-            chunk = oids[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for row in self._query(
-                f"SELECT * FROM deactivations WHERE account=? AND oid IN ({marks})",  # noqa: S608
-                (account, *chunk),
-            ):
+        for where, params in self._db.any_of("oid", oids):
+            for row in self._query(f"SELECT * FROM deactivations WHERE account=? AND {where}", (account, *params)):  # noqa: S608
                 out[row["oid"]] = Deactivation(**dict(row))
         return out
 
@@ -565,14 +503,7 @@ class StateStore:
             )
 
 
-class StateUnavailable(ApsisError):
-    """The state database cannot be opened or is from a newer version (exit code 2: a
-    person must fix the path, the permissions or the version)."""
-
-    exit_code = EX_USAGE
-
-
-def _account(row: sqlite3.Row) -> AccountState:
+def _account(row: Any) -> AccountState:
     data = dict(row)
     return AccountState(
         account=data["account"],
@@ -595,7 +526,7 @@ def _row(user: Any) -> tuple[Any, ...]:
     return (user.oid, user.mail, user.upn, None if user.enabled is None else int(user.enabled), user.removed)
 
 
-def _known(row: sqlite3.Row) -> KnownUser:
+def _known(row: Any) -> KnownUser:
     return KnownUser(
         oid=row["oid"],
         mail=row["mail"],

@@ -30,7 +30,7 @@ SOURCE_STATE = "state"
 
 def status(
     list_accounts: Callable[[], list[AccountRecord]],
-    database: Path,
+    database: Path | str,
     only: list[str] | None = None,
     shard: Shard | None = None,
     today: date | None = None,
@@ -39,7 +39,8 @@ def status(
     or the state alone (``source: "state"``, with ``keycloak_error``) when Keycloak cannot be
     read. A read never creates the state database; named accounts that are not there are an
     error."""
-    state = StateStore(database) if database.exists() else None
+    shared = not isinstance(database, Path)  # a PostgreSQL URL: every replica's accounts
+    state = StateStore(database) if shared or Path(database).exists() else None
     keycloak_error = None
     try:
         listed: list[AccountRecord] | None = list_accounts()

@@ -4,7 +4,11 @@
   started once per session; tests read what it received.
 * ``sync``: a factory of ``SyncHarness`` — a daemon runtime on the session's Keycloak and
   emulator with its own state database and secrets directory, whose Graph waits are
-  recorded instead of slept.
+  recorded instead of slept; ``sync(backend="postgresql")`` keeps its state in a fresh
+  database of ``postgres``.
+* ``postgres``: a throwaway PostgreSQL cluster (Debian's server, ``devenv/postgres.py``),
+  started once per session when a test asks for it; ``state_location`` gives a test a fresh
+  state of each backend (``sqlite``: a file, ``postgresql``: a database).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pydantic import SecretStr
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from devenv.accounts import OnboardedAccount
+from devenv.postgres import PostgresServer
 from sync.accounts import Shard
 from sync.metrics import SyncMetrics
 from sync.report import CycleReport
@@ -105,6 +110,34 @@ def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer
         proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for the session (fails, never skips, when the server is missing)."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+def fresh_state(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Path | str:
+    """A new, empty state: a SQLite file under ``tmp_path`` or a new PostgreSQL database."""
+    if backend == "sqlite":
+        return tmp_path / f"state{next(_databases)}.sqlite3"
+    assert backend == "postgresql", backend
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"state_{next(_databases)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A fresh state of each backend: the same test runs on both."""
+    return fresh_state(request, str(request.param), tmp_path)
+
+
 @dataclass
 class SyncHarness:
     """A daemon runtime for one test: its own state and secrets, shared Keycloak and emulator."""
@@ -148,6 +181,8 @@ class SyncHarness:
                 "APSIS_SYNC_GRAPH_BACKOFF_SECONDS": "0",
             }
         )
+        if s.state_url is not None:
+            env["APSIS_SYNC_STATE_URL"] = s.state_url.get_secret_value()
         if s.smtp_host:
             env.update({"APSIS_SYNC_SMTP_HOST": s.smtp_host, "APSIS_SYNC_SMTP_PORT": str(s.smtp_port)})
         return env
@@ -186,13 +221,20 @@ def build_harness(
 
 @pytest.fixture
 def sync(
-    api: KeycloakRepository, settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+    api: KeycloakRepository,
+    settings: Settings,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., SyncHarness]]:
-    """``sync(**settings)`` builds a harness (``build_harness``) on the session's Keycloak."""
+    """``sync(**settings)`` builds a harness (``build_harness``) on the session's Keycloak;
+    ``backend="postgresql"`` puts its state in a fresh PostgreSQL database."""
     made: list[SyncHarness] = []
 
-    def make(today: date | None = None, **overrides: Any) -> SyncHarness:
+    def make(today: date | None = None, backend: str = "sqlite", **overrides: Any) -> SyncHarness:
         data_dir = overrides.pop("data_dir", tmp_path / f"sync{len(made)}")  # a later day may reuse an earlier state
+        if backend != "sqlite" and "state_url" not in overrides:
+            overrides["state_url"] = SecretStr(str(fresh_state(request, backend, tmp_path)))
         harness = build_harness(settings, smtp_server, data_dir, today, **overrides)
         made.append(harness)
         return harness

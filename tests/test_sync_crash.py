@@ -6,6 +6,9 @@ the daemon never learns it). One clean cycle later every target must be deactiva
 completely — disabled (or out of the account), no sessions, one deactivation record — and
 nobody else touched. Kill points: after each of the cycle's Keycloak writes.
 
+Every test runs on both state backends: the crash journal in a SQLite file, and in a
+PostgreSQL database that replicas share (``backend``).
+
 It is the daemon that is killed here, never Keycloak (whose dev-mode H2 database can lose
 committed writes when it is killed itself).
 """
@@ -45,8 +48,14 @@ class Scene:
     harness: SyncHarness
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
 def scene(
+    backend: str,
     accounts: AccountFactory,
     api: KeycloakRepository,
     emulator: EntraEmulator,
@@ -72,7 +81,7 @@ def scene(
         assert browser().sso_login(email, PASSWORD, a.alias).ok
     for email in (mel, sam, ola):
         assert browser().password_login(email, PASSWORD).ok
-    harness = sync(guard_max_percent=100)  # three of four members leave: no quarantine here
+    harness = sync(guard_max_percent=100, backend=backend)  # three of four members leave: no quarantine here
     harness.add(a, b)
     first = harness.cycle(a, b)
     assert first.ok, [r.errors for r in first.results]
@@ -195,6 +204,7 @@ def test_the_uninterrupted_cycle_makes_exactly_the_writes_the_kill_points_cover(
 
 
 def test_a_half_done_deactivation_is_finished_even_when_the_state_database_is_lost(
+    backend: str,
     accounts: AccountFactory,
     api: KeycloakRepository,
     emulator: EntraEmulator,
@@ -213,7 +223,7 @@ def test_a_half_done_deactivation_is_finished_even_when_the_state_database_is_lo
             .sso_login(who, PASSWORD, acct.alias)
             .ok
         )
-    harness = sync()
+    harness = sync(backend=backend)
     harness.add(acct)
     harness.cycle(acct)
     emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
@@ -224,7 +234,7 @@ def test_a_half_done_deactivation_is_finished_even_when_the_state_database_is_lo
     assert api.user(user_id)["enabled"] is False  # type: ignore[index]
     assert api.user_sessions(user_id) != []  # the crash window
 
-    fresh = sync()  # a new, empty state database
+    fresh = sync(backend=backend)  # a new, empty state database
     fresh.add(acct)
     result = fresh.cycle(acct).result(acct.id)
     assert result.status == "ok", result.errors

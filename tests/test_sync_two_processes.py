@@ -1,4 +1,4 @@
-"""Two ``apsis-sync run --once`` processes on one SQLite state, against the emulator and the
+"""Two ``apsis-sync run --once`` processes on one state (a SQLite file, a PostgreSQL database), against the emulator and the
 real Keycloak, both having planned the same deactivations before either carries one out:
 each deleted user is deactivated once — counted once in ``deactivated_total``, in the two
 processes' reports (and so their metrics) and logged once as ``deactivated user``."""
@@ -10,6 +10,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from apsis_core.keycloak import KeycloakRepository
 from devenv.accounts import AccountFactory
@@ -39,7 +41,9 @@ main()
 """
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_processes_on_one_state_count_each_deactivation_once(
+    backend: str,
     accounts: AccountFactory,
     api: KeycloakRepository,
     emulator: EntraEmulator,
@@ -50,7 +54,7 @@ def test_two_processes_on_one_state_count_each_deactivation_once(
     acct = accounts.create(stage="live")
     people = dict(acct.person(f"p{i}") for i in range(6))
     gone = list(people)[:4]
-    harness = sync(guard_max_percent=100)
+    harness = sync(guard_max_percent=100, backend=backend)
     harness.add(acct)
     assert harness.cycle(acct).ok  # the delta link: the next rounds are incremental
     for email in gone:
