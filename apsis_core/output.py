@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -57,12 +57,23 @@ def esc(text: object) -> str:
     return escape(str(text))
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None) -> None:
+def table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    title: str | None = None,
+    whole: Collection[str] = (),
+) -> None:
+    """The one table style of both CLIs: borderless, a bold header. Columns named in ``whole``
+    (moments, ids) are never wrapped; the others fold when the terminal is narrow."""
     from rich.table import Table
 
     grid = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     for name in columns:
-        grid.add_column(name, overflow="fold")
+        if name in whole:
+            grid.add_column(name, no_wrap=True, overflow="ignore")
+        else:
+            grid.add_column(name, overflow="fold")
     for row in rows:
         grid.add_row(*("-" if cell is None else esc(cell) for cell in row))
     console().print(grid)

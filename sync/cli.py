@@ -31,6 +31,7 @@ Exit codes:
   75 temporary failure (EX_TEMPFAIL): Keycloak unreachable or overloaded; with
      run --once also: every failed account failed only because Entra or Graph
      was unreachable, throttled (429) or failing (5xx). Retry later.
+  130 interrupted (Ctrl-C)
 """
 
 
@@ -38,7 +39,6 @@ class SyncCli(ApsisCli):
     """apsis-sso's failure handling (one line, the exit code each error class carries)."""
 
     program = "apsis-sync"
-    debug_option = False
 
 
 @dataclass
@@ -84,9 +84,14 @@ pass_sync = click.make_pass_decorator(SyncContext)
     help="Default: APSIS_SYNC_LOG_LEVEL, else INFO. DEBUG also shows what the Graph, Entra and HTTP "
     "libraries log (secrets scrubbed).",
 )
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show tracebacks of unexpected failures and log at DEBUG (unless --log-level says otherwise).",
+)
 @click.version_option(package_name="apsis-sso", prog_name="apsis-sync")
 @click.pass_context
-def main(ctx: click.Context, env_file: Path | None, log_format: str | None, log_level: str | None) -> None:
+def main(ctx: click.Context, env_file: Path | None, log_format: str | None, log_level: str | None, debug: bool) -> None:
     """Keep APSIS One in step with each account's Microsoft Entra tenant.
 
     Each cycle deactivates APSIS One users deleted or disabled in Entra (with a guard
@@ -101,14 +106,19 @@ def main(ctx: click.Context, env_file: Path | None, log_format: str | None, log_
       apsis-sync run --once --dry-run -o json
       apsis-sync status -o json | jq '.accounts[] | select(.days_until_secret_expires < 30) | .id'
     """
-    ctx.obj = SyncContext(env_file=env_file, log_format=log_format, log_level=log_level.upper() if log_level else None)
+    level = log_level.upper() if log_level else ("DEBUG" if debug else None)
+    ctx.obj = SyncContext(env_file=env_file, debug=debug, log_format=log_format, log_level=level)
 
 
 @main.command()
 @click.option("--once", is_flag=True, help="Run one cycle and exit (exit code 1 if any account failed).")
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing, send nothing, store nothing.")
 @click.option("--account", "accounts", multiple=True, metavar="ID", help="Only this account (repeatable).")
-@click.option("--shard", metavar="I/N", help="Only accounts whose stable hash falls in shard I of N (0 <= I < N).")
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Legacy, for replicas without a shared database: only accounts whose stable hash falls in shard I of N (0 <= I < N). Replicas on APSIS_SYNC_STATE_URL share accounts by leases instead.",
+)
 @click.option(
     "--interval",
     type=click.IntRange(min=10),
@@ -165,7 +175,11 @@ def run(
 
 @main.command()
 @click.option("--account", "accounts", multiple=True, metavar="ID", help="Only this account (repeatable).")
-@click.option("--shard", metavar="I/N", help="Only the accounts of shard I of N (a replica's share).")
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Legacy: only the accounts of shard I of N (a replica's share without a shared database).",
+)
 @output_option
 @pass_sync
 def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, output_format: str) -> int:
@@ -196,7 +210,7 @@ def status(ctx: SyncContext, accounts: tuple[str, ...], shard: str | None, outpu
     if output_format == "json":
         output.emit_json(doc)
     else:
-        report.render(doc, output.console())
+        report.render(doc)
     return 0
 
 
@@ -235,21 +249,28 @@ def secret() -> None:
 
 @secret.command("set")
 @click.argument("account_id", metavar="ACCOUNT")
-@click.option("--from-file", "from_file", metavar="PATH", help="Read the secret from a file ('-' for standard input).")
+@click.option(
+    "--client-secret-file",
+    "--from-file",
+    "from_file",
+    metavar="PATH",
+    help="Read the secret from a file ('-' for standard input), as apsis-sso's option of that name; "
+    "--from-file is its former name.",
+)
 @dry_run_option
 @pass_sync
 def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run: bool) -> int:
     """Store ACCOUNT's client secret where the daemon reads it (APSIS_SYNC_SECRETS_DIR).
 
-    The secret is read from --from-file, from APSIS_SYNC_CLIENT_SECRET, or from a hidden
+    The secret is read from --client-secret-file, from APSIS_SYNC_CLIENT_SECRET, or from a hidden
     prompt; never from the command line. It is checked against the hint Keycloak recorded
     for the account (apsis.secretHint) when Keycloak is reachable. --dry-run reads and
     checks it, and says where it would go.
 
     \b
     Examples:
-      apsis-sync secret set acme --from-file - < acme.secret
-      apsis-sync secret set acme --from-file acme.secret --dry-run
+      apsis-sync secret set acme --client-secret-file - < acme.secret
+      apsis-sync secret set acme --client-secret-file acme.secret --dry-run
     """
     from pydantic import SecretStr
 
@@ -259,7 +280,7 @@ def secret_set(ctx: SyncContext, account_id: str, from_file: str | None, dry_run
     from sync.accounts import load
 
     account_id = validation.account_id(account_id)
-    value = read_secret(from_file, None, SecretOptions("--from-file", "APSIS_SYNC_CLIENT_SECRET"))
+    value = read_secret(from_file, None, SecretOptions("--client-secret-file", "APSIS_SYNC_CLIENT_SECRET"))
     path, warning = secrets.store(
         ctx.sync_settings().secrets_path,
         account_id,

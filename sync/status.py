@@ -15,9 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
+from apsis_core import output
 from apsis_core.account import AccountRecord
 from apsis_core.contract import SYNCED_STAGES
 from apsis_core.errors import ApsisError, NotFound
@@ -116,23 +114,12 @@ def _row(
     }
 
 
-def render(doc: dict[str, Any], console: Console) -> None:
+def render(doc: dict[str, Any]) -> None:
+    """The status as apsis-sso prints its tables (``apsis_core.output.table``); moments whole."""
     title = "apsis-sync status"
     if doc["source"] == SOURCE_STATE:
         title += " (state database only: Keycloak could not be read)"
-    table = Table(title=title, show_lines=False)
-    for column in (
-        "account",
-        "stage",
-        "last success",
-        "last run",
-        "deactivated (last/total)",
-        "quarantine",
-        "secret expires in",
-        "domains",
-        "last errors",
-    ):
-        table.add_column(column, overflow="fold")
+    rows = []
     for row in doc["accounts"]:
         days = row["days_until_secret_expires"]
         expiry = "unknown" if days is None else ("EXPIRED" if days <= 0 else f"{days} days")
@@ -141,18 +128,37 @@ def render(doc: dict[str, Any], console: Console) -> None:
         stage = row["stage"] or "?"
         if row["synced"] is False:
             stage += " (not synced)"
-        table.add_row(
-            row["id"],
-            stage,
-            row["last_success"] or "never",
-            f"{row['last_run'] or 'never'} ({row['last_status'] or '-'})",
-            f"{row['deactivated_last_run']}/{row['deactivated_total']}",
-            f"yes: {row['quarantined']}" if row["quarantined"] else "no",
-            expiry,
-            _domains(row["domain_ownership"]),
-            "; ".join(row["last_errors"]) or "-",
+        rows.append(
+            (
+                row["id"],
+                stage,
+                row["last_success"] or "never",
+                row["last_run"] or "never",
+                row["last_status"] or "-",
+                f"{row['deactivated_last_run']}/{row['deactivated_total']}",
+                f"yes: {row['quarantined']}" if row["quarantined"] else "no",
+                expiry,
+                _domains(row["domain_ownership"]),
+                "; ".join(row["last_errors"]) or "-",
+            )
         )
-    console.print(table)
+    output.table(
+        [
+            "account",
+            "stage",
+            "last success",
+            "last run",
+            "outcome",
+            "deactivated (last/total)",
+            "quarantine",
+            "secret expires in",
+            "domains",
+            "last errors",
+        ],
+        rows,
+        title=title,
+        whole=("account", "last success", "last run"),
+    )
 
 
 def _domains(held: dict[str, Any] | None) -> str:

@@ -225,7 +225,7 @@ def test_secret_set_dry_run_checks_and_writes_nothing(
     acct = accounts.create(stage="live")
     env = sync().env()
     path = Path(env["APSIS_SYNC_SECRETS_DIR"]) / acct.id
-    dry = cli(env, "secret", "set", acct.id, "--from-file", "-", "--dry-run", stdin=acct.secret)
+    dry = cli(env, "secret", "set", acct.id, "--client-secret-file", "-", "--dry-run", stdin=acct.secret)
     assert dry.returncode == 0, dry.stderr
     assert f"would store the client secret of {acct.id} in {path}" in dry.stdout
     assert not path.exists() and acct.secret not in dry.stdout + dry.stderr
@@ -300,7 +300,7 @@ def test_secret_set_stores_the_secret_privately_and_checks_its_hint(
     acct = accounts.create(stage="live")
     harness = sync()
     env = harness.env()
-    stored = cli(env, "secret", "set", acct.id, "--from-file", "-", stdin=acct.secret + "\n")
+    stored = cli(env, "secret", "set", acct.id, "--client-secret-file", "-", stdin=acct.secret + "\n")
     assert stored.returncode == 0, stored.stderr
     path = Path(env["APSIS_SYNC_SECRETS_DIR"]) / acct.id
     assert path.read_text().strip() == acct.secret

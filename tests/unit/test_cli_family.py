@@ -158,3 +158,67 @@ def test_every_moment_in_json_is_rfc3339_utc_with_z(capsys: pytest.CaptureFixtur
     }
     assert all(MOMENT.match(doc[k]) for k in ("aware", "utc", "naive"))
     assert timestamps.from_text(doc["aware"]) == datetime(2026, 12, 7, 21, 30, 5, tzinfo=UTC)
+
+
+def _options(program: click.Command, *names: str) -> set[str]:
+    command = program
+    for name in names:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    return {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+
+
+def test_both_clis_take_debug_and_log_level_and_name_the_secret_file_alike():
+    from sync.cli import main as apsis_sync
+
+    for program in (apsis_sso, apsis_sync):
+        assert {"--debug", "--log-level", "--env-file"} <= _options(program)
+    assert "--client-secret-file" in _options(apsis_sso, "account", "create")
+    assert "--client-secret-file" in _options(apsis_sync, "secret", "set")
+
+
+def test_apsis_sync_debug_logs_at_debug_unless_a_level_is_given(monkeypatch: pytest.MonkeyPatch):
+    from sync import cli as sync_cli
+
+    seen: list[object] = []
+
+    @sync_cli.main.command("probe-context")
+    @click.pass_obj
+    def probe(obj: object) -> None:
+        seen.append(obj)
+
+    try:
+        assert CliRunner().invoke(sync_cli.main, ["probe-context", "--debug"]).exit_code == 0
+        assert CliRunner().invoke(sync_cli.main, ["--debug", "--log-level", "warning", "probe-context"]).exit_code == 0
+    finally:
+        del sync_cli.main.commands["probe-context"]
+    assert [(o.debug, o.log_level) for o in seen] == [(True, "DEBUG"), (True, "WARNING")]  # type: ignore[attr-defined]
+
+
+def test_apsis_sync_status_is_apsis_sso_s_table_style_with_moments_never_wrapped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from sync import status
+
+    monkeypatch.setattr(output, "PIPE_WIDTH", 120)
+    row = {
+        "id": "acme-industries-europe",
+        "stage": "live",
+        "synced": True,
+        "last_success": "2026-12-07T22:36:48Z",
+        "last_run": "2026-12-07T22:41:48Z",
+        "last_status": "error",
+        "deactivated_last_run": 0,
+        "deactivated_total": 12,
+        "quarantined": None,
+        "days_until_secret_expires": 45,
+        "secret_expiry_source": "graph",
+        "domain_ownership": None,
+        "last_errors": ["Graph answered 503 Service Unavailable three times; the account is retried next cycle"],
+    }
+    status.render({"source": "keycloak", "accounts": [row, {**row, "id": "b"}]})
+    text = capsys.readouterr().out
+    assert "2026-12-07T22:36:48Z" in text and "2026-12-07T22:41:48Z" in text and "acme-industries-europe" in text
+    assert not set("┏┓└┘╭╮╰╯┌┐") & set(text)  # no outer box: apsis-sso's style (output.table)
+    assert not any(line.startswith(("│", "┃")) for line in text.splitlines())
+    assert max(len(line) for line in text.splitlines()) <= 120

@@ -15,7 +15,7 @@ from apsis_core.secret_input import SecretOptions, read_secret
 
 pytestmark = pytest.mark.unit
 SSO = SecretOptions("--client-secret-file", "APSIS_SSO_ENTRA_CLIENT_SECRET", "--client-secret-env")
-SYNC = SecretOptions("--from-file", "APSIS_SYNC_CLIENT_SECRET")
+SYNC = SecretOptions("--client-secret-file", "APSIS_SYNC_CLIENT_SECRET")
 
 
 def test_a_file_a_named_variable_then_the_default_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -42,7 +42,7 @@ def test_errors_name_the_commands_own_options(tmp_path: Path, monkeypatch: pytes
 
     closed = CliRunner().invoke(ask, input="")  # nobody at the prompt
     assert closed.exit_code == 2
-    assert "error: no client secret given: use --from-file PATH, set APSIS_SYNC_CLIENT_SECRET" in closed.stderr
+    assert "error: no client secret given: use --client-secret-file PATH, set APSIS_SYNC_CLIENT_SECRET" in closed.stderr
 
 
 def test_the_hidden_prompt_asks_twice_and_remembers_the_answer(monkeypatch: pytest.MonkeyPatch):
