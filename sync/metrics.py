@@ -1,4 +1,4 @@
-"""Prometheus metrics and the health endpoint, optional (``APSIS_SYNC_METRICS_PORT``).
+"""Prometheus metrics and the probes, optional (``APSIS_SYNC_METRICS_PORT``).
 
 Labels are low-cardinality on purpose: outcomes, actions, reasons, threshold windows. No
 user ever appears in a label, and no account either — with thousands of accounts a label
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from sync import expiry
-from sync.health import Health
+from sync.health import Health, Verdict
 
 if TYPE_CHECKING:
     from sync.report import CycleReport
@@ -85,6 +86,7 @@ class SyncMetrics:
         self.domain_flagged = Gauge(
             "apsis_sync_domain_flagged_accounts", "Accounts with a domain their tenant no longer owns", registry=r
         )
+        self.interval = Gauge("apsis_sync_interval_seconds", "Seconds between the starts of two cycles", registry=r)
 
     def record_cycle(self, report: CycleReport, accounts: int, thresholds: list[int]) -> None:
         """The gauges and counters a finished cycle sets."""
@@ -107,20 +109,25 @@ class SyncMetrics:
         self.cycles.labels("ok" if errors == 0 else "failed" if errors == len(results) else "partial").inc()
 
     def serve(self, port: int, address: str = "0.0.0.0", health: Health | None = None) -> ThreadingHTTPServer:
-        """``/metrics`` (Prometheus text format) and ``/health`` (200 or 503 with a JSON
-        reason, see ``sync.health``) in a background thread; any other path is a 404."""
+        """``/metrics`` (Prometheus text format), ``/livez`` and ``/readyz`` (200 or 503 with a
+        JSON reason, see ``sync.health``; ``/health`` is ``/readyz``) in a background thread;
+        any other path is a 404."""
         registry = self.registry
+        probes: dict[str, Callable[[], Verdict]] = {}
+        if health is not None:
+            probes = {"/livez": health.liveness, "/readyz": health.verdict, "/health": health.verdict}
+            self.interval.set_function(lambda: health.interval)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 path = urlsplit(self.path).path
                 if path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
-                elif path == "/health" and health is not None:
-                    verdict = health.verdict()
+                elif path in probes:
+                    verdict = probes[path]()
                     self._send(200 if verdict.healthy else 503, "application/json", json.dumps(verdict.body).encode())
                 else:
-                    self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /health\n")
+                    self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics, /livez or /readyz\n")
 
             def do_HEAD(self) -> None:  # noqa: N802
                 self.do_GET()

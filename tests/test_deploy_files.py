@@ -162,7 +162,7 @@ def test_healthchecks_on_every_long_running_service(config: dict[str, Any]) -> N
         assert check.get("test") and not check.get("disable"), f"{name} has no health check"
     daemon = config["services"]["apsis-sync"]
     port = daemon["environment"]["APSIS_SYNC_METRICS_PORT"]
-    assert f"127.0.0.1:{port}/health" in " ".join(daemon["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}/livez" in " ".join(daemon["healthcheck"]["test"])  # never restarted for an outage
     assert [p["target"] for p in daemon["ports"]] == [int(port)]  # /metrics reachable for Prometheus
     portal = config["services"]["apsis-portal"]
     assert "127.0.0.1:8090/healthz" in " ".join(portal["healthcheck"]["test"])
@@ -218,6 +218,7 @@ def test_both_images_are_pinned_non_root_and_health_checked() -> None:
     keycloak = (ROOT / "docker/keycloak.Dockerfile").read_text()
     for dockerfile in (tooling, keycloak):
         assert re.search(r"^HEALTHCHECK ", dockerfile, flags=re.M)
+    assert "/livez" in tooling and "/health'" not in tooling  # liveness: an outage never restarts it
     assert 'ENTRYPOINT ["/opt/keycloak/bin/apsis-entrypoint.sh"]' in keycloak
 
 
