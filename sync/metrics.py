@@ -23,7 +23,10 @@ from sync import expiry
 from sync.health import Health, Verdict
 
 if TYPE_CHECKING:
-    from sync.report import CycleReport
+    from sync.report import AccountResult, CycleReport
+
+FAILING_STREAK = 3
+"""Cycles in a row an account must fail to count as repeatedly failing (an alert, not a blip)."""
 
 
 class SyncMetrics:
@@ -87,6 +90,20 @@ class SyncMetrics:
             "apsis_sync_domain_flagged_accounts", "Accounts with a domain their tenant no longer owns", registry=r
         )
         self.interval = Gauge("apsis_sync_interval_seconds", "Seconds between the starts of two cycles", registry=r)
+        self.repeatedly_failing = Gauge(
+            "apsis_sync_repeatedly_failing_accounts",
+            f"Accounts whose last {FAILING_STREAK} or more cycles failed (in this process)",
+            registry=r,
+        )
+        self.deprovision_lag = Gauge(
+            "apsis_sync_deprovision_lag_seconds",
+            "Worst case over the accounts: seconds since an account last synced ok (a user deleted in Entra "
+            "since then may still be enabled; quarantined and failing accounts count from their last ok sync)",
+            registry=r,
+        )
+        self._last_ok: dict[str, float] = {}
+        self._streaks: dict[str, int] = {}
+        self.deprovision_lag.set_function(self._worst_lag)
 
     def record_cycle(self, report: CycleReport, accounts: int, thresholds: list[int]) -> None:
         """The gauges and counters a finished cycle sets."""
@@ -107,6 +124,25 @@ class SyncMetrics:
         for w in ["expired", *(str(t) for t in thresholds)]:
             self.secrets_expiring.labels(w).set(windows.get(w, 0))
         self.cycles.labels("ok" if errors == 0 else "failed" if errors == len(results) else "partial").inc()
+        self._track(results)
+
+    def _track(self, results: list[AccountResult]) -> None:
+        """Per-account streaks and last ok syncs, kept here so the metrics stay per fleet."""
+        now = time.time()
+        last_ok, streaks = {}, {}
+        for r in results:
+            if r.status == "skipped":
+                last_ok[r.account] = self._last_ok.get(r.account, now)
+                streaks[r.account] = self._streaks.get(r.account, 0)
+                continue
+            last_ok[r.account] = now if r.status == "ok" else self._last_ok.get(r.account, now)
+            streaks[r.account] = self._streaks.get(r.account, 0) + 1 if r.status == "error" else 0
+        self._last_ok, self._streaks = last_ok, streaks
+        self.repeatedly_failing.set(sum(n >= FAILING_STREAK for n in streaks.values()))
+
+    def _worst_lag(self) -> float:
+        oldest = min(self._last_ok.values(), default=None)
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
     def serve(self, port: int, address: str = "0.0.0.0", health: Health | None = None) -> ThreadingHTTPServer:
         """``/metrics`` (Prometheus text format), ``/livez`` and ``/readyz`` (200 or 503 with a
