@@ -14,17 +14,20 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from apsis_core.errors import RefusalKind
 from sync import expiry
 from sync.health import Health, Verdict
 
 if TYPE_CHECKING:
     from sync.report import AccountResult, CycleReport
 
+GRAPH_RETRY_REASONS = ("throttled", "server_error", "token_throttled", "token_server_error", "transport")
+"""``apsis_sync_graph_retries`` reasons (``sync.graph_client``)."""
 FAILING_STREAK = 3
 """Cycles in a row an account must fail to count as repeatedly failing (an alert, not a blip)."""
 
@@ -101,6 +104,16 @@ class SyncMetrics:
             "since then may still be enabled; quarantined and failing accounts count from their last ok sync)",
             registry=r,
         )
+        # Known label values start at 0, so `increase()` and the dashboard see a series before
+        # the first event (and a renamed metric is missed at once, not at the first failure).
+        for outcome in ("ok", "partial", "failed"):
+            self.cycles.labels(outcome)
+        for outcome in ("ok", "error", "quarantined", "skipped"):
+            self.account_runs.labels(outcome)
+        for reason in GRAPH_RETRY_REASONS:
+            self.graph_retries.labels(reason)
+        for kind in get_args(RefusalKind):
+            self.token_errors.labels(kind)
         self._last_ok: dict[str, float] = {}
         self._streaks: dict[str, int] = {}
         self.deprovision_lag.set_function(self._worst_lag)

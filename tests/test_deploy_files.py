@@ -169,8 +169,9 @@ def test_healthchecks_on_every_long_running_service(config: dict[str, Any]) -> N
     assert f"127.0.0.1:{port}/livez" in " ".join(daemon["healthcheck"]["test"])  # never restarted for an outage
     assert [p["target"] for p in daemon["ports"]] == [int(port)]  # /metrics reachable for Prometheus
     portal = config["services"]["apsis-portal"]
-    assert "127.0.0.1:8090/healthz" in " ".join(portal["healthcheck"]["test"])
-    assert portal["command"][-1] == "8090" and [p["target"] for p in portal["ports"]] == [8090]
+    assert "127.0.0.1:8090/livez" in " ".join(portal["healthcheck"]["test"])
+    assert portal["command"][-1] == "8090" and [p["target"] for p in portal["ports"]] == [8090, 9101]
+    assert portal["environment"]["APSIS_PORTAL_METRICS_PORT"] == "9101"  # metrics apart from the public port
     assert all(p["host_ip"] == "127.0.0.1" for p in portal["ports"])  # only the reverse proxy reaches it
 
 

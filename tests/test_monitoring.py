@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from portal.observability import PortalMetrics
 from sync.metrics import SyncMetrics
+from tests.promql import selectors
 
 pytestmark = pytest.mark.unit
 
@@ -93,7 +95,7 @@ def test_the_dashboard_is_plain_importable_json_with_the_rows_the_operators_need
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] and dashboard["title"] and "id" not in dashboard  # importable as is
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    for wanted in ("daemon", "attention", "SSO", "Keycloak"):
+    for wanted in ("daemon", "attention", "SSO", "Keycloak", "portal"):
         assert any(wanted in r for r in rows), f"no {wanted} row in {rows}"
     for panel in dashboard["panels"]:
         if panel["type"] != "row":
@@ -105,17 +107,30 @@ def exported_names() -> set[str]:
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
     return {
         family.name + suffix
-        for family in SyncMetrics().registry.collect()
+        for registry in (SyncMetrics().registry, PortalMetrics().registry)
+        for family in registry.collect()
         for suffix in suffixes.get(family.type, [""])
     }
 
 
-def test_every_daemon_metric_the_rules_and_the_dashboard_name_is_exported() -> None:
+def test_every_daemon_and_portal_metric_the_rules_and_the_dashboard_name_is_exported() -> None:
     exported = exported_names()
-    named = {name for expr in expressions() for name in re.findall(r"\bapsis_sync_\w+", expr)}
-    assert named, "no daemon metric named"
-    assert named <= exported, f"not exported by the daemon: {sorted(named - exported)}"
+    named = {name for expr in expressions() for name in re.findall(r"\bapsis_(?:sync|portal)_\w+", expr)}
+    assert any(n.startswith("apsis_sync_") for n in named) and any(n.startswith("apsis_portal_") for n in named)
+    assert named <= exported, f"not exported by the daemon or the portal: {sorted(named - exported)}"
     panels = " ".join(t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p.get("targets", []))
     for alert in alerts():  # what pages someone can be looked at on the dashboard
-        for name in re.findall(r"\bapsis_sync_\w+", str(alert["expr"])):
+        for name in re.findall(r"\bapsis_(?:sync|portal)_\w+", str(alert["expr"])):
             assert name in panels or name + "_bucket" in panels, f"{alert['alert']}: {name} is on no panel"
+
+
+def test_the_selector_reader_finds_metrics_not_functions_or_labels() -> None:
+    got = selectors(
+        'sum by (instance, outcome) (rate(http_server_requests_seconds_count{job="keycloak"}[5m]))'
+        " / on (instance) max(apsis:x) > 3 * apsis_sync_interval_seconds and time() > 0"
+    )
+    assert got == [
+        ("http_server_requests_seconds_count", [("job", "=", "keycloak")]),
+        ("apsis:x", []),
+        ("apsis_sync_interval_seconds", []),
+    ]
