@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -42,6 +43,28 @@ def sample(text: str, name: str, labels: dict[str, str]) -> float | None:
     return None
 
 
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], timeout: float = 15) -> T:
+    """``probe()``'s first non-None answer: the access line and the request count are written
+    just after the answer has left, so a client can be faster than them."""
+    deadline = time.monotonic() + timeout
+    while (found := probe()) is None:
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.1)
+    return found
+
+
+def access_line(log: Path, request_id: str) -> dict[str, Any] | None:
+    for raw in log.read_text().splitlines():
+        if '"apsis_portal.access"' in raw:
+            line = dict(json.loads(raw))
+            if line.get("request_id") == request_id:
+                return line
+    return None
+
+
 def status(url: str) -> int:
     return requests.get(url, timeout=30).status_code
 
@@ -66,15 +89,18 @@ def test_the_portal_logs_counts_and_probes_without_ever_naming_a_token(
 
             [audit] = [r for r in running.audit_records() if r.get("request_id") == request_id]
             assert audit["action"] == "link-opened" and audit["outcome"] == "ok"
+            line = eventually(lambda: access_line(running.log, request_id))  # written once the answer is sent
             log = running.log.read_text()
-            access = [json.loads(line) for line in log.splitlines() if '"apsis_portal.access"' in line]
-            [line] = [a for a in access if a["request_id"] == request_id]
             assert (line["route"], line["method"], line["status"]) == (LINK_ROUTE, "GET", opened.status_code)
             assert acct.token not in log and acct.token not in running.audit.read_text()
 
-            metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
             link_checks = {"route": LINK_ROUTE, "method": "GET", "status": str(opened.status_code)}
-            assert sample(metrics, "apsis_portal_requests_total", link_checks) == 1.0
+
+            def counted() -> str | None:
+                text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+                return text if sample(text, "apsis_portal_requests_total", link_checks) == 1.0 else None
+
+            metrics = eventually(counted)
             assert sample(metrics, "apsis_portal_actions_total", {"action": "link-opened", "outcome": "ok"}) == 1.0
             assert acct.token not in metrics and acct.id not in metrics
             assert status(running.url + "/metrics") == 404  # not on the public port
