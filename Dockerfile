@@ -36,8 +36,8 @@ WORKDIR /var/lib/apsis-sso
 # mounted here start with this ownership: uid 10001, mode 0700).
 VOLUME ["/var/lib/apsis-sso", "/var/lib/apsis-sso/secrets"]
 EXPOSE 9100
-# The daemon's /health: 503 until a cycle finished, while every account fails, or when
-# cycles stall. One-off commands (apsis-sso ...) finish long before the start period ends.
+# The daemon's /livez: 503 only when its loop is stuck (a Keycloak outage is /readyz's
+# business, never a restart). One-off commands (apsis-sso ...) finish long before the start period ends.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=5m --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('APSIS_SYNC_METRICS_PORT', '9100'), timeout=5)"]
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('APSIS_SYNC_METRICS_PORT', '9100'), timeout=5)"]
 CMD ["apsis-sync", "run"]

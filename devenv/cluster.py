@@ -36,12 +36,14 @@ from apsis_core.contract import KEYCLOAK_VERSION
 from devenv.entra_emulator.certs import ensure_key_material
 from devenv.jdk import find_jdk
 from devenv.keycloak import (
+    EVENT_METRICS_BUILD_OPTION,
     REPO_ROOT,
     KeycloakServer,
     _log,
     build_extension,
     cache_dir,
     cache_options,
+    event_metrics_options,
     install_distribution,
     install_extension,
     install_lock,
@@ -52,7 +54,7 @@ from devenv.processes import free_port, kill_group
 from devenv.reverse_proxy import ReverseProxy
 
 # Build-time options (kc.sh build); everything else is given at start.
-BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=true")
+BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=true", EVENT_METRICS_BUILD_OPTION)
 ENTRYPOINT = REPO_ROOT / "docker" / "keycloak-entrypoint.sh"
 # Infinispan's gauge of the cluster's size, and the line it logs on every new view.
 _CLUSTER_SIZE = re.compile(r'^vendor_cluster_size\{[^}]*cache_manager="keycloak"[^}]*\} (\d+)', re.M)
@@ -186,6 +188,7 @@ def node_options(public_url: str) -> list[str]:
         "--http-enabled=true",
         "--proxy-headers=xforwarded",
         *cache_options(),
+        *event_metrics_options(),
     ]
 
 

@@ -58,6 +58,24 @@ def cache_options() -> list[str]:
     return [f"--cache-embedded-realms-max-count={REALMS_CACHE_MAX_COUNT}"]
 
 
+# Keycloak's user-event metrics (keycloak_user_events_total): `--event-metrics-user-enabled`
+# is a build option, the tags and events are given at start. The `idp` tag is the per-account
+# view (an account's IdP alias is its id); only the events monitoring/ reads are counted.
+EVENT_METRICS_BUILD_OPTION = "--event-metrics-user-enabled=true"
+EVENT_METRICS_USER_TAGS = "realm,idp"
+EVENT_METRICS_USER_EVENTS = (
+    "login,identity_provider_login,identity_provider_first_login,identity_provider_link_account,federated_identity_link"
+)
+
+
+def event_metrics_options() -> list[str]:
+    """The start options of the user-event metrics every Keycloak of this project runs with."""
+    return [
+        f"--event-metrics-user-tags={EVENT_METRICS_USER_TAGS}",
+        f"--event-metrics-user-events={EVENT_METRICS_USER_EVENTS}",
+    ]
+
+
 def cache_dir() -> Path:
     """Where downloaded distributions live: outside the repository, shared by checkouts."""
     base = os.environ.get("APSIS_SSO_CACHE") or os.path.join(
@@ -265,6 +283,8 @@ class KeycloakServer:
             "start-dev",
             "--health-enabled=true",
             "--metrics-enabled=true",
+            EVENT_METRICS_BUILD_OPTION,
+            *event_metrics_options(),
             f"--db={self.database}",
             *(cache_options() if self.sized_realms_cache else []),
         ]

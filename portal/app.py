@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from portal import pages
 from portal.context import Portal
+from portal.observability import Observe
 from portal.refusals import Refused
 from portal.security import SecurityHeaders
 
@@ -23,6 +24,8 @@ def create_app(portal: Portal) -> Starlette:
     routes = [
         Route("/", pages.home),
         Route("/healthz", pages.healthz),
+        Route("/livez", pages.healthz),
+        Route("/readyz", pages.readyz),
         Route("/i/{account}/{token}", pages.open_link),
         Route("/setup", pages.setup, methods=["GET", "POST"]),
         Route("/setup/ready", pages.ready, methods=["POST"]),
@@ -31,7 +34,7 @@ def create_app(portal: Portal) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, https=portal.https)],
+        middleware=[Middleware(Observe, routes=routes), Middleware(SecurityHeaders, https=portal.https)],
         exception_handlers={Refused: pages.refused, 404: pages.not_found, 405: pages.not_allowed, 500: pages.failed},
     )
     app.state.portal = portal

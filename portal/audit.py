@@ -1,7 +1,7 @@
 """The audit trail: every action through the portal, as one JSON object per line.
 
 Who (the invitation's holder: the account's IT contact, the invitation's id and the client
-address), which account, what (``link-opened``, ``setup-submitted``, ``ready``,
+address), the request (its id, as in the access log), which account, what (``link-opened``, ``setup-submitted``, ``ready``,
 ``renewal-submitted``, a refusal ...), the outcome, and when. Never a secret or a token:
 the invitation is named by a prefix of its hash, Entra's refusals by their code. Written to
 stderr with the other logs, or appended to ``APSIS_PORTAL_AUDIT_LOG``.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from apsis_core.logs import JsonFormatter, ScrubSecrets
+from portal.observability import REQUEST_ID, count_action
 
 Outcome = Literal["ok", "refused", "failed"]
 AuditAction = Literal["link-opened", "setup-submitted", "ready", "renewal-submitted"]
@@ -45,6 +46,7 @@ class Audit:
         client: str | None = None,
         **details: Any,
     ) -> None:
+        count_action(action, outcome, details)
         self.log.info(
             action,
             extra={
@@ -55,6 +57,7 @@ class Audit:
                 "actor": actor,
                 "invitation": invitation,
                 "client": client,
+                "request_id": REQUEST_ID.get(),  # the access-log line of the same request
                 **details,
             },
         )

@@ -71,7 +71,19 @@ async def home(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """Liveness: the process serves requests (Keycloak and Entra are checked by every action)."""
+    """Liveness (``/livez``, ``/healthz``): the process serves requests. Never Keycloak's state:
+    an outage there must not restart the portal."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: Keycloak answers the portal's tooling client (one organization lookup)."""
+    try:
+        await portal_of(request).call(lambda api: api.organization_by_alias("apsis-portal-readiness"))
+    except ApsisError as exc:
+        return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+    except Exception as exc:  # noqa: BLE001 - a transport error of any kind: not ready, and say which
+        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
@@ -532,4 +544,4 @@ async def renew(request: Request) -> Response:
     return response
 
 
-__all__ = ["home", "healthz", "open_link", "setup", "ready", "renew"]
+__all__ = ["home", "healthz", "readyz", "open_link", "setup", "ready", "renew"]

@@ -1,6 +1,7 @@
 """Build the portal from its settings and serve it with uvicorn.
 
-uvicorn's access log is off: a link's path holds its token, and tokens are never logged.
+uvicorn's access log is off: a link's path holds its token, and tokens are never logged;
+``portal.observability`` writes one line per request with the route template instead.
 Our own log lines (``apsis_portal``) and uvicorn's errors go through the shared structured
 logging with every known secret scrubbed; the audit trail is its own stream.
 """
@@ -60,6 +61,15 @@ def serve(portal: Portal, host: str, port: int) -> None:
 
     log = logging.getLogger("apsis_portal")
     log.info("portal listening", extra={"address": f"{host}:{port}", "url": portal.url})
+    if portal.portal.metrics_port:
+        from prometheus_client import start_http_server
+
+        from portal.observability import METRICS
+
+        start_http_server(portal.portal.metrics_port, portal.portal.metrics_address, registry=METRICS.registry)
+        log.info(
+            "metrics listening", extra={"address": f"{portal.portal.metrics_address}:{portal.portal.metrics_port}"}
+        )
     uvicorn.run(
         create_app(portal),
         host=host,

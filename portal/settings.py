@@ -41,6 +41,13 @@ class PortalSettings(BaseSettings):
     audit_log: Path | None = Field(None, description="Append the audit trail (JSON lines) here; default stderr")
     log_format: Literal["text", "json"] = Field("text", description="text for people, json for log shippers")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve Prometheus metrics on this port, apart from the public one (unset: off)",
+    )
+    metrics_address: str = Field("127.0.0.1", description="Address of the metrics port (0.0.0.0 in a container)")
     forwarded_allow_ips: str = Field("127.0.0.1", description="Proxies whose X-Forwarded-* headers are trusted")
 
     @field_validator("log_level", mode="before")

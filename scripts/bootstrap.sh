@@ -2,7 +2,8 @@
 # Make a fresh machine ready to run apsis-sso locally: a virtualenv with exactly the pins of
 # requirements/dev.lock, the project and its development tools (devenv/) installed editable,
 # the pinned Keycloak distribution with the extension built into providers/, Debian's
-# PostgreSQL server for the production lane, Chromium for the browser test, and the docker
+# PostgreSQL server for the production lane, Prometheus and promtool for the monitoring
+# tests, Chromium for the browser test, and the docker
 # compose plugin for validating docker-compose.yml. Safe to run again: each step is skipped
 # when already done.
 set -euo pipefail
@@ -57,6 +58,13 @@ echo "[bootstrap] installing Keycloak and the extension" >&2
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! need initdb; then
   echo "[bootstrap] installing Debian's postgresql server for the production test lane" >&2
   apt_install postgresql
+fi
+
+# The monitoring tests: promtool checks and unit-tests monitoring/'s rules, and the
+# production lane's real Prometheus scrapes the daemon, the portal and Keycloak.
+if ! need promtool || ! need prometheus; then
+  echo "[bootstrap] installing Debian's prometheus (prometheus, promtool) for the monitoring tests" >&2
+  apt_install --no-install-recommends prometheus
 fi
 
 if [ "${APSIS_SSO_SKIP_BROWSER:-0}" != "1" ] && ! need chromium; then

@@ -7,7 +7,11 @@
   options the production lane runs (devenv/cluster.py);
 * both Dockerfiles: pinned, non-root, a HEALTHCHECK, the same build options as the lane;
 * the Keycloak entry point that turns *_FILE variables into secrets, run for real;
-* docker/init-secrets.sh, run for real; .dockerignore; CI running README's test command.
+* docker/init-secrets.sh, run for real; .dockerignore; CI running README's test command;
+* the hardening on the rendered config: read-only root file systems with their tmpfs, no
+  capabilities, no new privileges, memory and CPU limits (Keycloak's heap from its limit),
+  rotated logs, the networks (only Keycloak reaches PostgreSQL), the locally built image never
+  pulled; and the nginx example exposing only /realms/ and /resources/ of Keycloak.
 
 What the image's Python install does is replayed for real in tests/production/test_image_install.py.
 """
@@ -162,11 +166,12 @@ def test_healthchecks_on_every_long_running_service(config: dict[str, Any]) -> N
         assert check.get("test") and not check.get("disable"), f"{name} has no health check"
     daemon = config["services"]["apsis-sync"]
     port = daemon["environment"]["APSIS_SYNC_METRICS_PORT"]
-    assert f"127.0.0.1:{port}/health" in " ".join(daemon["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}/livez" in " ".join(daemon["healthcheck"]["test"])  # never restarted for an outage
     assert [p["target"] for p in daemon["ports"]] == [int(port)]  # /metrics reachable for Prometheus
     portal = config["services"]["apsis-portal"]
-    assert "127.0.0.1:8090/healthz" in " ".join(portal["healthcheck"]["test"])
-    assert portal["command"][-1] == "8090" and [p["target"] for p in portal["ports"]] == [8090]
+    assert "127.0.0.1:8090/livez" in " ".join(portal["healthcheck"]["test"])
+    assert portal["command"][-1] == "8090" and [p["target"] for p in portal["ports"]] == [8090, 9101]
+    assert portal["environment"]["APSIS_PORTAL_METRICS_PORT"] == "9101"  # metrics apart from the public port
     assert all(p["host_ip"] == "127.0.0.1" for p in portal["ports"])  # only the reverse proxy reaches it
 
 
@@ -192,7 +197,11 @@ def test_the_cli_the_portal_and_the_daemon_share_the_account_secrets(config: dic
 def test_keycloak_starts_as_the_production_lane_runs_it(tmp_path: Path) -> None:
     public = "https://sso.example.com"
     keycloak = render(tmp_path, APSIS_SSO_KEYCLOAK_PUBLIC_URL=public)["services"]["keycloak"]
-    assert keycloak["command"] == ["start", "--optimized", *node_options(public)]
+    lane = ["start", "--optimized", *node_options(public)]
+    assert keycloak["command"][: len(lane)] == lane
+    # compose's own: the proxy it trusts (the lane's is its test proxy) and JSON logs (the lane reads text)
+    assert keycloak["command"][len(lane) :] == ["--proxy-trusted-addresses=127.0.0.1", "--log-console-output=json"]
+    assert "--event-metrics-user-tags=realm,idp" in lane and "--event-metrics-user-enabled=true" in BUILD_OPTIONS
     assert keycloak["environment"]["KC_DB_URL"].startswith("jdbc:postgresql://postgres:")
     assert all(p["host_ip"] == "127.0.0.1" for p in keycloak["ports"])  # only the reverse proxy reaches it
     dockerfile = (ROOT / "docker/keycloak.Dockerfile").read_text()
@@ -218,6 +227,7 @@ def test_both_images_are_pinned_non_root_and_health_checked() -> None:
     keycloak = (ROOT / "docker/keycloak.Dockerfile").read_text()
     for dockerfile in (tooling, keycloak):
         assert re.search(r"^HEALTHCHECK ", dockerfile, flags=re.M)
+    assert "/livez" in tooling and "/health'" not in tooling  # liveness: an outage never restarts it
     assert 'ENTRYPOINT ["/opt/keycloak/bin/apsis-entrypoint.sh"]' in keycloak
 
 
@@ -323,3 +333,65 @@ def test_ci_runs_the_test_command_of_the_readme() -> None:
     assert commands[:2] == ["make demo", "make test"]
     ci = (ROOT / ".ci/run").read_text()
     assert re.search(r"^make test$", ci, flags=re.M)
+
+
+def test_every_container_is_read_only_without_capabilities_and_limited(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        assert service.get("read_only") is True, f"{name} has a writable root file system"
+        assert "/tmp" in service.get("tmpfs", []), f"{name} has no tmpfs /tmp"
+        assert service.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        assert limits.get("memory") and float(limits.get("cpus", 0)) > 0, f"{name} has no memory/CPU limit"
+        logging = service.get("logging", {})
+        assert logging.get("driver") == "json-file" and logging["options"].get("max-size"), f"{name}: logs not rotated"
+        assert logging["options"].get("max-file"), name
+    postgres, keycloak = config["services"]["postgres"], config["services"]["keycloak"]
+    assert postgres["user"] == "70:70"  # the image's postgres user: no capability needed to start
+    assert any(t.startswith("/var/run/postgresql") for t in postgres["tmpfs"])
+    assert any(t.startswith("/opt/keycloak/data") for t in keycloak["tmpfs"])
+
+
+def test_keycloak_sizes_its_heap_from_its_own_memory_limit(config: dict[str, Any]) -> None:
+    keycloak = config["services"]["keycloak"]
+    assert int(keycloak["deploy"]["resources"]["limits"]["memory"]) == 2 * 1024**3  # rendered in bytes
+    assert "-XX:MaxRAMPercentage=70" in keycloak["environment"]["JAVA_OPTS_KC_HEAP"]
+
+
+def test_only_keycloak_reaches_the_database(config: dict[str, Any]) -> None:
+    services = config["services"]
+    assert config["networks"]["db"].get("internal") is True  # no route out of it
+    assert set(services["postgres"]["networks"]) == {"db"}
+    on_db = {name for name, service in services.items() if "db" in service.get("networks", {})}
+    assert on_db == {"postgres", "keycloak"}
+    for name in ("apsis-sync", "apsis-portal", "apsis-sso", "realm-apply", "keycloak-admin"):
+        assert set(services[name]["networks"]) == {"backend"}, name  # Keycloak, Entra and Graph, not the database
+    assert "backend" in services["keycloak"]["networks"]
+
+
+def test_the_locally_built_images_are_never_pulled(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        if service["image"].startswith(("apsis-sso:", "apsis-sso-keycloak:")):
+            expected = "build" if "build" in service else "never"
+            assert service.get("pull_policy") == expected, name
+
+
+def test_keycloak_trusts_forwarded_headers_from_the_configured_proxy_only(tmp_path: Path) -> None:
+    keycloak = render(tmp_path, KEYCLOAK_PROXY_TRUSTED_ADDRESSES="172.18.0.1", KEYCLOAK_EVENT_METRICS_USER_TAGS="realm")
+    command = keycloak["services"]["keycloak"]["command"]
+    assert "--proxy-headers=xforwarded" in command and "--proxy-trusted-addresses=172.18.0.1" in command
+    assert "--event-metrics-user-tags=realm" in command  # the per-account tag turned off
+
+
+@pytest.mark.unit
+def test_the_nginx_example_exposes_only_realms_and_resources_of_keycloak() -> None:
+    conf = (ROOT / "docker/nginx.conf").read_text()
+    servers = re.split(r"^server \{", re.sub(r"#.*", "", conf), flags=re.M)[1:]
+    keycloak = [s for s in servers if "127.0.0.1:8080" in s]
+    portal = [s for s in servers if "127.0.0.1:8090" in s]
+    assert len(keycloak) == 1 and len(portal) == 1 and keycloak != portal
+    proxied = set(re.findall(r"location (\S+) \{\s*proxy_pass http://127\.0\.0\.1:8080", keycloak[0]))
+    assert proxied == {"/realms/", "/resources/"}
+    assert re.search(r"location / \{\s*return 404;", keycloak[0])  # /admin/ and the rest: never proxied
+    assert "/admin" not in re.sub(r"location / \{[^}]*\}", "", keycloak[0])
+    assert "8080" not in portal[0] and "access_log off" in portal[0]  # the portal's links hold tokens
