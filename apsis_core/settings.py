@@ -120,8 +120,8 @@ S = TypeVar("S", bound=BaseSettings)
 
 
 def load_settings(cls: type[S], env_file: Path | None = None) -> S:
-    """A settings class from the environment and ``env_file`` (else ``./.env``); a bad value
-    is one line naming the variable (exit code 2)."""
+    """A settings class from the environment and ``env_file`` (else ``./.env``); bad values are
+    one line naming every variable at fault (exit code 2)."""
     from pydantic import ValidationError
 
     from apsis_core.errors import InvalidInput
@@ -130,10 +130,11 @@ def load_settings(cls: type[S], env_file: Path | None = None) -> S:
     try:
         extra: dict[str, Any] = {"_env_file": env_file} if env_file else {}
         return cls(**extra)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-        if not where:  # a rule across settings names its variables itself
-            raise InvalidInput(f"configuration: {message}") from None
-        raise InvalidInput(f"configuration: {prefix}{where.upper()}: {message}") from None
+    except ValidationError as exc:  # every bad setting at once, not one per run
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ()))
+            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+            # a rule across settings names its variables itself
+            problems.append(f"{prefix}{where.upper()}: {message}" if where else message)
+        raise InvalidInput(f"configuration: {'; '.join(problems)}") from None

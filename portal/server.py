@@ -9,6 +9,8 @@ logging with every known secret scrubbed; the audit trail is its own stream.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from apsis_core import logs, redaction
 from apsis_core.cli import AppContext
@@ -20,24 +22,37 @@ from portal.audit import Audit
 from portal.context import Portal, Repositories
 from portal.settings import PortalSettings
 
+T = TypeVar("T")
+
 
 def build(app: AppContext) -> Portal:
     """Every setting read and checked; nothing listens yet."""
-    settings = app.settings()
-    portal_settings = load_settings(PortalSettings, app.env_file)
-    mail = app.mail_settings()
-    if not settings.portal_url:
-        raise InvalidInput(
-            "configuration: APSIS_SSO_PORTAL_URL must be set: the portal's address as browsers reach "
-            "it (links, cookies and the origin check follow it)"
-        )
-    if settings.sync_secrets_dir is None:
-        raise InvalidInput(
-            "configuration: APSIS_SSO_SYNC_SECRETS_DIR must be set: the portal hands every secret it "
-            "accepts to apsis-sync there"
-        )
-    if settings.keycloak_client_secret is None:
-        raise InvalidInput("configuration: no Keycloak client secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or _FILE")
+    problems: list[str] = []
+
+    def attempt(load: Callable[[], T]) -> T | None:
+        try:
+            return load()
+        except InvalidInput as exc:
+            problems.append(exc.message.removeprefix("configuration: "))
+            return None
+
+    settings = attempt(app.settings)
+    portal_settings = attempt(lambda: load_settings(PortalSettings, app.env_file))
+    mail = attempt(app.mail_settings)
+    if settings is not None:
+        if not settings.portal_url:
+            problems.append(
+                "APSIS_SSO_PORTAL_URL must be set: the portal's address as browsers reach it (links, "
+                "cookies and the origin check follow it)"
+            )
+        if settings.sync_secrets_dir is None:
+            problems.append(
+                "APSIS_SSO_SYNC_SECRETS_DIR must be set: the portal hands every secret it accepts to apsis-sync there"
+            )
+        if settings.keycloak_client_secret is None:
+            problems.append("no Keycloak client secret: set APSIS_SSO_KEYCLOAK_CLIENT_SECRET or _FILE")
+    if problems or settings is None or portal_settings is None or mail is None:  # all at once, as the CLIs do
+        raise InvalidInput(f"configuration: {'; '.join(problems)}")
     assert portal_settings.session_key is not None
     redaction.remember(portal_settings.session_key.get_secret_value())
     logs.configure(portal_settings.log_format, portal_settings.log_level, logger="apsis_portal")

@@ -222,3 +222,26 @@ def test_apsis_sync_status_is_apsis_sso_s_table_style_with_moments_never_wrapped
     assert not set("┏┓└┘╭╮╰╯┌┐") & set(text)  # no outer box: apsis-sso's style (output.table)
     assert not any(line.startswith(("│", "┃")) for line in text.splitlines())
     assert max(len(line) for line in text.splitlines()) <= 120
+
+
+def test_apsis_portal_names_every_missing_setting_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from portal.cli import main as apsis_portal
+
+    for name in list(os.environ):
+        if name.startswith(("APSIS_SSO_", "APSIS_PORTAL_", "APSIS_SYNC_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    result = CliRunner().invoke(apsis_portal, ["run"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    for named in ("APSIS_PORTAL_SESSION_KEY", "APSIS_SSO_PORTAL_URL", "APSIS_SSO_SYNC_SECRETS_DIR", "KEYCLOAK_CLIENT"):
+        assert named in line, line
+
+
+def test_every_bad_setting_of_a_program_is_named_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("APSIS_SSO_KEYCLOAK_TIMEOUT", "soon")
+    monkeypatch.setenv("APSIS_SSO_INVITATION_DAYS", "99")
+    result = CliRunner().invoke(apsis_sso, ["account", "list"])
+    assert result.exit_code == 2
+    assert "APSIS_SSO_KEYCLOAK_TIMEOUT" in result.stderr and "APSIS_SSO_INVITATION_DAYS" in result.stderr
