@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 GRAPH_RETRY_REASONS = ("throttled", "server_error", "token_throttled", "token_server_error", "transport")
 """``apsis_sync_graph_retries`` reasons (``sync.graph_client``)."""
+GRAPH_REFUSALS = (401, 403)
+"""Graph statuses counted by ``apsis_sync_graph_refusals``: the tenant took our access away."""
 FAILING_STREAK = 3
 """Cycles in a row an account must fail to count as repeatedly failing (an alert, not a blip)."""
 
@@ -64,6 +66,12 @@ class SyncMetrics:
         )
         self.token_errors = Counter(
             "apsis_sync_token_errors", "Token requests Entra refused, by kind", ["kind"], registry=r
+        )
+        self.graph_refusals = Counter(
+            "apsis_sync_graph_refusals",
+            "Graph reads refused with 401 or 403 (consent revoked, permission removed), by status",
+            ["status"],
+            registry=r,
         )
         self.notifications = Counter(
             "apsis_sync_notifications",
@@ -122,6 +130,8 @@ class SyncMetrics:
             self.graph_retries.labels(reason)
         for kind in get_args(RefusalKind):
             self.token_errors.labels(kind)
+        for status in GRAPH_REFUSALS:
+            self.graph_refusals.labels(str(status))
         self._last_ok: dict[str, float] = {}
         self._streaks: dict[str, int] = {}
         self.deprovision_lag.set_function(self._worst_lag)

@@ -34,12 +34,13 @@ from pydantic import SecretStr
 
 from apsis_core import invitations
 from apsis_core.account import AccountRecord
-from apsis_core.errors import ApsisError, EntraRefused, is_temporary
+from apsis_core.errors import ApsisError, EntraRefused, GraphRequestFailed, is_temporary
 from sync import deprovision, domain_check, expiry, graph_read, guard, resync
 from sync.deprovision import Action, Plan, Restored
 from sync.graph_pages import DeltaPage, PasswordCredential
 from sync.graph_read import Applications, GraphRead
 from sync.matching import Matcher
+from sync.metrics import GRAPH_REFUSALS
 from sync.notify import (
     RenewalLink,
     expiry_notice,
@@ -278,8 +279,11 @@ class AccountCycle:
         applications.record(self.dry_run)
         result.graph_waits = list(self.graph.waits)
         result.graph_requests = self.graph.requests
-        if self.graph.failure is not None:
-            result.fail(str(self.graph.failure), temporary=is_temporary(self.graph.failure))
+        failure = self.graph.failure
+        if failure is not None:
+            if isinstance(failure, GraphRequestFailed) and failure.status in GRAPH_REFUSALS:
+                self.rt.metrics.graph_refusals.labels(str(failure.status)).inc()  # consent revoked: an alert
+            result.fail(str(failure), temporary=is_temporary(failure))
 
     # -- after Graph ------------------------------------------------------------------
 

@@ -243,3 +243,22 @@ def test_an_unexpected_error_in_one_account_is_contained(
     report = harness.cycle(broken, fine)
     assert report.result(broken.id).errors == ["unexpected RuntimeError: vault lease expired"]
     assert report.result(fine.id).status == "ok"
+
+
+def test_consent_revoked_in_the_tenant_fails_the_account_and_counts_a_graph_refusal(
+    accounts: AccountFactory, emulator: EntraEmulator, sync: Callable[..., SyncHarness]
+) -> None:
+    """Entra still issues the app's token after an admin removed its consent, without the role;
+    Graph then answers 403 Authorization_RequestDenied. The account fails (its leavers would stay
+    enabled) and apsis_sync_graph_refusals counts it for the alert."""
+    acct = accounts.create(stage="live")
+    emulator.revoke_application_permission(acct.tenant_id, acct.app_id, "User.Read.All")
+    try:
+        harness = sync()  # a runtime of its own: no token kept from before the revocation
+        harness.add(acct)
+        result = harness.cycle(acct).result(acct.id)
+    finally:
+        emulator.grant_application_permission(acct.tenant_id, acct.app_id, "User.Read.All")
+    assert result.status == "error" and "HTTP 403" in result.errors[0], result.errors
+    refusals = harness.rt.metrics.registry.get_sample_value("apsis_sync_graph_refusals_total", {"status": "403"})
+    assert refusals == 1
