@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from io import StringIO
 
 import yaml
-from rich.console import Console
 
-from apsis_core import contract
+from apsis_core import contract, output
 from apsis_core.account import Account
 from apsis_core.domain_ownership import DomainProof
 from apsis_core.keycloak import KeycloakRepository
@@ -74,7 +72,9 @@ def test_create_refuses_a_domain_verified_in_another_tenant_and_creates_nothing(
     nothing_created(app.account)
 
 
-def test_create_records_each_proof_and_an_override_with_its_reason(cli: Cli, entra_app, emulator, api):
+def test_create_records_each_proof_and_an_override_with_its_reason(
+    cli: Cli, entra_app, emulator, api, capsys, monkeypatch
+):
     app: EntraApp = entra_app()
     emulator.add_domain(app.tenant_id, f"eu.{app.domain}")
     elsewhere = emulator.add_tenant([f"partner-{app.domain}"])
@@ -107,9 +107,10 @@ def test_create_records_each_proof_and_an_override_with_its_reason(cli: Cli, ent
     # `apsis-sync status`, text and JSON, from the same reading of Keycloak.
     doc = sync_status.report(None, [r for r in managed(api) if r.id == app.account])
     assert doc["accounts"][0]["domain_ownership"]["override"][f"partner-{app.domain}"]["reason"] == REASON
-    out = StringIO()
-    sync_status.render(doc, Console(file=out, width=400))
-    assert f"partner-{app.domain}: override ({REASON})" in out.getvalue()
+    monkeypatch.setattr(output, "PIPE_WIDTH", 400)
+    capsys.readouterr()
+    sync_status.render(doc)
+    assert f"partner-{app.domain}: override ({REASON})" in capsys.readouterr().out
 
 
 def test_go_live_refuses_a_domain_that_moved_and_goes_live_with_the_override(cli: Cli, onboarded, emulator, api):
