@@ -8,13 +8,12 @@ cannot drift from the code (tests/unit/test_cli_reference.py compares the file w
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from devenv import generated_doc
 from portal.cli import main as apsis_portal
 from provisioning.cli import main as apsis_sso
 from sync.cli import main as apsis_sync
@@ -62,18 +61,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="exit 1 when docs/cli.md differs, write nothing")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not DOC.is_file() or DOC.read_text() != text:
-            print(f"{DOC} is stale: run python -m devenv.cli_reference", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text)
-    print(f"wrote {DOC} ({len(text.splitlines())} lines)")
-    return 0
+    return generated_doc.main(DOC, render, "devenv.cli_reference", argv)
 
 
 if __name__ == "__main__":

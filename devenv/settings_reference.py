@@ -8,9 +8,7 @@ cannot drift from the code (tests/unit/test_docs.py compares the file with this)
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 from pydantic.fields import FieldInfo
@@ -18,6 +16,7 @@ from pydantic_settings import BaseSettings
 
 from apsis_core.mail import MailSettings
 from apsis_core.settings import Settings
+from devenv import generated_doc
 from portal.settings import PortalSettings
 from sync.settings import SyncSettings
 
@@ -87,18 +86,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="exit 1 when docs/settings.md differs, write nothing")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not DOC.is_file() or DOC.read_text() != text:
-            print(f"{DOC} is stale: run python -m devenv.settings_reference", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text)
-    print(f"wrote {DOC} ({len(text.splitlines())} lines)")
-    return 0
+    return generated_doc.main(DOC, render, "devenv.settings_reference", argv)
 
 
 if __name__ == "__main__":
