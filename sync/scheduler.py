@@ -11,6 +11,7 @@ already started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -30,7 +31,7 @@ from sync.accounts import Shard, managed, select
 from sync.pipeline import sync_account
 from sync.report import AccountResult, CycleReport
 from sync.runtime import Runtime
-from sync.state import utcnow
+from sync.state import StateUnavailable, utcnow
 
 log = logging.getLogger("apsis_sync.daemon")
 
@@ -107,14 +108,43 @@ async def _leased_cycle(rt: Runtime, accounts: list[AccountRecord], leases: Leas
                 mine.extend(await rt.blocking(rt.state.claim, leases.holder, chunk, leases.seconds, leases.period()))
             return mine.pop(0) if mine else None
 
+    syncing: set[str] = set()
+
     async def worker() -> None:
         while (account_id := await take()) is not None:
-            results.append(await sync_account(rt, by_id[account_id], False))
+            syncing.add(account_id)
+            try:
+                results.append(await sync_account(rt, by_id[account_id], False))
+            finally:
+                syncing.discard(account_id)
             finished.append(account_id)
 
+    async def renew() -> None:
+        """Keep the leases of the accounts this cycle holds (being synced or claimed and
+        waiting) for as long as it holds them: a sync that outlasts ``lease_seconds`` (a large
+        tenant's first round) is not taken over by another replica half-way."""
+        while True:
+            await asyncio.sleep(leases.seconds / 3)
+            held = sorted(syncing | set(mine))
+            if not held:
+                continue
+            try:
+                kept = set(await rt.blocking(rt.state.renew, leases.holder, held, leases.seconds))
+            except StateUnavailable as e:  # the next try may reach it before the leases run out
+                log.warning("could not renew %d leases: %s", len(held), e)
+                continue
+            lost = [a for a in held if a not in kept]
+            if lost:  # renewals failed for a whole lease (the database away): another may have them
+                mine[:] = [a for a in mine if a in kept]
+                log.warning("leases lost to another replica: %s", ", ".join(lost))
+
+    renewing = asyncio.create_task(renew())
     try:
         await asyncio.gather(*(worker() for _ in range(min(rt.sync.workers, len(accounts)))))
     finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
         left = finished + mine  # claimed but not started (a stop): free for another replica now
         if left:
             await rt.blocking(rt.state.release, leases.holder, left)

@@ -318,6 +318,20 @@ class StateStore:
                     (holder, *params),
                 )
 
+    def renew(self, holder: str, accounts: list[str], lease_seconds: float) -> list[str]:
+        """Extend ``holder``'s leases of ``accounts`` by ``lease_seconds`` from now (a sync that
+        outlasts its lease keeps it). A lease another replica took after it expired is not
+        ``holder``'s any more and stays as it is. Returns the accounts still held."""
+        now, got = self._db.now_sql, []
+        with self.transaction() as db:
+            for where, params in self._db.any_of("account", sorted(accounts)):
+                rows = db.execute(
+                    f"UPDATE leases SET expires={now} + ? WHERE holder=? AND {where} RETURNING account",  # noqa: S608
+                    (lease_seconds, holder, *params),
+                ).fetchall()
+                got += [r["account"] for r in rows]
+        return sorted(got)
+
     def leases(self) -> dict[str, tuple[str | None, float | None, float]]:
         """Every account's lease: (holder, expires, next_due), on the database's clock."""
         return {

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from devenv.accounts import AccountFactory
+from devenv.entra_emulator import EntraEmulator
 from sync.report import CycleReport
 from sync.scheduler import Leases, run_once
 from tests.sync_fixtures import SyncHarness
@@ -66,3 +67,31 @@ def test_two_replicas_sync_each_account_once_and_take_over_a_dead_ones(
         db.execute("UPDATE leases SET next_due=0")
     taken = cycle(two, only, Leases("two", 60, 60))
     assert {r.account for r in taken.results} == set(only)  # the dead replica's ones too
+
+
+def test_a_sync_that_outlasts_its_lease_keeps_it_and_no_other_replica_takes_the_account(
+    accounts: AccountFactory, sync: Callable[..., SyncHarness], emulator: EntraEmulator
+) -> None:
+    made = accounts.create()
+    one = sync(backend="postgresql")
+    two = sync(state_url=one.sync_settings.state_url)
+    one.add(made)
+    report: list[CycleReport] = []
+    emulator.configure(graph_latency_ms=3000)  # each Graph answer takes longer than the lease
+    try:
+        running = threading.Thread(target=lambda: report.append(cycle(one, [made.id], Leases("one", 1, 60))))
+        running.start()
+        while (one.state.leases().get(made.id) or (None,))[0] != "one":
+            time.sleep(0.05)
+        claimed = one.state.clock()
+        with one.state.transaction() as db:  # due again now: only the lease keeps it "one"'s
+            db.execute("UPDATE leases SET next_due=0")
+        while one.state.clock() <= claimed + 1.5:  # the first lease has run out on the database's clock
+            time.sleep(0.1)
+        assert running.is_alive()  # still syncing
+        assert two.state.claim("two", [made.id], 60, 0) == []  # renewed: not another replica's
+        running.join(timeout=120)
+    finally:
+        emulator.configure(graph_latency_ms=0)
+    assert [r.account for r in report[0].results] == [made.id] and report[0].results[0].status == "ok"
+    assert one.state.leases()[made.id][0] is None  # given back at the end

@@ -118,6 +118,19 @@ def test_leases_share_the_accounts_out_and_a_dead_holders_are_taken_when_they_ex
     assert holder == "r2" and expires is not None and expires > state.clock()
 
 
+def test_a_holder_renews_the_leases_of_a_long_sync_and_learns_which_it_lost(state: StateStore) -> None:
+    # r1 claims two accounts with leases that are already over (0 s): r2 takes one of them
+    assert state.claim("r1", ["long", "taken"], 0, 0) == ["long", "taken"]
+    assert state.claim("r2", ["taken"], 60, 0) == ["taken"]
+    # renewing gives back only what r1 still holds, however late it is
+    assert state.renew("r1", ["long", "taken"], 60) == ["long"]
+    holder, expires, _ = state.leases()["long"]
+    assert holder == "r1" and expires is not None and expires > state.clock() + 30
+    assert state.claim("r2", ["long"], 60, 0) == []  # renewed: not another's to take
+    assert state.renew("r1", [], 60) == []
+    assert state.leases()["taken"][0] == "r2"  # r2's lease untouched
+
+
 def test_the_schema_is_versioned_reopened_as_is_and_a_newer_one_refused(state_location: Path | str) -> None:
     StateStore(state_location).close()
     store = StateStore(state_location)  # again: nothing to apply twice
