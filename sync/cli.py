@@ -98,7 +98,7 @@ def main(ctx: click.Context, env_file: Path | None, log_format: str | None, log_
     against mass deletion) and flags client secrets that are about to expire. Settings
     come from APSIS_SSO_* (Keycloak, Entra authority, Graph URL) and APSIS_SYNC_*
     (interval, state, secrets directory, thresholds, SMTP, webhook, metrics) environment
-    variables or a .env file (or --env-file); see README.md.
+    variables or a .env file (or --env-file); see docs/settings.md.
 
     \b
     Examples:

@@ -27,7 +27,7 @@ file_option = click.option(
     "path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The accounts file (YAML; see README, 'The declarative file').",
+    help="The accounts file (YAML; see docs/operate.md, 'The declarative file').",
 )
 prune_option = click.option(
     "--prune",
