@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from apsis_core import domain_ownership, entra, validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
+from apsis_core.certificates import KeyPair
 from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STAGES
 from apsis_core.domain_ownership import Recorded, Verdict
 from apsis_core.entra import EntraEndpoints
@@ -27,7 +28,7 @@ from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
 from apsis_core.timestamps import from_text
 from apsis_core.timestamps import to_text as iso
-from provisioning import checks, link_check, links, ownership
+from provisioning import assertion_keys, checks, link_check, links, ownership
 from provisioning.accounts import check_account, plan_account, plan_delete, warn_unsent_secrets, written_daemon_file
 from provisioning.plan import Change, Plan
 from provisioning.snapshot import Snapshot
@@ -123,8 +124,13 @@ def create(
     if account.awaiting_setup:
         return _create_awaiting_setup(api, settings, account, dry_run=dry_run, today=today)
     secret = account.client_secret
-    if secret is None:
+    proof: str | KeyPair
+    if account.credential == "certificate":
+        proof = assertion_keys.current_pair(settings)
+    elif secret is None:
         raise InvalidInput("a client secret is required to create an account")
+    else:
+        proof = secret.get_secret_value()
     endpoints = EntraEndpoints.from_settings(settings)
     tenant = entra.resolve_tenant(endpoints, account.tenant_id)
     account = account.with_changes(tenant_id=tenant)
@@ -150,7 +156,7 @@ def create(
     link_check.check_test_login(settings, links.test_login_url(settings, account.id))
     if check_secret and not exists:
         prove = entra.prove_graph_access if require_graph_access else entra.prove_secret
-        prove(endpoints, tenant, account.client_id, secret.get_secret_value())
+        prove(endpoints, tenant, account.client_id, proof)
     # The tenant is real and the app is its (a typo is explained first); does it own the domains?
     established = ownership.establish(
         endpoints, account, org.get("attributes") if org else None, override=allow_unproven, now=now

@@ -113,6 +113,11 @@ def test_an_uploaded_certificate_authenticates_rs256_with_x5t_and_ps256_with_x5t
     resp = client_credentials(http, em, app, assertion(em, app, pair, alg="PS256", header=s256))
     assert resp.status_code == 200, resp.text
 
+    # MSAL (azure-identity's CertificateCredential) pads its x5t#S256; Entra takes it.
+    padded = {"typ": "JWT", "x5t#S256": pair.certificate.x5t_s256 + "=" * (-len(pair.certificate.x5t_s256) % 4)}
+    resp = client_credentials(http, em, app, assertion(em, app, pair, alg="PS256", header=padded))
+    assert resp.status_code == 200, resp.text
+
     (received, *_) = em.received_client_assertions(app.app_id)
     assert received.header == {"alg": "RS256", "typ": "JWT", "x5t": pair.certificate.x5t}
     assert received.claims["iss"] == app.app_id and "signature" not in received.claims

@@ -42,8 +42,15 @@ class ReceivedAssertion:
     claims: dict[str, Any]
 
 
-def _b64url_thumbprint(value: str) -> str:
-    return base64.urlsafe_b64encode(bytes.fromhex(value)).rstrip(b"=").decode()
+def _thumbprint_bytes(value: object) -> bytes | None:
+    """A header's thumbprint as bytes: base64url, with or without padding (MSAL pads its
+    ``x5t#S256``; Keycloak does not pad its ``x5t``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError:
+        return None
 
 
 def decode_unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -128,20 +135,15 @@ def outside_time_range(now: dt.datetime, nbf: dt.datetime | None, exp: dt.dateti
 
 
 def _named_certificate(app: Application, header: dict[str, Any]) -> tuple[KeyCredential | None, str]:
-    """The uploaded certificate the header names, and the thumbprint as the client sent it."""
-    s256, s1 = header.get("x5t#S256"), header.get("x5t")
+    """The uploaded certificate the header names, and the thumbprint the client sent (hex)."""
+    s256, s1 = _thumbprint_bytes(header.get("x5t#S256")), _thumbprint_bytes(header.get("x5t"))
     for cred in app.key_credentials:
-        if isinstance(s256, str) and s256 == _b64url_thumbprint(cred.sha256_thumbprint):
-            return cred, s256
-        if isinstance(s1, str) and s1 == _b64url_thumbprint(cred.sha1_thumbprint):
-            return cred, s1
-    named = s256 if isinstance(s256, str) else s1 if isinstance(s1, str) else ""
-    try:
-        padded = named + "=" * (-len(named) % 4)
-        named = base64.urlsafe_b64decode(padded).hex().upper() or named
-    except ValueError:
-        pass
-    return None, named
+        if s256 is not None and s256.hex().upper() == cred.sha256_thumbprint:
+            return cred, cred.sha256_thumbprint
+        if s1 is not None and s1.hex().upper() == cred.sha1_thumbprint:
+            return cred, cred.sha1_thumbprint
+    named = s256 if s256 is not None else s1
+    return None, named.hex().upper() if named is not None else ""
 
 
 def _timestamp(claims: dict[str, Any], name: str) -> dt.datetime | None:
