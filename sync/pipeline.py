@@ -34,6 +34,7 @@ from pydantic import SecretStr
 
 from apsis_core import invitations
 from apsis_core.account import AccountRecord
+from apsis_core.certificates import KeyPair
 from apsis_core.errors import ApsisError, EntraRefused, GraphRequestFailed, is_temporary
 from sync import deprovision, domain_check, expiry, graph_read, guard, resync
 from sync.deprovision import Action, Plan, Restored
@@ -77,7 +78,8 @@ class Committed:
 class StartingPoint:
     """What the cycle knows before Graph is read."""
 
-    secret: SecretStr | None
+    secret: SecretStr | KeyPair | None
+    """The client secret, or (a certificate account) the assertion key pair."""
     delta_link: str | None
     quarantine: str | None
     """The account's quarantine (``<when> <reason>``): its deactivations are held."""
@@ -187,7 +189,8 @@ class AccountCycle:
         run left half-done (``resume``), and whether our copy of the secret is current."""
         rt, account, result = self.rt, self.account, self.result
         known, journal = rt.state.starting_point(account.id)
-        secret = rt.secrets.get(account.id)
+        secret: SecretStr | KeyPair | None
+        secret = rt.assertion_key() if account.credential == "certificate" else rt.secrets.get(account.id)
         quarantine = account.quarantined
         released = not quarantine and known.quarantined_at is not None
         allowance = 0
@@ -205,12 +208,12 @@ class AccountCycle:
             result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
         self.resume(journal)
         stale = (
-            secret is not None
+            isinstance(secret, SecretStr)
             and bool(account.secret_hint)
             and not secret.get_secret_value().startswith(account.secret_hint or "")
         )
         if stale:
-            assert secret is not None
+            assert isinstance(secret, SecretStr)
             self.flag_stale_secret(secret)
         return StartingPoint(secret, known.delta_link, quarantine, released, allowance, stale)
 
@@ -254,7 +257,12 @@ class AccountCycle:
         is not read, except in a dry run, which shows what is held."""
         rt, account, result = self.rt, self.account, self.result
         if start.secret is None:
-            result.fail(f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})")
+            where = rt.settings.assertion_key_file if account.credential == "certificate" else None
+            result.fail(
+                f"no assertion key for certificate account {account.id} (APSIS_SSO_ASSERTION_KEY_FILE: {where})"
+                if account.credential == "certificate"
+                else f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})"
+            )
             return
         if not account.tenant_id or not account.client_id:
             result.fail(f"account {account.id} has no tenant id or client id recorded")
@@ -379,7 +387,7 @@ class AccountCycle:
         if self.outbox.due(key):
             self.outbox.send(expiry_notice(account, exp, due, rt.sync, self.renewal_link()), key)
 
-    def flag_token_error(self, error: EntraRefused, secret: SecretStr | None) -> None:
+    def flag_token_error(self, error: EntraRefused, secret: SecretStr | KeyPair | None) -> None:
         """Entra refused the account's credentials: an expired or invalid secret is the
         customer's to renew, noticed once per secret."""
         self.rt.metrics.token_errors.labels(error.kind).inc()
