@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from apsis_core import domain_ownership, entra, validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
 from apsis_core.certificates import KeyPair
-from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STAGES
+from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STAGES, CredentialKind
 from apsis_core.domain_ownership import Recorded, Verdict
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import Conflict, InvalidInput, NotFound
@@ -441,6 +441,54 @@ def rotate_secret(
     new = account.with_changes(client_secret=SecretStr(clean), secret_expires=expiry)
     if check_secret:
         entra.prove_secret(EntraEndpoints.from_settings(settings), account.tenant_id, account.client_id, clean)
+    result = update(api, settings, new, dry_run=dry_run)
+    warn_unsent_secrets(settings, result.plan)
+    if not dry_run:
+        result.secret_file = written_daemon_file(settings, result.plan)
+    return result
+
+
+def switch_credential(
+    api: KeycloakPort,
+    settings: Settings,
+    account_id: str,
+    use: CredentialKind,
+    *,
+    secret: str | None = None,
+    expires: str | date | None = None,
+    dry_run: bool = False,
+    check_credential: bool = True,
+) -> Result:
+    """Move a set-up account from its client secret to APSIS's certificate, or back (a secret
+    and its expiry then). The new credential is proved with Entra first (a client-credentials
+    token: for a certificate, Entra must know the certificate, i.e. the customer uploaded it), so
+    a switch never breaks a working account; then the identity provider is updated in one PUT
+    and the daemon takes the new credential at its next cycle."""
+    record = load(api, account_id)
+    require_setup_done(record)
+    account = record.settings()
+    endpoints = EntraEndpoints.from_settings(settings)
+    if use == "certificate":
+        if secret is not None:
+            raise InvalidInput("a certificate account has no client secret")
+        pair = assertion_keys.current_pair(settings)
+        new = account.with_changes(
+            credential="certificate", client_secret=None, secret_expires=pair.certificate.not_after.date()
+        )
+        proof: str | KeyPair = pair
+    else:
+        if secret is None or expires is None:
+            raise InvalidInput("switching to a client secret needs the secret and its expiry date")
+        clean = validation.client_secret(secret)
+        expiry = expires if isinstance(expires, date) else validation.future_date(expires)
+        new = account.with_changes(credential="client-secret", client_secret=SecretStr(clean), secret_expires=expiry)
+        proof = clean
+    if record.credential == use and use == "certificate":
+        result = update(api, settings, new, dry_run=True)
+        if result.plan.empty:
+            return result
+    if check_credential:
+        entra.prove_secret(endpoints, account.tenant_id, account.client_id, proof)
     result = update(api, settings, new, dry_run=dry_run)
     warn_unsent_secrets(settings, result.plan)
     if not dry_run:

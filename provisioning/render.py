@@ -88,6 +88,10 @@ def render(account: Account, settings: Settings) -> Rendered:
         # header Entra finds the uploaded certificate by (keycloak#20366).
         org["attributes"][CREDENTIAL_KEY] = [account.credential]
         idp["config"].update(CERTIFICATE_IDP_CONFIG)
+    else:
+        # No value means client-secret: an account never switched has none (no change), one
+        # switched back from a certificate loses it.
+        org["attributes"][CREDENTIAL_KEY] = []
     mappers = templates.render_file(settings.templates_dir, "entra-idp-mappers.json", values)
     # The templates are the representations' one source: rendered JSON of their shapes.
     rendered = Rendered(
