@@ -151,6 +151,7 @@ NoticeKind = Literal[
     "quarantine",
     "restored",
     "domain-ownership",
+    "certificate-renewal",
 ]
 """What a notification is about: the mail header ``X-Apsis-Sync-Kind`` and the webhook's ``kind``."""
 

@@ -11,15 +11,18 @@ sign) until ``switch`` makes it the active one and the old one passive.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from apsis_core import certificates
+from apsis_core import certificates, entra
+from apsis_core.account import AccountRecord
 from apsis_core.certificates import KeyPair, PublicCertificate
-from apsis_core.contract import ASSERTION_ALGORITHM, ASSERTION_KEY_PROVIDER
-from apsis_core.errors import Conflict, InvalidInput
-from apsis_core.keycloak import KeycloakRepository
+from apsis_core.contract import ASSERTION_ALGORITHM, ASSERTION_KEY_PROVIDER, CREDENTIAL_KEY
+from apsis_core.entra import EntraEndpoints
+from apsis_core.errors import ApsisError, Conflict, InvalidInput
+from apsis_core.keycloak import KeycloakPort, KeycloakRepository
 from apsis_core.settings import Settings
 
 KEY_PROVIDER_TYPE = "org.keycloak.keys.KeyProvider"
@@ -129,6 +132,32 @@ def switch(api: KeycloakRepository, current: KeyPair, upcoming: KeyPair) -> None
     install(api, upcoming, active=True)
     if provider_name(current.certificate) in keys:
         install(api, current, active=False)
+
+
+def certificate_accounts(api: KeycloakPort) -> list[AccountRecord]:
+    """Every set-up account that authenticates with the certificate."""
+    records = (AccountRecord.parse(org) for org in api.organizations(query=f"{CREDENTIAL_KEY}:certificate"))
+    return [r for r in records if r.managed and r.credential == "certificate" and r.tenant_id and r.client_id]
+
+
+def accounts_without(settings: Settings, accounts: list[AccountRecord], upcoming: KeyPair) -> list[str]:
+    """The accounts whose app registration does not (yet) accept assertions signed with
+    ``upcoming``: Entra answers AADSTS700027 until its certificate is uploaded. Any other
+    refusal or an unreachable Entra counts as "not known to hold it" too: a switch must not
+    guess."""
+    endpoints = EntraEndpoints.from_settings(settings)
+
+    async def check(record: AccountRecord) -> str | None:
+        try:
+            await entra.prove_secret_async(endpoints, record.tenant_id, record.client_id, upcoming)
+        except ApsisError:
+            return record.id
+        return None
+
+    async def check_all() -> list[str | None]:
+        return list(await asyncio.gather(*(check(r) for r in accounts)))
+
+    return sorted(a for a in asyncio.run(check_all()) if a is not None)
 
 
 def signing_key_thumbprint(api: KeycloakRepository) -> str | None:

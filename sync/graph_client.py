@@ -401,6 +401,19 @@ class GraphClient:
             return []
         return self._parsed("applications", lambda: parse_password_credentials(body))
 
+    async def key_credential_thumbprints(self, app_id: str) -> list[str] | None:
+        """The certificates uploaded to the app (``keyCredentials``' ``customKeyIdentifier``: SHA-1
+        thumbprints), or None without ``Application.Read.All`` (403), like ``password_credentials``."""
+        url = f"{self.endpoints.graph_base_url}/applications(appId='{quote(app_id, safe='')}')?$select=keyCredentials"
+        try:
+            body = await self._get("applications", url)
+        except GraphRequestFailed as exc:
+            if exc.status == 403:
+                return None
+            raise
+        doc = json.loads(body) if body else {}
+        return [str(k.get("customKeyIdentifier") or "") for k in doc.get("keyCredentials") or []]
+
     async def _delta_page(self, link: str | None) -> DeltaPage:
         body = await self._get("users/delta", link or delta_url(self.endpoints.graph_base_url))
         if not body:

@@ -36,14 +36,17 @@ from apsis_core import invitations
 from apsis_core.account import AccountRecord
 from apsis_core.certificates import KeyPair
 from apsis_core.errors import ApsisError, EntraRefused, GraphRequestFailed, is_temporary
-from sync import deprovision, domain_check, expiry, graph_read, guard, resync
+from sync import certificate_renewal, deprovision, domain_check, expiry, graph_read, guard, resync
+from sync.certificate_renewal import RenewalState
 from sync.deprovision import Action, Plan, Restored
+from sync.graph_client import GraphClient
 from sync.graph_pages import DeltaPage, PasswordCredential
 from sync.graph_read import Applications, GraphRead
 from sync.matching import Matcher
 from sync.metrics import GRAPH_REFUSALS
 from sync.notify import (
     RenewalLink,
+    certificate_notice,
     expiry_notice,
     quarantine_notice,
     restored_notice,
@@ -153,6 +156,7 @@ class AccountCycle:
         self.committed = Committed()
         self.round_plan = RoundPlan(rt, account, dry_run)
         self.graph = GraphRead()
+        self.renewal: RenewalState | None = None
 
     async def run(self) -> AccountResult:
         started = time.monotonic()
@@ -282,6 +286,8 @@ class AccountCycle:
             self.graph = await graph_read.read_graph(
                 account, client, start.delta_link, want_round, on_start, on_page, applications
             )
+            if isinstance(start.secret, KeyPair) and self.graph.token_error is None:
+                self.renewal = await self.check_next_certificate(client, start.secret)
         finally:
             rt.release_graph(client)
         applications.record(self.dry_run)
@@ -373,9 +379,48 @@ class AccountCycle:
 
         self.outbox.send(restored_notice(account, restored, self.rt.sync), after=reported)
 
+    async def check_next_certificate(self, client: GraphClient, current: KeyPair) -> RenewalState:
+        """Whether the app holds APSIS's next certificate (``sync.certificate_renewal``)."""
+        rt, account = self.rt, self.account
+        upcoming = rt.assertion_key(upcoming=True)
+        if upcoming is None:
+            return RenewalState(current.certificate, None, None)
+        try:
+            thumbprints = await client.key_credential_thumbprints(account.client_id)
+        except GraphRequestFailed:
+            thumbprints = None
+        if thumbprints is not None:
+            uploaded: bool | None = certificate_renewal.holds(thumbprints, upcoming.certificate)
+        else:  # no Application.Read.All: ask Entra with the next key itself
+            uploaded = await certificate_renewal.probe(rt.endpoints, account.tenant_id, account.client_id, upcoming)
+        self.result.notes.append(
+            f"next certificate {upcoming.certificate.sha1_thumbprint}: "
+            + {True: "uploaded", False: "NOT uploaded", None: "unknown"}[uploaded]
+        )
+        return RenewalState(current.certificate, upcoming.certificate, uploaded)
+
+    def check_certificate(self) -> None:
+        """A certificate account: its IT uploads APSIS's next certificate before the current one
+        expires; until then a notice per threshold (there is no secret to expire)."""
+        rt, account, renewal = self.rt, self.account, self.renewal
+        if renewal is None:
+            return
+        due = renewal.due(rt.today(), rt.sync.expiry_thresholds)
+        if due is None:
+            return
+        key = renewal.notice_key(due)
+        if self.outbox.due(key):
+            notice = certificate_notice(
+                account, renewal.current, renewal.upcoming, renewal.days_left(rt.today()), due, rt.sync
+            )
+            self.outbox.send(notice, key)
+
     def check_expiry(self, credentials: list[PasswordCredential] | None) -> None:
         """The secret's expiry (recorded, or Graph's ``credentials``): a notice per threshold."""
         rt, account = self.rt, self.account
+        if account.credential == "certificate":
+            self.check_certificate()
+            return
         exp = expiry.effective(account.secret_expires, account.secret_hint, credentials, rt.today())
         self.result.expiry = exp
         if exp is None:

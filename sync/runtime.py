@@ -81,7 +81,7 @@ class Runtime:
     _free_stacks: list[GraphStack] = field(default_factory=list)
     _stacks: list[GraphStack] = field(default_factory=list)
     _tokens: dict[str, AccountToken] = field(default_factory=dict)
-    _assertion_key: tuple[float, KeyPair] | None = None
+    _key_files: dict[str, tuple[float, KeyPair]] = field(default_factory=dict)
     _threads: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -98,20 +98,22 @@ class Runtime:
             **overrides,
         )
 
-    def assertion_key(self) -> KeyPair | None:
-        """The assertion key pair of certificate accounts (``APSIS_SSO_ASSERTION_KEY_FILE``), read
-        again when the file changes (a key switch replaces it); None when unset or unreadable."""
-        path = self.settings.assertion_key_file
+    def assertion_key(self, upcoming: bool = False) -> KeyPair | None:
+        """The assertion key pair of certificate accounts (``APSIS_SSO_ASSERTION_KEY_FILE``; with
+        ``upcoming`` the next one), read again when the file changes (a key switch replaces it);
+        None when unset or unreadable."""
+        path = self.settings.assertion_next_key_file if upcoming else self.settings.assertion_key_file
         if path is None:
             return None
         try:
             mtime = path.stat().st_mtime
-            if self._assertion_key is None or self._assertion_key[0] != mtime:
-                self._assertion_key = (mtime, load_key_pair(path))
+            held = self._key_files.get(str(path))
+            if held is None or held[0] != mtime:
+                held = self._key_files[str(path)] = (mtime, load_key_pair(path))
         except (OSError, ApsisError) as exc:
             log.warning("cannot read the assertion key file %s: %s", path, exc)
             return None
-        return self._assertion_key[1]
+        return held[1]
 
     # -- Keycloak ---------------------------------------------------------------------
 

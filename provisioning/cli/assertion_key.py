@@ -133,8 +133,13 @@ def status(app: AppContext, output_format: str) -> None:
 
 
 @assertion_key.command("switch", short_help="Make the next key the one Keycloak signs with.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Switch even though some certificate accounts do not hold the next certificate (they stop working).",
+)
 @pass_app
-def switch(app: AppContext) -> None:
+def switch(app: AppContext, force: bool) -> None:
     """Activate the next key (higher priority: Keycloak signs with it at once) and make the current
     one passive. Every certificate account's app registration must hold the next certificate
     first (apsis-sync's certificate check lists the ones that do not). Afterwards, point
@@ -150,5 +155,14 @@ def switch(app: AppContext) -> None:
     upcoming = assertion_keys.next_pair(settings)
     if upcoming is None:
         raise click.UsageError("switch needs APSIS_SSO_ASSERTION_NEXT_KEY_FILE")
+    accounts = assertion_keys.certificate_accounts(app.api())
+    output.status(f"asking Entra whether {len(accounts)} certificate account(s) accept the next certificate ...")
+    missing = assertion_keys.accounts_without(settings, accounts, upcoming)
+    if missing and not force:
+        raise Conflict(
+            f"{len(missing)} certificate account(s) have not uploaded the next certificate "
+            f"{upcoming.certificate.sha1_thumbprint} ({', '.join(missing[:10])}{', ...' if len(missing) > 10 else ''}); "
+            "nothing was changed: they keep working on the current one (apsis-sync reminds their IT)"
+        )
     assertion_keys.switch(app.admin_api(), assertion_keys.current_pair(settings), upcoming)
     output.status(f"Keycloak now signs client assertions with {upcoming.certificate.sha1_thumbprint}")
