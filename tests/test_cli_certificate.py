@@ -117,3 +117,15 @@ def test_assertion_key_generate_never_overwrites_and_status_names_the_signing_ke
     status = cert_cli(cli, assertion_key).json("assertion-key", "status")
     assert status["signing"] == assertion_key.pair.certificate.sha1_thumbprint
     assert status["current"] == assertion_key.pair.certificate.sha1_thumbprint
+
+
+def test_export_keeps_a_certificate_account_a_certificate_account(
+    cli: Cli, cert_accounts, assertion_key: AssertionKey, tmp_path: Path
+) -> None:
+    acct = cert_accounts.create(certificate=True)
+    file = tmp_path / "accounts.yaml"
+    cli.run("export", "--out", str(file))
+    assert "credential: certificate" in file.read_text()
+    plan = cert_cli(cli, assertion_key).json("plan", "-f", str(file))
+    mine = [c for c in plan["changes"] if c.get("account") == acct.id]
+    assert mine == []  # re-applying the export does not move it back to a client secret
