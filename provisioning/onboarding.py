@@ -437,6 +437,11 @@ def rotate_secret(
     clean = validation.client_secret(secret)
     record = load(api, account_id)
     require_setup_done(record)
+    if record.credential == "certificate":
+        raise InvalidInput(
+            f"account {account_id} authenticates with APSIS's certificate, not a secret; to go back to a "
+            f"secret: `apsis-sso account credential {account_id} --use client-secret`"
+        )
     account = record.settings()
     new = account.with_changes(client_secret=SecretStr(clean), secret_expires=expiry)
     if check_secret:

@@ -83,6 +83,12 @@ def test_switching_to_the_certificate_is_proved_first_and_back_again(
 
     again = c.run("account", "credential", acct.id, "--use", "certificate")
     assert "nothing to change" in again.stderr + again.stdout
+    assert c.json("account", "show", acct.id)["credential"] == "certificate"
+    rotate = c.run(
+        "account", "rotate-secret", acct.id, "--secret-expires", "2031-01-01",
+        env={"APSIS_SSO_ENTRA_CLIENT_SECRET": acct.secret}, expect=2,
+    )  # fmt: skip
+    assert "--use client-secret" in rotate.stderr
 
     fresh = emulator.add_secret(acct.tenant_id, acct.app_id, "2031-01-01")
     from tests.cli_fixtures import KNOWN_SECRETS
