@@ -27,7 +27,7 @@ EXPIRED = 0
 @dataclass(frozen=True)
 class SecretExpiry:
     expires: date
-    source: str  # graph | recorded
+    source: str  # graph | recorded | certificate (a certificate account: APSIS's current certificate)
     hint: str | None
     days_left: int
 

@@ -419,6 +419,10 @@ class AccountCycle:
         """The secret's expiry (recorded, or Graph's ``credentials``): a notice per threshold."""
         rt, account = self.rt, self.account
         if account.credential == "certificate":
+            pair = rt.assertion_key()
+            if pair is not None:  # the credential's expiry is the current certificate's (metrics, status)
+                ends = pair.certificate.not_after.date()
+                self.result.expiry = expiry.SecretExpiry(ends, "certificate", None, (ends - rt.today()).days)
             self.check_certificate()
             return
         exp = expiry.effective(account.secret_expires, account.secret_hint, credentials, rt.today())

@@ -29,6 +29,9 @@ def test_a_certificate_account_is_deprovisioned_with_no_secret_anywhere(
     try:
         first = harness.cycle(acct)
         assert first.result(acct.id).status == "ok", first.result(acct.id).errors
+        held = first.result(acct.id).expiry  # the credential's expiry: the certificate's, for metrics and status
+        assert held is not None and held.source == "certificate"
+        assert held.expires == assertion_key.pair.certificate.not_after.date()
         assert not any(harness.sync_settings.secrets_path.glob("*"))  # no secret file was needed
 
         emulator.delete_user(acct.tenant_id, entra_oid(emulator, acct, email))
