@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from apsis_core import contract, stages, validation
-from apsis_core.contract import STAGES, Stage
+from apsis_core.contract import CREDENTIAL_KINDS, STAGES, CredentialKind, Stage
 from apsis_core.domain_ownership import DomainProof, Ownership, OwnershipOverride
 from apsis_core.errors import InvalidInput
 
@@ -33,6 +33,7 @@ __all__ = [
     "idp_alias",
     "idp_is_managed",
     "is_managed",
+    "parse_credential",
     "parse_stage",
     "secret_fingerprint",
     "secret_hint",
@@ -75,6 +76,20 @@ def parse_stage(values: list[str] | None) -> Stage:
     return contract.DEFAULT_STAGE
 
 
+def parse_credential(values: list[str] | None, *, strict: bool = False) -> CredentialKind:
+    """The first non-blank value of ``apsis.credential``; missing means ``client-secret``. Stored
+    values that are not a kind read as ``client-secret`` (``strict``: asked-for ones are refused)."""
+    for value in values or []:
+        if value and value.strip():
+            word = value.strip().lower()
+            if word in CREDENTIAL_KINDS:
+                return word
+            if strict:
+                raise InvalidInput(f"invalid credential {value!r}: expected one of {', '.join(CREDENTIAL_KINDS)}")
+            break
+    return contract.DEFAULT_CREDENTIAL
+
+
 @dataclass(frozen=True)
 class ItContact:
     name: str
@@ -98,6 +113,9 @@ class Account:
     it_contact: ItContact
     stage: Stage = "pilot"
     pilot: tuple[str, ...] = ()
+    credential: CredentialKind = contract.DEFAULT_CREDENTIAL
+    """``certificate``: the IdP and the daemon authenticate with APSIS's assertion key (no secret);
+    ``secret_expires`` is then the current certificate's expiry."""
     client_secret: SecretStr | None = field(default=None, compare=False, repr=False)
     domain_proofs: tuple[DomainProof, ...] | None = field(default=None, compare=False)
     """The proofs to record (``apsis.domainProofs``); None leaves what the account holds."""
@@ -129,11 +147,15 @@ class Account:
         client_secret: str | SecretStr | None = None,
         today: date | None = None,
         allow_past_expiry: bool = False,
+        credential: str | None = None,
     ) -> Account:
         """Validate everything. Without tenant, client id and expiry the account awaits setup
         (its IT fills them in through the portal); with them it is in ``stage`` (pilot unless
         said); some of them but not all is a mistake."""
         account = validation.account_id(id)
+        kind = parse_credential([credential] if credential else None, strict=True)
+        if kind == "certificate" and client_secret is not None:
+            raise InvalidInput(f"account {account}: a certificate account has no client secret")
 
         def text(value: str, what: str) -> str:
             try:
@@ -189,6 +211,7 @@ class Account:
             it_contact=ItContact(contact_name, validation.email(it_contact_email)),
             stage=stage or contract.DEFAULT_STAGE,
             pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
+            credential=kind,
             client_secret=secret,
         )
 
@@ -226,6 +249,7 @@ class AccountRecord:
     secret_hint: str | None
     it_contact: ItContact
     quarantined: str | None = None
+    credential: CredentialKind = contract.DEFAULT_CREDENTIAL
     managed: bool = True
     sso_enabled: bool = False
     """Its identity provider exists and is enabled."""
@@ -269,6 +293,7 @@ class AccountRecord:
             secret_hint=one(contract.SECRET_HINT_KEY),
             it_contact=ItContact(one(contract.IT_CONTACT_NAME_KEY) or "", one(contract.IT_CONTACT_EMAIL_KEY) or ""),
             quarantined=one(contract.QUARANTINE_KEY),
+            credential=parse_credential(attrs.get(contract.CREDENTIAL_KEY)),
             managed=is_managed(org),
             sso_enabled=bool(idp and idp.get("enabled")),
             complete=_complete(org, idp),
@@ -299,6 +324,7 @@ class AccountRecord:
             it_contact=self.it_contact,
             stage=self.stage,
             pilot=self.pilot,
+            credential=self.credential,
         )
 
     def owns_email(self, email: str) -> bool:

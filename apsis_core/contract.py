@@ -67,6 +67,10 @@ SECRET_HINT_KEY: Final = "apsis.secretHint"
 IT_CONTACT_NAME_KEY: Final = "apsis.itContactName"
 IT_CONTACT_EMAIL_KEY: Final = "apsis.itContactEmail"
 QUARANTINE_KEY: Final = "apsis.quarantined"
+CREDENTIAL_KEY: Final = "apsis.credential"
+"""How the account's app registration authenticates: ``client-secret`` (also when missing) or
+``certificate`` (``private_key_jwt`` with APSIS's assertion key; ``apsis.secretExpires`` then holds
+the current certificate's expiry date)."""
 INVITATIONS_KEY: Final = "apsis.invitations"
 """The portal's invitations: one value per link, its token's hash only (``apsis_core.invitations``)."""
 DOMAIN_PROOFS_KEY: Final = "apsis.domainProofs"
@@ -101,6 +105,19 @@ DISABLED_BY_KEY: Final = "apsis.disabledBy"
 DISABLED_AT_KEY: Final = "apsis.disabledAt"
 DISABLED_REASON_KEY: Final = "apsis.disabledReason"
 
+# -- certificate credentials ------------------------------------------------------------------
+
+CredentialKind = Literal["client-secret", "certificate"]
+CREDENTIAL_KINDS: Final[tuple[CredentialKind, ...]] = ("client-secret", "certificate")
+DEFAULT_CREDENTIAL: Final[CredentialKind] = "client-secret"
+ASSERTION_ALGORITHM: Final = "PS256"
+"""The algorithm of the client-assertion key (``clientAssertionSigningAlg`` of certificate IdPs).
+Keycloak signs an IdP's assertion with the realm's active key *of that algorithm*; the realm's
+own tokens use RS256, so PS256 keeps the two keys apart. Entra documents RS256 and PS256."""
+ASSERTION_KEY_PROVIDER: Final = "apsis-client-assertion"
+"""Name prefix of the realm's ``rsa`` key providers holding the assertion key (one per certificate,
+``<prefix>-<SHA-1 thumbprint>``): the current one active, the next one passive until the switch."""
+
 # -- states -----------------------------------------------------------------------------------
 
 Stage = Literal["awaiting-setup", "pilot", "live", "disabled"]
@@ -134,6 +151,7 @@ NoticeKind = Literal[
     "quarantine",
     "restored",
     "domain-ownership",
+    "certificate-renewal",
 ]
 """What a notification is about: the mail header ``X-Apsis-Sync-Kind`` and the webhook's ``kind``."""
 

@@ -30,8 +30,9 @@ from urllib.parse import urlsplit
 from apsis_core.errors import EntraError, EntraRefused, EntraUnavailable, RefusalKind, retryable_status
 
 if TYPE_CHECKING:
-    from azure.identity.aio import ClientSecretCredential
+    from azure.identity.aio import CertificateCredential, ClientSecretCredential
 
+    from apsis_core.certificates import KeyPair
     from apsis_core.settings import Settings
 
 DISCOVERY_TIMEOUT = 15.0
@@ -109,6 +110,22 @@ AADSTS: dict[int, Refusal] = {
         "the client secret has expired",
         "the client secret has expired in Entra (AADSTS7000222); ask the customer for a new one",
     ),
+    700027: Refusal(
+        "invalid",
+        "the certificate is not uploaded to the app registration, or has expired there",
+        "Entra does not know APSIS's certificate on application {client_id} (AADSTS700027): upload it "
+        "under Certificates & secrets › Certificates (apsis-sso account certificate)",
+    ),
+    700024: Refusal(
+        "other",
+        "the credentials were refused",
+        "Entra found the client assertion outside its time range (AADSTS700024): check this host's clock",
+    ),
+    700023: Refusal(
+        "other",
+        "the credentials were refused",
+        "Entra refused the client assertion's audience (AADSTS700023): check APSIS_SSO_ENTRA_AUTHORITY",
+    ),
     700016: Refusal(
         "other",
         "the credentials were refused",
@@ -144,18 +161,30 @@ def aadsts_codes(text: str, body: Any = None) -> list[int]:
 
 
 def client_secret_credential(
-    endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str, transport: Any = None
-) -> ClientSecretCredential:
+    endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str | KeyPair, transport: Any = None
+) -> ClientSecretCredential | CertificateCredential:
     """The account's app registration as azure-identity sees it (async; aiohttp transport).
 
     ``transport`` (an azure-core ``AioHttpTransport`` that does not own its session, from
     ``shared_token_transport`` / ``shared_transport``) lets many accounts' credentials share one
     connection pool and TLS context; without it the credential opens its own."""
-    from azure.identity.aio import ClientSecretCredential
+    from azure.identity.aio import CertificateCredential, ClientSecretCredential
 
     # A shared transport's session carries the TLS setup: a CA path per credential would make
     # azure-core build an SSL context per request, and aiohttp then never reuses a connection.
     extra = {"transport": transport} if transport is not None else {"connection_verify": endpoints.connection_verify}
+    if not isinstance(secret, str):
+        # A client assertion signed with the key, naming the certificate by thumbprint (the PEM
+        # holds key and certificate; it is read from a file mount, never the environment).
+        return CertificateCredential(
+            tenant,
+            client_id,
+            certificate_data=secret.pem,
+            authority=endpoints.authority,
+            disable_instance_discovery=True,
+            retry_total=0,
+            **extra,
+        )
     return ClientSecretCredential(
         tenant,
         client_id,
@@ -197,7 +226,7 @@ async def shared_transport(endpoints: EntraEndpoints) -> AsyncIterator[Any]:
         await close_token_transport(transport)
 
 
-def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
+def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str | KeyPair) -> None:
     """Raise a one-line error unless Entra issues an app token for this id + secret.
 
     A client-credentials token request proves an application id and secret without any user
@@ -206,14 +235,16 @@ def prove_secret(endpoints: EntraEndpoints, tenant: str, client_id: str, secret:
 
 
 async def prove_secret_async(
-    endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str, transport: Any = None
+    endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str | KeyPair, transport: Any = None
 ) -> None:
     """``prove_secret`` for callers that already run an event loop (``transport``: see
     ``client_secret_credential``)."""
     await app_token(endpoints, tenant, client_id, secret, transport)
 
 
-async def app_token(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str, transport: Any = None) -> str:
+async def app_token(
+    endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str | KeyPair, transport: Any = None
+) -> str:
     """An app-only Graph access token of the account's app registration (its refusals as
     one-line errors). The token is opaque to us (Microsoft documents Graph's tokens as not
     for clients to read): what it allows is learnt by using it."""
@@ -237,7 +268,7 @@ CONSENT_MISSING = (
 )
 
 
-def prove_graph_access(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
+def prove_graph_access(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str | KeyPair) -> None:
     """``prove_secret``, and then that the app may read the directory as the sync daemon will.
 
     Proved the way the daemon uses it: one Graph request ``User.Read.All`` allows
@@ -247,7 +278,9 @@ def prove_graph_access(endpoints: EntraEndpoints, tenant: str, client_id: str, s
     asyncio.run(prove_graph_access_async(endpoints, tenant, client_id, secret))
 
 
-async def prove_graph_access_async(endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str) -> None:
+async def prove_graph_access_async(
+    endpoints: EntraEndpoints, tenant: str, client_id: str, secret: str | KeyPair
+) -> None:
     import httpx
 
     token = await app_token(endpoints, tenant, client_id, secret)

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     sync_secrets_dir: Path | None = Field(
         None, description="The sync daemon's secrets directory: create and rotate-secret also store the secret there"
     )
+    assertion_key_file: Path | None = Field(
+        None,
+        description="PEM (private key and certificate) of the client-assertion key of certificate accounts "
+        "(a secret mount; `apsis-sso assertion-key generate` makes it)",
+    )
+    assertion_next_key_file: Path | None = Field(
+        None, description="PEM of the next client-assertion key, published before the current one expires"
+    )
     portal_url: str | None = Field(
         None, description="The self-serve portal as customers' browsers reach it: invitation and renewal links"
     )

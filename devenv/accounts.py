@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from apsis_core.account import Account
+from apsis_core.certificates import load_key_pair
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
@@ -125,7 +126,11 @@ class AccountFactory:
     prefix: str
     created: int = 0
 
-    def create(self, *, name: str | None = None, stage: str = "pilot", secret_days: int = 365) -> OnboardedAccount:
+    def create(
+        self, *, name: str | None = None, stage: str = "pilot", secret_days: int = 365, certificate: bool = False
+    ) -> OnboardedAccount:
+        """An onboarded account; with ``certificate`` its app registration holds the certificate of
+        ``settings.assertion_key_file`` (uploaded as its IT would) instead of a client secret."""
         self.created += 1
         account_id = f"{self.prefix}a{self.created}"
         domain = f"{account_id}.example"
@@ -133,18 +138,27 @@ class AccountFactory:
         app = self.emulator.add_application(
             tenant.tenant_id, f"APSIS One SSO ({account_id})", [redirect_uri(self.settings, account_id)]
         )
-        expires = datetime.now(UTC) + timedelta(days=secret_days)
-        secret = self.emulator.add_secret(tenant.tenant_id, app.app_id, expires)
+        secret = ""
+        if certificate:
+            assert self.settings.assertion_key_file is not None, "certificate accounts need assertion_key_file"
+            cert = load_key_pair(self.settings.assertion_key_file).certificate
+            self.emulator.upload_certificate(tenant.tenant_id, app.app_id, cert.pem)
+            expires_on = cert.not_after.date()
+        else:
+            expires = datetime.now(UTC) + timedelta(days=secret_days)
+            secret = self.emulator.add_secret(tenant.tenant_id, app.app_id, expires)
+            expires_on = date.today() + timedelta(days=secret_days)
         account = Account.build(
             id=account_id,
             name=name or f"Account {account_id}",
             tenant_id=tenant.tenant_id,
             client_id=app.app_id,
             domains=[domain],
-            secret_expires=(date.today() + timedelta(days=secret_days)).isoformat(),
+            secret_expires=expires_on.isoformat(),
             it_contact_name="Ivy IT",
             it_contact_email=f"it@{domain}",
-            client_secret=secret,
+            client_secret=secret or None,
+            credential="certificate" if certificate else None,
         )
         result = onboarding.create(self.api, self.settings, account)
         assert result.applied

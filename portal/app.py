@@ -30,6 +30,7 @@ def create_app(portal: Portal) -> Starlette:
         Route("/setup", pages.setup, methods=["GET", "POST"]),
         Route("/setup/ready", pages.ready, methods=["POST"]),
         Route("/renew", pages.renew, methods=["GET", "POST"]),
+        Route("/certificate.cer", pages.certificate_file),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(

@@ -25,6 +25,9 @@ ENTRA: dict[str, str] = {
     "AADSTS7000215": "Entra did not accept the client secret. Enter the secret's Value (shown only right after you "
     "create it), not its Secret ID.",
     "AADSTS7000222": "This client secret has expired in Entra. Create a new one under Certificates & secrets.",
+    "AADSTS700027": "Entra does not know APSIS's certificate on the app {client_id} yet. Download it from this page "
+    "and upload it under Certificates & secrets \u203a Certificates \u203a Upload certificate, then submit again. "
+    "Nothing was changed.",
     "consent": "Entra accepted the app and its secret, but the app may not read your directory yet: the application "
     "permission User.Read.All has no admin consent. Under API permissions, choose \u201cGrant admin "
     "consent for your organization\u201d (a Global Administrator or Privileged Role Administrator can), "
@@ -128,6 +131,11 @@ def link_problem(verdict: Verdict, invitation: Invitation | None, contact: str |
         f"If it still does not work, {ask[0].lower()}{ask[1:]}",
     )
 
+
+NO_CERTIFICATE = (
+    "APSIS has not published a certificate for this service yet. Choose a client secret instead, or ask your "
+    "APSIS contact. Nothing was set up."
+)
 
 SETUP_BUSY = Problem(
     409,

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from apsis_core import validation
 from apsis_core.account import AccountRecord
+from apsis_core.contract import CredentialKind
 from apsis_core.errors import InvalidInput
 
 MAX_TEST_USERS = 20
@@ -40,9 +41,12 @@ class Submitted:
 class SetupForm:
     tenant: str
     client_id: str
-    secret: SecretStr = field(repr=False)
-    expires: date
+    secret: SecretStr | None = field(repr=False)
+    """None with a certificate."""
+    expires: date | None
+    """The secret's expiry; None with a certificate (its expiry is APSIS's certificate's)."""
     test_users: tuple[str, ...]
+    credential: CredentialKind = "client-secret"
 
 
 @dataclass(frozen=True)
@@ -117,15 +121,26 @@ def read_setup(
     clean_client = _check(submitted, "client_id", validation.client_id, client_id) if client_id else None
     if not client_id:
         submitted.errors["client_id"] = "Enter the Application (client) ID."
-    secret = _secret(submitted, fields)
-    expires = _expiry(submitted, fields, today)
+    credential = credential_choice(fields)
+    submitted.values["credential"] = credential
+    secret = expires = None
+    if credential == "client-secret":
+        secret = _secret(submitted, fields)
+        expires = _expiry(submitted, fields, today)
     users, problem = parse_test_users(users_raw, account)
     if problem:
         submitted.errors["test_users"] = problem
     if not submitted.ok:
         return submitted, None
-    assert clean_tenant and clean_client and secret and expires
-    return submitted, SetupForm(str(clean_tenant), str(clean_client), secret, expires, users)
+    assert clean_tenant and clean_client
+    assert credential == "certificate" or (secret and expires)
+    return submitted, SetupForm(str(clean_tenant), str(clean_client), secret, expires, users, credential)
+
+
+def credential_choice(fields: Mapping[str, str]) -> CredentialKind:
+    """The radio button: ``certificate`` (checked by default when APSIS publishes one) or
+    ``client-secret`` (also when the field is missing: a form without the choice sends a secret)."""
+    return "certificate" if _text(fields, "credential").strip() == "certificate" else "client-secret"
 
 
 def read_renew(fields: Mapping[str, str], today: date | None = None) -> tuple[Submitted, RenewForm | None]:

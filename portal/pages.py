@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from apsis_core import invitations, redaction, validation
 from apsis_core.account import Account, AccountRecord
+from apsis_core.certificates import PublicCertificate
 from apsis_core.domain_ownership import DomainsNotProven
 from apsis_core.errors import ApsisError, EntraRefused, InvalidInput, is_temporary
 from apsis_core.invitations import Invitation
@@ -32,7 +33,7 @@ from portal.context import Portal, portal_of
 from portal.explain import Problem
 from portal.refusals import UNAVAILABLE, Refused, too_many
 from portal.security import CSRF_FIELD, Session, csrf_ok, origin_ok
-from provisioning import onboarding
+from provisioning import assertion_keys, onboarding
 from provisioning.links import redirect_uri
 from provisioning.steps import SetupInProgress
 
@@ -269,6 +270,7 @@ async def _setup_page(
             "setup.html",
             status,
             redirect_uri=redirect_uri(portal.settings, record.id),
+            certificate=_certificate_or_none(portal),
             values=values,
             errors=submitted.errors if submitted else {},
             **context,
@@ -308,7 +310,13 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
             fields=sorted(submitted.errors),
         )
         return await _setup_page(request, visit, status=400, submitted=submitted)
-    redaction.remember(parsed.secret.get_secret_value())  # blanked out of any log line that might show it
+    if parsed.secret is not None:
+        redaction.remember(parsed.secret.get_secret_value())  # blanked out of any log line that might show it
+    certificate = parsed.credential == "certificate"
+    try:
+        expires = public_certificate(portal).not_after.date() if certificate else parsed.expires
+    except ApsisError:
+        return await _setup_page(request, visit, status=400, submitted=submitted, error=explain.NO_CERTIFICATE)
     account = Account.build(
         id=record.id,
         name=record.name,
@@ -317,9 +325,10 @@ async def _setup_submit(request: Request, visit: Visit) -> Response:
         it_contact_email=record.it_contact.email,
         tenant_id=parsed.tenant,
         client_id=parsed.client_id,
-        secret_expires=parsed.expires,
+        secret_expires=expires,
         pilot=parsed.test_users,
         client_secret=parsed.secret,
+        credential=parsed.credential,
     )
     try:
         created = await portal.call(onboarding.create, portal.settings, account, require_graph_access=True)
@@ -472,6 +481,30 @@ async def ready(request: Request) -> Response:
 # -- renewal --------------------------------------------------------------------------------
 
 
+def public_certificate(portal: Portal) -> PublicCertificate:
+    """APSIS's public certificate customers upload (``APSIS_SSO_ASSERTION_KEY_FILE``)."""
+    return assertion_keys.certificate(portal.settings)
+
+
+def _certificate_or_none(portal: Portal) -> PublicCertificate | None:
+    try:
+        return public_certificate(portal)
+    except ApsisError:
+        return None
+
+
+async def certificate_file(request: Request) -> Response:
+    """The public certificate as a file to upload in Entra (not a secret: no link needed)."""
+    cert = _certificate_or_none(portal_of(request))
+    if cert is None:
+        return Response("No certificate is published.\n", status_code=404, media_type="text/plain")
+    return Response(
+        cert.pem,
+        media_type="application/x-pem-file",
+        headers={"Content-Disposition": 'attachment; filename="apsis-sso.cer"'},
+    )
+
+
 def _renew_page(
     request: Request,
     visit: Visit,
@@ -484,6 +517,7 @@ def _renew_page(
         request,
         "renew.html",
         status,
+        certificate=_certificate_or_none(portal_of(request)),
         record=visit.record,
         invitation=visit.invitation,
         csrf=visit.session.csrf,
@@ -500,6 +534,8 @@ async def renew(request: Request) -> Response:
         return _renew_page(request, found)
     form = await submission(request, found, "renewal-submitted")
     record = found.record
+    if forms.credential_choice(_fields(form)) == "certificate":
+        return await _switch_to_certificate(request, found)
     submitted, parsed = forms.read_renew(_fields(form))
     if parsed is None:
         _audit(
@@ -544,4 +580,29 @@ async def renew(request: Request) -> Response:
     return response
 
 
-__all__ = ["home", "healthz", "readyz", "open_link", "setup", "ready", "renew"]
+async def _switch_to_certificate(request: Request, found: Visit) -> Response:
+    """The renewal link's other way: move the account to APSIS's certificate (uploaded by the IT
+    contact first; proved with Entra before the switch), after which no secret is needed."""
+    portal = portal_of(request)
+    record = found.record
+    try:
+        await portal.call(onboarding.switch_credential, portal.settings, record.id, "certificate")
+        await portal.call(invitations.complete, record, found.invitation)
+    except ApsisError as exc:
+        text = _refusal_text(request, found, "renewal-submitted", exc, record.tenant_id, record.client_id)
+        return _renew_page(request, found, status=400, error=text)
+    done = await portal.call(onboarding.load, record.id)
+    _audit(portal, request, "renewal-submitted", done, found.invitation, "ok", credential="certificate")
+    response = portal.page(
+        request,
+        "done.html",
+        record=done,
+        intent="certificate",
+        old_hint=record.secret_hint,
+        expires=done.secret_expires,
+    )
+    response.headers.append("set-cookie", portal.sessions.clear_header())
+    return response
+
+
+__all__ = ["home", "healthz", "readyz", "open_link", "setup", "ready", "renew", "certificate_file"]

@@ -174,7 +174,12 @@ def check_account(account: Account, snapshot: Snapshot) -> None:
             f"account {account.id!r} has SSO set up (identity provider {alias}); it cannot go back to "
             "awaiting setup (export the accounts again, or delete the account)"
         )
-    if idp is None and account.client_secret is None and not account.awaiting_setup:
+    if (
+        idp is None
+        and account.client_secret is None
+        and not account.awaiting_setup
+        and account.credential != "certificate"
+    ):
         raise InvalidInput(f"account {account.id!r} has no identity provider yet: a client secret is required")
 
 

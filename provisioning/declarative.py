@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_va
 
 from apsis_core import entra, redaction
 from apsis_core.account import Account, AccountRecord, Stage
+from apsis_core.contract import CredentialKind
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakPort
@@ -81,6 +82,8 @@ class AccountEntry(_Strict):
     it_contact: ItContactEntry
     stage: Stage | None = None
     pilot: list[str] = []
+    credential: CredentialKind | None = None
+    """``certificate``: no client_secret; secret_expires is the certificate's expiry."""
 
     @field_validator("client_secret", mode="before")
     @classmethod
@@ -154,6 +157,7 @@ def load(path: Path) -> Desired:
                     pilot=entry.pilot,
                     client_secret=secret,
                     allow_past_expiry=True,
+                    credential=entry.credential,
                 )
             )
         except InvalidInput as exc:
@@ -315,11 +319,13 @@ def export(api: KeycloakPort) -> dict[str, Any]:
     entries: list[dict[str, Any]] = []
     for _alias, org in sorted(snapshot.managed().items()):
         a = AccountRecord.parse(org).settings()
-        entra = (
+        entra: dict[str, Any] = (
             {}
             if a.awaiting_setup or a.secret_expires is None
             else {"tenant_id": a.tenant_id, "client_id": a.client_id, "secret_expires": a.secret_expires.isoformat()}
         )
+        if entra and a.credential == "certificate":
+            entra["credential"] = a.credential
         entries.append(
             {
                 "id": a.id,

@@ -19,7 +19,8 @@ from pydantic import SecretStr
 
 from apsis_core import domain_ownership, entra, validation
 from apsis_core.account import Account, AccountRecord, Stage, idp_alias, secret_fingerprint
-from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STAGES
+from apsis_core.certificates import KeyPair
+from apsis_core.contract import SECRET_FINGERPRINT_KEY, SETUP_CLAIM_KEY, SSO_STAGES, CredentialKind
 from apsis_core.domain_ownership import Recorded, Verdict
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import Conflict, InvalidInput, NotFound
@@ -27,7 +28,7 @@ from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
 from apsis_core.timestamps import from_text
 from apsis_core.timestamps import to_text as iso
-from provisioning import checks, link_check, links, ownership
+from provisioning import assertion_keys, checks, link_check, links, ownership
 from provisioning.accounts import check_account, plan_account, plan_delete, warn_unsent_secrets, written_daemon_file
 from provisioning.plan import Change, Plan
 from provisioning.snapshot import Snapshot
@@ -123,8 +124,13 @@ def create(
     if account.awaiting_setup:
         return _create_awaiting_setup(api, settings, account, dry_run=dry_run, today=today)
     secret = account.client_secret
-    if secret is None:
+    proof: str | KeyPair
+    if account.credential == "certificate":
+        proof = assertion_keys.current_pair(settings)
+    elif secret is None:
         raise InvalidInput("a client secret is required to create an account")
+    else:
+        proof = secret.get_secret_value()
     endpoints = EntraEndpoints.from_settings(settings)
     tenant = entra.resolve_tenant(endpoints, account.tenant_id)
     account = account.with_changes(tenant_id=tenant)
@@ -150,7 +156,7 @@ def create(
     link_check.check_test_login(settings, links.test_login_url(settings, account.id))
     if check_secret and not exists:
         prove = entra.prove_graph_access if require_graph_access else entra.prove_secret
-        prove(endpoints, tenant, account.client_id, secret.get_secret_value())
+        prove(endpoints, tenant, account.client_id, proof)
     # The tenant is real and the app is its (a typo is explained first); does it own the domains?
     established = ownership.establish(
         endpoints, account, org.get("attributes") if org else None, override=allow_unproven, now=now
@@ -431,10 +437,63 @@ def rotate_secret(
     clean = validation.client_secret(secret)
     record = load(api, account_id)
     require_setup_done(record)
+    if record.credential == "certificate":
+        raise InvalidInput(
+            f"account {account_id} authenticates with APSIS's certificate, not a secret; to go back to a "
+            f"secret: `apsis-sso account credential {account_id} --use client-secret`"
+        )
     account = record.settings()
     new = account.with_changes(client_secret=SecretStr(clean), secret_expires=expiry)
     if check_secret:
         entra.prove_secret(EntraEndpoints.from_settings(settings), account.tenant_id, account.client_id, clean)
+    result = update(api, settings, new, dry_run=dry_run)
+    warn_unsent_secrets(settings, result.plan)
+    if not dry_run:
+        result.secret_file = written_daemon_file(settings, result.plan)
+    return result
+
+
+def switch_credential(
+    api: KeycloakPort,
+    settings: Settings,
+    account_id: str,
+    use: CredentialKind,
+    *,
+    secret: str | None = None,
+    expires: str | date | None = None,
+    dry_run: bool = False,
+    check_credential: bool = True,
+) -> Result:
+    """Move a set-up account from its client secret to APSIS's certificate, or back (a secret
+    and its expiry then). The new credential is proved with Entra first (a client-credentials
+    token: for a certificate, Entra must know the certificate, i.e. the customer uploaded it), so
+    a switch never breaks a working account; then the identity provider is updated in one PUT
+    and the daemon takes the new credential at its next cycle."""
+    record = load(api, account_id)
+    require_setup_done(record)
+    account = record.settings()
+    endpoints = EntraEndpoints.from_settings(settings)
+    if use == "certificate":
+        if secret is not None:
+            raise InvalidInput("a certificate account has no client secret")
+        pair = assertion_keys.current_pair(settings)
+        new = account.with_changes(
+            credential="certificate", client_secret=None, secret_expires=pair.certificate.not_after.date()
+        )
+        proof: str | KeyPair = pair
+    else:
+        if secret is None or expires is None:
+            raise InvalidInput("switching to a client secret needs the secret and its expiry date")
+        clean = validation.client_secret(secret)
+        expiry = expires if isinstance(expires, date) else validation.future_date(expires)
+        new = account.with_changes(credential="client-secret", client_secret=SecretStr(clean), secret_expires=expiry)
+        proof = clean
+    if record.credential == use and use == "certificate":
+        result = update(api, settings, new, dry_run=True)
+        if result.plan.empty:
+            return result
+    if check_credential:
+        entra.prove_secret(endpoints, account.tenant_id, account.client_id, proof)
     result = update(api, settings, new, dry_run=dry_run)
     warn_unsent_secrets(settings, result.plan)
     if not dry_run:

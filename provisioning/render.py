@@ -18,6 +18,8 @@ from typing import Any, cast
 from apsis_core import stages
 from apsis_core.account import Account, secret_fingerprint, secret_hint
 from apsis_core.contract import (
+    ASSERTION_ALGORITHM,
+    CREDENTIAL_KEY,
     DOMAIN_PROOFS_KEY,
     MAPPERS_HASH_KEY,
     OWNERSHIP_OVERRIDE_KEY,
@@ -28,6 +30,12 @@ from apsis_core.keycloak.port import IdentityProvider, IdentityProviderMapper, O
 from apsis_core.settings import Settings
 from provisioning import templates
 from provisioning.plan import merge
+
+CERTIFICATE_IDP_CONFIG = {
+    "clientAuthMethod": "private_key_jwt",
+    "clientAssertionSigningAlg": ASSERTION_ALGORITHM,
+    "jwtX509HeadersEnabled": "true",
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,15 @@ def render(account: Account, settings: Settings) -> Rendered:
         idp["config"][SECRET_FINGERPRINT_KEY] = secret_fingerprint(account.client_secret.get_secret_value())
     else:
         idp["config"].pop("clientSecret", None)
+    if account.credential == "certificate":
+        # private_key_jwt signed with the realm's active ASSERTION_ALGORITHM key, with the x5t
+        # header Entra finds the uploaded certificate by (keycloak#20366).
+        org["attributes"][CREDENTIAL_KEY] = [account.credential]
+        idp["config"].update(CERTIFICATE_IDP_CONFIG)
+    else:
+        # No value means client-secret: an account never switched has none (no change), one
+        # switched back from a certificate loses it.
+        org["attributes"][CREDENTIAL_KEY] = []
     mappers = templates.render_file(settings.templates_dir, "entra-idp-mappers.json", values)
     # The templates are the representations' one source: rendered JSON of their shapes.
     rendered = Rendered(

@@ -105,6 +105,7 @@ class AccountStatus:
             "secret_expires": a.secret_expires.isoformat() if a.secret_expires else None,
             "days_until_secret_expires": self.days_until_secret_expires(today),
             "secret_hint": r.secret_hint,
+            "credential": r.credential,
             "it_contact": {"name": a.it_contact.name, "email": a.it_contact.email},
             "members": self.members,
             "linked_users": self.linked_users,

@@ -18,6 +18,7 @@ from datetime import date
 
 from pydantic import SecretStr
 
+from apsis_core.certificates import KeyPair
 from sync.graph_pages import PasswordCredential
 
 EXPIRED = 0
@@ -26,7 +27,7 @@ EXPIRED = 0
 @dataclass(frozen=True)
 class SecretExpiry:
     expires: date
-    source: str  # graph | recorded
+    source: str  # graph | recorded | certificate (a certificate account: APSIS's current certificate)
     hint: str | None
     days_left: int
 
@@ -67,9 +68,13 @@ def notice_key(expiry: SecretExpiry, threshold: int) -> str:
     return f"expiry:{expiry.secret_id}:{'expired' if threshold == EXPIRED else threshold}"
 
 
-def token_notice_key(kind: str, hint: str | None, secret: SecretStr | None) -> str:
-    """Once per secret in use: a fingerprint (non-reversible) tells one wrong secret from the next."""
-    fingerprint = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()[:12] if secret else "-"
+def token_notice_key(kind: str, hint: str | None, secret: SecretStr | KeyPair | None) -> str:
+    """Once per secret (or certificate) in use: a fingerprint (non-reversible) tells one wrong
+    secret from the next."""
+    if isinstance(secret, SecretStr):
+        fingerprint = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()[:12]
+    else:
+        fingerprint = secret.certificate.sha1_thumbprint[:12] if secret else "-"
     return f"token:{kind}:{hint or '-'}:{fingerprint}"
 
 

@@ -50,6 +50,7 @@ from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from pydantic import SecretStr
 
 from apsis_core import entra
+from apsis_core.certificates import KeyPair
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import (
     DeltaTokenExpired,
@@ -176,12 +177,18 @@ class AccountToken:
 
     @classmethod
     def for_secret(
-        cls, endpoints: EntraEndpoints, tenant_id: str, client_id: str, secret: SecretStr, transport: Any = None
+        cls,
+        endpoints: EntraEndpoints,
+        tenant_id: str,
+        client_id: str,
+        secret: SecretStr | KeyPair,
+        transport: Any = None,
     ) -> AccountToken:
+        """A client secret, or (a certificate account) the assertion key pair."""
+        value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+
         def fetch() -> AsyncTokenCredential:
-            return entra.client_secret_credential(
-                endpoints, tenant_id, client_id, secret.get_secret_value(), transport=transport
-            )
+            return entra.client_secret_credential(endpoints, tenant_id, client_id, value, transport=transport)
 
         return cls(endpoints.scope, fetch=fetch, fingerprint=secret_fingerprint(tenant_id, client_id, secret))
 
@@ -221,9 +228,10 @@ class AccountToken:
             await self._credential.close()
 
 
-def secret_fingerprint(tenant_id: str, client_id: str, secret: SecretStr) -> str:
-    """Names the credentials without revealing them (a new secret, a new token)."""
-    text = f"{tenant_id}\n{client_id}\n{secret.get_secret_value()}".encode()
+def secret_fingerprint(tenant_id: str, client_id: str, secret: SecretStr | KeyPair) -> str:
+    """Names the credentials without revealing them (a new secret or certificate, a new token)."""
+    held = secret.get_secret_value() if isinstance(secret, SecretStr) else f"cert:{secret.certificate.sha1_thumbprint}"
+    text = f"{tenant_id}\n{client_id}\n{held}".encode()
     return hashlib.sha256(text).hexdigest()[:16]
 
 
@@ -392,6 +400,19 @@ class GraphClient:
         if not body:
             return []
         return self._parsed("applications", lambda: parse_password_credentials(body))
+
+    async def key_credential_thumbprints(self, app_id: str) -> list[str] | None:
+        """The certificates uploaded to the app (``keyCredentials``' ``customKeyIdentifier``: SHA-1
+        thumbprints), or None without ``Application.Read.All`` (403), like ``password_credentials``."""
+        url = f"{self.endpoints.graph_base_url}/applications(appId='{quote(app_id, safe='')}')?$select=keyCredentials"
+        try:
+            body = await self._get("applications", url)
+        except GraphRequestFailed as exc:
+            if exc.status == 403:
+                return None
+            raise
+        doc = json.loads(body) if body else {}
+        return [str(k.get("customKeyIdentifier") or "") for k in doc.get("keyCredentials") or []]
 
     async def _delta_page(self, link: str | None) -> DeltaPage:
         body = await self._get("users/delta", link or delta_url(self.endpoints.graph_base_url))

@@ -19,6 +19,7 @@ import httpx
 
 from apsis_core import mail
 from apsis_core.account import AccountRecord
+from apsis_core.certificates import PublicCertificate
 from apsis_core.contract import NoticeKind
 from sync.deprovision import Action, Restored
 from sync.expiry import EXPIRED, SecretExpiry
@@ -243,6 +244,62 @@ Source of the date: {"the app registration in your tenant" if expiry.source == "
             "renewal_link": renewal is not None,
         },
         private=(renewal.url,) if renewal else (),
+    )
+
+
+def certificate_notice(
+    account: AccountRecord,
+    current: PublicCertificate,
+    upcoming: PublicCertificate | None,
+    days_left: int,
+    threshold: int,
+    settings: SyncSettings,
+) -> Notice:
+    """Ask the IT contact to upload APSIS's next certificate (a certificate account): the public
+    certificate is in the mail itself, since it is not a secret."""
+    to, cc = _recipients(account, settings)
+    ends = current.not_after.date().isoformat()
+    days = f"{days_left} day{'s' if days_left != 1 else ''}"
+    subject = (
+        f"{PREFIX} {account.id}: upload APSIS's new certificate before {ends} (in {days})"
+        if threshold != EXPIRED
+        else f"{PREFIX} {account.id}: APSIS's certificate expired on {ends}"
+    )
+    if upcoming is None:
+        steps = "APSIS has not published the next certificate yet; we will send it to you."
+    else:
+        steps = f"""1. In the Microsoft Entra admin center, open App registrations > the app with client ID
+   {account.client_id} > Certificates & secrets > Certificates > Upload certificate.
+2. Upload this certificate (save it as apsis-sso.cer; it is public, not a secret):
+
+{upcoming.pem}
+   Its thumbprint, as Entra shows it: {upcoming.sha1_thumbprint}
+3. Keep the current certificate ({current.sha1_thumbprint}) until it expires; nothing else
+   is needed: we check the upload ourselves and switch without interruption."""
+    body = f"""{_greeting(account)}
+
+The certificate that connects your Microsoft Entra tenant to APSIS One single sign-on
+(account {account.id}, application (client) ID {account.client_id}) expires on {ends}.
+When it expires, single sign-on for your users stops working unless the new one is uploaded.
+
+{steps}
+
+-- APSIS One SSO (apsis-sync)
+"""
+    return Notice(
+        "certificate-renewal",
+        account.id,
+        subject,
+        body,
+        to,
+        cc,
+        {
+            "expires": ends,
+            "days_left": days_left,
+            "threshold": "expired" if threshold == EXPIRED else threshold,
+            "current": current.sha1_thumbprint,
+            "next": upcoming.sha1_thumbprint if upcoming else None,
+        },
     )
 
 

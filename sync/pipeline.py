@@ -34,15 +34,19 @@ from pydantic import SecretStr
 
 from apsis_core import invitations
 from apsis_core.account import AccountRecord
+from apsis_core.certificates import KeyPair
 from apsis_core.errors import ApsisError, EntraRefused, GraphRequestFailed, is_temporary
-from sync import deprovision, domain_check, expiry, graph_read, guard, resync
+from sync import certificate_renewal, deprovision, domain_check, expiry, graph_read, guard, resync
+from sync.certificate_renewal import RenewalState
 from sync.deprovision import Action, Plan, Restored
+from sync.graph_client import GraphClient
 from sync.graph_pages import DeltaPage, PasswordCredential
 from sync.graph_read import Applications, GraphRead
 from sync.matching import Matcher
 from sync.metrics import GRAPH_REFUSALS
 from sync.notify import (
     RenewalLink,
+    certificate_notice,
     expiry_notice,
     quarantine_notice,
     restored_notice,
@@ -77,7 +81,8 @@ class Committed:
 class StartingPoint:
     """What the cycle knows before Graph is read."""
 
-    secret: SecretStr | None
+    secret: SecretStr | KeyPair | None
+    """The client secret, or (a certificate account) the assertion key pair."""
     delta_link: str | None
     quarantine: str | None
     """The account's quarantine (``<when> <reason>``): its deactivations are held."""
@@ -151,6 +156,7 @@ class AccountCycle:
         self.committed = Committed()
         self.round_plan = RoundPlan(rt, account, dry_run)
         self.graph = GraphRead()
+        self.renewal: RenewalState | None = None
 
     async def run(self) -> AccountResult:
         started = time.monotonic()
@@ -187,7 +193,8 @@ class AccountCycle:
         run left half-done (``resume``), and whether our copy of the secret is current."""
         rt, account, result = self.rt, self.account, self.result
         known, journal = rt.state.starting_point(account.id)
-        secret = rt.secrets.get(account.id)
+        secret: SecretStr | KeyPair | None
+        secret = rt.assertion_key() if account.credential == "certificate" else rt.secrets.get(account.id)
         quarantine = account.quarantined
         released = not quarantine and known.quarantined_at is not None
         allowance = 0
@@ -205,12 +212,12 @@ class AccountCycle:
             result.notes.append(f"quarantine released; up to {allowance} held deactivations may proceed")
         self.resume(journal)
         stale = (
-            secret is not None
+            isinstance(secret, SecretStr)
             and bool(account.secret_hint)
             and not secret.get_secret_value().startswith(account.secret_hint or "")
         )
         if stale:
-            assert secret is not None
+            assert isinstance(secret, SecretStr)
             self.flag_stale_secret(secret)
         return StartingPoint(secret, known.delta_link, quarantine, released, allowance, stale)
 
@@ -254,7 +261,12 @@ class AccountCycle:
         is not read, except in a dry run, which shows what is held."""
         rt, account, result = self.rt, self.account, self.result
         if start.secret is None:
-            result.fail(f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})")
+            where = rt.settings.assertion_key_file if account.credential == "certificate" else None
+            result.fail(
+                f"no assertion key for certificate account {account.id} (APSIS_SSO_ASSERTION_KEY_FILE: {where})"
+                if account.credential == "certificate"
+                else f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})"
+            )
             return
         if not account.tenant_id or not account.client_id:
             result.fail(f"account {account.id} has no tenant id or client id recorded")
@@ -274,6 +286,8 @@ class AccountCycle:
             self.graph = await graph_read.read_graph(
                 account, client, start.delta_link, want_round, on_start, on_page, applications
             )
+            if isinstance(start.secret, KeyPair) and self.graph.token_error is None:
+                self.renewal = await self.check_next_certificate(client, start.secret)
         finally:
             rt.release_graph(client)
         applications.record(self.dry_run)
@@ -365,9 +379,52 @@ class AccountCycle:
 
         self.outbox.send(restored_notice(account, restored, self.rt.sync), after=reported)
 
+    async def check_next_certificate(self, client: GraphClient, current: KeyPair) -> RenewalState:
+        """Whether the app holds APSIS's next certificate (``sync.certificate_renewal``)."""
+        rt, account = self.rt, self.account
+        upcoming = rt.assertion_key(upcoming=True)
+        if upcoming is None:
+            return RenewalState(current.certificate, None, None)
+        try:
+            thumbprints = await client.key_credential_thumbprints(account.client_id)
+        except GraphRequestFailed:
+            thumbprints = None
+        if thumbprints is not None:
+            uploaded: bool | None = certificate_renewal.holds(thumbprints, upcoming.certificate)
+        else:  # no Application.Read.All: ask Entra with the next key itself
+            uploaded = await certificate_renewal.probe(rt.endpoints, account.tenant_id, account.client_id, upcoming)
+        self.result.notes.append(
+            f"next certificate {upcoming.certificate.sha1_thumbprint}: "
+            + {True: "uploaded", False: "NOT uploaded", None: "unknown"}[uploaded]
+        )
+        return RenewalState(current.certificate, upcoming.certificate, uploaded)
+
+    def check_certificate(self) -> None:
+        """A certificate account: its IT uploads APSIS's next certificate before the current one
+        expires; until then a notice per threshold (there is no secret to expire)."""
+        rt, account, renewal = self.rt, self.account, self.renewal
+        if renewal is None:
+            return
+        due = renewal.due(rt.today(), rt.sync.expiry_thresholds)
+        if due is None:
+            return
+        key = renewal.notice_key(due)
+        if self.outbox.due(key):
+            notice = certificate_notice(
+                account, renewal.current, renewal.upcoming, renewal.days_left(rt.today()), due, rt.sync
+            )
+            self.outbox.send(notice, key)
+
     def check_expiry(self, credentials: list[PasswordCredential] | None) -> None:
         """The secret's expiry (recorded, or Graph's ``credentials``): a notice per threshold."""
         rt, account = self.rt, self.account
+        if account.credential == "certificate":
+            pair = rt.assertion_key()
+            if pair is not None:  # the credential's expiry is the current certificate's (metrics, status)
+                ends = pair.certificate.not_after.date()
+                self.result.expiry = expiry.SecretExpiry(ends, "certificate", None, (ends - rt.today()).days)
+            self.check_certificate()
+            return
         exp = expiry.effective(account.secret_expires, account.secret_hint, credentials, rt.today())
         self.result.expiry = exp
         if exp is None:
@@ -379,7 +436,7 @@ class AccountCycle:
         if self.outbox.due(key):
             self.outbox.send(expiry_notice(account, exp, due, rt.sync, self.renewal_link()), key)
 
-    def flag_token_error(self, error: EntraRefused, secret: SecretStr | None) -> None:
+    def flag_token_error(self, error: EntraRefused, secret: SecretStr | KeyPair | None) -> None:
         """Entra refused the account's credentials: an expired or invalid secret is the
         customer's to renew, noticed once per secret."""
         self.rt.metrics.token_errors.labels(error.kind).inc()

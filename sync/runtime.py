@@ -13,6 +13,7 @@ a fixed ``today``, another ``SecretSource``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable, Coroutine, Iterator
@@ -24,7 +25,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from apsis_core.account import AccountRecord
+from apsis_core.certificates import KeyPair, load_key_pair
 from apsis_core.entra import EntraEndpoints
+from apsis_core.errors import ApsisError
 from apsis_core.keycloak import KeycloakPort, KeycloakRepository
 from apsis_core.keycloak.port import (
     Event,
@@ -54,6 +57,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+log = logging.getLogger("apsis_sync.daemon")
+
 
 @dataclass
 class Runtime:
@@ -76,6 +81,7 @@ class Runtime:
     _free_stacks: list[GraphStack] = field(default_factory=list)
     _stacks: list[GraphStack] = field(default_factory=list)
     _tokens: dict[str, AccountToken] = field(default_factory=dict)
+    _key_files: dict[str, tuple[float, KeyPair]] = field(default_factory=dict)
     _threads: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -91,6 +97,23 @@ class Runtime:
             health=overrides.pop("health", None) or Health(sync.interval_seconds),
             **overrides,
         )
+
+    def assertion_key(self, upcoming: bool = False) -> KeyPair | None:
+        """The assertion key pair of certificate accounts (``APSIS_SSO_ASSERTION_KEY_FILE``; with
+        ``upcoming`` the next one), read again when the file changes (a key switch replaces it);
+        None when unset or unreadable."""
+        path = self.settings.assertion_next_key_file if upcoming else self.settings.assertion_key_file
+        if path is None:
+            return None
+        try:
+            mtime = path.stat().st_mtime
+            held = self._key_files.get(str(path))
+            if held is None or held[0] != mtime:
+                held = self._key_files[str(path)] = (mtime, load_key_pair(path))
+        except (OSError, ApsisError) as exc:
+            log.warning("cannot read the assertion key file %s: %s", path, exc)
+            return None
+        return held[1]
 
     # -- Keycloak ---------------------------------------------------------------------
 
@@ -133,7 +156,7 @@ class Runtime:
         """One ``EntraEndpoints`` (and so one TLS context) for the process."""
         return EntraEndpoints.from_settings(self.settings, timeout=self.sync.graph_timeout)
 
-    def graph_client(self, account: AccountRecord, secret: SecretStr, retry: RetryPolicy) -> GraphClient:
+    def graph_client(self, account: AccountRecord, secret: SecretStr | KeyPair, retry: RetryPolicy) -> GraphClient:
         """This cycle's client of the account: a stack of its own until ``release_graph``, its kept token
         (a new one when the tenant, app or secret changed), a fresh request count and waits."""
         from sync.graph_client import AccountToken, GraphClient, GraphStack, secret_fingerprint

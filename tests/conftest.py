@@ -30,7 +30,12 @@ from provisioning.realm import apply_realm
 from tests import code_checks
 
 # Fixtures of the CLI, sync and portal test suites live next to them.
-pytest_plugins = ["tests.cli_fixtures", "tests.sync_fixtures", "tests.portal_fixtures"]
+pytest_plugins = [
+    "tests.cli_fixtures",
+    "tests.sync_fixtures",
+    "tests.portal_fixtures",
+    "tests.certificate_fixtures",
+]
 
 SERVERS = {"keycloak", "emulator", "smtp_server", "portal"}
 

@@ -32,6 +32,7 @@ STATUS_KEYS = {
     "secret_expires",
     "days_until_secret_expires",
     "secret_hint",
+    "credential",
     "it_contact",
     "members",
     "linked_users",

@@ -41,6 +41,8 @@ def test_the_command_tree_is_the_documented_one():
         "account disable",
         "account delete",
         "account rotate-secret",
+        "account certificate",
+        "account credential",
         "account invite",
         "account prove-domains",
         "account pilot add",
@@ -52,6 +54,10 @@ def test_the_command_tree_is_the_documented_one():
         "apply",
         "export",
         "keycloak-admin ensure",
+        "assertion-key generate",
+        "assertion-key install",
+        "assertion-key status",
+        "assertion-key switch",
     }
 
 

@@ -206,6 +206,22 @@ class KeycloakRepository(KeycloakPort):
         # exist yet when realm apply creates it; the master realm's list is the server's.
         return self._run(lambda: self._get("admin/realms/master/authentication/authenticator-providers"))
 
+    def key_providers(self) -> list[dict[str, Any]]:
+        """The realm's key provider components (``privateKey`` comes back masked)."""
+        return self._run(lambda: self.admin.get_components({"type": "org.keycloak.keys.KeyProvider"}))
+
+    def create_component(self, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.create_component(rep))
+
+    def update_component(self, component_id: str, rep: dict[str, Any]) -> None:
+        self._run(lambda: self.admin.update_component(component_id, rep))
+
+    def realm_keys(self) -> dict[str, Any]:
+        """The realm's keys as Keycloak uses them: ``active`` (algorithm -> kid of the key it signs
+        with) and ``keys`` (each with ``kid``, ``algorithm``, ``certificate``, ``providerId``)."""
+        found = self._run(self.admin.get_keys)
+        return found if isinstance(found, dict) else {}
+
     # -- authentication flows ---------------------------------------------------------
 
     def flows(self) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from .state import (
     DEFAULT_PERMISSIONS,
     Application,
     EmulatorState,
+    KeyCredential,
     PasswordCredential,
     Tenant,
     User,
@@ -46,6 +47,18 @@ def credential_dict(cred: PasswordCredential) -> dict[str, Any]:
     }
 
 
+def certificate_dict(cred: KeyCredential) -> dict[str, Any]:
+    return {
+        "key_id": cred.key_id,
+        "display_name": cred.display_name,
+        "thumbprint": cred.sha1_thumbprint,
+        "thumbprint_sha256": cred.sha256_thumbprint,
+        "start": cred.start.isoformat(),
+        "end": cred.end.isoformat(),
+        "expired": cred.expired(utcnow()),
+    }
+
+
 def application_dict(app: Application) -> dict[str, Any]:
     return {
         "app_id": app.app_id,
@@ -57,6 +70,7 @@ def application_dict(app: Application) -> dict[str, Any]:
         "requested": list(app.requested),
         "optional_claims": list(app.optional_claims),
         "password_credentials": [credential_dict(c) for c in app.password_credentials],
+        "key_credentials": [certificate_dict(c) for c in app.key_credentials],
         "admin_consent_granted": app.admin_consent_granted,
     }
 
@@ -274,6 +288,22 @@ class DirectoryAdmin:
     def remove_secret(self, tenant_id: str, app_id: str, hint_or_key_id: str) -> None:
         """Delete the credential: the token endpoint answers AADSTS7000215 for its text."""
         self._state.remove_secret(tenant_id, app_id, hint_or_key_id)
+
+    def upload_certificate(
+        self, tenant_id: str, app_id: str, certificate: bytes | str, display_name: str | None = None
+    ) -> KeyCredential:
+        """Certificates & secrets › Certificates › Upload: a public certificate (PEM or DER). Its
+        validity becomes the credential's; client assertions naming it by thumbprint then work."""
+        data = certificate.encode() if isinstance(certificate, str) else certificate
+        return self._state.add_certificate(tenant_id, app_id, data, display_name)
+
+    def expire_certificate(self, tenant_id: str, app_id: str, key_id_or_thumbprint: str) -> None:
+        """Move the certificate's end date into the past: assertions it signs get AADSTS700027."""
+        self._state.expire_certificate(tenant_id, app_id, key_id_or_thumbprint)
+
+    def remove_certificate(self, tenant_id: str, app_id: str, key_id_or_thumbprint: str) -> None:
+        """Delete the uploaded certificate (by keyId or SHA-1 thumbprint)."""
+        self._state.remove_certificate(tenant_id, app_id, key_id_or_thumbprint)
 
     def grant_application_permission(self, tenant_id: str, app_id: str, permission: str) -> None:
         """Admin-consent an application permission; it appears in ``roles`` of new app tokens."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .certs import SigningKey
+from .client_assertion import ReceivedAssertion
 from .faults import FaultInjector
 from .state import EmulatorState
 from .tokens import GRAPH_APP_ID, GRAPH_RESOURCE, TokenIssuer
@@ -68,6 +70,8 @@ class Services:
     faults: FaultInjector
     codes: CodeStore = field(default_factory=CodeStore)
     base_url: str = ""
+    # The client assertions the token endpoint received (header and claims only), newest last.
+    assertions: deque[ReceivedAssertion] = field(default_factory=lambda: deque(maxlen=200))
 
     @property
     def graph_base_url(self) -> str:

@@ -10,7 +10,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .admin import DirectoryAdmin, application_dict, apply_seed, credential_dict, tenant_dict, user_dict
+from .admin import (
+    DirectoryAdmin,
+    application_dict,
+    apply_seed,
+    certificate_dict,
+    credential_dict,
+    tenant_dict,
+    user_dict,
+)
 from .state import NotFound, parse_datetime
 from .web import Request, Response
 
@@ -168,6 +176,25 @@ def _expire_secret(em: DirectoryAdmin, req: Request, m: re.Match[str]) -> Respon
 @route("DELETE", "/tenants/(?P<tid>[^/]+)/applications/(?P<app>[^/]+)/secrets/(?P<key>[^/]+)")
 def _remove_secret(em: DirectoryAdmin, req: Request, m: re.Match[str]) -> Response:
     em.remove_secret(m["tid"], m["app"], m["key"])
+    return _ok(application_dict(em.get_application(m["tid"], m["app"])))
+
+
+@route("POST", "/tenants/(?P<tid>[^/]+)/applications/(?P<app>[^/]+)/certificates")
+def _upload_certificate(em: DirectoryAdmin, req: Request, m: re.Match[str]) -> Response:
+    body = req.json()
+    cred = em.upload_certificate(m["tid"], m["app"], str(body["certificate"]), body.get("display_name"))
+    return _ok(certificate_dict(cred), 201)
+
+
+@route("POST", "/tenants/(?P<tid>[^/]+)/applications/(?P<app>[^/]+)/certificates/(?P<key>[^/]+)/expire")
+def _expire_certificate(em: DirectoryAdmin, req: Request, m: re.Match[str]) -> Response:
+    em.expire_certificate(m["tid"], m["app"], m["key"])
+    return _ok(application_dict(em.get_application(m["tid"], m["app"])))
+
+
+@route("DELETE", "/tenants/(?P<tid>[^/]+)/applications/(?P<app>[^/]+)/certificates/(?P<key>[^/]+)")
+def _remove_certificate(em: DirectoryAdmin, req: Request, m: re.Match[str]) -> Response:
+    em.remove_certificate(m["tid"], m["app"], m["key"])
     return _ok(application_dict(em.get_application(m["tid"], m["app"])))
 
 

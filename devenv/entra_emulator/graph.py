@@ -30,7 +30,7 @@ from .delta import (
     TokenRejected,
     parse_select,
 )
-from .state import GRAPH_APP_ROLES, Application, Tenant
+from .state import GRAPH_APP_ROLES, Application, KeyCredential, Tenant
 from .web import Request, Response
 
 ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -342,7 +342,22 @@ def _graph_time(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond:06d}0Z"
 
 
-def application_resource(app: Application, tenant: Tenant) -> dict[str, Any]:
+def key_credential_resource(cred: KeyCredential, with_key: bool) -> dict[str, Any]:
+    """https://learn.microsoft.com/graph/api/resources/keycredential: ``customKeyIdentifier`` is
+    the certificate's SHA-1 thumbprint; ``key`` (the certificate) only on ``$select`` of one app."""
+    return {
+        "customKeyIdentifier": cred.sha1_thumbprint,
+        "displayName": cred.display_name,
+        "endDateTime": cred.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "key": cred.certificate_der_b64 if with_key else None,
+        "keyId": cred.key_id,
+        "startDateTime": cred.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "type": "AsymmetricX509Cert",
+        "usage": "Verify",
+    }
+
+
+def application_resource(app: Application, tenant: Tenant, with_keys: bool = False) -> dict[str, Any]:
     """The application resource: https://learn.microsoft.com/graph/api/resources/application"""
     resource_access = [{"id": DELEGATED_SCOPE_IDS["User.Read"], "type": "Scope"}]
     resource_access += [{"id": GRAPH_APP_ROLES[p], "type": "Role"} for p in [*app.permissions, *app.requested]]
@@ -394,7 +409,7 @@ def application_resource(app: Application, tenant: Tenant) -> dict[str, Any]:
             "supportUrl": None,
             "termsOfServiceUrl": None,
         },
-        "keyCredentials": [],
+        "keyCredentials": [key_credential_resource(c, with_keys) for c in app.key_credentials],
         "parentalControlSettings": {"countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow"},
         "passwordCredentials": [
             {
@@ -435,8 +450,9 @@ def _application(
             app = svc.state.app_by_object_id(tenant.tenant_id, object_id or "")
         if app is None:
             return _not_found(req, app_id or object_id or "")
-        resource = application_resource(app, tenant)
-    raw_select = _query(req, "select")
+        raw_select = _query(req, "select")
+        selects_keys = bool(raw_select) and "keycredentials" in [p.strip().lower() for p in raw_select.split(",")]
+        resource = application_resource(app, tenant, with_keys=selects_keys)
     context = f"{svc.graph_base_url}/$metadata#applications/$entity"
     if raw_select:
         wanted = [p.strip() for p in raw_select.split(",") if p.strip()]

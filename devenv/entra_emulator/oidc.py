@@ -20,7 +20,7 @@ from urllib.parse import unquote_plus, urlencode, urlsplit
 
 import jwt
 
-from . import errors, pages
+from . import client_assertion, errors, pages
 from .context import CODE_LIFETIME, AuthCode, Services
 from .errors import AadError
 from .state import Application, Tenant, check_password, hash_secret, utcnow
@@ -385,6 +385,24 @@ def _authenticate(app: Application, secret: str | None) -> AadError | None:
     return errors.invalid_secret(app.app_id)
 
 
+def _token_endpoints(svc: Services, tenant: Tenant) -> list[str]:
+    """The audiences an assertion may name: this tenant's v2.0 token endpoint, by id or domain."""
+    names = [tenant.tenant_id, tenant.initial_domain, *tenant.domains]
+    return [f"{svc.base_url}/{name}/oauth2/v2.0/token" for name in dict.fromkeys(names)]
+
+
+def _authenticate_assertion(
+    svc: Services, tenant: Tenant, app: Application, client_id: str, form: dict[str, str]
+) -> AadError | None:
+    if form.get("client_assertion_type") != client_assertion.ASSERTION_TYPE:
+        return errors.missing_parameter("client_assertion_type")
+    assertion = form["client_assertion"]
+    decoded = client_assertion.decode_unverified(assertion)
+    if decoded is not None:
+        svc.assertions.append(client_assertion.ReceivedAssertion(app.app_id, decoded[0], decoded[1]))
+    return client_assertion.verify(assertion, app, client_id, _token_endpoints(svc, tenant), utcnow())
+
+
 def token(svc: Services, req: Request, tenant_name: str) -> Response:
     if req.method != "POST":
         return _aad_json(errors.method_not_allowed(req.method), req)
@@ -401,6 +419,11 @@ def token(svc: Services, req: Request, tenant_name: str) -> Response:
 
     form = req.form()
     client_id, secret = _client_credentials(req, form)
+    assertion = form.get("client_assertion")
+    if not client_id and assertion:
+        # Entra takes the client from the assertion's ``iss`` when ``client_id`` is absent.
+        decoded = client_assertion.decode_unverified(assertion)
+        client_id = str(decoded[1].get("iss", "")) if decoded else ""
     if not client_id:
         return _aad_json(errors.missing_parameter("client_id"), req)
     try:
@@ -410,7 +433,7 @@ def token(svc: Services, req: Request, tenant_name: str) -> Response:
     grant_type = form.get("grant_type", "")
     if not grant_type:
         return _aad_json(errors.missing_parameter("grant_type"), req)
-    auth_error = _authenticate(app, secret)
+    auth_error = _authenticate_assertion(svc, tenant, app, client_id, form) if assertion else _authenticate(app, secret)
     if auth_error is not None:
         return _aad_json(auth_error, req)
     if grant_type == "client_credentials":

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import controls, graph, oidc
 from .admin import DirectoryAdmin
 from .certs import ensure_key_material
+from .client_assertion import ReceivedAssertion
 from .context import Services
 from .delta import DeltaEngine
 from .faults import FaultInjector, RequestLog
@@ -153,6 +154,11 @@ class EntraEmulator(DirectoryAdmin):
 
     def authorize_endpoint(self, tenant: str) -> str:
         return f"{self.url}/{tenant}/oauth2/v2.0/authorize"
+
+    def received_client_assertions(self, app_id: str | None = None) -> list[ReceivedAssertion]:
+        """Client assertions the token endpoint received (header and claims, no signature),
+        oldest first; only ``app_id``'s when given."""
+        return [a for a in list(self._svc.assertions) if app_id is None or a.app_id == app_id.lower()]
 
     # --------------------------------------------------------------- routing
 

@@ -8,6 +8,7 @@ restarted emulator keeps its directory, secrets (as hashes) and outstanding delt
 
 from __future__ import annotations
 
+import base64
 import bisect
 import copy
 import datetime as dt
@@ -24,6 +25,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 # Application permissions (Graph app roles) the emulator knows, with Microsoft's app role ids.
 GRAPH_APP_ROLES: dict[str, str] = {
@@ -137,6 +141,34 @@ class PasswordCredential:
 
 
 @dataclass
+class KeyCredential:
+    """An uploaded public certificate (Certificates & secrets › Certificates). Entra takes the
+    validity from the certificate and identifies it by its SHA-1 thumbprint (the Graph
+    ``customKeyIdentifier``); client assertions name it by ``x5t`` or ``x5t#S256``."""
+
+    key_id: str
+    display_name: str
+    start: dt.datetime
+    end: dt.datetime
+    certificate_der_b64: str
+
+    @property
+    def der(self) -> bytes:
+        return base64.b64decode(self.certificate_der_b64)
+
+    @property
+    def sha1_thumbprint(self) -> str:
+        return hashlib.sha1(self.der).hexdigest().upper()  # noqa: S324 - Entra's certificate identifier
+
+    @property
+    def sha256_thumbprint(self) -> str:
+        return hashlib.sha256(self.der).hexdigest().upper()
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        return self.end <= (now or utcnow())
+
+
+@dataclass
 class Application:
     app_id: str
     object_id: str
@@ -153,6 +185,7 @@ class Application:
     # consents these are missing there and Graph answers 403 Authorization_RequestDenied.
     # https://learn.microsoft.com/graph/auth-v2-service (request administrator consent)
     requested: list[str] = field(default_factory=list)
+    key_credentials: list[KeyCredential] = field(default_factory=list)
 
 
 @dataclass
@@ -575,6 +608,52 @@ class EmulatorState:
 
         self._mutate(action)
 
+    def add_certificate(
+        self, tenant_id: str, app_id: str, certificate: bytes, display_name: str | None = None
+    ) -> KeyCredential:
+        """Upload a public certificate (PEM or DER, as the portal takes .cer/.pem/.crt)."""
+        cert = _load_certificate(certificate)
+        der = cert.public_bytes(serialization.Encoding.DER)
+
+        def action() -> KeyCredential:
+            app = self.app(tenant_id, app_id)
+            cred = KeyCredential(
+                key_id=new_guid(),
+                display_name=display_name or cert.subject.rfc4514_string(),
+                start=cert.not_valid_before_utc,
+                end=cert.not_valid_after_utc,
+                certificate_der_b64=base64.b64encode(der).decode(),
+            )
+            if any(c.certificate_der_b64 == cred.certificate_der_b64 for c in app.key_credentials):
+                raise ValueError(f"certificate {cred.sha1_thumbprint} is already on application {app.app_id}")
+            app.key_credentials.append(cred)
+            return cred
+
+        return self._mutate(action)
+
+    def _key_credential(self, app: Application, key_id_or_thumbprint: str) -> KeyCredential:
+        wanted = key_id_or_thumbprint.strip()
+        for cred in app.key_credentials:
+            if cred.key_id == wanted.lower() or cred.sha1_thumbprint == wanted.upper().replace(":", ""):
+                return cred
+        raise NotFound(f"no certificate {key_id_or_thumbprint!r} on application {app.app_id}")
+
+    def expire_certificate(self, tenant_id: str, app_id: str, key_id_or_thumbprint: str) -> KeyCredential:
+        def action() -> KeyCredential:
+            cred = self._key_credential(self.app(tenant_id, app_id), key_id_or_thumbprint)
+            cred.end = utcnow() - dt.timedelta(seconds=1)
+            cred.start = min(cred.start, cred.end - dt.timedelta(seconds=1))
+            return cred
+
+        return self._mutate(action)
+
+    def remove_certificate(self, tenant_id: str, app_id: str, key_id_or_thumbprint: str) -> None:
+        def action() -> None:
+            app = self.app(tenant_id, app_id)
+            app.key_credentials.remove(self._key_credential(app, key_id_or_thumbprint))
+
+        self._mutate(action)
+
     def set_permission(self, tenant_id: str, app_id: str, permission: str, granted: bool) -> Application:
         _check_permission(permission)
 
@@ -923,8 +1002,21 @@ class EmulatorState:
                 raw["password_credentials"] = [
                     _load_dataclass(PasswordCredential, c) for c in raw["password_credentials"]
                 ]
+                raw["key_credentials"] = [_load_dataclass(KeyCredential, c) for c in raw.get("key_credentials", [])]
                 app = _load_dataclass(Application, raw)
                 self.apps[tid][app.app_id] = app
+
+
+def _load_certificate(data: bytes) -> x509.Certificate:
+    text = data.strip()
+    if b"PRIVATE KEY" in text:
+        raise ValueError("upload the public certificate only, never a private key")
+    try:
+        if text.startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_certificate(text)
+        return x509.load_der_x509_certificate(text)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not an X.509 certificate (.cer, .pem or .crt): {exc}") from None
 
 
 def _domain_name(domain: str) -> str:

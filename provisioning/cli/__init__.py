@@ -18,6 +18,7 @@ from apsis_core.cli import AppContext, ApsisCli, env_file_option
 from apsis_core.logs import LEVELS
 from provisioning.cli.accounts import account
 from provisioning.cli.admin import keycloak_admin
+from provisioning.cli.assertion_key import assertion_key
 from provisioning.cli.declarative import apply_file, export, plan_file
 from provisioning.cli.realm import realm
 
@@ -90,3 +91,4 @@ main.add_command(plan_file)
 main.add_command(apply_file)
 main.add_command(export)
 main.add_command(keycloak_admin)
+main.add_command(assertion_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -101,6 +102,14 @@ def _report(result: Result, output_format: str, *, done: str, dry_run: bool, hea
     help="An email domain of the account (repeat for several).",
 )
 @click.option("--secret-expires", metavar="YYYY-MM-DD", help="When the client secret expires.")
+@click.option(
+    "--credential",
+    type=click.Choice(["client-secret", "certificate"]),
+    default="client-secret",
+    show_default=True,
+    help="certificate: the app registration holds APSIS's public certificate (`account certificate`) "
+    "instead of a secret; nothing secret is sent, --secret-expires is the certificate's expiry.",
+)
 @click.option("--it-contact-name", required=True, help="Who sets up and renews the credentials.")
 @click.option("--it-contact-email", required=True, help="Their email.")
 @click.option(
@@ -123,6 +132,7 @@ def create(
     client_id: str | None,
     domains: tuple[str, ...],
     secret_expires: str | None,
+    credential: str,
     it_contact_name: str,
     it_contact_email: str,
     test_users: tuple[str, ...],
@@ -167,8 +177,16 @@ def create(
     from pydantic import SecretStr
 
     from apsis_core.account import Account
-    from provisioning import onboarding
+    from provisioning import assertion_keys, onboarding
 
+    certificate = credential == "certificate"
+    if certificate:
+        if client_secret_file is not None or client_secret_env is not None:
+            raise click.UsageError("--credential certificate takes no client secret")
+        if secret_expires is not None:
+            raise click.UsageError("--credential certificate: the expiry is the certificate's; drop --secret-expires")
+        if tenant_id or client_id:
+            secret_expires = assertion_keys.certificate(app.settings()).not_after.date().isoformat()
     desired = Account.build(
         id=account_id,
         name=name,
@@ -179,6 +197,7 @@ def create(
         it_contact_name=it_contact_name,
         it_contact_email=it_contact_email,
         pilot=list(test_users),
+        credential=credential if (tenant_id or client_id) else None,
     )
     if desired.awaiting_setup:
         if client_secret_file is not None or client_secret_env is not None:
@@ -199,9 +218,11 @@ def create(
         if output_format != "json":
             output.status(f"next: `apsis-sso account invite {result.account.id}` mails them a link to the portal")
         return
-    secret = _read_client_secret(client_secret_file, client_secret_env)
-    desired = desired.with_changes(client_secret=SecretStr(secret))
-    output.status(f"checking tenant, domain ownership, Keycloak and the client secret for account {desired.id} ...")
+    if not certificate:
+        secret = _read_client_secret(client_secret_file, client_secret_env)
+        desired = desired.with_changes(client_secret=SecretStr(secret))
+    what = "APSIS's certificate" if certificate else "the client secret"
+    output.status(f"checking tenant, domain ownership, Keycloak and {what} for account {desired.id} ...")
     result = onboarding.create(app.api(), app.settings(), desired, dry_run=dry_run, allow_unproven=allow_unproven)
     _report(
         result,
@@ -567,6 +588,111 @@ def rotate_secret(
         done=f"client secret of account {result.account.id} rotated (expires {expires.isoformat()})",
         dry_run=dry_run,
     )
+
+
+@account.command("certificate", short_help="The public certificate the customer uploads to Entra.")
+@account_argument
+@click.option("--next", "upcoming", is_flag=True, help="The next certificate, published before the current expires.")
+@click.option(
+    "--save",
+    "save",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the PEM to this file (e.g. acme-apsis.cer) instead of printing it.",
+)
+@output_option
+@pass_app
+def certificate(app: AppContext, account_id: str, upcoming: bool, save: Path | None, output_format: str) -> None:
+    """Print (or --save) the public certificate for the account's app registration, with its
+    thumbprints as the Entra portal shows them. It is not a secret: send it by mail, attach it to
+    a ticket. In Entra: App registrations › the app › Certificates & secrets › Certificates ›
+    Upload certificate (.cer, .pem or .crt). Then `apsis-sso account credential ACCOUNT --use
+    certificate` proves it and switches the account.
+
+    
+    Examples:
+      apsis-sso account certificate acme --save acme-apsis.cer
+      apsis-sso account certificate acme --next -o json
+    """
+    from provisioning import assertion_keys, onboarding
+
+    onboarding.load(app.api(), account_id)  # the account exists (one certificate serves every account)
+    cert = assertion_keys.certificate(app.settings(), upcoming=upcoming)
+    data = {
+        "account": account_id,
+        "subject": cert.subject,
+        "thumbprint_sha1": cert.sha1_thumbprint,
+        "thumbprint_sha256": cert.sha256_thumbprint,
+        "not_before": cert.not_before.isoformat(),
+        "not_after": cert.not_after.isoformat(),
+        "pem": cert.pem,
+    }
+    if save is not None:
+        save.write_text(cert.pem, encoding="ascii")
+        data["saved"] = str(save)
+    if output_format == "json":
+        output.emit_json(data)
+        return
+    output.key_values((k, v) for k, v in data.items() if k != "pem")
+    if save is None:
+        click.echo(cert.pem, nl=False)
+
+
+@account.command("credential", short_help="Switch an account between client secret and certificate.")
+@account_argument
+@click.option("--use", "use", type=click.Choice(["certificate", "client-secret"]), required=True)
+@click.option("--secret-expires", metavar="YYYY-MM-DD", help="With --use client-secret: when the secret expires.")
+@secret_options
+@dry_run_option
+@output_option
+@pass_app
+def credential(
+    app: AppContext,
+    account_id: str,
+    use: str,
+    secret_expires: str | None,
+    client_secret_file: str | None,
+    client_secret_env: str | None,
+    dry_run: bool,
+    output_format: str,
+) -> None:
+    """Switch how the account's app registration authenticates. With --use certificate the
+    customer must have uploaded APSIS's certificate (`account certificate`): it is proved with a
+    client-credentials token request signed with the assertion key before anything changes
+    (AADSTS700027 means it is not uploaded yet), then the identity provider moves to
+    private_key_jwt and apsis-sync to the key; the customer may then delete the old secret.
+    With --use client-secret the new secret (read like at create) and --secret-expires are proved
+    and swapped in the same way.
+
+    
+    Examples:
+      apsis-sso account credential acme --use certificate --dry-run
+      APSIS_SSO_ENTRA_CLIENT_SECRET=... apsis-sso account credential acme --use client-secret --secret-expires 2028-01-31
+    """
+    from apsis_core import validation
+    from provisioning import onboarding
+
+    validation.account_id(account_id)
+    secret = None
+    if use == "client-secret":
+        if secret_expires is None:
+            raise click.UsageError("--use client-secret needs --secret-expires")
+        validation.future_date(secret_expires)
+        secret = _read_client_secret(client_secret_file, client_secret_env, what="client secret")
+    elif secret_expires is not None or client_secret_file is not None or client_secret_env is not None:
+        raise click.UsageError("--use certificate takes no secret and no --secret-expires")
+    output.status(f"proving the {use} of account {account_id} with Entra ...")
+    result = onboarding.switch_credential(
+        app.api(),
+        app.settings(),
+        account_id,
+        "certificate" if use == "certificate" else "client-secret",
+        secret=secret,
+        expires=secret_expires,
+        dry_run=dry_run,
+    )
+    _report(result, output_format, done=f"account {result.account.id} now uses its {use}", dry_run=dry_run)
+    if use == "certificate" and not dry_run and output_format != "json":
+        output.status("the customer may now delete the old client secret of the app registration in Entra")
 
 
 @account.command("invite", short_help="Mail the IT contact a link to the self-serve portal.")

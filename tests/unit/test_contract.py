@@ -160,5 +160,6 @@ def test_docs_contracts_lists_every_refusal_reason_and_attribute():
         contract.OWNERSHIP_OVERRIDE_KEY,
         contract.DOMAIN_ALERTS_KEY,
         contract.SETUP_CLAIM_KEY,
+        contract.CREDENTIAL_KEY,
     ):
         assert f"`{key}`" in doc, key
