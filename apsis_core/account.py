@@ -21,9 +21,10 @@ from typing import Any
 from pydantic import SecretStr
 
 from apsis_core import contract, stages, validation
-from apsis_core.contract import STAGES, Stage
+from apsis_core.contract import STAGES, ProviderKind, Stage
 from apsis_core.domain_ownership import DomainProof, Ownership, OwnershipOverride
 from apsis_core.errors import InvalidInput
+from apsis_core.providers import kind_of, provider_for
 
 __all__ = [
     "Account",
@@ -103,6 +104,8 @@ class Account:
     """The proofs to record (``apsis.domainProofs``); None leaves what the account holds."""
     ownership_overrides: tuple[OwnershipOverride, ...] | None = field(default=None, compare=False)
     """The overrides to record (``apsis.ownershipOverride``); None leaves what the account holds."""
+    provider: ProviderKind = contract.DEFAULT_PROVIDER
+    """Where its users sign in (``apsis_core.providers``); for Okta ``tenant_id`` is the issuer."""
 
     @property
     def idp_alias(self) -> str:
@@ -129,11 +132,13 @@ class Account:
         client_secret: str | SecretStr | None = None,
         today: date | None = None,
         allow_past_expiry: bool = False,
+        provider: str | None = None,
     ) -> Account:
         """Validate everything. Without tenant, client id and expiry the account awaits setup
         (its IT fills them in through the portal); with them it is in ``stage`` (pilot unless
         said); some of them but not all is a mistake."""
         account = validation.account_id(id)
+        kind = kind_of(provider)
 
         def text(value: str, what: str) -> str:
             try:
@@ -167,6 +172,7 @@ class Account:
                 it_contact=ItContact(contact_name, validation.email(it_contact_email)),
                 stage=contract.AWAITING_SETUP,
                 pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
+                provider=kind,
             )
         if len(given) < len(entra):
             missing = ", ".join(option for option in entra if option not in given)
@@ -179,17 +185,19 @@ class Account:
         assert tenant_id is not None and client_id is not None and secret_expires is not None
         expires = _expiry(secret_expires, today, allow_past_expiry)
         secret = SecretStr(validation.client_secret(client_secret)) if isinstance(client_secret, str) else client_secret
+        directory = provider_for(kind)
         return cls(
             id=account,
             name=clean_name,
-            tenant_id=validation.tenant_id(tenant_id),
-            client_id=validation.client_id(client_id),
+            tenant_id=directory.tenant(tenant_id),
+            client_id=directory.client_id(client_id),
             domains=clean_domains,
             secret_expires=expires,
             it_contact=ItContact(contact_name, validation.email(it_contact_email)),
             stage=stage or contract.DEFAULT_STAGE,
             pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
             client_secret=secret,
+            provider=kind,
         )
 
     def with_changes(self, **changes: object) -> Account:
@@ -235,6 +243,8 @@ class AccountRecord:
     redirects_by_domain: bool = False
     """Keycloak's login page sends the account's addresses straight to its Entra."""
     attributes: Mapping[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    provider: ProviderKind = contract.DEFAULT_PROVIDER
+    """``apsis.provider``; absent (every account from before there was a choice) is Entra."""
 
     @property
     def idp_alias(self) -> str:
@@ -274,6 +284,7 @@ class AccountRecord:
             complete=_complete(org, idp),
             redirects_by_domain=stages.redirects_by_domain(idp or {}),
             attributes=attrs,
+            provider=_provider(one(contract.PROVIDER_KEY)),
         )
 
     @property
@@ -299,12 +310,22 @@ class AccountRecord:
             it_contact=self.it_contact,
             stage=self.stage,
             pilot=self.pilot,
+            provider=self.provider,
         )
 
     def owns_email(self, email: str) -> bool:
         """Only addresses in the account's own domains are matched by email: the same rule the
         login extension applies, so a tenant cannot reach users of other domains by setting mail."""
         return validation.ascii_lower(email.rpartition("@")[2]) in self.domains
+
+
+def _provider(value: str | None) -> ProviderKind:
+    """The stored kind; a value this version does not know reads as Entra's default, and
+    ``status`` shows the stored text (the extension reads an unknown kind as Entra too)."""
+    for kind in contract.PROVIDER_KINDS:
+        if (value or "").strip().lower() == kind:
+            return kind
+    return contract.DEFAULT_PROVIDER
 
 
 def _complete(org: Mapping[str, Any], idp: Mapping[str, Any] | None) -> bool:

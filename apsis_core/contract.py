@@ -33,6 +33,8 @@ SSO_GUARD_AUTHENTICATOR: Final = "apsis-sso-guard"
 """The guard as a post-broker-login step, still registered for providers bound to that flow."""
 IDENTITY_FIRST_AUTHENTICATOR: Final = "apsis-identity-first"
 OID_MAPPER: Final = "apsis-entra-oid-mapper"
+OKTA_ISSUER_MAPPER: Final = "apsis-okta-issuer-mapper"
+"""An Okta account's IdP mapper: the token's ``iss`` must be the account's issuer, exactly."""
 LINKS_RESOURCE: Final = "apsis-sso"
 """The extension's realm resource, ``/realms/{realm}/apsis-sso``: ``links/{idp alias}`` and
 ``users`` (link rows in bulk) and ``idp-mappers`` (every IdP mapper of the realm)."""
@@ -67,6 +69,10 @@ SECRET_HINT_KEY: Final = "apsis.secretHint"
 IT_CONTACT_NAME_KEY: Final = "apsis.itContactName"
 IT_CONTACT_EMAIL_KEY: Final = "apsis.itContactEmail"
 QUARANTINE_KEY: Final = "apsis.quarantined"
+PROVIDER_KEY: Final = "apsis.provider"
+"""The account's identity provider kind (``ProviderKind``), on the organization and in the IdP's
+config (the extension reads it there); absent means ``entra``. For ``okta``, ``apsis.tenantId``
+holds the Okta authorization server's issuer, the value a sign-in is bound to."""
 INVITATIONS_KEY: Final = "apsis.invitations"
 """The portal's invitations: one value per link, its token's hash only (``apsis_core.invitations``)."""
 DOMAIN_PROOFS_KEY: Final = "apsis.domainProofs"
@@ -114,6 +120,12 @@ SYNCED_STAGES: Final[tuple[Stage, ...]] = ("pilot", "live")
 """Stages in which the sync daemon deprovisions (SSO is on)."""
 SSO_STAGES: Final[tuple[Stage, ...]] = ("pilot", "live", "disabled")
 """Stages of an account with an identity provider: the ones the stage commands move between."""
+
+ProviderKind = Literal["entra", "okta"]
+"""Where an account's users sign in (``apsis_core.providers``)."""
+PROVIDER_KINDS: Final[tuple[ProviderKind, ...]] = ("entra", "okta")
+DEFAULT_PROVIDER: Final[ProviderKind] = "entra"
+"""An account without ``apsis.provider`` (every account created before there was a choice)."""
 
 InvitationIntent = Literal["setup", "renew"]
 """What a portal link lets its holder do: fill in the Entra details, or renew the client secret."""
