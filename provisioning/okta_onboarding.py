@@ -11,8 +11,10 @@ with ``email_verified`` true and only in the account's domains, and go-live asks
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from apsis_core import okta_proofs
 from apsis_core.account import Account, AccountRecord
@@ -33,11 +35,11 @@ def create(
     dry_run: bool = False,
     check_secret: bool = True,
     today: date | None = None,
+    create_differences: Callable[[Account, Account, Mapping[str, Any] | None], list[str]],
 ) -> tuple[Account, Plan, dict[str, str], list[str], Path | None]:
     """Plan (and unless ``dry_run`` apply) an Okta account in pilot stage. Returns what
-    ``onboarding.Result`` is made of: the account, the plan, its links, warnings, the daemon file."""
-    from provisioning.onboarding import create_differences  # onboarding calls this module
-
+    ``onboarding.Result`` is made of: the account, the plan, its links, warnings, the daemon file.
+    ``create_differences`` is onboarding's: what a create asks that the existing account lacks."""
     secret = account.client_secret
     if secret is None:
         raise InvalidInput("a client secret is required to create an account")

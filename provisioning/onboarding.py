@@ -124,7 +124,13 @@ def create(
         return _create_awaiting_setup(api, settings, account, dry_run=dry_run, today=today)
     if account.provider == "okta":  # Okta's proofs (provisioning.okta_onboarding)
         done, plan, made, warnings, daemon_file = okta_onboarding.create(
-            api, settings, account, dry_run=dry_run, check_secret=check_secret, today=today
+            api,
+            settings,
+            account,
+            dry_run=dry_run,
+            check_secret=check_secret,
+            today=today,
+            create_differences=create_differences,
         )
         return Result(done, plan, not dry_run, made, warnings, daemon_file)
     secret = account.client_secret
