@@ -106,6 +106,8 @@ class Account:
     """The overrides to record (``apsis.ownershipOverride``); None leaves what the account holds."""
     provider: ProviderKind = contract.DEFAULT_PROVIDER
     """Where its users sign in (``apsis_core.providers``); for Okta ``tenant_id`` is the issuer."""
+    okta_api_client_id: str = ""
+    """Okta only: the API service app the daemon reads the org with (``apsis.oktaApiClientId``)."""
 
     @property
     def idp_alias(self) -> str:
@@ -133,6 +135,7 @@ class Account:
         today: date | None = None,
         allow_past_expiry: bool = False,
         provider: str | None = None,
+        okta_api_client_id: str | None = None,
     ) -> Account:
         """Validate everything. Without tenant, client id and expiry the account awaits setup
         (its IT fills them in through the portal); with them it is in ``stage`` (pilot unless
@@ -186,6 +189,8 @@ class Account:
         expires = _expiry(secret_expires, today, allow_past_expiry)
         secret = SecretStr(validation.client_secret(client_secret)) if isinstance(client_secret, str) else client_secret
         directory = provider_for(kind)
+        if okta_api_client_id and kind != "okta":
+            raise InvalidInput(f"account {account}: an Okta API service app is for --provider okta only")
         return cls(
             id=account,
             name=clean_name,
@@ -198,6 +203,7 @@ class Account:
             pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
             client_secret=secret,
             provider=kind,
+            okta_api_client_id=directory.client_id(okta_api_client_id) if okta_api_client_id else "",
         )
 
     def with_changes(self, **changes: object) -> Account:
@@ -245,6 +251,7 @@ class AccountRecord:
     attributes: Mapping[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
     provider: ProviderKind = contract.DEFAULT_PROVIDER
     """``apsis.provider``; absent (every account from before there was a choice) is Entra."""
+    okta_api_client_id: str = ""
 
     @property
     def idp_alias(self) -> str:
@@ -285,6 +292,7 @@ class AccountRecord:
             redirects_by_domain=stages.redirects_by_domain(idp or {}),
             attributes=attrs,
             provider=_provider(one(contract.PROVIDER_KEY)),
+            okta_api_client_id=one(contract.OKTA_API_CLIENT_ID_KEY) or "",
         )
 
     @property
@@ -311,6 +319,7 @@ class AccountRecord:
             stage=self.stage,
             pilot=self.pilot,
             provider=self.provider,
+            okta_api_client_id=self.okta_api_client_id,
         )
 
     def owns_email(self, email: str) -> bool:

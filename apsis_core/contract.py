@@ -73,6 +73,9 @@ PROVIDER_KEY: Final = "apsis.provider"
 """The account's identity provider kind (``ProviderKind``), on the organization and in the IdP's
 config (the extension reads it there); absent means ``entra``. For ``okta``, ``apsis.tenantId``
 holds the Okta authorization server's issuer, the value a sign-in is bound to."""
+OKTA_API_CLIENT_ID_KEY: Final = "apsis.oktaApiClientId"
+"""An Okta account's API service app (``private_key_jwt``, ``okta.users.read`` and
+``okta.logs.read``): the client id ``apsis-sync`` reads the org's Users API and System Log as."""
 INVITATIONS_KEY: Final = "apsis.invitations"
 """The portal's invitations: one value per link, its token's hash only (``apsis_core.invitations``)."""
 DOMAIN_PROOFS_KEY: Final = "apsis.domainProofs"

@@ -71,6 +71,8 @@ def render(account: Account, settings: Settings) -> Rendered:
         org["attributes"][OWNERSHIP_OVERRIDE_KEY] = [o.value() for o in account.ownership_overrides]
     if account.provider != contract.DEFAULT_PROVIDER:  # absent is Entra: existing accounts stay as they are
         org["attributes"][contract.PROVIDER_KEY] = [account.provider]
+    if account.okta_api_client_id:
+        org["attributes"][contract.OKTA_API_CLIENT_ID_KEY] = [account.okta_api_client_id]
     idp = merge(
         templates.render_file(settings.templates_dir, directory.idp_template, values),
         stages.identity_provider_settings(account.stage),

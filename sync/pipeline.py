@@ -35,7 +35,7 @@ from pydantic import SecretStr
 from apsis_core import invitations
 from apsis_core.account import AccountRecord
 from apsis_core.errors import ApsisError, EntraRefused, GraphRequestFailed, is_temporary
-from sync import deprovision, domain_check, expiry, graph_read, guard, resync
+from sync import deprovision, domain_check, expiry, graph_read, guard, okta_read, resync
 from sync.deprovision import Action, Plan, Restored
 from sync.graph_pages import DeltaPage, PasswordCredential
 from sync.graph_read import Applications, GraphRead
@@ -253,6 +253,20 @@ class AccountCycle:
         arrives (``RoundPlan``), and the app's secrets when due; a quarantined account's round
         is not read, except in a dry run, which shows what is held."""
         rt, account, result = self.rt, self.account, self.result
+        if account.provider == "okta":  # the Users API instead of Graph (sync.okta_read)
+            self.graph = await okta_read.read_changes(
+                rt,
+                account,
+                start.delta_link,
+                start.quarantine,
+                self.dry_run,
+                self.round_plan.start,
+                self.round_plan.page,
+            )
+            result.graph_waits, result.graph_requests = list(self.graph.waits), self.graph.requests
+            if self.graph.failure is not None:
+                result.fail(str(self.graph.failure), temporary=is_temporary(self.graph.failure))
+            return
         if start.secret is None:
             result.fail(f"no client secret for account {account.id} (expected in {rt.secrets.describe(account.id)})")
             return

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
+from apsis_core import okta_keys
 from apsis_core.account import Account
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
@@ -66,6 +68,7 @@ def create_okta_account(
     *,
     stage: str = "pilot",
     domain: str | None = None,
+    key_dir: Path | None = None,
 ) -> OktaAccount:
     """An Okta org (named after the account), its web app with the account's redirect URI, and
     the account created through ``onboarding.create`` with ``provider="okta"``."""
@@ -73,6 +76,10 @@ def create_okta_account(
     okta.add_org(org)
     domain = domain or f"{account_id}.example"
     app, secret = okta.add_web_app(org, "APSIS One", [links.redirect_uri(settings, account_id)])
+    api_app = ""
+    if key_dir is not None:  # the daemon's key pair, its public JWK registered in an API service app
+        jwk = okta_keys.ensure(key_dir, account_id)
+        api_app = okta.add_service_app(org, "APSIS sync", [jwk], ["okta.users.read", "okta.logs.read"]).client_id
     account = Account.build(
         id=account_id,
         name=f"Okta {account_id}",
@@ -84,6 +91,7 @@ def create_okta_account(
         secret_expires=(date.today() + timedelta(days=365)).isoformat(),
         it_contact_name="Ivy IT",
         it_contact_email=f"it@{domain}",
+        okta_api_client_id=api_app or None,
     )
     result = onboarding.create(api, settings, account)
     assert result.applied
