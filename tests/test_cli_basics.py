@@ -43,6 +43,7 @@ def test_the_command_tree_is_the_documented_one():
         "account rotate-secret",
         "account invite",
         "account prove-domains",
+        "account okta-key",
         "account pilot add",
         "account pilot remove",
         "account members add",
