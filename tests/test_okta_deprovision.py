@@ -12,8 +12,8 @@ import pytest
 from apsis_core.keycloak import KeycloakRepository
 from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
+from devenv.okta_accounts import OKTA_PASSWORD, OktaAccount, create_okta_account, okta_settings
 from devenv.okta_emulator import OktaEmulator
-from tests.okta_world import OKTA_PASSWORD, OktaAccount, create_okta_account, okta_settings
 from tests.sync_fixtures import SmtpServer, SyncHarness, build_harness
 
 

@@ -12,10 +12,10 @@ from apsis_core.errors import Conflict, InvalidInput
 from apsis_core.settings import Settings
 from devenv.accounts import now_ms, refusals, user_count
 from devenv.entra_emulator import EntraEmulator
+from devenv.okta_accounts import OKTA_PASSWORD, OktaAccount, create_okta_account, okta_settings
 from devenv.okta_emulator import OktaEmulator
 from provisioning import links, onboarding
 from tests.login_checks import linked_idp_user_ids, message
-from tests.okta_world import OKTA_PASSWORD, OktaAccount, create_okta_account, okta_settings
 
 
 @pytest.fixture(scope="module")

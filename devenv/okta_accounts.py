@@ -1,4 +1,4 @@
-"""Okta accounts for the integration tests: an org in the Okta emulator, its web app, and the
+"""Okta accounts for tests, demo and benchmarks: an org in the Okta emulator, its web app, and the
 account onboarded through the library as an operator would (``provider okta``)."""
 
 from __future__ import annotations
