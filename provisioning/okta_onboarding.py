@@ -18,7 +18,7 @@ from typing import Any
 
 from apsis_core import okta_proofs
 from apsis_core.account import Account, AccountRecord
-from apsis_core.errors import Conflict, InvalidInput
+from apsis_core.errors import ApsisError, Conflict, InvalidInput
 from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
 from provisioning import checks, link_check, links
@@ -76,3 +76,17 @@ def create(
     }
     daemon_file = written_daemon_file(settings, plan) if not dry_run else None
     return account, plan, account_links, checks.account_warnings(api, account, today=today), daemon_file
+
+
+def prove_all(settings: Settings, accounts: list[Account]) -> None:
+    """``apply -f``: the issuer and the login app's secret of every Okta account whose secret the
+    plan writes, each proved before the first change; the first refusal names its account."""
+    for account in accounts:
+        assert account.client_secret is not None
+        try:
+            okta_proofs.prove_issuer(account.tenant_id, settings.okta_ca_bundle)
+            okta_proofs.prove_client_secret(
+                account.tenant_id, account.client_id, account.client_secret.get_secret_value(), settings.okta_ca_bundle
+            )
+        except ApsisError as exc:
+            raise exc.with_message(f"account {account.id}: {exc.format_message()}") from None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from apsis_core.keycloak import KeycloakRepository
 from devenv.entra_emulator import EntraEmulator
@@ -57,3 +59,52 @@ def test_an_okta_account_from_the_cli(
     assert org_rep["attributes"]["apsis.oktaApiClientId"] == [service.client_id]
     table = cli.run("account", "show", account, env=env).stdout
     assert "okta" in table and "issuer" in table
+
+
+def test_an_okta_account_in_the_declarative_file(
+    cli: Cli, okta: OktaEmulator, api: KeycloakRepository, settings, unique: str, tmp_path: Path
+):
+    account = f"{unique}f"
+    org = account.replace("-", "")
+    okta.add_org(org)
+    app, secret = okta.add_web_app(org, "APSIS One", [links.redirect_uri(settings, account)])
+    KNOWN_SECRETS.add(secret)
+    env = {
+        "APSIS_SSO_OKTA_CA_BUNDLE": str(okta.ca_bundle),
+        "APSIS_SSO_SYNC_SECRETS_DIR": str(tmp_path / "secrets"),
+        "OKTA_SECRET": secret,
+    }
+    entry = {
+        "id": account,
+        "name": "Okta file",
+        "provider": "okta",
+        "okta_org": okta.issuer(org),
+        "client_id": app.client_id,
+        "client_secret": {"env": "OKTA_SECRET"},
+        "secret_expires": (date.today() + timedelta(days=100)).isoformat(),
+        "domains": [f"{account}.example"],
+        "it_contact": {"name": "Ivy", "email": f"ivy@{account}.example"},
+    }
+    path = tmp_path / "accounts.yaml"
+    path.write_text(json.dumps({"version": 1, "accounts": [entry]}))  # JSON is YAML
+    cli.run("apply", "-f", str(path), "--yes", env=env)
+    assert cli.json("plan", "-f", str(path), env=env)["changes"] == [], "applied as planned, nothing left"
+    exported = [a for a in yaml.safe_load(cli.run("export", env=env).stdout)["accounts"] if a["id"] == account]
+    assert exported and (exported[0]["provider"], exported[0]["okta_org"]) == ("okta", okta.issuer(org))
+    held = api.identity_provider(f"entra-{account}")
+    assert held is not None and held["config"]["issuer"] == okta.issuer(org)
+
+    path.write_text(json.dumps({"version": 1, "accounts": [entry | {"tenant_id": okta.issuer(org)}]}))
+    refused = cli.run("plan", "-f", str(path), env=env, expect=2)
+    assert "provider okta takes okta_org, not tenant_id" in refused.stderr
+    wrong = {
+        **entry,
+        "id": f"{account}x",
+        "name": "Okta other",
+        "domains": [f"{account}x.example"],
+        "client_secret": {"env": "WRONG"},
+    }
+    path.write_text(json.dumps({"version": 1, "accounts": [entry, wrong]}))
+    refused = cli.run("apply", "-f", str(path), "--yes", env={**env, "WRONG": "not-the-secret-0123"}, expect=2)
+    assert f"account {account}x: Okta refused client id" in refused.stderr
+    assert api.organization_by_alias(f"{account}x") is None, "nothing of the file was applied"
