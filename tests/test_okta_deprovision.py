@@ -4,6 +4,9 @@ journal and matching as Entra's (tests/test_sync_deprovision.py)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,10 @@ from apsis_core.settings import Settings
 from devenv.entra_emulator import EntraEmulator
 from devenv.okta_accounts import OKTA_PASSWORD, OktaAccount, create_okta_account, okta_settings
 from devenv.okta_emulator import OktaEmulator
+from devenv.reverse_proxy import ReverseProxy
 from tests.sync_fixtures import SmtpServer, SyncHarness, build_harness
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +111,60 @@ def test_okta_rate_limits_are_waited_out_not_failed(
     waited = [seconds for reason, seconds in result.graph_waits if reason == "429"]
     assert waited and 2 <= waited[0] <= 5, result.graph_waits
     assert harness.waits, "the wait went through the runtime's sleep"
+
+
+@pytest.mark.parametrize("kill_after", [1, 2, 3])
+def test_a_daemon_killed_amid_okta_deactivations_is_finished_by_the_next_cycle(
+    api: KeycloakRepository,
+    harness: SyncHarness,
+    okta: OktaEmulator,
+    account: OktaAccount,
+    browser,
+    settings: Settings,
+    kill_after: int,
+):
+    """`apsis-sync run --once` as a real process, SIGKILLed right after Keycloak answered its
+    n-th write (two users: a PUT and a logout each); one clean cycle later both are done."""
+    targets = [account.person(name) for name in ("kay", "lou")]
+    stays = account.person("sal")
+    for email, _, _ in (*targets, stays):
+        assert browser().idp_login(email, OKTA_PASSWORD, account.alias).ok
+    assert harness.cycle(account).result(account.id).status == "ok"
+    okta.deactivate(account.org, targets[0][2])
+    okta.suspend(account.org, targets[1][2])
+
+    env = dict(
+        harness.env(),
+        APSIS_SSO_KEYCLOAK_URL=None,
+        APSIS_SSO_OKTA_CA_BUNDLE=str(okta.ca_bundle),
+        APSIS_SYNC_KEYCLOAK_CONCURRENCY="1",
+    )
+    with ReverseProxy.to(settings.keycloak_url) as proxy:
+        env["APSIS_SSO_KEYCLOAK_URL"] = proxy.url
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sync", "run", "--once", "--account", account.id],
+            cwd=REPO,
+            env={k: v for k, v in env.items() if v is not None},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        proxy.kill_after_write(kill_after, proc)
+        try:
+            proc.wait(timeout=180)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+        assert len(proxy.writes) == kill_after, proxy.writes
+
+    report = harness.cycle(account).result(account.id)
+    assert report.status == "ok", report.errors
+    for _, user_id, _ in targets:
+        assert not enabled(api, user_id)
+        assert api.user_sessions(user_id) == []
+    assert sorted(r.user_id for r in harness.state.deactivations(account.id)) == sorted(t[1] for t in targets)
+    assert enabled(api, stays[1]) and len(api.user_sessions(stays[1])) == 1
+    again = harness.cycle(account).result(account.id)
+    assert again.status == "ok" and again.actions == [] and again.resumed == []
