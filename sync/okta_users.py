@@ -54,6 +54,8 @@ FULL_EVERY = timedelta(days=1)
 OVERLAP = timedelta(seconds=1)
 """The cursor steps back this much: a user updated in the same millisecond as the last one read
 is read again (harmless: deactivations are idempotent) rather than missed."""
+LOG_SKEW = timedelta(minutes=5)
+"""How far the System Log window reaches back before the last round (clocks of this host and Okta apart)."""
 EPOCH = "1970-01-01T00:00:00.000Z"
 PAGE = 200
 CURSOR_PREFIX = "okta:"
@@ -270,7 +272,12 @@ async def read_round(
                 newest = stamp
         await on_page(DeltaPage([user_of(i) for i in items], None, None))
     if not full and cursor is not None:
-        deleted = await client.deleted_since(okta_time(cursor.read_at - OVERLAP), okta_time(moment))
+        # The window is in this host's time, the events' ``published`` in Okta's: it reaches
+        # LOG_SKEW further back and a day ahead, so a clock apart by minutes loses no event
+        # (one read twice is harmless: the user is disabled already).
+        deleted = await client.deleted_since(
+            okta_time(cursor.read_at - LOG_SKEW), okta_time(moment + timedelta(days=1))
+        )
         if deleted:
             await on_page(DeltaPage(deleted, None, None))
     full_at = moment if full or cursor is None else cursor.full_at

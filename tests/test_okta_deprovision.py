@@ -168,3 +168,18 @@ def test_a_daemon_killed_amid_okta_deactivations_is_finished_by_the_next_cycle(
     assert enabled(api, stays[1]) and len(api.user_sessions(stays[1])) == 1
     again = harness.cycle(account).result(account.id)
     assert again.status == "ok" and again.actions == [] and again.resumed == []
+
+
+def test_a_deletion_is_seen_when_oktas_clock_runs_ahead_of_ours(
+    api: KeycloakRepository, harness: SyncHarness, okta: OktaEmulator, account: OktaAccount
+):
+    """The System Log's ``published`` is Okta's time, the window this host's: a window ending at
+    our "now" missed a deletion Okta stamped a little later than that (clocks apart)."""
+    email, user_id, okta_id = account.person("gone")
+    assert harness.cycle(account).result(account.id).status == "ok"
+    okta.advance_time(90)  # Okta's clock 90 s ahead of this host's (the last test of the module)
+    okta.delete_user(account.org, okta_id)
+    okta.delete_user(account.org, okta_id)
+    result = harness.cycle(account).result(account.id)
+    assert result.status == "ok", result.errors
+    assert [(a.kind, a.user_id) for a in result.actions] == [("disable", user_id)]
