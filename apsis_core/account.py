@@ -21,9 +21,10 @@ from typing import Any
 from pydantic import SecretStr
 
 from apsis_core import contract, stages, validation
-from apsis_core.contract import CREDENTIAL_KINDS, STAGES, CredentialKind, Stage
+from apsis_core.contract import CREDENTIAL_KINDS, STAGES, CredentialKind, ProviderKind, Stage
 from apsis_core.domain_ownership import DomainProof, Ownership, OwnershipOverride
 from apsis_core.errors import InvalidInput
+from apsis_core.providers import kind_of, provider_for
 
 __all__ = [
     "Account",
@@ -121,6 +122,10 @@ class Account:
     """The proofs to record (``apsis.domainProofs``); None leaves what the account holds."""
     ownership_overrides: tuple[OwnershipOverride, ...] | None = field(default=None, compare=False)
     """The overrides to record (``apsis.ownershipOverride``); None leaves what the account holds."""
+    provider: ProviderKind = contract.DEFAULT_PROVIDER
+    """Where its users sign in (``apsis_core.providers``); for Okta ``tenant_id`` is the issuer."""
+    okta_api_client_id: str = ""
+    """Okta only: the API service app the daemon reads the org with (``apsis.oktaApiClientId``)."""
 
     @property
     def idp_alias(self) -> str:
@@ -148,14 +153,19 @@ class Account:
         today: date | None = None,
         allow_past_expiry: bool = False,
         credential: str | None = None,
+        provider: str | None = None,
+        okta_api_client_id: str | None = None,
     ) -> Account:
         """Validate everything. Without tenant, client id and expiry the account awaits setup
         (its IT fills them in through the portal); with them it is in ``stage`` (pilot unless
         said); some of them but not all is a mistake."""
         account = validation.account_id(id)
-        kind = parse_credential([credential] if credential else None, strict=True)
-        if kind == "certificate" and client_secret is not None:
+        credential_kind = parse_credential([credential] if credential else None, strict=True)
+        if credential_kind == "certificate" and client_secret is not None:
             raise InvalidInput(f"account {account}: a certificate account has no client secret")
+        kind = kind_of(provider)
+        if credential_kind == "certificate" and kind != "entra":
+            raise InvalidInput(f"account {account}: certificate credentials are for Entra accounts only")
 
         def text(value: str, what: str) -> str:
             try:
@@ -189,6 +199,7 @@ class Account:
                 it_contact=ItContact(contact_name, validation.email(it_contact_email)),
                 stage=contract.AWAITING_SETUP,
                 pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
+                provider=kind,
             )
         if len(given) < len(entra):
             missing = ", ".join(option for option in entra if option not in given)
@@ -201,18 +212,23 @@ class Account:
         assert tenant_id is not None and client_id is not None and secret_expires is not None
         expires = _expiry(secret_expires, today, allow_past_expiry)
         secret = SecretStr(validation.client_secret(client_secret)) if isinstance(client_secret, str) else client_secret
+        directory = provider_for(kind)
+        if okta_api_client_id and kind != "okta":
+            raise InvalidInput(f"account {account}: an Okta API service app is for --provider okta only")
         return cls(
             id=account,
             name=clean_name,
-            tenant_id=validation.tenant_id(tenant_id),
-            client_id=validation.client_id(client_id),
+            tenant_id=directory.tenant(tenant_id),
+            client_id=directory.client_id(client_id),
             domains=clean_domains,
             secret_expires=expires,
             it_contact=ItContact(contact_name, validation.email(it_contact_email)),
             stage=stage or contract.DEFAULT_STAGE,
             pilot=tuple(dict.fromkeys(validation.email(e) for e in pilot)),
-            credential=kind,
+            credential=credential_kind,
             client_secret=secret,
+            provider=kind,
+            okta_api_client_id=directory.client_id(okta_api_client_id) if okta_api_client_id else "",
         )
 
     def with_changes(self, **changes: object) -> Account:
@@ -259,6 +275,9 @@ class AccountRecord:
     redirects_by_domain: bool = False
     """Keycloak's login page sends the account's addresses straight to its Entra."""
     attributes: Mapping[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    provider: ProviderKind = contract.DEFAULT_PROVIDER
+    """``apsis.provider``; absent (every account from before there was a choice) is Entra."""
+    okta_api_client_id: str = ""
 
     @property
     def idp_alias(self) -> str:
@@ -299,6 +318,8 @@ class AccountRecord:
             complete=_complete(org, idp),
             redirects_by_domain=stages.redirects_by_domain(idp or {}),
             attributes=attrs,
+            provider=_provider(one(contract.PROVIDER_KEY)),
+            okta_api_client_id=one(contract.OKTA_API_CLIENT_ID_KEY) or "",
         )
 
     @property
@@ -325,12 +346,23 @@ class AccountRecord:
             stage=self.stage,
             pilot=self.pilot,
             credential=self.credential,
+            provider=self.provider,
+            okta_api_client_id=self.okta_api_client_id,
         )
 
     def owns_email(self, email: str) -> bool:
         """Only addresses in the account's own domains are matched by email: the same rule the
         login extension applies, so a tenant cannot reach users of other domains by setting mail."""
         return validation.ascii_lower(email.rpartition("@")[2]) in self.domains
+
+
+def _provider(value: str | None) -> ProviderKind:
+    """The stored kind; a value this version does not know reads as Entra's default, and
+    ``status`` shows the stored text (the extension reads an unknown kind as Entra too)."""
+    for kind in contract.PROVIDER_KINDS:
+        if (value or "").strip().lower() == kind:
+            return kind
+    return contract.DEFAULT_PROVIDER
 
 
 def _complete(org: Mapping[str, Any], idp: Mapping[str, Any] | None) -> bool:

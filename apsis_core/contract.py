@@ -33,6 +33,8 @@ SSO_GUARD_AUTHENTICATOR: Final = "apsis-sso-guard"
 """The guard as a post-broker-login step, still registered for providers bound to that flow."""
 IDENTITY_FIRST_AUTHENTICATOR: Final = "apsis-identity-first"
 OID_MAPPER: Final = "apsis-entra-oid-mapper"
+OKTA_ISSUER_MAPPER: Final = "apsis-okta-issuer-mapper"
+"""An Okta account's IdP mapper: the token's ``iss`` must be the account's issuer, exactly."""
 LINKS_RESOURCE: Final = "apsis-sso"
 """The extension's realm resource, ``/realms/{realm}/apsis-sso``: ``links/{idp alias}`` and
 ``users`` (link rows in bulk) and ``idp-mappers`` (every IdP mapper of the realm)."""
@@ -71,6 +73,13 @@ CREDENTIAL_KEY: Final = "apsis.credential"
 """How the account's app registration authenticates: ``client-secret`` (also when missing) or
 ``certificate`` (``private_key_jwt`` with APSIS's assertion key; ``apsis.secretExpires`` then holds
 the current certificate's expiry date)."""
+PROVIDER_KEY: Final = "apsis.provider"
+"""The account's identity provider kind (``ProviderKind``), on the organization and in the IdP's
+config (the extension reads it there); absent means ``entra``. For ``okta``, ``apsis.tenantId``
+holds the Okta authorization server's issuer, the value a sign-in is bound to."""
+OKTA_API_CLIENT_ID_KEY: Final = "apsis.oktaApiClientId"
+"""An Okta account's API service app (``private_key_jwt``, ``okta.users.read`` and
+``okta.logs.read``): the client id ``apsis-sync`` reads the org's Users API and System Log as."""
 INVITATIONS_KEY: Final = "apsis.invitations"
 """The portal's invitations: one value per link, its token's hash only (``apsis_core.invitations``)."""
 DOMAIN_PROOFS_KEY: Final = "apsis.domainProofs"
@@ -131,6 +140,12 @@ SYNCED_STAGES: Final[tuple[Stage, ...]] = ("pilot", "live")
 """Stages in which the sync daemon deprovisions (SSO is on)."""
 SSO_STAGES: Final[tuple[Stage, ...]] = ("pilot", "live", "disabled")
 """Stages of an account with an identity provider: the ones the stage commands move between."""
+
+ProviderKind = Literal["entra", "okta"]
+"""Where an account's users sign in (``apsis_core.providers``)."""
+PROVIDER_KINDS: Final[tuple[ProviderKind, ...]] = ("entra", "okta")
+DEFAULT_PROVIDER: Final[ProviderKind] = "entra"
+"""An account without ``apsis.provider`` (every account created before there was a choice)."""
 
 InvitationIntent = Literal["setup", "renew"]
 """What a portal link lets its holder do: fill in the Entra details, or renew the client secret."""

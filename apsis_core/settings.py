@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     entra_authority: str = Field(PUBLIC_CLOUD_AUTHORITY, description="Entra authority (national clouds, the emulator)")
     graph_base_url: str = Field(PUBLIC_CLOUD_GRAPH, description="Microsoft Graph base URL")
     entra_ca_bundle: Path | None = Field(None, description="CA bundle to trust for Entra and Graph (the emulator's)")
+    okta_ca_bundle: Path | None = Field(None, description="CA bundle to trust for Okta orgs (the emulator's)")
 
     apsis_one_redirect_uris: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*"],

@@ -6,7 +6,9 @@ portal; apply the realm; create a sample account with the ``apsis-sso`` CLI exac
 platform team would and invite its IT; let the customer's IT set SSO up through the portal
 with the link from the mail; log its test user in through SSO and see it on the portal's
 page; take it live and sign a member in from the normal login page by typing her address;
-delete a user in "Entra" and run one ``apsis-sync`` cycle that deactivates them; show the
+delete a user in "Entra" and run one ``apsis-sync`` cycle that deactivates them; beside it, an
+account whose users sign in with Okta (the Okta emulator), created with the CLI, one of its users
+signing in and another deactivated in Okta by the same cycle; show the
 mail that flags the client secret expiring in ten days, and renew the secret through its
 link; print a summary. Every run starts from a clean state, so re-running works.
 
@@ -52,6 +54,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 ACCOUNT = "contoso"
 DOMAIN = "contoso.example"
+OKTA_ACCOUNT = "fabrikam"
+OKTA_DOMAIN = "fabrikam.example"
 PASSWORD = "Demo-Passw0rd!"
 SECRET_DAYS = 10
 
@@ -206,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from devenv.entra_emulator import EntraEmulator
+    from devenv.okta_emulator import OktaEmulator
 
     state: Path = args.state_dir.resolve()
     shutil.rmtree(state, ignore_errors=True)
@@ -216,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_on_signal)
-    emulator = smtp = keycloak = portal = None
+    emulator = smtp = keycloak = portal = okta = None
     try:
         step("Starting the Entra emulator (stands in for login.microsoftonline.com and Graph)")
         # Python runs signal handlers in the main thread only, and the kernel may hand a
@@ -224,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             emulator = EntraEmulator(state_dir=state / "entra").start()
+            okta = OktaEmulator(state_dir=state / "okta", ca_from=state / "entra").start()  # one CA for both
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         step(f"Starting a local SMTP server; mail lands in {mail_dir}")
@@ -252,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             "APSIS_SSO_ENTRA_AUTHORITY": emulator.authority,
             "APSIS_SSO_GRAPH_BASE_URL": emulator.graph_base_url,
             "APSIS_SSO_ENTRA_CA_BUNDLE": str(emulator.ca_bundle),
+            "APSIS_SSO_OKTA_CA_BUNDLE": str(okta.ca_bundle),
             "APSIS_SYNC_DATA_DIR": str(state / "sync"),
             "APSIS_SYNC_SECRETS_DIR": str(state / "secrets"),
             "APSIS_SSO_SYNC_SECRETS_DIR": str(state / "secrets"),  # create hands the secret to the daemon
@@ -408,12 +415,88 @@ def main(argv: list[str] | None = None) -> int:
 
         summary.append(("Secret for apsis-sync", str(daemon_copy) if daemon_copy.exists() else "NOT STORED"))
 
+        step("Fabrikam signs in with Okta: its org has dave and erin; the platform team creates the account")
+        org = "fabrikam"
+        okta.add_org(org)
+        okta_people = {name: okta.add_user(org, f"{name}@{OKTA_DOMAIN}", PASSWORD).id for name in ("dave", "erin")}
+        for name in okta_people:
+            api.create_user(
+                {
+                    "username": f"{name}@{OKTA_DOMAIN}",
+                    "email": f"{name}@{OKTA_DOMAIN}",
+                    "firstName": name.capitalize(),
+                    "lastName": "Fabrikam",
+                    "enabled": True,
+                    "emailVerified": True,
+                    "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
+                }
+            )
+        key = json.loads(
+            run_cli([bin_path("apsis-sso"), "account", "okta-key", OKTA_ACCOUNT, "-o", "json"], env).stdout
+        )
+        service = okta.add_service_app(org, "APSIS sync", [key["jwk"]], ["okta.users.read", "okta.logs.read"])
+        okta_redirect = redirect_uri.replace(f"entra-{ACCOUNT}", f"entra-{OKTA_ACCOUNT}")
+        web_app, okta_secret = okta.add_web_app(org, "APSIS One", [okta_redirect])
+        okta_secret_file = write_private(state / "fabrikam-okta-secret", okta_secret)
+        run_cli(
+            [
+                bin_path("apsis-sso"),
+                "account",
+                "create",
+                OKTA_ACCOUNT,
+                "--name",
+                "Fabrikam Inc",
+                "--provider",
+                "okta",
+                "--okta-org",
+                okta.issuer(org),
+                "--client-id",
+                web_app.client_id,
+                "--okta-api-client-id",
+                service.client_id,
+                "--domain",
+                OKTA_DOMAIN,
+                "--secret-expires",
+                (date.today() + timedelta(days=365)).isoformat(),
+                "--it-contact-name",
+                "Olga IT",
+                "--it-contact-email",
+                f"it@{OKTA_DOMAIN}",
+                "--test-user",
+                f"dave@{OKTA_DOMAIN}",
+                "--test-user",
+                f"erin@{OKTA_DOMAIN}",
+                "--client-secret-file",
+                str(okta_secret_file),
+            ],
+            env,
+        )
+        run_cli([bin_path("apsis-sso"), "account", "members", "add", OKTA_ACCOUNT, "--from-domains"], env)
+        dave = Browser(keycloak.url, "apsis", ca_bundle=str(okta.ca_bundle)).idp_login(
+            f"dave@{OKTA_DOMAIN}", PASSWORD, f"entra-{OKTA_ACCOUNT}"
+        )
+        summary.append(
+            (
+                "Okta account",
+                f"{OKTA_ACCOUNT}: provider okta, issuer {okta.issuer(org)}, API service app {service.client_id}",
+            )
+        )
+        summary.append(
+            (
+                "SSO login (dave, Okta)",
+                f"signed in as {dave.id_claims.get('email')} (account {dave.id_claims.get('apsis_account')})"
+                if dave.ok
+                else f"NOT SIGNED IN: {dave.text[:200]}",
+            )
+        )
+
         step("First apsis-sync cycle: reads every Entra user once and keeps Graph's delta link")
         first = run_cli([bin_path("apsis-sync"), "run", "--once"], env, check=False)
         console.print(f"    [dim]{first.stdout.strip()[-600:]}[/]")
 
         step("bob leaves Contoso: his Entra user is deleted; the next cycle reads only the changes")
         emulator.delete_user(tenant.tenant_id, people["bob"])
+        okta.deactivate(org, okta_people["erin"])  # and erin leaves Fabrikam: deactivated in Okta
         cycle = run_cli([bin_path("apsis-sync"), "run", "--once"], env, check=False)
         console.print(f"    [dim]{cycle.stdout.strip()[-600:]}[/]")
         bob_user = api.users_by_email(f"bob@{DOMAIN}")[0]
@@ -429,6 +512,15 @@ def main(argv: list[str] | None = None) -> int:
                     f" ({attrs.get('apsis.disabledReason', ['?'])[0]}); sessions left: {len(sessions)}; "
                     f"SSO login {'refused' if not again.ok else 'ALLOWED'}, password login {'refused' if not password.ok else 'ALLOWED'}"
                 ),
+            )
+        )
+
+        erin_user = api.users_by_email(f"erin@{OKTA_DOMAIN}")[0]
+        summary.append(
+            (
+                "Deprovisioning (erin, Okta)",
+                f"{'disabled' if not erin_user['enabled'] else 'STILL ENABLED'} by "
+                f"{(erin_user.get('attributes') or {}).get('apsis.disabledBy', ['?'])[0]} after Okta deactivated her",
             )
         )
 
@@ -502,10 +594,13 @@ def main(argv: list[str] | None = None) -> int:
             and not again.ok
             and not password.ok
             and any("expire" in m["subject"].lower() for m in mails)
+            and dave.ok
+            and not erin_user["enabled"]
         )
         services = {
             "keycloak": keycloak.url,
             "entra": emulator.url,
+            "okta": okta.url,
             "smtp": f"127.0.0.1:{smtp_port}",
             "portal": portal_url,
             "env_file": str(env_file),
@@ -564,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
             smtp.wait(10)
         if emulator is not None:
             emulator.stop()
+        if okta is not None:
+            okta.stop()
 
 
 def read_mailbox(mail_dir: Path) -> list[dict[str, Any]]:

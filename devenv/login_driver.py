@@ -135,6 +135,11 @@ class Browser:
         """Start at the application with ``kc_idp_hint``, sign in at Entra, come back."""
         return self._login({"kc_idp_hint": idp_alias, **extra}, login, password, entra=True)
 
+    def idp_login(self, login: str, password: str, idp_alias: str, **extra: str) -> LoginResult:
+        """The same through any identity provider's sign-in form (Okta's: ``username`` and
+        ``password``), filled with whatever form comes next."""
+        return self._login({"kc_idp_hint": idp_alias, **extra}, login, password, entra=None)
+
     def password_login(self, username: str, password: str) -> LoginResult:
         return self._login({}, username, password, entra=False)
 

@@ -14,6 +14,16 @@
         it_contact: {name: Ivy Admin, email: ivy@acme.com}
         stage: pilot                      # awaiting-setup | pilot | live | disabled
         pilot: [ann@acme.com]
+      - id: gamma                         # an Okta account (docs/providers.md)
+        name: Gamma Inc
+        provider: okta
+        okta_org: https://gamma.okta.com  # the issuer, compared exactly at every sign-in
+        client_id: 0oa1...
+        okta_api_client_id: 0oa2...       # the API service app apsis-sync reads the org with
+        client_secret: {env: GAMMA_OKTA_SECRET}
+        secret_expires: 2027-03-31
+        domains: [gamma.example]
+        it_contact: {name: Gil IT, email: gil@gamma.example}
       - id: beta                          # awaiting setup by its IT (the portal): no Entra details
         name: Beta Ltd
         domains: [beta.example]
@@ -44,7 +54,7 @@ from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
-from provisioning import ownership, parallel, proofs, yaml_load
+from provisioning import okta_onboarding, ownership, parallel, proofs, yaml_load
 from provisioning.accounts import check_accounts, plan_accounts, warn_unsent_secrets, writes_secret
 from provisioning.plan import Plan
 from provisioning.progress import SILENT, Progress, phase
@@ -84,6 +94,9 @@ class AccountEntry(_Strict):
     pilot: list[str] = []
     credential: CredentialKind | None = None
     """``certificate``: no client_secret; secret_expires is the certificate's expiry."""
+    provider: Literal["entra", "okta"] = "entra"
+    okta_org: str | None = None
+    okta_api_client_id: str | None = None
 
     @field_validator("client_secret", mode="before")
     @classmethod
@@ -143,6 +156,7 @@ def load(path: Path) -> Desired:
         where = f"{path}: accounts[{index}] ({entry.id})"
         try:
             secret = _resolve_secret(entry.client_secret, path.parent) if entry.client_secret else None
+            _okta_entry(entry)
             accounts.append(
                 Account.build(
                     id=entry.id,
@@ -158,11 +172,23 @@ def load(path: Path) -> Desired:
                     client_secret=secret,
                     allow_past_expiry=True,
                     credential=entry.credential,
+                    provider=entry.provider,
+                    okta_api_client_id=entry.okta_api_client_id,
                 )
             )
         except InvalidInput as exc:
             raise InvalidInput(f"{where}: {exc}") from None
     return Desired(path=path, accounts=accounts)
+
+
+def _okta_entry(entry: AccountEntry) -> None:
+    """An Okta entry names its issuer as ``okta_org``; ``tenant_id`` is Entra's."""
+    if entry.provider == "okta":
+        if entry.tenant_id is not None:
+            raise InvalidInput("provider okta takes okta_org, not tenant_id")
+        entry.tenant_id = entry.okta_org
+    elif entry.okta_org is not None or entry.okta_api_client_id is not None:
+        raise InvalidInput("okta_org and okta_api_client_id need provider: okta")
 
 
 def _first_error(exc: ValidationError, raw: dict[str, Any]) -> str:
@@ -253,10 +279,12 @@ def plan(
     pruned = [alias for alias in snapshot.managed() if alias not in listed] if prune else []
     check_accounts(accounts, snapshot, prune=prune)  # what the file and Keycloak refuse, before Entra is asked
     held = {a.id: snapshot.orgs[a.id].get("attributes") or {} for a in accounts if a.id in snapshot.orgs}
+    entra_accounts = [a for a in accounts if a.provider == "entra"]  # an Okta account's binding is its issuer
     established = ownership.establish_all(
-        endpoints, accounts, held, override=allow_unproven, progress=progress, check=check_domains
+        endpoints, entra_accounts, held, override=allow_unproven, progress=progress, check=check_domains
     )
-    accounts = [e.account for e in established]
+    proven = {e.account.id: e.account for e in established}
+    accounts = [proven.get(a.id, a) for a in accounts]
     warnings.extend(w for e in established for w in e.warnings())
     snapshot.read_daemon_files(settings.sync_secrets_dir, [a.id for a in accounts if a.client_secret] + pruned)
     result = plan_accounts(settings, accounts, snapshot, prune=prune, progress=progress)
@@ -269,7 +297,11 @@ def plan(
 def _resolve_tenants(endpoints: EntraEndpoints, accounts: list[Account], progress: Progress) -> dict[str, str]:
     """The GUID of each account's tenant given as a domain (by account id): an Entra
     discovery request each, one after another, so a phase of its own."""
-    by_domain = [a for a in accounts if not a.awaiting_setup and a.tenant_id and not entra.is_tenant_guid(a.tenant_id)]
+    by_domain = [
+        a
+        for a in accounts
+        if a.provider == "entra" and not a.awaiting_setup and a.tenant_id and not entra.is_tenant_guid(a.tenant_id)
+    ]
     resolved: dict[str, str] = {}
     if not by_domain:
         return resolved
@@ -305,7 +337,11 @@ def apply(
     applies nothing)."""
     if plan.empty:
         return False
-    proofs.prove_all(EntraEndpoints.from_settings(settings), secrets_to_prove(plan, desired), progress=progress)
+    to_prove = secrets_to_prove(plan, desired)
+    proofs.prove_all(
+        EntraEndpoints.from_settings(settings), [a for a in to_prove if a.provider == "entra"], progress=progress
+    )
+    okta_onboarding.prove_all(settings, [a for a in to_prove if a.provider == "okta"])
     if confirm is not None:
         confirm(plan)
     parallel.apply_plan(plan, api, workers=workers, progress=progress)
@@ -326,6 +362,9 @@ def export(api: KeycloakPort) -> dict[str, Any]:
         )
         if entra and a.credential == "certificate":
             entra["credential"] = a.credential
+        if a.provider == "okta" and entra:  # the issuer is okta_org; absent provider means entra
+            entra = {"provider": "okta", "okta_org": entra.pop("tenant_id"), **entra}
+            entra |= {"okta_api_client_id": a.okta_api_client_id} if a.okta_api_client_id else {}
         entries.append(
             {
                 "id": a.id,

@@ -28,7 +28,7 @@ from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
 from apsis_core.timestamps import from_text
 from apsis_core.timestamps import to_text as iso
-from provisioning import assertion_keys, checks, link_check, links, ownership
+from provisioning import assertion_keys, checks, link_check, links, okta_onboarding, ownership
 from provisioning.accounts import check_account, plan_account, plan_delete, warn_unsent_secrets, written_daemon_file
 from provisioning.plan import Change, Plan
 from provisioning.snapshot import Snapshot
@@ -123,6 +123,17 @@ def create(
     """
     if account.awaiting_setup:
         return _create_awaiting_setup(api, settings, account, dry_run=dry_run, today=today)
+    if account.provider == "okta":  # Okta's proofs (provisioning.okta_onboarding)
+        done, plan, made, warnings, daemon_file = okta_onboarding.create(
+            api,
+            settings,
+            account,
+            dry_run=dry_run,
+            check_secret=check_secret,
+            today=today,
+            create_differences=create_differences,
+        )
+        return Result(done, plan, not dry_run, made, warnings, daemon_file)
     secret = account.client_secret
     proof: str | KeyPair
     if account.credential == "certificate":
@@ -339,7 +350,7 @@ def set_stage(
     require_setup_done(record)
     account = record.settings()
     established = ownership.Established(account)
-    if stage == "live":
+    if stage == "live" and record.provider == "entra":  # an Okta account's binding is its issuer
         established = ownership.establish(
             EntraEndpoints.from_settings(settings), account, record.attributes, override=allow_unproven, now=now
         )

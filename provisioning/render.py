@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-from apsis_core import stages
+from apsis_core import contract, stages
 from apsis_core.account import Account, secret_fingerprint, secret_hint
 from apsis_core.contract import (
     ASSERTION_ALGORITHM,
@@ -27,6 +27,7 @@ from apsis_core.contract import (
     SECRET_HINT_KEY,
 )
 from apsis_core.keycloak.port import IdentityProvider, IdentityProviderMapper, Organization
+from apsis_core.providers import provider_for
 from apsis_core.settings import Settings
 from provisioning import templates
 from provisioning.plan import merge
@@ -50,6 +51,7 @@ class Rendered:
 
 
 def render(account: Account, settings: Settings) -> Rendered:
+    directory = provider_for(account.provider, settings.entra_authority)
     values: dict[str, Any] = {
         "account": account.id,
         "account_name": account.name,
@@ -64,7 +66,7 @@ def render(account: Account, settings: Settings) -> Rendered:
         "secret_hint": secret_hint(account.client_secret.get_secret_value()) if account.client_secret else "",
         "it_contact_name": account.it_contact.name,
         "it_contact_email": account.it_contact.email,
-    }
+    } | directory.template_values(account.tenant_id)
     org = templates.render_file(settings.templates_dir, "organization.json", values)
     if not account.client_secret:
         org["attributes"].pop(SECRET_HINT_KEY, None)
@@ -75,8 +77,12 @@ def render(account: Account, settings: Settings) -> Rendered:
         org["attributes"][DOMAIN_PROOFS_KEY] = [p.value() for p in account.domain_proofs]
     if account.ownership_overrides is not None:
         org["attributes"][OWNERSHIP_OVERRIDE_KEY] = [o.value() for o in account.ownership_overrides]
+    if account.provider != contract.DEFAULT_PROVIDER:  # absent is Entra: existing accounts stay as they are
+        org["attributes"][contract.PROVIDER_KEY] = [account.provider]
+    if account.okta_api_client_id:
+        org["attributes"][contract.OKTA_API_CLIENT_ID_KEY] = [account.okta_api_client_id]
     idp = merge(
-        templates.render_file(settings.templates_dir, "entra-idp.json", values),
+        templates.render_file(settings.templates_dir, directory.idp_template, values),
         stages.identity_provider_settings(account.stage),
     )
     if account.client_secret:
@@ -92,7 +98,7 @@ def render(account: Account, settings: Settings) -> Rendered:
         # No value means client-secret: an account never switched has none (no change), one
         # switched back from a certificate loses it.
         org["attributes"][CREDENTIAL_KEY] = []
-    mappers = templates.render_file(settings.templates_dir, "entra-idp-mappers.json", values)
+    mappers = templates.render_file(settings.templates_dir, directory.mappers_template, values)
     # The templates are the representations' one source: rendered JSON of their shapes.
     rendered = Rendered(
         cast(Organization, org), cast(IdentityProvider, idp), cast(list[IdentityProviderMapper], mappers)

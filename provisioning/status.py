@@ -98,6 +98,7 @@ class AccountStatus:
             "stage": a.stage,
             "sso_enabled": r.sso_enabled,
             "complete": r.complete,
+            "provider": a.provider,
             "tenant_id": a.tenant_id,
             "client_id": a.client_id,
             "domains": list(a.domains),

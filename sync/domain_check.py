@@ -33,7 +33,10 @@ log = logging.getLogger("apsis_sync.daemon")
 
 
 async def run(rt: Runtime, account: AccountRecord, dry_run: bool, outbox: Outbox) -> None:
-    """Re-check the account's due domains (if any), then mail what is news."""
+    """Re-check the account's due domains (if any), then mail what is news. Entra's discovery
+    is the proof; an Okta account's binding is its issuer, recorded at setup (nothing to re-check)."""
+    if account.provider != "entra":
+        return
     now = datetime.now(UTC).replace(microsecond=0)
     due = domain_ownership.recheck_due(account.attributes, account.tenant_id, account.domains, now)
     alerts: tuple[DomainAlert, ...] | None = None

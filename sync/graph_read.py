@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from apsis_core.account import AccountRecord
-from apsis_core.errors import DeltaTokenExpired, EntraError, EntraRefused
+from apsis_core.errors import ApsisError, DeltaTokenExpired, EntraError, EntraRefused
 from sync.graph_client import GraphClient, RetryPolicy
 from sync.graph_pages import DeltaPage, PasswordCredential
 from sync.runtime import Runtime
@@ -43,7 +43,7 @@ class GraphRead:
     resync_cause: str | None = None
     credentials: list[PasswordCredential] | None = None
     token_error: EntraRefused | None = None
-    failure: EntraError | None = None
+    failure: ApsisError | None = None
     waits: list[tuple[str, float]] = field(default_factory=list)
     requests: int = 0
 

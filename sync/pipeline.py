@@ -36,7 +36,7 @@ from apsis_core import invitations
 from apsis_core.account import AccountRecord
 from apsis_core.certificates import KeyPair
 from apsis_core.errors import ApsisError, EntraRefused, GraphRequestFailed, is_temporary
-from sync import certificate_renewal, deprovision, domain_check, expiry, graph_read, guard, resync
+from sync import certificate_renewal, deprovision, domain_check, expiry, graph_read, guard, okta_read, resync
 from sync.certificate_renewal import RenewalState
 from sync.deprovision import Action, Plan, Restored
 from sync.graph_client import GraphClient
@@ -260,6 +260,20 @@ class AccountCycle:
         arrives (``RoundPlan``), and the app's secrets when due; a quarantined account's round
         is not read, except in a dry run, which shows what is held."""
         rt, account, result = self.rt, self.account, self.result
+        if account.provider == "okta":  # the Users API instead of Graph (sync.okta_read)
+            self.graph = await okta_read.read_changes(
+                rt,
+                account,
+                start.delta_link,
+                start.quarantine,
+                self.dry_run,
+                self.round_plan.start,
+                self.round_plan.page,
+            )
+            result.graph_waits, result.graph_requests = list(self.graph.waits), self.graph.requests
+            if self.graph.failure is not None:
+                result.fail(str(self.graph.failure), temporary=is_temporary(self.graph.failure))
+            return
         if start.secret is None:
             where = rt.settings.assertion_key_file if account.credential == "certificate" else None
             result.fail(

@@ -83,6 +83,8 @@ class Runtime:
     _tokens: dict[str, AccountToken] = field(default_factory=dict)
     _key_files: dict[str, tuple[float, KeyPair]] = field(default_factory=dict)
     _threads: ThreadPoolExecutor | None = None
+    okta: dict[str, Any] = field(default_factory=dict)
+    """The Okta reader's state for the process (``sync.okta_read``): its HTTP pool and clients."""
 
     @classmethod
     def build(cls, settings: Settings, sync: SyncSettings, **overrides: Any) -> Runtime:
@@ -198,10 +200,13 @@ class Runtime:
             if self._graph is not None:
                 self._loop.run_until_complete(self._graph.close())
                 self._graph = None
+            if "http" in self.okta:
+                self._loop.run_until_complete(self.okta["http"].aclose())
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
             self._loop = None
         self._tokens.clear()  # they fetch through the stack just closed
+        self.okta.clear()
         if self._threads is not None:
             self._threads.shutdown(wait=True)
             self._threads = None

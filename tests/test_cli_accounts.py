@@ -25,6 +25,7 @@ STATUS_KEYS = {
     "stage",
     "sso_enabled",
     "complete",
+    "provider",
     "tenant_id",
     "client_id",
     "domains",

@@ -45,6 +45,7 @@ def test_the_command_tree_is_the_documented_one():
         "account credential",
         "account invite",
         "account prove-domains",
+        "account okta-key",
         "account pilot add",
         "account pilot remove",
         "account members add",

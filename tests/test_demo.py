@@ -108,7 +108,7 @@ def wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 900) -> 
 
 def assert_all_stopped(pids: dict[int, str], services: dict[str, str]) -> None:
     wait_gone(pids)
-    for name in ("keycloak", "entra", "portal"):
+    for name in ("keycloak", "entra", "okta", "portal"):
         assert not listening(urlsplit(services[name]).netloc), f"{name} still answers at {services[name]}"
     assert not listening(services["smtp"]), "the SMTP server still answers"
 
@@ -117,6 +117,8 @@ def assert_demo_report(report: dict, state: Path) -> None:
     assert report["ok"] is True
     summary = " ".join(f"{item['what']}: {item['result']}" for item in report["summary"])
     assert "signed in as alice@contoso.example" in summary
+    assert "SSO login (dave, Okta): signed in as dave@fabrikam.example (account fabrikam)" in summary
+    assert "Deprovisioning (erin, Okta): disabled by apsis-sync after Okta deactivated her" in summary
     assert "refused: not on the pilot list" in summary
     assert "Login page (carol, live): email field -> Entra sign-in: signed in as carol@contoso.example" in summary
     assert "disabled by apsis-sync" in summary and "sessions left: 0" in summary

@@ -94,6 +94,24 @@ def _report(result: Result, output_format: str, *, done: str, dry_run: bool, hea
 )
 @click.option("--client-id", metavar="GUID", help="Application (client) ID of their app registration.")
 @click.option(
+    "--provider",
+    type=click.Choice(["entra", "okta"]),
+    default="entra",
+    show_default=True,
+    help="Where the account's users sign in (docs/providers.md).",
+)
+@click.option(
+    "--okta-org",
+    metavar="ISSUER",
+    help="Okta: the issuer of the org's authorization server (https://ORG.okta.com, or .../oauth2/ID); "
+    "with --provider okta instead of --tenant-id.",
+)
+@click.option(
+    "--okta-api-client-id",
+    metavar="ID",
+    help="Okta: the API service app apsis-sync reads the org with (its key: `account okta-key`).",
+)
+@click.option(
     "--domain",
     "domains",
     multiple=True,
@@ -141,6 +159,9 @@ def create(
     allow_unproven: str | None,
     dry_run: bool,
     output_format: str,
+    provider: str = "entra",
+    okta_org: str | None = None,
+    okta_api_client_id: str | None = None,
 ) -> None:
     """Onboard an account in pilot stage, or create it awaiting setup by its IT.
 
@@ -179,6 +200,14 @@ def create(
     from apsis_core.account import Account
     from provisioning import assertion_keys, onboarding
 
+    if provider == "okta" and tenant_id is not None:
+        raise click.UsageError("--provider okta takes --okta-org, not --tenant-id")
+    if provider != "okta" and (okta_org or okta_api_client_id):
+        raise click.UsageError("--okta-org and --okta-api-client-id need --provider okta")
+    if credential == "certificate" and provider == "okta":
+        raise click.UsageError(
+            "--credential certificate is for Entra accounts; an Okta account's API app uses its own key (account okta-key)"
+        )
     certificate = credential == "certificate"
     if certificate:
         if client_secret_file is not None or client_secret_env is not None:
@@ -190,7 +219,7 @@ def create(
     desired = Account.build(
         id=account_id,
         name=name,
-        tenant_id=tenant_id,
+        tenant_id=okta_org if provider == "okta" else tenant_id,
         client_id=client_id,
         domains=list(domains),
         secret_expires=secret_expires,
@@ -198,6 +227,8 @@ def create(
         it_contact_email=it_contact_email,
         pilot=list(test_users),
         credential=credential if (tenant_id or client_id) else None,
+        provider=provider,
+        okta_api_client_id=okta_api_client_id,
     )
     if desired.awaiting_setup:
         if client_secret_file is not None or client_secret_env is not None:
@@ -278,7 +309,8 @@ def show(app: AppContext, account_id: str, events_scan: int, linked_limit: int, 
                 ("name", a.name),
                 ("stage", a.stage + ("" if r.sso_enabled or r.awaiting_setup else " (SSO off)")),
                 ("login page", st.login_page()),
-                ("tenant id", a.tenant_id),
+                ("provider", a.provider),
+                ("tenant id" if a.provider == "entra" else "issuer", a.tenant_id),
                 ("client id", a.client_id),
                 ("domains", ", ".join(a.domains)),
                 ("test users", ", ".join(a.pilot)),
@@ -823,3 +855,33 @@ def pilot_remove(app: AppContext, account_id: str, emails: tuple[str, ...], dry_
 
     result = onboarding.pilot_remove(app.api(), app.settings(), account_id, list(emails), dry_run=dry_run)
     _report(result, output_format, done=f"pilot list of account {result.account.id} updated", dry_run=dry_run)
+
+
+@account.command("okta-key", short_help="The public key an Okta account's API service app registers.")
+@account_argument
+@output_option
+@pass_app
+def okta_key(app: AppContext, account_id: str, output_format: str) -> None:
+    """Print the public JWK of the account's Okta API key pair, generating the pair the first
+    time (one per account, in APSIS_SSO_SYNC_SECRETS_DIR next to its secret file, owner-only;
+    apsis-sync signs its client assertions with it). The customer adds the printed key to the
+    API service app (Client authentication: Public key / Private key), grants it the Okta API
+    scopes okta.users.read and okta.logs.read, and sends back its client id
+    (`account create ... --okta-api-client-id ID`). Nothing secret is printed.
+
+    \b
+    Examples:
+      apsis-sso account okta-key acme
+      apsis-sso account okta-key acme -o json | jq .jwk.kid
+    """
+    from apsis_core import okta_keys, validation
+
+    directory = app.settings().sync_secrets_dir
+    if directory is None:
+        raise click.UsageError("set APSIS_SSO_SYNC_SECRETS_DIR: the key pair is kept in apsis-sync's secrets directory")
+    jwk = okta_keys.ensure(directory, validation.account_id(account_id))
+    if output_format == "json":
+        output.emit_json({"id": account_id, "jwk": jwk, "path": str(okta_keys.path_for(directory, account_id))})
+        return
+    click.echo(okta_keys.jwks_text(jwk))
+    output.status(f"the private key stays in {okta_keys.path_for(directory, account_id)}")

@@ -17,7 +17,14 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ("apsis_core", "provisioning", "sync", "portal")
-TEMPLATES = ("realm.json", "organization.json", "entra-idp.json", "entra-idp-mappers.json")
+TEMPLATES = (
+    "realm.json",
+    "organization.json",
+    "entra-idp.json",
+    "entra-idp-mappers.json",
+    "okta-idp.json",
+    "okta-idp-mappers.json",
+)
 
 
 def _setuptools() -> dict:

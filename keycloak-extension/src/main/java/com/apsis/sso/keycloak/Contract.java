@@ -17,6 +17,7 @@ public final class Contract {
     public static final String SSO_GUARD_AUTHENTICATOR = "apsis-sso-guard";
     public static final String IDENTITY_FIRST_AUTHENTICATOR = "apsis-identity-first";
     public static final String OID_MAPPER = "apsis-entra-oid-mapper";
+    public static final String OKTA_ISSUER_MAPPER = "apsis-okta-issuer-mapper";
     public static final String LINKS_RESOURCE = "apsis-sso";
     public static final String IDP_MAPPERS_PATH = "idp-mappers";
     public static final String ADMIN_CONSENT_STATE = "apsis-admin-consent";
@@ -28,6 +29,8 @@ public final class Contract {
     public static final String AWAITING_SETUP = "awaiting-setup";
     public static final String PILOT_KEY = "apsis.pilot";
     public static final String TENANT_ID_KEY = "apsis.tenantId";
+    /** The account's provider kind, also in its identity provider's config ({@link ProviderKind}). */
+    public static final String PROVIDER_KEY = "apsis.provider";
     public static final String DOMAIN_PROOFS_KEY = "apsis.domainProofs";
     /** The proof method the daily re-check records ({@code apsis_core.domain_ownership.METHOD_DISCOVERY}). */
     public static final String METHOD_DISCOVERY = "discovery";

@@ -75,9 +75,11 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
         // checked in this request (SsoCallbackBruteForceProtector).
         SsoCallbackBruteForceProtector.markSsoCallback(session);
         super.preprocessFederatedIdentity(session, realm, context);
-        Claims.keepAsSent(context, SafeLinkAuthenticator.EDOV_CLAIM);
+        ProviderKind kind = ProviderKind.of(getConfig());
+        Claims.keepAsSent(context, kind.emailVerifiedClaim());
         AuthenticationSessionModel authSession = session.getContext().getAuthenticationSession();
-        String oid = text(Claims.claim(context, "oid"));
+        // Okta's user id is the sub Keycloak already made the context's id; Entra's is the oid.
+        String oid = kind == ProviderKind.OKTA ? text(context.getId()) : text(Claims.claim(context, "oid"));
         if (authSession == null || oid == null) {
             return; // not a browser login (token exchange), or the oid mapper refuses it next
         }
@@ -96,7 +98,7 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
             Refusals.record(new EventBuilder(realm, session, session.getContext().getConnection())
                     .event(EventType.IDENTITY_PROVIDER_LOGIN), Reason.USER_DISABLED, alias, linked.getEmail(), linked);
             throw new WebApplicationException(Refusals.page(session, authSession, session.getContext().getUri(),
-                    Reason.USER_DISABLED));
+                    Reason.USER_DISABLED, kind));
         }
     }
 
@@ -120,7 +122,7 @@ public class EntraIdentityProvider extends OIDCIdentityProvider {
                     .event(EventType.IDENTITY_PROVIDER_LOGIN), verdict.decision().reason(), idp.getAlias(),
                     user.getEmail(), user);
             throw new WebApplicationException(Refusals.page(session, authSession, session.getContext().getUri(),
-                    verdict.decision().reason()));
+                    verdict.decision().reason(), ProviderKind.of(idp)));
         }
         // Which APSIS account this SSO session belongs to (the apsis-one client maps the note
         // to the apsis_account claim).

@@ -30,6 +30,15 @@ public final class LinkPolicy {
      */
     public static LinkDecision link(Account account, String email, Claim emailVerified,
                                     String brokeredId, Function<String, List<Candidate>> usersByEmail) {
+        return link(account, ProviderKind.ENTRA, email, emailVerified, brokeredId, usersByEmail);
+    }
+
+    /**
+     * The same for an account of any provider kind: {@code emailVerified} is the kind's claim
+     * ({@link ProviderKind#emailVerifiedClaim}), judged by {@link EmailTrust}.
+     */
+    public static LinkDecision link(Account account, ProviderKind kind, String email, Claim emailVerified,
+                                    String brokeredId, Function<String, List<Candidate>> usersByEmail) {
         if (account == null) {
             return LinkDecision.refuse(Reason.NO_ORGANIZATION);
         }
@@ -39,13 +48,13 @@ public final class LinkPolicy {
         if (email == null || email.isBlank()) {
             return LinkDecision.refuse(Reason.EMAIL_MISSING);
         }
-        if (emailVerified.present() && !Boolean.TRUE.equals(emailVerified.value())) {
+        if (EmailTrust.unverified(kind, emailVerified)) {
             return LinkDecision.refuse(Reason.EMAIL_UNVERIFIED);
         }
         if (!account.allowsDomainOf(email)) {
             return LinkDecision.refuse(Reason.DOMAIN_NOT_ALLOWED);
         }
-        if (!emailVerified.present() && !account.provesDomainOf(email)) {
+        if (EmailTrust.needsProvenDomain(kind, emailVerified) && !account.provesDomainOf(email)) {
             return LinkDecision.refuse(Reason.DOMAIN_UNPROVEN);
         }
         List<Candidate> matches = sameEmail(email, usersByEmail.apply(email));

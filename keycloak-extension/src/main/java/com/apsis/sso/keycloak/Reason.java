@@ -40,6 +40,11 @@ public enum Reason {
 
     /** Key of the sentence in theme-resources/messages, e.g. {@code apsisSso.not_pilot}. */
     public String messageKey() {
-        return "apsisSso." + code;
+        return messageKey(ProviderKind.ENTRA);
+    }
+
+    /** The sentence for an account of {@code kind} (each names its own directory). */
+    public String messageKey(ProviderKind kind) {
+        return kind.messageKey(code);
     }
 }

@@ -45,8 +45,14 @@ final class Refusals {
      */
     static void refuse(AuthenticationFlowContext context, Reason reason, String idpAlias, String email,
                        UserModel user) {
+        refuse(context, reason, ProviderKind.ENTRA, idpAlias, email, user);
+    }
+
+    static void refuse(AuthenticationFlowContext context, Reason reason, ProviderKind kind, String idpAlias,
+                       String email, UserModel user) {
         record(context.getEvent().clone(), reason, idpAlias, email, user);
-        Response page = page(context.getSession(), context.getAuthenticationSession(), context.getUriInfo(), reason);
+        Response page = page(context.getSession(), context.getAuthenticationSession(), context.getUriInfo(), reason,
+                kind);
         context.failureChallenge(AuthenticationFlowError.ACCESS_DENIED, page);
     }
 
@@ -70,9 +76,15 @@ final class Refusals {
      * this login ({@link IdentityFirstAuthenticator#PASSWORD_CHOSEN_NOTE}).
      */
     static Response page(KeycloakSession session, AuthenticationSessionModel authSession, UriInfo uri, Reason reason) {
+        return page(session, authSession, uri, reason, ProviderKind.ENTRA);
+    }
+
+    /** The same, in the words of the account's provider kind ("your Okta account"). */
+    static Response page(KeycloakSession session, AuthenticationSessionModel authSession, UriInfo uri, Reason reason,
+                         ProviderKind kind) {
         LoginFormsProvider form = session.getProvider(LoginFormsProvider.class)
                 .setAuthenticationSession(authSession)
-                .addError(new FormMessage(null, reason.messageKey()));
+                .addError(new FormMessage(null, reason.messageKey(kind)));
         if (reason.passwordHelps() && authSession != null && authSession.getClient() != null) {
             authSession.setClientNote(IdentityFirstAuthenticator.PASSWORD_CHOSEN_NOTE, Boolean.TRUE.toString());
             // The test-login link's kc_idp_hint would send the restarted login straight back to Entra.

@@ -43,8 +43,9 @@ public class SafeLinkAuthenticator extends AbstractIdpAuthenticator {
         String email = brokerContext.getEmail();
         Map<String, UserModel> found = new HashMap<>();
 
-        LinkDecision decision = LinkPolicy.link(Accounts.accountOf(organization), email,
-                Claims.sent(brokerContext, EDOV_CLAIM), brokerContext.getId(),
+        ProviderKind kind = ProviderKind.of(brokerContext.getIdpConfig());
+        LinkDecision decision = LinkPolicy.link(Accounts.accountOf(organization), kind, email,
+                Claims.sent(brokerContext, kind.emailVerifiedClaim()), brokerContext.getId(),
                 e -> candidates(session, realm, organization, alias, e, found));
 
         if (decision.allowed()) {
@@ -59,7 +60,7 @@ public class SafeLinkAuthenticator extends AbstractIdpAuthenticator {
         context.getAuthenticationSession().removeAuthNote(ATTEMPTED_USERNAME);
         // A second tab of the same person waiting for this login's link gets its own answer now.
         FirstLogins.release(session, realm, alias, brokerContext.getId());
-        Refusals.refuse(context, decision.reason(), alias, email, null);
+        Refusals.refuse(context, decision.reason(), kind, alias, email, null);
     }
 
     /** Realm users with this email (exact, case-insensitive; service accounts excluded). */

@@ -42,7 +42,8 @@ public class SsoGuardAuthenticator implements Authenticator {
             context.getAuthenticationSession().setUserSessionNote(Guard.ACCOUNT_NOTE, verdict.organization().getAlias());
             context.success();
         } else {
-            Refusals.refuse(context, verdict.decision().reason(), idp.getAlias(), user.getEmail(), user);
+            Refusals.refuse(context, verdict.decision().reason(), ProviderKind.of(idp), idp.getAlias(), user.getEmail(),
+                    user);
         }
     }
 

@@ -81,7 +81,9 @@ class WiringTest {
     @Test
     void mapperIsRegistered() {
         List<IdentityProviderMapper> mappers = ours(IdentityProviderMapper.class).toList();
-        assertEquals(1, mappers.size());
+        assertEquals(2, mappers.size());
+        assertEquals("apsis-okta-issuer-mapper", mappers.get(1).getId());
+        assertArrayEquals(new String[] {"oidc", "keycloak-oidc"}, mappers.get(1).getCompatibleProviders());
         IdentityProviderMapper mapper = mappers.get(0);
         assertEquals("apsis-entra-oid-mapper", mapper.getId());
         assertArrayEquals(new String[] {"oidc", "keycloak-oidc"}, mapper.getCompatibleProviders());
@@ -119,8 +121,10 @@ class WiringTest {
             assertNotNull(in, "messages bundle must be at theme-resources/messages in the jar");
             messages.load(in);
         }
-        Stream<String> keys = Stream.concat(Stream.of(Reason.values()).map(Reason::messageKey),
-                Stream.of(EntraObjectIdMapper.OID_MISSING_MESSAGE, EntraObjectIdMapper.TENANT_MISMATCH_MESSAGE));
+        Stream<String> keys = Stream.concat(Stream.of(ProviderKind.values())
+                        .flatMap(kind -> Stream.of(Reason.values()).map(reason -> reason.messageKey(kind))),
+                Stream.of(EntraObjectIdMapper.OID_MISSING_MESSAGE, EntraObjectIdMapper.TENANT_MISMATCH_MESSAGE,
+                        OktaIssuerMapper.ISSUER_MISMATCH_MESSAGE));
         keys.forEach(key -> {
             String text = messages.getProperty(key);
             assertNotNull(text, key);
