@@ -96,6 +96,8 @@ def _row(
     return {
         "id": account_id,
         "stage": account.stage if account is not None else None,
+        "provider": account.provider if account is not None else None,
+        "credential": account.credential if account is not None else None,
         "synced": account.stage in SYNCED_STAGES if account is not None else None,
         "last_run": st.last_run,
         "last_status": st.last_status,
@@ -132,6 +134,7 @@ def render(doc: dict[str, Any]) -> None:
             (
                 row["id"],
                 stage,
+                _provider(row),
                 row["last_success"] or "never",
                 row["last_run"] or "never",
                 row["last_status"] or "-",
@@ -146,6 +149,7 @@ def render(doc: dict[str, Any]) -> None:
         [
             "account",
             "stage",
+            "provider",
             "last success",
             "last run",
             "outcome",
@@ -159,6 +163,12 @@ def render(doc: dict[str, Any]) -> None:
         title=title,
         whole=("account", "last success", "last run"),
     )
+
+
+def _provider(row: dict[str, Any]) -> str:
+    """The provider column: its kind, and how its app authenticates when not with a secret."""
+    kind = row.get("provider") or "?"
+    return f"{kind} (certificate)" if row.get("credential") == "certificate" else kind
 
 
 def _domains(held: dict[str, Any] | None) -> str:

@@ -245,3 +245,30 @@ def test_every_bad_setting_of_a_program_is_named_at_once(tmp_path: Path, monkeyp
     result = CliRunner().invoke(apsis_sso, ["account", "list"])
     assert result.exit_code == 2
     assert "APSIS_SSO_KEYCLOAK_TIMEOUT" in result.stderr and "APSIS_SSO_INVITATION_DAYS" in result.stderr
+
+
+def test_apsis_sync_status_names_each_account_s_provider_and_credential(capsys: pytest.CaptureFixture[str]):
+    from apsis_core.account import AccountRecord
+    from sync import status
+
+    def record(alias: str, **attributes: str) -> AccountRecord:
+        attrs = {"apsis.managed": ["true"], "apsis.stage": ["pilot"]} | {k: [v] for k, v in attributes.items()}
+        return AccountRecord.parse({"id": f"id-{alias}", "alias": alias, "name": alias, "attributes": attrs})
+
+    today = date(2026, 12, 8)
+    rows = [
+        status._row(today, "fab", None, None, record("fab", **{"apsis.provider": "okta"})),
+        status._row(today, "con", None, None, record("con", **{"apsis.credential": "certificate"})),
+        status._row(today, "old", None, None, record("old")),  # from before the choice: Entra, a secret
+        status._row(today, "gone", None, None, None),  # in the state only
+    ]
+    assert [(r["provider"], r["credential"]) for r in rows] == [
+        ("okta", "client-secret"),
+        ("entra", "certificate"),
+        ("entra", "client-secret"),
+        (None, None),
+    ]
+    status.render({"source": "keycloak", "accounts": rows})
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert " okta " in lines["fab"] and "entra (certificate)" in lines["con"] and " entra " in lines["old"]
+    assert " ? " in lines["gone"]
