@@ -240,8 +240,7 @@ def plan_daemon_secret(settings: Settings, account: Account, snapshot: Snapshot)
 
 
 def writes_secret(plan: Plan) -> set[str]:
-    """Accounts whose IdP secret the plan sets (a new IdP, or a changed secret): the ones
-    whose secret is proved with Entra before the first change."""
+    """Accounts whose IdP secret the plan sets (a new IdP, or a changed secret)."""
     return {
         c.account
         for c in plan.changes
@@ -250,6 +249,18 @@ def writes_secret(plan: Plan) -> set[str]:
         and c.action != "delete"
         and (c.action == "create" or any(f.path == "config.clientSecret" for f in c.fields))
     }
+
+
+def writes_credential(plan: Plan) -> set[str]:
+    """Accounts whose IdP credential the plan sets: a new IdP, a changed secret, or a switch
+    between secret and certificate (``clientAuthMethod``). Each is proved with Entra before
+    the first change."""
+    switched = {
+        c.account
+        for c in plan.changes
+        if c.account and c.kind == "identity-provider" and any(f.path == "config.clientAuthMethod" for f in c.fields)
+    }
+    return writes_secret(plan) | switched
 
 
 def daemon_secret_files(plan: Plan) -> list[str]:

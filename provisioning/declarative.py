@@ -54,8 +54,8 @@ from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import InvalidInput
 from apsis_core.keycloak import KeycloakPort
 from apsis_core.settings import Settings
-from provisioning import okta_onboarding, ownership, parallel, proofs, yaml_load
-from provisioning.accounts import check_accounts, plan_accounts, warn_unsent_secrets, writes_secret
+from provisioning import assertion_keys, okta_onboarding, ownership, parallel, proofs, yaml_load
+from provisioning.accounts import check_accounts, plan_accounts, warn_unsent_secrets, writes_credential
 from provisioning.plan import Plan
 from provisioning.progress import SILENT, Progress, phase
 from provisioning.snapshot import Snapshot
@@ -314,10 +314,12 @@ def _resolve_tenants(endpoints: EntraEndpoints, accounts: list[Account], progres
 
 
 def secrets_to_prove(plan: Plan, desired: Desired) -> list[Account]:
-    """Accounts whose secret the plan writes into Keycloak (new IdP, or a changed secret):
-    apply proves each with Entra before the first change."""
-    ids = writes_secret(plan)
-    return [a for a in desired.accounts if a.id in ids and a.client_secret is not None]
+    """Accounts whose credential the plan writes into Keycloak (new IdP, a changed secret, a
+    switch to the certificate): apply proves each with Entra before the first change."""
+    ids = writes_credential(plan)
+    return [
+        a for a in desired.accounts if a.id in ids and (a.client_secret is not None or a.credential == "certificate")
+    ]
 
 
 def apply(
@@ -338,9 +340,9 @@ def apply(
     if plan.empty:
         return False
     to_prove = secrets_to_prove(plan, desired)
-    proofs.prove_all(
-        EntraEndpoints.from_settings(settings), [a for a in to_prove if a.provider == "entra"], progress=progress
-    )
+    on_entra = [a for a in to_prove if a.provider == "entra"]
+    key = assertion_keys.current_pair(settings) if any(a.credential == "certificate" for a in on_entra) else None
+    proofs.prove_all(EntraEndpoints.from_settings(settings), on_entra, key=key, progress=progress)
     okta_onboarding.prove_all(settings, [a for a in to_prove if a.provider == "okta"])
     if confirm is not None:
         confirm(plan)

@@ -1,4 +1,5 @@
-"""Proving many accounts' client secrets with Entra at once, before an apply writes anything.
+"""Proving many accounts' credentials (client secrets, or APSIS's certificate) with Entra at
+once, before an apply writes anything.
 
 Each proof is one client-credentials token request to the account's tenant: almost all of
 it is waiting for Microsoft, so they run concurrently (``CONCURRENCY`` at once, in one
@@ -14,6 +15,7 @@ import asyncio
 
 from apsis_core import entra
 from apsis_core.account import Account
+from apsis_core.certificates import KeyPair
 from apsis_core.entra import EntraEndpoints
 from apsis_core.errors import ApsisError, is_temporary
 from provisioning.progress import SILENT, InOrder, Progress
@@ -24,12 +26,20 @@ there to keep a file of thousands of accounts from opening thousands of connecti
 
 
 def prove_all(
-    endpoints: EntraEndpoints, accounts: list[Account], *, concurrency: int = CONCURRENCY, progress: Progress = SILENT
+    endpoints: EntraEndpoints,
+    accounts: list[Account],
+    *,
+    key: KeyPair | None = None,
+    concurrency: int = CONCURRENCY,
+    progress: Progress = SILENT,
 ) -> None:
-    """Raise unless Entra accepts every account's secret (all are asked either way)."""
+    """Raise unless Entra accepts every account's credential (all are asked either way): its
+    client secret, or for a certificate account an assertion signed with ``key``."""
     if not accounts:
         return
-    failures = asyncio.run(_prove_all(endpoints, accounts, concurrency, progress))
+    if key is None and any(a.credential == "certificate" for a in accounts):
+        raise ValueError("certificate accounts are proved with the assertion key")
+    failures = asyncio.run(_prove_all(endpoints, accounts, key, concurrency, progress))
     if not failures:
         return
     refused = [f for f in failures if not is_temporary(f[1])]
@@ -46,20 +56,24 @@ def prove_all(
 
 
 async def _prove_all(
-    endpoints: EntraEndpoints, accounts: list[Account], concurrency: int, progress: Progress
+    endpoints: EntraEndpoints, accounts: list[Account], key: KeyPair | None, concurrency: int, progress: Progress
 ) -> list[tuple[Account, ApsisError]]:
     failures: dict[int, ApsisError] = {}
     order = InOrder(list(range(len(accounts))), lambda i: progress.advance(_line(accounts[i], failures.get(i))))
     gate = asyncio.Semaphore(concurrency)
-    progress.begin("proving client secrets with Entra", len(accounts), "secrets")
+    progress.begin("proving credentials with Entra", len(accounts), "credentials")
 
     async def prove(index: int, account: Account, transport: object) -> int:
-        assert account.client_secret is not None
+        credential: str | KeyPair
+        if account.credential == "certificate":
+            assert key is not None
+            credential = key
+        else:
+            assert account.client_secret is not None
+            credential = account.client_secret.get_secret_value()
         async with gate:
             try:
-                await entra.prove_secret_async(
-                    endpoints, account.tenant_id, account.client_id, account.client_secret.get_secret_value(), transport
-                )
+                await entra.prove_secret_async(endpoints, account.tenant_id, account.client_id, credential, transport)
             except ApsisError as exc:
                 failures[index] = exc
         return index
@@ -74,6 +88,7 @@ async def _prove_all(
 
 
 def _line(account: Account, failure: ApsisError | None) -> str:
+    what = "certificate credential" if account.credential == "certificate" else "client secret"
     if failure is None:
-        return f"client secret of account {account.id} accepted by Entra"
-    return f"client secret of account {account.id} NOT accepted: {failure.format_message()}"
+        return f"{what} of account {account.id} accepted by Entra"
+    return f"{what} of account {account.id} NOT accepted: {failure.format_message()}"

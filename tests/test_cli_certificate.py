@@ -135,3 +135,31 @@ def test_export_keeps_a_certificate_account_a_certificate_account(
     plan = cert_cli(cli, assertion_key).json("plan", "-f", str(file))
     mine = [c for c in plan["changes"] if c.get("account") == acct.id]
     assert mine == []  # re-applying the export does not move it back to a client secret
+
+
+def test_apply_proves_a_new_certificate_account_before_creating_it(
+    cli: Cli, entra_app, assertion_key: AssertionKey, api: KeycloakRepository, tmp_path: Path
+) -> None:
+    app = entra_app()
+    c = cert_cli(cli, assertion_key)
+    entry = {
+        "id": app.account,
+        "name": f"Account {app.account}",
+        "tenant_id": app.tenant_id,
+        "client_id": app.app_id,
+        "credential": "certificate",
+        "secret_expires": assertion_key.pair.certificate.not_after.date().isoformat(),
+        "domains": [app.domain],
+        "it_contact": {"name": "Ivy IT", "email": f"it@{app.domain}"},
+    }
+    file = tmp_path / "accounts.yaml"
+    file.write_text(json.dumps({"version": 1, "accounts": [entry]}))  # JSON is YAML
+    refused = c.run("apply", "-f", str(file), "--yes", expect=2)  # the certificate is not uploaded yet
+    assert "AADSTS700027" in refused.stderr and app.account in refused.stderr
+    assert api.organization_by_alias(app.account) is None  # nothing was created
+
+    app.emulator.upload_certificate(app.tenant_id, app.app_id, assertion_key.pair.certificate.pem)
+    applied = c.run("apply", "-f", str(file), "--yes")
+    assert f"credential of account {app.account} accepted by Entra" in applied.stderr
+    idp = api.identity_provider(f"entra-{app.account}")
+    assert idp is not None and idp["config"]["clientAuthMethod"] == "private_key_jwt"

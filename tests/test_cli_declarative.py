@@ -80,7 +80,7 @@ def test_plan_apply_plan_is_empty_and_apply_twice_changes_nothing(iso: Cli, iso_
     assert "Plan: 8 to create, 0 to update, 0 to delete." in table
 
     applied = iso.run("apply", "-f", path, "--yes", env=env)
-    assert "proving client secrets with Entra: 2 secrets" in applied.stderr
+    assert "proving credentials with Entra: 2 credentials" in applied.stderr
     assert f"] client secret of account {a.account} accepted by Entra" in applied.stderr
     assert "applying: 2 accounts" in applied.stderr and f"] {a.account}: create organization, " in applied.stderr
     assert (
